@@ -1,0 +1,3 @@
+//! hotline-sip
+pub mod message;
+pub mod normalize;
