@@ -1,3 +1,4 @@
 //! hotline-sip
 pub mod message;
 pub mod normalize;
+pub mod transaction;
