@@ -1,0 +1,65 @@
+//! The error type of the store.
+
+use std::path::PathBuf;
+
+use crate::model::{CallId, CaseId, CaseStatus};
+
+/// Everything a [`CaseStore`](crate::CaseStore) operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum CaseError {
+    /// The URL names a database this build cannot use yet (e.g. `postgres://`).
+    #[error("unsupported database url {0:?} (only SQLite is supported for now)")]
+    UnsupportedBackend(String),
+    /// The directory that should hold the database file could not be created.
+    #[error("cannot create database directory {path}: {source}")]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Applying the embedded schema migrations failed (e.g. the file was changed by a
+    /// newer version, or an applied migration was edited).
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database failed: connection, I/O, constraint, or still busy after the timeout.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// No case has this id.
+    #[error("case {0} not found")]
+    CaseNotFound(CaseId),
+    /// No call has this id.
+    #[error("call {0} not found")]
+    CallNotFound(CallId),
+    /// `end_call` on a call that already has an end time.
+    #[error("call {0} already ended")]
+    CallAlreadyEnded(CallId),
+    /// A recording names a call that belongs to another case.
+    #[error("call {call} does not belong to case {case}")]
+    CallNotInCase {
+        /// The call named.
+        call: CallId,
+        /// The case named.
+        case: CaseId,
+    },
+    /// The case's current status does not allow the requested change.
+    #[error("case {case}: cannot go from {from} to {to}")]
+    InvalidTransition {
+        /// The case.
+        case: CaseId,
+        /// Its current status.
+        from: CaseStatus,
+        /// The status asked for.
+        to: CaseStatus,
+    },
+    /// A recording path is empty, absolute, or leaves the recordings directory (`..`).
+    #[error("recording path {0:?} must be relative to the recordings directory")]
+    InvalidRecordingPath(String),
+    /// A number does not fit the database column (e.g. a size above `i64::MAX`).
+    #[error("{0} is out of range")]
+    OutOfRange(&'static str),
+    /// A stored value is not one this version understands (e.g. a status written by a
+    /// newer version, or a negative size).
+    #[error("unexpected value in the database: {0}")]
+    Corrupt(String),
+}
