@@ -1,7 +1,25 @@
-//! hotline-sip
+//! # hotline-sip — the SIP stack of Hotline 12345
+//!
+//! Layered like PJSIP and built like quinn-proto: everything that decides is sans-IO.
+//!
+//! - [`normalize`] and [`message`]: a lenient front door that rewrites what real peers send
+//!   (compact names, folded lines, LF-only, joined Vias) into what `rsip` parses, then the
+//!   few facts every layer needs ([`message::Info`]) and response building.
+//! - [`framing`]: Content-Length framing of TCP streams.
+//! - [`transaction`]: RFC 3261 §17 client and server transactions with timers A–M, as one
+//!   [`transaction::TransactionLayer`] driven by `handle_*` inputs and drained by `poll_*`.
+//!   No clock reads: time comes in with each input, so tests jump 32 s instantly.
+//! - [`dialog`]: dialog state and in-dialog request building (§12).
+//! - [`sdp`]: offer/answer for one audio stream (RFC 3264).
+//! - [`transport`]: the only I/O — UDP and TCP on one address.
+//!
+//! The crate knows no IVR, queue or case: the server's call controller is its user.
+//! Network input never panics here: anything malformed becomes an error value.
+
+pub mod dialog;
+pub mod framing;
 pub mod message;
 pub mod normalize;
-pub mod transaction;
 pub mod sdp;
-pub mod framing;
+pub mod transaction;
 pub mod transport;
