@@ -1,0 +1,663 @@
+//! `config/ivr.toml`: the flow's settings, read through serde and checked by
+//! [`IvrConfig::validate`].
+//!
+//! Every section has defaults equal to the 12345 defaults shipped in `config/ivr.toml`, so a
+//! file only needs the keys it changes. Unknown keys are errors (a misspelled key would
+//! otherwise silently keep its default).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::hours::Hours;
+
+/// The IVR's whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IvrConfig {
+    /// The zone staffed hours are read in (IANA name).
+    pub timezone: Tz,
+    pub hours: Hours,
+    pub greeting: Greeting,
+    pub menu: Menu,
+    pub closed: Step,
+    pub agents_busy: Step,
+    pub voicemail: Voicemail,
+    pub goodbye: Step,
+}
+
+/// `[greeting]`: played first on every call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Greeting {
+    pub prompts: Vec<String>,
+    /// Whether a key pressed during the greeting is taken as a menu choice (staffed hours only).
+    pub barge_in: bool,
+}
+
+/// `[menu]`: one level of shortcuts to a queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Menu {
+    /// Played after the greeting. Keys may be pressed while it plays (barge-in).
+    pub prompts: Vec<String>,
+    /// Played before the menu again after a key that is not an option.
+    pub invalid_prompts: Vec<String>,
+    /// Key (`"0"`–`"9"`, `"*"`, `"#"`) → queue (skill) name. Empty: no menu, straight to
+    /// `fallback_queue` after the greeting.
+    pub options: BTreeMap<String, String>,
+    /// How long to wait for a key after the menu has finished playing.
+    pub digit_timeout_secs: u64,
+    /// How many times a wrong key replays the menu before the call goes to `fallback_queue`.
+    pub invalid_retries: u32,
+    /// How many times silence replays the menu before the call goes to `fallback_queue`.
+    /// 0: no input goes to a person at once (keys are shortcuts, not a maze).
+    pub no_input_retries: u32,
+    /// Where a call goes on no input or after the retries.
+    pub fallback_queue: String,
+}
+
+/// A step that only plays prompts (`[closed]`, `[agents_busy]`, `[goodbye]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    #[serde(default)]
+    pub prompts: Vec<String>,
+}
+
+/// `[voicemail]`: leave a message, get a callback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Voicemail {
+    /// Played before recording starts; ends with the tone.
+    pub prompts: Vec<String>,
+    /// Longest message; the driver stops the recording there.
+    pub max_secs: u64,
+    /// Shorter messages are taken as no message.
+    pub min_secs: u64,
+    /// Played when a message was kept, before the ticket number.
+    pub recorded_prompts: Vec<String>,
+    /// Played when the message was too short.
+    pub no_message_prompts: Vec<String>,
+    /// Introduces the ticket number ("您的工单号是").
+    pub ticket_prompts: Vec<String>,
+    /// The ticket is read one digit at a time as prompts `<prefix>0` … `<prefix>9`.
+    pub digit_prompt_prefix: String,
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+impl Default for IvrConfig {
+    /// The 12345 defaults (the same as the shipped `config/ivr.toml`, without its holidays).
+    fn default() -> IvrConfig {
+        IvrConfig {
+            timezone: chrono_tz::Asia::Shanghai,
+            hours: Hours::default(),
+            greeting: Greeting::default(),
+            menu: Menu::default(),
+            closed: Step {
+                prompts: names(&["closed"]),
+            },
+            agents_busy: Step {
+                prompts: names(&["agents_busy"]),
+            },
+            voicemail: Voicemail::default(),
+            goodbye: Step {
+                prompts: names(&["goodbye"]),
+            },
+        }
+    }
+}
+
+impl Default for Greeting {
+    fn default() -> Greeting {
+        Greeting {
+            prompts: names(&["welcome", "emergency"]),
+            barge_in: true,
+        }
+    }
+}
+
+impl Default for Menu {
+    fn default() -> Menu {
+        let options = [
+            ("1", "consult"),
+            ("2", "complaint"),
+            ("3", "enterprise"),
+            ("0", "agent"),
+        ];
+        Menu {
+            prompts: names(&["menu"]),
+            invalid_prompts: names(&["invalid"]),
+            options: options
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            digit_timeout_secs: 5,
+            invalid_retries: 2,
+            no_input_retries: 0,
+            fallback_queue: "agent".to_owned(),
+        }
+    }
+}
+
+impl Default for Voicemail {
+    fn default() -> Voicemail {
+        Voicemail {
+            prompts: names(&["voicemail", "beep"]),
+            max_secs: 120,
+            min_secs: 1,
+            recorded_prompts: names(&["recorded"]),
+            no_message_prompts: names(&["no_message"]),
+            ticket_prompts: names(&["ticket_is"]),
+            digit_prompt_prefix: "digit_".to_owned(),
+        }
+    }
+}
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Not TOML, or a key has the wrong type or an unreadable value (the message names it).
+    #[error("ivr config: {0}")]
+    Toml(#[from] toml::de::Error),
+    /// Read, but some values do not make sense together.
+    #[error(transparent)]
+    Invalid(#[from] InvalidConfig),
+}
+
+/// Every problem [`IvrConfig::validate`] found, each naming its field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct InvalidConfig {
+    pub errors: Vec<FieldError>,
+}
+
+/// One bad field: `field` is its TOML path, e.g. `menu.options."7"` or `greeting.prompts[1]`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct FieldError {
+    pub field: String,
+    pub reason: String,
+}
+
+impl fmt::Display for InvalidConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid ivr config")?;
+        for (i, e) in self.errors.iter().enumerate() {
+            f.write_str(if i == 0 { ": " } else { "; " })?;
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Keys a menu option may use (DTMF A–D are left out: ordinary phones lack them).
+const MENU_KEYS: &str = "0123456789*#";
+const MAX_RETRIES: u32 = 9;
+
+impl IvrConfig {
+    /// Reads and validates a configuration.
+    pub fn from_toml_str(text: &str) -> Result<IvrConfig, ConfigError> {
+        let cfg: IvrConfig = toml::from_str(text)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks the values together; lists every bad field, not only the first.
+    pub fn validate(&self) -> Result<(), InvalidConfig> {
+        let mut errors = Vec::new();
+        let mut bad = |field: String, reason: &str| {
+            errors.push(FieldError {
+                field,
+                reason: reason.to_owned(),
+            })
+        };
+
+        for (field, list) in self.prompt_lists() {
+            for (i, name) in list.iter().enumerate() {
+                if let Some(reason) = bad_prompt_name(name) {
+                    bad(format!("{field}[{i}]"), reason);
+                }
+            }
+        }
+        if let Some(reason) = bad_prompt_name(&self.voicemail.digit_prompt_prefix) {
+            bad("voicemail.digit_prompt_prefix".into(), reason);
+        }
+
+        let menu = &self.menu;
+        for (key, queue) in &menu.options {
+            let mut chars = key.chars();
+            let is_key =
+                matches!((chars.next(), chars.next()), (Some(c), None) if MENU_KEYS.contains(c));
+            if !is_key {
+                bad(
+                    format!("menu.options.{key:?}"),
+                    "a key is one of 0-9, * or #",
+                );
+            }
+            if let Some(reason) = bad_queue_name(queue) {
+                bad(format!("menu.options.{key:?}"), reason);
+            }
+        }
+        if !menu.options.is_empty() && menu.prompts.is_empty() {
+            bad(
+                "menu.prompts".into(),
+                "empty, so callers would not hear the options",
+            );
+        }
+        if !(1..=60).contains(&menu.digit_timeout_secs) {
+            bad("menu.digit_timeout_secs".into(), "must be 1 to 60 seconds");
+        }
+        if menu.invalid_retries > MAX_RETRIES {
+            bad(
+                "menu.invalid_retries".into(),
+                "at most 9 (a menu is not a maze)",
+            );
+        }
+        if menu.no_input_retries > MAX_RETRIES {
+            bad(
+                "menu.no_input_retries".into(),
+                "at most 9 (a menu is not a maze)",
+            );
+        }
+        if let Some(reason) = bad_queue_name(&menu.fallback_queue) {
+            bad("menu.fallback_queue".into(), reason);
+        }
+
+        let vm = &self.voicemail;
+        if !(1..=3600).contains(&vm.max_secs) {
+            bad("voicemail.max_secs".into(), "must be 1 to 3600 seconds");
+        }
+        if vm.min_secs >= vm.max_secs {
+            bad(
+                "voicemail.min_secs".into(),
+                "must be less than voicemail.max_secs",
+            );
+        }
+
+        let hours = &self.hours;
+        for (i, date) in hours.workday_swaps.iter().enumerate() {
+            if hours.holidays.contains(date) {
+                bad(
+                    format!("hours.workday_swaps[{i}]"),
+                    "this date is also in hours.holidays",
+                );
+            }
+        }
+
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(InvalidConfig { errors })
+        }
+    }
+
+    /// Every prompt name the flow may play, each once, in the order the flow first uses
+    /// them: `hotline check-config` checks that each names an 8 kHz mono 16-bit WAV file.
+    /// Includes the ten digit prompts (`digit_0` … `digit_9`) tickets are read with.
+    pub fn prompt_names(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut add = |name: String| {
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        };
+        for (field, list) in self.prompt_lists() {
+            for name in list {
+                add(name.clone());
+            }
+            if field == "voicemail.ticket_prompts" {
+                for d in '0'..='9' {
+                    add(self.digit_prompt(d));
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether a person is on duty at this instant, read in [`IvrConfig::timezone`].
+    pub fn is_staffed(&self, at: DateTime<Utc>) -> bool {
+        let local = at.with_timezone(&self.timezone).naive_local();
+        self.hours.is_staffed(local.date(), local.time())
+    }
+
+    /// The digit timeout as a duration.
+    pub fn digit_timeout(&self) -> Duration {
+        Duration::from_secs(self.menu.digit_timeout_secs)
+    }
+
+    /// The longest voicemail message.
+    pub fn voicemail_max(&self) -> Duration {
+        Duration::from_secs(self.voicemail.max_secs)
+    }
+
+    /// The prompt that says one digit of a ticket number.
+    pub fn digit_prompt(&self, digit: char) -> String {
+        format!("{}{digit}", self.voicemail.digit_prompt_prefix)
+    }
+
+    /// Each prompt list with its TOML path, in flow order.
+    fn prompt_lists(&self) -> [(&'static str, &Vec<String>); 10] {
+        [
+            ("greeting.prompts", &self.greeting.prompts),
+            ("menu.prompts", &self.menu.prompts),
+            ("menu.invalid_prompts", &self.menu.invalid_prompts),
+            ("closed.prompts", &self.closed.prompts),
+            ("agents_busy.prompts", &self.agents_busy.prompts),
+            ("voicemail.prompts", &self.voicemail.prompts),
+            (
+                "voicemail.no_message_prompts",
+                &self.voicemail.no_message_prompts,
+            ),
+            (
+                "voicemail.recorded_prompts",
+                &self.voicemail.recorded_prompts,
+            ),
+            ("voicemail.ticket_prompts", &self.voicemail.ticket_prompts),
+            ("goodbye.prompts", &self.goodbye.prompts),
+        ]
+    }
+}
+
+/// A prompt name becomes a file name (`prompts/<lang>/<name>.wav`): keep it plain.
+fn bad_prompt_name(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("a prompt name cannot be empty")
+    } else if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        Some("a prompt name uses only ASCII letters, digits, '_' and '-' (it names a file)")
+    } else {
+        None
+    }
+}
+
+fn bad_queue_name(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("a queue name cannot be empty")
+    } else if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        Some("a queue name uses only ASCII letters, digits, '_' and '-'")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    const SHIPPED: &str = include_str!("../../../config/ivr.toml");
+    const MANIFEST: &str = include_str!("../../../prompts/zh/manifest.toml");
+
+    fn shanghai(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        chrono_tz::Asia::Shanghai
+            .with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn field_names(err: ConfigError) -> Vec<String> {
+        match err {
+            ConfigError::Invalid(e) => e.errors.into_iter().map(|e| e.field).collect(),
+            ConfigError::Toml(e) => panic!("expected a validation error, got {e}"),
+        }
+    }
+
+    #[test]
+    fn shipped_config_parses_and_validates() {
+        let cfg = IvrConfig::from_toml_str(SHIPPED).unwrap();
+        assert_eq!(cfg.timezone, chrono_tz::Asia::Shanghai);
+        assert_eq!(cfg.menu.options.get("0").map(String::as_str), Some("agent"));
+        assert_eq!(cfg.menu.options.len(), 4);
+        assert_eq!(cfg.voicemail.max_secs, 120);
+        // The shipped file spells out the defaults, plus a holiday calendar.
+        let without_calendar = IvrConfig {
+            hours: Hours {
+                holidays: vec![],
+                workday_swaps: vec![],
+                ..cfg.hours.clone()
+            },
+            ..cfg.clone()
+        };
+        assert_eq!(without_calendar, IvrConfig::default());
+        IvrConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn empty_file_is_the_defaults() {
+        assert_eq!(IvrConfig::from_toml_str("").unwrap(), IvrConfig::default());
+    }
+
+    #[test]
+    fn a_section_needs_only_the_keys_it_changes() {
+        let cfg =
+            IvrConfig::from_toml_str("[hours]\nsun = \"closed\"\n[voicemail]\nmax_secs = 60\n")
+                .unwrap();
+        assert!(cfg.hours.sun.is_closed());
+        assert_eq!(cfg.hours.sat, IvrConfig::default().hours.sat);
+        assert_eq!(cfg.voicemail.max_secs, 60);
+        assert_eq!(cfg.voicemail.min_secs, 1);
+    }
+
+    #[test]
+    fn serializes_back_to_the_same_config() {
+        let mut cfg = IvrConfig::from_toml_str(SHIPPED).unwrap();
+        cfg.hours
+            .holidays
+            .push(chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap());
+        cfg.hours.workday_swap_hours =
+            Some(crate::DayHours::parse("09:00-12:00,13:00-17:00").unwrap());
+        let text = toml::to_string(&cfg).unwrap();
+        assert_eq!(IvrConfig::from_toml_str(&text).unwrap(), cfg, "{text}");
+    }
+
+    #[test]
+    fn shipped_prompts_exist_in_the_manifest_and_as_8khz_mono_16bit_wav() {
+        #[derive(Deserialize)]
+        struct Manifest {
+            prompt: Vec<Entry>,
+        }
+        #[derive(Deserialize)]
+        struct Entry {
+            name: String,
+            text: String,
+        }
+        let manifest: Manifest = toml::from_str(MANIFEST).unwrap();
+        let cfg = IvrConfig::from_toml_str(SHIPPED).unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../prompts/zh");
+        for name in cfg.prompt_names() {
+            let entry = manifest.prompt.iter().find(|e| e.name == name);
+            assert!(
+                entry.is_some_and(|e| !e.text.is_empty()),
+                "{name} missing from manifest"
+            );
+            let bytes = std::fs::read(dir.join(format!("{name}.wav"))).unwrap();
+            let (rate, channels, bits, data_len) = wav_format(&bytes).expect(&name);
+            assert_eq!((rate, channels, bits), (8000, 1, 16), "{name}.wav format");
+            assert!(data_len >= 8000 / 5, "{name}.wav is shorter than 100 ms");
+        }
+    }
+
+    /// (sample rate, channels, bits per sample, data bytes) of a PCM WAV file.
+    fn wav_format(b: &[u8]) -> Option<(u32, u16, u16, usize)> {
+        let u16_at = |i: usize| Some(u16::from_le_bytes(b.get(i..i + 2)?.try_into().ok()?));
+        let u32_at = |i: usize| Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?));
+        if b.get(0..4)? != b"RIFF" || b.get(8..12)? != b"WAVE" {
+            return None;
+        }
+        let (mut pos, mut fmt, mut data) = (12, None, None);
+        while pos + 8 <= b.len() {
+            let id = &b[pos..pos + 4];
+            let len = u32_at(pos + 4)? as usize;
+            if id == b"fmt " {
+                if u16_at(pos + 8)? != 1 {
+                    return None; // not plain PCM
+                }
+                fmt = Some((u32_at(pos + 12)?, u16_at(pos + 10)?, u16_at(pos + 22)?));
+            } else if id == b"data" {
+                data = Some(len);
+            }
+            pos += 8 + len + (len & 1);
+        }
+        let (rate, channels, bits) = fmt?;
+        Some((rate, channels, bits, data?))
+    }
+
+    #[test]
+    fn prompt_names_lists_every_prompt_once() {
+        let names = IvrConfig::default().prompt_names();
+        let mut expected: Vec<String> = [
+            "welcome",
+            "emergency",
+            "menu",
+            "invalid",
+            "closed",
+            "agents_busy",
+            "voicemail",
+            "beep",
+            "no_message",
+            "recorded",
+            "ticket_is",
+            "goodbye",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        expected.extend(('0'..='9').map(|d| format!("digit_{d}")));
+        let mut sorted = names.clone();
+        sorted.sort();
+        expected.sort();
+        assert_eq!(sorted, expected);
+        assert_eq!(names[0], "welcome");
+    }
+
+    #[test]
+    fn staffed_at_the_boundaries_in_shanghai() {
+        let cfg = IvrConfig::from_toml_str(SHIPPED).unwrap();
+        // 2025-06-18 is a Wednesday.
+        assert!(!cfg.is_staffed(shanghai(2025, 6, 18, 7, 59)));
+        assert!(cfg.is_staffed(shanghai(2025, 6, 18, 8, 0)));
+        assert!(cfg.is_staffed(shanghai(2025, 6, 18, 21, 59)));
+        assert!(!cfg.is_staffed(shanghai(2025, 6, 18, 22, 0)));
+        // 08:00 in Shanghai is 00:00 UTC: the UTC date must not be used.
+        assert_eq!(
+            shanghai(2025, 6, 18, 8, 0).format("%H:%M").to_string(),
+            "00:00"
+        );
+    }
+
+    #[test]
+    fn holidays_and_swapped_workdays() {
+        let cfg = IvrConfig::from_toml_str(
+            r#"
+            [hours]
+            mon = "08:00-22:00"
+            tue = "08:00-22:00"
+            wed = "08:00-22:00"
+            thu = "08:00-22:00"
+            fri = "08:00-22:00"
+            sat = "closed"
+            sun = "closed"
+            holidays = ["2025-10-01", 2025-10-02]
+            workday_swaps = ["2025-10-11"]
+            "#,
+        )
+        .unwrap();
+        assert!(
+            !cfg.is_staffed(shanghai(2025, 10, 1, 10, 0)),
+            "holiday (Wednesday)"
+        );
+        assert!(
+            !cfg.is_staffed(shanghai(2025, 10, 2, 10, 0)),
+            "holiday as a TOML date"
+        );
+        assert!(
+            cfg.is_staffed(shanghai(2025, 10, 9, 10, 0)),
+            "ordinary Thursday"
+        );
+        assert!(
+            cfg.is_staffed(shanghai(2025, 10, 11, 10, 0)),
+            "swapped Saturday"
+        );
+        assert!(
+            !cfg.is_staffed(shanghai(2025, 10, 11, 7, 59)),
+            "swapped Saturday, early"
+        );
+        assert!(
+            !cfg.is_staffed(shanghai(2025, 10, 18, 10, 0)),
+            "ordinary Saturday"
+        );
+    }
+
+    #[test]
+    fn validation_names_each_bad_field() {
+        let mut cfg = IvrConfig::default();
+        cfg.greeting.prompts.push("../etc/passwd".into());
+        cfg.menu.options.insert("12".into(), "x".into());
+        cfg.menu.options.insert("5".into(), "".into());
+        cfg.menu.digit_timeout_secs = 0;
+        cfg.menu.invalid_retries = 10;
+        cfg.menu.fallback_queue = String::new();
+        cfg.voicemail.min_secs = 200;
+        cfg.voicemail.digit_prompt_prefix = String::new();
+        let date = chrono::NaiveDate::from_ymd_opt(2025, 10, 1).unwrap();
+        cfg.hours.holidays.push(date);
+        cfg.hours.workday_swaps.push(date);
+        let err = cfg.validate().unwrap_err();
+        let fields: Vec<&str> = err.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "greeting.prompts[2]",
+                "voicemail.digit_prompt_prefix",
+                "menu.options.\"12\"",
+                "menu.options.\"5\"",
+                "menu.digit_timeout_secs",
+                "menu.invalid_retries",
+                "menu.fallback_queue",
+                "voicemail.min_secs",
+                "hours.workday_swaps[0]",
+            ]
+        );
+        let text = err.to_string();
+        assert!(
+            text.starts_with("invalid ivr config: greeting.prompts[2]: "),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn options_without_a_menu_prompt_are_rejected() {
+        let err = IvrConfig::from_toml_str("[menu]\nprompts = []\n").unwrap_err();
+        assert_eq!(field_names(err), ["menu.prompts"]);
+        // No options and no menu prompt: greet, then a person.
+        IvrConfig::from_toml_str("[menu]\nprompts = []\noptions = {}\n").unwrap();
+    }
+
+    #[test]
+    fn parse_errors_name_the_key() {
+        for (text, key) in [
+            ("timezone = \"Asia/Nowhere\"", "timezone"),
+            ("[hours]\nmon = \"8-22\"", "mon"),
+            ("[menu]\ndigit_timeout = 5", "digit_timeout"),
+            ("[voicemail]\nmax_secs = \"120\"", "max_secs"),
+        ] {
+            let err = match IvrConfig::from_toml_str(text) {
+                Err(ConfigError::Toml(e)) => e.to_string(),
+                other => panic!("{text:?}: expected a TOML error, got {other:?}"),
+            };
+            assert!(err.contains(key), "{text:?}: {err}");
+        }
+    }
+}

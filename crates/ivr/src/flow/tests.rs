@@ -1,0 +1,633 @@
+//! Whole calls through the flow on a simulated clock.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use super::{Flow, Input, Output, RECORDING_GRACE};
+use crate::IvrConfig;
+
+const TICKET: &str = "2025061800042";
+
+/// A call on a simulated clock: `now` only moves when a test says so.
+struct Call {
+    flow: Flow,
+    now: Instant,
+}
+
+fn shanghai(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+    chrono_tz::Asia::Shanghai
+        .with_ymd_and_hms(y, mo, d, h, mi, 0)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn play(prompts: &[&str], barge_in: bool) -> Output {
+    Output::Play {
+        prompts: prompts.iter().map(|p| (*p).to_owned()).collect(),
+        barge_in,
+    }
+}
+
+fn enqueue(queue: &str) -> Output {
+    Output::Enqueue {
+        queue: queue.to_owned(),
+    }
+}
+
+impl Call {
+    /// A call at `wall` (UTC); returns it with the greeting's outputs.
+    fn at(cfg: IvrConfig, wall: DateTime<Utc>) -> (Call, Vec<Output>) {
+        let now = Instant::now(); // only ever used as a base
+        let mut call = Call {
+            flow: Flow::new(Arc::new(cfg), TICKET.to_owned(), wall, now),
+            now,
+        };
+        let out = call.drain();
+        (call, out)
+    }
+
+    /// Wednesday 2025-06-18 10:00 in Shanghai: staffed.
+    fn staffed() -> (Call, Vec<Output>) {
+        Call::at(IvrConfig::default(), shanghai(2025, 6, 18, 10, 0))
+    }
+
+    /// Wednesday 2025-06-18 23:00 in Shanghai: closed.
+    fn closed() -> (Call, Vec<Output>) {
+        Call::at(IvrConfig::default(), shanghai(2025, 6, 18, 23, 0))
+    }
+
+    fn drain(&mut self) -> Vec<Output> {
+        std::iter::from_fn(|| self.flow.poll_output()).collect()
+    }
+
+    /// Moves the clock on by `after`, feeds `input`, returns the outputs.
+    fn input(&mut self, after: Duration, input: Input) -> Vec<Output> {
+        self.now += after;
+        self.flow.handle_input(self.now, input);
+        self.drain()
+    }
+
+    /// Jumps to the flow's deadline and fires it.
+    fn timeout(&mut self) -> Vec<Output> {
+        self.now = self.flow.poll_timeout().expect("a deadline");
+        self.flow.handle_timeout(self.now);
+        self.drain()
+    }
+
+    /// From staffed greeting to waiting for a menu key.
+    fn reach_menu_wait(&mut self) {
+        assert_eq!(
+            self.input(secs(20), Input::PlaybackFinished),
+            [play(&["menu"], true)]
+        );
+        assert_eq!(self.input(secs(9), Input::PlaybackFinished), []);
+    }
+
+    /// From the start of the voicemail prompt to recording; returns when recording began.
+    fn reach_recording(&mut self) -> Instant {
+        assert_eq!(
+            self.input(secs(1), Input::PlaybackFinished),
+            [play(&["voicemail", "beep"], false)]
+        );
+        assert_eq!(
+            self.input(secs(10), Input::PlaybackFinished),
+            [Output::Record { max: secs(120) }]
+        );
+        self.now
+    }
+}
+
+fn greeting() -> Output {
+    play(&["welcome", "emergency"], true)
+}
+
+/// `recorded`, the ticket read digit by digit, `goodbye`.
+fn recorded_and_ticket() -> Output {
+    play(
+        &[
+            "recorded",
+            "ticket_is",
+            "digit_2",
+            "digit_0",
+            "digit_2",
+            "digit_5",
+            "digit_0",
+            "digit_6",
+            "digit_1",
+            "digit_8",
+            "digit_0",
+            "digit_0",
+            "digit_0",
+            "digit_4",
+            "digit_2",
+            "goodbye",
+        ],
+        false,
+    )
+}
+
+#[test]
+fn staffed_call_takes_a_key_after_the_menu() {
+    let (mut call, out) = Call::staffed();
+    assert_eq!(out, [greeting()]);
+    assert!(call.flow.is_staffed());
+    assert_eq!(
+        call.flow.poll_timeout(),
+        None,
+        "no timer while the greeting plays"
+    );
+    assert_eq!(
+        call.input(secs(20), Input::PlaybackFinished),
+        [play(&["menu"], true)]
+    );
+    assert_eq!(
+        call.flow.poll_timeout(),
+        None,
+        "no timer while the menu plays"
+    );
+    assert_eq!(call.input(secs(9), Input::PlaybackFinished), []);
+    assert_eq!(call.flow.poll_timeout(), Some(call.now + secs(5)));
+    assert_eq!(call.input(secs(2), Input::Digit('1')), [enqueue("consult")]);
+    assert_eq!(call.flow.poll_timeout(), None);
+    assert_eq!(call.flow.queue(), Some("consult"));
+    assert_eq!(call.flow.path(), "greeting>menu:1>queue:consult");
+    assert!(!call.flow.is_done(), "queued: the call is the driver's now");
+}
+
+#[test]
+fn key_during_greeting_barges_in() {
+    let (mut call, _) = Call::staffed();
+    assert_eq!(
+        call.input(secs(2), Input::Digit('3')),
+        [Output::StopPlayback, enqueue("enterprise")]
+    );
+    // A late report for the stopped greeting changes nothing.
+    assert_eq!(call.input(Duration::ZERO, Input::PlaybackFinished), []);
+    assert_eq!(call.flow.path(), "greeting>menu:3>queue:enterprise");
+}
+
+#[test]
+fn key_during_menu_barges_in() {
+    let (mut call, _) = Call::staffed();
+    call.input(secs(20), Input::PlaybackFinished);
+    assert_eq!(
+        call.input(secs(1), Input::Digit('2')),
+        [Output::StopPlayback, enqueue("complaint")]
+    );
+    assert_eq!(call.flow.path(), "greeting>menu:2>queue:complaint");
+}
+
+#[test]
+fn greeting_without_barge_in_ignores_keys() {
+    let mut cfg = IvrConfig::default();
+    cfg.greeting.barge_in = false;
+    let (mut call, out) = Call::at(cfg, shanghai(2025, 6, 18, 10, 0));
+    assert_eq!(out, [play(&["welcome", "emergency"], false)]);
+    assert_eq!(call.input(secs(2), Input::Digit('1')), []);
+    assert_eq!(
+        call.input(secs(18), Input::PlaybackFinished),
+        [play(&["menu"], true)]
+    );
+}
+
+#[test]
+fn invalid_key_then_valid_key() {
+    let (mut call, _) = Call::staffed();
+    call.reach_menu_wait();
+    assert_eq!(
+        call.input(secs(1), Input::Digit('9')),
+        [play(&["invalid", "menu"], true)]
+    );
+    assert_eq!(call.flow.poll_timeout(), None);
+    assert_eq!(call.input(secs(12), Input::PlaybackFinished), []);
+    assert_eq!(call.input(secs(1), Input::Digit('0')), [enqueue("agent")]);
+    assert_eq!(
+        call.flow.path(),
+        "greeting>menu:9>invalid>menu:0>queue:agent"
+    );
+}
+
+#[test]
+fn wrong_keys_past_the_retries_go_to_an_agent() {
+    let (mut call, _) = Call::staffed();
+    call.reach_menu_wait();
+    // invalid_retries = 2: two replays, the third wrong key goes to a person.
+    assert_eq!(
+        call.input(secs(1), Input::Digit('9')),
+        [play(&["invalid", "menu"], true)]
+    );
+    assert_eq!(
+        call.input(secs(1), Input::Digit('*')),
+        [Output::StopPlayback, play(&["invalid", "menu"], true)]
+    );
+    assert_eq!(
+        call.input(secs(1), Input::Digit('A')),
+        [Output::StopPlayback, enqueue("agent")]
+    );
+    assert_eq!(
+        call.flow.path(),
+        "greeting>menu:9>invalid>menu:*>invalid>menu:A>queue:agent"
+    );
+}
+
+#[test]
+fn no_input_goes_to_an_agent() {
+    let (mut call, _) = Call::staffed();
+    call.reach_menu_wait();
+    let deadline = call.flow.poll_timeout().unwrap();
+    // Early wake-ups do nothing.
+    call.flow
+        .handle_timeout(deadline - Duration::from_millis(1));
+    assert_eq!(call.drain(), []);
+    assert_eq!(call.timeout(), [enqueue("agent")]);
+    assert_eq!(call.flow.poll_timeout(), None);
+    assert_eq!(call.flow.path(), "greeting>menu:timeout>queue:agent");
+}
+
+#[test]
+fn no_input_retries_replay_the_menu_first() {
+    let mut cfg = IvrConfig::default();
+    cfg.menu.no_input_retries = 1;
+    let (mut call, _) = Call::at(cfg, shanghai(2025, 6, 18, 10, 0));
+    call.reach_menu_wait();
+    assert_eq!(call.timeout(), [play(&["menu"], true)]);
+    assert_eq!(call.input(secs(9), Input::PlaybackFinished), []);
+    assert_eq!(call.timeout(), [enqueue("agent")]);
+    assert_eq!(
+        call.flow.path(),
+        "greeting>menu:timeout>menu:timeout>queue:agent"
+    );
+}
+
+#[test]
+fn no_menu_options_go_straight_to_a_person() {
+    let mut cfg = IvrConfig::default();
+    cfg.menu.options.clear();
+    cfg.menu.prompts.clear();
+    cfg.validate().unwrap();
+    let (mut call, out) = Call::at(cfg, shanghai(2025, 6, 18, 10, 0));
+    assert_eq!(
+        out,
+        [play(&["welcome", "emergency"], false)],
+        "no menu, so no barge-in"
+    );
+    assert_eq!(
+        call.input(secs(20), Input::PlaybackFinished),
+        [enqueue("agent")]
+    );
+    assert_eq!(call.flow.path(), "greeting>queue:agent");
+}
+
+#[test]
+fn agents_busy_leads_to_voicemail_ended_by_hash() {
+    let (mut call, _) = Call::staffed();
+    call.reach_menu_wait();
+    call.input(secs(1), Input::Digit('0'));
+    assert_eq!(
+        call.input(secs(1), Input::AgentsUnavailable),
+        [play(&["agents_busy"], false)]
+    );
+    let started = call.reach_recording();
+    assert_eq!(
+        call.flow.poll_timeout(),
+        Some(started + secs(120) + RECORDING_GRACE)
+    );
+    assert_eq!(
+        call.input(secs(10), Input::Digit('5')),
+        [],
+        "only '#' ends a message"
+    );
+    assert_eq!(
+        call.input(secs(20), Input::Digit('#')),
+        [Output::StopRecording]
+    );
+    assert_eq!(
+        call.input(Duration::from_millis(50), Input::Digit('#')),
+        [],
+        "a second '#' changes nothing"
+    );
+    assert_eq!(
+        call.input(
+            Duration::from_millis(50),
+            Input::RecordingFinished {
+                duration_ms: 30_000
+            }
+        ),
+        [Output::Voicemail, recorded_and_ticket()]
+    );
+    assert_eq!(call.flow.poll_timeout(), None);
+    assert_eq!(
+        call.input(secs(15), Input::PlaybackFinished),
+        [Output::Hangup]
+    );
+    assert!(call.flow.is_done());
+    assert_eq!(
+        call.flow.path(),
+        "greeting>menu:0>queue:agent>busy>voicemail:hash>recorded"
+    );
+    // Done means done.
+    assert_eq!(call.input(secs(1), Input::Digit('1')), []);
+    assert_eq!(call.input(secs(1), Input::Hangup), []);
+    assert_eq!(
+        call.flow.path(),
+        "greeting>menu:0>queue:agent>busy>voicemail:hash>recorded"
+    );
+}
+
+#[test]
+fn closed_hours_lead_to_voicemail() {
+    let (mut call, out) = Call::closed();
+    assert!(!call.flow.is_staffed());
+    assert_eq!(
+        out,
+        [play(&["welcome", "emergency"], false)],
+        "keys mean nothing when closed"
+    );
+    assert_eq!(call.input(secs(2), Input::Digit('1')), []);
+    assert_eq!(
+        call.input(secs(18), Input::PlaybackFinished),
+        [play(&["closed"], false)]
+    );
+    call.reach_recording();
+    call.input(secs(40), Input::Digit('#'));
+    call.input(
+        Duration::ZERO,
+        Input::RecordingFinished {
+            duration_ms: 40_000,
+        },
+    );
+    assert_eq!(call.flow.path(), "greeting>closed>voicemail:hash>recorded");
+}
+
+#[test]
+fn maximum_length_ends_the_message() {
+    let (mut call, _) = Call::closed();
+    call.input(secs(20), Input::PlaybackFinished);
+    call.reach_recording();
+    assert_eq!(
+        call.input(
+            secs(120),
+            Input::RecordingFinished {
+                duration_ms: 120_000
+            }
+        ),
+        [Output::Voicemail, recorded_and_ticket()]
+    );
+    assert_eq!(call.flow.path(), "greeting>closed>voicemail:max>recorded");
+}
+
+#[test]
+fn silent_driver_is_stopped_at_maximum_length() {
+    let (mut call, _) = Call::closed();
+    call.input(secs(20), Input::PlaybackFinished);
+    let started = call.reach_recording();
+    assert_eq!(call.timeout(), [Output::StopRecording]);
+    assert_eq!(call.now, started + secs(120) + RECORDING_GRACE);
+    // Still no report: the flow keeps the message on its own clock.
+    assert_eq!(call.timeout(), [Output::Voicemail, recorded_and_ticket()]);
+    assert_eq!(call.flow.path(), "greeting>closed>voicemail:max>recorded");
+}
+
+#[test]
+fn too_short_a_message_is_no_message() {
+    let (mut call, _) = Call::closed();
+    call.input(secs(20), Input::PlaybackFinished);
+    call.reach_recording();
+    assert_eq!(
+        call.input(Duration::from_millis(600), Input::Digit('#')),
+        [Output::StopRecording]
+    );
+    assert_eq!(
+        call.input(
+            Duration::from_millis(20),
+            Input::RecordingFinished { duration_ms: 600 }
+        ),
+        [play(&["no_message", "goodbye"], false)]
+    );
+    assert_eq!(
+        call.input(secs(4), Input::PlaybackFinished),
+        [Output::Hangup]
+    );
+    assert!(call.flow.is_done());
+    assert_eq!(
+        call.flow.path(),
+        "greeting>closed>voicemail:hash>no_message"
+    );
+}
+
+#[test]
+fn ticket_is_read_digit_by_digit() {
+    let now = Instant::now();
+    let cfg = Arc::new(IvrConfig::default());
+    let mut flow = Flow::new(
+        cfg,
+        "20250618-007".into(),
+        shanghai(2025, 6, 18, 23, 0),
+        now,
+    );
+    for _ in 0..3 {
+        flow.handle_input(now, Input::PlaybackFinished); // greeting, closed, voicemail prompt
+    }
+    flow.handle_input(
+        now + secs(5),
+        Input::RecordingFinished { duration_ms: 5_000 },
+    );
+    let out: Vec<Output> = std::iter::from_fn(|| flow.poll_output()).collect();
+    let Some(Output::Play { prompts, .. }) = out.last() else {
+        panic!("no farewell: {out:?}")
+    };
+    // Non-digits in a ticket are skipped.
+    let expected =
+        "recorded ticket_is digit_2 digit_0 digit_2 digit_5 digit_0 digit_6 digit_1 digit_8 \
+                    digit_0 digit_0 digit_7 goodbye";
+    assert_eq!(prompts.join(" "), expected);
+    assert_eq!(flow.ticket(), "20250618-007");
+}
+
+#[test]
+fn without_a_ticket_the_number_is_not_announced() {
+    let now = Instant::now();
+    let mut flow = Flow::new(
+        Arc::new(IvrConfig::default()),
+        String::new(),
+        shanghai(2025, 6, 18, 23, 0),
+        now,
+    );
+    for _ in 0..3 {
+        flow.handle_input(now, Input::PlaybackFinished);
+    }
+    flow.handle_input(now, Input::RecordingFinished { duration_ms: 5_000 });
+    let out: Vec<Output> = std::iter::from_fn(|| flow.poll_output()).collect();
+    assert_eq!(out.last(), Some(&play(&["recorded", "goodbye"], false)));
+}
+
+#[test]
+fn hangup_mid_menu_ends_the_flow() {
+    let (mut call, _) = Call::staffed();
+    call.reach_menu_wait();
+    assert!(call.flow.poll_timeout().is_some());
+    assert_eq!(call.input(secs(1), Input::Hangup), []);
+    assert!(call.flow.is_done());
+    assert_eq!(call.flow.poll_timeout(), None);
+    assert_eq!(call.input(secs(1), Input::Digit('1')), []);
+    assert_eq!(call.input(secs(1), Input::PlaybackFinished), []);
+    assert_eq!(call.flow.path(), "greeting>hangup");
+}
+
+#[test]
+fn hangup_drops_outputs_not_yet_carried_out() {
+    let (mut call, _) = Call::staffed();
+    call.now += secs(1);
+    call.flow.handle_input(call.now, Input::Digit('1')); // StopPlayback + Enqueue, not drained
+    call.flow.handle_input(call.now, Input::Hangup);
+    assert_eq!(call.drain(), []);
+    assert_eq!(call.flow.path(), "greeting>menu:1>queue:consult>hangup");
+}
+
+#[test]
+fn hangup_while_recording_keeps_a_long_enough_message() {
+    let (mut call, _) = Call::closed();
+    call.input(secs(20), Input::PlaybackFinished);
+    call.reach_recording();
+    assert_eq!(call.input(secs(25), Input::Hangup), [Output::Voicemail]);
+    assert!(call.flow.is_done());
+    assert_eq!(
+        call.flow.path(),
+        "greeting>closed>voicemail:hangup>recorded>hangup"
+    );
+    // The recording's late end report changes nothing.
+    assert_eq!(
+        call.input(
+            secs(1),
+            Input::RecordingFinished {
+                duration_ms: 25_000
+            }
+        ),
+        []
+    );
+}
+
+#[test]
+fn hangup_right_after_the_tone_is_no_message() {
+    let (mut call, _) = Call::closed();
+    call.input(secs(20), Input::PlaybackFinished);
+    call.reach_recording();
+    assert_eq!(call.input(Duration::from_millis(300), Input::Hangup), []);
+    assert_eq!(
+        call.flow.path(),
+        "greeting>closed>voicemail:hangup>no_message>hangup"
+    );
+}
+
+#[test]
+fn hangup_after_the_message_was_kept_keeps_it() {
+    let (mut call, _) = Call::closed();
+    call.input(secs(20), Input::PlaybackFinished);
+    call.reach_recording();
+    call.now += secs(30);
+    call.flow.handle_input(
+        call.now,
+        Input::RecordingFinished {
+            duration_ms: 30_000,
+        },
+    );
+    call.flow.handle_input(call.now, Input::Hangup); // before the driver drained
+    assert_eq!(call.drain(), [Output::Voicemail]);
+    assert_eq!(
+        call.flow.path(),
+        "greeting>closed>voicemail:end>recorded>hangup"
+    );
+}
+
+#[test]
+fn staffed_boundaries_decide_the_flow() {
+    let wed = |h, m| shanghai(2025, 6, 18, h, m);
+    for (wall, staffed) in [
+        (wed(7, 59), false),
+        (wed(8, 0), true),
+        (wed(21, 59), true),
+        (wed(22, 0), false),
+    ] {
+        let (call, out) = Call::at(IvrConfig::default(), wall);
+        assert_eq!(call.flow.is_staffed(), staffed, "{wall}");
+        assert_eq!(out, [play(&["welcome", "emergency"], staffed)], "{wall}");
+    }
+}
+
+#[test]
+fn holiday_and_swapped_saturday_decide_the_flow() {
+    let cfg = IvrConfig::from_toml_str(
+        r#"
+        [hours]
+        mon = "08:00-17:30"
+        tue = "08:00-17:30"
+        wed = "08:00-17:30"
+        thu = "08:00-17:30"
+        fri = "08:00-17:30"
+        sat = "closed"
+        sun = "closed"
+        holidays = ["2025-10-01", "2025-10-02", "2025-10-03", "2025-10-06", "2025-10-07", "2025-10-08"]
+        workday_swaps = ["2025-09-28", "2025-10-11"]
+        "#,
+    )
+    .unwrap();
+    for (wall, staffed) in [
+        (shanghai(2025, 10, 1, 10, 0), false), // National Day, a Wednesday
+        (shanghai(2025, 10, 9, 10, 0), true),  // Thursday after the holiday
+        (shanghai(2025, 10, 11, 10, 0), true), // Saturday worked (调休)
+        (shanghai(2025, 10, 11, 17, 30), false), // ... until 17:30
+        (shanghai(2025, 10, 18, 10, 0), false), // an ordinary Saturday
+    ] {
+        let (mut call, _) = Call::at(cfg.clone(), wall);
+        let next = call.input(secs(20), Input::PlaybackFinished);
+        let expected = if staffed {
+            play(&["menu"], true)
+        } else {
+            play(&["closed"], false)
+        };
+        assert_eq!(next, [expected], "{wall}");
+    }
+}
+
+#[test]
+fn empty_prompt_lists_are_skipped() {
+    let mut cfg = IvrConfig::default();
+    cfg.agents_busy.prompts.clear();
+    cfg.goodbye.prompts.clear();
+    cfg.voicemail.no_message_prompts.clear();
+    let (mut call, _) = Call::at(cfg, shanghai(2025, 6, 18, 10, 0));
+    call.input(secs(1), Input::Digit('0'));
+    assert_eq!(
+        call.input(secs(1), Input::AgentsUnavailable),
+        [play(&["voicemail", "beep"], false)]
+    );
+    assert_eq!(
+        call.input(secs(10), Input::PlaybackFinished),
+        [Output::Record { max: secs(120) }]
+    );
+    assert_eq!(
+        call.input(secs(1), Input::RecordingFinished { duration_ms: 200 }),
+        [Output::Hangup],
+        "nothing to say: hang up at once"
+    );
+}
+
+#[test]
+fn unexpected_inputs_are_ignored() {
+    let (mut call, _) = Call::staffed();
+    assert_eq!(call.input(secs(1), Input::AgentsUnavailable), []);
+    assert_eq!(
+        call.input(secs(1), Input::RecordingFinished { duration_ms: 5 }),
+        []
+    );
+    assert_eq!(call.input(secs(1), Input::Digit('x')), []);
+    assert_eq!(call.flow.path(), "greeting");
+    call.flow.handle_timeout(call.now + secs(3600));
+    assert_eq!(call.drain(), []);
+}
