@@ -1,0 +1,54 @@
+//! # hotline-media: the media plane of a call
+//!
+//! Every call's audio passes through us (the B2BUA anchors media), and this crate is what
+//! handles it: one RTP endpoint per call leg that plays IVR prompts, hears DTMF and records
+//! voicemail. It knows nothing of SIP. The server's call controller reads the SDP, then
+//! hands us a [`MediaParams`] (codec, remote address, telephone-event payload type) and
+//! puts our [`MediaHandle::local_addr`] in its answer; DTMF that arrives by SIP INFO is
+//! parsed here too ([`parse_dtmf_relay`]) but delivered by the controller.
+//!
+//! ## Pieces, bottom up
+//! - [`g711`]: µ-law and A-law by hand, bit-exact with the ITU-T G.191 reference.
+//! - [`codec`]: PCMU/PCMA as negotiated (payload types 0 and 8, 8 kHz, 20 ms frames).
+//! - [`rtp`]: parsing (garbage is `None`, never a panic) and the sender's numbering.
+//! - [`dtmf`]: RFC 4733 events, reported once per key press; SIP INFO bodies.
+//! - [`prompt`]: WAV prompts decoded once at start, pre-encoded for both codecs and shared
+//!   by `Arc` — a call holds pointers, never copies of audio.
+//! - [`recorder`]: WAV writing on its own thread behind a bounded channel.
+//! - [`port`]: the even RTP ports, leased and returned.
+//! - [`session`]: the per-call tokio task tying these together.
+//!
+//! ## Time
+//! RTP timestamps are media time, and media time must follow the wall clock even when
+//! nothing is sent: the sender derives each packet's timestamp from the tick's instant
+//! (frames of 20 ms since the session began), so a silence between two prompts, or a tick
+//! the loaded runtime skipped, appears as a timestamp gap and not as audio played late.
+//! The first packet of every playback carries the marker bit (a new talkspurt). Idle
+//! sessions send nothing. On the receiving side the recorder trusts the *sender's*
+//! timestamps: a gap (lost packets, silence suppression) is written as silence, at most one
+//! second per gap, so a voicemail lasts as long as the caller spoke.
+//!
+//! ## Cost and failure
+//! Per call: one UDP socket, one task, a 2 KiB receive buffer, a few small queues (bounded;
+//! a full queue drops with a warning rather than grows), and while recording one thread.
+//! Network input never panics the task: datagrams that are not RTP, RTCP on the RTP port,
+//! unknown payload types are counted in [`MediaStats::packets_ignored`] and dropped.
+
+pub mod codec;
+pub mod dtmf;
+pub mod g711;
+pub mod port;
+pub mod prompt;
+pub mod recorder;
+pub mod rtp;
+pub mod session;
+
+pub use codec::Codec;
+pub use dtmf::{parse_dtmf_relay, DtmfReceiver, TelephoneEvent};
+pub use port::{PortLease, PortPool};
+pub use prompt::{Prompt, PromptError, PromptSet, PromptStore};
+pub use recorder::{Recorder, RecorderError, RecordingInfo};
+pub use rtp::{Pt, Seq, Ssrc};
+pub use session::{
+    MediaError, MediaEvent, MediaHandle, MediaParams, MediaSession, MediaStats, RecordStop,
+};

@@ -1,0 +1,573 @@
+//! The per-call RTP endpoint: one tokio task that owns a UDP port, plays prompts,
+//! records what the remote sends and reports digits.
+//!
+//! The controller talks to it through a [`MediaHandle`] (commands, non-blocking) and hears
+//! back through a bounded channel of [`MediaEvent`]s. The task ends when the handle is
+//! closed or its last clone dropped; the port goes back to the pool then.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::Instrument;
+
+use crate::codec::{Codec, FRAME_SAMPLES, PTIME_MS};
+use crate::dtmf::DtmfReceiver;
+use crate::port::{PortLease, PortPool};
+use crate::prompt::Prompt;
+use crate::recorder::{Recorder, RecordingInfo};
+use crate::rtp::{self, Pt, RtpPacket, RtpSender, Ssrc};
+
+/// After this long without a valid RTP packet the session reports [`MediaEvent::RemoteSilent`].
+pub const REMOTE_SILENT_AFTER: Duration = Duration::from_secs(30);
+/// The longest stretch of silence written into a recording for one gap in the received
+/// timestamps, so a sender's timestamp jump cannot fill the disk.
+pub const MAX_GAP_FILL_SAMPLES: u32 = 8000;
+/// Commands and events queued per call; both are rare, a full queue means a stuck peer.
+const QUEUE: usize = 64;
+const FRAME: Duration = Duration::from_millis(PTIME_MS);
+
+/// What was negotiated in SDP for this leg.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaParams {
+    /// The codec we send (we decode both G.711 laws on receipt).
+    pub codec: Codec,
+    /// Where to send; `None` or an unspecified address (`0.0.0.0`) means "learn it from the
+    /// first packet received" (symmetric RTP, for callers behind NAT).
+    pub remote: Option<SocketAddr>,
+    /// Payload type of telephone-event (RFC 4733), if negotiated.
+    pub dtmf_pt: Option<u8>,
+}
+
+/// What the session reports to the call controller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// A `play` sequence played to its end (not sent when replaced or stopped).
+    PlaybackFinished,
+    /// A DTMF key arrived as an RFC 4733 event.
+    Digit(char),
+    /// A recording ended; the WAV is finalized.
+    RecordingFinished(RecordingInfo, RecordStop),
+    /// A recording could not be created or written; the message names the file.
+    RecordingFailed(PathBuf, String),
+    /// No RTP for [`REMOTE_SILENT_AFTER`]; sent once until packets flow again.
+    RemoteSilent,
+}
+
+/// Why a recording ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordStop {
+    /// `stop_recording` (or a new `record`) was called.
+    Stopped,
+    /// The maximum length passed.
+    MaxLength,
+    /// The session closed.
+    Closed,
+}
+
+/// Packet counters of one session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaStats {
+    /// RTP packets sent.
+    pub packets_sent: u64,
+    /// Bytes sent (UDP payload).
+    pub bytes_sent: u64,
+    /// Datagrams received.
+    pub packets_received: u64,
+    /// Bytes received.
+    pub bytes_received: u64,
+    /// Datagrams dropped as not RTP or of a payload type we do not use.
+    pub packets_ignored: u64,
+}
+
+/// Why a session could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    /// Every port of the pool is leased or fails to bind.
+    #[error("no free RTP port in {min}-{max}")]
+    NoFreePort {
+        /// Low end of the range.
+        min: u16,
+        /// High end of the range.
+        max: u16,
+    },
+    /// The bound socket has no local address (should not happen).
+    #[error("RTP socket: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    packets_sent: AtomicU64,
+    bytes_sent: AtomicU64,
+    packets_received: AtomicU64,
+    bytes_received: AtomicU64,
+    packets_ignored: AtomicU64,
+}
+
+enum Command {
+    Update(MediaParams),
+    Play(Vec<Arc<Prompt>>),
+    StopPlayback,
+    Record(PathBuf, Duration),
+    StopRecording,
+}
+
+/// Starts per-call media sessions.
+pub struct MediaSession;
+
+impl MediaSession {
+    /// Binds a port from `pool` and spawns the session task on the current runtime.
+    pub async fn start(
+        pool: &PortPool,
+        params: MediaParams,
+    ) -> Result<(MediaHandle, mpsc::Receiver<MediaEvent>), MediaError> {
+        let (socket, lease) = pool.bind().await.ok_or_else(|| {
+            let (min, max) = pool.range();
+            MediaError::NoFreePort { min, max }
+        })?;
+        let local = socket.local_addr()?;
+        let (cmd_tx, cmd_rx) = mpsc::channel(QUEUE);
+        let (close_tx, close_rx) = watch::channel(false);
+        let (ev_tx, ev_rx) = mpsc::channel(QUEUE);
+        let stats = Arc::new(Counters::default());
+        let task = Task::new(params, ev_tx, stats.clone());
+        tokio::spawn(
+            task.run(socket, lease, cmd_rx, close_rx)
+                .instrument(tracing::debug_span!("rtp", %local)),
+        );
+        let handle = MediaHandle {
+            inner: Arc::new(HandleInner {
+                local,
+                cmd: cmd_tx,
+                close: close_tx,
+                stats,
+            }),
+        };
+        Ok((handle, ev_rx))
+    }
+}
+
+/// Controls one session. Cheap to clone; the session closes when the last clone drops.
+/// Every method returns at once: commands are queued to the session task.
+#[derive(Debug, Clone)]
+pub struct MediaHandle {
+    inner: Arc<HandleInner>,
+}
+
+#[derive(Debug)]
+struct HandleInner {
+    local: SocketAddr,
+    cmd: mpsc::Sender<Command>,
+    close: watch::Sender<bool>,
+    stats: Arc<Counters>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Command::Update(_) => "Update",
+            Command::Play(_) => "Play",
+            Command::StopPlayback => "StopPlayback",
+            Command::Record(..) => "Record",
+            Command::StopRecording => "StopRecording",
+        })
+    }
+}
+
+impl MediaHandle {
+    /// Our RTP address, for the SDP answer (with a wildcard pool address, the server
+    /// substitutes its advertised IP).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local
+    }
+
+    /// Applies renegotiated parameters (re-INVITE): new remote, codec or DTMF type.
+    pub fn update(&self, params: MediaParams) {
+        self.send(Command::Update(params));
+    }
+
+    /// Plays `clips` one after another, replacing whatever is playing. The first packet
+    /// carries the marker bit; [`MediaEvent::PlaybackFinished`] follows the last.
+    pub fn play(&self, clips: Vec<Arc<Prompt>>) {
+        self.send(Command::Play(clips));
+    }
+
+    /// Stops playback silently (no `PlaybackFinished`), e.g. on barge-in.
+    pub fn stop_playback(&self) {
+        self.send(Command::StopPlayback);
+    }
+
+    /// Records the audio the remote sends into a WAV at `path`, until
+    /// [`MediaHandle::stop_recording`], `max` or close. A recording already running is
+    /// finished first.
+    pub fn record(&self, path: PathBuf, max: Duration) {
+        self.send(Command::Record(path, max));
+    }
+
+    /// Ends the recording; [`MediaEvent::RecordingFinished`] follows.
+    pub fn stop_recording(&self) {
+        self.send(Command::StopRecording);
+    }
+
+    /// Ends the session (also done when the last handle drops). A running recording is
+    /// finalized and reported with [`RecordStop::Closed`]; then the event channel ends.
+    pub fn close(&self) {
+        self.inner.close.send_replace(true);
+    }
+
+    /// Packet counters so far.
+    pub fn stats(&self) -> MediaStats {
+        let c = &self.inner.stats;
+        MediaStats {
+            packets_sent: c.packets_sent.load(Relaxed),
+            bytes_sent: c.bytes_sent.load(Relaxed),
+            packets_received: c.packets_received.load(Relaxed),
+            bytes_received: c.bytes_received.load(Relaxed),
+            packets_ignored: c.packets_ignored.load(Relaxed),
+        }
+    }
+
+    fn send(&self, cmd: Command) {
+        if let Err(e) = self.inner.cmd.try_send(cmd) {
+            tracing::warn!(local = %self.inner.local, "media command dropped: {e}");
+        }
+    }
+}
+
+/// Position in a `play` sequence.
+struct Playback {
+    clips: Vec<Arc<Prompt>>,
+    clip: usize,
+    frame: usize,
+}
+
+impl Playback {
+    /// The next frame for `codec`, skipping empty clips; `None` at the end.
+    fn next_frame(&mut self, codec: Codec) -> Option<&[u8]> {
+        while let Some(clip) = self.clips.get(self.clip) {
+            if self.frame < clip.frame_count() {
+                self.frame += 1;
+                return self.clips[self.clip].frame(codec, self.frame - 1);
+            }
+            self.clip += 1;
+            self.frame = 0;
+        }
+        None
+    }
+
+    /// Whether no frame is left to send.
+    fn is_done(&self) -> bool {
+        let mut rest = self.clips.iter().skip(self.clip);
+        match rest.next() {
+            None => true,
+            Some(c) => self.frame >= c.frame_count() && rest.all(|c| c.frame_count() == 0),
+        }
+    }
+}
+
+/// A recording in progress, kept aligned to the sender's RTP clock.
+struct Recording {
+    recorder: Recorder,
+    deadline: Instant,
+    ssrc: Option<Ssrc>,
+    next_ts: Option<u32>,
+}
+
+impl Recording {
+    /// Writes a packet's audio, first filling a timestamp gap (lost packets, silence
+    /// suppression) with silence so the file's length follows the sender's clock.
+    fn on_audio(&mut self, codec: Codec, p: &RtpPacket<'_>, pcm: &mut Vec<i16>) {
+        if self.ssrc != Some(p.ssrc) {
+            self.ssrc = Some(p.ssrc);
+            self.next_ts = None;
+        }
+        if let Some(next) = self.next_ts {
+            let gap = p.timestamp.wrapping_sub(next) as i32;
+            if gap < 0 && gap > -(MAX_GAP_FILL_SAMPLES as i32) {
+                return; // late or duplicate: its place is already written
+            }
+            if gap > 0 {
+                self.recorder
+                    .push_silence((gap as u32).min(MAX_GAP_FILL_SAMPLES));
+            }
+            // A large backwards jump is a restarted clock: continue from it.
+        }
+        pcm.clear();
+        codec.decode(p.payload, pcm);
+        self.recorder.push(pcm);
+        self.next_ts = Some(p.timestamp.wrapping_add(pcm.len() as u32));
+    }
+}
+
+struct Task {
+    codec: Codec,
+    /// The address SDP gave, as given.
+    sdp_remote: Option<SocketAddr>,
+    /// Where we send: the SDP address if usable, else the latched source.
+    remote: Option<SocketAddr>,
+    dtmf_pt: Option<u8>,
+    sender: RtpSender,
+    epoch: Instant,
+    last_frame: Option<u64>,
+    playback: Option<Playback>,
+    recording: Option<Recording>,
+    dtmf: DtmfReceiver,
+    events: mpsc::Sender<MediaEvent>,
+    stats: Arc<Counters>,
+    last_rx: Instant,
+    silent_reported: bool,
+    out: Vec<u8>,
+    pcm: Vec<i16>,
+}
+
+fn usable(addr: Option<SocketAddr>) -> Option<SocketAddr> {
+    addr.filter(|a| !a.ip().is_unspecified() && a.port() != 0)
+}
+
+impl Task {
+    fn new(params: MediaParams, events: mpsc::Sender<MediaEvent>, stats: Arc<Counters>) -> Task {
+        let now = Instant::now();
+        Task {
+            codec: params.codec,
+            sdp_remote: params.remote,
+            remote: usable(params.remote),
+            dtmf_pt: params.dtmf_pt,
+            sender: RtpSender::new(),
+            epoch: now,
+            last_frame: None,
+            playback: None,
+            recording: None,
+            dtmf: DtmfReceiver::new(),
+            events,
+            stats,
+            last_rx: now,
+            silent_reported: false,
+            out: Vec::with_capacity(12 + FRAME_SAMPLES),
+            pcm: Vec::with_capacity(FRAME_SAMPLES),
+        }
+    }
+
+    async fn run(
+        mut self,
+        socket: UdpSocket,
+        _lease: PortLease,
+        mut cmds: mpsc::Receiver<Command>,
+        mut close: watch::Receiver<bool>,
+    ) {
+        // Skip: after a stall we do not burst the missed frames (a burst overruns the
+        // remote's jitter buffer); the timestamp is taken from the tick's wall time, so the
+        // stall shows up as a timestamp gap the receiver conceals.
+        let mut ticker = tokio::time::interval(FRAME);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        let far = Instant::now() + Duration::from_secs(86400 * 365);
+        let rec_deadline = tokio::time::sleep_until(far);
+        let silent_timer = tokio::time::sleep_until(self.last_rx + REMOTE_SILENT_AFTER);
+        tokio::pin!(rec_deadline, silent_timer);
+        let mut buf = vec![0u8; 2048];
+        loop {
+            tokio::select! {
+                biased;
+                cmd = cmds.recv() => match cmd {
+                    Some(cmd) => {
+                        self.on_command(cmd, &mut ticker);
+                        if let Some(rec) = &self.recording {
+                            if rec_deadline.deadline() != rec.deadline {
+                                rec_deadline.as_mut().reset(rec.deadline);
+                            }
+                        }
+                    }
+                    None => break,
+                },
+                // After the commands: whatever was asked before `close` still happens.
+                _ = close.changed() => break,
+                t = ticker.tick(), if self.playback.is_some() => self.on_tick(&socket, t).await,
+                () = &mut rec_deadline, if self.recording.is_some() => {
+                    self.finish_recording(RecordStop::MaxLength);
+                }
+                () = &mut silent_timer, if !self.silent_reported => {
+                    let due = self.last_rx + REMOTE_SILENT_AFTER;
+                    if Instant::now() >= due {
+                        self.silent_reported = true;
+                        self.emit(MediaEvent::RemoteSilent);
+                    } else {
+                        silent_timer.as_mut().reset(due);
+                    }
+                }
+                // Last, so a flood of datagrams cannot starve the pacing or the commands.
+                r = socket.recv_from(&mut buf) => match r {
+                    Ok((n, src)) => {
+                        let was_silent = self.silent_reported;
+                        self.on_datagram(&buf[..n], src);
+                        if was_silent && !self.silent_reported {
+                            silent_timer.as_mut().reset(self.last_rx + REMOTE_SILENT_AFTER);
+                        }
+                    }
+                    // e.g. ICMP errors surfacing on some platforms; the socket is still fine.
+                    Err(e) => tracing::debug!(error = %e, "RTP receive error"),
+                },
+            }
+        }
+        self.finish_recording(RecordStop::Closed);
+        tracing::debug!("media session closed");
+    }
+
+    fn on_command(&mut self, cmd: Command, ticker: &mut tokio::time::Interval) {
+        match cmd {
+            Command::Update(p) => {
+                self.codec = p.codec;
+                self.dtmf_pt = p.dtmf_pt;
+                // A refresh re-INVITE repeats the old address; keep a latched one then,
+                // or a caller behind NAT would go deaf at every session refresh.
+                if p.remote != self.sdp_remote {
+                    self.sdp_remote = p.remote;
+                    self.remote = usable(p.remote);
+                }
+            }
+            Command::Play(clips) => {
+                let was_idle = self.playback.is_none();
+                let pb = Playback {
+                    clips,
+                    clip: 0,
+                    frame: 0,
+                };
+                if pb.is_done() {
+                    self.playback = None;
+                    self.emit(MediaEvent::PlaybackFinished);
+                    return;
+                }
+                self.playback = Some(pb);
+                self.sender.start_talkspurt();
+                if was_idle {
+                    // Start on the next poll instead of waiting out a stale schedule.
+                    ticker.reset_immediately();
+                }
+            }
+            Command::StopPlayback => self.playback = None,
+            Command::StopRecording => self.finish_recording(RecordStop::Stopped),
+            Command::Record(path, max) => self.start_recording(path, max),
+        }
+    }
+
+    /// Sends one frame of the current playback, timestamped from the tick's wall time.
+    async fn on_tick(&mut self, socket: &UdpSocket, tick: Instant) {
+        let elapsed = tick.saturating_duration_since(self.epoch);
+        let mut frame = ((elapsed.as_micros() + FRAME.as_micros() / 2) / FRAME.as_micros()) as u64;
+        if let Some(last) = self.last_frame {
+            frame = frame.max(last + 1);
+        }
+        self.last_frame = Some(frame);
+        self.sender.set_frame(frame, FRAME_SAMPLES as u32);
+
+        let codec = self.codec;
+        let Some(pb) = self.playback.as_mut() else {
+            return;
+        };
+        let Some(payload) = pb.next_frame(codec) else {
+            self.playback = None;
+            self.emit(MediaEvent::PlaybackFinished);
+            return;
+        };
+        self.sender.build(
+            Pt(codec.payload_type()),
+            payload,
+            FRAME_SAMPLES as u32,
+            &mut self.out,
+        );
+        let done = pb.is_done();
+        if let Some(remote) = self.remote {
+            // Without a remote yet the prompt still advances in time, unheard.
+            match socket.send_to(&self.out, remote).await {
+                Ok(n) => {
+                    self.stats.packets_sent.fetch_add(1, Relaxed);
+                    self.stats.bytes_sent.fetch_add(n as u64, Relaxed);
+                }
+                Err(e) => tracing::debug!(%remote, error = %e, "RTP send failed"),
+            }
+        }
+        if done {
+            self.playback = None;
+            self.emit(MediaEvent::PlaybackFinished);
+        }
+    }
+
+    fn on_datagram(&mut self, data: &[u8], src: SocketAddr) {
+        self.stats.packets_received.fetch_add(1, Relaxed);
+        self.stats
+            .bytes_received
+            .fetch_add(data.len() as u64, Relaxed);
+        let Some(p) = rtp::parse(data) else {
+            self.stats.packets_ignored.fetch_add(1, Relaxed);
+            return;
+        };
+        let is_dtmf = self.dtmf_pt == Some(p.pt.0);
+        // Either G.711 law is decoded: an answer listing both lets the remote send either.
+        let audio = Codec::from_payload_type(p.pt.0).filter(|_| !is_dtmf);
+        if !is_dtmf && audio.is_none() {
+            self.stats.packets_ignored.fetch_add(1, Relaxed);
+            return;
+        }
+        if self.remote.is_none() {
+            tracing::debug!(%src, "latched remote RTP address");
+            self.remote = Some(src);
+        }
+        self.last_rx = Instant::now();
+        self.silent_reported = false;
+        if is_dtmf {
+            if let Some(d) = self.dtmf.on_packet(p.timestamp, p.payload) {
+                self.emit(MediaEvent::Digit(d));
+            }
+        } else if let (Some(codec), Some(rec)) = (audio, self.recording.as_mut()) {
+            rec.on_audio(codec, &p, &mut self.pcm);
+        }
+    }
+
+    fn start_recording(&mut self, path: PathBuf, max: Duration) {
+        self.finish_recording(RecordStop::Stopped);
+        match Recorder::create(&path) {
+            Ok(recorder) => {
+                self.recording = Some(Recording {
+                    recorder,
+                    // Clamped so an absurd `max` cannot overflow the clock.
+                    deadline: Instant::now() + max.min(Duration::from_secs(86_400)),
+                    ssrc: None,
+                    next_ts: None,
+                })
+            }
+            Err(e) => self.emit(MediaEvent::RecordingFailed(path, e.to_string())),
+        }
+    }
+
+    /// Hands the recorder to a small task that waits for the writer thread to finalize
+    /// the file, then reports; the session itself never waits on the disk.
+    fn finish_recording(&mut self, why: RecordStop) {
+        let Some(rec) = self.recording.take() else {
+            return;
+        };
+        let events = self.events.clone();
+        let path = rec.recorder.path().to_path_buf();
+        tokio::spawn(
+            async move {
+                let ev = match rec.recorder.finish_async().await {
+                    Ok(info) => MediaEvent::RecordingFinished(info, why),
+                    Err(e) => MediaEvent::RecordingFailed(path, e.to_string()),
+                };
+                if events.send(ev).await.is_err() {
+                    tracing::debug!("recording finished after the controller left");
+                }
+            }
+            .in_current_span(),
+        );
+    }
+
+    fn emit(&self, ev: MediaEvent) {
+        if let Err(e) = self.events.try_send(ev) {
+            tracing::warn!("media event dropped: {e}");
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! The session over real loopback UDP, driven from a plain socket acting as the remote.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hotline_media::codec::Codec;
+use hotline_media::dtmf::TelephoneEvent;
+use hotline_media::port::PortPool;
+use hotline_media::prompt::Prompt;
+use hotline_media::rtp::{self, Pt, RtpSender, Seq, Ssrc};
+use hotline_media::session::{MediaEvent, MediaHandle, MediaParams, MediaSession, RecordStop};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc::Receiver;
+use tokio::time::timeout;
+
+const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const WAIT: Duration = Duration::from_secs(5);
+const DTMF_PT: u8 = 101;
+
+fn pool() -> PortPool {
+    // Another test process may hold some of these; the pool skips them.
+    PortPool::new(LO, 41000, 41998)
+}
+
+async fn start(remote: Option<SocketAddr>) -> (MediaHandle, Receiver<MediaEvent>) {
+    let params = MediaParams {
+        codec: Codec::Pcmu,
+        remote,
+        dtmf_pt: Some(DTMF_PT),
+    };
+    MediaSession::start(&pool(), params).await.unwrap()
+}
+
+async fn next_event(rx: &mut Receiver<MediaEvent>) -> MediaEvent {
+    timeout(WAIT, rx.recv())
+        .await
+        .expect("event in time")
+        .expect("channel open")
+}
+
+async fn recv_packet(sock: &UdpSocket) -> Vec<u8> {
+    let mut buf = vec![0u8; 2048];
+    let n = timeout(WAIT, sock.recv(&mut buf))
+        .await
+        .expect("packet in time")
+        .unwrap();
+    buf.truncate(n);
+    buf
+}
+
+/// Sends one key press as a phone does: start three times, two updates, end three times.
+async fn press(sock: &UdpSocket, to: SocketAddr, tx: &mut RtpSender, event: u8) {
+    let mut out = Vec::new();
+    let mut send = |end, duration, tx: &mut RtpSender| {
+        let ev = TelephoneEvent {
+            event,
+            end,
+            volume: 10,
+            duration,
+        };
+        tx.build(Pt(DTMF_PT), &ev.to_bytes(), 0, &mut out);
+        out.clone()
+    };
+    let mut pkts = Vec::new();
+    tx.start_talkspurt();
+    for d in [0, 0, 0, 160, 320] {
+        pkts.push(send(false, d, tx));
+    }
+    for _ in 0..3 {
+        pkts.push(send(true, 800, tx));
+    }
+    for p in pkts {
+        sock.send_to(&p, to).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn plays_a_prompt_as_paced_rtp() {
+    let peer = UdpSocket::bind((LO, 0)).await.unwrap();
+    let (h, mut ev) = start(Some(peer.local_addr().unwrap())).await;
+    assert_eq!(h.local_addr().ip(), LO);
+    assert_eq!(h.local_addr().port() % 2, 0);
+    let prompt = Arc::new(Prompt::tone(440.0, 190, 0.3)); // 1520 samples: 10 frames, last padded
+    assert_eq!(prompt.frame_count(), 10);
+    h.play(vec![prompt.clone()]);
+
+    let mut pkts = Vec::new();
+    for _ in 0..10 {
+        pkts.push(recv_packet(&peer).await);
+    }
+    assert_eq!(next_event(&mut ev).await, MediaEvent::PlaybackFinished);
+    let parsed: Vec<_> = pkts.iter().map(|p| rtp::parse(p).unwrap()).collect();
+    let mut payload = Vec::new();
+    for (i, p) in parsed.iter().enumerate() {
+        assert_eq!(p.pt, Pt(0));
+        assert_eq!(p.ssrc, parsed[0].ssrc);
+        assert_eq!(p.marker, i == 0, "marker only on the first packet");
+        assert_eq!(p.payload.len(), 160);
+        if i > 0 {
+            let prev = &parsed[i - 1];
+            assert_eq!(p.seq.0, prev.seq.0.wrapping_add(1));
+            // 160 per 20 ms; a loaded machine may skip a tick, which shows as 320.
+            let dts = p.timestamp.wrapping_sub(prev.timestamp);
+            assert!(
+                dts >= 160 && dts % 160 == 0 && dts <= 160 * 10,
+                "ts step {dts}"
+            );
+        }
+        payload.extend_from_slice(p.payload);
+    }
+    let mut decoded = Vec::new();
+    Codec::Pcmu.decode(&payload, &mut decoded);
+    for (got, want) in decoded.iter().zip(prompt.samples()) {
+        let want = hotline_media::g711::ulaw_decode(hotline_media::g711::ulaw_encode(*want));
+        assert_eq!(*got, want);
+    }
+    assert!(
+        decoded[1520..].iter().all(|&s| s == 0),
+        "padding is silence"
+    );
+
+    // A second playback is a new talkspurt: marker again, numbering continues.
+    h.play(vec![Arc::new(Prompt::silence(40))]);
+    let a = recv_packet(&peer).await;
+    let b = recv_packet(&peer).await;
+    let (a, b) = (rtp::parse(&a).unwrap(), rtp::parse(&b).unwrap());
+    assert!(a.marker && !b.marker);
+    assert_eq!(a.seq.0, parsed[9].seq.0.wrapping_add(1));
+    assert!(a.timestamp.wrapping_sub(parsed[9].timestamp) >= 160);
+    assert_eq!(next_event(&mut ev).await, MediaEvent::PlaybackFinished);
+    assert_eq!(h.stats().packets_sent, 12);
+    assert_eq!(h.stats().bytes_sent, 12 * 172);
+}
+
+#[tokio::test]
+async fn stop_playback_and_replace() {
+    let peer = UdpSocket::bind((LO, 0)).await.unwrap();
+    let (h, mut ev) = start(Some(peer.local_addr().unwrap())).await;
+    h.play(vec![Arc::new(Prompt::silence(10_000))]);
+    recv_packet(&peer).await;
+    h.play(vec![Arc::new(Prompt::silence(20))]);
+    // Only the replacement finishing is reported.
+    assert_eq!(next_event(&mut ev).await, MediaEvent::PlaybackFinished);
+    h.play(vec![Arc::new(Prompt::silence(10_000))]);
+    h.stop_playback();
+    h.play(vec![]);
+    assert_eq!(next_event(&mut ev).await, MediaEvent::PlaybackFinished);
+    assert!(timeout(Duration::from_millis(100), ev.recv())
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn rfc4733_press_gives_one_digit_and_latches_remote() {
+    let peer = UdpSocket::bind((LO, 0)).await.unwrap();
+    let (h, mut ev) = start(None).await;
+    let mut tx = RtpSender::with_initial(Ssrc(7), Seq(100), 16000);
+    press(&peer, h.local_addr(), &mut tx, 5).await;
+    assert_eq!(next_event(&mut ev).await, MediaEvent::Digit('5'));
+    // Same key again, a new press (new timestamp).
+    tx.set_frame(100, 160);
+    press(&peer, h.local_addr(), &mut tx, 5).await;
+    tx.set_frame(200, 160);
+    press(&peer, h.local_addr(), &mut tx, 11).await;
+    assert_eq!(next_event(&mut ev).await, MediaEvent::Digit('5'));
+    assert_eq!(next_event(&mut ev).await, MediaEvent::Digit('#'));
+    assert!(timeout(Duration::from_millis(100), ev.recv())
+        .await
+        .is_err());
+
+    // Symmetric RTP: with no remote in SDP we answer to where the packets came from.
+    h.play(vec![Arc::new(Prompt::silence(20))]);
+    let p = recv_packet(&peer).await;
+    assert!(rtp::parse(&p).unwrap().marker);
+}
+
+#[tokio::test]
+async fn garbage_datagrams_are_ignored() {
+    let peer = UdpSocket::bind((LO, 0)).await.unwrap();
+    let (h, mut ev) = start(None).await;
+    let to = h.local_addr();
+    let junk: [&[u8]; 6] = [
+        b"",
+        b"hello",
+        &[0x80; 11],
+        &[0xA0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 9, 200],
+        &[0x80, 200, 0, 6, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0], // RTCP
+        &[0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 2, 3],     // unknown PT
+    ];
+    for j in junk {
+        peer.send_to(j, to).await.unwrap();
+    }
+    // A telephone-event too short to parse.
+    peer.send_to(&[0x80, DTMF_PT, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 5], to)
+        .await
+        .unwrap();
+    let mut tx = RtpSender::with_initial(Ssrc(9), Seq(1), 0);
+    press(&peer, to, &mut tx, 1).await;
+    assert_eq!(next_event(&mut ev).await, MediaEvent::Digit('1'));
+    // The junk went first, so it has all been counted by the time the digit arrives.
+    let st = h.stats();
+    assert!(st.packets_received > 7, "junk plus the digit: {st:?}");
+    assert_eq!(st.packets_ignored, 6);
+}
+
+fn rms(s: &[i16]) -> f64 {
+    (s.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / s.len().max(1) as f64).sqrt()
+}
+
+#[tokio::test]
+async fn records_remote_audio_with_gaps_filled() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vm.wav");
+    let peer = UdpSocket::bind((LO, 0)).await.unwrap();
+    let (h, mut ev) = start(None).await;
+    let to = h.local_addr();
+    h.record(path.clone(), Duration::from_secs(30));
+
+    // 1 s of a 1 kHz tone, but packets 20..25 are lost: the gap must become silence.
+    let tone = Prompt::tone(1000.0, 1000, 0.5);
+    let mut tx = RtpSender::with_initial(Ssrc(0xABCD), Seq(500), 4_294_960_000);
+    let mut out = Vec::new();
+    for i in 0..tone.frame_count() {
+        tx.set_frame(i as u64, 160);
+        tx.build(Pt(0), tone.frame(Codec::Pcmu, i).unwrap(), 160, &mut out);
+        if !(20..25).contains(&i) {
+            peer.send_to(&out, to).await.unwrap();
+        }
+        if i == 30 {
+            peer.send_to(&out, to).await.unwrap(); // a duplicate is dropped
+        }
+    }
+    // A digit after the audio proves every earlier datagram was handled.
+    let mut dt = RtpSender::with_initial(Ssrc(0xABCD), Seq(600), 1);
+    press(&peer, to, &mut dt, 11).await;
+    assert_eq!(next_event(&mut ev).await, MediaEvent::Digit('#'));
+    h.stop_recording();
+
+    let MediaEvent::RecordingFinished(info, RecordStop::Stopped) = next_event(&mut ev).await else {
+        panic!("expected RecordingFinished");
+    };
+    assert_eq!(info.path, path);
+    assert_eq!(info.duration_ms, 1000);
+    assert_eq!(info.bytes, 44 + 16000);
+    let r = hound::WavReader::open(&path).unwrap();
+    assert_eq!(r.spec().sample_rate, 8000);
+    let samples: Vec<i16> = r.into_samples().map(Result::unwrap).collect();
+    assert_eq!(samples.len(), 8000);
+    assert!(
+        rms(&samples[..3200]) > 8000.0,
+        "tone present: {}",
+        rms(&samples[..3200])
+    );
+    assert!(
+        rms(&samples[3200..4000]) < 1.0,
+        "lost packets became silence"
+    );
+    assert!(rms(&samples[4000..]) > 8000.0);
+}
+
+#[tokio::test]
+async fn recording_stops_at_max_length_and_on_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let (h, mut ev) = start(None).await;
+    h.record(dir.path().join("a.wav"), Duration::from_millis(100));
+    match next_event(&mut ev).await {
+        MediaEvent::RecordingFinished(info, RecordStop::MaxLength) => assert_eq!(info.bytes, 44),
+        e => panic!("unexpected {e:?}"),
+    }
+    // Commands queued before `close` are carried out first.
+    h.record(dir.path().join("b.wav"), Duration::from_secs(60));
+    h.close();
+    match next_event(&mut ev).await {
+        MediaEvent::RecordingFinished(info, RecordStop::Closed) => {
+            assert!(info.path.ends_with("b.wav"));
+            hound::WavReader::open(&info.path).unwrap();
+        }
+        e => panic!("unexpected {e:?}"),
+    }
+    assert!(
+        timeout(WAIT, ev.recv()).await.unwrap().is_none(),
+        "channel ends"
+    );
+}
+
+#[tokio::test]
+async fn bad_recording_path_is_reported() {
+    let (h, mut ev) = start(None).await;
+    h.record("/nonexistent-dir/x.wav".into(), Duration::from_secs(1));
+    match next_event(&mut ev).await {
+        MediaEvent::RecordingFailed(p, msg) => {
+            assert!(p.ends_with("x.wav"));
+            assert!(msg.contains("/nonexistent-dir/x.wav"), "{msg}");
+        }
+        e => panic!("unexpected {e:?}"),
+    }
+}
+
+#[tokio::test]
+async fn dropping_the_handle_ends_the_session_and_frees_the_port() {
+    let pool = PortPool::new(LO, 43000, 43998);
+    let params = MediaParams {
+        codec: Codec::Pcma,
+        remote: None,
+        dtmf_pt: None,
+    };
+    let (h, mut ev) = MediaSession::start(&pool, params).await.unwrap();
+    assert_eq!(pool.in_use(), 1);
+    let h2 = h.clone();
+    drop(h);
+    assert!(
+        timeout(Duration::from_millis(100), ev.recv())
+            .await
+            .is_err(),
+        "clone keeps it"
+    );
+    drop(h2);
+    assert!(timeout(WAIT, ev.recv()).await.unwrap().is_none());
+    // The task drops its lease right after the channel closes.
+    for _ in 0..100 {
+        if pool.in_use() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("port not released");
+}
+
+#[tokio::test]
+async fn update_switches_codec_and_remote() {
+    let a = UdpSocket::bind((LO, 0)).await.unwrap();
+    let b = UdpSocket::bind((LO, 0)).await.unwrap();
+    let (h, mut ev) = start(Some(a.local_addr().unwrap())).await;
+    h.update(MediaParams {
+        codec: Codec::Pcma,
+        remote: Some(b.local_addr().unwrap()),
+        dtmf_pt: None,
+    });
+    h.play(vec![Arc::new(Prompt::silence(20))]);
+    let p = recv_packet(&b).await;
+    let p = rtp::parse(&p).unwrap();
+    assert_eq!(p.pt, Pt(8));
+    assert!(p.payload.iter().all(|&x| x == 0xD5));
+    assert_eq!(next_event(&mut ev).await, MediaEvent::PlaybackFinished);
+}
