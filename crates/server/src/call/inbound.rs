@@ -1,0 +1,555 @@
+//! One citizen's call from the trunk, from INVITE to the last row written.
+//!
+//! ```text
+//! INVITE ─> SDP + RTP port ─> [180, ring] ─> case row (ticket) ─> 200 OK ─> IVR flow
+//!   flow: play / record / enqueue ─> media + ACD      caller: INFO, re-INVITE, BYE
+//!   end: BYE either way ─> recording finalized ─> call row closed
+//! ```
+//! The case row exists before the 200 OK is sent, so an answered call is never unlogged.
+
+use super::{CallEvent, Ctx, ALLOW};
+use crate::endpoint::EndpointHandle;
+use chrono::Utc;
+use hotline_acd::Decision;
+use hotline_case::{CallId, CaseId, NewCall, NewRecording, OpenedCall, RecordingKind};
+use hotline_ivr::{Flow, Input, Output};
+use hotline_media::{Codec, MediaEvent, MediaHandle, MediaParams, MediaSession, RecordStop, RecordingInfo};
+use hotline_sip::dialog::Dialog;
+use hotline_sip::message::{self, Info, Transport};
+use hotline_sip::sdp::{self, Negotiated, G711};
+use hotline_sip::transaction::{Event, ServerKey};
+use rsip::headers::untyped::UntypedHeader;
+use rsip::{Header, Method, Request};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+/// Payload type we offer for telephone-event when the INVITE had no SDP.
+const OFFER_DTMF_PT: u8 = 101;
+/// How long we wait for the BYE response or the recording to be finalized at the end.
+const TEARDOWN: Duration = Duration::from_secs(5);
+
+/// Why the call ended, stored on the call row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cause {
+    CallerBye,
+    HotlineBye,
+    AckTimeout,
+    MaxDuration,
+}
+
+impl Cause {
+    fn as_str(self) -> &'static str {
+        match self {
+            Cause::CallerBye => "caller_bye",
+            Cause::HotlineBye => "hotline_bye",
+            Cause::AckTimeout => "ack_timeout",
+            Cause::MaxDuration => "max_duration",
+        }
+    }
+}
+
+fn codec_of(n: &Negotiated) -> Codec {
+    Codec::from_encoding_name(n.codec.name).unwrap_or(Codec::Pcmu)
+}
+
+fn media_params(n: &Negotiated) -> MediaParams {
+    MediaParams { codec: codec_of(n), remote: n.remote, dtmf_pt: n.dtmf_pt }
+}
+
+/// Runs the call until it is over and its rows are written.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn run(ctx: Arc<Ctx>, ep: EndpointHandle, key: ServerKey, invite: Request, info: Info, source: SocketAddr, transport: Transport, rx: mpsc::Receiver<CallEvent>) {
+    let span = tracing::info_span!("call", call_id = %info.call_id, ticket = tracing::field::Empty);
+    async move {
+        let caller = message::first(&invite.headers, "P-Asserted-Identity")
+            .or_else(|| message::first(&invite.headers, "From"))
+            .map(message::addr_uri)
+            .and_then(message::uri_user)
+            .unwrap_or("anonymous")
+            .to_string();
+        let called = message::uri_user(&invite.uri.to_string()).unwrap_or("").to_string();
+        tracing::info!(%caller, %called, %source, ?transport, "incoming call");
+        let setup = Setup { ctx: ctx.clone(), ep: ep.clone(), key, invite, info, source, transport, caller, called, arrived: Utc::now() };
+        if let Some(mut call) = setup.answer(rx).await {
+            call.converse().await;
+            call.finish().await;
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// The call before it is answered.
+struct Setup {
+    ctx: Arc<Ctx>,
+    ep: EndpointHandle,
+    key: ServerKey,
+    invite: Request,
+    info: Info,
+    source: SocketAddr,
+    transport: Transport,
+    caller: String,
+    called: String,
+    arrived: chrono::DateTime<Utc>,
+}
+
+impl Setup {
+    fn reply(&self, code: u16, to_tag: &str) {
+        let resp = message::response(&self.invite, code, Some(to_tag));
+        self.ep.respond(&self.key, resp);
+    }
+
+    fn refuse(&self, code: u16, to_tag: &str, warning: &str) {
+        tracing::info!(code, "refused: {warning}");
+        let mut resp = message::response(&self.invite, code, Some(to_tag));
+        resp.headers.push(Header::Warning(rsip::headers::Warning::new(format!("399 hotline \"{warning}\""))));
+        if code == 503 {
+            resp.headers.push(Header::RetryAfter(rsip::headers::RetryAfter::new("5")));
+        }
+        self.ep.respond(&self.key, resp);
+    }
+
+    /// Negotiates, opens media, rings, writes the case, sends 200. None when the call
+    /// ended before it was answered (refused or cancelled).
+    async fn answer(self, mut rx: mpsc::Receiver<CallEvent>) -> Option<Answered> {
+        let tag = message::random_token(10);
+        let local_contact = format!("<sip:{}@{}>", self.called, self.ep.advertised);
+        let dialog = match Dialog::uas(&self.invite, &self.info, &tag, &local_contact, self.source, self.transport) {
+            Ok(d) => d,
+            Err(e) => {
+                self.refuse(400, &tag, &e.to_string());
+                return None;
+            }
+        };
+        let offer = if self.invite.body.is_empty() {
+            None // delayed offer: we offer in the 200, they answer in the ACK
+        } else {
+            match sdp::negotiate(&self.invite.body, &G711) {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    self.refuse(e.status(), &tag, &e.to_string());
+                    return None;
+                }
+            }
+        };
+        let params = offer.as_ref().map(media_params).unwrap_or(MediaParams { codec: Codec::Pcmu, remote: None, dtmf_pt: Some(OFFER_DTMF_PT) });
+        let (media, media_rx) = match MediaSession::start(&self.ctx.ports, params).await {
+            Ok(m) => m,
+            Err(e) => {
+                self.refuse(503, &tag, &e.to_string());
+                return None;
+            }
+        };
+        let delay = Duration::from_millis(self.ctx.cfg.calls.answer_delay_ms);
+        if !delay.is_zero() {
+            self.reply(180, &tag);
+            let until = tokio::time::Instant::now() + delay;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(until) => break,
+                    ev = rx.recv() => match ev {
+                        Some(CallEvent::Sip(Event::Cancelled { .. })) => {
+                            tracing::info!("caller cancelled while ringing");
+                            self.reply(487, &tag);
+                            self.ctx.stats.ended.fetch_add(1, Ordering::Relaxed);
+                            return None;
+                        }
+                        Some(_) => {}
+                        None => return None,
+                    }
+                }
+            }
+        }
+        let opened = match self
+            .ctx
+            .store
+            .open_call(NewCall {
+                sip_call_id: self.info.call_id.clone(),
+                caller_number: self.caller.clone(),
+                called_number: self.called.clone(),
+                arrived_at: self.arrived,
+                answered_at: Utc::now(),
+                local_day: Utc::now().with_timezone(&self.ctx.ivr.timezone).date_naive(),
+            })
+            .await
+        {
+            Ok(o) => o,
+            Err(e) => {
+                // No case, no call: a trunk retries elsewhere on 503, a lost case cannot be redone.
+                tracing::error!(error = %e, "cannot write the case row");
+                self.refuse(503, &tag, "case store unavailable");
+                return None;
+            }
+        };
+        tracing::Span::current().record("ticket", opened.ticket.as_str());
+        let session_id = u64::from(rand::random::<u32>());
+        let body = match &offer {
+            Some(n) => sdp::answer(n, media.local_addr(), session_id, 1),
+            None => sdp::describe(media.local_addr(), G711[0], Some(OFFER_DTMF_PT), sdp::Direction::SendRecv, session_id, 1),
+        };
+        let mut ok = message::response(&self.invite, 200, Some(&tag));
+        ok.headers.push(Header::Contact(rsip::headers::Contact::new(local_contact)));
+        ok.headers.push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
+        ok.headers.push(Header::Other("X-Ticket".into(), opened.ticket.clone()));
+        message::set_body(&mut ok.headers, &mut ok.body, "application/sdp", body.into_bytes());
+        self.ep.respond(&self.key, ok);
+        self.ctx.stats.answered.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(ticket = %opened.ticket, "answered");
+        let now = Instant::now();
+        let flow = Flow::new(self.ctx.ivr.clone(), opened.ticket.clone(), Utc::now(), now);
+        Some(Answered {
+            ctx: self.ctx,
+            ep: self.ep,
+            dialog,
+            opened,
+            media,
+            media_rx,
+            rx,
+            flow,
+            negotiated: offer,
+            session_id,
+            sdp_version: 1,
+            awaiting_answer: self.invite.body.is_empty(),
+            recording: None,
+            cause: None,
+            started: now,
+        })
+    }
+}
+
+/// The call after 200 OK.
+struct Answered {
+    ctx: Arc<Ctx>,
+    ep: EndpointHandle,
+    dialog: Dialog,
+    opened: OpenedCall,
+    media: MediaHandle,
+    media_rx: mpsc::Receiver<MediaEvent>,
+    rx: mpsc::Receiver<CallEvent>,
+    flow: Flow,
+    negotiated: Option<Negotiated>,
+    session_id: u64,
+    sdp_version: u64,
+    /// Delayed offer: the ACK carries their answer.
+    awaiting_answer: bool,
+    /// Path (relative to the recordings directory) of the recording in progress.
+    recording: Option<String>,
+    cause: Option<Cause>,
+    started: Instant,
+}
+
+impl Answered {
+    fn call(&self) -> CallId {
+        self.opened.call
+    }
+
+    fn case(&self) -> CaseId {
+        self.opened.case
+    }
+
+    /// The conversation: events in, flow outputs out, until someone hangs up.
+    async fn converse(&mut self) {
+        self.apply_outputs().await;
+        let max = tokio::time::Instant::from(self.started + Duration::from_secs(self.ctx.cfg.calls.max_call_secs));
+        while self.cause.is_none() {
+            let flow_deadline = self.flow.poll_timeout();
+            let flow_timer = async {
+                match flow_deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                ev = self.rx.recv() => match ev {
+                    Some(CallEvent::Sip(ev)) => self.on_sip(ev),
+                    None => self.cause = Some(Cause::CallerBye),
+                },
+                ev = self.media_rx.recv() => match ev {
+                    Some(ev) => self.on_media(ev).await,
+                    None => {}
+                },
+                _ = flow_timer => self.flow.handle_timeout(Instant::now()),
+                _ = tokio::time::sleep_until(max) => {
+                    tracing::warn!("maximum call duration reached");
+                    self.cause = Some(Cause::MaxDuration);
+                    self.send_bye();
+                }
+            }
+            self.apply_outputs().await;
+        }
+    }
+
+    fn on_sip(&mut self, ev: Event) {
+        match ev {
+            Event::Request { key, req, info, .. } => self.on_request(key, req, info),
+            Event::Ack { req, .. } => {
+                if self.awaiting_answer && !req.body.is_empty() {
+                    self.awaiting_answer = false;
+                    match sdp::negotiate(&req.body, &G711) {
+                        Ok(n) => {
+                            self.media.update(media_params(&n));
+                            self.negotiated = Some(n);
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "unusable SDP answer in ACK; ending call");
+                            self.cause = Some(Cause::HotlineBye);
+                            self.send_bye();
+                        }
+                    }
+                }
+            }
+            Event::AckTimeout { .. } => {
+                tracing::warn!("no ACK for our 200 OK within 64*T1; ending call");
+                self.cause = Some(Cause::AckTimeout);
+                self.send_bye();
+            }
+            // A CANCEL after the 200 OK: the layer answered it; the call goes on (RFC 3261 §9.2).
+            Event::Cancelled { .. } | Event::Response { .. } | Event::Timeout { .. } => {}
+        }
+    }
+
+    fn on_request(&mut self, key: ServerKey, req: Request, info: Info) {
+        let respond = |ep: &EndpointHandle, code: u16| ep.respond(&key, message::response(&req, code, None));
+        if !self.dialog.matches(&info) {
+            return respond(&self.ep, 481);
+        }
+        if let Err(e) = self.dialog.accept_remote_cseq(req.method, info.cseq) {
+            tracing::info!(error = %e, "in-dialog request out of order");
+            return respond(&self.ep, 500);
+        }
+        match req.method {
+            Method::Bye => {
+                respond(&self.ep, 200);
+                tracing::info!("caller hung up");
+                self.flow.handle_input(Instant::now(), Input::Hangup);
+                self.cause = Some(Cause::CallerBye);
+            }
+            Method::Info => {
+                let ctype = message::first(&req.headers, "Content-Type").unwrap_or("").to_ascii_lowercase();
+                let body = String::from_utf8_lossy(&req.body);
+                if ctype.starts_with("application/dtmf") {
+                    match hotline_media::parse_dtmf_relay(&body) {
+                        Some(d) => {
+                            tracing::debug!(digit = %d, "DTMF by INFO");
+                            self.flow.handle_input(Instant::now(), Input::Digit(d));
+                            respond(&self.ep, 200)
+                        }
+                        None => respond(&self.ep, 400),
+                    }
+                } else if ctype.is_empty() {
+                    respond(&self.ep, 200) // keep-alive INFO
+                } else {
+                    respond(&self.ep, 415)
+                }
+            }
+            Method::Invite => self.on_reinvite(&key, &req),
+            Method::Options => {
+                let mut r = message::response(&req, 200, None);
+                r.headers.push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
+                self.ep.respond(&key, r);
+            }
+            _ => {
+                let mut r = message::response(&req, 405, None);
+                r.headers.push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
+                self.ep.respond(&key, r);
+            }
+        }
+    }
+
+    /// A re-INVITE (hold, unhold, new address): answer with our current SDP.
+    fn on_reinvite(&mut self, key: &ServerKey, req: &Request) {
+        let n = if req.body.is_empty() {
+            self.negotiated.clone()
+        } else {
+            match sdp::negotiate(&req.body, &G711) {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    self.ep.respond(key, message::response(req, e.status(), None));
+                    return;
+                }
+            }
+        };
+        let Some(n) = n else {
+            self.ep.respond(key, message::response(req, 488, None));
+            return;
+        };
+        self.media.update(media_params(&n));
+        self.sdp_version += 1;
+        let body = sdp::answer(&n, self.media.local_addr(), self.session_id, self.sdp_version);
+        self.negotiated = Some(n);
+        let mut ok = message::response(req, 200, None);
+        ok.headers.push(Header::Contact(rsip::headers::Contact::new(self.dialog.local_contact.clone())));
+        message::set_body(&mut ok.headers, &mut ok.body, "application/sdp", body.into_bytes());
+        self.ep.respond(key, ok);
+    }
+
+    async fn on_media(&mut self, ev: MediaEvent) {
+        let now = Instant::now();
+        match ev {
+            MediaEvent::PlaybackFinished => self.flow.handle_input(now, Input::PlaybackFinished),
+            MediaEvent::Digit(d) => {
+                tracing::debug!(digit = %d, "DTMF by RFC 4733");
+                self.flow.handle_input(now, Input::Digit(d))
+            }
+            MediaEvent::RecordingFinished(info, why) => {
+                let duration_ms = info.duration_ms;
+                self.store_recording(info, why).await;
+                self.flow.handle_input(now, Input::RecordingFinished { duration_ms });
+            }
+            MediaEvent::RecordingFailed(path, e) => {
+                tracing::error!(path = %path.display(), error = %e, "recording failed");
+                self.recording = None;
+                self.flow.handle_input(now, Input::RecordingFinished { duration_ms: 0 });
+            }
+            MediaEvent::RemoteSilent => tracing::info!("no RTP from the caller for a while"),
+        }
+    }
+
+    async fn store_recording(&mut self, info: RecordingInfo, why: RecordStop) {
+        let Some(path) = self.recording.take() else { return };
+        tracing::info!(%path, duration_ms = info.duration_ms, ?why, "recording finished");
+        let row = NewRecording {
+            call: self.call(),
+            case: self.case(),
+            kind: RecordingKind::Voicemail,
+            path,
+            duration_ms: info.duration_ms,
+            bytes: info.bytes,
+            created_at: Utc::now(),
+        };
+        if let Err(e) = self.ctx.store.add_recording(row).await {
+            tracing::error!(error = %e, "cannot store the recording row (the WAV file is kept)");
+        }
+    }
+
+    /// Carries out everything the flow asked for.
+    async fn apply_outputs(&mut self) {
+        while let Some(out) = self.flow.poll_output() {
+            match out {
+                Output::Play { prompts, .. } => {
+                    let clips: Vec<_> = prompts
+                        .iter()
+                        .filter_map(|name| {
+                            let p = self.ctx.prompts.get(name);
+                            if p.is_none() {
+                                tracing::error!(prompt = %name, "prompt missing; skipped");
+                            }
+                            p
+                        })
+                        .collect();
+                    self.media.play(clips);
+                }
+                Output::StopPlayback => self.media.stop_playback(),
+                Output::Record { max } => self.start_recording(max),
+                Output::StopRecording => self.media.stop_recording(),
+                Output::Enqueue { queue } => {
+                    let call = self.ctx.next_call_key();
+                    let decision = self.ctx.router.lock().unwrap_or_else(|p| p.into_inner()).enqueue(call, &queue);
+                    match decision {
+                        Decision::Refused { reason, .. } => {
+                            tracing::info!(%queue, ?reason, "no agent can take the call");
+                        }
+                        other => {
+                            // Agents arrive with the next issue; until then nobody can answer an offer.
+                            tracing::warn!(%queue, ?other, "no agent leg yet; taking the voicemail path");
+                            let mut r = self.ctx.router.lock().unwrap_or_else(|p| p.into_inner());
+                            r.abandon(call);
+                            if let Decision::Offer { agent, .. } = other {
+                                r.release(&agent);
+                            }
+                        }
+                    }
+                    self.flow.handle_input(Instant::now(), Input::AgentsUnavailable);
+                }
+                Output::Voicemail => {
+                    self.ctx.stats.voicemails.fetch_add(1, Ordering::Relaxed);
+                    if let Err(e) = self.ctx.store.mark_voicemail(self.case()).await {
+                        tracing::error!(error = %e, "cannot mark the case as voicemail");
+                    }
+                }
+                Output::Hangup => {
+                    if self.cause.is_none() {
+                        self.cause = Some(Cause::HotlineBye);
+                        self.send_bye();
+                    }
+                }
+            }
+        }
+    }
+
+    fn start_recording(&mut self, max: Duration) {
+        let day = Utc::now().with_timezone(&self.ctx.ivr.timezone).format("%Y/%m/%d").to_string();
+        let rel = format!("{day}/{}-{}-voicemail.wav", self.opened.ticket, self.call().0);
+        let path = self.ctx.recordings.join(&rel);
+        if let Some(dir) = path.parent() {
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                tracing::error!(dir = %dir.display(), error = %e, "cannot create the recordings directory");
+            }
+        }
+        self.recording = Some(rel);
+        self.media.record(path, max);
+    }
+
+    fn send_bye(&mut self) {
+        let bye = self.dialog.request(Method::Bye, self.ep.advertised);
+        let dest = self.dialog.destination();
+        self.ep.request(bye, dest, self.dialog.transport);
+    }
+
+    /// Tears down: waits (bounded) for our BYE's answer and the recording's finalization,
+    /// then closes the call row.
+    async fn finish(mut self) {
+        let cause = self.cause.unwrap_or(Cause::HotlineBye);
+        self.media.close();
+        let deadline = tokio::time::Instant::now() + TEARDOWN;
+        let mut bye_done = !matches!(cause, Cause::HotlineBye | Cause::AckTimeout | Cause::MaxDuration);
+        let mut media_done = false;
+        while !(bye_done && media_done) {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => {
+                    tracing::warn!(bye_done, media_done, "teardown timed out");
+                    break;
+                }
+                ev = self.rx.recv(), if !bye_done => match ev {
+                    Some(CallEvent::Sip(Event::Response { resp, .. })) if resp.status_code.code() >= 200 => bye_done = true,
+                    Some(CallEvent::Sip(Event::Timeout { .. })) | None => bye_done = true,
+                    Some(CallEvent::Sip(Event::Request { key, req, .. })) => {
+                        // A BYE crossing ours, or anything late: the dialog is over.
+                        let code = if req.method == Method::Bye { 200 } else { 481 };
+                        self.ep.respond(&key, message::response(&req, code, None));
+                    }
+                    Some(_) => {}
+                },
+                ev = self.media_rx.recv(), if !media_done => match ev {
+                    Some(MediaEvent::RecordingFinished(info, why)) => {
+                        let duration_ms = info.duration_ms;
+                        self.store_recording(info, why).await;
+                        self.flow.handle_input(Instant::now(), Input::RecordingFinished { duration_ms });
+                    }
+                    Some(_) => {}
+                    None => media_done = true,
+                },
+            }
+        }
+        // Outputs after hangup (e.g. Voicemail for a message cut short by the caller).
+        while let Some(out) = self.flow.poll_output() {
+            if out == Output::Voicemail {
+                self.ctx.stats.voicemails.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = self.ctx.store.mark_voicemail(self.case()).await {
+                    tracing::error!(error = %e, "cannot mark the case as voicemail");
+                }
+            }
+        }
+        let path = self.flow.path().to_string();
+        if let Err(e) = self.ctx.store.end_call(self.call(), Utc::now(), cause.as_str(), &path).await {
+            tracing::error!(error = %e, "cannot close the call row");
+        }
+        self.ctx.stats.ended.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(cause = cause.as_str(), %path, "call ended");
+    }
+}
+

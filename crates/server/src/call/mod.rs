@@ -1,0 +1,146 @@
+//! Calls: the registry of live calls and the shared context they run in.
+//!
+//! Each call is an actor — a tokio task that owns its dialog, its media session and its
+//! IVR flow, and receives [`CallEvent`]s on a channel. The endpoint finds a call by
+//! Call-ID in [`Calls`]; nothing is locked across an `.await`.
+
+mod inbound;
+
+use crate::config::{Cidr, Config};
+use crate::endpoint::EndpointHandle;
+use dashmap::DashMap;
+use hotline_acd::Router;
+use hotline_case::CaseStore;
+use hotline_ivr::IvrConfig;
+use hotline_media::{PortPool, PromptStore};
+use hotline_sip::message::{self, Info, Transport};
+use hotline_sip::transaction::{Event, ServerKey};
+use rsip::headers::untyped::UntypedHeader;
+use rsip::{Header, Request, Response};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// Methods we handle, for Allow headers.
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
+
+/// What a call receives.
+#[derive(Debug)]
+pub enum CallEvent {
+    /// A SIP event of this call's Call-ID.
+    Sip(Event),
+}
+
+/// Counters for the status API.
+#[derive(Debug, Default)]
+pub struct CallStats {
+    pub offered: AtomicU64,
+    pub answered: AtomicU64,
+    pub refused: AtomicU64,
+    pub voicemails: AtomicU64,
+    pub ended: AtomicU64,
+}
+
+/// Everything a call needs that outlives it.
+pub struct Ctx {
+    pub cfg: Config,
+    pub store: CaseStore,
+    pub prompts: PromptStore,
+    pub ivr: Arc<IvrConfig>,
+    pub ports: PortPool,
+    pub router: Mutex<Router>,
+    pub trunk: Vec<Cidr>,
+    pub recordings: PathBuf,
+    pub stats: CallStats,
+    next_key: AtomicU64,
+}
+
+impl Ctx {
+    /// Builds the context; queues of the ACD are the IVR's queue names.
+    pub fn new(cfg: Config, store: CaseStore, prompts: PromptStore, ivr: IvrConfig) -> Ctx {
+        let mut router = Router::new();
+        for q in ivr.menu.options.values().chain(std::iter::once(&ivr.menu.fallback_queue)) {
+            router.add_queue(q, 100);
+        }
+        let ports = PortPool::new(cfg.media.ip, cfg.media.rtp_port_min, cfg.media.rtp_port_max);
+        Ctx {
+            trunk: cfg.trunk_networks(),
+            recordings: cfg.recordings_dir(),
+            cfg,
+            store,
+            prompts,
+            ivr: Arc::new(ivr),
+            ports,
+            router: Mutex::new(router),
+            stats: CallStats::default(),
+            next_key: AtomicU64::new(1),
+        }
+    }
+
+    /// A new ACD call key; keys grow with arrival, which the ACD uses for fairness.
+    pub fn next_call_key(&self) -> hotline_acd::CallKey {
+        hotline_acd::CallKey(self.next_key.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// The live calls by Call-ID.
+#[derive(Clone)]
+pub struct Calls {
+    map: Arc<DashMap<String, mpsc::Sender<CallEvent>>>,
+    pub ctx: Arc<Ctx>,
+}
+
+impl Calls {
+    /// An empty registry over `ctx`.
+    pub fn new(ctx: Arc<Ctx>) -> Calls {
+        Calls { map: Arc::default(), ctx }
+    }
+
+    /// The channel of a live call.
+    pub fn sender(&self, call_id: &str) -> Option<mpsc::Sender<CallEvent>> {
+        self.map.get(call_id).map(|s| s.clone())
+    }
+
+    /// Live calls.
+    pub fn active(&self) -> usize {
+        self.map.len()
+    }
+
+    /// A new INVITE from the trunk. Refusals that need no call (403, 404, 503) are returned
+    /// to be sent at once, so a scan or a flood costs no task; otherwise a call starts.
+    pub fn spawn_inbound(&self, key: ServerKey, req: Request, info: Info, source: SocketAddr, transport: Transport, ep: EndpointHandle) -> Option<Response> {
+        let ctx = &self.ctx;
+        ctx.stats.offered.fetch_add(1, Ordering::Relaxed);
+        let refuse = |code: u16, why: &str| {
+            ctx.stats.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(call_id = %info.call_id, %source, code, "INVITE refused: {why}");
+            let mut r = message::response(&req, code, Some(&message::random_token(8)));
+            if code == 503 {
+                r.headers.push(Header::RetryAfter(rsip::headers::RetryAfter::new("5")));
+            }
+            Some(r)
+        };
+        if !ctx.trunk.iter().any(|n| n.contains(source.ip())) {
+            ep.stats.rejected_sources.fetch_add(1, Ordering::Relaxed);
+            return refuse(403, "source is not an allowed trunk");
+        }
+        let called = message::uri_user(&req.uri.to_string()).map(str::to_string).unwrap_or_default();
+        if !ctx.cfg.trunk.numbers.iter().any(|n| *n == called) {
+            return refuse(404, "not one of our numbers");
+        }
+        if self.map.len() >= ctx.cfg.calls.max_calls {
+            return refuse(503, "at max_calls");
+        }
+        let (tx, rx) = mpsc::channel(64);
+        self.map.insert(info.call_id.clone(), tx);
+        let calls = self.clone();
+        let call_id = info.call_id.clone();
+        tokio::spawn(async move {
+            inbound::run(calls.ctx.clone(), ep, key, req, info, source, transport, rx).await;
+            calls.map.remove(&call_id);
+        });
+        None
+    }
+}
