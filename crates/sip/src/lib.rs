@@ -23,3 +23,6 @@ pub mod normalize;
 pub mod sdp;
 pub mod transaction;
 pub mod transport;
+
+/// The message syntax crate our types are built on, for users that build headers.
+pub use rsip;
