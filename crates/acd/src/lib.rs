@@ -84,13 +84,24 @@ impl Router {
     /// Logs an agent in, not ready, with these skills (unknown skills are ignored).
     pub fn login(&mut self, agent: AgentId, skills: &[&str]) {
         self.logout(&agent);
-        let skills: Vec<String> = skills.iter().filter(|s| self.queues.contains_key(**s)).map(|s| s.to_string()).collect();
+        let skills: Vec<String> = skills
+            .iter()
+            .filter(|s| self.queues.contains_key(**s))
+            .map(|s| s.to_string())
+            .collect();
         for s in &skills {
             if let Some(q) = self.queues.get_mut(s) {
                 q.staffed += 1;
             }
         }
-        self.agents.insert(agent, Agent { skills, ready_since: None, busy_with: None });
+        self.agents.insert(
+            agent,
+            Agent {
+                skills,
+                ready_since: None,
+                busy_with: None,
+            },
+        );
     }
 
     /// Logs an agent out; a call it was offered is the controller's to requeue.
@@ -115,14 +126,21 @@ impl Router {
         let best = a
             .skills
             .iter()
-            .filter_map(|s| self.queues.get(s).and_then(|q| q.waiting.front().map(|c| (*c, s.clone()))))
+            .filter_map(|s| {
+                self.queues
+                    .get(s)
+                    .and_then(|q| q.waiting.front().map(|c| (*c, s.clone())))
+            })
             .min_by_key(|(c, _)| *c);
         if let Some((call, skill)) = best {
             if let Some(q) = self.queues.get_mut(&skill) {
                 q.waiting.pop_front();
             }
             a.busy_with = Some(call);
-            return Some(Decision::Offer { call, agent: agent.clone() });
+            return Some(Decision::Offer {
+                call,
+                agent: agent.clone(),
+            });
         }
         a.ready_since = Some(now);
         for s in &a.skills {
@@ -135,7 +153,9 @@ impl Router {
 
     /// The agent stops taking calls (pause, wrap-up, busy).
     pub fn set_not_ready(&mut self, agent: &AgentId) {
-        let Some(a) = self.agents.get_mut(agent) else { return };
+        let Some(a) = self.agents.get_mut(agent) else {
+            return;
+        };
         if let Some(since) = a.ready_since.take() {
             for s in &a.skills {
                 if let Some(q) = self.queues.get_mut(s) {
@@ -156,10 +176,17 @@ impl Router {
     /// allocates them in order), which is what makes them the fairness order.
     pub fn enqueue(&mut self, call: CallKey, queue: &str) -> Decision {
         let Some(q) = self.queues.get_mut(queue) else {
-            return Decision::Refused { call, reason: Refusal::UnknownQueue };
+            return Decision::Refused {
+                call,
+                reason: Refusal::UnknownQueue,
+            };
         };
         if let Some((since, agent)) = q.ready.pop_first() {
-            let skills = self.agents.get(&agent).map(|a| a.skills.clone()).unwrap_or_default();
+            let skills = self
+                .agents
+                .get(&agent)
+                .map(|a| a.skills.clone())
+                .unwrap_or_default();
             for s in &skills {
                 if let Some(q) = self.queues.get_mut(s) {
                     q.ready.remove(&(since, agent.clone()));
@@ -172,13 +199,22 @@ impl Router {
             return Decision::Offer { call, agent };
         }
         if q.staffed == 0 {
-            return Decision::Refused { call, reason: Refusal::NoAgents };
+            return Decision::Refused {
+                call,
+                reason: Refusal::NoAgents,
+            };
         }
         if q.waiting.len() >= q.max_len {
-            return Decision::Refused { call, reason: Refusal::QueueFull };
+            return Decision::Refused {
+                call,
+                reason: Refusal::QueueFull,
+            };
         }
         q.waiting.push_back(call);
-        Decision::Queued { call, position: q.waiting.len() }
+        Decision::Queued {
+            call,
+            position: q.waiting.len(),
+        }
     }
 
     /// A waiting call left (caller hung up, chose voicemail).
@@ -218,8 +254,20 @@ mod tests {
     #[test]
     fn no_agents_means_refused_so_the_caller_leaves_a_message() {
         let mut r = router();
-        assert_eq!(r.enqueue(CallKey(1), "consult"), Decision::Refused { call: CallKey(1), reason: Refusal::NoAgents });
-        assert_eq!(r.enqueue(CallKey(2), "nope"), Decision::Refused { call: CallKey(2), reason: Refusal::UnknownQueue });
+        assert_eq!(
+            r.enqueue(CallKey(1), "consult"),
+            Decision::Refused {
+                call: CallKey(1),
+                reason: Refusal::NoAgents
+            }
+        );
+        assert_eq!(
+            r.enqueue(CallKey(2), "nope"),
+            Decision::Refused {
+                call: CallKey(2),
+                reason: Refusal::UnknownQueue
+            }
+        );
     }
 
     #[test]
@@ -229,24 +277,72 @@ mod tests {
         r.login(a("1002"), &["consult", "complaint"]);
         r.set_ready(&a("1002"), 100);
         r.set_ready(&a("1001"), 200);
-        assert_eq!(r.enqueue(CallKey(1), "consult"), Decision::Offer { call: CallKey(1), agent: a("1002") });
+        assert_eq!(
+            r.enqueue(CallKey(1), "consult"),
+            Decision::Offer {
+                call: CallKey(1),
+                agent: a("1002")
+            }
+        );
         // 1002 is busy now, for every skill.
         assert_eq!(r.ready_agents("complaint"), 0);
-        assert_eq!(r.enqueue(CallKey(2), "consult"), Decision::Offer { call: CallKey(2), agent: a("1001") });
+        assert_eq!(
+            r.enqueue(CallKey(2), "consult"),
+            Decision::Offer {
+                call: CallKey(2),
+                agent: a("1001")
+            }
+        );
     }
 
     #[test]
     fn waiting_calls_are_served_oldest_first_across_queues_and_limited() {
         let mut r = router();
         r.login(a("1"), &["consult", "complaint"]);
-        assert_eq!(r.enqueue(CallKey(5), "complaint"), Decision::Queued { call: CallKey(5), position: 1 });
-        assert_eq!(r.enqueue(CallKey(6), "consult"), Decision::Queued { call: CallKey(6), position: 1 });
-        assert_eq!(r.enqueue(CallKey(7), "consult"), Decision::Queued { call: CallKey(7), position: 2 });
-        assert_eq!(r.enqueue(CallKey(8), "consult"), Decision::Refused { call: CallKey(8), reason: Refusal::QueueFull });
-        assert_eq!(r.set_ready(&a("1"), 10), Some(Decision::Offer { call: CallKey(5), agent: a("1") }));
+        assert_eq!(
+            r.enqueue(CallKey(5), "complaint"),
+            Decision::Queued {
+                call: CallKey(5),
+                position: 1
+            }
+        );
+        assert_eq!(
+            r.enqueue(CallKey(6), "consult"),
+            Decision::Queued {
+                call: CallKey(6),
+                position: 1
+            }
+        );
+        assert_eq!(
+            r.enqueue(CallKey(7), "consult"),
+            Decision::Queued {
+                call: CallKey(7),
+                position: 2
+            }
+        );
+        assert_eq!(
+            r.enqueue(CallKey(8), "consult"),
+            Decision::Refused {
+                call: CallKey(8),
+                reason: Refusal::QueueFull
+            }
+        );
+        assert_eq!(
+            r.set_ready(&a("1"), 10),
+            Some(Decision::Offer {
+                call: CallKey(5),
+                agent: a("1")
+            })
+        );
         r.release(&a("1"));
         r.abandon(CallKey(6));
-        assert_eq!(r.set_ready(&a("1"), 20), Some(Decision::Offer { call: CallKey(7), agent: a("1") }));
+        assert_eq!(
+            r.set_ready(&a("1"), 20),
+            Some(Decision::Offer {
+                call: CallKey(7),
+                agent: a("1")
+            })
+        );
     }
 
     proptest! {

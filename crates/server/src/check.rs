@@ -15,8 +15,10 @@ pub struct Loaded {
 /// Loads the IVR flow and its prompts, checking each prompt the flow names exists and is
 /// 8 kHz mono 16-bit.
 pub fn load_all(cfg: &Config) -> Result<Loaded> {
-    let text = std::fs::read_to_string(&cfg.ivr.flow).with_context(|| format!("cannot read IVR flow {}", cfg.ivr.flow.display()))?;
-    let ivr = IvrConfig::from_toml_str(&text).with_context(|| format!("in {}", cfg.ivr.flow.display()))?;
+    let text = std::fs::read_to_string(&cfg.ivr.flow)
+        .with_context(|| format!("cannot read IVR flow {}", cfg.ivr.flow.display()))?;
+    let ivr = IvrConfig::from_toml_str(&text)
+        .with_context(|| format!("in {}", cfg.ivr.flow.display()))?;
     let mut prompts = PromptStore::new();
     let mut problems = Vec::new();
     for name in ivr.prompt_names() {
@@ -27,7 +29,12 @@ pub fn load_all(cfg: &Config) -> Result<Loaded> {
         }
     }
     if !problems.is_empty() {
-        bail!("{} prompt(s) unusable (from {}):\n  {}", problems.len(), cfg.ivr.prompts.display(), problems.join("\n  "));
+        bail!(
+            "{} prompt(s) unusable (from {}):\n  {}",
+            problems.len(),
+            cfg.ivr.prompts.display(),
+            problems.join("\n  ")
+        );
     }
     Ok(Loaded { ivr, prompts })
 }
@@ -37,8 +44,25 @@ pub fn run(path: &Path) -> Result<()> {
     let cfg = Config::load(path)?;
     let loaded = load_all(&cfg)?;
     println!("{}: ok", path.display());
-    println!("  SIP {} (UDP+TCP), HTTP {}, RTP {}:{}-{}", cfg.sip.listen, cfg.http.listen, cfg.media.ip, cfg.media.rtp_port_min, cfg.media.rtp_port_max);
-    println!("  database {}, recordings {}", cfg.database_url(), cfg.recordings_dir().display());
-    println!("  IVR {} ({}), {} prompts from {}", cfg.ivr.flow.display(), loaded.ivr.timezone, loaded.prompts.len(), cfg.ivr.prompts.display());
+    println!(
+        "  SIP {} (UDP+TCP), HTTP {}, RTP {}:{}-{}",
+        cfg.sip.listen,
+        cfg.http.listen,
+        cfg.media.ip,
+        cfg.media.rtp_port_min,
+        cfg.media.rtp_port_max
+    );
+    println!(
+        "  database {}, recordings {}",
+        cfg.database_url(),
+        cfg.recordings_dir().display()
+    );
+    println!(
+        "  IVR {} ({}), {} prompts from {}",
+        cfg.ivr.flow.display(),
+        loaded.ivr.timezone,
+        loaded.prompts.len(),
+        cfg.ivr.prompts.display()
+    );
     Ok(())
 }

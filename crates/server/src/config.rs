@@ -106,7 +106,11 @@ pub struct CallConfig {
 
 impl Default for CallConfig {
     fn default() -> Self {
-        CallConfig { answer_delay_ms: 0, max_call_secs: default_max_call(), max_calls: default_max_calls() }
+        CallConfig {
+            answer_delay_ms: 0,
+            max_call_secs: default_max_call(),
+            max_calls: default_max_calls(),
+        }
     }
 }
 
@@ -134,9 +138,18 @@ impl Cidr {
     /// Parses "10.0.0.0/8", "::1/128" or a bare address.
     pub fn parse(s: &str) -> Result<Cidr> {
         let (a, p) = s.split_once('/').unwrap_or((s, ""));
-        let addr: IpAddr = a.trim().parse().with_context(|| format!("`{s}` is not an address"))?;
+        let addr: IpAddr = a
+            .trim()
+            .parse()
+            .with_context(|| format!("`{s}` is not an address"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = if p.is_empty() { max } else { p.trim().parse::<u8>().with_context(|| format!("`{s}`: bad prefix"))? };
+        let prefix = if p.is_empty() {
+            max
+        } else {
+            p.trim()
+                .parse::<u8>()
+                .with_context(|| format!("`{s}`: bad prefix"))?
+        };
         if prefix > max {
             bail!("`{s}`: prefix longer than {max}");
         }
@@ -151,11 +164,19 @@ impl Cidr {
         };
         match (self.addr, ip) {
             (IpAddr::V4(n), IpAddr::V4(i)) => {
-                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - self.prefix) };
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - self.prefix)
+                };
                 u32::from(n) & mask == u32::from(i) & mask
             }
             (IpAddr::V6(n), IpAddr::V6(i)) => {
-                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - self.prefix) };
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - self.prefix)
+                };
                 u128::from(n) & mask == u128::from(i) & mask
             }
             _ => false,
@@ -166,9 +187,12 @@ impl Cidr {
 impl Config {
     /// Reads and checks a config file; errors name the file and the bad field.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
-        let cfg: Config = toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
-        cfg.validate().with_context(|| format!("in {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        let cfg: Config =
+            toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
+        cfg.validate()
+            .with_context(|| format!("in {}", path.display()))?;
         Ok(cfg)
     }
 
@@ -193,17 +217,27 @@ impl Config {
 
     /// The allowed trunk networks.
     pub fn trunk_networks(&self) -> Vec<Cidr> {
-        self.trunk.allowed_sources.iter().filter_map(|s| Cidr::parse(s).ok()).collect()
+        self.trunk
+            .allowed_sources
+            .iter()
+            .filter_map(|s| Cidr::parse(s).ok())
+            .collect()
     }
 
     /// The database URL, defaulting to an SQLite file in the data directory.
     pub fn database_url(&self) -> String {
-        self.data.database.clone().unwrap_or_else(|| format!("sqlite://{}", self.data.dir.join("hotline.db").display()))
+        self.data
+            .database
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data.dir.join("hotline.db").display()))
     }
 
     /// Where recordings are written.
     pub fn recordings_dir(&self) -> PathBuf {
-        self.data.recordings.clone().unwrap_or_else(|| self.data.dir.join("recordings"))
+        self.data
+            .recordings
+            .clone()
+            .unwrap_or_else(|| self.data.dir.join("recordings"))
     }
 }
 
@@ -224,8 +258,12 @@ mod tests {
         let c = Cidr::parse("10.1.0.0/16").unwrap();
         assert!(c.contains("10.1.200.3".parse().unwrap()));
         assert!(!c.contains("10.2.0.1".parse().unwrap()));
-        assert!(Cidr::parse("127.0.0.1").unwrap().contains("::ffff:127.0.0.1".parse().unwrap()));
-        assert!(Cidr::parse("::1/128").unwrap().contains("::1".parse().unwrap()));
+        assert!(Cidr::parse("127.0.0.1")
+            .unwrap()
+            .contains("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(Cidr::parse("::1/128")
+            .unwrap()
+            .contains("::1".parse().unwrap()));
         assert!(Cidr::parse("10.0.0.0/33").is_err());
         assert!(Cidr::parse("nonsense").is_err());
     }

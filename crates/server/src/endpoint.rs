@@ -7,7 +7,9 @@
 
 use crate::call::{CallEvent, Calls};
 use hotline_sip::message::{self, Transport};
-use hotline_sip::transaction::{ClientKey, Event, ServerKey, TimerConfig, Transmit, TransactionLayer};
+use hotline_sip::transaction::{
+    ClientKey, Event, ServerKey, TimerConfig, TransactionLayer, Transmit,
+};
 use hotline_sip::transport::{Incoming, Transports};
 use rsip::headers::untyped::UntypedHeader;
 use rsip::{Header, Method, Request, Response};
@@ -23,7 +25,12 @@ pub enum Command {
     /// Send a response on a server transaction.
     Respond { key: ServerKey, resp: Response },
     /// Start a client transaction; its responses go to the call of the request's Call-ID.
-    Request { req: Request, dest: SocketAddr, transport: Transport, done: Option<oneshot::Sender<ClientKey>> },
+    Request {
+        req: Request,
+        dest: SocketAddr,
+        transport: Transport,
+        done: Option<oneshot::Sender<ClientKey>>,
+    },
 }
 
 /// Counters the status API shows.
@@ -46,24 +53,51 @@ pub struct EndpointHandle {
 impl EndpointHandle {
     /// Sends a response (fire and forget: the layer owns retransmission).
     pub fn respond(&self, key: &ServerKey, resp: Response) {
-        let _ = self.cmds.send(Command::Respond { key: key.clone(), resp });
+        let _ = self.cmds.send(Command::Respond {
+            key: key.clone(),
+            resp,
+        });
     }
 
     /// Sends a request in a new client transaction.
     pub fn request(&self, req: Request, dest: SocketAddr, transport: Transport) {
-        let _ = self.cmds.send(Command::Request { req, dest, transport, done: None });
+        let _ = self.cmds.send(Command::Request {
+            req,
+            dest,
+            transport,
+            done: None,
+        });
     }
 }
 
 /// Binds the transports and starts the endpoint task.
-pub async fn start(listen: SocketAddr, advertised: Option<SocketAddr>, max_message: usize, t1: Duration, calls: Calls) -> anyhow::Result<EndpointHandle> {
+pub async fn start(
+    listen: SocketAddr,
+    advertised: Option<SocketAddr>,
+    max_message: usize,
+    t1: Duration,
+    calls: Calls,
+) -> anyhow::Result<EndpointHandle> {
     let (in_tx, in_rx) = mpsc::channel::<Incoming>(4096);
     let transports = Transports::bind(listen, max_message, in_tx).await?;
     let bound = transports.local_addr();
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    let handle = EndpointHandle { cmds: cmd_tx, advertised: advertised.unwrap_or(bound), stats: Arc::default() };
-    let cfg = TimerConfig { t1, ..TimerConfig::default() };
-    let driver = Driver { layer: TransactionLayer::new(cfg), transports, calls, max_message, handle: handle.clone() };
+    let handle = EndpointHandle {
+        cmds: cmd_tx,
+        advertised: advertised.unwrap_or(bound),
+        stats: Arc::default(),
+    };
+    let cfg = TimerConfig {
+        t1,
+        ..TimerConfig::default()
+    };
+    let driver = Driver {
+        layer: TransactionLayer::new(cfg),
+        transports,
+        calls,
+        max_message,
+        handle: handle.clone(),
+    };
     tokio::spawn(driver.run(in_rx, cmd_rx));
     tracing::info!(%bound, "SIP listening on UDP and TCP");
     Ok(handle)
@@ -78,7 +112,11 @@ struct Driver {
 }
 
 impl Driver {
-    async fn run(mut self, mut incoming: mpsc::Receiver<Incoming>, mut cmds: mpsc::UnboundedReceiver<Command>) {
+    async fn run(
+        mut self,
+        mut incoming: mpsc::Receiver<Incoming>,
+        mut cmds: mpsc::UnboundedReceiver<Command>,
+    ) {
         loop {
             let deadline = self.layer.poll_timeout();
             let sleep = async {
@@ -105,16 +143,28 @@ impl Driver {
     fn on_incoming(&mut self, m: Incoming) {
         self.handle.stats.received.fetch_add(1, Ordering::Relaxed);
         match message::parse(&m.data, self.max_message) {
-            Ok(parsed) => self.layer.handle_message(Instant::now(), parsed, m.source, m.transport),
+            Ok(parsed) => self
+                .layer
+                .handle_message(Instant::now(), parsed, m.source, m.transport),
             Err(e) => {
                 self.handle.stats.malformed.fetch_add(1, Ordering::Relaxed);
                 match message::raw_error_response(&m.data, self.max_message) {
                     Some((code, data, via)) => {
                         tracing::info!(source = %m.source, error = %e, code, "malformed request answered");
-                        let dest = if m.transport.is_reliable() { m.source } else { message::response_destination(&via, m.source) };
-                        self.transports.send(Transmit { dest, transport: m.transport, data: data.into() });
+                        let dest = if m.transport.is_reliable() {
+                            m.source
+                        } else {
+                            message::response_destination(&via, m.source)
+                        };
+                        self.transports.send(Transmit {
+                            dest,
+                            transport: m.transport,
+                            data: data.into(),
+                        });
                     }
-                    None => tracing::info!(source = %m.source, error = %e, len = m.data.len(), "unparseable message dropped"),
+                    None => {
+                        tracing::info!(source = %m.source, error = %e, len = m.data.len(), "unparseable message dropped")
+                    }
                 }
             }
         }
@@ -128,7 +178,12 @@ impl Driver {
                     tracing::debug!(error = %e, "response not sent");
                 }
             }
-            Command::Request { req, dest, transport, done } => match self.layer.send_request(now, req, dest, transport) {
+            Command::Request {
+                req,
+                dest,
+                transport,
+                done,
+            } => match self.layer.send_request(now, req, dest, transport) {
                 Ok(key) => {
                     if let Some(d) = done {
                         let _ = d.send(key);
@@ -154,8 +209,12 @@ impl Driver {
 
     fn dispatch(&mut self, ev: Event) {
         let call_id = match &ev {
-            Event::Request { info, .. } | Event::Ack { info, .. } | Event::Response { info, .. } => info.call_id.clone(),
-            Event::Cancelled { call_id, .. } | Event::Timeout { call_id, .. } | Event::AckTimeout { call_id, .. } => call_id.clone(),
+            Event::Request { info, .. }
+            | Event::Ack { info, .. }
+            | Event::Response { info, .. } => info.call_id.clone(),
+            Event::Cancelled { call_id, .. }
+            | Event::Timeout { call_id, .. }
+            | Event::AckTimeout { call_id, .. } => call_id.clone(),
         };
         if let Some(tx) = self.calls.sender(&call_id) {
             if tx.try_send(CallEvent::Sip(ev)).is_err() {
@@ -163,13 +222,27 @@ impl Driver {
             }
             return;
         }
-        let Event::Request { key, req, info, source, transport } = ev else {
+        let Event::Request {
+            key,
+            req,
+            info,
+            source,
+            transport,
+        } = ev
+        else {
             return; // ACKs, responses and timers of calls that have ended
         };
         let now = Instant::now();
         match req.method {
             Method::Invite if info.to_tag.is_none() => {
-                let resp = self.calls.spawn_inbound(key.clone(), req, info, source, transport, self.handle.clone());
+                let resp = self.calls.spawn_inbound(
+                    key.clone(),
+                    req,
+                    info,
+                    source,
+                    transport,
+                    self.handle.clone(),
+                );
                 if let Some(resp) = resp {
                     let _ = self.layer.respond(now, &key, resp);
                 }
@@ -177,13 +250,23 @@ impl Driver {
             Method::Options if info.to_tag.is_none() => {
                 // Trunk keep-alive (RFC 3261 §11): we are up and say what we speak.
                 let mut resp = message::response(&req, 200, Some(&message::random_token(8)));
-                resp.headers.push(Header::Allow(rsip::headers::Allow::new(crate::call::ALLOW)));
-                resp.headers.push(Header::Other("Accept".into(), "application/sdp".into()));
+                resp.headers
+                    .push(Header::Allow(rsip::headers::Allow::new(crate::call::ALLOW)));
+                resp.headers
+                    .push(Header::Other("Accept".into(), "application/sdp".into()));
                 let _ = self.layer.respond(now, &key, resp);
             }
-            Method::Register | Method::Subscribe | Method::Publish | Method::Message | Method::Refer | Method::Notify if info.to_tag.is_none() => {
+            Method::Register
+            | Method::Subscribe
+            | Method::Publish
+            | Method::Message
+            | Method::Refer
+            | Method::Notify
+                if info.to_tag.is_none() =>
+            {
                 let mut resp = message::response(&req, 405, Some(&message::random_token(8)));
-                resp.headers.push(Header::Allow(rsip::headers::Allow::new(crate::call::ALLOW)));
+                resp.headers
+                    .push(Header::Allow(rsip::headers::Allow::new(crate::call::ALLOW)));
                 let _ = self.layer.respond(now, &key, resp);
             }
             _ => {

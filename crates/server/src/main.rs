@@ -14,7 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "hotline", version, about = "Hotline 12345: the city's government service hotline")]
+#[command(
+    name = "hotline",
+    version,
+    about = "Hotline 12345: the city's government service hotline"
+)]
 struct Cli {
     /// Configuration file.
     #[arg(long, global = true, default_value = "config/default.toml")]
@@ -67,19 +71,26 @@ fn main() -> Result<()> {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 async fn serve(path: &Path) -> Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cfg = Config::load(path)?;
     let loaded = check::load_all(&cfg)?;
-    std::fs::create_dir_all(cfg.recordings_dir()).with_context(|| format!("cannot create {}", cfg.recordings_dir().display()))?;
-    let store = hotline_case::CaseStore::open(&cfg.database_url()).await.with_context(|| format!("database {}", cfg.database_url()))?;
+    std::fs::create_dir_all(cfg.recordings_dir())
+        .with_context(|| format!("cannot create {}", cfg.recordings_dir().display()))?;
+    let store = hotline_case::CaseStore::open(&cfg.database_url())
+        .await
+        .with_context(|| format!("database {}", cfg.database_url()))?;
     let sip_listen = cfg.sip.listen;
     let advertised = cfg.sip.advertised;
     let max_message = cfg.sip.max_message_bytes;
@@ -87,8 +98,12 @@ async fn serve(path: &Path) -> Result<()> {
     let http_listen = cfg.http.listen;
     let ctx = Arc::new(call::Ctx::new(cfg, store, loaded.prompts, loaded.ivr));
     let calls = call::Calls::new(ctx);
-    let ep = endpoint::start(sip_listen, advertised, max_message, t1, calls.clone()).await.with_context(|| format!("SIP on {sip_listen}"))?;
-    let listener = tokio::net::TcpListener::bind(http_listen).await.with_context(|| format!("HTTP on {http_listen}"))?;
+    let ep = endpoint::start(sip_listen, advertised, max_message, t1, calls.clone())
+        .await
+        .with_context(|| format!("SIP on {sip_listen}"))?;
+    let listener = tokio::net::TcpListener::bind(http_listen)
+        .await
+        .with_context(|| format!("HTTP on {http_listen}"))?;
     tracing::info!(%http_listen, "HTTP API listening");
     let app = http::router(calls, ep);
     tokio::select! {
@@ -100,7 +115,9 @@ async fn serve(path: &Path) -> Result<()> {
 
 async fn case(path: &Path, cmd: CaseCommand) -> Result<()> {
     let cfg = Config::load(path)?;
-    let store = hotline_case::CaseStore::open(&cfg.database_url()).await.with_context(|| format!("database {}", cfg.database_url()))?;
+    let store = hotline_case::CaseStore::open(&cfg.database_url())
+        .await
+        .with_context(|| format!("database {}", cfg.database_url()))?;
     match cmd {
         CaseCommand::Show { ticket, json } => {
             let Some(c) = store.case_by_ticket(&ticket).await? else {
@@ -110,21 +127,38 @@ async fn case(path: &Path, cmd: CaseCommand) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&c)?);
             } else {
                 let k = &c.case;
-                println!("ticket   {}\nstatus   {}\nchannel  {}\ncaller   {}\ncreated  {}", k.ticket, k.status.as_str(), k.channel.as_str(), k.caller_number, k.created_at);
+                println!(
+                    "ticket   {}\nstatus   {}\nchannel  {}\ncaller   {}\ncreated  {}",
+                    k.ticket,
+                    k.status.as_str(),
+                    k.channel.as_str(),
+                    k.caller_number,
+                    k.created_at
+                );
                 for call in &c.calls {
                     println!(
                         "call     {} from {} to {}, answered {}, ended {} ({}), path {}",
                         call.sip_call_id,
                         call.caller_number,
                         call.called_number,
-                        call.answered_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into()),
-                        call.ended_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into()),
+                        call.answered_at
+                            .map(|t| t.to_rfc3339())
+                            .unwrap_or_else(|| "-".into()),
+                        call.ended_at
+                            .map(|t| t.to_rfc3339())
+                            .unwrap_or_else(|| "-".into()),
                         call.hangup_cause.as_deref().unwrap_or("-"),
                         call.ivr_path.as_deref().unwrap_or("-"),
                     );
                 }
                 for r in &c.recordings {
-                    println!("record   {} {} ms, {} bytes: {}", r.kind.as_str(), r.duration_ms, r.bytes, cfg.recordings_dir().join(&r.path).display());
+                    println!(
+                        "record   {} {} ms, {} bytes: {}",
+                        r.kind.as_str(),
+                        r.duration_ms,
+                        r.bytes,
+                        cfg.recordings_dir().join(&r.path).display()
+                    );
                 }
                 for e in &c.events {
                     println!("event    {} {} {}", e.at, e.actor, e.event);
@@ -137,7 +171,14 @@ async fn case(path: &Path, cmd: CaseCommand) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&cases)?);
             } else {
                 for k in cases {
-                    println!("{}  {:<16} {:<8} {}  {}", k.ticket, k.status.as_str(), k.channel.as_str(), k.caller_number, k.created_at);
+                    println!(
+                        "{}  {:<16} {:<8} {}  {}",
+                        k.ticket,
+                        k.status.as_str(),
+                        k.channel.as_str(),
+                        k.caller_number,
+                        k.created_at
+                    );
                 }
             }
         }

@@ -58,15 +58,33 @@ fn strip_tag(v: &str) -> String {
 
 impl Dialog {
     /// The UAS dialog created by answering `invite` with To tag `local_tag` (§12.1.1).
-    pub fn uas(invite: &Request, info: &Info, local_tag: &str, local_contact: &str, peer: SocketAddr, transport: Transport) -> Result<Dialog, DialogError> {
+    pub fn uas(
+        invite: &Request,
+        info: &Info,
+        local_tag: &str,
+        local_contact: &str,
+        peer: SocketAddr,
+        transport: Transport,
+    ) -> Result<Dialog, DialogError> {
         let h = &invite.headers;
         let contact = message::first(h, "Contact").ok_or(DialogError::Missing("Contact"))?;
-        let remote_tag = info.from_tag.clone().ok_or(DialogError::Missing("From tag"))?;
+        let remote_tag = info
+            .from_tag
+            .clone()
+            .ok_or(DialogError::Missing("From tag"))?;
         let route_set = message::all(h, "Record-Route")
-            .flat_map(|v| v.split(',').map(|s| s.trim().to_string()).collect::<Vec<_>>())
+            .flat_map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_string())
+                    .collect::<Vec<_>>()
+            })
             .collect();
         Ok(Dialog {
-            id: DialogId { call_id: info.call_id.clone(), local_tag: local_tag.to_string(), remote_tag },
+            id: DialogId {
+                call_id: info.call_id.clone(),
+                local_tag: local_tag.to_string(),
+                remote_tag,
+            },
             local_uri: strip_tag(message::first(h, "To").unwrap_or("")),
             remote_uri: strip_tag(message::first(h, "From").unwrap_or("")),
             local_seq: 0,
@@ -92,7 +110,10 @@ impl Dialog {
             return Ok(());
         }
         if cseq <= self.remote_seq {
-            return Err(DialogError::CSeqOutOfOrder { got: cseq, last: self.remote_seq });
+            return Err(DialogError::CSeqOutOfOrder {
+                got: cseq,
+                last: self.remote_seq,
+            });
         }
         self.remote_seq = cseq;
         Ok(())
@@ -101,13 +122,21 @@ impl Dialog {
     /// Where our in-dialog requests go: the first route, else the remote target; a host
     /// name we cannot use without DNS falls back on where their INVITE came from.
     pub fn destination(&self) -> SocketAddr {
-        let uri = self.route_set.first().map(|r| message::addr_uri(r)).unwrap_or(&self.remote_target);
+        let uri = self
+            .route_set
+            .first()
+            .map(|r| message::addr_uri(r))
+            .unwrap_or(&self.remote_target);
         uri_socket_addr(uri).unwrap_or(self.peer)
     }
 
     /// Builds an in-dialog request (§12.2.1.1) with a fresh branch from `via_host`.
     pub fn request(&mut self, method: Method, via_host: SocketAddr) -> Request {
-        self.local_seq = if self.local_seq == 0 { 1 } else { self.local_seq + 1 };
+        self.local_seq = if self.local_seq == 0 {
+            1
+        } else {
+            self.local_seq + 1
+        };
         let branch = message::new_branch();
         let mut headers = Headers::default();
         headers.push(Header::Via(rsip::headers::Via::new(format!(
@@ -119,15 +148,37 @@ impl Dialog {
         for r in &self.route_set {
             headers.push(Header::Route(rsip::headers::Route::new(r.clone())));
         }
-        headers.push(Header::From(rsip::headers::From::new(format!("{};tag={}", self.local_uri, self.id.local_tag))));
-        headers.push(Header::To(rsip::headers::To::new(format!("{};tag={}", self.remote_uri, self.id.remote_tag))));
-        headers.push(Header::CallId(rsip::headers::CallId::new(self.id.call_id.clone())));
-        headers.push(Header::CSeq(rsip::headers::CSeq::new(format!("{} {}", self.local_seq, method))));
-        headers.push(Header::Contact(rsip::headers::Contact::new(self.local_contact.clone())));
-        headers.push(Header::ContentLength(rsip::headers::ContentLength::new("0")));
-        let uri = rsip::Uri::try_from(self.remote_target.as_str())
-            .unwrap_or_else(|_| rsip::Uri::try_from(format!("sip:{}", self.peer).as_str()).unwrap_or_default());
-        Request { method, uri, version: rsip::Version::V2, headers, body: vec![] }
+        headers.push(Header::From(rsip::headers::From::new(format!(
+            "{};tag={}",
+            self.local_uri, self.id.local_tag
+        ))));
+        headers.push(Header::To(rsip::headers::To::new(format!(
+            "{};tag={}",
+            self.remote_uri, self.id.remote_tag
+        ))));
+        headers.push(Header::CallId(rsip::headers::CallId::new(
+            self.id.call_id.clone(),
+        )));
+        headers.push(Header::CSeq(rsip::headers::CSeq::new(format!(
+            "{} {}",
+            self.local_seq, method
+        ))));
+        headers.push(Header::Contact(rsip::headers::Contact::new(
+            self.local_contact.clone(),
+        )));
+        headers.push(Header::ContentLength(rsip::headers::ContentLength::new(
+            "0",
+        )));
+        let uri = rsip::Uri::try_from(self.remote_target.as_str()).unwrap_or_else(|_| {
+            rsip::Uri::try_from(format!("sip:{}", self.peer).as_str()).unwrap_or_default()
+        });
+        Request {
+            method,
+            uri,
+            version: rsip::Version::V2,
+            headers,
+            body: vec![],
+        }
     }
 }
 
@@ -139,7 +190,11 @@ pub fn uri_socket_addr(uri: &str) -> Option<SocketAddr> {
     if let Ok(sa) = hostport.parse::<SocketAddr>() {
         return Some(sa);
     }
-    let ip = hostport.trim_start_matches('[').trim_end_matches(']').parse().ok()?;
+    let ip = hostport
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()?;
     Some(SocketAddr::new(ip, 5060))
 }
 
@@ -156,15 +211,30 @@ Call-ID: d1\r\nCSeq: 10 INVITE\r\nContact: <sip:139@10.0.0.1:5070>\r\nContent-Le
 
     fn dialog() -> Dialog {
         let p = parse(INVITE.as_bytes(), 9999).unwrap();
-        let rsip::SipMessage::Request(r) = p.msg else { unreachable!() };
-        Dialog::uas(&r, &p.info, "us1", "<sip:12345@127.0.0.1:5060>", "10.0.0.1:5070".parse().unwrap(), Transport::Udp).unwrap()
+        let rsip::SipMessage::Request(r) = p.msg else {
+            unreachable!()
+        };
+        Dialog::uas(
+            &r,
+            &p.info,
+            "us1",
+            "<sip:12345@127.0.0.1:5060>",
+            "10.0.0.1:5070".parse().unwrap(),
+            Transport::Udp,
+        )
+        .unwrap()
     }
 
     #[test]
     fn builds_bye_with_route_set_tags_and_cseq() {
         let mut d = dialog();
-        let bye = d.request(Method::Bye, "127.0.0.1:5060".parse().unwrap()).to_string();
-        assert!(bye.starts_with("BYE sip:139@10.0.0.1:5070 SIP/2.0\r\n"), "{bye}");
+        let bye = d
+            .request(Method::Bye, "127.0.0.1:5060".parse().unwrap())
+            .to_string();
+        assert!(
+            bye.starts_with("BYE sip:139@10.0.0.1:5070 SIP/2.0\r\n"),
+            "{bye}"
+        );
         assert!(bye.contains("Route: <sip:10.0.0.9;lr>\r\nRoute: <sip:10.0.0.8;lr>\r\n"));
         assert!(bye.contains("From: <sip:12345@127.0.0.1>;tag=us1\r\n"));
         assert!(bye.contains("To: \"Li Si\" <sip:139@10.0.0.1>;tag=f1\r\n"));
@@ -178,14 +248,23 @@ Call-ID: d1\r\nCSeq: 10 INVITE\r\nContact: <sip:139@10.0.0.1:5070>\r\nContent-Le
     fn remote_cseq_must_grow() {
         let mut d = dialog();
         assert!(d.accept_remote_cseq(Method::Bye, 11).is_ok());
-        assert_eq!(d.accept_remote_cseq(Method::Info, 11), Err(DialogError::CSeqOutOfOrder { got: 11, last: 11 }));
+        assert_eq!(
+            d.accept_remote_cseq(Method::Info, 11),
+            Err(DialogError::CSeqOutOfOrder { got: 11, last: 11 })
+        );
         assert!(d.accept_remote_cseq(Method::Ack, 10).is_ok());
     }
 
     #[test]
     fn uri_addresses() {
-        assert_eq!(uri_socket_addr("sip:a@1.2.3.4:5070;transport=udp"), Some("1.2.3.4:5070".parse().unwrap()));
-        assert_eq!(uri_socket_addr("sip:1.2.3.4"), Some("1.2.3.4:5060".parse().unwrap()));
+        assert_eq!(
+            uri_socket_addr("sip:a@1.2.3.4:5070;transport=udp"),
+            Some("1.2.3.4:5070".parse().unwrap())
+        );
+        assert_eq!(
+            uri_socket_addr("sip:1.2.3.4"),
+            Some("1.2.3.4:5060".parse().unwrap())
+        );
         assert_eq!(uri_socket_addr("sip:a@example.com"), None);
     }
 }

@@ -28,7 +28,10 @@ pub struct StreamFramer {
 impl StreamFramer {
     /// A framer refusing messages over `max` bytes.
     pub fn new(max: usize) -> Self {
-        StreamFramer { buf: BytesMut::with_capacity(4096), max }
+        StreamFramer {
+            buf: BytesMut::with_capacity(4096),
+            max,
+        }
     }
 
     /// Appends received bytes.
@@ -38,17 +41,28 @@ impl StreamFramer {
 
     /// The next complete message, if one has fully arrived.
     pub fn next_message(&mut self) -> Result<Option<Bytes>, FrameError> {
-        let skip = self.buf.iter().take_while(|b| **b == b'\r' || **b == b'\n').count();
+        let skip = self
+            .buf
+            .iter()
+            .take_while(|b| **b == b'\r' || **b == b'\n')
+            .count();
         self.buf.advance(skip);
         let Some((body_start, head_end)) = find_header_end(&self.buf) else {
-            return if self.buf.len() > self.max { Err(FrameError::TooLarge(self.max)) } else { Ok(None) };
+            return if self.buf.len() > self.max {
+                Err(FrameError::TooLarge(self.max))
+            } else {
+                Ok(None)
+            };
         };
-        let head = std::str::from_utf8(&self.buf[..head_end]).map_err(|_| FrameError::NoContentLength)?;
+        let head =
+            std::str::from_utf8(&self.buf[..head_end]).map_err(|_| FrameError::NoContentLength)?;
         let len = head
             .lines()
             .find_map(|l| {
                 let (n, v) = l.split_once(':')?;
-                expand_compact(n.trim()).eq_ignore_ascii_case("Content-Length").then(|| v.trim().parse::<usize>().ok())?
+                expand_compact(n.trim())
+                    .eq_ignore_ascii_case("Content-Length")
+                    .then(|| v.trim().parse::<usize>().ok())?
             })
             .ok_or(FrameError::NoContentLength)?;
         let total = body_start + len;

@@ -79,7 +79,14 @@ impl TopVia {
         let transport = proto.rsplit('/').next()?.trim().to_ascii_uppercase();
         let by = by.trim();
         let (host, port) = split_host_port(by)?;
-        let mut via = TopVia { transport, host, port, branch: None, rport: false, received: None };
+        let mut via = TopVia {
+            transport,
+            host,
+            port,
+            branch: None,
+            rport: false,
+            received: None,
+        };
         for p in parts {
             let (k, v) = match p.split_once('=') {
                 Some((k, v)) => (k.trim(), Some(v.trim())),
@@ -141,11 +148,16 @@ pub struct Parsed {
 /// Normalizes then parses one message; checks the mandatory headers.
 pub fn parse(buf: &[u8], max: usize) -> Result<Parsed, ParseError> {
     let clean = normalize::normalize(buf, max).map_err(ParseError::Normalize)?;
-    let msg = SipMessage::try_from(clean.as_slice()).map_err(|e| ParseError::Syntax(e.to_string()))?;
+    let msg =
+        SipMessage::try_from(clean.as_slice()).map_err(|e| ParseError::Syntax(e.to_string()))?;
     let info = Info::extract(msg.headers())?;
     if let SipMessage::Request(r) = &msg {
-        if r.method != info.cseq_method && !(r.method == Method::Ack && info.cseq_method == Method::Invite) {
-            return Err(ParseError::MissingHeader("CSeq (method differs from request line)"));
+        if r.method != info.cseq_method
+            && !(r.method == Method::Ack && info.cseq_method == Method::Invite)
+        {
+            return Err(ParseError::MissingHeader(
+                "CSeq (method differs from request line)",
+            ));
         }
     }
     Ok(Parsed { msg, info })
@@ -154,7 +166,9 @@ pub fn parse(buf: &[u8], max: usize) -> Result<Parsed, ParseError> {
 impl Info {
     /// Reads the mandatory headers.
     pub fn extract(headers: &Headers) -> Result<Info, ParseError> {
-        let via = first(headers, "Via").and_then(TopVia::parse).ok_or(ParseError::MissingHeader("Via"))?;
+        let via = first(headers, "Via")
+            .and_then(TopVia::parse)
+            .ok_or(ParseError::MissingHeader("Via"))?;
         let call_id = first(headers, "Call-ID")
             .map(str::trim)
             .filter(|s| !s.is_empty())
@@ -163,8 +177,14 @@ impl Info {
         let (num, method) = first(headers, "CSeq")
             .and_then(|v| v.trim().split_once(char::is_whitespace))
             .ok_or(ParseError::MissingHeader("CSeq"))?;
-        let cseq = num.trim().parse::<u32>().map_err(|_| ParseError::MissingHeader("CSeq"))?;
-        let cseq_method = method.trim().parse::<Method>().map_err(|_| ParseError::MissingHeader("CSeq"))?;
+        let cseq = num
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| ParseError::MissingHeader("CSeq"))?;
+        let cseq_method = method
+            .trim()
+            .parse::<Method>()
+            .map_err(|_| ParseError::MissingHeader("CSeq"))?;
         let from = first(headers, "From").ok_or(ParseError::MissingHeader("From"))?;
         let to = first(headers, "To").ok_or(ParseError::MissingHeader("To"))?;
         Ok(Info {
@@ -237,7 +257,9 @@ pub fn header_param(value: &str, key: &str) -> Option<String> {
     };
     params.split(';').find_map(|p| {
         let (k, v) = p.split_once('=')?;
-        k.trim().eq_ignore_ascii_case(key).then(|| v.trim().to_string())
+        k.trim()
+            .eq_ignore_ascii_case(key)
+            .then(|| v.trim().to_string())
     })
 }
 
@@ -274,11 +296,15 @@ pub fn response_destination(via: &TopVia, source: SocketAddr) -> SocketAddr {
 pub fn stamp_top_via(req: &mut Request, source: SocketAddr) {
     for h in req.headers.iter_mut() {
         if let Header::Via(v) = h {
-            let Some(top) = TopVia::parse(v.value()) else { return };
+            let Some(top) = TopVia::parse(v.value()) else {
+                return;
+            };
             let mut value = String::with_capacity(v.value().len() + 32);
             for (i, part) in v.value().split(';').enumerate() {
                 let key = part.split('=').next().unwrap_or("").trim();
-                if i > 0 && (key.eq_ignore_ascii_case("rport") || key.eq_ignore_ascii_case("received")) {
+                if i > 0
+                    && (key.eq_ignore_ascii_case("rport") || key.eq_ignore_ascii_case("received"))
+                {
                     continue;
                 }
                 if i > 0 {
@@ -304,7 +330,9 @@ pub fn response(req: &Request, code: u16, to_tag: Option<&str>) -> Response {
     let mut headers = Headers::default();
     for h in req.headers.iter() {
         match h {
-            Header::Via(_) | Header::From(_) | Header::CallId(_) | Header::CSeq(_) => headers.push(h.clone()),
+            Header::Via(_) | Header::From(_) | Header::CallId(_) | Header::CSeq(_) => {
+                headers.push(h.clone())
+            }
             Header::To(to) => {
                 let v = to.value();
                 match (to_tag, tag_param(v)) {
@@ -318,21 +346,32 @@ pub fn response(req: &Request, code: u16, to_tag: Option<&str>) -> Response {
             _ => {}
         }
     }
-    Response { status_code: StatusCode::from(code), version: rsip::Version::V2, headers, body: vec![] }
+    Response {
+        status_code: StatusCode::from(code),
+        version: rsip::Version::V2,
+        headers,
+        body: vec![],
+    }
 }
 
 /// Sets the body and its Content-Type/Content-Length on a message's headers.
 pub fn set_body(headers: &mut Headers, body: &mut Vec<u8>, content_type: &str, data: Vec<u8>) {
     headers.retain(|h| !matches!(h, Header::ContentType(_) | Header::ContentLength(_)));
-    headers.push(Header::ContentType(rsip::headers::ContentType::new(content_type)));
-    headers.push(Header::ContentLength(rsip::headers::ContentLength::new(data.len().to_string())));
+    headers.push(Header::ContentType(rsip::headers::ContentType::new(
+        content_type,
+    )));
+    headers.push(Header::ContentLength(rsip::headers::ContentLength::new(
+        data.len().to_string(),
+    )));
     *body = data;
 }
 
 /// Ensures a message carries a correct Content-Length (rsip does not add one).
 pub fn fix_content_length(headers: &mut Headers, body_len: usize) {
     headers.retain(|h| !matches!(h, Header::ContentLength(_)));
-    headers.push(Header::ContentLength(rsip::headers::ContentLength::new(body_len.to_string())));
+    headers.push(Header::ContentLength(rsip::headers::ContentLength::new(
+        body_len.to_string(),
+    )));
 }
 
 /// A new random token for tags and branches.
@@ -340,7 +379,9 @@ pub fn random_token(len: usize) -> String {
     use rand::Rng;
     const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::thread_rng();
-    (0..len).map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char).collect()
+    (0..len)
+        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
+        .collect()
 }
 
 /// A new RFC 3261 branch.
@@ -361,18 +402,34 @@ pub fn raw_error_response(buf: &[u8], max: usize) -> Option<(u16, Vec<u8>, TopVi
     let mut words = start.split(' ');
     let method = words.next()?;
     let _uri = words.next()?;
-    if words.next()? != "SIP/2.0" || !method.bytes().all(|b| b.is_ascii_alphabetic()) || method.is_empty() {
+    if words.next()? != "SIP/2.0"
+        || !method.bytes().all(|b| b.is_ascii_alphabetic())
+        || method.is_empty()
+    {
         return None;
     }
     if method.eq_ignore_ascii_case("ACK") {
         return None; // never answer an ACK
     }
-    let code = if method.parse::<Method>().is_err() { 501 } else { 400 };
-    let mut out = format!("SIP/2.0 {code} {}\r\n", if code == 501 { "Not Implemented" } else { "Bad Request" });
+    let code = if method.parse::<Method>().is_err() {
+        501
+    } else {
+        400
+    };
+    let mut out = format!(
+        "SIP/2.0 {code} {}\r\n",
+        if code == 501 {
+            "Not Implemented"
+        } else {
+            "Bad Request"
+        }
+    );
     let mut via = None;
     let mut seen = 0;
     for line in lines {
-        let Some((n, v)) = line.split_once(':') else { continue };
+        let Some((n, v)) = line.split_once(':') else {
+            continue;
+        };
         let n = normalize::expand_compact(n.trim());
         let v = v.trim();
         for want in ["Via", "From", "To", "Call-ID", "CSeq"] {
@@ -380,7 +437,11 @@ pub fn raw_error_response(buf: &[u8], max: usize) -> Option<(u16, Vec<u8>, TopVi
                 if want == "Via" && via.is_none() {
                     via = TopVia::parse(v);
                 }
-                seen |= 1 << ["Via", "From", "To", "Call-ID", "CSeq"].iter().position(|w| *w == want).unwrap_or(0);
+                seen |= 1
+                    << ["Via", "From", "To", "Call-ID", "CSeq"]
+                        .iter()
+                        .position(|w| *w == want)
+                        .unwrap_or(0);
                 out.push_str(&format!("{want}: {v}\r\n"));
             }
         }
@@ -425,22 +486,35 @@ Content-Length: 0\r\n\r\n";
         assert_eq!(response_destination(&p.info.via, src), src);
         let mut via = p.info.via.clone();
         via.rport = false;
-        assert_eq!(response_destination(&via, src), "10.0.0.1:5070".parse().unwrap());
+        assert_eq!(
+            response_destination(&via, src),
+            "10.0.0.1:5070".parse().unwrap()
+        );
         via.received = Some("192.0.2.9".into());
-        assert_eq!(response_destination(&via, src), "192.0.2.9:5070".parse().unwrap());
+        assert_eq!(
+            response_destination(&via, src),
+            "192.0.2.9:5070".parse().unwrap()
+        );
     }
 
     #[test]
     fn stamps_received_and_rport() {
-        let SipMessage::Request(mut r) = parse(INVITE.as_bytes(), 9999).unwrap().msg else { panic!() };
+        let SipMessage::Request(mut r) = parse(INVITE.as_bytes(), 9999).unwrap().msg else {
+            panic!()
+        };
         stamp_top_via(&mut r, "192.0.2.9:40000".parse().unwrap());
         let via = first(&r.headers, "Via").unwrap();
-        assert_eq!(via, "SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bKabc;received=192.0.2.9;rport=40000");
+        assert_eq!(
+            via,
+            "SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bKabc;received=192.0.2.9;rport=40000"
+        );
     }
 
     #[test]
     fn builds_response_with_to_tag() {
-        let SipMessage::Request(r) = parse(INVITE.as_bytes(), 9999).unwrap().msg else { panic!() };
+        let SipMessage::Request(r) = parse(INVITE.as_bytes(), 9999).unwrap().msg else {
+            panic!()
+        };
         let mut resp = response(&r, 200, Some("srv1"));
         fix_content_length(&mut resp.headers, 0);
         let text = resp.to_string();
@@ -456,26 +530,42 @@ Content-Length: 0\r\n\r\n";
     #[test]
     fn missing_headers_are_errors() {
         let no_callid = INVITE.replace("Call-ID: call-1@10.0.0.1\r\n", "");
-        assert_eq!(parse(no_callid.as_bytes(), 9999).unwrap_err(), ParseError::MissingHeader("Call-ID"));
+        assert_eq!(
+            parse(no_callid.as_bytes(), 9999).unwrap_err(),
+            ParseError::MissingHeader("Call-ID")
+        );
         let bad_cseq = INVITE.replace("CSeq: 1 INVITE", "CSeq: x INVITE");
-        assert_eq!(parse(bad_cseq.as_bytes(), 9999).unwrap_err(), ParseError::MissingHeader("CSeq"));
+        assert_eq!(
+            parse(bad_cseq.as_bytes(), 9999).unwrap_err(),
+            ParseError::MissingHeader("CSeq")
+        );
     }
 
     #[test]
     fn raw_errors_for_unknown_methods_and_garbage() {
-        let unknown = INVITE.replace("INVITE sip", "FOO sip").replace("1 INVITE", "1 FOO");
+        let unknown = INVITE
+            .replace("INVITE sip", "FOO sip")
+            .replace("1 INVITE", "1 FOO");
         let (code, text, _) = raw_error_response(unknown.as_bytes(), 9999).unwrap();
         assert_eq!(code, 501);
-        assert!(String::from_utf8(text).unwrap().contains("Call-ID: call-1@10.0.0.1"));
+        assert!(String::from_utf8(text)
+            .unwrap()
+            .contains("Call-ID: call-1@10.0.0.1"));
         assert!(raw_error_response(b"\x00\x01garbage", 9999).is_none());
         assert!(raw_error_response(b"ACK sip:x SIP/2.0\r\n\r\n", 9999).is_none());
     }
 
     #[test]
     fn uri_helpers() {
-        assert_eq!(addr_uri("\"A\" <sip:138@h;user=phone>;tag=1"), "sip:138@h;user=phone");
+        assert_eq!(
+            addr_uri("\"A\" <sip:138@h;user=phone>;tag=1"),
+            "sip:138@h;user=phone"
+        );
         assert_eq!(uri_user("sip:138@h;user=phone"), Some("138"));
         assert_eq!(uri_user("tel:138"), None);
-        assert_eq!(header_param("<sip:a@b;tag=no>;tag=yes", "tag").as_deref(), Some("yes"));
+        assert_eq!(
+            header_param("<sip:a@b;tag=no>;tag=yes", "tag").as_deref(),
+            Some("yes")
+        );
     }
 }

@@ -133,15 +133,24 @@ pub struct RawHeader<'a> {
 /// to Content-Length. The output is what rsip gets to parse.
 pub fn normalize(buf: &[u8], max: usize) -> Result<Vec<u8>, NormalizeError> {
     if buf.len() > max {
-        return Err(NormalizeError::TooLarge { len: buf.len(), max });
+        return Err(NormalizeError::TooLarge {
+            len: buf.len(),
+            max,
+        });
     }
     // Leading CRLFs are keep-alives or stray line ends (RFC 3261 §7.5): skip them.
-    let start = buf.iter().position(|b| *b != b'\r' && *b != b'\n').unwrap_or(buf.len());
+    let start = buf
+        .iter()
+        .position(|b| *b != b'\r' && *b != b'\n')
+        .unwrap_or(buf.len());
     let buf = &buf[start..];
     let (body_start, head_end) = find_header_end(buf).ok_or(NormalizeError::NoHeaderEnd)?;
     let head = std::str::from_utf8(&buf[..head_end]).map_err(|_| NormalizeError::NotUtf8)?;
     let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
-    let start_line = lines.next().filter(|l| !l.trim().is_empty()).ok_or(NormalizeError::NoStartLine)?;
+    let start_line = lines
+        .next()
+        .filter(|l| !l.trim().is_empty())
+        .ok_or(NormalizeError::NoStartLine)?;
 
     // Unfold continuation lines into logical header lines.
     let mut logical: Vec<String> = Vec::with_capacity(16);
@@ -170,7 +179,9 @@ pub fn normalize(buf: &[u8], max: usize) -> Result<Vec<u8>, NormalizeError> {
         let name = expand_compact(name.trim());
         let value = value.trim();
         if name.eq_ignore_ascii_case("Content-Length") {
-            let n = value.parse::<usize>().map_err(|_| NormalizeError::BadContentLength)?;
+            let n = value
+                .parse::<usize>()
+                .map_err(|_| NormalizeError::BadContentLength)?;
             content_length = Some(n);
             continue; // re-emitted below with the real length
         }
@@ -185,7 +196,10 @@ pub fn normalize(buf: &[u8], max: usize) -> Result<Vec<u8>, NormalizeError> {
     let available = buf.len() - body_start;
     let body_len = match content_length {
         Some(n) if n > available => {
-            return Err(NormalizeError::Truncated { declared: n, got: available })
+            return Err(NormalizeError::Truncated {
+                declared: n,
+                got: available,
+            })
         }
         Some(n) => n,
         // Over UDP a missing Content-Length means "the rest of the datagram" (§18.3).
@@ -230,7 +244,9 @@ mod tests {
     #[test]
     fn splits_comma_joined_vias_but_not_quoted_commas() {
         let s = norm("OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b:5070;branch=z9hG4bK2\r\nFrom: \"Doe, John\" <sip:j@d>;tag=9\r\n\r\n");
-        assert!(s.contains("Via: SIP/2.0/UDP a;branch=z9hG4bK1\r\nVia: SIP/2.0/UDP b:5070;branch=z9hG4bK2\r\n"));
+        assert!(s.contains(
+            "Via: SIP/2.0/UDP a;branch=z9hG4bK1\r\nVia: SIP/2.0/UDP b:5070;branch=z9hG4bK2\r\n"
+        ));
         assert!(s.contains("From: \"Doe, John\" <sip:j@d>;tag=9\r\n"));
     }
 
@@ -238,16 +254,31 @@ mod tests {
     fn cuts_body_to_content_length_and_detects_truncation() {
         let s = norm("MESSAGE sip:a@b SIP/2.0\r\nContent-Length: 3\r\n\r\nabcdef");
         assert!(s.ends_with("\r\n\r\nabc"));
-        let e = normalize(b"MESSAGE sip:a@b SIP/2.0\r\nContent-Length: 30\r\n\r\nabc", 9999);
-        assert_eq!(e, Err(NormalizeError::Truncated { declared: 30, got: 3 }));
+        let e = normalize(
+            b"MESSAGE sip:a@b SIP/2.0\r\nContent-Length: 30\r\n\r\nabc",
+            9999,
+        );
+        assert_eq!(
+            e,
+            Err(NormalizeError::Truncated {
+                declared: 30,
+                got: 3
+            })
+        );
     }
 
     #[test]
     fn refuses_oversize_garbage_and_headerless() {
-        assert!(matches!(normalize(&[b'x'; 100], 50), Err(NormalizeError::TooLarge { .. })));
+        assert!(matches!(
+            normalize(&[b'x'; 100], 50),
+            Err(NormalizeError::TooLarge { .. })
+        ));
         assert_eq!(normalize(b"hello", 50), Err(NormalizeError::NoHeaderEnd));
         assert_eq!(normalize(b"\r\n\r\n", 50), Err(NormalizeError::NoHeaderEnd));
-        assert_eq!(normalize(&[0xff, 0xfe, b'\n', b'\n'], 50), Err(NormalizeError::NotUtf8));
+        assert_eq!(
+            normalize(&[0xff, 0xfe, b'\n', b'\n'], 50),
+            Err(NormalizeError::NotUtf8)
+        );
         assert_eq!(
             normalize(b"A sip:x SIP/2.0\r\nContent-Length: x\r\n\r\n", 99),
             Err(NormalizeError::BadContentLength)

@@ -16,7 +16,16 @@ pub struct CodecSpec {
 }
 
 /// G.711 µ-law then A-law: what the hotline speaks.
-pub const G711: [CodecSpec; 2] = [CodecSpec { pt: 0, name: "PCMU" }, CodecSpec { pt: 8, name: "PCMA" }];
+pub const G711: [CodecSpec; 2] = [
+    CodecSpec {
+        pt: 0,
+        name: "PCMU",
+    },
+    CodecSpec {
+        pt: 8,
+        name: "PCMA",
+    },
+];
 
 /// Media direction attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +94,9 @@ impl SdpError {
 
 /// Negotiates an offer against the codecs we support.
 pub fn negotiate(offer: &[u8], supported: &[CodecSpec]) -> Result<Negotiated, SdpError> {
-    let text = String::from_utf8_lossy(offer).replace("\r\n", "\n").replace('\n', "\r\n");
+    let text = String::from_utf8_lossy(offer)
+        .replace("\r\n", "\n")
+        .replace('\n', "\r\n");
     let sd = sdp::SessionDescription::unmarshal(&mut Cursor::new(text.as_bytes()))
         .map_err(|e| SdpError::Malformed(e.to_string()))?;
     let md = sd
@@ -94,17 +105,25 @@ pub fn negotiate(offer: &[u8], supported: &[CodecSpec]) -> Result<Negotiated, Sd
         .find(|m| m.media_name.media == "audio" && m.media_name.port.value > 0)
         .ok_or(SdpError::NoAudio)?;
     let rtpmap = |pt: u8| -> Option<(String, u32)> {
-        md.attributes.iter().filter(|a| a.key == "rtpmap").find_map(|a| {
-            let v = a.value.as_deref()?;
-            let (p, enc) = v.split_once(' ')?;
-            if p.trim().parse::<u8>().ok()? != pt {
-                return None;
-            }
-            let mut it = enc.trim().split('/');
-            Some((it.next()?.to_ascii_uppercase(), it.next()?.parse().ok()?))
-        })
+        md.attributes
+            .iter()
+            .filter(|a| a.key == "rtpmap")
+            .find_map(|a| {
+                let v = a.value.as_deref()?;
+                let (p, enc) = v.split_once(' ')?;
+                if p.trim().parse::<u8>().ok()? != pt {
+                    return None;
+                }
+                let mut it = enc.trim().split('/');
+                Some((it.next()?.to_ascii_uppercase(), it.next()?.parse().ok()?))
+            })
     };
-    let pts: Vec<u8> = md.media_name.formats.iter().filter_map(|f| f.parse().ok()).collect();
+    let pts: Vec<u8> = md
+        .media_name
+        .formats
+        .iter()
+        .filter_map(|f| f.parse().ok())
+        .collect();
     let codec = pts
         .iter()
         .find_map(|&pt| {
@@ -113,14 +132,28 @@ pub fn negotiate(offer: &[u8], supported: &[CodecSpec]) -> Result<Negotiated, Sd
                 8 => ("PCMA".into(), 8000),
                 _ => (String::new(), 0),
             });
-            supported.iter().find(|c| c.name == name && rate == 8000).map(|c| CodecSpec { pt, name: c.name })
+            supported
+                .iter()
+                .find(|c| c.name == name && rate == 8000)
+                .map(|c| CodecSpec { pt, name: c.name })
         })
         .ok_or(SdpError::NoCommonCodec)?;
-    let dtmf_pt = pts.iter().copied().find(|&pt| rtpmap(pt).is_some_and(|(n, r)| n == "TELEPHONE-EVENT" && r == 8000));
-    let conn = md.connection_information.as_ref().or(sd.connection_information.as_ref());
-    let ip: Option<IpAddr> = conn.and_then(|c| c.address.as_ref()).and_then(|a| a.address.parse().ok());
-    let port = u16::try_from(md.media_name.port.value).map_err(|_| SdpError::Malformed("port out of range".into()))?;
-    let remote = ip.filter(|ip| !ip.is_unspecified()).map(|ip| SocketAddr::new(ip, port));
+    let dtmf_pt = pts
+        .iter()
+        .copied()
+        .find(|&pt| rtpmap(pt).is_some_and(|(n, r)| n == "TELEPHONE-EVENT" && r == 8000));
+    let conn = md
+        .connection_information
+        .as_ref()
+        .or(sd.connection_information.as_ref());
+    let ip: Option<IpAddr> = conn
+        .and_then(|c| c.address.as_ref())
+        .and_then(|a| a.address.parse().ok());
+    let port = u16::try_from(md.media_name.port.value)
+        .map_err(|_| SdpError::Malformed("port out of range".into()))?;
+    let remote = ip
+        .filter(|ip| !ip.is_unspecified())
+        .map(|ip| SocketAddr::new(ip, port));
     let has = |k: &str| md.attribute(k).is_some() || sd.attribute(k).is_some();
     let offered_direction = if has("inactive") {
         Direction::Inactive
@@ -132,13 +165,29 @@ pub fn negotiate(offer: &[u8], supported: &[CodecSpec]) -> Result<Negotiated, Sd
         Direction::SendRecv
     };
     // RFC 3264 §8.4 old-style hold: c=0.0.0.0 means "do not send to me".
-    let offered_direction = if remote.is_none() && offered_direction == Direction::SendRecv { Direction::SendOnly } else { offered_direction };
-    Ok(Negotiated { remote, codec, dtmf_pt, offered_direction })
+    let offered_direction = if remote.is_none() && offered_direction == Direction::SendRecv {
+        Direction::SendOnly
+    } else {
+        offered_direction
+    };
+    Ok(Negotiated {
+        remote,
+        codec,
+        dtmf_pt,
+        offered_direction,
+    })
 }
 
 /// Our SDP body: one audio stream at `local` with `codec` (+ telephone-event) and `direction`.
 /// `version` must grow each time the session changes (o= line, RFC 4566 §5.2).
-pub fn describe(local: SocketAddr, codec: CodecSpec, dtmf_pt: Option<u8>, direction: Direction, session_id: u64, version: u64) -> String {
+pub fn describe(
+    local: SocketAddr,
+    codec: CodecSpec,
+    dtmf_pt: Option<u8>,
+    direction: Direction,
+    session_id: u64,
+    version: u64,
+) -> String {
     let ipv = if local.is_ipv4() { "IP4" } else { "IP6" };
     let ip = local.ip();
     let mut s = format!(
@@ -149,9 +198,14 @@ pub fn describe(local: SocketAddr, codec: CodecSpec, dtmf_pt: Option<u8>, direct
     if let Some(te) = dtmf_pt {
         s.push_str(&format!(" {te}"));
     }
-    s.push_str(&format!("\r\na=rtpmap:{} {}/8000\r\n", codec.pt, codec.name));
+    s.push_str(&format!(
+        "\r\na=rtpmap:{} {}/8000\r\n",
+        codec.pt, codec.name
+    ));
     if let Some(te) = dtmf_pt {
-        s.push_str(&format!("a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-16\r\n"));
+        s.push_str(&format!(
+            "a=rtpmap:{te} telephone-event/8000\r\na=fmtp:{te} 0-16\r\n"
+        ));
     }
     s.push_str(&format!("a=ptime:20\r\na={}\r\n", direction.attr()));
     s
@@ -159,7 +213,14 @@ pub fn describe(local: SocketAddr, codec: CodecSpec, dtmf_pt: Option<u8>, direct
 
 /// The answer to a negotiated offer.
 pub fn answer(n: &Negotiated, local: SocketAddr, session_id: u64, version: u64) -> String {
-    describe(local, n.codec, n.dtmf_pt, n.offered_direction.reverse(), session_id, version)
+    describe(
+        local,
+        n.codec,
+        n.dtmf_pt,
+        n.offered_direction.reverse(),
+        session_id,
+        version,
+    )
 }
 
 #[cfg(test)]
@@ -173,7 +234,13 @@ a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n
     #[test]
     fn picks_offerers_first_supported_codec_and_dtmf() {
         let n = negotiate(OFFER.as_bytes(), &G711).unwrap();
-        assert_eq!(n.codec, CodecSpec { pt: 8, name: "PCMA" });
+        assert_eq!(
+            n.codec,
+            CodecSpec {
+                pt: 8,
+                name: "PCMA"
+            }
+        );
         assert_eq!(n.dtmf_pt, Some(101));
         assert_eq!(n.remote, Some("10.0.0.1:40000".parse().unwrap()));
         let a = answer(&n, "127.0.0.1:20000".parse().unwrap(), 7, 1);
@@ -186,7 +253,8 @@ a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n
 
     #[test]
     fn static_payload_without_rtpmap_and_lf_only() {
-        let o = "v=0\no=- 1 1 IN IP4 10.0.0.2\ns=-\nc=IN IP4 10.0.0.2\nt=0 0\nm=audio 5004 RTP/AVP 0\n";
+        let o =
+            "v=0\no=- 1 1 IN IP4 10.0.0.2\ns=-\nc=IN IP4 10.0.0.2\nt=0 0\nm=audio 5004 RTP/AVP 0\n";
         let n = negotiate(o.as_bytes(), &G711).unwrap();
         assert_eq!(n.codec.name, "PCMU");
         assert_eq!(n.dtmf_pt, None);
@@ -198,8 +266,12 @@ a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n
         let e = negotiate(o.as_bytes(), &G711).unwrap_err();
         assert_eq!(e, SdpError::NoCommonCodec);
         assert_eq!(e.status(), 488);
-        let video_only = "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nm=video 5000 RTP/AVP 96\r\n";
-        assert_eq!(negotiate(video_only.as_bytes(), &G711).unwrap_err(), SdpError::NoAudio);
+        let video_only =
+            "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nt=0 0\r\nm=video 5000 RTP/AVP 96\r\n";
+        assert_eq!(
+            negotiate(video_only.as_bytes(), &G711).unwrap_err(),
+            SdpError::NoAudio
+        );
         assert_eq!(negotiate(b"garbage", &G711).unwrap_err().status(), 400);
     }
 
@@ -207,7 +279,13 @@ a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n
     fn hold_offers_are_mirrored() {
         let n = negotiate(OFFER.replace("a=sendrecv", "a=sendonly").as_bytes(), &G711).unwrap();
         assert!(answer(&n, "127.0.0.1:2".parse().unwrap(), 1, 2).contains("a=recvonly"));
-        let old = negotiate(OFFER.replace("c=IN IP4 10.0.0.1", "c=IN IP4 0.0.0.0").as_bytes(), &G711).unwrap();
+        let old = negotiate(
+            OFFER
+                .replace("c=IN IP4 10.0.0.1", "c=IN IP4 0.0.0.0")
+                .as_bytes(),
+            &G711,
+        )
+        .unwrap();
         assert_eq!(old.remote, None);
         assert_eq!(old.offered_direction, Direction::SendOnly);
     }

@@ -36,11 +36,21 @@ pub struct Transports {
 
 impl Transports {
     /// Binds UDP and TCP on `addr` and starts receiving into `incoming`.
-    pub async fn bind(addr: SocketAddr, max_message: usize, incoming: mpsc::Sender<Incoming>) -> std::io::Result<Transports> {
+    pub async fn bind(
+        addr: SocketAddr,
+        max_message: usize,
+        incoming: mpsc::Sender<Incoming>,
+    ) -> std::io::Result<Transports> {
         let udp = Arc::new(UdpSocket::bind(addr).await?);
         let local = udp.local_addr()?;
         let listener = TcpListener::bind(local).await?;
-        let t = Transports { udp, local, tcp: Arc::default(), incoming, max: max_message };
+        let t = Transports {
+            udp,
+            local,
+            tcp: Arc::default(),
+            incoming,
+            max: max_message,
+        };
         tokio::spawn(t.clone().udp_loop());
         tokio::spawn(t.clone().accept_loop(listener));
         Ok(t)
@@ -65,7 +75,12 @@ impl Transports {
                 }
             }
             Transport::Tcp => {
-                let conn = self.tcp.lock().unwrap_or_else(|p| p.into_inner()).get(&t.dest).cloned();
+                let conn = self
+                    .tcp
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&t.dest)
+                    .cloned();
                 match conn {
                     Some(tx) => {
                         if tx.try_send(t.data).is_err() {
@@ -80,7 +95,9 @@ impl Transports {
                                     let tx = me.spawn_connection(s, t.dest);
                                     let _ = tx.send(t.data).await;
                                 }
-                                Err(e) => tracing::warn!(dest = %t.dest, error = %e, "TCP connect failed"),
+                                Err(e) => {
+                                    tracing::warn!(dest = %t.dest, error = %e, "TCP connect failed")
+                                }
                             }
                         });
                     }
@@ -98,7 +115,11 @@ impl Transports {
                     if buf[..n].iter().all(|b| b.is_ascii_whitespace()) {
                         continue;
                     }
-                    let msg = Incoming { data: Bytes::copy_from_slice(&buf[..n]), source, transport: Transport::Udp };
+                    let msg = Incoming {
+                        data: Bytes::copy_from_slice(&buf[..n]),
+                        source,
+                        transport: Transport::Udp,
+                    };
                     if self.incoming.send(msg).await.is_err() {
                         return;
                     }
@@ -125,7 +146,10 @@ impl Transports {
 
     fn spawn_connection(&self, stream: TcpStream, peer: SocketAddr) -> mpsc::Sender<Bytes> {
         let (tx, mut rx) = mpsc::channel::<Bytes>(64);
-        self.tcp.lock().unwrap_or_else(|p| p.into_inner()).insert(peer, tx.clone());
+        self.tcp
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(peer, tx.clone());
         let (mut rd, mut wr) = stream.into_split();
         tokio::spawn(async move {
             while let Some(data) = rx.recv().await {
@@ -147,7 +171,11 @@ impl Transports {
                 loop {
                     match framer.next_message() {
                         Ok(Some(data)) => {
-                            let msg = Incoming { data, source: peer, transport: Transport::Tcp };
+                            let msg = Incoming {
+                                data,
+                                source: peer,
+                                transport: Transport::Tcp,
+                            };
                             if me.incoming.send(msg).await.is_err() {
                                 break 'conn;
                             }
@@ -160,7 +188,10 @@ impl Transports {
                     }
                 }
             }
-            me.tcp.lock().unwrap_or_else(|p| p.into_inner()).remove(&peer);
+            me.tcp
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&peer);
         });
         tx
     }

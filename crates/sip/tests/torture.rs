@@ -41,7 +41,10 @@ fn malformed_messages_are_errors() {
         VALID.replace("CSeq: 1 INVITE", "CSeq: 99999999999 INVITE"),
         VALID.replace("Call-ID: t1\r\n", ""),
         VALID.replace("Via: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK77\r\n", ""),
-        VALID.replace("Via: SIP/2.0/UDP 10.0.0.1:5070", "Via: SIP/2.0/UDP 10.0.0.1:99999"),
+        VALID.replace(
+            "Via: SIP/2.0/UDP 10.0.0.1:5070",
+            "Via: SIP/2.0/UDP 10.0.0.1:99999",
+        ),
         VALID.replace("SIP/2.0\r\n", "SIP/7.0\r\n"),
         VALID.replace("INVITE sip:", "INVITE  sip:"),
         VALID.replace("sip:12345@127.0.0.1 SIP", "<sip:12345@127.0.0.1> SIP"),

@@ -13,7 +13,9 @@ use chrono::Utc;
 use hotline_acd::Decision;
 use hotline_case::{CallId, CaseId, NewCall, NewRecording, OpenedCall, RecordingKind};
 use hotline_ivr::{Flow, Input, Output};
-use hotline_media::{Codec, MediaEvent, MediaHandle, MediaParams, MediaSession, RecordStop, RecordingInfo};
+use hotline_media::{
+    Codec, MediaEvent, MediaHandle, MediaParams, MediaSession, RecordStop, RecordingInfo,
+};
 use hotline_sip::dialog::Dialog;
 use hotline_sip::message::{self, Info, Transport};
 use hotline_sip::sdp::{self, Negotiated, G711};
@@ -57,12 +59,25 @@ fn codec_of(n: &Negotiated) -> Codec {
 }
 
 fn media_params(n: &Negotiated) -> MediaParams {
-    MediaParams { codec: codec_of(n), remote: n.remote, dtmf_pt: n.dtmf_pt }
+    MediaParams {
+        codec: codec_of(n),
+        remote: n.remote,
+        dtmf_pt: n.dtmf_pt,
+    }
 }
 
 /// Runs the call until it is over and its rows are written.
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn run(ctx: Arc<Ctx>, ep: EndpointHandle, key: ServerKey, invite: Request, info: Info, source: SocketAddr, transport: Transport, rx: mpsc::Receiver<CallEvent>) {
+pub(super) async fn run(
+    ctx: Arc<Ctx>,
+    ep: EndpointHandle,
+    key: ServerKey,
+    invite: Request,
+    info: Info,
+    source: SocketAddr,
+    transport: Transport,
+    rx: mpsc::Receiver<CallEvent>,
+) {
     let span = tracing::info_span!("call", call_id = %info.call_id, ticket = tracing::field::Empty);
     async move {
         let caller = message::first(&invite.headers, "P-Asserted-Identity")
@@ -71,9 +86,22 @@ pub(super) async fn run(ctx: Arc<Ctx>, ep: EndpointHandle, key: ServerKey, invit
             .and_then(message::uri_user)
             .unwrap_or("anonymous")
             .to_string();
-        let called = message::uri_user(&invite.uri.to_string()).unwrap_or("").to_string();
+        let called = message::uri_user(&invite.uri.to_string())
+            .unwrap_or("")
+            .to_string();
         tracing::info!(%caller, %called, %source, ?transport, "incoming call");
-        let setup = Setup { ctx: ctx.clone(), ep: ep.clone(), key, invite, info, source, transport, caller, called, arrived: Utc::now() };
+        let setup = Setup {
+            ctx: ctx.clone(),
+            ep: ep.clone(),
+            key,
+            invite,
+            info,
+            source,
+            transport,
+            caller,
+            called,
+            arrived: Utc::now(),
+        };
         if let Some(mut call) = setup.answer(rx).await {
             call.converse().await;
             call.finish().await;
@@ -106,9 +134,13 @@ impl Setup {
     fn refuse(&self, code: u16, to_tag: &str, warning: &str) {
         tracing::info!(code, "refused: {warning}");
         let mut resp = message::response(&self.invite, code, Some(to_tag));
-        resp.headers.push(Header::Warning(rsip::headers::Warning::new(format!("399 hotline \"{warning}\""))));
+        resp.headers
+            .push(Header::Warning(rsip::headers::Warning::new(format!(
+                "399 hotline \"{warning}\""
+            ))));
         if code == 503 {
-            resp.headers.push(Header::RetryAfter(rsip::headers::RetryAfter::new("5")));
+            resp.headers
+                .push(Header::RetryAfter(rsip::headers::RetryAfter::new("5")));
         }
         self.ep.respond(&self.key, resp);
     }
@@ -118,7 +150,14 @@ impl Setup {
     async fn answer(self, mut rx: mpsc::Receiver<CallEvent>) -> Option<Answered> {
         let tag = message::random_token(10);
         let local_contact = format!("<sip:{}@{}>", self.called, self.ep.advertised);
-        let dialog = match Dialog::uas(&self.invite, &self.info, &tag, &local_contact, self.source, self.transport) {
+        let dialog = match Dialog::uas(
+            &self.invite,
+            &self.info,
+            &tag,
+            &local_contact,
+            self.source,
+            self.transport,
+        ) {
             Ok(d) => d,
             Err(e) => {
                 self.refuse(400, &tag, &e.to_string());
@@ -136,7 +175,11 @@ impl Setup {
                 }
             }
         };
-        let params = offer.as_ref().map(media_params).unwrap_or(MediaParams { codec: Codec::Pcmu, remote: None, dtmf_pt: Some(OFFER_DTMF_PT) });
+        let params = offer.as_ref().map(media_params).unwrap_or(MediaParams {
+            codec: Codec::Pcmu,
+            remote: None,
+            dtmf_pt: Some(OFFER_DTMF_PT),
+        });
         let (media, media_rx) = match MediaSession::start(&self.ctx.ports, params).await {
             Ok(m) => m,
             Err(e) => {
@@ -173,7 +216,9 @@ impl Setup {
                 called_number: self.called.clone(),
                 arrived_at: self.arrived,
                 answered_at: Utc::now(),
-                local_day: Utc::now().with_timezone(&self.ctx.ivr.timezone).date_naive(),
+                local_day: Utc::now()
+                    .with_timezone(&self.ctx.ivr.timezone)
+                    .date_naive(),
             })
             .await
         {
@@ -189,13 +234,28 @@ impl Setup {
         let session_id = u64::from(rand::random::<u32>());
         let body = match &offer {
             Some(n) => sdp::answer(n, media.local_addr(), session_id, 1),
-            None => sdp::describe(media.local_addr(), G711[0], Some(OFFER_DTMF_PT), sdp::Direction::SendRecv, session_id, 1),
+            None => sdp::describe(
+                media.local_addr(),
+                G711[0],
+                Some(OFFER_DTMF_PT),
+                sdp::Direction::SendRecv,
+                session_id,
+                1,
+            ),
         };
         let mut ok = message::response(&self.invite, 200, Some(&tag));
-        ok.headers.push(Header::Contact(rsip::headers::Contact::new(local_contact)));
-        ok.headers.push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
-        ok.headers.push(Header::Other("X-Ticket".into(), opened.ticket.clone()));
-        message::set_body(&mut ok.headers, &mut ok.body, "application/sdp", body.into_bytes());
+        ok.headers
+            .push(Header::Contact(rsip::headers::Contact::new(local_contact)));
+        ok.headers
+            .push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
+        ok.headers
+            .push(Header::Other("X-Ticket".into(), opened.ticket.clone()));
+        message::set_body(
+            &mut ok.headers,
+            &mut ok.body,
+            "application/sdp",
+            body.into_bytes(),
+        );
         self.ep.respond(&self.key, ok);
         self.ctx.stats.answered.fetch_add(1, Ordering::Relaxed);
         tracing::info!(ticket = %opened.ticket, "answered");
@@ -254,7 +314,10 @@ impl Answered {
     /// The conversation: events in, flow outputs out, until someone hangs up.
     async fn converse(&mut self) {
         self.apply_outputs().await;
-        let max = tokio::time::Instant::from(self.started + Duration::from_secs(self.ctx.cfg.calls.max_call_secs));
+        let max = tokio::time::Instant::from(
+            self.started + Duration::from_secs(self.ctx.cfg.calls.max_call_secs),
+        );
+        let mut media_open = true;
         while self.cause.is_none() {
             let flow_deadline = self.flow.poll_timeout();
             let flow_timer = async {
@@ -268,9 +331,14 @@ impl Answered {
                     Some(CallEvent::Sip(ev)) => self.on_sip(ev),
                     None => self.cause = Some(Cause::CallerBye),
                 },
-                ev = self.media_rx.recv() => match ev {
+                ev = self.media_rx.recv(), if media_open => match ev {
                     Some(ev) => self.on_media(ev).await,
-                    None => {}
+                    None => {
+                        tracing::error!("media session ended unexpectedly; ending call");
+                        media_open = false;
+                        self.cause = Some(Cause::HotlineBye);
+                        self.send_bye();
+                    }
                 },
                 _ = flow_timer => self.flow.handle_timeout(Instant::now()),
                 _ = tokio::time::sleep_until(max) => {
@@ -313,7 +381,8 @@ impl Answered {
     }
 
     fn on_request(&mut self, key: ServerKey, req: Request, info: Info) {
-        let respond = |ep: &EndpointHandle, code: u16| ep.respond(&key, message::response(&req, code, None));
+        let respond =
+            |ep: &EndpointHandle, code: u16| ep.respond(&key, message::response(&req, code, None));
         if !self.dialog.matches(&info) {
             return respond(&self.ep, 481);
         }
@@ -329,7 +398,9 @@ impl Answered {
                 self.cause = Some(Cause::CallerBye);
             }
             Method::Info => {
-                let ctype = message::first(&req.headers, "Content-Type").unwrap_or("").to_ascii_lowercase();
+                let ctype = message::first(&req.headers, "Content-Type")
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
                 let body = String::from_utf8_lossy(&req.body);
                 if ctype.starts_with("application/dtmf") {
                     match hotline_media::parse_dtmf_relay(&body) {
@@ -349,12 +420,14 @@ impl Answered {
             Method::Invite => self.on_reinvite(&key, &req),
             Method::Options => {
                 let mut r = message::response(&req, 200, None);
-                r.headers.push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
+                r.headers
+                    .push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
                 self.ep.respond(&key, r);
             }
             _ => {
                 let mut r = message::response(&req, 405, None);
-                r.headers.push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
+                r.headers
+                    .push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
                 self.ep.respond(&key, r);
             }
         }
@@ -368,7 +441,8 @@ impl Answered {
             match sdp::negotiate(&req.body, &G711) {
                 Ok(n) => Some(n),
                 Err(e) => {
-                    self.ep.respond(key, message::response(req, e.status(), None));
+                    self.ep
+                        .respond(key, message::response(req, e.status(), None));
                     return;
                 }
             }
@@ -379,11 +453,23 @@ impl Answered {
         };
         self.media.update(media_params(&n));
         self.sdp_version += 1;
-        let body = sdp::answer(&n, self.media.local_addr(), self.session_id, self.sdp_version);
+        let body = sdp::answer(
+            &n,
+            self.media.local_addr(),
+            self.session_id,
+            self.sdp_version,
+        );
         self.negotiated = Some(n);
         let mut ok = message::response(req, 200, None);
-        ok.headers.push(Header::Contact(rsip::headers::Contact::new(self.dialog.local_contact.clone())));
-        message::set_body(&mut ok.headers, &mut ok.body, "application/sdp", body.into_bytes());
+        ok.headers.push(Header::Contact(rsip::headers::Contact::new(
+            self.dialog.local_contact.clone(),
+        )));
+        message::set_body(
+            &mut ok.headers,
+            &mut ok.body,
+            "application/sdp",
+            body.into_bytes(),
+        );
         self.ep.respond(key, ok);
     }
 
@@ -398,19 +484,23 @@ impl Answered {
             MediaEvent::RecordingFinished(info, why) => {
                 let duration_ms = info.duration_ms;
                 self.store_recording(info, why).await;
-                self.flow.handle_input(now, Input::RecordingFinished { duration_ms });
+                self.flow
+                    .handle_input(now, Input::RecordingFinished { duration_ms });
             }
             MediaEvent::RecordingFailed(path, e) => {
                 tracing::error!(path = %path.display(), error = %e, "recording failed");
                 self.recording = None;
-                self.flow.handle_input(now, Input::RecordingFinished { duration_ms: 0 });
+                self.flow
+                    .handle_input(now, Input::RecordingFinished { duration_ms: 0 });
             }
             MediaEvent::RemoteSilent => tracing::info!("no RTP from the caller for a while"),
         }
     }
 
     async fn store_recording(&mut self, info: RecordingInfo, why: RecordStop) {
-        let Some(path) = self.recording.take() else { return };
+        let Some(path) = self.recording.take() else {
+            return;
+        };
         tracing::info!(%path, duration_ms = info.duration_ms, ?why, "recording finished");
         let row = NewRecording {
             call: self.call(),
@@ -448,7 +538,12 @@ impl Answered {
                 Output::StopRecording => self.media.stop_recording(),
                 Output::Enqueue { queue } => {
                     let call = self.ctx.next_call_key();
-                    let decision = self.ctx.router.lock().unwrap_or_else(|p| p.into_inner()).enqueue(call, &queue);
+                    let decision = self
+                        .ctx
+                        .router
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .enqueue(call, &queue);
                     match decision {
                         Decision::Refused { reason, .. } => {
                             tracing::info!(%queue, ?reason, "no agent can take the call");
@@ -463,7 +558,8 @@ impl Answered {
                             }
                         }
                     }
-                    self.flow.handle_input(Instant::now(), Input::AgentsUnavailable);
+                    self.flow
+                        .handle_input(Instant::now(), Input::AgentsUnavailable);
                 }
                 Output::Voicemail => {
                     self.ctx.stats.voicemails.fetch_add(1, Ordering::Relaxed);
@@ -482,8 +578,15 @@ impl Answered {
     }
 
     fn start_recording(&mut self, max: Duration) {
-        let day = Utc::now().with_timezone(&self.ctx.ivr.timezone).format("%Y/%m/%d").to_string();
-        let rel = format!("{day}/{}-{}-voicemail.wav", self.opened.ticket, self.call().0);
+        let day = Utc::now()
+            .with_timezone(&self.ctx.ivr.timezone)
+            .format("%Y/%m/%d")
+            .to_string();
+        let rel = format!(
+            "{day}/{}-{}-voicemail.wav",
+            self.opened.ticket,
+            self.call().0
+        );
         let path = self.ctx.recordings.join(&rel);
         if let Some(dir) = path.parent() {
             if let Err(e) = std::fs::create_dir_all(dir) {
@@ -506,7 +609,10 @@ impl Answered {
         let cause = self.cause.unwrap_or(Cause::HotlineBye);
         self.media.close();
         let deadline = tokio::time::Instant::now() + TEARDOWN;
-        let mut bye_done = !matches!(cause, Cause::HotlineBye | Cause::AckTimeout | Cause::MaxDuration);
+        let mut bye_done = !matches!(
+            cause,
+            Cause::HotlineBye | Cause::AckTimeout | Cause::MaxDuration
+        );
         let mut media_done = false;
         while !(bye_done && media_done) {
             tokio::select! {
@@ -545,11 +651,15 @@ impl Answered {
             }
         }
         let path = self.flow.path().to_string();
-        if let Err(e) = self.ctx.store.end_call(self.call(), Utc::now(), cause.as_str(), &path).await {
+        if let Err(e) = self
+            .ctx
+            .store
+            .end_call(self.call(), Utc::now(), cause.as_str(), &path)
+            .await
+        {
             tracing::error!(error = %e, "cannot close the call row");
         }
         self.ctx.stats.ended.fetch_add(1, Ordering::Relaxed);
         tracing::info!(cause = cause.as_str(), %path, "call ended");
     }
 }
-

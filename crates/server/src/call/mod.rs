@@ -61,7 +61,12 @@ impl Ctx {
     /// Builds the context; queues of the ACD are the IVR's queue names.
     pub fn new(cfg: Config, store: CaseStore, prompts: PromptStore, ivr: IvrConfig) -> Ctx {
         let mut router = Router::new();
-        for q in ivr.menu.options.values().chain(std::iter::once(&ivr.menu.fallback_queue)) {
+        for q in ivr
+            .menu
+            .options
+            .values()
+            .chain(std::iter::once(&ivr.menu.fallback_queue))
+        {
             router.add_queue(q, 100);
         }
         let ports = PortPool::new(cfg.media.ip, cfg.media.rtp_port_min, cfg.media.rtp_port_max);
@@ -95,7 +100,10 @@ pub struct Calls {
 impl Calls {
     /// An empty registry over `ctx`.
     pub fn new(ctx: Arc<Ctx>) -> Calls {
-        Calls { map: Arc::default(), ctx }
+        Calls {
+            map: Arc::default(),
+            ctx,
+        }
     }
 
     /// The channel of a live call.
@@ -110,7 +118,15 @@ impl Calls {
 
     /// A new INVITE from the trunk. Refusals that need no call (403, 404, 503) are returned
     /// to be sent at once, so a scan or a flood costs no task; otherwise a call starts.
-    pub fn spawn_inbound(&self, key: ServerKey, req: Request, info: Info, source: SocketAddr, transport: Transport, ep: EndpointHandle) -> Option<Response> {
+    pub fn spawn_inbound(
+        &self,
+        key: ServerKey,
+        req: Request,
+        info: Info,
+        source: SocketAddr,
+        transport: Transport,
+        ep: EndpointHandle,
+    ) -> Option<Response> {
         let ctx = &self.ctx;
         ctx.stats.offered.fetch_add(1, Ordering::Relaxed);
         let refuse = |code: u16, why: &str| {
@@ -118,7 +134,8 @@ impl Calls {
             tracing::info!(call_id = %info.call_id, %source, code, "INVITE refused: {why}");
             let mut r = message::response(&req, code, Some(&message::random_token(8)));
             if code == 503 {
-                r.headers.push(Header::RetryAfter(rsip::headers::RetryAfter::new("5")));
+                r.headers
+                    .push(Header::RetryAfter(rsip::headers::RetryAfter::new("5")));
             }
             Some(r)
         };
@@ -126,8 +143,10 @@ impl Calls {
             ep.stats.rejected_sources.fetch_add(1, Ordering::Relaxed);
             return refuse(403, "source is not an allowed trunk");
         }
-        let called = message::uri_user(&req.uri.to_string()).map(str::to_string).unwrap_or_default();
-        if !ctx.cfg.trunk.numbers.iter().any(|n| *n == called) {
+        let called = message::uri_user(&req.uri.to_string())
+            .map(str::to_string)
+            .unwrap_or_default();
+        if !ctx.cfg.trunk.numbers.contains(&called) {
             return refuse(404, "not one of our numbers");
         }
         if self.map.len() >= ctx.cfg.calls.max_calls {

@@ -63,10 +63,24 @@ impl ServerKey {
         let branch = match &info.via.branch {
             Some(b) if b.starts_with(message::MAGIC_COOKIE) => b.clone(),
             // RFC 2543 peers: fall back on the dialog-ish identity of the request.
-            other => format!("{}|{}|{}|{}", other.as_deref().unwrap_or(""), info.call_id, info.cseq, info.from_tag.as_deref().unwrap_or("")),
+            other => format!(
+                "{}|{}|{}|{}",
+                other.as_deref().unwrap_or(""),
+                info.call_id,
+                info.cseq,
+                info.from_tag.as_deref().unwrap_or("")
+            ),
         };
-        let method = if method == Method::Ack { Method::Invite } else { method };
-        ServerKey { branch, sent_by: info.via.sent_by(), method }
+        let method = if method == Method::Ack {
+            Method::Invite
+        } else {
+            method
+        };
+        ServerKey {
+            branch,
+            sent_by: info.via.sent_by(),
+            method,
+        }
     }
 
     /// The method of the request that created the transaction.
@@ -94,14 +108,28 @@ pub struct Transmit {
 #[derive(Debug, Clone)]
 pub enum Event {
     /// A new request (not a retransmission, not an ACK, not a CANCEL of ours to answer).
-    Request { key: ServerKey, req: Request, info: Info, source: SocketAddr, transport: Transport },
+    Request {
+        key: ServerKey,
+        req: Request,
+        info: Info,
+        source: SocketAddr,
+        transport: Transport,
+    },
     /// An ACK to a 2xx we sent (or a stray ACK): dialog business.
-    Ack { req: Request, info: Info, source: SocketAddr },
+    Ack {
+        req: Request,
+        info: Info,
+        source: SocketAddr,
+    },
     /// A CANCEL matched this INVITE server transaction; 200 to the CANCEL is already sent.
     /// If the INVITE has no final response yet, the user answers it 487.
     Cancelled { invite: ServerKey, call_id: String },
     /// A response to one of our requests (provisional or final, once each).
-    Response { key: ClientKey, resp: Response, info: Info },
+    Response {
+        key: ClientKey,
+        resp: Response,
+        info: Info,
+    },
     /// Timer B or F fired: no final response came (treat as 408).
     Timeout { key: ClientKey, call_id: String },
     /// We sent a 2xx to INVITE and no ACK came within 64·T1 (§13.3.1.4): end the call.
@@ -225,11 +253,19 @@ impl TransactionLayer {
     }
 
     fn is_armed(&self, id: u64, timer: Timer, at: Instant) -> bool {
-        self.txs.get(&id).is_some_and(|tx| tx.timers.iter().any(|(t, d)| *t == timer && *d == at))
+        self.txs
+            .get(&id)
+            .is_some_and(|tx| tx.timers.iter().any(|(t, d)| *t == timer && *d == at))
     }
 
     /// A message arrived from `source` over `transport`.
-    pub fn handle_message(&mut self, now: Instant, parsed: Parsed, source: SocketAddr, transport: Transport) {
+    pub fn handle_message(
+        &mut self,
+        now: Instant,
+        parsed: Parsed,
+        source: SocketAddr,
+        transport: Transport,
+    ) {
         let Parsed { msg, info } = parsed;
         match msg {
             SipMessage::Request(mut req) => {
@@ -240,7 +276,14 @@ impl TransactionLayer {
         }
     }
 
-    fn handle_request(&mut self, now: Instant, req: Request, info: Info, source: SocketAddr, transport: Transport) {
+    fn handle_request(
+        &mut self,
+        now: Instant,
+        req: Request,
+        info: Info,
+        source: SocketAddr,
+        transport: Transport,
+    ) {
         let key = ServerKey::of(&info, req.method);
         if let Some(&id) = self.servers.get(&key) {
             return self.server_retransmission(now, id, &req, &info, source);
@@ -258,11 +301,19 @@ impl TransactionLayer {
             }
             Method::Cancel => self.handle_cancel(now, req, info, source, transport, key),
             _ => {
-                let dest = if transport.is_reliable() { source } else { message::response_destination(&info.via, source) };
+                let dest = if transport.is_reliable() {
+                    source
+                } else {
+                    message::response_destination(&info.via, source)
+                };
                 let is_invite = req.method == Method::Invite;
                 let id = self.insert(Tx {
                     kind: Kind::Server(key.clone()),
-                    state: if is_invite { State::Proceeding } else { State::Trying },
+                    state: if is_invite {
+                        State::Proceeding
+                    } else {
+                        State::Trying
+                    },
                     dest,
                     transport,
                     last: None,
@@ -279,15 +330,30 @@ impl TransactionLayer {
                     let trying = message::response(&req, 100, None);
                     self.send_server_response(id, trying);
                 }
-                self.events.push_back(Event::Request { key, req, info, source, transport });
+                self.events.push_back(Event::Request {
+                    key,
+                    req,
+                    info,
+                    source,
+                    transport,
+                });
             }
         }
         let _ = now;
     }
 
-    fn server_retransmission(&mut self, now: Instant, id: u64, req: &Request, info: &Info, _source: SocketAddr) {
+    fn server_retransmission(
+        &mut self,
+        now: Instant,
+        id: u64,
+        req: &Request,
+        info: &Info,
+        _source: SocketAddr,
+    ) {
         let cfg = self.cfg;
-        let Some(tx) = self.txs.get_mut(&id) else { return };
+        let Some(tx) = self.txs.get_mut(&id) else {
+            return;
+        };
         if req.method == Method::Ack {
             // ACK of a non-2xx final: Completed → Confirmed, stop G and H, start I.
             if tx.state == State::Completed {
@@ -305,13 +371,32 @@ impl TransactionLayer {
             return;
         }
         if let Some(last) = tx.last.clone() {
-            self.transmits.push_back(Transmit { dest: tx.dest, transport: tx.transport, data: last });
+            self.transmits.push_back(Transmit {
+                dest: tx.dest,
+                transport: tx.transport,
+                data: last,
+            });
         }
     }
 
-    fn handle_cancel(&mut self, now: Instant, req: Request, info: Info, source: SocketAddr, transport: Transport, key: ServerKey) {
-        let dest = if transport.is_reliable() { source } else { message::response_destination(&info.via, source) };
-        let invite_key = ServerKey { method: Method::Invite, ..key.clone() };
+    fn handle_cancel(
+        &mut self,
+        now: Instant,
+        req: Request,
+        info: Info,
+        source: SocketAddr,
+        transport: Transport,
+        key: ServerKey,
+    ) {
+        let dest = if transport.is_reliable() {
+            source
+        } else {
+            message::response_destination(&info.via, source)
+        };
+        let invite_key = ServerKey {
+            method: Method::Invite,
+            ..key.clone()
+        };
         let found = self.servers.get(&invite_key).copied();
         let code = if found.is_some() { 200 } else { 481 };
         // The CANCEL is its own non-INVITE server transaction, answered right here.
@@ -333,17 +418,33 @@ impl TransactionLayer {
         message::fix_content_length(&mut resp.headers, 0);
         self.finish_server(now, id, resp);
         if let Some(inv) = found {
-            if self.txs.get(&inv).is_some_and(|t| t.state == State::Proceeding) {
-                self.events.push_back(Event::Cancelled { invite: invite_key, call_id: info.call_id });
+            if self
+                .txs
+                .get(&inv)
+                .is_some_and(|t| t.state == State::Proceeding)
+            {
+                self.events.push_back(Event::Cancelled {
+                    invite: invite_key,
+                    call_id: info.call_id,
+                });
             }
         }
     }
 
     /// Sends a response on a server transaction. Provisional responses keep it open; a final
     /// one moves it to Completed (or Accepted for a 2xx to INVITE) and arms its timers.
-    pub fn respond(&mut self, now: Instant, key: &ServerKey, mut resp: Response) -> Result<(), TxError> {
+    pub fn respond(
+        &mut self,
+        now: Instant,
+        key: &ServerKey,
+        mut resp: Response,
+    ) -> Result<(), TxError> {
         let id = *self.servers.get(key).ok_or(TxError::NoTransaction)?;
-        let state = self.txs.get(&id).map(|t| t.state).ok_or(TxError::NoTransaction)?;
+        let state = self
+            .txs
+            .get(&id)
+            .map(|t| t.state)
+            .ok_or(TxError::NoTransaction)?;
         if !matches!(state, State::Trying | State::Proceeding) {
             return Err(TxError::AlreadyFinal);
         }
@@ -365,7 +466,9 @@ impl TransactionLayer {
         let cfg = self.cfg;
         let code = resp.status_code.code();
         self.send_server_response(id, resp);
-        let Some(tx) = self.txs.get_mut(&id) else { return };
+        let Some(tx) = self.txs.get_mut(&id) else {
+            return;
+        };
         let reliable = tx.transport.is_reliable();
         let Kind::Server(key) = &tx.kind else { return };
         if key.method == Method::Invite {
@@ -391,25 +494,44 @@ impl TransactionLayer {
     }
 
     fn send_server_response(&mut self, id: u64, resp: Response) {
-        let Some(tx) = self.txs.get_mut(&id) else { return };
+        let Some(tx) = self.txs.get_mut(&id) else {
+            return;
+        };
         let data = Bytes::from(resp.to_string());
         tx.last = Some(data.clone());
-        self.transmits.push_back(Transmit { dest: tx.dest, transport: tx.transport, data });
+        self.transmits.push_back(Transmit {
+            dest: tx.dest,
+            transport: tx.transport,
+            data,
+        });
     }
 
     /// Starts a client transaction for `req` (which must carry our Via with a fresh branch,
     /// see [`message::new_branch`]) towards `dest`. Returns its key.
-    pub fn send_request(&mut self, now: Instant, mut req: Request, dest: SocketAddr, transport: Transport) -> Result<ClientKey, crate::message::ParseError> {
+    pub fn send_request(
+        &mut self,
+        now: Instant,
+        mut req: Request,
+        dest: SocketAddr,
+        transport: Transport,
+    ) -> Result<ClientKey, crate::message::ParseError> {
         let body_len = req.body.len();
         message::fix_content_length(&mut req.headers, body_len);
         let info = Info::extract(&req.headers)?;
-        let key = ClientKey { branch: info.via.branch.clone().unwrap_or_default(), method: req.method };
+        let key = ClientKey {
+            branch: info.via.branch.clone().unwrap_or_default(),
+            method: req.method,
+        };
         let is_invite = req.method == Method::Invite;
         let data = Bytes::from(req.to_string());
         let reliable = transport.is_reliable();
         let id = self.insert(Tx {
             kind: Kind::Client(key.clone()),
-            state: if is_invite { State::Calling } else { State::Trying },
+            state: if is_invite {
+                State::Calling
+            } else {
+                State::Trying
+            },
             dest,
             transport,
             last: Some(data.clone()),
@@ -421,9 +543,17 @@ impl TransactionLayer {
             acked: false,
             request: is_invite.then_some(req),
         });
-        self.transmits.push_back(Transmit { dest, transport, data });
+        self.transmits.push_back(Transmit {
+            dest,
+            transport,
+            data,
+        });
         let cfg = self.cfg;
-        let (retrans, give_up) = if is_invite { (Timer::A, Timer::B) } else { (Timer::E, Timer::F) };
+        let (retrans, give_up) = if is_invite {
+            (Timer::A, Timer::B)
+        } else {
+            (Timer::E, Timer::F)
+        };
         if !reliable {
             self.arm(id, retrans, now + cfg.t1);
         }
@@ -433,25 +563,42 @@ impl TransactionLayer {
 
     /// Sends a request outside any transaction: the ACK to a 2xx (§13.2.2.4), built by the
     /// dialog. It is remembered so a retransmitted 2xx gets the same ACK again.
-    pub fn send_ack_for_2xx(&mut self, invite: &ClientKey, mut ack: Request, dest: SocketAddr, transport: Transport) {
+    pub fn send_ack_for_2xx(
+        &mut self,
+        invite: &ClientKey,
+        mut ack: Request,
+        dest: SocketAddr,
+        transport: Transport,
+    ) {
         message::fix_content_length(&mut ack.headers, ack.body.len());
         let data = Bytes::from(ack.to_string());
         if let Some(tx) = self.clients.get(invite).and_then(|id| self.txs.get_mut(id)) {
             tx.ack = Some(data.clone());
         }
-        self.transmits.push_back(Transmit { dest, transport, data });
+        self.transmits.push_back(Transmit {
+            dest,
+            transport,
+            data,
+        });
     }
 
     fn handle_response(&mut self, now: Instant, resp: Response, info: Info) {
-        let Some(branch) = info.via.branch.clone() else { return };
-        let key = ClientKey { branch, method: info.cseq_method };
+        let Some(branch) = info.via.branch.clone() else {
+            return;
+        };
+        let key = ClientKey {
+            branch,
+            method: info.cseq_method,
+        };
         let Some(&id) = self.clients.get(&key) else {
             tracing::debug!(call_id = %info.call_id, "response matches no transaction, dropped");
             return;
         };
         let cfg = self.cfg;
         let code = resp.status_code.code();
-        let Some(tx) = self.txs.get_mut(&id) else { return };
+        let Some(tx) = self.txs.get_mut(&id) else {
+            return;
+        };
         let reliable = tx.transport.is_reliable();
         let is_invite = key.method == Method::Invite;
         match (tx.state, code) {
@@ -471,7 +618,11 @@ impl TransactionLayer {
             (State::Accepted, 200..=299) => {
                 // A retransmitted 2xx: our ACK was lost; send it again.
                 if let Some(ack) = tx.ack.clone() {
-                    self.transmits.push_back(Transmit { dest: tx.dest, transport: tx.transport, data: ack });
+                    self.transmits.push_back(Transmit {
+                        dest: tx.dest,
+                        transport: tx.transport,
+                        data: ack,
+                    });
                 }
             }
             (State::Calling | State::Proceeding, _) if is_invite => {
@@ -480,14 +631,22 @@ impl TransactionLayer {
                 if let Some(ack) = tx.request.as_ref().map(|r| ack_for_failure(r, &resp)) {
                     let data = Bytes::from(ack.to_string());
                     tx.ack = Some(data.clone());
-                    self.transmits.push_back(Transmit { dest: tx.dest, transport: tx.transport, data });
+                    self.transmits.push_back(Transmit {
+                        dest: tx.dest,
+                        transport: tx.transport,
+                        data,
+                    });
                 }
                 self.arm(id, Timer::D, now + Timer::D.duration(&cfg, reliable));
                 self.events.push_back(Event::Response { key, resp, info });
             }
             (State::Completed, _) if is_invite => {
                 if let Some(ack) = tx.ack.clone() {
-                    self.transmits.push_back(Transmit { dest: tx.dest, transport: tx.transport, data: ack });
+                    self.transmits.push_back(Transmit {
+                        dest: tx.dest,
+                        transport: tx.transport,
+                        data: ack,
+                    });
                 }
             }
             (State::Trying | State::Proceeding, _) => {
@@ -519,25 +678,43 @@ impl TransactionLayer {
 
     fn fire(&mut self, now: Instant, id: u64, timer: Timer) {
         let cfg = self.cfg;
-        let Some(tx) = self.txs.get_mut(&id) else { return };
+        let Some(tx) = self.txs.get_mut(&id) else {
+            return;
+        };
         match timer {
             Timer::A | Timer::E | Timer::G => {
                 if let Some(data) = tx.last.clone() {
-                    self.transmits.push_back(Transmit { dest: tx.dest, transport: tx.transport, data });
+                    self.transmits.push_back(Transmit {
+                        dest: tx.dest,
+                        transport: tx.transport,
+                        data,
+                    });
                 }
                 // Non-INVITE clients in Proceeding retransmit at T2 (§17.1.2.2).
-                tx.interval = if timer == Timer::E && tx.state == State::Proceeding { cfg.t2 } else { timer.backoff(tx.interval, &cfg) };
+                tx.interval = if timer == Timer::E && tx.state == State::Proceeding {
+                    cfg.t2
+                } else {
+                    timer.backoff(tx.interval, &cfg)
+                };
                 let next = now + tx.interval;
                 self.arm(id, timer, next);
             }
             Timer::B | Timer::F => {
-                let Kind::Client(key) = tx.kind.clone() else { return };
-                self.events.push_back(Event::Timeout { key, call_id: tx.call_id.clone() });
+                let Kind::Client(key) = tx.kind.clone() else {
+                    return;
+                };
+                self.events.push_back(Event::Timeout {
+                    key,
+                    call_id: tx.call_id.clone(),
+                });
                 self.remove(id);
             }
             Timer::L => {
                 if !tx.acked {
-                    self.events.push_back(Event::AckTimeout { call_id: tx.call_id.clone(), cseq: tx.cseq });
+                    self.events.push_back(Event::AckTimeout {
+                        call_id: tx.call_id.clone(),
+                        cseq: tx.cseq,
+                    });
                 }
                 self.remove(id);
             }
@@ -594,9 +771,16 @@ fn ack_for_failure(invite: &Request, resp: &Response) -> Request {
                 via_done = true;
                 headers.push(h.clone());
             }
-            Header::From(_) | Header::CallId(_) | Header::Route(_) | Header::MaxForwards(_) => headers.push(h.clone()),
+            Header::From(_) | Header::CallId(_) | Header::Route(_) | Header::MaxForwards(_) => {
+                headers.push(h.clone())
+            }
             Header::CSeq(c) => {
-                let n = c.value().split_whitespace().next().unwrap_or("1").to_string();
+                let n = c
+                    .value()
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("1")
+                    .to_string();
                 headers.push(Header::CSeq(rsip::headers::CSeq::new(format!("{n} ACK"))));
             }
             _ => {}
@@ -605,8 +789,16 @@ fn ack_for_failure(invite: &Request, resp: &Response) -> Request {
     if let Some(to) = resp.headers.iter().find(|h| matches!(h, Header::To(_))) {
         headers.push(to.clone());
     }
-    headers.push(Header::ContentLength(rsip::headers::ContentLength::new("0")));
-    Request { method: Method::Ack, uri: invite.uri.clone(), version: rsip::Version::V2, headers, body: vec![] }
+    headers.push(Header::ContentLength(rsip::headers::ContentLength::new(
+        "0",
+    )));
+    Request {
+        method: Method::Ack,
+        uri: invite.uri.clone(),
+        version: rsip::Version::V2,
+        headers,
+        body: vec![],
+    }
 }
 
 #[cfg(test)]

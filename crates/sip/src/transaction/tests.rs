@@ -18,7 +18,9 @@ fn feed(l: &mut TransactionLayer, now: Instant, text: &str) {
 }
 
 fn transmits(l: &mut TransactionLayer) -> Vec<String> {
-    std::iter::from_fn(|| l.poll_transmit()).map(|t| String::from_utf8(t.data.to_vec()).unwrap()).collect()
+    std::iter::from_fn(|| l.poll_transmit())
+        .map(|t| String::from_utf8(t.data.to_vec()).unwrap())
+        .collect()
 }
 
 fn events(l: &mut TransactionLayer) -> Vec<Event> {
@@ -69,7 +71,11 @@ fn invite_gets_100_and_retransmission_is_absorbed() {
     assert!(sent[0].starts_with("SIP/2.0 100 Trying"));
     assert_eq!(events(&mut l).len(), 1);
     // The caller retransmits: the 100 is repeated, the user hears nothing new.
-    feed(&mut l, now + Duration::from_millis(500), &invite("z9hG4bK1"));
+    feed(
+        &mut l,
+        now + Duration::from_millis(500),
+        &invite("z9hG4bK1"),
+    );
     assert!(transmits(&mut l)[0].starts_with("SIP/2.0 100"));
     assert!(events(&mut l).is_empty());
 }
@@ -82,7 +88,12 @@ fn non_2xx_final_retransmits_on_g_until_ack_then_i() {
     transmits(&mut l);
     let evs = events(&mut l);
     let req = request_of(&evs);
-    l.respond(t0, &server_key(&evs), message::response(&req, 486, Some("t"))).unwrap();
+    l.respond(
+        t0,
+        &server_key(&evs),
+        message::response(&req, 486, Some("t")),
+    )
+    .unwrap();
     assert!(transmits(&mut l)[0].starts_with("SIP/2.0 486"));
     // No ACK: G fires at 0.5, 1.5, 3.5, 7.5, 11.5… then H at 32 s ends it.
     let sent = run_until(&mut l, t0 + Duration::from_secs(40));
@@ -99,11 +110,21 @@ fn ack_to_non_2xx_stops_retransmissions() {
     feed(&mut l, t0, &invite("z9hG4bK3"));
     transmits(&mut l);
     let evs = events(&mut l);
-    l.respond(t0, &server_key(&evs), message::response(&request_of(&evs), 404, Some("t"))).unwrap();
+    l.respond(
+        t0,
+        &server_key(&evs),
+        message::response(&request_of(&evs), 404, Some("t")),
+    )
+    .unwrap();
     transmits(&mut l);
-    let ack = invite("z9hG4bK3").replace("INVITE sip", "ACK sip").replace("1 INVITE", "1 ACK");
+    let ack = invite("z9hG4bK3")
+        .replace("INVITE sip", "ACK sip")
+        .replace("1 INVITE", "1 ACK");
     feed(&mut l, t0 + Duration::from_millis(100), &ack);
-    assert!(events(&mut l).is_empty(), "ACK of a non-2xx is transaction business");
+    assert!(
+        events(&mut l).is_empty(),
+        "ACK of a non-2xx is transaction business"
+    );
     let sent = run_until(&mut l, t0 + Duration::from_secs(10));
     assert!(sent.is_empty(), "{sent:?}");
     assert!(l.is_empty());
@@ -116,15 +137,26 @@ fn accepted_2xx_is_retransmitted_until_ack_and_reports_ack() {
     feed(&mut l, t0, &invite("z9hG4bK4"));
     transmits(&mut l);
     let evs = events(&mut l);
-    l.respond(t0, &server_key(&evs), message::response(&request_of(&evs), 200, Some("t"))).unwrap();
+    l.respond(
+        t0,
+        &server_key(&evs),
+        message::response(&request_of(&evs), 200, Some("t")),
+    )
+    .unwrap();
     transmits(&mut l);
     let sent = run_until(&mut l, t0 + Duration::from_millis(1600));
     assert_eq!(sent.len(), 2, "2xx resent at 0.5 s and 1.5 s");
     // A retransmitted INVITE before the ACK gets the 2xx again.
-    feed(&mut l, t0 + Duration::from_millis(1700), &invite("z9hG4bK4"));
+    feed(
+        &mut l,
+        t0 + Duration::from_millis(1700),
+        &invite("z9hG4bK4"),
+    );
     assert!(transmits(&mut l)[0].starts_with("SIP/2.0 200"));
     // The ACK has its own branch; it matches by Call-ID and CSeq.
-    let ack = invite("z9hG4bKack").replace("INVITE sip", "ACK sip").replace("1 INVITE", "1 ACK");
+    let ack = invite("z9hG4bKack")
+        .replace("INVITE sip", "ACK sip")
+        .replace("1 INVITE", "1 ACK");
     feed(&mut l, t0 + Duration::from_millis(1800), &ack);
     assert!(matches!(events(&mut l).as_slice(), [Event::Ack { .. }]));
     assert!(run_until(&mut l, t0 + Duration::from_secs(40)).is_empty());
@@ -139,11 +171,23 @@ fn lost_ack_ends_in_ack_timeout_after_64_t1() {
     feed(&mut l, t0, &invite("z9hG4bK5"));
     transmits(&mut l);
     let evs = events(&mut l);
-    l.respond(t0, &server_key(&evs), message::response(&request_of(&evs), 200, Some("t"))).unwrap();
+    l.respond(
+        t0,
+        &server_key(&evs),
+        message::response(&request_of(&evs), 200, Some("t")),
+    )
+    .unwrap();
     transmits(&mut l);
     let sent = run_until(&mut l, t0 + Duration::from_secs(33));
-    assert!(sent.len() >= 9, "2xx retransmitted, capped at T2: {}", sent.len());
-    assert!(matches!(events(&mut l).as_slice(), [Event::AckTimeout { cseq: 1, .. }]));
+    assert!(
+        sent.len() >= 9,
+        "2xx retransmitted, capped at T2: {}",
+        sent.len()
+    );
+    assert!(matches!(
+        events(&mut l).as_slice(),
+        [Event::AckTimeout { cseq: 1, .. }]
+    ));
 }
 
 #[test]
@@ -153,13 +197,23 @@ fn cancel_gets_200_and_reports_then_487_is_acked() {
     feed(&mut l, t0, &invite("z9hG4bK6"));
     transmits(&mut l);
     let evs = events(&mut l);
-    let cancel = invite("z9hG4bK6").replace("INVITE sip", "CANCEL sip").replace("1 INVITE", "1 CANCEL");
+    let cancel = invite("z9hG4bK6")
+        .replace("INVITE sip", "CANCEL sip")
+        .replace("1 INVITE", "1 CANCEL");
     feed(&mut l, t0, &cancel);
     let sent = transmits(&mut l);
-    assert!(sent[0].starts_with("SIP/2.0 200") && sent[0].contains("CSeq: 1 CANCEL"), "{sent:?}");
+    assert!(
+        sent[0].starts_with("SIP/2.0 200") && sent[0].contains("CSeq: 1 CANCEL"),
+        "{sent:?}"
+    );
     let evs2 = events(&mut l);
     assert!(matches!(evs2.as_slice(), [Event::Cancelled { .. }]));
-    l.respond(t0, &server_key(&evs), message::response(&request_of(&evs), 487, Some("t"))).unwrap();
+    l.respond(
+        t0,
+        &server_key(&evs),
+        message::response(&request_of(&evs), 487, Some("t")),
+    )
+    .unwrap();
     assert!(transmits(&mut l)[0].starts_with("SIP/2.0 487"));
     // A CANCEL for nothing gets 481.
     feed(&mut l, t0, &cancel.replace("z9hG4bK6", "z9hG4bK7"));
@@ -173,8 +227,12 @@ fn second_final_is_refused() {
     feed(&mut l, t0, &invite("z9hG4bK8"));
     let evs = events(&mut l);
     let k = server_key(&evs);
-    l.respond(t0, &k, message::response(&request_of(&evs), 200, Some("t"))).unwrap();
-    assert_eq!(l.respond(t0, &k, message::response(&request_of(&evs), 500, Some("t"))), Err(TxError::AlreadyFinal));
+    l.respond(t0, &k, message::response(&request_of(&evs), 200, Some("t")))
+        .unwrap();
+    assert_eq!(
+        l.respond(t0, &k, message::response(&request_of(&evs), 500, Some("t"))),
+        Err(TxError::AlreadyFinal)
+    );
 }
 
 fn bye_request(branch: &str) -> Request {
@@ -192,11 +250,22 @@ From: <sip:12345@127.0.0.1>;tag=t\r\nTo: <sip:138@10.0.0.1>;tag=f1\r\nCall-ID: c
 fn non_invite_client_retransmits_e_and_times_out_f() {
     let mut l = TransactionLayer::new(TimerConfig::default());
     let t0 = Instant::now();
-    l.send_request(t0, bye_request("z9hG4bKc1"), SRC.parse().unwrap(), Transport::Udp).unwrap();
+    l.send_request(
+        t0,
+        bye_request("z9hG4bKc1"),
+        SRC.parse().unwrap(),
+        Transport::Udp,
+    )
+    .unwrap();
     assert_eq!(transmits(&mut l).len(), 1);
     let sent = run_until(&mut l, t0 + Duration::from_secs(40));
     // E: 0.5, 1.5, 3.5, 7.5, then every T2: 11.5 … 31.5 → 10 retransmissions before F at 32 s.
-    assert_eq!(sent.len(), 10, "{:?}", sent.iter().map(|s| s.0).collect::<Vec<_>>());
+    assert_eq!(
+        sent.len(),
+        10,
+        "{:?}",
+        sent.iter().map(|s| s.0).collect::<Vec<_>>()
+    );
     assert!(matches!(events(&mut l).as_slice(), [Event::Timeout { .. }]));
     assert!(l.is_empty());
 }
@@ -205,13 +274,23 @@ fn non_invite_client_retransmits_e_and_times_out_f() {
 fn non_invite_client_completes_on_final_and_absorbs_retransmission() {
     let mut l = TransactionLayer::new(TimerConfig::default());
     let t0 = Instant::now();
-    l.send_request(t0, bye_request("z9hG4bKc2"), SRC.parse().unwrap(), Transport::Udp).unwrap();
+    l.send_request(
+        t0,
+        bye_request("z9hG4bKc2"),
+        SRC.parse().unwrap(),
+        Transport::Udp,
+    )
+    .unwrap();
     transmits(&mut l);
     let ok = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKc2\r\n\
 From: <sip:12345@127.0.0.1>;tag=t\r\nTo: <sip:138@10.0.0.1>;tag=f1\r\nCall-ID: c1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
     feed(&mut l, t0 + Duration::from_millis(10), ok);
     feed(&mut l, t0 + Duration::from_millis(20), ok);
-    assert_eq!(events(&mut l).len(), 1, "one Response, retransmission absorbed");
+    assert_eq!(
+        events(&mut l).len(),
+        1,
+        "one Response, retransmission absorbed"
+    );
     assert!(run_until(&mut l, t0 + Duration::from_secs(10)).is_empty());
     assert!(l.is_empty(), "Timer K ends it");
 }
@@ -221,16 +300,28 @@ fn invite_client_acks_failure_itself() {
     let mut l = TransactionLayer::new(TimerConfig::default());
     let t0 = Instant::now();
     let text = invite("z9hG4bKc3").replace("10.0.0.1:5070;branch", "127.0.0.1:5060;branch");
-    let SipMessage::Request(req) = parse(text.as_bytes(), 9999).unwrap().msg else { unreachable!() };
-    l.send_request(t0, req, SRC.parse().unwrap(), Transport::Udp).unwrap();
+    let SipMessage::Request(req) = parse(text.as_bytes(), 9999).unwrap().msg else {
+        unreachable!()
+    };
+    l.send_request(t0, req, SRC.parse().unwrap(), Transport::Udp)
+        .unwrap();
     transmits(&mut l);
     let busy = "SIP/2.0 486 Busy Here\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKc3\r\n\
 From: <sip:138@10.0.0.1>;tag=f1\r\nTo: <sip:12345@127.0.0.1>;tag=u\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
     feed(&mut l, t0, busy);
     let sent = transmits(&mut l);
-    assert!(sent[0].starts_with("ACK sip:12345@127.0.0.1 SIP/2.0") && sent[0].contains("CSeq: 1 ACK") && sent[0].contains(";tag=u"), "{sent:?}");
+    assert!(
+        sent[0].starts_with("ACK sip:12345@127.0.0.1 SIP/2.0")
+            && sent[0].contains("CSeq: 1 ACK")
+            && sent[0].contains(";tag=u"),
+        "{sent:?}"
+    );
     feed(&mut l, t0, busy);
-    assert_eq!(transmits(&mut l).len(), 1, "ACK resent for the retransmitted 486");
+    assert_eq!(
+        transmits(&mut l).len(),
+        1,
+        "ACK resent for the retransmitted 486"
+    );
     assert_eq!(events(&mut l).len(), 1);
 }
 
@@ -239,8 +330,11 @@ fn invite_client_timer_b() {
     let mut l = TransactionLayer::new(TimerConfig::default());
     let t0 = Instant::now();
     let text = invite("z9hG4bKc4");
-    let SipMessage::Request(req) = parse(text.as_bytes(), 9999).unwrap().msg else { unreachable!() };
-    l.send_request(t0, req, SRC.parse().unwrap(), Transport::Udp).unwrap();
+    let SipMessage::Request(req) = parse(text.as_bytes(), 9999).unwrap().msg else {
+        unreachable!()
+    };
+    l.send_request(t0, req, SRC.parse().unwrap(), Transport::Udp)
+        .unwrap();
     transmits(&mut l);
     let sent = run_until(&mut l, t0 + Duration::from_secs(40));
     // A: 0.5, 1.5, 3.5, 7.5, 15.5, 31.5 → 6 retransmissions.
@@ -252,7 +346,13 @@ fn invite_client_timer_b() {
 fn tcp_needs_no_retransmissions() {
     let mut l = TransactionLayer::new(TimerConfig::default());
     let t0 = Instant::now();
-    l.send_request(t0, bye_request("z9hG4bKc5"), SRC.parse().unwrap(), Transport::Tcp).unwrap();
+    l.send_request(
+        t0,
+        bye_request("z9hG4bKc5"),
+        SRC.parse().unwrap(),
+        Transport::Tcp,
+    )
+    .unwrap();
     transmits(&mut l);
     assert!(run_until(&mut l, t0 + Duration::from_secs(40)).is_empty());
     assert!(matches!(events(&mut l).as_slice(), [Event::Timeout { .. }]));

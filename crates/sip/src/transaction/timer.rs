@@ -19,7 +19,11 @@ pub struct TimerConfig {
 
 impl Default for TimerConfig {
     fn default() -> Self {
-        TimerConfig { t1: Duration::from_millis(500), t2: Duration::from_secs(4), t4: Duration::from_secs(5) }
+        TimerConfig {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            t4: Duration::from_secs(5),
+        }
     }
 }
 
@@ -90,8 +94,16 @@ mod tests {
         assert_eq!(Timer::D.duration(&c, true), Duration::ZERO);
         assert_eq!(Timer::I.duration(&c, false), Duration::from_secs(5));
         assert_eq!(Timer::J.duration(&c, true), Duration::ZERO);
-        let e: Vec<_> = std::iter::successors(Some(c.t1), |d| Some(Timer::E.backoff(*d, &c))).take(6).collect();
-        assert_eq!(e.iter().map(|d| d.as_millis()).collect::<Vec<_>>(), [500, 1000, 2000, 4000, 4000, 4000]);
-        assert_eq!(Timer::A.backoff(Duration::from_secs(4), &c), Duration::from_secs(8));
+        let e: Vec<_> = std::iter::successors(Some(c.t1), |d| Some(Timer::E.backoff(*d, &c)))
+            .take(6)
+            .collect();
+        assert_eq!(
+            e.iter().map(|d| d.as_millis()).collect::<Vec<_>>(),
+            [500, 1000, 2000, 4000, 4000, 4000]
+        );
+        assert_eq!(
+            Timer::A.backoff(Duration::from_secs(4), &c),
+            Duration::from_secs(8)
+        );
     }
 }
