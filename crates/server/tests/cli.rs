@@ -1,0 +1,116 @@
+//! The command line as an operator meets it: `check-config` finds bad prompts and bad
+//! fields and names them; `case` commands on an empty database.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// Writes a config whose paths point into `dir` (prompts copied there so tests can break them).
+fn config(dir: &Path, extra: &str) -> PathBuf {
+    let prompts = dir.join("prompts");
+    std::fs::create_dir_all(&prompts).unwrap();
+    for e in std::fs::read_dir(repo().join("prompts/zh")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), prompts.join(e.file_name())).unwrap();
+    }
+    let text = format!(
+        "[sip]\nlisten = \"127.0.0.1:0\"\n[media]\nip = \"127.0.0.1\"\nrtp_port_min = 31000\nrtp_port_max = 31010\n\
+[http]\nlisten = \"127.0.0.1:0\"\n[data]\ndir = \"{d}/data\"\n[trunk]\nallowed_sources = [\"127.0.0.1/32\"]\nnumbers = [\"12345\"]\n\
+[ivr]\nflow = \"{r}/config/ivr.toml\"\nprompts = \"{p}\"\n{extra}",
+        d = dir.display(),
+        r = repo().display(),
+        p = prompts.display()
+    );
+    let path = dir.join("hotline.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn hotline(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn shipped_config_checks_ok() {
+    let (ok, out) = hotline(&["check-config"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("22 prompts"), "{out}");
+}
+
+#[test]
+fn missing_and_misformatted_prompts_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "");
+    std::fs::remove_file(dir.path().join("prompts/menu.wav")).unwrap();
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(dir.path().join("prompts/goodbye.wav"), spec).unwrap();
+    for _ in 0..1600 {
+        w.write_sample(0i16).unwrap();
+    }
+    w.finalize().unwrap();
+    let (ok, out) = hotline(&["check-config", "--config", cfg.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(out.contains("prompt `menu`"), "{out}");
+    assert!(
+        out.contains("prompt `goodbye`") && out.contains("16000"),
+        "{out}"
+    );
+}
+
+#[test]
+fn bad_fields_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("rtp_port_max = 31010", "rtp_port_max = 30000");
+    std::fs::write(&cfg, text).unwrap();
+    let (ok, out) = hotline(&["check-config", "--config", cfg.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(out.contains("media.rtp_port_min"), "{out}");
+    let cfg2 = config(dir.path(), "[calls]\nmax_call_secs = \"long\"\n");
+    let (ok, out) = hotline(&["check-config", "--config", cfg2.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(out.contains("max_call_secs"), "{out}");
+}
+
+#[test]
+fn case_commands_on_an_empty_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "");
+    let (ok, out) = hotline(&["case", "list", "--json", "--config", cfg.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    assert_eq!(out.trim(), "[]");
+    let (ok, out) = hotline(&[
+        "case",
+        "show",
+        "2026010100001",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(out.contains("no case with ticket `2026010100001`"), "{out}");
+}
