@@ -15,7 +15,7 @@ calls=$((rate * secs))
 bin=target/release/hotline
 [ -x "$bin" ] || cargo build --release -p hotline
 work=$(mktemp -d)
-trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill $pid 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 sed -e 's/^listen = "127.0.0.1:5060"/listen = "127.0.0.1:15060"/' \
     -e 's/^listen = "127.0.0.1:8080"/listen = "127.0.0.1:18080"/' \
     -e 's/^rtp_port_min = .*/rtp_port_min = 40000/' -e 's/^rtp_port_max = .*/rtp_port_max = 59999/' \
@@ -32,11 +32,11 @@ peak_rss=0
     echo "$r"; sleep 0.5
   done ) > "$work/rss" &
 sampler=$!
-ulimit -n 65536 || true
+ulimit -n 65536 2>/dev/null || true
 set +e
 timeout $((secs + call_ms / 1000 + 60)) sipp -sn uac 127.0.0.1:15060 -s 12345 -i 127.0.0.1 -p 25060 -mp 26000 \
   -r "$rate" -rp 1000 -m "$calls" -d "$call_ms" -l $((rate * (call_ms / 1000 + 2) + 100)) \
-  -timeout $((secs + call_ms / 1000 + 50))s -nostdin -bg_off -trace_stat -stf "$work/stat.csv" -fd 1 \
+  -timeout $((secs + call_ms / 1000 + 50))s -nostdin -trace_stat -stf "$work/stat.csv" -fd 1 -trace_err -error_file "$work/err.log" \
   > "$work/sipp.out" 2>&1
 rc=$?
 set -e
