@@ -1,0 +1,20 @@
+//! Harness for the end-to-end tests of the `hotline` binary.
+//!
+//! Each test starts its own server ([`server::Server`]) on free loopback ports with a
+//! private data directory and RTP port block, drives it with real SIP peers (SIPp through
+//! [`sipp::Sipp`], or raw datagrams through [`sip::RawSip`]), listens to what the caller
+//! hears ([`rtp::RtpSink`]), feeds the caller's audio as a pcap ([`pcap`]), and checks the
+//! work order the call left behind ([`server::Server::case_show`]) and its WAV ([`audio`]).
+
+pub mod audio;
+pub mod flows;
+pub mod http;
+pub mod pcap;
+pub mod ports;
+pub mod rtp;
+pub mod server;
+pub mod sip;
+pub mod sipp;
+
+pub use server::{Hours, Server, ServerOptions};
+pub use sipp::{Sipp, Transport};

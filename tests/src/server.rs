@@ -1,0 +1,367 @@
+//! One `hotline serve` process per test: its config, ports, data directory and log.
+//!
+//! [`Server::start`] writes a config with free ports and a private temp directory, starts
+//! the binary and waits for `GET /healthz` to answer 200. Dropping the [`Server`] kills the
+//! process; if the test is failing (panicking) it first prints the end of the server's
+//! log and keeps the temp directory for a look.
+
+use crate::http;
+use crate::ports::{free_port, PortBlock};
+use serde_json::Value;
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The repository root (the workspace).
+pub fn workspace_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The `hotline` binary: `$HOTLINE_BIN`, else `$CARGO_TARGET_DIR/debug/hotline`, else
+/// `<workspace>/target/debug/hotline`. Panics if it is not there (build it first:
+/// `cargo build -p hotline`).
+pub fn hotline_bin() -> PathBuf {
+    let path = if let Some(bin) = std::env::var_os("HOTLINE_BIN") {
+        PathBuf::from(bin)
+    } else {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .map(|t| {
+                if t.is_relative() {
+                    workspace_dir().join(t)
+                } else {
+                    t
+                }
+            })
+            .unwrap_or_else(|| workspace_dir().join("target"));
+        target.join("debug").join("hotline")
+    };
+    assert!(
+        path.is_file(),
+        "hotline binary not found at {} — run `cargo build -p hotline` first (or set HOTLINE_BIN)",
+        path.display()
+    );
+    path
+}
+
+/// Which staffed hours the test's IVR flow has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hours {
+    /// The shipped `config/ivr.toml` unchanged (depends on the time of day).
+    Shipped,
+    /// Every day `"24h"`: greeting, then the menu.
+    Staffed,
+    /// Every day `"closed"`: greeting, closed notice, voicemail.
+    Closed,
+}
+
+/// What a test may change in the server's config.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub hours: Hours,
+    pub t1_ms: u64,
+    pub answer_delay_ms: u64,
+    pub allowed_sources: Vec<String>,
+    pub max_message_bytes: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            hours: Hours::Staffed,
+            t1_ms: 500,
+            answer_delay_ms: 0,
+            allowed_sources: vec!["127.0.0.1/32".into()],
+            max_message_bytes: 16_384,
+        }
+    }
+}
+
+/// A running server and everything that belongs to it.
+pub struct Server {
+    /// SIP (UDP and TCP) address.
+    pub sip: SocketAddr,
+    /// HTTP API address.
+    pub http: SocketAddr,
+    /// This test's port block: the server's RTP range is `base .. base+59`; the test uses
+    /// `base+60 ..` for RTP sinks and `base+80 ..` for SIPp's media port.
+    pub ports: PortBlock,
+    pub config: PathBuf,
+    pub log: PathBuf,
+    dir: Option<tempfile::TempDir>,
+    child: Child,
+}
+
+impl Server {
+    /// Starts a server with `opts` and waits until it is healthy (at most 10 s).
+    pub fn start(opts: ServerOptions) -> Server {
+        let dir = tempfile::Builder::new()
+            .prefix("hotline-e2e-")
+            .tempdir()
+            .expect("temp dir");
+        let root = dir.path().to_path_buf();
+        let ports = PortBlock::claim();
+        let sip: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let ws = workspace_dir();
+        let ivr = write_ivr(&root, opts.hours);
+        let sources: Vec<String> = opts
+            .allowed_sources
+            .iter()
+            .map(|s| format!("{s:?}"))
+            .collect();
+        let config = root.join("hotline.toml");
+        let text = format!(
+            r#"[sip]
+listen = "{sip}"
+max_message_bytes = {max}
+t1_ms = {t1}
+
+[media]
+ip = "127.0.0.1"
+rtp_port_min = {rmin}
+rtp_port_max = {rmax}
+
+[http]
+listen = "{http}"
+
+[data]
+dir = "{data}"
+
+[trunk]
+allowed_sources = [{sources}]
+numbers = ["12345"]
+
+[ivr]
+flow = "{ivr}"
+prompts = "{prompts}"
+
+[calls]
+answer_delay_ms = {delay}
+max_call_secs = 3600
+"#,
+            max = opts.max_message_bytes,
+            t1 = opts.t1_ms,
+            rmin = ports.base,
+            rmax = ports.base + 59,
+            data = root.join("data").display(),
+            sources = sources.join(", "),
+            ivr = ivr.display(),
+            prompts = ws.join("prompts/zh").display(),
+            delay = opts.answer_delay_ms,
+        );
+        std::fs::write(&config, text).expect("write config");
+        let log = root.join("server.log");
+        let out = File::create(&log).expect("create server log");
+        let child = Command::new(hotline_bin())
+            .args(["serve", "--config"])
+            .arg(&config)
+            .current_dir(&ws)
+            .env(
+                "RUST_LOG",
+                std::env::var("HOTLINE_E2E_LOG").unwrap_or_else(|_| "debug,sqlx=warn".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("spawn hotline");
+        let mut server = Server {
+            sip,
+            http,
+            ports,
+            config,
+            log,
+            dir: Some(dir),
+            child,
+        };
+        server.wait_healthy(Duration::from_secs(10));
+        server
+    }
+
+    fn wait_healthy(&mut self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "hotline exited during start-up ({status}):\n{}",
+                    self.log_text()
+                );
+            }
+            if let Ok((200, _)) = http::get(self.http, "/healthz") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "hotline not healthy after {limit:?}:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The test's temp directory (config, logs, pcaps, SIPp traces).
+    pub fn dir(&self) -> &Path {
+        self.dir.as_ref().unwrap().path()
+    }
+
+    /// The recordings directory (`data/recordings`).
+    pub fn recordings_dir(&self) -> PathBuf {
+        self.dir().join("data").join("recordings")
+    }
+
+    /// The server's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// True while the process runs and `/healthz` answers 200.
+    pub fn is_healthy(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+            && matches!(http::get(self.http, "/healthz"), Ok((200, _)))
+    }
+
+    /// GET on the HTTP API, body parsed as JSON.
+    pub fn api(&self, path: &str) -> (u16, Value) {
+        let (status, body) =
+            http::get(self.http, path).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let json = serde_json::from_str(&body).unwrap_or(Value::String(body));
+        (status, json)
+    }
+
+    /// Runs `hotline <args> --config FILE` and parses its stdout as JSON.
+    pub fn cli_json(&self, args: &[&str]) -> Value {
+        let out = Command::new(hotline_bin())
+            .args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .current_dir(workspace_dir())
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run hotline CLI");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "hotline {args:?} failed ({}):\nstdout: {stdout}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("hotline {args:?} printed no JSON ({e}): {stdout}"))
+    }
+
+    /// `hotline case list --json`: the cases, as an array.
+    pub fn case_list(&self) -> Vec<Value> {
+        match self.cli_json(&["case", "list", "--json"]) {
+            Value::Array(a) => a,
+            other => panic!("case list is not an array: {other}"),
+        }
+    }
+
+    /// `hotline case show TICKET --json`.
+    pub fn case_show(&self, ticket: &str) -> Value {
+        self.cli_json(&["case", "show", ticket, "--json"])
+    }
+
+    /// The ticket of the only case there is (panics unless exactly one).
+    pub fn only_ticket(&self) -> String {
+        let cases = self.case_list();
+        assert_eq!(cases.len(), 1, "expected exactly one case, got {cases:#?}");
+        ticket_of(&cases[0])
+    }
+
+    /// Polls `case show` until `done` holds for it (at most `limit`); returns the last
+    /// state either way, so the caller's assertions report what was there.
+    pub fn wait_case(&self, ticket: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let case = self.case_show(ticket);
+            if done(&case) || Instant::now() >= deadline {
+                return case;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Waits until the case's first call has `ended_at` (the call is over and written).
+    pub fn wait_call_ended(&self, ticket: &str) -> Value {
+        self.wait_case(ticket, Duration::from_secs(5), |c| {
+            !c["calls"][0]["ended_at"].is_null()
+        })
+    }
+}
+
+/// The `ticket` field of a case summary.
+pub fn ticket_of(case: &Value) -> String {
+    let t = case["ticket"]
+        .as_str()
+        .or_else(|| case["case"]["ticket"].as_str());
+    let t = t.unwrap_or_else(|| panic!("no ticket in {case}"));
+    t.to_string()
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::env::var_os("HOTLINE_E2E_KEEP").is_some() {
+            if let Some(dir) = self.dir.take() {
+                eprintln!("kept test directory {}", dir.keep().display());
+            }
+        }
+        if std::thread::panicking() {
+            let log = self.log_text();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(300)..];
+            eprintln!(
+                "===== hotline log (last {} lines of {}) =====",
+                tail.len(),
+                self.log.display()
+            );
+            for l in tail {
+                eprintln!("{l}");
+            }
+            eprintln!("===== end of hotline log =====");
+            if let Some(dir) = self.dir.take() {
+                eprintln!("kept test directory {}", dir.keep().display());
+            }
+        }
+    }
+}
+
+/// Writes the IVR flow for `hours` into `dir` (a copy of the shipped flow with every
+/// weekday set) and returns its path; `Shipped` returns the shipped file itself.
+fn write_ivr(dir: &Path, hours: Hours) -> PathBuf {
+    let shipped = workspace_dir().join("config/ivr.toml");
+    let value = match hours {
+        Hours::Shipped => return shipped,
+        Hours::Staffed => "24h",
+        Hours::Closed => "closed",
+    };
+    let text = std::fs::read_to_string(&shipped).expect("read config/ivr.toml");
+    let mut replaced = 0;
+    let out: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let key = line.split('=').next().unwrap_or("").trim();
+            if ["mon", "tue", "wed", "thu", "fri", "sat", "sun"].contains(&key) {
+                replaced += 1;
+                format!("{key} = \"{value}\"")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    assert_eq!(
+        replaced, 7,
+        "config/ivr.toml: expected mon..sun lines under [hours]"
+    );
+    let path = dir.join("ivr.toml");
+    std::fs::write(&path, out.join("\n") + "\n").expect("write ivr.toml");
+    path
+}
