@@ -37,6 +37,6 @@ pub mod ticket;
 pub use error::CaseError;
 pub use model::{
     CallId, CallRow, CaseDetail, CaseEvent, CaseId, CaseStatus, CaseSummary, Channel, Direction,
-    NewCall, NewRecording, OpenedCall, RecordingId, RecordingKind, RecordingRow,
+    MissedCall, NewCall, NewRecording, OpenedCall, RecordingId, RecordingKind, RecordingRow,
 };
 pub use store::CaseStore;

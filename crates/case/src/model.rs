@@ -268,3 +268,21 @@ pub struct CaseDetail {
     /// Its audit trail, oldest first.
     pub events: Vec<CaseEvent>,
 }
+
+/// A call that ended before we answered it (the caller cancelled while it rang). No case is
+/// opened for it, but it is kept: it counts against the answer rate and may be called back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct MissedCall {
+    /// SIP Call-ID of the caller leg.
+    pub sip_call_id: String,
+    /// The citizen's number.
+    pub caller_number: String,
+    /// The number dialled.
+    pub called_number: String,
+    /// When the INVITE arrived.
+    pub arrived_at: DateTime<Utc>,
+    /// When the caller gave up.
+    pub ended_at: DateTime<Utc>,
+    /// Why it ended unanswered, e.g. `cancelled`.
+    pub cause: String,
+}

@@ -17,8 +17,8 @@ use sqlx::sqlite::{
 
 use crate::error::CaseError;
 use crate::model::{
-    CallId, CaseDetail, CaseId, CaseStatus, CaseSummary, Channel, Direction, NewCall, NewRecording,
-    OpenedCall, RecordingId,
+    CallId, CaseDetail, CaseId, CaseStatus, CaseSummary, Channel, Direction, MissedCall, NewCall,
+    NewRecording, OpenedCall, RecordingId,
 };
 use crate::rows::{self, convert_all, CallRecord, CaseRecord, EventRecord, RecordingRecord};
 use crate::ticket;
@@ -275,6 +275,32 @@ impl SqliteBackend {
         .fetch_all(&self.pool)
         .await?;
         convert_all(rows)
+    }
+
+    pub(crate) async fn record_missed_call(&self, m: &MissedCall) -> Result<(), CaseError> {
+        sqlx::query(
+            "INSERT INTO missed_calls (sip_call_id, caller_number, called_number, arrived_at, \
+             ended_at, cause) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&m.sip_call_id)
+        .bind(&m.caller_number)
+        .bind(&m.called_number)
+        .bind(m.arrived_at)
+        .bind(m.ended_at)
+        .bind(&m.cause)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn missed_calls(&self, limit: u32) -> Result<Vec<MissedCall>, CaseError> {
+        Ok(sqlx::query_as(
+            "SELECT sip_call_id, caller_number, called_number, arrived_at, ended_at, cause \
+             FROM missed_calls ORDER BY id DESC LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// The journal mode SQLite reports, for tests.

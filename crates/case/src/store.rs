@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 
 use crate::error::CaseError;
 use crate::model::{
-    CallId, CaseDetail, CaseId, CaseStatus, CaseSummary, NewCall, NewRecording, OpenedCall,
-    RecordingId,
+    CallId, CaseDetail, CaseId, CaseStatus, CaseSummary, MissedCall, NewCall, NewRecording,
+    OpenedCall, RecordingId,
 };
 use crate::sqlite::SqliteBackend;
 use crate::ticket;
@@ -111,6 +111,20 @@ impl CaseStore {
         }
         match &self.backend {
             Backend::Sqlite(b) => b.case_by_ticket(ticket).await,
+        }
+    }
+
+    /// Keeps a call that ended before it was answered.
+    pub async fn record_missed_call(&self, m: &MissedCall) -> Result<(), CaseError> {
+        match &self.backend {
+            Backend::Sqlite(b) => b.record_missed_call(m).await,
+        }
+    }
+
+    /// The `limit` most recent missed calls, newest first.
+    pub async fn missed_calls(&self, limit: u32) -> Result<Vec<MissedCall>, CaseError> {
+        match &self.backend {
+            Backend::Sqlite(b) => b.missed_calls(limit).await,
         }
     }
 

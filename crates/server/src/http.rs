@@ -24,6 +24,7 @@ pub fn router(calls: Calls, ep: EndpointHandle) -> Router {
         .route("/api/status", get(status))
         .route("/api/cases", get(list_cases))
         .route("/api/cases/{ticket}", get(show_case))
+        .route("/api/missed-calls", get(missed_calls))
         .with_state(AppState { calls, ep })
 }
 
@@ -72,6 +73,14 @@ async fn show_case(State(s): State<AppState>, Path(ticket): Path<String>) -> Res
     match s.calls.ctx.store.case_by_ticket(&ticket).await {
         Ok(Some(c)) => Json(c).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, "no case with that ticket"),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+async fn missed_calls(State(s): State<AppState>, Query(q): Query<ListQuery>) -> Response {
+    let limit = q.limit.unwrap_or(100).min(1000);
+    match s.calls.ctx.store.missed_calls(limit).await {
+        Ok(calls) => Json(calls).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }

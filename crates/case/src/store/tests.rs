@@ -413,3 +413,28 @@ async fn case_detail_serializes_to_json() {
     assert_eq!(json["calls"][0]["direction"], "inbound");
     assert_eq!(json["events"][0]["to_status"], "registered");
 }
+
+#[tokio::test]
+async fn missed_calls_are_kept_newest_first() {
+    let (_dir, store) = open_temp().await;
+    let at = Utc::now();
+    for (i, cause) in ["cancelled", "cancelled"].iter().enumerate() {
+        let m = MissedCall {
+            sip_call_id: format!("m{i}"),
+            caller_number: "13800138000".into(),
+            called_number: "12345".into(),
+            arrived_at: at,
+            ended_at: at,
+            cause: cause.to_string(),
+        };
+        store.record_missed_call(&m).await.unwrap();
+    }
+    let missed = store.missed_calls(10).await.unwrap();
+    assert_eq!(missed.len(), 2);
+    assert_eq!(missed[0].sip_call_id, "m1");
+    assert_eq!(missed[1].caller_number, "13800138000");
+    assert!(
+        store.list_cases(10).await.unwrap().is_empty(),
+        "a missed call opens no case"
+    );
+}

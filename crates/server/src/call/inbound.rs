@@ -11,7 +11,7 @@ use super::{CallEvent, Ctx, ALLOW};
 use crate::endpoint::EndpointHandle;
 use chrono::Utc;
 use hotline_acd::Decision;
-use hotline_case::{CallId, CaseId, NewCall, NewRecording, OpenedCall, RecordingKind};
+use hotline_case::{CallId, CaseId, MissedCall, NewCall, NewRecording, OpenedCall, RecordingKind};
 use hotline_ivr::{Flow, Input, Output};
 use hotline_media::{
     Codec, MediaEvent, MediaHandle, MediaParams, MediaSession, RecordStop, RecordingInfo,
@@ -198,6 +198,17 @@ impl Setup {
                         Some(CallEvent::Sip(Event::Cancelled { .. })) => {
                             tracing::info!("caller cancelled while ringing");
                             self.reply(487, &tag);
+                            let missed = MissedCall {
+                                sip_call_id: self.info.call_id.clone(),
+                                caller_number: self.caller.clone(),
+                                called_number: self.called.clone(),
+                                arrived_at: self.arrived,
+                                ended_at: Utc::now(),
+                                cause: "cancelled".into(),
+                            };
+                            if let Err(e) = self.ctx.store.record_missed_call(&missed).await {
+                                tracing::error!(error = %e, "cannot store the missed call");
+                            }
                             self.ctx.stats.ended.fetch_add(1, Ordering::Relaxed);
                             return None;
                         }
