@@ -5,7 +5,7 @@
 //! and hands every other event to the call it belongs to, by Call-ID. Calls talk back
 //! through [`EndpointHandle`]. Nothing here blocks or holds a lock across an `.await`.
 
-use crate::call::{CallEvent, Calls};
+use crate::call::{CallEvent, Calls, Invite};
 use hotline_sip::message::{self, Transport};
 use hotline_sip::transaction::{
     ClientKey, Event, ServerKey, TimerConfig, TransactionLayer, Transmit,
@@ -235,14 +235,14 @@ impl Driver {
         let now = Instant::now();
         match req.method {
             Method::Invite if info.to_tag.is_none() => {
-                let resp = self.calls.spawn_inbound(
-                    key.clone(),
+                let invite = Invite {
+                    key: key.clone(),
                     req,
                     info,
                     source,
                     transport,
-                    self.handle.clone(),
-                );
+                };
+                let resp = self.calls.spawn_inbound(invite, self.handle.clone());
                 if let Some(resp) = resp {
                     let _ = self.layer.respond(now, &key, resp);
                 }

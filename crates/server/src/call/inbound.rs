@@ -7,7 +7,7 @@
 //! ```
 //! The case row exists before the 200 OK is sent, so an answered call is never unlogged.
 
-use super::{CallEvent, Ctx, ALLOW};
+use super::{CallEvent, Ctx, Invite, ALLOW};
 use crate::endpoint::EndpointHandle;
 use chrono::Utc;
 use hotline_acd::Decision;
@@ -17,12 +17,11 @@ use hotline_media::{
     Codec, MediaEvent, MediaHandle, MediaParams, MediaSession, RecordStop, RecordingInfo,
 };
 use hotline_sip::dialog::Dialog;
-use hotline_sip::message::{self, Info, Transport};
+use hotline_sip::message::{self, Info};
 use hotline_sip::sdp::{self, Negotiated, G711};
 use hotline_sip::transaction::{Event, ServerKey};
 use rsip::headers::untyped::UntypedHeader;
 use rsip::{Header, Method, Request};
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -67,41 +66,25 @@ fn media_params(n: &Negotiated) -> MediaParams {
 }
 
 /// Runs the call until it is over and its rows are written.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn run(
     ctx: Arc<Ctx>,
     ep: EndpointHandle,
-    key: ServerKey,
-    invite: Request,
-    info: Info,
-    source: SocketAddr,
-    transport: Transport,
+    invite: Invite,
     rx: mpsc::Receiver<CallEvent>,
 ) {
-    let span = tracing::info_span!("call", call_id = %info.call_id, ticket = tracing::field::Empty);
+    let span =
+        tracing::info_span!("call", call_id = %invite.info.call_id, ticket = tracing::field::Empty);
     async move {
-        let caller = message::first(&invite.headers, "P-Asserted-Identity")
-            .or_else(|| message::first(&invite.headers, "From"))
+        let h = &invite.req.headers;
+        let caller = message::first(h, "P-Asserted-Identity")
+            .or_else(|| message::first(h, "From"))
             .map(message::addr_uri)
             .and_then(message::uri_user)
             .unwrap_or("anonymous")
             .to_string();
-        let called = message::uri_user(&invite.uri.to_string())
-            .unwrap_or("")
-            .to_string();
-        tracing::info!(%caller, %called, %source, ?transport, "incoming call");
-        let setup = Setup {
-            ctx: ctx.clone(),
-            ep: ep.clone(),
-            key,
-            invite,
-            info,
-            source,
-            transport,
-            caller,
-            called,
-            arrived: Utc::now(),
-        };
+        let called = message::uri_user(&invite.req.uri.to_string()).unwrap_or("").to_string();
+        tracing::info!(%caller, %called, source = %invite.source, transport = ?invite.transport, "incoming call");
+        let setup = Setup { ctx, ep, invite, caller, called, arrived: Utc::now() };
         if let Some(mut call) = setup.answer(rx).await {
             call.converse().await;
             call.finish().await;
@@ -115,11 +98,7 @@ pub(super) async fn run(
 struct Setup {
     ctx: Arc<Ctx>,
     ep: EndpointHandle,
-    key: ServerKey,
-    invite: Request,
-    info: Info,
-    source: SocketAddr,
-    transport: Transport,
+    invite: Invite,
     caller: String,
     called: String,
     arrived: chrono::DateTime<Utc>,
@@ -127,13 +106,13 @@ struct Setup {
 
 impl Setup {
     fn reply(&self, code: u16, to_tag: &str) {
-        let resp = message::response(&self.invite, code, Some(to_tag));
-        self.ep.respond(&self.key, resp);
+        let resp = message::response(&self.invite.req, code, Some(to_tag));
+        self.ep.respond(&self.invite.key, resp);
     }
 
     fn refuse(&self, code: u16, to_tag: &str, warning: &str) {
         tracing::info!(code, "refused: {warning}");
-        let mut resp = message::response(&self.invite, code, Some(to_tag));
+        let mut resp = message::response(&self.invite.req, code, Some(to_tag));
         resp.headers
             .push(Header::Warning(rsip::headers::Warning::new(format!(
                 "399 hotline \"{warning}\""
@@ -142,7 +121,7 @@ impl Setup {
             resp.headers
                 .push(Header::RetryAfter(rsip::headers::RetryAfter::new("5")));
         }
-        self.ep.respond(&self.key, resp);
+        self.ep.respond(&self.invite.key, resp);
     }
 
     /// Negotiates, opens media, rings, writes the case, sends 200. None when the call
@@ -151,12 +130,12 @@ impl Setup {
         let tag = message::random_token(10);
         let local_contact = format!("<sip:{}@{}>", self.called, self.ep.advertised);
         let dialog = match Dialog::uas(
-            &self.invite,
-            &self.info,
+            &self.invite.req,
+            &self.invite.info,
             &tag,
             &local_contact,
-            self.source,
-            self.transport,
+            self.invite.source,
+            self.invite.transport,
         ) {
             Ok(d) => d,
             Err(e) => {
@@ -164,10 +143,10 @@ impl Setup {
                 return None;
             }
         };
-        let offer = if self.invite.body.is_empty() {
+        let offer = if self.invite.req.body.is_empty() {
             None // delayed offer: we offer in the 200, they answer in the ACK
         } else {
-            match sdp::negotiate(&self.invite.body, &G711) {
+            match sdp::negotiate(&self.invite.req.body, &G711) {
                 Ok(n) => Some(n),
                 Err(e) => {
                     self.refuse(e.status(), &tag, &e.to_string());
@@ -199,7 +178,7 @@ impl Setup {
                             tracing::info!("caller cancelled while ringing");
                             self.reply(487, &tag);
                             let missed = MissedCall {
-                                sip_call_id: self.info.call_id.clone(),
+                                sip_call_id: self.invite.info.call_id.clone(),
                                 caller_number: self.caller.clone(),
                                 called_number: self.called.clone(),
                                 arrived_at: self.arrived,
@@ -222,7 +201,7 @@ impl Setup {
             .ctx
             .store
             .open_call(NewCall {
-                sip_call_id: self.info.call_id.clone(),
+                sip_call_id: self.invite.info.call_id.clone(),
                 caller_number: self.caller.clone(),
                 called_number: self.called.clone(),
                 arrived_at: self.arrived,
@@ -254,7 +233,7 @@ impl Setup {
                 1,
             ),
         };
-        let mut ok = message::response(&self.invite, 200, Some(&tag));
+        let mut ok = message::response(&self.invite.req, 200, Some(&tag));
         ok.headers
             .push(Header::Contact(rsip::headers::Contact::new(local_contact)));
         ok.headers
@@ -267,7 +246,7 @@ impl Setup {
             "application/sdp",
             body.into_bytes(),
         );
-        self.ep.respond(&self.key, ok);
+        self.ep.respond(&self.invite.key, ok);
         self.ctx.stats.answered.fetch_add(1, Ordering::Relaxed);
         tracing::info!(ticket = %opened.ticket, "answered");
         let now = Instant::now();
@@ -284,7 +263,7 @@ impl Setup {
             negotiated: offer,
             session_id,
             sdp_version: 1,
-            awaiting_answer: self.invite.body.is_empty(),
+            awaiting_answer: self.invite.req.body.is_empty(),
             recording: None,
             cause: None,
             started: now,

@@ -33,6 +33,16 @@ pub enum CallEvent {
     Sip(Event),
 }
 
+/// A new INVITE as the endpoint hands it to a call.
+#[derive(Debug)]
+pub struct Invite {
+    pub key: ServerKey,
+    pub req: Request,
+    pub info: Info,
+    pub source: SocketAddr,
+    pub transport: Transport,
+}
+
 /// Counters for the status API.
 #[derive(Debug, Default)]
 pub struct CallStats {
@@ -118,21 +128,16 @@ impl Calls {
 
     /// A new INVITE from the trunk. Refusals that need no call (403, 404, 503) are returned
     /// to be sent at once, so a scan or a flood costs no task; otherwise a call starts.
-    pub fn spawn_inbound(
-        &self,
-        key: ServerKey,
-        req: Request,
-        info: Info,
-        source: SocketAddr,
-        transport: Transport,
-        ep: EndpointHandle,
-    ) -> Option<Response> {
+    pub fn spawn_inbound(&self, invite: Invite, ep: EndpointHandle) -> Option<Response> {
+        let Invite {
+            req, info, source, ..
+        } = &invite;
         let ctx = &self.ctx;
         ctx.stats.offered.fetch_add(1, Ordering::Relaxed);
         let refuse = |code: u16, why: &str| {
             ctx.stats.refused.fetch_add(1, Ordering::Relaxed);
             tracing::info!(call_id = %info.call_id, %source, code, "INVITE refused: {why}");
-            let mut r = message::response(&req, code, Some(&message::random_token(8)));
+            let mut r = message::response(req, code, Some(&message::random_token(8)));
             if code == 503 {
                 r.headers
                     .push(Header::RetryAfter(rsip::headers::RetryAfter::new("5")));
@@ -157,7 +162,7 @@ impl Calls {
         let calls = self.clone();
         let call_id = info.call_id.clone();
         tokio::spawn(async move {
-            inbound::run(calls.ctx.clone(), ep, key, req, info, source, transport, rx).await;
+            inbound::run(calls.ctx.clone(), ep, invite, rx).await;
             calls.map.remove(&call_id);
         });
         None

@@ -183,6 +183,32 @@ struct Tx {
     request: Option<Request>,
 }
 
+impl Tx {
+    fn new(
+        kind: Kind,
+        state: State,
+        dest: SocketAddr,
+        transport: Transport,
+        info: &Info,
+        t1: Duration,
+    ) -> Tx {
+        Tx {
+            kind,
+            state,
+            dest,
+            transport,
+            last: None,
+            ack: None,
+            interval: t1,
+            timers: Vec::new(),
+            call_id: info.call_id.clone(),
+            cseq: info.cseq,
+            acked: false,
+            request: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Kind {
     Server(ServerKey),
@@ -307,24 +333,20 @@ impl TransactionLayer {
                     message::response_destination(&info.via, source)
                 };
                 let is_invite = req.method == Method::Invite;
-                let id = self.insert(Tx {
-                    kind: Kind::Server(key.clone()),
-                    state: if is_invite {
-                        State::Proceeding
-                    } else {
-                        State::Trying
-                    },
+                let state = if is_invite {
+                    State::Proceeding
+                } else {
+                    State::Trying
+                };
+                let tx = Tx::new(
+                    Kind::Server(key.clone()),
+                    state,
                     dest,
                     transport,
-                    last: None,
-                    ack: None,
-                    interval: self.cfg.t1,
-                    timers: Vec::new(),
-                    call_id: info.call_id.clone(),
-                    cseq: info.cseq,
-                    acked: false,
-                    request: None,
-                });
+                    &info,
+                    self.cfg.t1,
+                );
+                let id = self.insert(tx);
                 if is_invite {
                     // §17.2.1: a 100 Trying at once stops the caller's INVITE retransmissions.
                     let trying = message::response(&req, 100, None);
@@ -400,20 +422,14 @@ impl TransactionLayer {
         let found = self.servers.get(&invite_key).copied();
         let code = if found.is_some() { 200 } else { 481 };
         // The CANCEL is its own non-INVITE server transaction, answered right here.
-        let id = self.insert(Tx {
-            kind: Kind::Server(key),
-            state: State::Trying,
+        let id = self.insert(Tx::new(
+            Kind::Server(key),
+            State::Trying,
             dest,
             transport,
-            last: None,
-            ack: None,
-            interval: self.cfg.t1,
-            timers: Vec::new(),
-            call_id: info.call_id.clone(),
-            cseq: info.cseq,
-            acked: false,
-            request: None,
-        });
+            &info,
+            self.cfg.t1,
+        ));
         let mut resp = message::response(&req, code, Some(&message::random_token(8)));
         message::fix_content_length(&mut resp.headers, 0);
         self.finish_server(now, id, resp);
@@ -525,24 +541,21 @@ impl TransactionLayer {
         let is_invite = req.method == Method::Invite;
         let data = Bytes::from(req.to_string());
         let reliable = transport.is_reliable();
-        let id = self.insert(Tx {
-            kind: Kind::Client(key.clone()),
-            state: if is_invite {
+        let mut tx = Tx::new(
+            Kind::Client(key.clone()),
+            if is_invite {
                 State::Calling
             } else {
                 State::Trying
             },
             dest,
             transport,
-            last: Some(data.clone()),
-            ack: None,
-            interval: self.cfg.t1,
-            timers: Vec::new(),
-            call_id: info.call_id.clone(),
-            cseq: info.cseq,
-            acked: false,
-            request: is_invite.then_some(req),
-        });
+            &info,
+            self.cfg.t1,
+        );
+        tx.last = Some(data.clone());
+        tx.request = is_invite.then_some(req);
+        let id = self.insert(tx);
         self.transmits.push_back(Transmit {
             dest,
             transport,
