@@ -97,6 +97,61 @@ impl Dialog {
         })
     }
 
+    /// The UAC dialog created by a 2xx to our `invite` (§12.1.2): remote target from the
+    /// response's Contact, route set from its Record-Route in reverse, remote tag from its To.
+    pub fn uac(
+        invite: &Request,
+        ok: &rsip::Response,
+        info: &Info,
+        local_contact: &str,
+        peer: SocketAddr,
+        transport: Transport,
+    ) -> Result<Dialog, DialogError> {
+        let h = &ok.headers;
+        let contact = message::first(h, "Contact").ok_or(DialogError::Missing("Contact"))?;
+        let remote_tag = info.to_tag.clone().ok_or(DialogError::Missing("To tag"))?;
+        let local_tag = info
+            .from_tag
+            .clone()
+            .ok_or(DialogError::Missing("From tag"))?;
+        let mut route_set: Vec<String> = message::all(h, "Record-Route")
+            .flat_map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        route_set.reverse();
+        let cseq = message::first(&invite.headers, "CSeq")
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        Ok(Dialog {
+            id: DialogId {
+                call_id: info.call_id.clone(),
+                local_tag,
+                remote_tag,
+            },
+            local_uri: strip_tag(message::first(&invite.headers, "From").unwrap_or("")),
+            remote_uri: strip_tag(message::first(&invite.headers, "To").unwrap_or("")),
+            local_seq: cseq,
+            remote_seq: 0,
+            remote_target: message::addr_uri(contact).to_string(),
+            route_set,
+            local_contact: local_contact.to_string(),
+            peer,
+            transport,
+        })
+    }
+
+    /// The ACK for the 2xx that created this UAC dialog (§13.2.2.4): same CSeq number as the
+    /// INVITE, a new branch, sent to the remote target.
+    pub fn ack(&self, via_host: SocketAddr) -> Request {
+        let mut ack = self.build(Method::Ack, self.local_seq, via_host);
+        ack.headers.retain(|h| !matches!(h, Header::Contact(_)));
+        ack
+    }
+
     /// Whether an incoming request belongs to this dialog (their From tag, our To tag).
     pub fn matches(&self, info: &Info) -> bool {
         info.call_id == self.id.call_id
@@ -137,6 +192,10 @@ impl Dialog {
         } else {
             self.local_seq + 1
         };
+        self.build(method, self.local_seq, via_host)
+    }
+
+    fn build(&self, method: Method, cseq: u32, via_host: SocketAddr) -> Request {
         let branch = message::new_branch();
         let mut headers = Headers::default();
         headers.push(Header::Via(rsip::headers::Via::new(format!(
@@ -160,8 +219,7 @@ impl Dialog {
             self.id.call_id.clone(),
         )));
         headers.push(Header::CSeq(rsip::headers::CSeq::new(format!(
-            "{} {}",
-            self.local_seq, method
+            "{cseq} {method}"
         ))));
         headers.push(Header::Contact(rsip::headers::Contact::new(
             self.local_contact.clone(),
@@ -179,6 +237,48 @@ impl Dialog {
             headers,
             body: vec![],
         }
+    }
+}
+
+/// The CANCEL of a pending INVITE we sent (§9.1): same Request-URI, top Via (branch), From,
+/// To, Call-ID and CSeq number, method CANCEL.
+pub fn cancel_for(invite: &Request) -> Request {
+    let mut headers = Headers::default();
+    let mut via_done = false;
+    for h in invite.headers.iter() {
+        match h {
+            Header::Via(_) if !via_done => {
+                via_done = true;
+                headers.push(h.clone());
+            }
+            Header::From(_)
+            | Header::To(_)
+            | Header::CallId(_)
+            | Header::Route(_)
+            | Header::MaxForwards(_) => headers.push(h.clone()),
+            Header::CSeq(c) => {
+                let n = c
+                    .value()
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("1")
+                    .to_string();
+                headers.push(Header::CSeq(rsip::headers::CSeq::new(format!(
+                    "{n} CANCEL"
+                ))));
+            }
+            _ => {}
+        }
+    }
+    headers.push(Header::ContentLength(rsip::headers::ContentLength::new(
+        "0",
+    )));
+    Request {
+        method: Method::Cancel,
+        uri: invite.uri.clone(),
+        version: rsip::Version::V2,
+        headers,
+        body: vec![],
     }
 }
 
@@ -253,6 +353,62 @@ Call-ID: d1\r\nCSeq: 10 INVITE\r\nContact: <sip:139@10.0.0.1:5070>\r\nContent-Le
             Err(DialogError::CSeqOutOfOrder { got: 11, last: 11 })
         );
         assert!(d.accept_remote_cseq(Method::Ack, 10).is_ok());
+    }
+
+    #[test]
+    fn uac_dialog_from_2xx_acks_and_byes() {
+        let invite_text = "INVITE sip:1001@10.0.0.5:5080 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKout\r\n\
+From: \"138\" <sip:138@127.0.0.1>;tag=us2\r\nTo: <sip:1001@127.0.0.1>\r\nCall-ID: a1\r\nCSeq: 1 INVITE\r\n\
+Contact: <sip:12345@127.0.0.1:5060>\r\nContent-Length: 0\r\n\r\n";
+        let rsip::SipMessage::Request(inv) = parse(invite_text.as_bytes(), 9999).unwrap().msg
+        else {
+            unreachable!()
+        };
+        let ok_text = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKout\r\n\
+Record-Route: <sip:10.0.0.7;lr>\r\nFrom: \"138\" <sip:138@127.0.0.1>;tag=us2\r\nTo: <sip:1001@127.0.0.1>;tag=ag9\r\n\
+Call-ID: a1\r\nCSeq: 1 INVITE\r\nContact: <sip:1001@10.0.0.5:5080>\r\nContent-Length: 0\r\n\r\n";
+        let p = parse(ok_text.as_bytes(), 9999).unwrap();
+        let rsip::SipMessage::Response(ok) = p.msg else {
+            unreachable!()
+        };
+        let mut d = Dialog::uac(
+            &inv,
+            &ok,
+            &p.info,
+            "<sip:12345@127.0.0.1:5060>",
+            "10.0.0.5:5080".parse().unwrap(),
+            Transport::Udp,
+        )
+        .unwrap();
+        let ack = d.ack("127.0.0.1:5060".parse().unwrap()).to_string();
+        assert!(
+            ack.starts_with("ACK sip:1001@10.0.0.5:5080 SIP/2.0"),
+            "{ack}"
+        );
+        assert!(
+            ack.contains("CSeq: 1 ACK")
+                && ack.contains("To: <sip:1001@127.0.0.1>;tag=ag9")
+                && ack.contains("Route: <sip:10.0.0.7;lr>")
+        );
+        assert!(
+            !ack.contains("z9hG4bKout"),
+            "the ACK of a 2xx has its own branch"
+        );
+        let bye = d
+            .request(Method::Bye, "127.0.0.1:5060".parse().unwrap())
+            .to_string();
+        assert!(
+            bye.contains("CSeq: 2 BYE")
+                && bye.contains("From: \"138\" <sip:138@127.0.0.1>;tag=us2"),
+            "{bye}"
+        );
+        let cancel = cancel_for(&inv).to_string();
+        assert!(
+            cancel.starts_with("CANCEL sip:1001@10.0.0.5:5080")
+                && cancel.contains("branch=z9hG4bKout")
+                && cancel.contains("CSeq: 1 CANCEL"),
+            "{cancel}"
+        );
     }
 
     #[test]

@@ -211,6 +211,34 @@ pub fn describe(
     s
 }
 
+/// Our offer (RFC 3264 §5): every codec we speak, in our order of preference, and
+/// telephone-event; used for the agent leg, where we are the caller.
+pub fn offer(
+    local: SocketAddr,
+    codecs: &[CodecSpec],
+    dtmf_pt: u8,
+    session_id: u64,
+    version: u64,
+) -> String {
+    let ipv = if local.is_ipv4() { "IP4" } else { "IP6" };
+    let ip = local.ip();
+    let pts: Vec<String> = codecs
+        .iter()
+        .map(|c| c.pt.to_string())
+        .chain(std::iter::once(dtmf_pt.to_string()))
+        .collect();
+    let mut s = format!(
+        "v=0\r\no=hotline {session_id} {version} IN {ipv} {ip}\r\ns=12345\r\nc=IN {ipv} {ip}\r\nt=0 0\r\nm=audio {} RTP/AVP {}\r\n",
+        local.port(),
+        pts.join(" ")
+    );
+    for c in codecs {
+        s.push_str(&format!("a=rtpmap:{} {}/8000\r\n", c.pt, c.name));
+    }
+    s.push_str(&format!("a=rtpmap:{dtmf_pt} telephone-event/8000\r\na=fmtp:{dtmf_pt} 0-16\r\na=ptime:20\r\na=sendrecv\r\n"));
+    s
+}
+
 /// The answer to a negotiated offer.
 pub fn answer(n: &Negotiated, local: SocketAddr, session_id: u64, version: u64) -> String {
     describe(
@@ -273,6 +301,15 @@ a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n
             SdpError::NoAudio
         );
         assert_eq!(negotiate(b"garbage", &G711).unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn our_offer_lists_both_laws_and_dtmf_and_negotiates() {
+        let o = offer("127.0.0.1:20002".parse().unwrap(), &G711, 101, 9, 1);
+        assert!(o.contains("m=audio 20002 RTP/AVP 0 8 101\r\n"), "{o}");
+        let n = negotiate(o.as_bytes(), &G711).unwrap();
+        assert_eq!(n.codec.name, "PCMU");
+        assert_eq!(n.dtmf_pt, Some(101));
     }
 
     #[test]
