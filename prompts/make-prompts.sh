@@ -8,7 +8,8 @@
 # (Debian's `cmn` voice lacks many common characters and reads them as English), then
 # converted by sox to what the media crate plays: 8 kHz, mono, 16-bit signed PCM WAV,
 # leading/trailing silence trimmed to a short pad, peak normalized to -3 dBFS.
-# `beep` is a synthesized 1000 Hz tone, not speech.
+# `beep` is a synthesized 1000 Hz tone and `queue_music` (hold music between queue
+# announcements) a soft synthesized two-tone chime, low in volume; neither is speech.
 #
 # The names are the contract with the server (config/ivr.toml refers to them). To use a
 # recorded human voice instead, replace prompts/zh/NAME.wav with a file of the same name
@@ -36,7 +37,9 @@ if ! espeak-ng --voices=cmn 2>/dev/null | grep -q "$voice"; then
 fi
 
 # name | Chinese text | tone-numbered pinyin spoken by espeak-ng
-# Numbers are spelled out as they are read on a Chinese phone line ("1" is yao1).
+# Numbers are spelled out as they are read on a Chinese phone line ("1" is yao1), except the
+# num_* prompts: queue positions are counts read the Chinese way (一百零五, "1" is yi1), put
+# together by the IVR from 零…九, 十, 百, 千.
 prompts=(
     "welcome|您好,欢迎致电12345政务服务便民热线。|nin2 hao3, huan1 ying2 zhi4 dian4 yao1 er4 san1 si4 wu3 zheng4 wu4 fu2 wu4 bian4 min2 re4 xian4."
     "emergency|如遇火警、医疗急救、治安或交通事故等紧急情况,请挂机后拨打119、120、110、122。|ru2 yu4 huo3 jing3, yi1 liao2 ji2 jiu4, zhi4 an1 huo4 jiao1 tong1 shi4 gu4 deng3 jin3 ji2 qing2 kuang4, qing3 gua4 ji1 hou4 bo1 da3 yao1 yao1 jiu3, yao1 er4 ling2, yao1 yao1 ling2, yao1 er4 er4."
@@ -59,8 +62,34 @@ prompts=(
     "digit_7|7|qi1"
     "digit_8|8|ba1"
     "digit_9|9|jiu3"
+    "queue_comfort|正在为您转接人工服务,请稍候。|zheng4 zai4 wei4 nin2 zhuan3 jie1 ren2 gong1 fu2 wu4, qing3 shao1 hou4."
+    "queue_position_before|您前面还有|nin2 qian2 mian4 hai2 you3"
+    "queue_position_after|位|wei4"
+    "queue_callback_offer|如不想等待,需要回电请按1。|ru2 bu4 xiang3 deng3 dai4, xu1 yao4 hui2 dian4 qing3 an4 yi1."
+    "callback_confirm|我们已记录您的回电请求,工作人员将尽快给您回电。|wo3 men yi3 ji4 lu4 nin2 de hui2 dian4 qing3 qiu2, gong1 zuo4 ren2 yuan2 jiang1 jin3 kuai4 gei3 nin2 hui2 dian4."
+    "queue_timeout|等待时间过长,请在提示音后留言。|deng3 dai4 shi2 jian1 guo4 chang2, qing3 zai4 ti2 shi4 yin1 hou4 liu2 yan2."
+    "survey|请对我们的服务进行评价:满意请按1,基本满意请按2,不满意请按3。|qing3 dui4 wo3 men de fu2 wu4 jin4 xing2 ping2 jia4: man3 yi4 qing3 an4 yi1, ji1 ben3 man3 yi4 qing3 an4 er4, bu4 man3 yi4 qing3 an4 san1."
+    "thanks|感谢您的评价,再见。|gan3 xie4 nin2 de ping2 jia4, zai4 jian4."
+    "agent_ready|已签入,示闲。|yi3 qian1 ru4, shi4 xian2."
+    "agent_not_ready|已示忙。|yi3 shi4 mang2."
+    "agent_logged_out|已签出。|yi3 qian1 chu1."
+    "agent_unknown_code|无效的功能码。|wu2 xiao4 de gong1 neng2 ma3."
+    "num_0|零|ling2"
+    "num_1|一|yi1"
+    "num_2|二|er4"
+    "num_3|三|san1"
+    "num_4|四|si4"
+    "num_5|五|wu3"
+    "num_6|六|liu4"
+    "num_7|七|qi1"
+    "num_8|八|ba1"
+    "num_9|九|jiu3"
+    "num_10|十|shi2"
+    "num_100|百|bai3"
+    "num_1000|千|qian1"
 )
 beep_text="(1000 Hz tone, 400 ms)"
+music_text="(hold music: soft chime, 523 Hz then 659 Hz, every 2 s, 10 s, peak -20 dBFS)"
 
 wanted=("$@")
 is_wanted() {
@@ -95,6 +124,16 @@ if is_wanted beep; then
     echo "made $out/beep.wav"
 fi
 
+# Hold music: a 2 s cell (523 Hz 0.4 s, 659 Hz 0.4 s, each faded in and out, then a pause)
+# played five times, peak -20 dBFS so it sits well under the announcements (-3 dBFS).
+if is_wanted queue_music; then
+    cell=(-r 8000 -c 1 -b 16 -e signed-integer)
+    sox -R -n "${cell[@]}" "$tmp/tone_a.wav" synth 0.4 sine 523.25 fade q 0.08 0.4 0.15 pad 0 0.1
+    sox -R -n "${cell[@]}" "$tmp/tone_b.wav" synth 0.4 sine 659.25 fade q 0.08 0.4 0.15 pad 0 1.1
+    sox -R "$tmp/tone_a.wav" "$tmp/tone_b.wav" "${cell[@]}" "$out/queue_music.wav" repeat 4 norm -20
+    echo "made $out/queue_music.wav"
+fi
+
 # The manifest always lists every prompt, whichever were remade.
 toml_str() { # escape for a TOML basic string
     local s="${1//\\/\\\\}"
@@ -123,5 +162,11 @@ toml_str() { # escape for a TOML basic string
     echo "text = $(toml_str "$beep_text")"
     echo "pinyin = \"\""
     echo "synth = \"sox synth 0.4 sine 1000\""
+    echo
+    echo "[[prompt]]"
+    echo "name = \"queue_music\""
+    echo "text = $(toml_str "$music_text")"
+    echo "pinyin = \"\""
+    echo "synth = \"sox synth sine 523.25 / 659.25, 2 s cell repeated 5 times, norm -20\""
 } >"$out/manifest.toml"
 echo "wrote $out/manifest.toml"

@@ -28,6 +28,9 @@ pub struct IvrConfig {
     pub agents_busy: Step,
     pub voicemail: Voicemail,
     pub goodbye: Step,
+    pub queue: Queue,
+    pub survey: Survey,
+    pub agent_prompts: AgentPrompts,
 }
 
 /// `[greeting]`: played first on every call.
@@ -89,6 +92,69 @@ pub struct Voicemail {
     pub digit_prompt_prefix: String,
 }
 
+/// `[queue]`: what a caller hears while waiting in the ACD queue for an agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Queue {
+    /// Played first in every announcement ("正在为您转接人工服务,请稍候。").
+    pub comfort_prompts: Vec<String>,
+    /// Whether announcements say how many callers are ahead: `position_before_prompts`,
+    /// the number read the Chinese way (prompts `num_0` … `num_9`, `num_10`, `num_100`,
+    /// `num_1000`, see [`chinese_number_prompts`](crate::chinese_number_prompts)),
+    /// `position_after_prompts`. Nothing is said when no caller is ahead (first in line).
+    pub announce_position: bool,
+    /// "您前面还有".
+    pub position_before_prompts: Vec<String>,
+    /// "位".
+    pub position_after_prompts: Vec<String>,
+    /// Played after the first announcement only: the offer of a callback instead of waiting.
+    pub callback_offer_prompts: Vec<String>,
+    /// Played between announcements, over and over; empty: silence.
+    pub hold_prompts: Vec<String>,
+    /// Seconds between the end of one announcement and the start of the next
+    /// (comfort + position).
+    pub announce_every_secs: u64,
+    /// The key (`"0"`–`"9"`, `"*"`, `"#"`) that leaves the queue for a callback; `""`: no
+    /// callback offer (then `callback_offer_prompts` must be empty).
+    pub callback_digit: String,
+    /// Played when a callback was asked for, before the ticket number and `[goodbye]`.
+    pub callback_prompts: Vec<String>,
+    /// Played when the maximum wait was reached; ends with the tone, recording follows
+    /// (the `[voicemail]` prompts are not played: these say it).
+    pub timeout_prompts: Vec<String>,
+}
+
+/// `[survey]`: after the agent hangs up first, the caller rates the service
+/// (1 满意, 2 基本满意, 3 不满意).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Survey {
+    /// false: the flow hangs up when the agent does.
+    pub enabled: bool,
+    /// The question; keys 1, 2 and 3 may be pressed while it plays.
+    pub prompts: Vec<String>,
+    /// How long to wait for a key after the question has played; then `[goodbye]`.
+    pub digit_timeout_secs: u64,
+    /// Played after a rating, then the flow hangs up (they say goodbye themselves).
+    pub thanks_prompts: Vec<String>,
+}
+
+/// `[agent_prompts]`: confirmations the server plays to an agent who dialled a feature code.
+/// The caller's flow never plays them; they are listed here so `hotline check-config`
+/// checks them with the rest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentPrompts {
+    /// Logged in and ready ("已签入,示闲。").
+    pub ready: Vec<String>,
+    /// Not ready ("已示忙。").
+    pub not_ready: Vec<String>,
+    /// Logged out ("已签出。").
+    pub logged_out: Vec<String>,
+    /// A code the server does not know ("无效的功能码。").
+    pub unknown_code: Vec<String>,
+}
+
 fn names(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -111,6 +177,48 @@ impl Default for IvrConfig {
             goodbye: Step {
                 prompts: names(&["goodbye"]),
             },
+            queue: Queue::default(),
+            survey: Survey::default(),
+            agent_prompts: AgentPrompts::default(),
+        }
+    }
+}
+
+impl Default for Queue {
+    fn default() -> Queue {
+        Queue {
+            comfort_prompts: names(&["queue_comfort"]),
+            announce_position: true,
+            position_before_prompts: names(&["queue_position_before"]),
+            position_after_prompts: names(&["queue_position_after"]),
+            callback_offer_prompts: names(&["queue_callback_offer"]),
+            hold_prompts: names(&["queue_music"]),
+            announce_every_secs: 30,
+            callback_digit: "1".to_owned(),
+            callback_prompts: names(&["callback_confirm"]),
+            timeout_prompts: names(&["queue_timeout", "beep"]),
+        }
+    }
+}
+
+impl Default for Survey {
+    fn default() -> Survey {
+        Survey {
+            enabled: true,
+            prompts: names(&["survey"]),
+            digit_timeout_secs: 5,
+            thanks_prompts: names(&["thanks"]),
+        }
+    }
+}
+
+impl Default for AgentPrompts {
+    fn default() -> AgentPrompts {
+        AgentPrompts {
+            ready: names(&["agent_ready"]),
+            not_ready: names(&["agent_not_ready"]),
+            logged_out: names(&["agent_logged_out"]),
+            unknown_code: names(&["agent_unknown_code"]),
         }
     }
 }
@@ -232,10 +340,7 @@ impl IvrConfig {
 
         let menu = &self.menu;
         for (key, queue) in &menu.options {
-            let mut chars = key.chars();
-            let is_key =
-                matches!((chars.next(), chars.next()), (Some(c), None) if MENU_KEYS.contains(c));
-            if !is_key {
+            if !is_key(key) {
                 bad(
                     format!("menu.options.{key:?}"),
                     "a key is one of 0-9, * or #",
@@ -281,6 +386,40 @@ impl IvrConfig {
             );
         }
 
+        let queue = &self.queue;
+        if !(5..=600).contains(&queue.announce_every_secs) {
+            bad(
+                "queue.announce_every_secs".into(),
+                "must be 5 to 600 seconds",
+            );
+        }
+        if queue.callback_digit.is_empty() {
+            if !queue.callback_offer_prompts.is_empty() {
+                bad(
+                    "queue.callback_offer_prompts".into(),
+                    "offers a callback, but queue.callback_digit is empty (no callback)",
+                );
+            }
+        } else if !is_key(&queue.callback_digit) {
+            bad(
+                "queue.callback_digit".into(),
+                "a key is one of 0-9, * or # (or \"\" for no callback)",
+            );
+        }
+
+        if !(1..=60).contains(&self.survey.digit_timeout_secs) {
+            bad(
+                "survey.digit_timeout_secs".into(),
+                "must be 1 to 60 seconds",
+            );
+        }
+        if self.survey.enabled && self.survey.prompts.is_empty() {
+            bad(
+                "survey.prompts".into(),
+                "empty, so callers would not hear the question (or set survey.enabled = false)",
+            );
+        }
+
         let hours = &self.hours;
         for (i, date) in hours.workday_swaps.iter().enumerate() {
             if hours.holidays.contains(date) {
@@ -299,8 +438,10 @@ impl IvrConfig {
     }
 
     /// Every prompt name the flow may play, each once, in the order the flow first uses
-    /// them: `hotline check-config` checks that each names an 8 kHz mono 16-bit WAV file.
-    /// Includes the ten digit prompts (`digit_0` … `digit_9`) tickets are read with.
+    /// them, then the `[agent_prompts]` the server plays to agents: `hotline check-config`
+    /// checks that each names an 8 kHz mono 16-bit WAV file. Includes the ten digit prompts
+    /// (`digit_0` … `digit_9`) tickets are read with and, when positions are announced, the
+    /// number prompts (`num_0` … `num_9`, `num_10`, `num_100`, `num_1000`).
     pub fn prompt_names(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         let mut add = |name: String| {
@@ -315,6 +456,11 @@ impl IvrConfig {
             if field == "voicemail.ticket_prompts" {
                 for d in '0'..='9' {
                     add(self.digit_prompt(d));
+                }
+            }
+            if field == "queue.position_before_prompts" && self.queue.announce_position {
+                for name in crate::number::NUMBER_PROMPTS {
+                    add((*name).to_owned());
                 }
             }
         }
@@ -337,19 +483,42 @@ impl IvrConfig {
         Duration::from_secs(self.voicemail.max_secs)
     }
 
+    /// Time between the end of one queue announcement and the start of the next.
+    pub fn announce_every(&self) -> Duration {
+        Duration::from_secs(self.queue.announce_every_secs)
+    }
+
+    /// How long the survey waits for a key after its question.
+    pub fn survey_timeout(&self) -> Duration {
+        Duration::from_secs(self.survey.digit_timeout_secs)
+    }
+
+    /// The queue's callback key, if a callback is offered.
+    pub fn callback_key(&self) -> Option<char> {
+        self.queue.callback_digit.chars().next()
+    }
+
     /// The prompt that says one digit of a ticket number.
     pub fn digit_prompt(&self, digit: char) -> String {
         format!("{}{digit}", self.voicemail.digit_prompt_prefix)
     }
 
     /// Each prompt list with its TOML path, in flow order.
-    fn prompt_lists(&self) -> [(&'static str, &Vec<String>); 10] {
+    fn prompt_lists(&self) -> [(&'static str, &Vec<String>); 23] {
+        let (q, s, a) = (&self.queue, &self.survey, &self.agent_prompts);
         [
             ("greeting.prompts", &self.greeting.prompts),
             ("menu.prompts", &self.menu.prompts),
             ("menu.invalid_prompts", &self.menu.invalid_prompts),
             ("closed.prompts", &self.closed.prompts),
+            ("queue.comfort_prompts", &q.comfort_prompts),
+            ("queue.position_before_prompts", &q.position_before_prompts),
+            ("queue.position_after_prompts", &q.position_after_prompts),
+            ("queue.callback_offer_prompts", &q.callback_offer_prompts),
+            ("queue.hold_prompts", &q.hold_prompts),
+            ("queue.callback_prompts", &q.callback_prompts),
             ("agents_busy.prompts", &self.agents_busy.prompts),
+            ("queue.timeout_prompts", &q.timeout_prompts),
             ("voicemail.prompts", &self.voicemail.prompts),
             (
                 "voicemail.no_message_prompts",
@@ -361,8 +530,20 @@ impl IvrConfig {
             ),
             ("voicemail.ticket_prompts", &self.voicemail.ticket_prompts),
             ("goodbye.prompts", &self.goodbye.prompts),
+            ("survey.prompts", &s.prompts),
+            ("survey.thanks_prompts", &s.thanks_prompts),
+            ("agent_prompts.ready", &a.ready),
+            ("agent_prompts.not_ready", &a.not_ready),
+            ("agent_prompts.logged_out", &a.logged_out),
+            ("agent_prompts.unknown_code", &a.unknown_code),
         ]
     }
+}
+
+/// Whether `key` is one DTMF key a menu or the queue may use.
+fn is_key(key: &str) -> bool {
+    let mut chars = key.chars();
+    matches!((chars.next(), chars.next()), (Some(c), None) if MENU_KEYS.contains(c))
 }
 
 /// A prompt name becomes a file name (`prompts/<lang>/<name>.wav`): keep it plain.
@@ -530,16 +711,90 @@ mod tests {
             "recorded",
             "ticket_is",
             "goodbye",
+            "queue_comfort",
+            "queue_position_before",
+            "queue_position_after",
+            "queue_callback_offer",
+            "queue_music",
+            "callback_confirm",
+            "queue_timeout",
+            "survey",
+            "thanks",
+            "agent_ready",
+            "agent_not_ready",
+            "agent_logged_out",
+            "agent_unknown_code",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
         expected.extend(('0'..='9').map(|d| format!("digit_{d}")));
+        expected.extend(('0'..='9').map(|d| format!("num_{d}")));
+        expected.extend(["num_10", "num_100", "num_1000"].map(String::from));
         let mut sorted = names.clone();
         sorted.sort();
         expected.sort();
         assert_eq!(sorted, expected);
         assert_eq!(names[0], "welcome");
+
+        // Without position announcements the number prompts are not needed.
+        let mut cfg = IvrConfig::default();
+        cfg.queue.announce_position = false;
+        let names = cfg.prompt_names();
+        assert!(!names.iter().any(|n| n.starts_with("num_")), "{names:?}");
+        assert!(names.contains(&"queue_comfort".to_owned()));
+    }
+
+    #[test]
+    fn queue_and_survey_validation_names_each_bad_field() {
+        let mut cfg = IvrConfig::default();
+        cfg.queue.announce_every_secs = 2;
+        cfg.queue.callback_digit = "12".into();
+        cfg.queue.hold_prompts = vec!["music.wav".into()];
+        cfg.survey.digit_timeout_secs = 0;
+        cfg.survey.prompts.clear();
+        cfg.agent_prompts.ready = vec![String::new()];
+        let err = cfg.validate().unwrap_err();
+        let fields: Vec<&str> = err.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "queue.hold_prompts[0]",
+                "agent_prompts.ready[0]",
+                "queue.announce_every_secs",
+                "queue.callback_digit",
+                "survey.digit_timeout_secs",
+                "survey.prompts",
+            ]
+        );
+
+        // No callback key, yet an offer of one.
+        let err = IvrConfig::from_toml_str("[queue]\ncallback_digit = \"\"\n").unwrap_err();
+        assert_eq!(field_names(err), ["queue.callback_offer_prompts"]);
+        IvrConfig::from_toml_str("[queue]\ncallback_digit = \"\"\ncallback_offer_prompts = []\n")
+            .unwrap();
+        // A survey that is off needs no question.
+        IvrConfig::from_toml_str("[survey]\nenabled = false\nprompts = []\n").unwrap();
+    }
+
+    #[test]
+    fn queue_and_survey_keys_are_read() {
+        let cfg = IvrConfig::from_toml_str(
+            "[queue]\nannounce_every_secs = 45\ncallback_digit = \"*\"\nhold_prompts = []\n\
+             [survey]\nenabled = false\ndigit_timeout_secs = 8\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.announce_every(), Duration::from_secs(45));
+        assert_eq!(cfg.callback_key(), Some('*'));
+        assert!(cfg.queue.hold_prompts.is_empty());
+        assert_eq!(cfg.queue.comfort_prompts, ["queue_comfort"]);
+        assert!(!cfg.survey.enabled);
+        assert_eq!(cfg.survey_timeout(), Duration::from_secs(8));
+        assert_eq!(
+            IvrConfig::default().announce_every(),
+            Duration::from_secs(30)
+        );
+        assert_eq!(IvrConfig::default().callback_key(), Some('1'));
     }
 
     #[test]
@@ -652,6 +907,8 @@ mod tests {
             ("[hours]\nmon = \"8-22\"", "mon"),
             ("[menu]\ndigit_timeout = 5", "digit_timeout"),
             ("[voicemail]\nmax_secs = \"120\"", "max_secs"),
+            ("[queue]\nannounce_every = 30", "announce_every"),
+            ("[survey]\nenabled = \"yes\"", "enabled"),
         ] {
             let err = match IvrConfig::from_toml_str(text) {
                 Err(ConfigError::Toml(e)) => e.to_string(),

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use crate::config::IvrConfig;
+use crate::number::chinese_number_prompts;
 
 /// How long the flow waits for the driver to report the end of a recording (after `#`, or
 /// after the maximum length) before it decides on its own clock.
@@ -24,9 +25,25 @@ pub enum Input {
     /// The recording asked for by [`Output::Record`] has ended: at its maximum length, on
     /// [`Output::StopRecording`], or for a reason of the driver's. `duration_ms` is what was kept.
     RecordingFinished { duration_ms: u64 },
-    /// No agent can take the call of the last [`Output::Enqueue`] (none logged in, or the
-    /// queue's maximum wait was reached).
+    /// No agent can take the call of the last [`Output::Enqueue`] (none logged in, the queue
+    /// is full), or, while it waits, none can any more. The call is no longer in the queue.
     AgentsUnavailable,
+    /// Answer to [`Output::Enqueue`]: the call waits in the queue at 1-based `position`
+    /// (1: it is next), as the ACD reports it. The flow plays the queue announcements, which
+    /// say `position - 1` callers are ahead ("您前面还有 N 位"; nothing when none is).
+    Queued { position: usize },
+    /// While queued: the call's 1-based position changed. Said at the next announcement.
+    Position { position: usize },
+    /// While queued: an agent's phone rings for this call. The caller keeps hearing the queue.
+    AgentRinging,
+    /// An agent answered the queued call: caller and agent are bridged. The flow stops its
+    /// prompts and is quiet until [`Input::AgentHungUp`] or [`Input::Hangup`].
+    AgentAnswered,
+    /// While queued: the queue's maximum wait was reached and the call left the queue. The
+    /// caller may leave a message instead.
+    QueueTimeout,
+    /// While bridged: the agent hung up first; the caller is still on the line (survey).
+    AgentHungUp,
     /// The caller hung up.
     Hangup,
 }
@@ -49,9 +66,19 @@ pub enum Output {
     Record { max: Duration },
     /// Stop the recording; then report [`Input::RecordingFinished`].
     StopRecording,
-    /// Ask for an agent with this queue (skill). When none can take the call, answer
-    /// [`Input::AgentsUnavailable`]; once an agent answers, the flow has nothing more to do.
+    /// Ask for an agent with this queue (skill). Answer [`Input::Queued`] when the call waits,
+    /// [`Input::AgentAnswered`] once an agent answers (at once or after waiting),
+    /// [`Input::AgentsUnavailable`] when none can take it, [`Input::QueueTimeout`] at the
+    /// queue's maximum wait.
     Enqueue { queue: String },
+    /// Take the call out of the ACD queue: the caller chose a callback, or hung up while
+    /// waiting. No [`Input::AgentAnswered`] may follow.
+    LeaveQueue,
+    /// The caller asked to be called back instead of waiting: mark the case for a callback.
+    CallbackRequested,
+    /// The caller rated the service after the agent hung up: 1 满意 (satisfied),
+    /// 2 基本满意 (mostly satisfied), 3 不满意 (unsatisfied).
+    Satisfaction { score: u8 },
     /// The message just recorded is kept: the case becomes a voicemail with a pending callback.
     Voicemail,
     /// Hang up the call; the flow is done.
@@ -69,8 +96,19 @@ enum State {
     MenuWaiting { deadline: Instant },
     /// Playing the closed notice; voicemail follows.
     Closed,
-    /// Enqueued: the call is the driver's and the ACD's until [`Input::AgentsUnavailable`].
-    Queued,
+    /// Enqueued: waiting for the driver's answer ([`Input::Queued`], [`Input::AgentAnswered`],
+    /// [`Input::AgentsUnavailable`], [`Input::QueueTimeout`]).
+    Enqueued,
+    /// In the queue, playing an announcement (comfort, position, the first time the offer).
+    QueueAnnouncing,
+    /// In the queue between announcements (hold music, or silence) until `next`.
+    QueueHold { next: Instant },
+    /// Bridged to an agent: quiet until the agent or the caller hangs up.
+    Agent,
+    /// Playing the satisfaction survey's question (keys 1–3 barge in).
+    SurveyPlaying,
+    /// The survey question has played; waiting for a key until `deadline`.
+    SurveyWaiting { deadline: Instant },
     /// Playing "agents busy"; voicemail follows.
     Busy,
     /// Playing the voicemail instructions and the tone; recording follows.
@@ -140,6 +178,8 @@ pub struct Flow {
     invalid_keys: u32,
     silences: u32,
     queue: Option<String>,
+    /// The call's 1-based position in the queue, as last reported.
+    position: Option<usize>,
 }
 
 impl Flow {
@@ -163,6 +203,7 @@ impl Flow {
             invalid_keys: 0,
             silences: 0,
             queue: None,
+            position: None,
         };
         flow.note("greeting");
         let barge_in = flow.takes_keys_in_greeting();
@@ -194,10 +235,44 @@ impl Flow {
                 }
             }
             Input::AgentsUnavailable => {
-                if self.state == State::Queued {
+                if self.in_queue() {
                     self.note("busy");
                     let prompts = self.cfg.agents_busy.prompts.clone();
                     self.play(now, prompts, false, State::Busy);
+                }
+            }
+            Input::Queued { position } => {
+                if self.state == State::Enqueued {
+                    self.note("queued");
+                    self.note(&format!("position:{position}"));
+                    self.position = Some(position);
+                    self.announce(now, true);
+                }
+            }
+            Input::Position { position } => {
+                if self.in_queue() {
+                    self.position = Some(position);
+                }
+            }
+            Input::AgentRinging => {}
+            Input::AgentAnswered => {
+                if self.in_queue() {
+                    self.outputs.push_back(Output::StopPlayback);
+                    self.note("agent");
+                    self.state = State::Agent;
+                }
+            }
+            Input::QueueTimeout => {
+                if self.in_queue() {
+                    self.note("queue_timeout");
+                    // These prompts end with the tone: recording follows them.
+                    let prompts = self.cfg.queue.timeout_prompts.clone();
+                    self.play(now, prompts, false, State::VoicemailPrompt);
+                }
+            }
+            Input::AgentHungUp => {
+                if self.state == State::Agent {
+                    self.survey(now);
                 }
             }
             Input::Hangup => self.caller_hung_up(now),
@@ -216,6 +291,12 @@ impl Flow {
                 } else {
                     self.menu(now, false);
                 }
+            }
+            State::QueueHold { next } if now >= next => self.announce(now, false),
+            State::SurveyWaiting { deadline } if now >= deadline => {
+                self.note("survey:timeout");
+                let prompts = self.cfg.goodbye.prompts.clone();
+                self.play(now, prompts, false, State::Farewell);
             }
             State::Recording {
                 started,
@@ -252,7 +333,10 @@ impl Flow {
     /// When [`Flow::handle_timeout`] must be called next, if at all.
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
-            State::MenuWaiting { deadline } | State::Recording { deadline, .. } => Some(deadline),
+            State::MenuWaiting { deadline }
+            | State::Recording { deadline, .. }
+            | State::SurveyWaiting { deadline }
+            | State::QueueHold { next: deadline } => Some(deadline),
             _ => None,
         }
     }
@@ -261,8 +345,11 @@ impl Flow {
     /// `greeting>menu:9>invalid>menu:0>queue:agent>busy>voicemail:hash>recorded`.
     ///
     /// Steps: `greeting`, `closed`, `menu:<key>` / `menu:timeout`, `invalid`, `queue:<name>`,
-    /// `busy`, `voicemail:<hash|max|end|hangup>`, `recorded` / `no_message`, and `hangup` when
-    /// the caller hung up first.
+    /// `queued` and `position:<1-based position>` (as first reported), `agent` (an agent
+    /// answered), `survey:<1|2|3>` / `survey:timeout`, `callback` (left the queue for a
+    /// callback), `queue_timeout`, `busy`, `voicemail:<hash|max|end|hangup>`, `recorded` /
+    /// `no_message`, and `hangup` when the caller hung up first. E.g.
+    /// `greeting>menu:1>queue:consult>queued>position:3>agent>survey:1`.
     pub fn path(&self) -> &str {
         &self.path
     }
@@ -275,6 +362,20 @@ impl Flow {
     /// The queue of the last [`Output::Enqueue`], if any.
     pub fn queue(&self) -> Option<&str> {
         self.queue.as_deref()
+    }
+
+    /// Whether the call is in the ACD queue as far as the flow knows: enqueued and not yet
+    /// answered, refused, timed out or left for a callback.
+    pub fn in_queue(&self) -> bool {
+        matches!(
+            self.state,
+            State::Enqueued | State::QueueAnnouncing | State::QueueHold { .. }
+        )
+    }
+
+    /// Whether the caller is bridged to an agent (the flow is quiet).
+    pub fn with_agent(&self) -> bool {
+        self.state == State::Agent
     }
 
     /// The ticket number this flow reads back.
@@ -337,12 +438,31 @@ impl Flow {
                     stop: None,
                 };
             }
+            State::QueueAnnouncing => self.hold(now + self.cfg.announce_every()),
+            State::QueueHold { .. } => {
+                // The hold music played to its end: again, until the next announcement.
+                let prompts = self.cfg.queue.hold_prompts.clone();
+                if !prompts.is_empty() {
+                    let barge_in = self.cfg.callback_key().is_some();
+                    self.outputs.push_back(Output::Play { prompts, barge_in });
+                }
+            }
+            State::SurveyPlaying => {
+                self.state = State::SurveyWaiting {
+                    deadline: now + self.cfg.survey_timeout(),
+                };
+            }
             State::Farewell => {
                 self.outputs.push_back(Output::Hangup);
                 self.state = State::Done;
             }
             // A late report for a playback that was stopped or replaced.
-            State::MenuWaiting { .. } | State::Queued | State::Recording { .. } | State::Done => {}
+            State::MenuWaiting { .. }
+            | State::Enqueued
+            | State::Agent
+            | State::SurveyWaiting { .. }
+            | State::Recording { .. }
+            | State::Done => {}
         }
     }
 
@@ -371,6 +491,16 @@ impl Flow {
                 self.menu_choice(now, key);
             }
             State::MenuWaiting { .. } => self.menu_choice(now, key),
+            State::QueueAnnouncing | State::QueueHold { .. }
+                if Some(key) == self.cfg.callback_key() =>
+            {
+                self.callback(now)
+            }
+            State::SurveyPlaying if ('1'..='3').contains(&key) => {
+                self.outputs.push_back(Output::StopPlayback);
+                self.rated(now, key);
+            }
+            State::SurveyWaiting { .. } if ('1'..='3').contains(&key) => self.rated(now, key),
             State::Recording {
                 started,
                 stop: None,
@@ -410,7 +540,87 @@ impl Flow {
             queue: queue.clone(),
         });
         self.queue = Some(queue);
-        self.state = State::Queued;
+        self.state = State::Enqueued;
+    }
+
+    /// Comfort, the callers ahead (when any), and the first time the callback offer.
+    fn announce(&mut self, now: Instant, first: bool) {
+        let cfg = Arc::clone(&self.cfg);
+        let q = &cfg.queue;
+        let mut prompts = q.comfort_prompts.clone();
+        let ahead = self.position.map(|p| p.saturating_sub(1));
+        if let Some(ahead) = ahead.filter(|&n| n > 0 && q.announce_position) {
+            prompts.extend(q.position_before_prompts.iter().cloned());
+            prompts.extend(chinese_number_prompts(ahead));
+            prompts.extend(q.position_after_prompts.iter().cloned());
+        }
+        let barge_in = cfg.callback_key().is_some();
+        if first && barge_in {
+            prompts.extend(q.callback_offer_prompts.iter().cloned());
+        }
+        self.play(now, prompts, barge_in, State::QueueAnnouncing);
+    }
+
+    /// Between announcements: hold music (looped by `playback_finished`) or silence.
+    fn hold(&mut self, next: Instant) {
+        self.state = State::QueueHold { next };
+        let prompts = self.cfg.queue.hold_prompts.clone();
+        if !prompts.is_empty() {
+            let barge_in = self.cfg.callback_key().is_some();
+            self.outputs.push_back(Output::Play { prompts, barge_in });
+        }
+    }
+
+    /// The callback key while queued: leave the queue, mark the case, read the ticket, hang up.
+    fn callback(&mut self, now: Instant) {
+        let playing =
+            self.state == State::QueueAnnouncing || !self.cfg.queue.hold_prompts.is_empty();
+        if playing {
+            self.outputs.push_back(Output::StopPlayback);
+        }
+        self.outputs.push_back(Output::LeaveQueue);
+        self.outputs.push_back(Output::CallbackRequested);
+        self.note("callback");
+        let mut prompts = self.cfg.queue.callback_prompts.clone();
+        prompts.extend(self.ticket_prompts());
+        prompts.extend(self.cfg.goodbye.prompts.iter().cloned());
+        self.play(now, prompts, false, State::Farewell);
+    }
+
+    /// `ticket_is` and the ticket's digits; nothing without a ticket.
+    fn ticket_prompts(&self) -> Vec<String> {
+        let digits: Vec<String> = self
+            .ticket
+            .chars()
+            .filter(char::is_ascii_digit)
+            .map(|d| self.cfg.digit_prompt(d))
+            .collect();
+        if digits.is_empty() {
+            return digits;
+        }
+        let mut prompts = self.cfg.voicemail.ticket_prompts.clone();
+        prompts.extend(digits);
+        prompts
+    }
+
+    /// The agent hung up first: the survey, or hang up when there is none.
+    fn survey(&mut self, now: Instant) {
+        if !self.cfg.survey.enabled {
+            self.outputs.push_back(Output::Hangup);
+            self.state = State::Done;
+            return;
+        }
+        let prompts = self.cfg.survey.prompts.clone();
+        self.play(now, prompts, true, State::SurveyPlaying);
+    }
+
+    /// A survey key (`1`–`3`): report it, thank, hang up.
+    fn rated(&mut self, now: Instant, key: char) {
+        let score = key as u8 - b'0';
+        self.outputs.push_back(Output::Satisfaction { score });
+        self.note(&format!("survey:{score}"));
+        let prompts = self.cfg.survey.thanks_prompts.clone();
+        self.play(now, prompts, false, State::Farewell);
     }
 
     fn recording_finished(&mut self, now: Instant, why: RecordEnd, kept: Duration) {
@@ -425,24 +635,23 @@ impl Flow {
             self.outputs.push_back(Output::Voicemail);
             self.note("recorded");
             prompts = vm.recorded_prompts.clone();
-            let digits: Vec<String> = self
-                .ticket
-                .chars()
-                .filter(char::is_ascii_digit)
-                .map(|d| cfg.digit_prompt(d))
-                .collect();
-            if !digits.is_empty() {
-                prompts.extend(vm.ticket_prompts.iter().cloned());
-                prompts.extend(digits);
-            }
+            prompts.extend(self.ticket_prompts());
         }
         prompts.extend(cfg.goodbye.prompts.iter().cloned());
         self.play(now, prompts, false, State::Farewell);
     }
 
     fn caller_hung_up(&mut self, now: Instant) {
-        // Nothing queued matters any more, except keeping a message already accepted.
+        // Nothing queued matters any more, except keeping a message already accepted, and
+        // leaving the ACD queue if the driver had put the call there.
+        let enqueue_pending = self
+            .outputs
+            .iter()
+            .any(|o| matches!(o, Output::Enqueue { .. }));
         self.outputs.retain(|o| *o == Output::Voicemail);
+        if self.in_queue() && !enqueue_pending {
+            self.outputs.push_back(Output::LeaveQueue);
+        }
         if let State::Recording { started, stop, .. } = self.state {
             // Many callers hang up instead of pressing '#': keep what they said.
             let (why, at) = stop.unwrap_or((RecordEnd::Hangup, now));

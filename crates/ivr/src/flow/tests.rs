@@ -631,3 +631,480 @@ fn unexpected_inputs_are_ignored() {
     call.flow.handle_timeout(call.now + secs(3600));
     assert_eq!(call.drain(), []);
 }
+
+// ---- Waiting in the queue, the agent, the survey ----
+
+/// The first announcement: comfort, `number` callers ahead (prompts), the callback offer.
+fn first_announcement(number: &[&str]) -> Output {
+    let mut prompts = vec!["queue_comfort"];
+    if !number.is_empty() {
+        prompts.push("queue_position_before");
+        prompts.extend_from_slice(number);
+        prompts.push("queue_position_after");
+    }
+    prompts.push("queue_callback_offer");
+    play(&prompts, true)
+}
+
+fn hold_music() -> Output {
+    play(&["queue_music"], true)
+}
+
+/// `callback_confirm`, the ticket read digit by digit, `goodbye`.
+fn callback_and_ticket() -> Output {
+    let Output::Play { mut prompts, .. } = recorded_and_ticket() else {
+        unreachable!()
+    };
+    prompts[0] = "callback_confirm".to_owned();
+    Output::Play {
+        prompts,
+        barge_in: false,
+    }
+}
+
+impl Call {
+    /// A staffed call that pressed 0 during the greeting: the driver has the Enqueue.
+    fn enqueued_with(cfg: IvrConfig) -> Call {
+        let (mut call, _) = Call::at(cfg, shanghai(2025, 6, 18, 10, 0));
+        assert_eq!(
+            call.input(secs(2), Input::Digit('0')),
+            [Output::StopPlayback, enqueue("agent")]
+        );
+        assert!(call.flow.in_queue());
+        call
+    }
+
+    fn enqueued() -> Call {
+        Call::enqueued_with(IvrConfig::default())
+    }
+
+    /// Enqueued, queued at `position` (1-based), the first announcement played: hold music.
+    fn holding(position: usize) -> Call {
+        let mut call = Call::enqueued();
+        call.input(secs(1), Input::Queued { position });
+        assert_eq!(
+            call.input(secs(12), Input::PlaybackFinished),
+            [hold_music()]
+        );
+        call
+    }
+
+    /// Queued, then an agent answered.
+    fn with_agent(cfg: IvrConfig) -> Call {
+        let mut call = Call::enqueued_with(cfg);
+        call.input(secs(1), Input::Queued { position: 1 });
+        assert_eq!(
+            call.input(secs(20), Input::AgentAnswered),
+            [Output::StopPlayback]
+        );
+        call
+    }
+}
+
+#[test]
+fn queued_caller_hears_comfort_position_and_callback_offer() {
+    let mut call = Call::enqueued();
+    assert_eq!(
+        call.input(secs(1), Input::Queued { position: 13 }),
+        [first_announcement(&["num_10", "num_2"])],
+        "13th in line: 12 callers ahead"
+    );
+    assert_eq!(call.flow.poll_timeout(), None, "no timer while announcing");
+    assert_eq!(
+        call.flow.path(),
+        "greeting>menu:0>queue:agent>queued>position:13"
+    );
+    // Other keys mean nothing while queued.
+    assert_eq!(call.input(secs(1), Input::Digit('5')), []);
+    assert_eq!(call.input(secs(1), Input::Digit('#')), []);
+    // Then hold music until the next announcement, 30 s after this one ended.
+    assert_eq!(call.input(secs(9), Input::PlaybackFinished), [hold_music()]);
+    let next = call.now + secs(30);
+    assert_eq!(call.flow.poll_timeout(), Some(next));
+    // The music loops; the deadline stays.
+    assert_eq!(
+        call.input(secs(10), Input::PlaybackFinished),
+        [hold_music()]
+    );
+    assert_eq!(call.flow.poll_timeout(), Some(next));
+    assert!(call.flow.in_queue());
+    assert!(!call.flow.is_done());
+}
+
+#[test]
+fn position_updates_are_said_at_the_next_announcement() {
+    let mut call = Call::holding(4);
+    let next = call.flow.poll_timeout().unwrap();
+    // Updates do not interrupt the music.
+    assert_eq!(call.input(secs(5), Input::Position { position: 3 }), []);
+    assert_eq!(call.input(secs(5), Input::Position { position: 2 }), []);
+    call.flow.handle_timeout(next - Duration::from_millis(1));
+    assert_eq!(call.drain(), [], "early wake-up");
+    // The repeat is comfort + position, without the offer.
+    assert_eq!(
+        call.timeout(),
+        [play(
+            &[
+                "queue_comfort",
+                "queue_position_before",
+                "num_1",
+                "queue_position_after"
+            ],
+            true
+        )]
+    );
+    assert_eq!(call.now, next);
+    assert_eq!(call.flow.poll_timeout(), None);
+    assert_eq!(call.input(secs(6), Input::PlaybackFinished), [hold_music()]);
+    assert_eq!(call.flow.poll_timeout(), Some(call.now + secs(30)));
+    // Next in line: nobody is ahead, so no number.
+    assert_eq!(call.input(secs(3), Input::Position { position: 1 }), []);
+    assert_eq!(call.timeout(), [play(&["queue_comfort"], true)]);
+    // Only the first position is in the path.
+    assert_eq!(
+        call.flow.path(),
+        "greeting>menu:0>queue:agent>queued>position:4"
+    );
+}
+
+#[test]
+fn announce_every_comes_from_the_config() {
+    let mut cfg = IvrConfig::default();
+    cfg.queue.announce_every_secs = 45;
+    cfg.queue.hold_prompts.clear();
+    let mut call = Call::enqueued_with(cfg);
+    call.input(secs(1), Input::Queued { position: 106 });
+    assert_eq!(
+        call.input(secs(10), Input::PlaybackFinished),
+        [],
+        "no hold music: silence"
+    );
+    assert_eq!(call.flow.poll_timeout(), Some(call.now + secs(45)));
+    assert_eq!(
+        call.input(secs(1), Input::PlaybackFinished),
+        [],
+        "a stray report in silence changes nothing"
+    );
+    assert_eq!(
+        call.timeout(),
+        [play(
+            &[
+                "queue_comfort",
+                "queue_position_before",
+                "num_1",
+                "num_100",
+                "num_0",
+                "num_5",
+                "queue_position_after"
+            ],
+            true
+        )]
+    );
+}
+
+#[test]
+fn callback_key_during_the_announcement_leaves_the_queue() {
+    let mut call = Call::enqueued();
+    call.input(secs(1), Input::Queued { position: 3 });
+    assert_eq!(
+        call.input(secs(6), Input::Digit('1')),
+        [
+            Output::StopPlayback,
+            Output::LeaveQueue,
+            Output::CallbackRequested,
+            callback_and_ticket()
+        ]
+    );
+    assert!(!call.flow.in_queue());
+    assert_eq!(call.flow.poll_timeout(), None);
+    // Late queue news and keys change nothing now.
+    assert_eq!(call.input(secs(1), Input::AgentAnswered), []);
+    assert_eq!(call.input(secs(1), Input::Digit('1')), []);
+    assert_eq!(
+        call.input(secs(12), Input::PlaybackFinished),
+        [Output::Hangup]
+    );
+    assert!(call.flow.is_done());
+    assert_eq!(
+        call.flow.path(),
+        "greeting>menu:0>queue:agent>queued>position:3>callback"
+    );
+}
+
+#[test]
+fn callback_key_in_silent_hold_has_nothing_to_stop() {
+    let mut cfg = IvrConfig::default();
+    cfg.queue.hold_prompts.clear();
+    cfg.queue.callback_digit = "*".into();
+    let mut call = Call::enqueued_with(cfg);
+    call.input(secs(1), Input::Queued { position: 1 });
+    assert_eq!(call.input(secs(5), Input::PlaybackFinished), []);
+    assert_eq!(
+        call.input(secs(1), Input::Digit('1')),
+        [],
+        "1 is not the key here"
+    );
+    assert_eq!(
+        call.input(secs(1), Input::Digit('*')),
+        [
+            Output::LeaveQueue,
+            Output::CallbackRequested,
+            callback_and_ticket()
+        ]
+    );
+}
+
+#[test]
+fn callback_key_during_hold_music() {
+    let mut call = Call::holding(4);
+    assert_eq!(
+        call.input(secs(3), Input::Digit('1')),
+        [
+            Output::StopPlayback,
+            Output::LeaveQueue,
+            Output::CallbackRequested,
+            callback_and_ticket()
+        ]
+    );
+}
+
+#[test]
+fn without_a_callback_key_nothing_is_offered() {
+    let mut cfg = IvrConfig::default();
+    cfg.queue.callback_digit = String::new();
+    cfg.queue.callback_offer_prompts.clear();
+    cfg.validate().unwrap();
+    let mut call = Call::enqueued_with(cfg);
+    assert_eq!(
+        call.input(secs(1), Input::Queued { position: 3 }),
+        [play(
+            &[
+                "queue_comfort",
+                "queue_position_before",
+                "num_2",
+                "queue_position_after"
+            ],
+            false
+        )]
+    );
+    assert_eq!(call.input(secs(1), Input::Digit('1')), []);
+    assert_eq!(
+        call.input(secs(5), Input::PlaybackFinished),
+        [play(&["queue_music"], false)]
+    );
+}
+
+#[test]
+fn queue_timeout_leads_to_voicemail() {
+    let mut call = Call::holding(5);
+    assert_eq!(
+        call.input(secs(40), Input::QueueTimeout),
+        [play(&["queue_timeout", "beep"], false)]
+    );
+    assert!(!call.flow.in_queue());
+    assert_eq!(
+        call.input(secs(1), Input::Digit('1')),
+        [],
+        "no callback key now"
+    );
+    assert_eq!(
+        call.input(secs(5), Input::PlaybackFinished),
+        [Output::Record { max: secs(120) }]
+    );
+    assert_eq!(
+        call.input(secs(20), Input::Digit('#')),
+        [Output::StopRecording]
+    );
+    assert_eq!(
+        call.input(
+            Duration::from_millis(40),
+            Input::RecordingFinished {
+                duration_ms: 20_000
+            }
+        ),
+        [Output::Voicemail, recorded_and_ticket()]
+    );
+    assert_eq!(
+        call.input(secs(15), Input::PlaybackFinished),
+        [Output::Hangup]
+    );
+    assert_eq!(
+        call.flow.path(),
+        "greeting>menu:0>queue:agent>queued>position:5>queue_timeout>voicemail:hash>recorded"
+    );
+}
+
+#[test]
+fn agents_unavailable_while_waiting_leads_to_voicemail() {
+    let mut call = Call::holding(2);
+    assert_eq!(
+        call.input(secs(10), Input::AgentsUnavailable),
+        [play(&["agents_busy"], false)]
+    );
+    call.reach_recording();
+    assert_eq!(
+        call.flow.path(),
+        "greeting>menu:0>queue:agent>queued>position:2>busy"
+    );
+}
+
+#[test]
+fn agent_answer_stops_the_prompts_and_the_flow_goes_quiet() {
+    let mut call = Call::holding(1);
+    assert_eq!(call.input(secs(5), Input::AgentRinging), []);
+    assert_eq!(
+        call.input(secs(5), Input::AgentAnswered),
+        [Output::StopPlayback]
+    );
+    assert!(call.flow.with_agent());
+    assert!(!call.flow.in_queue());
+    assert_eq!(call.flow.poll_timeout(), None);
+    // Everything but the end of the conversation is ignored.
+    for input in [
+        Input::Digit('1'),
+        Input::Digit('3'),
+        Input::PlaybackFinished,
+        Input::Position { position: 7 },
+        Input::Queued { position: 7 },
+        Input::QueueTimeout,
+        Input::AgentsUnavailable,
+        Input::AgentAnswered,
+        Input::AgentRinging,
+        Input::RecordingFinished { duration_ms: 9 },
+    ] {
+        assert_eq!(call.input(secs(30), input), [], "{input:?}");
+    }
+    call.flow.handle_timeout(call.now + secs(3600));
+    assert_eq!(call.drain(), []);
+    assert!(call.flow.with_agent());
+    assert_eq!(
+        call.flow.path(),
+        "greeting>menu:0>queue:agent>queued>position:1>agent"
+    );
+}
+
+#[test]
+fn agent_answering_at_once_skips_the_queue_prompts() {
+    let mut call = Call::enqueued();
+    assert_eq!(
+        call.input(secs(1), Input::AgentAnswered),
+        [Output::StopPlayback]
+    );
+    assert_eq!(call.input(secs(60), Input::Hangup), []);
+    assert!(call.flow.is_done());
+    assert_eq!(call.flow.path(), "greeting>menu:0>queue:agent>agent>hangup");
+}
+
+#[test]
+fn agent_hangs_up_first_and_the_caller_rates_the_service() {
+    let mut call = Call::with_agent(IvrConfig::default());
+    assert_eq!(
+        call.input(secs(180), Input::AgentHungUp),
+        [play(&["survey"], true)]
+    );
+    assert!(!call.flow.with_agent());
+    assert_eq!(call.flow.poll_timeout(), None);
+    assert_eq!(call.input(secs(10), Input::PlaybackFinished), []);
+    assert_eq!(call.flow.poll_timeout(), Some(call.now + secs(5)));
+    assert_eq!(call.input(secs(1), Input::Digit('5')), [], "not a rating");
+    assert_eq!(
+        call.input(secs(1), Input::Digit('2')),
+        [Output::Satisfaction { score: 2 }, play(&["thanks"], false)]
+    );
+    assert_eq!(call.flow.poll_timeout(), None);
+    assert_eq!(call.input(secs(1), Input::Digit('3')), [], "one rating");
+    assert_eq!(
+        call.input(secs(3), Input::PlaybackFinished),
+        [Output::Hangup]
+    );
+    assert!(call.flow.is_done());
+    assert_eq!(
+        call.flow.path(),
+        "greeting>menu:0>queue:agent>queued>position:1>agent>survey:2"
+    );
+}
+
+#[test]
+fn a_rating_may_barge_into_the_survey_question() {
+    let mut call = Call::with_agent(IvrConfig::default());
+    call.input(secs(60), Input::AgentHungUp);
+    assert_eq!(
+        call.input(secs(2), Input::Digit('1')),
+        [
+            Output::StopPlayback,
+            Output::Satisfaction { score: 1 },
+            play(&["thanks"], false)
+        ]
+    );
+}
+
+#[test]
+fn survey_without_a_key_says_goodbye() {
+    let mut call = Call::with_agent(IvrConfig::default());
+    call.input(secs(60), Input::AgentHungUp);
+    call.input(secs(10), Input::PlaybackFinished);
+    assert_eq!(call.timeout(), [play(&["goodbye"], false)]);
+    assert_eq!(
+        call.input(secs(2), Input::PlaybackFinished),
+        [Output::Hangup]
+    );
+    assert_eq!(
+        call.flow.path(),
+        "greeting>menu:0>queue:agent>queued>position:1>agent>survey:timeout"
+    );
+}
+
+#[test]
+fn survey_disabled_hangs_up_with_the_agent() {
+    let mut cfg = IvrConfig::default();
+    cfg.survey.enabled = false;
+    let mut call = Call::with_agent(cfg);
+    assert_eq!(call.input(secs(60), Input::AgentHungUp), [Output::Hangup]);
+    assert!(call.flow.is_done());
+    assert_eq!(
+        call.flow.path(),
+        "greeting>menu:0>queue:agent>queued>position:1>agent"
+    );
+}
+
+#[test]
+fn caller_hangup_while_queued_leaves_the_queue() {
+    let mut call = Call::holding(6);
+    assert_eq!(call.input(secs(20), Input::Hangup), [Output::LeaveQueue]);
+    assert!(call.flow.is_done());
+    assert_eq!(call.flow.poll_timeout(), None);
+    assert_eq!(call.input(secs(1), Input::AgentAnswered), []);
+    assert_eq!(
+        call.flow.path(),
+        "greeting>menu:0>queue:agent>queued>position:6>hangup"
+    );
+
+    // Before the driver's answer too, once it has the Enqueue.
+    let mut call = Call::enqueued();
+    assert_eq!(call.input(secs(1), Input::Hangup), [Output::LeaveQueue]);
+    assert_eq!(call.flow.path(), "greeting>menu:0>queue:agent>hangup");
+}
+
+#[test]
+fn caller_hangup_during_the_survey_ends_without_a_rating() {
+    let mut call = Call::with_agent(IvrConfig::default());
+    call.input(secs(60), Input::AgentHungUp);
+    assert_eq!(call.input(secs(2), Input::Hangup), []);
+    assert!(call.flow.is_done());
+    assert_eq!(
+        call.flow.path(),
+        "greeting>menu:0>queue:agent>queued>position:1>agent>hangup"
+    );
+}
+
+#[test]
+fn first_in_line_hears_no_number_and_position_zero_is_taken_as_first() {
+    for position in [1, 0] {
+        let mut call = Call::enqueued();
+        assert_eq!(
+            call.input(secs(1), Input::Queued { position }),
+            [first_announcement(&[])],
+            "{position}"
+        );
+    }
+}
