@@ -17,9 +17,11 @@
 //! Network input never panics here: anything malformed becomes an error value.
 
 pub mod dialog;
+pub mod digest;
 pub mod framing;
 pub mod message;
 pub mod normalize;
+pub mod registrar;
 pub mod sdp;
 pub mod transaction;
 pub mod transport;
