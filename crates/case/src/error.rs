@@ -55,6 +55,43 @@ pub enum CaseError {
     /// A recording path is empty, absolute, or leaves the recordings directory (`..`).
     #[error("recording path {0:?} must be relative to the recordings directory")]
     InvalidRecordingPath(String),
+    /// `add_agent` with an extension that already has an agent.
+    #[error("agent {0} already exists")]
+    AgentExists(String),
+    /// No (current) agent has this extension.
+    #[error("agent {0} not found")]
+    AgentNotFound(String),
+    /// An extension that is not 1 to 16 digits.
+    #[error("invalid extension {0:?}: expected 1 to 16 digits")]
+    InvalidExtension(String),
+    /// A skill with a bad name or level, or listed twice; `item` is the offending item
+    /// as written (e.g. `"Consult:7"`).
+    #[error("invalid skill {item:?}: {reason}")]
+    InvalidSkill {
+        /// The item.
+        item: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Another field of a new agent is not acceptable (empty name or password, zero ring
+    /// time).
+    #[error("invalid agent: {0}")]
+    InvalidAgent(&'static str),
+    /// Hashing or verifying a password failed (not a wrong password: that is `Ok(false)`).
+    #[error("password hashing failed: {0}")]
+    Hashing(String),
+    /// An ACD step that does not fit the call's queue history (e.g. answered twice, or
+    /// offered before it was queued). A bug in the caller, not in the data.
+    #[error("call {call}: {reason}")]
+    InvalidCallState {
+        /// The call.
+        call: CallId,
+        /// What does not fit.
+        reason: &'static str,
+    },
+    /// `call_left_queue` with a result that is not a way of leaving the queue.
+    #[error("invalid queue result {0:?}: expected abandoned, expired, queue_full, no_agents or callback_requested")]
+    InvalidAcdResult(String),
     /// A number does not fit the database column (e.g. a size above `i64::MAX`).
     #[error("{0} is out of range")]
     OutOfRange(&'static str),

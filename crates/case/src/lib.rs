@@ -26,17 +26,31 @@
 //! database's SQL (`sqlite` now; a `postgres` module with the schema in
 //! `migrations/postgres/` comes next). [`model`] has the types, [`ticket`] the pure
 //! ticket-number helpers.
+//!
+//! # Agents and the ACD
+//!
+//! Seated agents (extension, skills, ring and wrap-up times) live here too, with their
+//! credentials: an argon2id hash for the desktop login and the SIP digest HA1 values the
+//! registrar checks softphones against; plaintext passwords are never stored. Agents are
+//! never deleted, only marked removed, so the calls and the append-only state history
+//! (`agent_events`) that name them stay meaningful. Each call row carries its ACD facts
+//! (queue, offers, answering agent, wait / talk / wrap-up times), written step by step
+//! by the call controller, from which [`CaseStore::queue_stats`] computes the day's
+//! service level.
 
+mod acd;
 mod error;
 pub mod model;
 mod rows;
+mod secret;
 mod sqlite;
 mod store;
 pub mod ticket;
 
 pub use error::CaseError;
 pub use model::{
-    CallId, CallRow, CaseDetail, CaseEvent, CaseId, CaseStatus, CaseSummary, Channel, Direction,
-    MissedCall, NewCall, NewRecording, OpenedCall, RecordingId, RecordingKind, RecordingRow,
+    AcdResult, Agent, AgentEvent, AgentSecrets, CallId, CallRow, CaseDetail, CaseEvent, CaseId,
+    CaseStatus, CaseSummary, Channel, Direction, MissedCall, NewAgent, NewCall, NewRecording,
+    OpenedCall, QueueStats, RecordingId, RecordingKind, RecordingRow, Skill, SERVICE_LEVEL_WAIT_MS,
 };
 pub use store::CaseStore;

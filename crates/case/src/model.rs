@@ -5,6 +5,8 @@ use std::fmt;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
+use crate::error::CaseError;
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -121,6 +123,28 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// How a call's time in an ACD queue ended.
+    AcdResult {
+        /// An agent answered it.
+        Answered => "answered",
+        /// The caller hung up while waiting.
+        Abandoned => "abandoned",
+        /// The maximum wait ran out (the call goes to voicemail).
+        Expired => "expired",
+        /// The queue was full when the call asked for it.
+        QueueFull => "queue_full",
+        /// No agent was logged in with the skill.
+        NoAgents => "no_agents",
+        /// The caller chose a callback instead of waiting.
+        CallbackRequested => "callback_requested",
+    }
+);
+
+/// The wait within which an answered call counts toward the service level (answer
+/// within 15 s, per the 12345 rule books).
+pub const SERVICE_LEVEL_WAIT_MS: u64 = 15_000;
+
 /// An answered inbound call, as the call controller knows it when it sends 200 OK.
 #[derive(Debug, Clone)]
 pub struct NewCall {
@@ -212,6 +236,32 @@ pub struct CallRow {
     pub hangup_cause: Option<String>,
     /// The IVR keys and nodes the caller went through.
     pub ivr_path: Option<String>,
+    /// The ACD queue it waited in, if it asked for an agent.
+    pub queue: Option<String>,
+    /// Extension of the agent who answered it.
+    pub agent: Option<String>,
+    /// SIP Call-ID of the agent leg that was answered.
+    pub agent_call_id: Option<String>,
+    /// When it entered the queue (the first time, if it was moved).
+    pub queued_at: Option<DateTime<Utc>>,
+    /// How many times an agent's phone was rung for it.
+    pub offered_count: u32,
+    /// How many of those offers were not answered (no answer, busy, declined).
+    pub rejected_count: u32,
+    /// When an agent answered.
+    pub agent_answered_at: Option<DateTime<Utc>>,
+    /// When the conversation with the agent ended.
+    pub agent_ended_at: Option<DateTime<Utc>>,
+    /// When the agent finished wrap-up (话后处理) for it.
+    pub wrap_up_ended_at: Option<DateTime<Utc>>,
+    /// How its time in the queue ended; `None` while waiting (or if never queued).
+    pub acd_result: Option<AcdResult>,
+    /// Time in the queue: queued until answered or left.
+    pub wait_ms: Option<u64>,
+    /// Time talking to the agent.
+    pub talk_ms: Option<u64>,
+    /// The agent's wrap-up time after it.
+    pub wrap_up_ms: Option<u64>,
 }
 
 /// One recording of a case.
@@ -285,4 +335,332 @@ pub struct MissedCall {
     pub ended_at: DateTime<Utc>,
     /// Why it ended unanswered, e.g. `cancelled`.
     pub cause: String,
+}
+
+/// A skill an agent has, with a level from 1 (can take it) to 5 (expert).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Skill {
+    /// Lowercase letters, digits, `_` and `-`, e.g. `consult`, `complaint`, `en`.
+    pub name: String,
+    /// 1 to 5.
+    pub level: u8,
+}
+
+impl Skill {
+    /// Longest skill name accepted.
+    pub const MAX_NAME_LEN: usize = 32;
+
+    /// A checked skill: [`CaseError::InvalidSkill`] if the name or level is not allowed.
+    pub fn new(name: &str, level: u8) -> Result<Skill, CaseError> {
+        let invalid = |reason| CaseError::InvalidSkill {
+            item: format!("{name}:{level}"),
+            reason,
+        };
+        if let Some(reason) = name_problem(name) {
+            return Err(invalid(reason));
+        }
+        if !(1..=5).contains(&level) {
+            return Err(invalid("level must be 1 to 5"));
+        }
+        Ok(Skill {
+            name: name.to_owned(),
+            level,
+        })
+    }
+
+    /// Parses a comma-separated list of `name:level` items, e.g.
+    /// `"consult:5, complaint:3,en:4"`. Blanks around items are ignored, as are empty
+    /// items; a blank string is no skills. The error names the first bad item.
+    pub fn parse_list(list: &str) -> Result<Vec<Skill>, CaseError> {
+        let skills = list
+            .split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(Skill::parse_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        check_skills(&skills)?;
+        Ok(skills)
+    }
+
+    fn parse_item(item: &str) -> Result<Skill, CaseError> {
+        let invalid = |reason| CaseError::InvalidSkill {
+            item: item.to_owned(),
+            reason,
+        };
+        let (name, level) = item
+            .split_once(':')
+            .ok_or_else(|| invalid("expected name:level"))?;
+        let (name, level) = (name.trim(), level.trim());
+        if let Some(reason) = name_problem(name) {
+            return Err(invalid(reason));
+        }
+        match level.parse::<u8>() {
+            Ok(l @ 1..=5) => Ok(Skill {
+                name: name.to_owned(),
+                level: l,
+            }),
+            _ => Err(invalid("level must be 1 to 5")),
+        }
+    }
+}
+
+fn name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("empty skill name")
+    } else if name.len() > Skill::MAX_NAME_LEN {
+        Some("skill name longer than 32 characters")
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    {
+        Some("skill name may only have lowercase letters, digits, _ and -")
+    } else {
+        None
+    }
+}
+
+/// Checks every skill of a list (it may have been built without [`Skill::new`]) and that
+/// no skill is listed twice.
+pub(crate) fn check_skills(skills: &[Skill]) -> Result<(), CaseError> {
+    for (i, s) in skills.iter().enumerate() {
+        Skill::new(&s.name, s.level)?;
+        if skills[..i].iter().any(|earlier| earlier.name == s.name) {
+            return Err(CaseError::InvalidSkill {
+                item: format!("{}:{}", s.name, s.level),
+                reason: "skill listed twice",
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Longest extension accepted.
+pub const MAX_EXTENSION_LEN: usize = 16;
+
+/// Whether `ext` is an agent extension: 1 to 16 ASCII digits.
+pub fn is_valid_extension(ext: &str) -> bool {
+    !ext.is_empty() && ext.len() <= MAX_EXTENSION_LEN && ext.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A seated agent to create.
+#[derive(Clone)]
+pub struct NewAgent {
+    /// The softphone's extension (digits), also the SIP user name and the login.
+    pub extension: String,
+    /// Display name.
+    pub name: String,
+    /// The password for both the desktop login and SIP digest auth; only hashes are kept.
+    pub password: String,
+    /// Skills, each at most once.
+    pub skills: Vec<Skill>,
+    /// How long an offered call rings before it goes back to the queue (at least 1).
+    pub max_ring_secs: u32,
+    /// After-call work time before the agent is offered the next call.
+    pub wrap_up_secs: u32,
+}
+
+impl fmt::Debug for NewAgent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewAgent")
+            .field("extension", &self.extension)
+            .field("name", &self.name)
+            .field("skills", &self.skills)
+            .field("max_ring_secs", &self.max_ring_secs)
+            .field("wrap_up_secs", &self.wrap_up_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A seated agent, as shown to supervisors. Holds no secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Agent {
+    /// Extension (digits).
+    pub extension: String,
+    /// Display name.
+    pub name: String,
+    /// Skills, by name.
+    pub skills: Vec<Skill>,
+    /// Ring timeout for offers.
+    pub max_ring_secs: u32,
+    /// Wrap-up time after each call.
+    pub wrap_up_secs: u32,
+    /// When the agent was added.
+    pub created_at: DateTime<Utc>,
+    /// Last change (skills, re-adding).
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What the registrar needs for SIP digest authentication of an agent's softphone:
+/// `HA1 = H(extension:realm:password)` as lowercase hex, for MD5 and SHA-256.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AgentSecrets {
+    /// Extension (the digest user name).
+    pub extension: String,
+    /// The realm the HA1 values were computed for.
+    pub realm: String,
+    /// hex(MD5("extension:realm:password")).
+    pub ha1_md5: String,
+    /// hex(SHA-256("extension:realm:password")).
+    pub ha1_sha256: String,
+}
+
+impl fmt::Debug for AgentSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentSecrets")
+            .field("extension", &self.extension)
+            .field("realm", &self.realm)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One entry of an agent's state history (append-only), for occupancy and reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgentEvent {
+    /// Database id; increases with time.
+    pub id: i64,
+    /// The agent.
+    pub extension: String,
+    /// When the state changed.
+    pub at: DateTime<Utc>,
+    /// State before (e.g. `ready`).
+    pub from_state: String,
+    /// State after (e.g. `ringing`).
+    pub to_state: String,
+    /// Why, e.g. `no_answer`, `break`.
+    pub reason: Option<String>,
+    /// SIP Call-ID of the call involved, if any.
+    pub sip_call_id: Option<String>,
+}
+
+/// One queue's figures since a given time (normally local midnight), for the wallboard
+/// and the daily report. Counts are of calls that entered the queue since then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct QueueStats {
+    /// The queue.
+    pub queue: String,
+    /// Calls that asked for the queue.
+    pub offered: u64,
+    /// Answered by an agent.
+    pub answered: u64,
+    /// Answered within [`SERVICE_LEVEL_WAIT_MS`] of queuing.
+    pub answered_within_15s: u64,
+    /// The caller hung up while waiting.
+    pub abandoned: u64,
+    /// The maximum wait ran out.
+    pub expired: u64,
+    /// Turned away: queue full.
+    pub queue_full: u64,
+    /// Turned away: no agent logged in.
+    pub no_agents: u64,
+    /// The caller chose a callback.
+    pub callback_requested: u64,
+    /// Still waiting (no result yet).
+    pub waiting: u64,
+    /// Average wait of the calls that left the queue (answered or not).
+    pub avg_wait_ms: Option<u64>,
+    /// Average wait of the answered calls (average speed of answer).
+    pub avg_answer_ms: Option<u64>,
+    /// Longest wait of a call that left the queue.
+    pub max_wait_ms: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skill(name: &str, level: u8) -> Skill {
+        Skill {
+            name: name.into(),
+            level,
+        }
+    }
+
+    #[test]
+    fn skill_list_parses_with_blanks() {
+        assert_eq!(
+            Skill::parse_list("consult:5, complaint:3,en:4").unwrap(),
+            [skill("consult", 5), skill("complaint", 3), skill("en", 4)]
+        );
+        assert_eq!(
+            Skill::parse_list(" ent_service-2 : 1 ,").unwrap(),
+            [skill("ent_service-2", 1)]
+        );
+        assert!(Skill::parse_list("").unwrap().is_empty());
+        assert!(Skill::parse_list("  ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn skill_list_errors_name_the_bad_item() {
+        for (list, bad, why) in [
+            ("consult:5, complaint:6", "complaint:6", "1 to 5"),
+            ("consult:0", "consult:0", "1 to 5"),
+            ("consult:5,en", "en", "name:level"),
+            ("Consult:5", "Consult:5", "lowercase"),
+            ("con sult:5", "con sult:5", "lowercase"),
+            ("consult:x", "consult:x", "1 to 5"),
+            ("consult:-1", "consult:-1", "1 to 5"),
+            (":3", ":3", "empty"),
+            ("en:4,consult:5,en:2", "en:2", "twice"),
+        ] {
+            let err = Skill::parse_list(list).unwrap_err();
+            match &err {
+                CaseError::InvalidSkill { item, reason } => {
+                    assert_eq!(item, bad, "{list:?}");
+                    assert!(reason.contains(why), "{list:?}: {reason}");
+                }
+                other => panic!("{list:?}: {other}"),
+            }
+            assert!(err.to_string().contains(bad), "{err}");
+        }
+        let long = format!("{}:1", "a".repeat(Skill::MAX_NAME_LEN + 1));
+        assert!(Skill::parse_list(&long).is_err());
+    }
+
+    #[test]
+    fn skill_new_checks() {
+        assert_eq!(Skill::new("en", 4).unwrap(), skill("en", 4));
+        assert!(Skill::new("en", 6).is_err());
+        assert!(Skill::new("EN", 4).is_err());
+        assert!(Skill::new("", 4).is_err());
+    }
+
+    #[test]
+    fn extensions_are_digits() {
+        assert!(is_valid_extension("1001"));
+        assert!(is_valid_extension("7"));
+        for bad in [
+            "",
+            "10a1",
+            "+1001",
+            " 1001",
+            "12345678901234567",
+            "１００１",
+        ] {
+            assert!(!is_valid_extension(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_not_in_debug_output() {
+        let s = AgentSecrets {
+            extension: "1001".into(),
+            realm: "r".into(),
+            ha1_md5: "deadbeef".into(),
+            ha1_sha256: "cafebabe".into(),
+        };
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("deadbeef") && !shown.contains("cafebabe"),
+            "{shown}"
+        );
+        let a = NewAgent {
+            extension: "1001".into(),
+            name: "Li".into(),
+            password: "hunter2".into(),
+            skills: vec![],
+            max_ring_secs: 20,
+            wrap_up_secs: 30,
+        };
+        assert!(!format!("{a:?}").contains("hunter2"));
+    }
 }

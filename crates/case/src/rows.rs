@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 
 use crate::error::CaseError;
 use crate::model::{
-    CallId, CallRow, CaseEvent, CaseId, CaseStatus, CaseSummary, Channel, Direction, RecordingId,
-    RecordingKind, RecordingRow,
+    AcdResult, Agent, AgentEvent, AgentSecrets, CallId, CallRow, CaseEvent, CaseId, CaseStatus,
+    CaseSummary, Channel, Direction, QueueStats, RecordingId, RecordingKind, RecordingRow, Skill,
 };
 
 /// A row of `cases`.
@@ -36,6 +36,93 @@ pub(crate) struct CallRecord {
     pub ended_at: Option<DateTime<Utc>>,
     pub hangup_cause: Option<String>,
     pub ivr_path: Option<String>,
+    #[sqlx(flatten)]
+    pub acd: AcdRecord,
+}
+
+/// The ACD columns of a row of `calls`: what happened to the call in the queue and with
+/// the agent. [`crate::acd`] moves it from step to step.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct AcdRecord {
+    pub queue: Option<String>,
+    pub agent: Option<String>,
+    pub agent_call_id: Option<String>,
+    pub queued_at: Option<DateTime<Utc>>,
+    pub offered_count: i64,
+    pub rejected_count: i64,
+    pub agent_answered_at: Option<DateTime<Utc>>,
+    pub agent_ended_at: Option<DateTime<Utc>>,
+    pub wrap_up_ended_at: Option<DateTime<Utc>>,
+    pub acd_result: Option<String>,
+    pub wait_ms: Option<i64>,
+    pub talk_ms: Option<i64>,
+    pub wrap_up_ms: Option<i64>,
+}
+
+/// A call's case and its ACD columns, read before an ACD step.
+#[derive(sqlx::FromRow)]
+pub(crate) struct AcdState {
+    pub case_id: i64,
+    #[sqlx(flatten)]
+    pub acd: AcdRecord,
+}
+
+/// A row of `agents`, without its secrets.
+#[derive(sqlx::FromRow)]
+pub(crate) struct AgentRecord {
+    pub extension: String,
+    pub name: String,
+    pub max_ring_secs: i64,
+    pub wrap_up_secs: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A row of `agent_skills`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct SkillRecord {
+    pub extension: String,
+    pub skill: String,
+    pub level: i64,
+}
+
+/// The digest secrets of a row of `agents`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct SecretsRecord {
+    pub extension: String,
+    pub realm: String,
+    pub ha1_md5: String,
+    pub ha1_sha256: String,
+}
+
+/// A row of `agent_events`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct AgentEventRecord {
+    pub id: i64,
+    pub extension: String,
+    pub at: DateTime<Utc>,
+    pub from_state: String,
+    pub to_state: String,
+    pub reason: Option<String>,
+    pub sip_call_id: Option<String>,
+}
+
+/// One queue's counts, as aggregated by the database.
+#[derive(sqlx::FromRow)]
+pub(crate) struct QueueStatsRecord {
+    pub queue: String,
+    pub offered: i64,
+    pub answered: i64,
+    pub answered_within_sl: i64,
+    pub abandoned: i64,
+    pub expired: i64,
+    pub queue_full: i64,
+    pub no_agents: i64,
+    pub callback_requested: i64,
+    pub waiting: i64,
+    pub avg_wait_ms: Option<i64>,
+    pub avg_answer_ms: Option<i64>,
+    pub max_wait_ms: Option<i64>,
 }
 
 /// A row of `recordings`.
@@ -76,8 +163,64 @@ fn optional_status(text: Option<String>) -> Result<Option<CaseStatus>, CaseError
     text.as_deref().map(status).transpose()
 }
 
+pub(crate) fn acd_result(text: &str) -> Result<AcdResult, CaseError> {
+    known(AcdResult::parse(text), "ACD result", text)
+}
+
 fn unsigned(value: i64, what: &str) -> Result<u64, CaseError> {
     u64::try_from(value).map_err(|_| CaseError::Corrupt(format!("negative {what} {value}")))
+}
+
+fn optional_unsigned(value: Option<i64>, what: &str) -> Result<Option<u64>, CaseError> {
+    value.map(|v| unsigned(v, what)).transpose()
+}
+
+fn small(value: i64, what: &str) -> Result<u32, CaseError> {
+    u32::try_from(value).map_err(|_| CaseError::Corrupt(format!("{what} {value}")))
+}
+
+/// An agent from its row and its skills (in the order given).
+pub(crate) fn agent(r: AgentRecord, skills: Vec<SkillRecord>) -> Result<Agent, CaseError> {
+    let skills = skills
+        .into_iter()
+        .map(|s| {
+            let level = u8::try_from(s.level)
+                .ok()
+                .filter(|l| (1..=5).contains(l))
+                .ok_or_else(|| CaseError::Corrupt(format!("skill level {}", s.level)))?;
+            Ok(Skill {
+                name: s.skill,
+                level,
+            })
+        })
+        .collect::<Result<_, CaseError>>()?;
+    Ok(Agent {
+        skills,
+        max_ring_secs: small(r.max_ring_secs, "max_ring_secs")?,
+        wrap_up_secs: small(r.wrap_up_secs, "wrap_up_secs")?,
+        extension: r.extension,
+        name: r.name,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    })
+}
+
+/// Agents from their rows and all their skills (grouped by extension, in any order).
+pub(crate) fn agents(
+    records: Vec<AgentRecord>,
+    skills: Vec<SkillRecord>,
+) -> Result<Vec<Agent>, CaseError> {
+    let mut by_ext: std::collections::HashMap<String, Vec<SkillRecord>> = Default::default();
+    for s in skills {
+        by_ext.entry(s.extension.clone()).or_default().push(s);
+    }
+    records
+        .into_iter()
+        .map(|r| {
+            let skills = by_ext.remove(&r.extension).unwrap_or_default();
+            agent(r, skills)
+        })
+        .collect()
 }
 
 impl TryFrom<CaseRecord> for CaseSummary {
@@ -112,6 +255,68 @@ impl TryFrom<CallRecord> for CallRow {
             ended_at: r.ended_at,
             hangup_cause: r.hangup_cause,
             ivr_path: r.ivr_path,
+            acd_result: r.acd.acd_result.as_deref().map(acd_result).transpose()?,
+            offered_count: small(r.acd.offered_count, "offered_count")?,
+            rejected_count: small(r.acd.rejected_count, "rejected_count")?,
+            wait_ms: optional_unsigned(r.acd.wait_ms, "wait_ms")?,
+            talk_ms: optional_unsigned(r.acd.talk_ms, "talk_ms")?,
+            wrap_up_ms: optional_unsigned(r.acd.wrap_up_ms, "wrap_up_ms")?,
+            queue: r.acd.queue,
+            agent: r.acd.agent,
+            agent_call_id: r.acd.agent_call_id,
+            queued_at: r.acd.queued_at,
+            agent_answered_at: r.acd.agent_answered_at,
+            agent_ended_at: r.acd.agent_ended_at,
+            wrap_up_ended_at: r.acd.wrap_up_ended_at,
+        })
+    }
+}
+
+impl From<SecretsRecord> for AgentSecrets {
+    fn from(r: SecretsRecord) -> Self {
+        AgentSecrets {
+            extension: r.extension,
+            realm: r.realm,
+            ha1_md5: r.ha1_md5,
+            ha1_sha256: r.ha1_sha256,
+        }
+    }
+}
+
+impl TryFrom<AgentEventRecord> for AgentEvent {
+    type Error = CaseError;
+
+    fn try_from(r: AgentEventRecord) -> Result<Self, CaseError> {
+        Ok(AgentEvent {
+            id: r.id,
+            extension: r.extension,
+            at: r.at,
+            from_state: r.from_state,
+            to_state: r.to_state,
+            reason: r.reason,
+            sip_call_id: r.sip_call_id,
+        })
+    }
+}
+
+impl TryFrom<QueueStatsRecord> for QueueStats {
+    type Error = CaseError;
+
+    fn try_from(r: QueueStatsRecord) -> Result<Self, CaseError> {
+        Ok(QueueStats {
+            offered: unsigned(r.offered, "offered")?,
+            answered: unsigned(r.answered, "answered")?,
+            answered_within_15s: unsigned(r.answered_within_sl, "answered_within_15s")?,
+            abandoned: unsigned(r.abandoned, "abandoned")?,
+            expired: unsigned(r.expired, "expired")?,
+            queue_full: unsigned(r.queue_full, "queue_full")?,
+            no_agents: unsigned(r.no_agents, "no_agents")?,
+            callback_requested: unsigned(r.callback_requested, "callback_requested")?,
+            waiting: unsigned(r.waiting, "waiting")?,
+            avg_wait_ms: optional_unsigned(r.avg_wait_ms, "avg_wait_ms")?,
+            avg_answer_ms: optional_unsigned(r.avg_answer_ms, "avg_answer_ms")?,
+            max_wait_ms: optional_unsigned(r.max_wait_ms, "max_wait_ms")?,
+            queue: r.queue,
         })
     }
 }

@@ -11,16 +11,23 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sqlx::error::ErrorKind;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
 
+use crate::acd::AcdStep;
 use crate::error::CaseError;
 use crate::model::{
-    CallId, CaseDetail, CaseId, CaseStatus, CaseSummary, Channel, Direction, MissedCall, NewCall,
-    NewRecording, OpenedCall, RecordingId,
+    Agent, AgentEvent, AgentSecrets, CallId, CaseDetail, CaseId, CaseStatus, CaseSummary, Channel,
+    Direction, MissedCall, NewAgent, NewCall, NewRecording, OpenedCall, QueueStats, RecordingId,
+    Skill, SERVICE_LEVEL_WAIT_MS,
 };
-use crate::rows::{self, convert_all, CallRecord, CaseRecord, EventRecord, RecordingRecord};
+use crate::rows::{
+    self, convert_all, AcdState, AgentEventRecord, AgentRecord, CallRecord, CaseRecord,
+    EventRecord, QueueStatsRecord, RecordingRecord, SecretsRecord, SkillRecord,
+};
 use crate::ticket;
 
 /// How long a statement waits for another connection's write lock before failing.
@@ -33,6 +40,17 @@ const SYSTEM_ACTOR: &str = "system";
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 
 const CASE_COLUMNS: &str = "id, ticket, channel, status, caller_number, created_at, updated_at";
+const ACD_COLUMNS: &str = "queue, agent, agent_call_id, queued_at, offered_count, rejected_count, \
+     agent_answered_at, agent_ended_at, wrap_up_ended_at, acd_result, wait_ms, talk_ms, wrap_up_ms";
+const AGENT_COLUMNS: &str = "extension, name, max_ring_secs, wrap_up_secs, created_at, updated_at";
+
+/// What `add_agent` stores besides the [`NewAgent`]: the hashes made from its password.
+pub(crate) struct AgentHashes<'a> {
+    pub password_hash: &'a str,
+    pub realm: &'a str,
+    pub ha1_md5: &'a str,
+    pub ha1_sha256: &'a str,
+}
 
 /// A pool of connections to one SQLite database file.
 #[derive(Debug, Clone)]
@@ -236,11 +254,11 @@ impl SqliteBackend {
         let Some(case) = case else {
             return Ok(None);
         };
-        let calls: Vec<CallRecord> = sqlx::query_as(
+        let calls: Vec<CallRecord> = sqlx::query_as(&format!(
             "SELECT id, case_id, sip_call_id, caller_number, called_number, direction, \
-             arrived_at, answered_at, ended_at, hangup_cause, ivr_path \
-             FROM calls WHERE case_id = ? ORDER BY id",
-        )
+             arrived_at, answered_at, ended_at, hangup_cause, ivr_path, {ACD_COLUMNS} \
+             FROM calls WHERE case_id = ? ORDER BY id"
+        ))
         .bind(case.id)
         .fetch_all(&mut *tx)
         .await?;
@@ -303,6 +321,277 @@ impl SqliteBackend {
         .await?)
     }
 
+    pub(crate) async fn add_agent(
+        &self,
+        a: &NewAgent,
+        hashes: &AgentHashes<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Agent, CaseError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let existing: Option<Option<DateTime<Utc>>> =
+            sqlx::query_scalar("SELECT removed_at FROM agents WHERE extension = ?")
+                .bind(&a.extension)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let sql = match existing {
+            Some(None) => return Err(CaseError::AgentExists(a.extension.clone())),
+            // A removed agent's extension is given to the new one; its history stays.
+            Some(Some(_)) => {
+                "UPDATE agents SET name = ?2, password_hash = ?3, realm = ?4, ha1_md5 = ?5, \
+                 ha1_sha256 = ?6, max_ring_secs = ?7, wrap_up_secs = ?8, created_at = ?9, \
+                 updated_at = ?9, removed_at = NULL WHERE extension = ?1"
+            }
+            None => {
+                "INSERT INTO agents (extension, name, password_hash, realm, ha1_md5, ha1_sha256, \
+                 max_ring_secs, wrap_up_secs, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)"
+            }
+        };
+        sqlx::query(sql)
+            .bind(&a.extension)
+            .bind(&a.name)
+            .bind(hashes.password_hash)
+            .bind(hashes.realm)
+            .bind(hashes.ha1_md5)
+            .bind(hashes.ha1_sha256)
+            .bind(i64::from(a.max_ring_secs))
+            .bind(i64::from(a.wrap_up_secs))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match kind(&e) {
+                Some(ErrorKind::UniqueViolation) => CaseError::AgentExists(a.extension.clone()),
+                _ => e.into(),
+            })?;
+        replace_skills(&mut tx, &a.extension, &a.skills).await?;
+        let agent = load_agent(&mut tx, &a.extension)
+            .await?
+            .ok_or_else(|| CaseError::AgentNotFound(a.extension.clone()))?;
+        tx.commit().await?;
+        Ok(agent)
+    }
+
+    pub(crate) async fn list_agents(&self) -> Result<Vec<Agent>, CaseError> {
+        let mut tx = self.pool.begin().await?;
+        let agents: Vec<AgentRecord> = sqlx::query_as(&format!(
+            "SELECT {AGENT_COLUMNS} FROM agents WHERE removed_at IS NULL \
+             ORDER BY length(extension), extension"
+        ))
+        .fetch_all(&mut *tx)
+        .await?;
+        let skills: Vec<SkillRecord> = sqlx::query_as(
+            "SELECT s.extension, s.skill, s.level FROM agent_skills s \
+             JOIN agents a ON a.extension = s.extension \
+             WHERE a.removed_at IS NULL ORDER BY s.skill",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows::agents(agents, skills)
+    }
+
+    pub(crate) async fn agent(&self, ext: &str) -> Result<Option<Agent>, CaseError> {
+        let mut tx = self.pool.begin().await?;
+        let agent = load_agent(&mut tx, ext).await?;
+        tx.commit().await?;
+        Ok(agent)
+    }
+
+    pub(crate) async fn set_skills(
+        &self,
+        ext: &str,
+        skills: &[Skill],
+        now: DateTime<Utc>,
+    ) -> Result<Agent, CaseError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query(
+            "UPDATE agents SET updated_at = ? WHERE extension = ? AND removed_at IS NULL",
+        )
+        .bind(now)
+        .bind(ext)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(CaseError::AgentNotFound(ext.to_owned()));
+        }
+        replace_skills(&mut tx, ext, skills).await?;
+        let agent = load_agent(&mut tx, ext)
+            .await?
+            .ok_or_else(|| CaseError::AgentNotFound(ext.to_owned()))?;
+        tx.commit().await?;
+        Ok(agent)
+    }
+
+    pub(crate) async fn remove_agent(
+        &self,
+        ext: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), CaseError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let done = sqlx::query(
+            "UPDATE agents SET removed_at = ?1, updated_at = ?1 \
+             WHERE extension = ?2 AND removed_at IS NULL",
+        )
+        .bind(now)
+        .bind(ext)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(CaseError::AgentNotFound(ext.to_owned()));
+        }
+        replace_skills(&mut tx, ext, &[]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn agent_secrets(&self, ext: &str) -> Result<Option<AgentSecrets>, CaseError> {
+        let row: Option<SecretsRecord> = sqlx::query_as(
+            "SELECT extension, realm, ha1_md5, ha1_sha256 FROM agents \
+             WHERE extension = ? AND removed_at IS NULL",
+        )
+        .bind(ext)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(AgentSecrets::from))
+    }
+
+    pub(crate) async fn password_hash(&self, ext: &str) -> Result<Option<String>, CaseError> {
+        Ok(sqlx::query_scalar(
+            "SELECT password_hash FROM agents WHERE extension = ? AND removed_at IS NULL",
+        )
+        .bind(ext)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub(crate) async fn record_agent_event(
+        &self,
+        ext: &str,
+        at: DateTime<Utc>,
+        from: &str,
+        to: &str,
+        reason: Option<&str>,
+        call: Option<&str>,
+    ) -> Result<(), CaseError> {
+        sqlx::query(
+            "INSERT INTO agent_events (extension, at, from_state, to_state, reason, sip_call_id) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(ext)
+        .bind(at)
+        .bind(from)
+        .bind(to)
+        .bind(reason)
+        .bind(call)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match kind(&e) {
+            Some(ErrorKind::ForeignKeyViolation) => CaseError::AgentNotFound(ext.to_owned()),
+            _ => e.into(),
+        })?;
+        Ok(())
+    }
+
+    pub(crate) async fn agent_events(
+        &self,
+        ext: &str,
+        limit: u32,
+    ) -> Result<Vec<AgentEvent>, CaseError> {
+        let rows: Vec<AgentEventRecord> = sqlx::query_as(
+            "SELECT id, extension, at, from_state, to_state, reason, sip_call_id \
+             FROM agent_events WHERE extension = ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(ext)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        convert_all(rows)
+    }
+
+    /// Applies one ACD step to a call row (see [`crate::acd`]) and writes its audit event,
+    /// in one transaction.
+    pub(crate) async fn acd_step(
+        &self,
+        call: CallId,
+        step: AcdStep<'_>,
+        at: DateTime<Utc>,
+    ) -> Result<(), CaseError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let state: Option<AcdState> = sqlx::query_as(&format!(
+            "SELECT case_id, {ACD_COLUMNS} FROM calls WHERE id = ?"
+        ))
+        .bind(call.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let AcdState { case_id, mut acd } = state.ok_or(CaseError::CallNotFound(call))?;
+        let audit = acd.advance(call, step, at)?;
+        sqlx::query(
+            "UPDATE calls SET queue = ?, agent = ?, agent_call_id = ?, queued_at = ?, \
+             offered_count = ?, rejected_count = ?, agent_answered_at = ?, agent_ended_at = ?, \
+             wrap_up_ended_at = ?, acd_result = ?, wait_ms = ?, talk_ms = ?, wrap_up_ms = ? \
+             WHERE id = ?",
+        )
+        .bind(&acd.queue)
+        .bind(&acd.agent)
+        .bind(&acd.agent_call_id)
+        .bind(acd.queued_at)
+        .bind(acd.offered_count)
+        .bind(acd.rejected_count)
+        .bind(acd.agent_answered_at)
+        .bind(acd.agent_ended_at)
+        .bind(acd.wrap_up_ended_at)
+        .bind(&acd.acd_result)
+        .bind(acd.wait_ms)
+        .bind(acd.talk_ms)
+        .bind(acd.wrap_up_ms)
+        .bind(call.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match (kind(&e), &acd.agent) {
+            (Some(ErrorKind::ForeignKeyViolation), Some(agent)) => {
+                CaseError::AgentNotFound(agent.clone())
+            }
+            _ => e.into(),
+        })?;
+        if let Some((event, note)) = audit {
+            insert_event(&mut tx, case_id, at, event, None, None, Some(&note)).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn queue_stats(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<QueueStats>, CaseError> {
+        // Times are RFC 3339 UTC text, which sorts like the instants it names.
+        let rows: Vec<QueueStatsRecord> = sqlx::query_as(
+            "SELECT queue, \
+               COUNT(*) AS offered, \
+               COUNT(CASE WHEN acd_result = 'answered' THEN 1 END) AS answered, \
+               COUNT(CASE WHEN acd_result = 'answered' AND wait_ms <= ?1 THEN 1 END) \
+                 AS answered_within_sl, \
+               COUNT(CASE WHEN acd_result = 'abandoned' THEN 1 END) AS abandoned, \
+               COUNT(CASE WHEN acd_result = 'expired' THEN 1 END) AS expired, \
+               COUNT(CASE WHEN acd_result = 'queue_full' THEN 1 END) AS queue_full, \
+               COUNT(CASE WHEN acd_result = 'no_agents' THEN 1 END) AS no_agents, \
+               COUNT(CASE WHEN acd_result = 'callback_requested' THEN 1 END) \
+                 AS callback_requested, \
+               COUNT(CASE WHEN acd_result IS NULL THEN 1 END) AS waiting, \
+               CAST(ROUND(AVG(wait_ms)) AS INTEGER) AS avg_wait_ms, \
+               CAST(ROUND(AVG(CASE WHEN acd_result = 'answered' THEN wait_ms END)) AS INTEGER) \
+                 AS avg_answer_ms, \
+               MAX(wait_ms) AS max_wait_ms \
+             FROM calls WHERE queue IS NOT NULL AND queued_at >= ?2 \
+             GROUP BY queue ORDER BY queue",
+        )
+        .bind(SERVICE_LEVEL_WAIT_MS as i64)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        convert_all(rows)
+    }
+
     /// The journal mode SQLite reports, for tests.
     #[cfg(test)]
     pub(crate) async fn journal_mode(&self) -> Result<String, CaseError> {
@@ -352,6 +641,54 @@ async fn insert_event(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// An agent that has not been removed, with its skills by name.
+async fn load_agent(conn: &mut SqliteConnection, ext: &str) -> Result<Option<Agent>, CaseError> {
+    let record: Option<AgentRecord> = sqlx::query_as(&format!(
+        "SELECT {AGENT_COLUMNS} FROM agents WHERE extension = ? AND removed_at IS NULL"
+    ))
+    .bind(ext)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(record) = record else {
+        return Ok(None);
+    };
+    let skills: Vec<SkillRecord> = sqlx::query_as(
+        "SELECT extension, skill, level FROM agent_skills WHERE extension = ? ORDER BY skill",
+    )
+    .bind(ext)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows::agent(record, skills).map(Some)
+}
+
+async fn replace_skills(
+    conn: &mut SqliteConnection,
+    ext: &str,
+    skills: &[Skill],
+) -> Result<(), CaseError> {
+    sqlx::query("DELETE FROM agent_skills WHERE extension = ?")
+        .bind(ext)
+        .execute(&mut *conn)
+        .await?;
+    for s in skills {
+        sqlx::query("INSERT INTO agent_skills (extension, skill, level) VALUES (?, ?, ?)")
+            .bind(ext)
+            .bind(&s.name)
+            .bind(i64::from(s.level))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The kind of a database error (constraint violations), if it is one.
+fn kind(e: &sqlx::Error) -> Option<ErrorKind> {
+    match e {
+        sqlx::Error::Database(db) => Some(db.kind()),
+        _ => None,
+    }
 }
 
 fn create_parent_dir(file: &Path) -> Result<(), CaseError> {

@@ -4,12 +4,15 @@ use std::path::{Component, Path};
 
 use chrono::{DateTime, Utc};
 
+use crate::acd::AcdStep;
 use crate::error::CaseError;
 use crate::model::{
-    CallId, CaseDetail, CaseId, CaseStatus, CaseSummary, MissedCall, NewCall, NewRecording,
-    OpenedCall, RecordingId,
+    check_skills, is_valid_extension, AcdResult, Agent, AgentEvent, AgentSecrets, CallId,
+    CaseDetail, CaseId, CaseStatus, CaseSummary, MissedCall, NewAgent, NewCall, NewRecording,
+    OpenedCall, QueueStats, RecordingId, Skill,
 };
-use crate::sqlite::SqliteBackend;
+use crate::secret;
+use crate::sqlite::{AgentHashes, SqliteBackend};
 use crate::ticket;
 
 /// The case database. Cheap to clone (a connection pool); share one per process.
@@ -133,6 +136,255 @@ impl CaseStore {
         match &self.backend {
             Backend::Sqlite(b) => b.list_cases(limit).await,
         }
+    }
+
+    /// Adds a seated agent: stores an argon2id hash of the password (for the desktop
+    /// login) and the SIP digest HA1 values for `realm`; never the password itself.
+    ///
+    /// Fails with [`CaseError::InvalidExtension`], [`CaseError::InvalidSkill`],
+    /// [`CaseError::InvalidAgent`] (empty name or password, zero ring time) or
+    /// [`CaseError::AgentExists`]. The extension of a removed agent may be reused.
+    pub async fn add_agent(&self, a: NewAgent, realm: &str) -> Result<Agent, CaseError> {
+        check_extension(&a.extension)?;
+        check_skills(&a.skills)?;
+        if a.name.trim().is_empty() {
+            return Err(CaseError::InvalidAgent("empty name"));
+        }
+        if a.password.is_empty() {
+            return Err(CaseError::InvalidAgent("empty password"));
+        }
+        if a.max_ring_secs == 0 {
+            return Err(CaseError::InvalidAgent("max_ring_secs must be at least 1"));
+        }
+        let ha1 = secret::ha1(&a.extension, realm, &a.password);
+        let password_hash = secret::hash_password(a.password.clone()).await?;
+        let hashes = AgentHashes {
+            password_hash: &password_hash,
+            realm,
+            ha1_md5: &ha1.md5,
+            ha1_sha256: &ha1.sha256,
+        };
+        let agent = match &self.backend {
+            Backend::Sqlite(b) => b.add_agent(&a, &hashes, Utc::now()).await?,
+        };
+        tracing::info!(agent = %agent.extension, "agent added");
+        Ok(agent)
+    }
+
+    /// Every current agent, by extension (shorter first, so `999` before `1001`).
+    pub async fn list_agents(&self) -> Result<Vec<Agent>, CaseError> {
+        match &self.backend {
+            Backend::Sqlite(b) => b.list_agents().await,
+        }
+    }
+
+    /// One current agent; `Ok(None)` for an unknown, removed or malformed extension.
+    pub async fn agent(&self, ext: &str) -> Result<Option<Agent>, CaseError> {
+        if !is_valid_extension(ext) {
+            return Ok(None);
+        }
+        match &self.backend {
+            Backend::Sqlite(b) => b.agent(ext).await,
+        }
+    }
+
+    /// Replaces an agent's skills with `skills` (checked, each at most once).
+    pub async fn set_skills(&self, ext: &str, skills: Vec<Skill>) -> Result<Agent, CaseError> {
+        check_extension(ext)?;
+        check_skills(&skills)?;
+        match &self.backend {
+            Backend::Sqlite(b) => b.set_skills(ext, &skills, Utc::now()).await,
+        }
+    }
+
+    /// Removes an agent: it can no longer log in or register, and is no longer listed;
+    /// its history stays. [`CaseError::AgentNotFound`] if there is no current agent.
+    pub async fn remove_agent(&self, ext: &str) -> Result<(), CaseError> {
+        check_extension(ext)?;
+        match &self.backend {
+            Backend::Sqlite(b) => b.remove_agent(ext, Utc::now()).await?,
+        }
+        tracing::info!(agent = ext, "agent removed");
+        Ok(())
+    }
+
+    /// The SIP digest HA1 values of a current agent, for the registrar.
+    pub async fn agent_secrets(&self, ext: &str) -> Result<Option<AgentSecrets>, CaseError> {
+        if !is_valid_extension(ext) {
+            return Ok(None);
+        }
+        match &self.backend {
+            Backend::Sqlite(b) => b.agent_secrets(ext).await,
+        }
+    }
+
+    /// Checks an agent's desktop login. An unknown, removed or malformed extension is
+    /// `Ok(false)` after as much hashing work as a wrong password, so timing does not
+    /// tell which extensions exist.
+    pub async fn verify_agent_password(
+        &self,
+        ext: &str,
+        password: &str,
+    ) -> Result<bool, CaseError> {
+        let hash = if is_valid_extension(ext) {
+            match &self.backend {
+                Backend::Sqlite(b) => b.password_hash(ext).await?,
+            }
+        } else {
+            None
+        };
+        secret::verify_password(password.to_owned(), hash).await
+    }
+
+    /// Appends one state change of an agent to its history (`from` and `to` are the ACD's
+    /// state names; `call` the SIP Call-ID involved). [`CaseError::AgentNotFound`] if the
+    /// extension was never an agent.
+    pub async fn record_agent_event(
+        &self,
+        ext: &str,
+        at: DateTime<Utc>,
+        from: &str,
+        to: &str,
+        reason: Option<&str>,
+        call: Option<&str>,
+    ) -> Result<(), CaseError> {
+        check_extension(ext)?;
+        match &self.backend {
+            Backend::Sqlite(b) => b.record_agent_event(ext, at, from, to, reason, call).await,
+        }
+    }
+
+    /// The `limit` most recent state changes of an agent, newest first.
+    pub async fn agent_events(&self, ext: &str, limit: u32) -> Result<Vec<AgentEvent>, CaseError> {
+        if !is_valid_extension(ext) {
+            return Ok(Vec::new());
+        }
+        match &self.backend {
+            Backend::Sqlite(b) => b.agent_events(ext, limit).await,
+        }
+    }
+
+    /// The call entered ACD queue `queue` (audit `queued`). Called for every call that
+    /// asks for an agent, also when it is turned away at once (`queue_full`,
+    /// `no_agents`): that is what `offered` counts. Queuing again (moved to another
+    /// queue) changes the queue but keeps the first time, so the wait counts from it.
+    pub async fn call_queued(
+        &self,
+        call: CallId,
+        queue: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), CaseError> {
+        self.acd_step(call, AcdStep::Queued { queue }, at).await
+    }
+
+    /// An agent's phone rings for the call: `offered_count` + 1 (audit `offered`).
+    pub async fn call_offered(
+        &self,
+        call: CallId,
+        agent: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), CaseError> {
+        self.acd_step(call, AcdStep::Offered { agent }, at).await
+    }
+
+    /// The agent did not take the offer (`reason`: e.g. `no_answer`, `busy`,
+    /// `declined`): `rejected_count` + 1 (audit `offer_rejected`).
+    pub async fn call_offer_rejected(
+        &self,
+        call: CallId,
+        agent: &str,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), CaseError> {
+        let step = AcdStep::OfferRejected { agent, reason };
+        self.acd_step(call, step, at).await
+    }
+
+    /// An agent answered: records the agent and its leg's Call-ID, `acd_result`
+    /// `answered` and `wait_ms` since queuing (audit `agent_answered`).
+    /// [`CaseError::AgentNotFound`] if the extension was never an agent.
+    pub async fn call_agent_answered(
+        &self,
+        call: CallId,
+        agent: &str,
+        agent_call_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), CaseError> {
+        let step = AcdStep::Answered {
+            agent,
+            agent_call_id,
+        };
+        self.acd_step(call, step, at).await
+    }
+
+    /// The conversation with the agent ended: `talk_ms` since the answer.
+    pub async fn call_agent_ended(&self, call: CallId, at: DateTime<Utc>) -> Result<(), CaseError> {
+        self.acd_step(call, AcdStep::AgentEnded, at).await
+    }
+
+    /// The agent finished wrap-up for the call: `wrap_up_ms` since the talk ended.
+    pub async fn call_wrap_up_done(
+        &self,
+        call: CallId,
+        at: DateTime<Utc>,
+    ) -> Result<(), CaseError> {
+        self.acd_step(call, AcdStep::WrapUpDone, at).await
+    }
+
+    /// The call left its queue unanswered; `result` is `abandoned`, `expired`,
+    /// `queue_full`, `no_agents` or `callback_requested` (else
+    /// [`CaseError::InvalidAcdResult`]). Sets `wait_ms` (audit `left_queue`).
+    pub async fn call_left_queue(
+        &self,
+        call: CallId,
+        result: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), CaseError> {
+        let result = AcdResult::parse(result)
+            .filter(|r| *r != AcdResult::Answered)
+            .ok_or_else(|| CaseError::InvalidAcdResult(result.to_owned()))?;
+        self.acd_step(call, AcdStep::LeftQueue(result), at).await
+    }
+
+    /// The caller chose to be called back instead of waiting: the case goes to
+    /// `callback_pending` with an audit event `callback_requested`. Same rules as
+    /// [`CaseStore::mark_voicemail`].
+    pub async fn mark_callback_requested(&self, case: CaseId) -> Result<(), CaseError> {
+        let to = CaseStatus::CallbackPending;
+        match &self.backend {
+            Backend::Sqlite(b) => {
+                b.change_status(case, to, "callback_requested", Utc::now())
+                    .await
+            }
+        }
+    }
+
+    /// Per queue (by name), the calls that entered it at or after `since` (the
+    /// controller passes local midnight): offered, answered, answered within 15 s,
+    /// abandoned, expired, turned away, still waiting, and wait times.
+    pub async fn queue_stats(&self, since: DateTime<Utc>) -> Result<Vec<QueueStats>, CaseError> {
+        match &self.backend {
+            Backend::Sqlite(b) => b.queue_stats(since).await,
+        }
+    }
+
+    async fn acd_step(
+        &self,
+        call: CallId,
+        step: AcdStep<'_>,
+        at: DateTime<Utc>,
+    ) -> Result<(), CaseError> {
+        match &self.backend {
+            Backend::Sqlite(b) => b.acd_step(call, step, at).await,
+        }
+    }
+}
+
+fn check_extension(ext: &str) -> Result<(), CaseError> {
+    if is_valid_extension(ext) {
+        Ok(())
+    } else {
+        Err(CaseError::InvalidExtension(ext.to_owned()))
     }
 }
 

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use chrono::{NaiveDate, TimeZone, Utc};
 
 use super::*;
-use crate::model::{CaseEvent, Channel, RecordingKind};
+use crate::model::{AcdResult, Agent, CaseEvent, Channel, RecordingKind, Skill};
 
 fn day(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
@@ -437,4 +437,636 @@ async fn missed_calls_are_kept_newest_first() {
         store.list_cases(10).await.unwrap().is_empty(),
         "a missed call opens no case"
     );
+}
+
+// ---- Agents ----
+
+const REALM: &str = "hotline.local";
+
+fn new_agent(ext: &str, skills: &str) -> NewAgent {
+    NewAgent {
+        extension: ext.into(),
+        name: format!("Agent {ext}"),
+        password: "s3cret".into(),
+        skills: Skill::parse_list(skills).unwrap(),
+        max_ring_secs: 20,
+        wrap_up_secs: 30,
+    }
+}
+
+fn skill_names(a: &Agent) -> Vec<(String, u8)> {
+    a.skills.iter().map(|s| (s.name.clone(), s.level)).collect()
+}
+
+#[tokio::test]
+async fn agents_add_list_get_set_skills_remove() {
+    let (_dir, store) = open_temp().await;
+    assert!(store.list_agents().await.unwrap().is_empty());
+
+    let a = store
+        .add_agent(new_agent("1001", "consult:5, complaint:3,en:4"), REALM)
+        .await
+        .unwrap();
+    assert_eq!(a.extension, "1001");
+    assert_eq!(a.name, "Agent 1001");
+    assert_eq!((a.max_ring_secs, a.wrap_up_secs), (20, 30));
+    // Skills come back by name.
+    assert_eq!(
+        skill_names(&a),
+        [
+            ("complaint".into(), 3),
+            ("consult".into(), 5),
+            ("en".into(), 4)
+        ]
+    );
+    let b = store
+        .add_agent(
+            NewAgent {
+                max_ring_secs: 15,
+                wrap_up_secs: 0,
+                ..new_agent("999", "")
+            },
+            REALM,
+        )
+        .await
+        .unwrap();
+    assert!(b.skills.is_empty());
+    assert_eq!((b.max_ring_secs, b.wrap_up_secs), (15, 0));
+
+    let all = store.list_agents().await.unwrap();
+    assert_eq!(all, [b.clone(), a.clone()], "shorter extensions first");
+    assert_eq!(store.agent("1001").await.unwrap(), Some(a.clone()));
+    assert_eq!(store.agent("1002").await.unwrap(), None);
+    assert_eq!(store.agent("not-digits").await.unwrap(), None);
+
+    let changed = store
+        .set_skills("1001", Skill::parse_list("enterprise:2").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(skill_names(&changed), [("enterprise".into(), 2)]);
+    assert!(changed.updated_at >= a.updated_at);
+    assert_eq!(changed.created_at, a.created_at);
+    assert_eq!(store.agent("1001").await.unwrap(), Some(changed));
+
+    store.remove_agent("999").await.unwrap();
+    assert_eq!(store.agent("999").await.unwrap(), None);
+    let left: Vec<_> = store
+        .list_agents()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.extension)
+        .collect();
+    assert_eq!(left, ["1001"]);
+
+    for err in [
+        store.remove_agent("999").await.unwrap_err(),
+        store.remove_agent("1002").await.unwrap_err(),
+        store.set_skills("999", vec![]).await.unwrap_err(),
+    ] {
+        assert!(matches!(err, CaseError::AgentNotFound(_)), "{err}");
+    }
+    let err = store.set_skills("10x", vec![]).await.unwrap_err();
+    assert!(matches!(err, CaseError::InvalidExtension(_)), "{err}");
+    let dup = vec![Skill::new("en", 3).unwrap(), Skill::new("en", 4).unwrap()];
+    let err = store.set_skills("1001", dup).await.unwrap_err();
+    assert!(matches!(err, CaseError::InvalidSkill { .. }), "{err}");
+    let bad = vec![Skill {
+        name: "en".into(),
+        level: 9,
+    }];
+    let err = store.set_skills("1001", bad).await.unwrap_err();
+    assert!(
+        matches!(&err, CaseError::InvalidSkill { item, .. } if item == "en:9"),
+        "{err}"
+    );
+    // Failed changes changed nothing.
+    assert_eq!(
+        skill_names(&store.agent("1001").await.unwrap().unwrap()),
+        [("enterprise".into(), 2)]
+    );
+}
+
+#[tokio::test]
+async fn duplicate_agent_is_agent_exists_and_removed_extension_is_reusable() {
+    let (_dir, store) = open_temp().await;
+    store
+        .add_agent(new_agent("1001", "consult:5"), REALM)
+        .await
+        .unwrap();
+    store
+        .record_agent_event("1001", Utc::now(), "logged_out", "ready", None, None)
+        .await
+        .unwrap();
+    let err = store
+        .add_agent(new_agent("1001", ""), REALM)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, CaseError::AgentExists(e) if e == "1001"),
+        "{err}"
+    );
+
+    store.remove_agent("1001").await.unwrap();
+    let again = store
+        .add_agent(
+            NewAgent {
+                name: "New person".into(),
+                password: "other".into(),
+                ..new_agent("1001", "en:2")
+            },
+            REALM,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.name, "New person");
+    assert_eq!(skill_names(&again), [("en".into(), 2)]);
+    assert!(store.verify_agent_password("1001", "other").await.unwrap());
+    assert!(!store.verify_agent_password("1001", "s3cret").await.unwrap());
+    // The seat's history stays.
+    assert_eq!(store.agent_events("1001", 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn add_agent_checks_its_input() {
+    let (_dir, store) = open_temp().await;
+    for ext in ["", "10a1", "1001 ", "12345678901234567"] {
+        let err = store
+            .add_agent(new_agent(ext, ""), REALM)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, CaseError::InvalidExtension(_)),
+            "{ext:?}: {err}"
+        );
+    }
+    let mut bad_skill = new_agent("1001", "");
+    bad_skill.skills = vec![Skill {
+        name: "Consult".into(),
+        level: 3,
+    }];
+    let err = store.add_agent(bad_skill, REALM).await.unwrap_err();
+    assert!(
+        matches!(&err, CaseError::InvalidSkill { item, .. } if item == "Consult:3"),
+        "{err}"
+    );
+    for a in [
+        NewAgent {
+            password: String::new(),
+            ..new_agent("1001", "")
+        },
+        NewAgent {
+            name: " ".into(),
+            ..new_agent("1001", "")
+        },
+        NewAgent {
+            max_ring_secs: 0,
+            ..new_agent("1001", "")
+        },
+    ] {
+        let err = store.add_agent(a, REALM).await.unwrap_err();
+        assert!(matches!(err, CaseError::InvalidAgent(_)), "{err}");
+    }
+    assert!(store.list_agents().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn agent_secrets_are_digest_ha1_and_never_serialized() {
+    let (_dir, store) = open_temp().await;
+    let agent = store
+        .add_agent(new_agent("1001", "consult:5"), REALM)
+        .await
+        .unwrap();
+    let s = store.agent_secrets("1001").await.unwrap().unwrap();
+    assert_eq!(s.extension, "1001");
+    assert_eq!(s.realm, REALM);
+    // hex(MD5("1001:hotline.local:s3cret")), hex(SHA-256(...)), cross-checked with hashlib.
+    assert_eq!(s.ha1_md5, "adb0e30a79aaeca76f6de8a8b87226ef");
+    assert_eq!(
+        s.ha1_sha256,
+        "cf1d90c4e7121976990da1ce22432f64abc4bf956dba9f80a88508277f595d96"
+    );
+    assert_eq!(store.agent_secrets("1002").await.unwrap(), None);
+    assert_eq!(store.agent_secrets("x").await.unwrap(), None);
+
+    let json = serde_json::to_string(&agent).unwrap();
+    for secret in ["s3cret", "argon2", &s.ha1_md5, &s.ha1_sha256, "hash", "ha1"] {
+        assert!(!json.contains(secret), "{secret} in {json}");
+    }
+    let json = serde_json::to_value(&agent).unwrap();
+    assert_eq!(json["skills"][0]["name"], "consult");
+    assert_eq!(json["skills"][0]["level"], 5);
+
+    // The stored login hash is argon2id, not the password.
+    let Backend::Sqlite(b) = &store.backend;
+    let hash = b.password_hash("1001").await.unwrap().unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+
+    store.remove_agent("1001").await.unwrap();
+    assert_eq!(store.agent_secrets("1001").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn verify_agent_password() {
+    let (_dir, store) = open_temp().await;
+    store.add_agent(new_agent("1001", ""), REALM).await.unwrap();
+    assert!(store.verify_agent_password("1001", "s3cret").await.unwrap());
+    assert!(!store
+        .verify_agent_password("1001", "s3cret ")
+        .await
+        .unwrap());
+    assert!(!store.verify_agent_password("1001", "").await.unwrap());
+    assert!(!store.verify_agent_password("1002", "s3cret").await.unwrap());
+    assert!(!store
+        .verify_agent_password("bad ext", "s3cret")
+        .await
+        .unwrap());
+    store.remove_agent("1001").await.unwrap();
+    assert!(!store.verify_agent_password("1001", "s3cret").await.unwrap());
+}
+
+#[tokio::test]
+async fn agent_events_are_append_only_and_newest_first() {
+    let (_dir, store) = open_temp().await;
+    store.add_agent(new_agent("1001", ""), REALM).await.unwrap();
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap();
+    let steps = [
+        ("logged_out", "ready", None, None),
+        ("ready", "ringing", None, Some("call-1@trunk")),
+        (
+            "ringing",
+            "not_ready",
+            Some("no_answer"),
+            Some("call-1@trunk"),
+        ),
+    ];
+    for (i, (from, to, reason, call)) in steps.iter().enumerate() {
+        let at = t0 + chrono::Duration::seconds(i as i64);
+        store
+            .record_agent_event("1001", at, from, to, *reason, *call)
+            .await
+            .unwrap();
+    }
+    let events = store.agent_events("1001", 10).await.unwrap();
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[0].to_state, "not_ready");
+    assert_eq!(events[0].reason.as_deref(), Some("no_answer"));
+    assert_eq!(events[0].sip_call_id.as_deref(), Some("call-1@trunk"));
+    assert_eq!(events[0].at, t0 + chrono::Duration::seconds(2));
+    assert_eq!(events[2].from_state, "logged_out");
+    assert_eq!(events[2].sip_call_id, None);
+    assert!(events[0].id > events[1].id);
+    assert_eq!(store.agent_events("1001", 1).await.unwrap().len(), 1);
+    assert!(store.agent_events("1002", 10).await.unwrap().is_empty());
+
+    let err = store
+        .record_agent_event("1002", t0, "a", "b", None, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CaseError::AgentNotFound(_)), "{err}");
+
+    let Backend::Sqlite(b) = &store.backend;
+    assert!(b
+        .execute_for_test("UPDATE agent_events SET reason = 'x'")
+        .await
+        .is_err());
+    assert!(b
+        .execute_for_test("DELETE FROM agent_events")
+        .await
+        .is_err());
+    assert_eq!(store.agent_events("1001", 10).await.unwrap().len(), 3);
+}
+
+// ---- ACD facts on the call row ----
+
+fn secs(s: i64) -> chrono::Duration {
+    chrono::Duration::milliseconds(s * 1000)
+}
+
+async fn call_row(store: &CaseStore, opened: &OpenedCall) -> crate::model::CallRow {
+    let detail = store.case_by_ticket(&opened.ticket).await.unwrap().unwrap();
+    detail
+        .calls
+        .into_iter()
+        .find(|c| c.id == opened.call)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn acd_lifecycle_computes_wait_talk_and_wrap_up() {
+    let (_dir, store) = open_temp().await;
+    store
+        .add_agent(new_agent("1001", "consult:5"), REALM)
+        .await
+        .unwrap();
+    let opened = store
+        .open_call(new_call(1, day(2026, 11, 21)))
+        .await
+        .unwrap();
+    let c = opened.call;
+    let row = call_row(&store, &opened).await;
+    assert_eq!((row.queue.as_deref(), row.offered_count), (None, 0));
+    assert_eq!((row.acd_result, row.wait_ms), (None, None));
+
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 21, 1, 2, 10).unwrap();
+    store.call_queued(c, "consult", t0).await.unwrap();
+    store.call_offered(c, "1001", t0 + secs(1)).await.unwrap();
+    store
+        .call_offer_rejected(c, "1001", "no_answer", t0 + secs(21))
+        .await
+        .unwrap();
+    store.call_offered(c, "1001", t0 + secs(22)).await.unwrap();
+    let answered = t0 + secs(25) + chrono::Duration::milliseconds(400);
+    store
+        .call_agent_answered(c, "1001", "agent-leg-1@hotline", answered)
+        .await
+        .unwrap();
+    store
+        .call_agent_ended(c, answered + secs(180))
+        .await
+        .unwrap();
+    store
+        .call_wrap_up_done(c, answered + secs(210))
+        .await
+        .unwrap();
+
+    let row = call_row(&store, &opened).await;
+    assert_eq!(row.queue.as_deref(), Some("consult"));
+    assert_eq!(row.queued_at, Some(t0));
+    assert_eq!((row.offered_count, row.rejected_count), (2, 1));
+    assert_eq!(row.agent.as_deref(), Some("1001"));
+    assert_eq!(row.agent_call_id.as_deref(), Some("agent-leg-1@hotline"));
+    assert_eq!(row.agent_answered_at, Some(answered));
+    assert_eq!(row.agent_ended_at, Some(answered + secs(180)));
+    assert_eq!(row.wrap_up_ended_at, Some(answered + secs(210)));
+    assert_eq!(row.acd_result, Some(AcdResult::Answered));
+    assert_eq!(row.wait_ms, Some(25_400));
+    assert_eq!(row.talk_ms, Some(180_000));
+    assert_eq!(row.wrap_up_ms, Some(30_000));
+
+    // The case's audit trail tells the story, with the agent and the reason.
+    let detail = store.case_by_ticket(&opened.ticket).await.unwrap().unwrap();
+    let trail: Vec<(&str, Option<&str>)> = detail
+        .events
+        .iter()
+        .map(|e| (e.event.as_str(), e.note.as_deref()))
+        .collect();
+    assert_eq!(
+        trail[1..],
+        [
+            ("queued", Some("queue consult")),
+            ("offered", Some("agent 1001")),
+            ("offer_rejected", Some("agent 1001: no_answer")),
+            ("offered", Some("agent 1001")),
+            ("agent_answered", Some("agent 1001")),
+        ]
+    );
+
+    // Shown in `hotline case show --json`.
+    let json = serde_json::to_value(&detail).unwrap();
+    let call = &json["calls"][0];
+    assert_eq!(call["acd_result"], "answered");
+    assert_eq!(call["wait_ms"], 25_400);
+    assert_eq!(call["offered_count"], 2);
+    assert_eq!(call["agent"], "1001");
+
+    // Steps out of order are refused and change nothing.
+    for err in [
+        store.call_agent_ended(c, answered).await.unwrap_err(),
+        store.call_wrap_up_done(c, answered).await.unwrap_err(),
+        store.call_offered(c, "1001", answered).await.unwrap_err(),
+        store
+            .call_agent_answered(c, "1001", "x", answered)
+            .await
+            .unwrap_err(),
+        store
+            .call_left_queue(c, "abandoned", answered)
+            .await
+            .unwrap_err(),
+        store.call_queued(c, "consult", answered).await.unwrap_err(),
+    ] {
+        assert!(matches!(err, CaseError::InvalidCallState { .. }), "{err}");
+    }
+    assert_eq!(call_row(&store, &opened).await, row);
+}
+
+#[tokio::test]
+async fn acd_steps_check_order_and_inputs() {
+    let (_dir, store) = open_temp().await;
+    store.add_agent(new_agent("1001", ""), REALM).await.unwrap();
+    let opened = store
+        .open_call(new_call(1, day(2026, 11, 21)))
+        .await
+        .unwrap();
+    let c = opened.call;
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 21, 1, 2, 10).unwrap();
+
+    // Nothing before the call is queued.
+    for err in [
+        store.call_offered(c, "1001", t0).await.unwrap_err(),
+        store
+            .call_agent_answered(c, "1001", "x", t0)
+            .await
+            .unwrap_err(),
+        store.call_left_queue(c, "abandoned", t0).await.unwrap_err(),
+        store.call_agent_ended(c, t0).await.unwrap_err(),
+    ] {
+        assert!(matches!(err, CaseError::InvalidCallState { .. }), "{err}");
+    }
+    for err in [
+        store
+            .call_queued(CallId(999), "consult", t0)
+            .await
+            .unwrap_err(),
+        store.call_wrap_up_done(CallId(999), t0).await.unwrap_err(),
+    ] {
+        assert!(matches!(err, CaseError::CallNotFound(CallId(999))), "{err}");
+    }
+
+    store.call_queued(c, "consult", t0).await.unwrap();
+    // Moved to another queue: the wait still counts from the first.
+    store
+        .call_queued(c, "complaint", t0 + secs(5))
+        .await
+        .unwrap();
+    let err = store
+        .call_offer_rejected(c, "1001", "busy", t0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CaseError::InvalidCallState { .. }), "{err}");
+    let err = store.call_offered(c, "10x", t0).await.unwrap_err();
+    assert!(matches!(err, CaseError::InvalidExtension(_)), "{err}");
+    // An answering agent must exist.
+    let err = store
+        .call_agent_answered(c, "4242", "x", t0 + secs(6))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, CaseError::AgentNotFound(a) if a == "4242"),
+        "{err}"
+    );
+    for bad in ["answered", "hung_up", ""] {
+        let err = store.call_left_queue(c, bad, t0).await.unwrap_err();
+        assert!(
+            matches!(err, CaseError::InvalidAcdResult(_)),
+            "{bad:?}: {err}"
+        );
+    }
+    let row = call_row(&store, &opened).await;
+    assert_eq!(row.queue.as_deref(), Some("complaint"));
+    assert_eq!(row.queued_at, Some(t0));
+    assert_eq!((row.agent.as_deref(), row.acd_result), (None, None));
+}
+
+#[tokio::test]
+async fn left_queue_results_set_wait() {
+    let (_dir, store) = open_temp().await;
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 21, 1, 2, 10).unwrap();
+    let results = [
+        ("abandoned", AcdResult::Abandoned, 42_000),
+        ("expired", AcdResult::Expired, 300_000),
+        ("queue_full", AcdResult::QueueFull, 0),
+        ("no_agents", AcdResult::NoAgents, 0),
+        ("callback_requested", AcdResult::CallbackRequested, 61_500),
+    ];
+    for (n, (text, result, wait)) in results.into_iter().enumerate() {
+        let opened = store
+            .open_call(new_call(n as u32, day(2026, 11, 21)))
+            .await
+            .unwrap();
+        store.call_queued(opened.call, "consult", t0).await.unwrap();
+        let at = t0 + chrono::Duration::milliseconds(wait);
+        store.call_left_queue(opened.call, text, at).await.unwrap();
+        let row = call_row(&store, &opened).await;
+        assert_eq!(row.acd_result, Some(result), "{text}");
+        assert_eq!(row.wait_ms, Some(wait as u64), "{text}");
+        assert_eq!((row.agent, row.talk_ms), (None, None));
+        let err = store
+            .call_left_queue(opened.call, text, at)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CaseError::InvalidCallState { .. }), "{err}");
+        let detail = store.case_by_ticket(&opened.ticket).await.unwrap().unwrap();
+        let last = detail.events.last().unwrap();
+        assert_eq!(
+            (last.event.as_str(), last.note.as_deref()),
+            ("left_queue", Some(text))
+        );
+    }
+}
+
+#[tokio::test]
+async fn queue_stats_count_per_queue_since() {
+    let (_dir, store) = open_temp().await;
+    store.add_agent(new_agent("1001", ""), REALM).await.unwrap();
+    let midnight = Utc.with_ymd_and_hms(2026, 11, 20, 16, 0, 0).unwrap();
+    assert!(store.queue_stats(midnight).await.unwrap().is_empty());
+
+    // (queue, queued this many seconds after midnight, outcome, wait in ms)
+    let calls: [(&str, i64, Option<&str>, i64); 8] = [
+        ("consult", 60, Some("answered"), 5_000),
+        ("consult", 120, Some("answered"), 15_000), // exactly 15 s still counts
+        ("consult", 180, Some("answered"), 15_001),
+        ("consult", 240, Some("abandoned"), 30_000),
+        ("consult", 300, Some("expired"), 300_000),
+        ("consult", 360, None, 0), // still waiting
+        ("complaint", 60, Some("queue_full"), 0),
+        ("consult", -60, Some("answered"), 1_000), // yesterday: not counted
+    ];
+    let mut n = 0;
+    for (queue, after, outcome, wait) in calls {
+        n += 1;
+        let opened = store
+            .open_call(new_call(n, day(2026, 11, 21)))
+            .await
+            .unwrap();
+        let queued = midnight + secs(after);
+        let done = queued + chrono::Duration::milliseconds(wait);
+        store.call_queued(opened.call, queue, queued).await.unwrap();
+        match outcome {
+            Some("answered") => store
+                .call_agent_answered(opened.call, "1001", "leg", done)
+                .await
+                .unwrap(),
+            Some(result) => store
+                .call_left_queue(opened.call, result, done)
+                .await
+                .unwrap(),
+            None => {}
+        }
+    }
+    // A call that never asked for an agent is not in any queue.
+    store
+        .open_call(new_call(99, day(2026, 11, 21)))
+        .await
+        .unwrap();
+
+    let stats = store.queue_stats(midnight).await.unwrap();
+    assert_eq!(stats.len(), 2);
+    let complaint = &stats[0];
+    assert_eq!(complaint.queue, "complaint");
+    assert_eq!((complaint.offered, complaint.queue_full), (1, 1));
+    assert_eq!((complaint.answered, complaint.avg_answer_ms), (0, None));
+    assert_eq!(complaint.avg_wait_ms, Some(0));
+
+    let consult = &stats[1];
+    assert_eq!(consult.queue, "consult");
+    assert_eq!(consult.offered, 6);
+    assert_eq!(consult.answered, 3);
+    assert_eq!(consult.answered_within_15s, 2);
+    assert_eq!(consult.abandoned, 1);
+    assert_eq!(consult.expired, 1);
+    assert_eq!(consult.waiting, 1);
+    assert_eq!((consult.queue_full, consult.no_agents), (0, 0));
+    assert_eq!(consult.callback_requested, 0);
+    // (5000 + 15000 + 15001 + 30000 + 300000) / 5 = 73000.2
+    assert_eq!(consult.avg_wait_ms, Some(73_000));
+    // (5000 + 15000 + 15001) / 3 = 11667
+    assert_eq!(consult.avg_answer_ms, Some(11_667));
+    assert_eq!(consult.max_wait_ms, Some(300_000));
+
+    // Since yesterday, the earlier call counts too.
+    let stats = store.queue_stats(midnight - secs(3600)).await.unwrap();
+    assert_eq!((stats[1].offered, stats[1].answered_within_15s), (7, 3));
+    let json = serde_json::to_value(&stats[1]).unwrap();
+    assert_eq!(json["answered_within_15s"], 3);
+}
+
+#[tokio::test]
+async fn callback_requested_changes_status_and_audits() {
+    let (_dir, store) = open_temp().await;
+    let opened = store
+        .open_call(new_call(1, day(2026, 11, 21)))
+        .await
+        .unwrap();
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 21, 1, 2, 10).unwrap();
+    store.call_queued(opened.call, "consult", t0).await.unwrap();
+    store
+        .call_left_queue(opened.call, "callback_requested", t0 + secs(40))
+        .await
+        .unwrap();
+    store.mark_callback_requested(opened.case).await.unwrap();
+
+    let detail = store.case_by_ticket(&opened.ticket).await.unwrap().unwrap();
+    assert_eq!(detail.case.status, CaseStatus::CallbackPending);
+    let ev = detail.events.last().unwrap();
+    assert_eq!(ev.event, "callback_requested");
+    assert_eq!(ev.actor, "system");
+    assert_eq!(ev.from_status, Some(CaseStatus::Registered));
+    assert_eq!(ev.to_status, Some(CaseStatus::CallbackPending));
+    assert_eq!(
+        detail.calls[0].acd_result,
+        Some(AcdResult::CallbackRequested)
+    );
+
+    let err = store
+        .mark_callback_requested(opened.case)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CaseError::InvalidTransition { .. }), "{err}");
+    let err = store
+        .mark_callback_requested(CaseId(999))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CaseError::CaseNotFound(CaseId(999))), "{err}");
 }
