@@ -618,6 +618,29 @@ impl SqliteBackend {
     }
 }
 
+impl SqliteBackend {
+    /// Appends an audit event that changes no status.
+    pub(crate) async fn note_event(
+        &self,
+        case: CaseId,
+        event: &str,
+        note: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), CaseError> {
+        let mut tx = self.pool.begin().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM cases WHERE id = ?")
+            .bind(case.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(CaseError::CaseNotFound(case));
+        }
+        insert_event(&mut tx, case.0, at, event, None, None, Some(note)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
 async fn insert_event(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     case: i64,

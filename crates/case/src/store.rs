@@ -346,6 +346,21 @@ impl CaseStore {
         self.acd_step(call, AcdStep::LeftQueue(result), at).await
     }
 
+    /// The caller's answer to the satisfaction survey after talking to an agent
+    /// (1 满意 satisfied, 2 基本满意 mostly satisfied, 3 不满意 unsatisfied), kept as an audit
+    /// event `satisfaction`. Other scores: [`CaseError::OutOfRange`].
+    pub async fn record_satisfaction(&self, case: CaseId, score: u8) -> Result<(), CaseError> {
+        let label = match score {
+            1 => "1 satisfied",
+            2 => "2 mostly satisfied",
+            3 => "3 unsatisfied",
+            _ => return Err(CaseError::OutOfRange("satisfaction score (1 to 3)")),
+        };
+        match &self.backend {
+            Backend::Sqlite(b) => b.note_event(case, "satisfaction", label, Utc::now()).await,
+        }
+    }
+
     /// The caller chose to be called back instead of waiting: the case goes to
     /// `callback_pending` with an audit event `callback_requested`. Same rules as
     /// [`CaseStore::mark_voicemail`].

@@ -53,6 +53,17 @@ pub fn event_to_digit(event: u8) -> Option<char> {
     }
 }
 
+/// Maps a key (`0`–`9`, `*`, `#`, `A`–`D`, any case) to its RFC 4733 event code.
+pub fn digit_to_event(key: char) -> Option<u8> {
+    match key.to_ascii_uppercase() {
+        c @ '0'..='9' => Some(c as u8 - b'0'),
+        '*' => Some(10),
+        '#' => Some(11),
+        c @ 'A'..='D' => Some(c as u8 - b'A' + 12),
+        _ => None,
+    }
+}
+
 /// How many recent events a receiver remembers; enough to absorb reordered
 /// retransmissions of the previous event's end packets.
 const REMEMBERED: usize = 8;
@@ -155,6 +166,11 @@ mod tests {
         let keys: String = (0..16).filter_map(event_to_digit).collect();
         assert_eq!(keys, "0123456789*#ABCD");
         assert_eq!(event_to_digit(16), None);
+        for (code, key) in keys.chars().enumerate() {
+            assert_eq!(digit_to_event(key), Some(code as u8));
+        }
+        assert_eq!(digit_to_event('a'), Some(12));
+        assert_eq!(digit_to_event('x'), None);
     }
 
     #[test]

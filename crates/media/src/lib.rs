@@ -1,8 +1,8 @@
 //! # hotline-media: the media plane of a call
 //!
 //! Every call's audio passes through us (the B2BUA anchors media), and this crate is what
-//! handles it: one RTP endpoint per call leg that plays IVR prompts, hears DTMF and records
-//! voicemail. It knows nothing of SIP. The server's call controller reads the SDP, then
+//! handles it: one RTP endpoint per call leg that plays IVR prompts, hears and sends DTMF,
+//! records voicemail, and relays (and records in stereo) a citizen's leg to an agent's. It knows nothing of SIP. The server's call controller reads the SDP, then
 //! hands us a [`MediaParams`] (codec, remote address, telephone-event payload type) and
 //! puts our [`MediaHandle::local_addr`] in its answer; DTMF that arrives by SIP INFO is
 //! parsed here too ([`parse_dtmf_relay`]) but delivered by the controller.
@@ -16,7 +16,11 @@
 //!   by `Arc` — a call holds pointers, never copies of audio.
 //! - [`recorder`]: WAV writing on its own thread behind a bounded channel.
 //! - [`port`]: the even RTP ports, leased and returned.
-//! - [`session`]: the per-call tokio task tying these together.
+//! - [`stereo`]: the two-channel WAV of a bridged call, on its own thread and clock.
+//! - [`session`]: the per-call tokio task tying these together; it also sends DTMF
+//!   ([`MediaHandle::send_dtmf`]).
+//! - [`bridge`](mod@bridge): relaying two sessions (citizen and agent legs) to each other, with the
+//!   optional stereo recording ([`bridge()`], [`BridgeHandle`], [`StereoTarget`]).
 //!
 //! ## Time
 //! RTP timestamps are media time, and media time must follow the wall clock even when
@@ -31,9 +35,12 @@
 //! ## Cost and failure
 //! Per call: one UDP socket, one task, a 2 KiB receive buffer, a few small queues (bounded;
 //! a full queue drops with a warning rather than grows), and while recording one thread.
+//! A bridge adds two queues of [`bridge::RELAY_QUEUE`] frames (one per direction), one
+//! copy of each relayed payload, and while recording in stereo one more thread.
 //! Network input never panics the task: datagrams that are not RTP, RTCP on the RTP port,
 //! unknown payload types are counted in [`MediaStats::packets_ignored`] and dropped.
 
+pub mod bridge;
 pub mod codec;
 pub mod dtmf;
 pub mod g711;
@@ -42,7 +49,9 @@ pub mod prompt;
 pub mod recorder;
 pub mod rtp;
 pub mod session;
+pub mod stereo;
 
+pub use bridge::{bridge, BridgeHandle, StereoTarget};
 pub use codec::Codec;
 pub use dtmf::{parse_dtmf_relay, DtmfReceiver, TelephoneEvent};
 pub use port::{PortLease, PortPool};
@@ -52,3 +61,4 @@ pub use rtp::{Pt, Seq, Ssrc};
 pub use session::{
     MediaError, MediaEvent, MediaHandle, MediaParams, MediaSession, MediaStats, RecordStop,
 };
+pub use stereo::StereoRecorder;

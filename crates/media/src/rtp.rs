@@ -140,6 +140,33 @@ impl RtpSender {
     }
 }
 
+impl RtpSender {
+    /// Writes a packet with an explicit `timestamp` and `marker` into `out` (cleared
+    /// first) and advances only the sequence number: for telephone-events, whose packets
+    /// all carry the event's start time while audio numbering goes on around them.
+    pub fn build_at(
+        &mut self,
+        pt: Pt,
+        payload: &[u8],
+        timestamp: u32,
+        marker: bool,
+        out: &mut Vec<u8>,
+    ) {
+        let builder = RtpPacketBuilder::new()
+            .payload_type(pt.0 & 0x7F)
+            .ssrc(self.ssrc.0)
+            .sequence(self.next_seq.0.into())
+            .timestamp(timestamp)
+            .marked(marker)
+            .payload(payload);
+        out.clear();
+        out.resize(builder.target_length(), 0);
+        let n = builder.build_into_unchecked(out);
+        out.truncate(n);
+        self.next_seq = Seq(self.next_seq.0.wrapping_add(1));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

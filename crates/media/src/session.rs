@@ -5,6 +5,7 @@
 //! back through a bounded channel of [`MediaEvent`]s. The task ends when the handle is
 //! closed or its last clone dropped; the port goes back to the pool then.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -16,12 +17,14 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 
+use crate::bridge::{next_link_event, Link, LinkEvent, LinkRx, RelayFrame, StereoRec};
 use crate::codec::{Codec, FRAME_SAMPLES, PTIME_MS};
-use crate::dtmf::DtmfReceiver;
+use crate::dtmf::{digit_to_event, DtmfReceiver, TelephoneEvent};
 use crate::port::{PortLease, PortPool};
 use crate::prompt::Prompt;
 use crate::recorder::{Recorder, RecordingInfo};
 use crate::rtp::{self, Pt, RtpPacket, RtpSender, Ssrc};
+use crate::stereo::{Side, StereoRecorder};
 
 /// After this long without a valid RTP packet the session reports [`MediaEvent::RemoteSilent`].
 pub const REMOTE_SILENT_AFTER: Duration = Duration::from_secs(30);
@@ -31,6 +34,18 @@ pub const MAX_GAP_FILL_SAMPLES: u32 = 8000;
 /// Commands and events queued per call; both are rare, a full queue means a stuck peer.
 const QUEUE: usize = 64;
 const FRAME: Duration = Duration::from_millis(PTIME_MS);
+/// A pause longer than this (samples, 40 ms) beyond the previous packet's end makes the
+/// next relayed packet the start of a talkspurt (marker bit).
+const GAP_SAMPLES: u64 = 2 * FRAME_SAMPLES as u64;
+/// Outgoing RFC 4733 event: start (marker), three updates, three ends, one per 20 ms;
+/// the tone lasts 100 ms (duration 800).
+const DTMF_PACKETS: u8 = 7;
+const DTMF_UPDATES: u8 = 4;
+const DTMF_VOLUME: u8 = 10;
+/// Silence between two queued outgoing digits.
+const DTMF_PAUSE: Duration = Duration::from_millis(60);
+/// Digits waiting to be sent; beyond this `send_dtmf` drops them.
+const DTMF_QUEUE: usize = 32;
 
 /// What was negotiated in SDP for this leg.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +83,9 @@ pub enum RecordStop {
     MaxLength,
     /// The session closed.
     Closed,
+    /// A bridge's stereo recording ended: the bridge was dropped or unbridged, either leg
+    /// closed, or a leg was bridged anew. Reported on leg `a` of the bridge.
+    BridgeEnded,
 }
 
 /// Packet counters of one session.
@@ -83,6 +101,12 @@ pub struct MediaStats {
     pub bytes_received: u64,
     /// Datagrams dropped as not RTP or of a payload type we do not use.
     pub packets_ignored: u64,
+    /// Packets sent on this leg that came from the other leg of a bridge (also counted in
+    /// `packets_sent`).
+    pub packets_relayed: u64,
+    /// Frames from the other leg not sent on this leg: its queue was full, a prompt was
+    /// playing on this leg, or this leg had no remote (hold).
+    pub relay_dropped: u64,
 }
 
 /// Why a session could not start.
@@ -102,12 +126,14 @@ pub enum MediaError {
 }
 
 #[derive(Debug, Default)]
-struct Counters {
+pub(crate) struct Counters {
     packets_sent: AtomicU64,
     bytes_sent: AtomicU64,
     packets_received: AtomicU64,
     bytes_received: AtomicU64,
     packets_ignored: AtomicU64,
+    packets_relayed: AtomicU64,
+    pub(crate) relay_dropped: AtomicU64,
 }
 
 enum Command {
@@ -116,6 +142,8 @@ enum Command {
     StopPlayback,
     Record(PathBuf, Duration),
     StopRecording,
+    Bridge(Box<Link>),
+    SendDtmf(char),
 }
 
 /// Starts per-call media sessions.
@@ -176,6 +204,8 @@ impl std::fmt::Debug for Command {
             Command::StopPlayback => "StopPlayback",
             Command::Record(..) => "Record",
             Command::StopRecording => "StopRecording",
+            Command::Bridge(_) => "Bridge",
+            Command::SendDtmf(_) => "SendDtmf",
         })
     }
 }
@@ -215,6 +245,16 @@ impl MediaHandle {
         self.send(Command::StopRecording);
     }
 
+    /// Sends `digit` (`0`–`9`, `*`, `#`, `A`–`D`) to the remote as an RFC 4733
+    /// telephone-event: a start packet with the marker bit, three updates and three end
+    /// packets, all with the event's start timestamp, one every 20 ms (100 ms of tone).
+    /// Digits sent in a row are queued and sent one after another. Ignored (with a log
+    /// line) when no telephone-event payload type was negotiated or the key is not a DTMF
+    /// key; nothing is sent while the leg has no remote.
+    pub fn send_dtmf(&self, digit: char) {
+        self.send(Command::SendDtmf(digit));
+    }
+
     /// Ends the session (also done when the last handle drops). A running recording is
     /// finalized and reported with [`RecordStop::Closed`]; then the event channel ends.
     pub fn close(&self) {
@@ -230,7 +270,21 @@ impl MediaHandle {
             packets_received: c.packets_received.load(Relaxed),
             bytes_received: c.bytes_received.load(Relaxed),
             packets_ignored: c.packets_ignored.load(Relaxed),
+            packets_relayed: c.packets_relayed.load(Relaxed),
+            relay_dropped: c.relay_dropped.load(Relaxed),
         }
+    }
+
+    pub(crate) fn same_session(&self, other: &MediaHandle) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    pub(crate) fn counters(&self) -> Arc<Counters> {
+        self.inner.stats.clone()
+    }
+
+    pub(crate) fn send_link(&self, link: Link) {
+        self.send(Command::Bridge(Box::new(link)));
     }
 
     fn send(&self, cmd: Command) {
@@ -305,6 +359,60 @@ impl Recording {
     }
 }
 
+/// This leg's side of a bridge.
+struct Bridge {
+    /// Towards the other leg's task.
+    relay_tx: mpsc::Sender<RelayFrame>,
+    peer_stats: Arc<Counters>,
+    /// Only on leg `a`.
+    recording: Option<StereoRec>,
+    /// The next relayed packet starts a talkspurt (bridge start, after a prompt).
+    marker_pending: bool,
+}
+
+impl Bridge {
+    /// Audio this leg received: recorded (left) and handed to the other leg.
+    fn on_audio(
+        &mut self,
+        codec: Codec,
+        p: &RtpPacket<'_>,
+        arrived: std::time::Instant,
+        pcm: &mut Vec<i16>,
+    ) {
+        if let Some(rec) = self.recording.as_mut() {
+            pcm.clear();
+            codec.decode(p.payload, pcm);
+            rec.push(Side::Left, p.ssrc, p.timestamp, arrived, pcm);
+        }
+        let frame = RelayFrame {
+            codec,
+            payload: p.payload.to_vec(),
+            ssrc: p.ssrc,
+            timestamp: p.timestamp,
+            marker: p.marker,
+            arrived,
+        };
+        match self.relay_tx.try_send(frame) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.peer_stats.relay_dropped.fetch_add(1, Relaxed);
+            }
+            // The other leg left; its end of the link reaches us shortly.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}
+
+/// Outgoing RFC 4733 digits.
+#[derive(Default)]
+struct DtmfOut {
+    pending: VecDeque<u8>,
+    /// Event code, RTP timestamp and packets sent of the event in progress.
+    current: Option<(u8, u32, u8)>,
+    /// When the next packet (or the next event) is due.
+    next_at: Option<Instant>,
+}
+
 struct Task {
     codec: Codec,
     /// The address SDP gave, as given.
@@ -314,9 +422,13 @@ struct Task {
     dtmf_pt: Option<u8>,
     sender: RtpSender,
     epoch: Instant,
-    last_frame: Option<u64>,
+    /// Media time (samples since `epoch`) the next packet may carry at the earliest: the
+    /// previous packet's end, so timestamps never go backwards.
+    next_ts: Option<u64>,
     playback: Option<Playback>,
     recording: Option<Recording>,
+    bridge: Option<Bridge>,
+    dtmf_out: DtmfOut,
     dtmf: DtmfReceiver,
     events: mpsc::Sender<MediaEvent>,
     stats: Arc<Counters>,
@@ -324,6 +436,7 @@ struct Task {
     silent_reported: bool,
     out: Vec<u8>,
     pcm: Vec<i16>,
+    transcoded: Vec<u8>,
 }
 
 fn usable(addr: Option<SocketAddr>) -> Option<SocketAddr> {
@@ -340,9 +453,11 @@ impl Task {
             dtmf_pt: params.dtmf_pt,
             sender: RtpSender::new(),
             epoch: now,
-            last_frame: None,
+            next_ts: None,
             playback: None,
             recording: None,
+            bridge: None,
+            dtmf_out: DtmfOut::default(),
             dtmf: DtmfReceiver::new(),
             events,
             stats,
@@ -350,6 +465,7 @@ impl Task {
             silent_reported: false,
             out: Vec::with_capacity(12 + FRAME_SAMPLES),
             pcm: Vec::with_capacity(FRAME_SAMPLES),
+            transcoded: Vec::with_capacity(FRAME_SAMPLES),
         }
     }
 
@@ -368,14 +484,21 @@ impl Task {
         let far = Instant::now() + Duration::from_secs(86400 * 365);
         let rec_deadline = tokio::time::sleep_until(far);
         let silent_timer = tokio::time::sleep_until(self.last_rx + REMOTE_SILENT_AFTER);
-        tokio::pin!(rec_deadline, silent_timer);
+        let dtmf_timer = tokio::time::sleep_until(far);
+        tokio::pin!(rec_deadline, silent_timer, dtmf_timer);
+        let mut link: Option<LinkRx> = None;
         let mut buf = vec![0u8; 2048];
         loop {
+            if let Some(at) = self.dtmf_out.next_at {
+                if dtmf_timer.deadline() != at {
+                    dtmf_timer.as_mut().reset(at);
+                }
+            }
             tokio::select! {
                 biased;
                 cmd = cmds.recv() => match cmd {
                     Some(cmd) => {
-                        self.on_command(cmd, &mut ticker);
+                        self.on_command(cmd, &mut ticker, &mut link);
                         if let Some(rec) = &self.recording {
                             if rec_deadline.deadline() != rec.deadline {
                                 rec_deadline.as_mut().reset(rec.deadline);
@@ -387,6 +510,9 @@ impl Task {
                 // After the commands: whatever was asked before `close` still happens.
                 _ = close.changed() => break,
                 t = ticker.tick(), if self.playback.is_some() => self.on_tick(&socket, t).await,
+                () = &mut dtmf_timer, if self.dtmf_out.next_at.is_some() => {
+                    self.on_dtmf_timer(&socket).await;
+                }
                 () = &mut rec_deadline, if self.recording.is_some() => {
                     self.finish_recording(RecordStop::MaxLength);
                 }
@@ -399,6 +525,13 @@ impl Task {
                         silent_timer.as_mut().reset(due);
                     }
                 }
+                ev = next_link_event(&mut link) => match ev {
+                    LinkEvent::Frame(f) => self.on_relay(&socket, f).await,
+                    LinkEvent::Ended => {
+                        link = None;
+                        self.end_bridge();
+                    }
+                },
                 // Last, so a flood of datagrams cannot starve the pacing or the commands.
                 r = socket.recv_from(&mut buf) => match r {
                     Ok((n, src)) => {
@@ -414,10 +547,16 @@ impl Task {
             }
         }
         self.finish_recording(RecordStop::Closed);
+        self.end_bridge();
         tracing::debug!("media session closed");
     }
 
-    fn on_command(&mut self, cmd: Command, ticker: &mut tokio::time::Interval) {
+    fn on_command(
+        &mut self,
+        cmd: Command,
+        ticker: &mut tokio::time::Interval,
+        link: &mut Option<LinkRx>,
+    ) {
         match cmd {
             Command::Update(p) => {
                 self.codec = p.codec;
@@ -451,18 +590,208 @@ impl Task {
             Command::StopPlayback => self.playback = None,
             Command::StopRecording => self.finish_recording(RecordStop::Stopped),
             Command::Record(path, max) => self.start_recording(path, max),
+            Command::Bridge(l) => {
+                self.end_bridge();
+                let Link {
+                    relay_tx,
+                    relay_rx,
+                    stop,
+                    peer_stats,
+                    recording,
+                } = *l;
+                let recording =
+                    recording.and_then(|(target, start)| {
+                        match StereoRecorder::create(&target.path, start) {
+                            Ok(r) => Some(StereoRec::new(r)),
+                            Err(e) => {
+                                self.emit(MediaEvent::RecordingFailed(target.path, e.to_string()));
+                                None
+                            }
+                        }
+                    });
+                self.bridge = Some(Bridge {
+                    relay_tx,
+                    peer_stats,
+                    recording,
+                    marker_pending: true,
+                });
+                *link = Some(LinkRx { relay_rx, stop });
+                tracing::debug!("bridged");
+            }
+            Command::SendDtmf(digit) => self.queue_dtmf(digit),
+        }
+    }
+
+    /// Sets the sender's timestamp for a packet of `samples` sent at `at`: the wall time
+    /// since the session began, on the 20 ms grid, but never before the previous packet's
+    /// end. Returns whether a pause (more than [`GAP_SAMPLES`]) precedes the packet.
+    fn stamp(&mut self, at: Instant, samples: u32) -> bool {
+        let frame_us = FRAME.as_micros() as u64;
+        let elapsed = at.saturating_duration_since(self.epoch).as_micros() as u64;
+        let mut ts = (elapsed + frame_us / 2) / frame_us * FRAME_SAMPLES as u64;
+        let gap = match self.next_ts {
+            None => true,
+            Some(next) => {
+                let gap = ts > next + GAP_SAMPLES;
+                ts = ts.max(next);
+                gap
+            }
+        };
+        self.next_ts = Some(ts + u64::from(samples));
+        self.sender.set_frame(ts, 1);
+        gap
+    }
+
+    async fn send_packet(&self, socket: &UdpSocket, remote: SocketAddr) -> bool {
+        match socket.send_to(&self.out, remote).await {
+            Ok(n) => {
+                self.stats.packets_sent.fetch_add(1, Relaxed);
+                self.stats.bytes_sent.fetch_add(n as u64, Relaxed);
+                true
+            }
+            Err(e) => {
+                tracing::debug!(%remote, error = %e, "RTP send failed");
+                false
+            }
+        }
+    }
+
+    /// A frame the other leg received: recorded (right) on leg `a`, then sent on this leg
+    /// unless a prompt is playing or there is nowhere to send.
+    async fn on_relay(&mut self, socket: &UdpSocket, f: RelayFrame) {
+        let Some(b) = self.bridge.as_mut() else {
+            return;
+        };
+        if let Some(rec) = b.recording.as_mut() {
+            self.pcm.clear();
+            f.codec.decode(&f.payload, &mut self.pcm);
+            rec.push(Side::Right, f.ssrc, f.timestamp, f.arrived, &self.pcm);
+        }
+        let remote = match self.remote {
+            Some(r) if self.playback.is_none() => r,
+            _ => {
+                b.marker_pending = true;
+                self.stats.relay_dropped.fetch_add(1, Relaxed);
+                return;
+            }
+        };
+        let start = std::mem::take(&mut b.marker_pending) || f.marker;
+        let mut payload = std::mem::take(&mut self.transcoded);
+        payload.clear();
+        if f.codec == self.codec {
+            payload.extend_from_slice(&f.payload);
+        } else {
+            self.pcm.clear();
+            f.codec.decode(&f.payload, &mut self.pcm);
+            self.codec.encode(&self.pcm, &mut payload);
+        }
+        let gap = self.stamp(Instant::now(), payload.len() as u32);
+        if start || gap {
+            self.sender.start_talkspurt();
+        }
+        self.sender.build(
+            Pt(self.codec.payload_type()),
+            &payload,
+            payload.len() as u32,
+            &mut self.out,
+        );
+        self.transcoded = payload;
+        if self.send_packet(socket, remote).await {
+            self.stats.packets_relayed.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Ends this leg's side of the bridge; a stereo recording is finalized and reported
+    /// off the task, as [`Task::finish_recording`] does.
+    fn end_bridge(&mut self) {
+        let Some(b) = self.bridge.take() else {
+            return;
+        };
+        tracing::debug!("unbridged");
+        let Some(rec) = b.recording else {
+            return;
+        };
+        let events = self.events.clone();
+        let path = rec.recorder.path().to_path_buf();
+        tokio::spawn(
+            async move {
+                let ev = match rec.recorder.finish_async().await {
+                    Ok(info) => MediaEvent::RecordingFinished(info, RecordStop::BridgeEnded),
+                    Err(e) => MediaEvent::RecordingFailed(path, e.to_string()),
+                };
+                if events.send(ev).await.is_err() {
+                    tracing::debug!("bridge recording finished after the controller left");
+                }
+            }
+            .in_current_span(),
+        );
+    }
+
+    fn queue_dtmf(&mut self, digit: char) {
+        if self.dtmf_pt.is_none() {
+            tracing::debug!(%digit, "no telephone-event negotiated; digit not sent");
+            return;
+        }
+        let Some(code) = digit_to_event(digit) else {
+            tracing::warn!(?digit, "not a DTMF key; not sent");
+            return;
+        };
+        if self.dtmf_out.pending.len() >= DTMF_QUEUE {
+            tracing::warn!(%digit, "too many digits queued; dropped");
+            return;
+        }
+        self.dtmf_out.pending.push_back(code);
+        if self.dtmf_out.next_at.is_none() {
+            self.dtmf_out.next_at = Some(Instant::now());
+        }
+    }
+
+    /// Sends the next packet of the outgoing event (starting the next queued one if none
+    /// is in progress) and schedules the one after.
+    async fn on_dtmf_timer(&mut self, socket: &UdpSocket) {
+        let now = Instant::now();
+        let Some(pt) = self.dtmf_pt else {
+            // Renegotiated away mid-event.
+            self.dtmf_out = DtmfOut::default();
+            return;
+        };
+        let (code, ts, n) = match self.dtmf_out.current {
+            Some(c) => c,
+            None => {
+                let Some(code) = self.dtmf_out.pending.pop_front() else {
+                    self.dtmf_out.next_at = None;
+                    return;
+                };
+                self.stamp(now, 0);
+                (code, self.sender.timestamp(), 0)
+            }
+        };
+        let end = n >= DTMF_UPDATES;
+        let ev = TelephoneEvent {
+            event: code,
+            end,
+            volume: DTMF_VOLUME,
+            duration: FRAME_SAMPLES as u16 * (u16::from(n.min(DTMF_UPDATES)) + 1),
+        };
+        self.sender
+            .build_at(Pt(pt), &ev.to_bytes(), ts, n == 0, &mut self.out);
+        if let Some(remote) = self.remote {
+            self.send_packet(socket, remote).await;
+        }
+        let due = self.dtmf_out.next_at.unwrap_or(now);
+        if n + 1 < DTMF_PACKETS {
+            self.dtmf_out.current = Some((code, ts, n + 1));
+            // Paced even after a stall: never two packets closer than 10 ms.
+            self.dtmf_out.next_at = Some((due + FRAME).max(now + FRAME / 2));
+        } else {
+            self.dtmf_out.current = None;
+            self.dtmf_out.next_at = (!self.dtmf_out.pending.is_empty()).then(|| now + DTMF_PAUSE);
         }
     }
 
     /// Sends one frame of the current playback, timestamped from the tick's wall time.
     async fn on_tick(&mut self, socket: &UdpSocket, tick: Instant) {
-        let elapsed = tick.saturating_duration_since(self.epoch);
-        let mut frame = ((elapsed.as_micros() + FRAME.as_micros() / 2) / FRAME.as_micros()) as u64;
-        if let Some(last) = self.last_frame {
-            frame = frame.max(last + 1);
-        }
-        self.last_frame = Some(frame);
-        self.sender.set_frame(frame, FRAME_SAMPLES as u32);
+        self.stamp(tick, FRAME_SAMPLES as u32);
 
         let codec = self.codec;
         let Some(pb) = self.playback.as_mut() else {
@@ -482,13 +811,7 @@ impl Task {
         let done = pb.is_done();
         if let Some(remote) = self.remote {
             // Without a remote yet the prompt still advances in time, unheard.
-            match socket.send_to(&self.out, remote).await {
-                Ok(n) => {
-                    self.stats.packets_sent.fetch_add(1, Relaxed);
-                    self.stats.bytes_sent.fetch_add(n as u64, Relaxed);
-                }
-                Err(e) => tracing::debug!(%remote, error = %e, "RTP send failed"),
-            }
+            self.send_packet(socket, remote).await;
         }
         if done {
             self.playback = None;
@@ -512,6 +835,7 @@ impl Task {
             self.stats.packets_ignored.fetch_add(1, Relaxed);
             return;
         }
+        let arrived = std::time::Instant::now();
         if self.remote.is_none() {
             tracing::debug!(%src, "latched remote RTP address");
             self.remote = Some(src);
@@ -522,8 +846,13 @@ impl Task {
             if let Some(d) = self.dtmf.on_packet(p.timestamp, p.payload) {
                 self.emit(MediaEvent::Digit(d));
             }
-        } else if let (Some(codec), Some(rec)) = (audio, self.recording.as_mut()) {
-            rec.on_audio(codec, &p, &mut self.pcm);
+        } else if let Some(codec) = audio {
+            if let Some(rec) = self.recording.as_mut() {
+                rec.on_audio(codec, &p, &mut self.pcm);
+            }
+            if let Some(b) = self.bridge.as_mut() {
+                b.on_audio(codec, &p, arrived, &mut self.pcm);
+            }
         }
     }
 

@@ -21,6 +21,124 @@ pub struct Config {
     pub ivr: IvrFiles,
     #[serde(default)]
     pub calls: CallConfig,
+    #[serde(default)]
+    pub agents: AgentsConfig,
+    #[serde(default)]
+    pub acd: AcdConfig,
+}
+
+/// Seated agents: how their softphones register and what they dial.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentsConfig {
+    /// Digest realm; agents' HA1s are computed with it, so changing it needs new passwords.
+    pub realm: String,
+    /// Feature code that logs the agent in and makes it ready.
+    pub code_ready: String,
+    /// Feature code for not ready (a pause; the reason is "break").
+    pub code_not_ready: String,
+    /// Feature code that logs the agent out.
+    pub code_logout: String,
+    /// REGISTER expiry bounds (seconds).
+    pub min_expires: u32,
+    pub max_expires: u32,
+    /// Failed authentications from one address within `auth_window_secs` before refusing it.
+    pub auth_max_failures: u32,
+    pub auth_window_secs: u64,
+    /// How long a refused address stays refused.
+    pub auth_block_secs: u64,
+    /// Digest challenges offered, in this order ("MD5", "SHA-256"). Many softphones (and
+    /// SIPp) answer only the first, so the default puts MD5 first.
+    pub digest_algorithms: Vec<String>,
+}
+
+impl Default for AgentsConfig {
+    fn default() -> Self {
+        AgentsConfig {
+            realm: "hotline12345".into(),
+            code_ready: "*1".into(),
+            code_not_ready: "*2".into(),
+            code_logout: "*3".into(),
+            min_expires: 60,
+            max_expires: 3600,
+            auth_max_failures: 5,
+            auth_window_secs: 60,
+            auth_block_secs: 300,
+            digest_algorithms: vec!["MD5".into(), "SHA-256".into()],
+        }
+    }
+}
+
+/// The queues of the ACD, one per skill.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AcdConfig {
+    /// How often a waiting caller hears comfort and position (seconds).
+    pub announce_every_secs: u64,
+    pub queues: Vec<QueueConfig>,
+}
+
+/// One queue (its name is the skill an agent needs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    pub name: String,
+    /// longest-idle, most-skilled, round-robin or fewest-calls.
+    #[serde(default = "default_strategy")]
+    pub strategy: String,
+    /// Lowest skill level offered at first (1–5).
+    #[serde(default = "default_min_level")]
+    pub min_level: u8,
+    /// Waiting calls beyond this go to voicemail.
+    #[serde(default = "default_max_len")]
+    pub max_len: usize,
+    /// After this long the caller is offered voicemail (a callback case).
+    #[serde(default)]
+    pub max_wait_secs: Option<u64>,
+    /// Routing steps: after N seconds accept lower levels or another queue's agents.
+    #[serde(default)]
+    pub widening: Vec<WideningConfig>,
+}
+
+/// A timed widening step.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WideningConfig {
+    pub after_secs: u64,
+    #[serde(default)]
+    pub min_level: Option<u8>,
+    #[serde(default)]
+    pub overflow_to: Option<String>,
+}
+
+fn default_strategy() -> String {
+    "longest-idle".into()
+}
+fn default_min_level() -> u8 {
+    1
+}
+fn default_max_len() -> usize {
+    50
+}
+
+impl Default for AcdConfig {
+    fn default() -> Self {
+        let q = |name: &str| QueueConfig {
+            name: name.into(),
+            strategy: default_strategy(),
+            min_level: 1,
+            max_len: default_max_len(),
+            max_wait_secs: Some(300),
+            widening: vec![],
+        };
+        AcdConfig {
+            announce_every_secs: 30,
+            queues: ["consult", "complaint", "enterprise", "agent", "en"]
+                .iter()
+                .map(|n| q(n))
+                .collect(),
+        }
+    }
 }
 
 /// SIP listening and timers.
@@ -211,6 +329,48 @@ impl Config {
         }
         if self.sip.t1_ms == 0 {
             bail!("sip.t1_ms must be positive");
+        }
+        for (i, q) in self.acd.queues.iter().enumerate() {
+            if !matches!(
+                q.strategy.as_str(),
+                "longest-idle" | "most-skilled" | "round-robin" | "fewest-calls"
+            ) {
+                bail!("acd.queues[{i}].strategy: `{}` is not longest-idle, most-skilled, round-robin or fewest-calls", q.strategy);
+            }
+            if !(1..=5).contains(&q.min_level) {
+                bail!("acd.queues[{i}].min_level must be 1 to 5");
+            }
+            for (j, w) in q.widening.iter().enumerate() {
+                if w.min_level.is_some_and(|l| !(1..=5).contains(&l)) {
+                    bail!("acd.queues[{i}].widening[{j}].min_level must be 1 to 5");
+                }
+                if let Some(o) = &w.overflow_to {
+                    if !self.acd.queues.iter().any(|q| &q.name == o) {
+                        bail!("acd.queues[{i}].widening[{j}].overflow_to: no queue named `{o}`");
+                    }
+                }
+            }
+        }
+        for code in [
+            &self.agents.code_ready,
+            &self.agents.code_not_ready,
+            &self.agents.code_logout,
+        ] {
+            if !code.starts_with('*') || code.len() < 2 {
+                bail!("agents: feature code `{code}` must start with * (e.g. *1)");
+            }
+        }
+        if self.agents.digest_algorithms.is_empty()
+            || self
+                .agents
+                .digest_algorithms
+                .iter()
+                .any(|a| !matches!(a.as_str(), "MD5" | "SHA-256"))
+        {
+            bail!("agents.digest_algorithms: list \"MD5\" and/or \"SHA-256\"");
+        }
+        if self.agents.min_expires == 0 || self.agents.min_expires > self.agents.max_expires {
+            bail!("agents.min_expires must be positive and at most agents.max_expires");
         }
         Ok(())
     }

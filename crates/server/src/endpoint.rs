@@ -24,6 +24,13 @@ use tokio::sync::{mpsc, oneshot};
 pub enum Command {
     /// Send a response on a server transaction.
     Respond { key: ServerKey, resp: Response },
+    /// Send the ACK of a 2xx to our INVITE (outside transactions, remembered for retransmitted 2xx).
+    Ack {
+        invite: ClientKey,
+        ack: Request,
+        dest: SocketAddr,
+        transport: Transport,
+    },
     /// Start a client transaction; its responses go to the call of the request's Call-ID.
     Request {
         req: Request,
@@ -56,6 +63,16 @@ impl EndpointHandle {
         let _ = self.cmds.send(Command::Respond {
             key: key.clone(),
             resp,
+        });
+    }
+
+    /// Sends the ACK for a 2xx response to our INVITE.
+    pub fn ack(&self, invite: &ClientKey, ack: Request, dest: SocketAddr, transport: Transport) {
+        let _ = self.cmds.send(Command::Ack {
+            invite: invite.clone(),
+            ack,
+            dest,
+            transport,
         });
     }
 
@@ -178,6 +195,12 @@ impl Driver {
                     tracing::debug!(error = %e, "response not sent");
                 }
             }
+            Command::Ack {
+                invite,
+                ack,
+                dest,
+                transport,
+            } => self.layer.send_ack_for_2xx(&invite, ack, dest, transport),
             Command::Request {
                 req,
                 dest,
@@ -235,6 +258,8 @@ impl Driver {
         let now = Instant::now();
         match req.method {
             Method::Invite if info.to_tag.is_none() => {
+                let feature =
+                    message::uri_user(&req.uri.to_string()).is_some_and(|u| u.starts_with('*'));
                 let invite = Invite {
                     key: key.clone(),
                     req,
@@ -242,10 +267,22 @@ impl Driver {
                     source,
                     transport,
                 };
-                let resp = self.calls.spawn_inbound(invite, self.handle.clone());
-                if let Some(resp) = resp {
+                if feature {
+                    self.calls.spawn_feature(invite, self.handle.clone());
+                } else if let Some(resp) = self.calls.spawn_inbound(invite, self.handle.clone()) {
                     let _ = self.layer.respond(now, &key, resp);
                 }
+            }
+            Method::Register => {
+                let desk = self.calls.ctx.desk.clone();
+                let register = Invite {
+                    key,
+                    req,
+                    info,
+                    source,
+                    transport,
+                };
+                tokio::spawn(desk.register(register, self.handle.clone()));
             }
             Method::Options if info.to_tag.is_none() => {
                 // Trunk keep-alive (RFC 3261 §11): we are up and say what we speak.
@@ -256,8 +293,7 @@ impl Driver {
                     .push(Header::Other("Accept".into(), "application/sdp".into()));
                 let _ = self.layer.respond(now, &key, resp);
             }
-            Method::Register
-            | Method::Subscribe
+            Method::Subscribe
             | Method::Publish
             | Method::Message
             | Method::Refer

@@ -4,8 +4,9 @@ use crate::call::Calls;
 use crate::endpoint::EndpointHandle;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -25,6 +26,10 @@ pub fn router(calls: Calls, ep: EndpointHandle) -> Router {
         .route("/api/cases", get(list_cases))
         .route("/api/cases/{ticket}", get(show_case))
         .route("/api/missed-calls", get(missed_calls))
+        .route("/api/queues", get(queues))
+        .route("/api/agents", get(agents))
+        .route("/api/agents/{ext}/state", post(set_agent_state))
+        .route("/api/events", get(events))
         .with_state(AppState { calls, ep })
 }
 
@@ -83,4 +88,160 @@ async fn missed_calls(State(s): State<AppState>, Query(q): Query<ListQuery>) -> 
         Ok(calls) => Json(calls).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
+}
+
+/// Local midnight of today in the hotline's zone, as UTC: "today" of the supervisor's figures.
+fn start_of_today(calls: &Calls) -> chrono::DateTime<chrono::Utc> {
+    let tz = calls.ctx.ivr.timezone;
+    let local = chrono::Utc::now().with_timezone(&tz).date_naive();
+    local
+        .and_hms_opt(0, 0, 0)
+        .and_then(|m| m.and_local_timezone(tz).earliest())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or_else(chrono::Utc::now)
+}
+
+async fn queues(State(s): State<AppState>) -> Response {
+    let snap = s.calls.ctx.acd.snapshot();
+    let today = match s
+        .calls
+        .ctx
+        .store
+        .queue_stats(start_of_today(&s.calls))
+        .await
+    {
+        Ok(t) => t,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let list: Vec<_> = snap
+        .queues
+        .iter()
+        .map(|q| {
+            let t = today.iter().find(|t| t.queue == q.name);
+            json!({
+                "name": q.name,
+                "waiting": q.waiting,
+                "longest_wait_secs": q.longest_wait_ms / 1000,
+                "agents": { "ready": q.ready, "not_ready": q.not_ready, "offered": q.offered, "on_call": q.on_call, "wrap_up": q.wrap_up },
+                "today": t,
+            })
+        })
+        .collect();
+    Json(json!({ "queues": list })).into_response()
+}
+
+async fn agents(State(s): State<AppState>) -> Response {
+    let ctx = &s.calls.ctx;
+    let records = match ctx.store.list_agents().await {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let snap = ctx.acd.snapshot();
+    let now = ctx.acd.now();
+    let list: Vec<_> = records
+        .iter()
+        .map(|a| {
+            let live = snap.agents.iter().find(|l| l.id.0 == a.extension);
+            let (state, reason) = live
+                .map(|l| crate::acd::state_name(&l.state))
+                .unwrap_or(("logged_out", None));
+            json!({
+                "extension": a.extension,
+                "name": a.name,
+                "state": state,
+                "reason": reason,
+                "state_secs": live.map(|l| now.saturating_sub(l.since) / 1000),
+                "answered_calls": live.map(|l| l.answered_calls).unwrap_or(0),
+                "skills": a.skills,
+                "registered_contacts": ctx.desk.contacts(&a.extension).len(),
+            })
+        })
+        .collect();
+    Json(json!({ "agents": list })).into_response()
+}
+
+#[derive(Deserialize)]
+struct StateChange {
+    state: String,
+    reason: Option<String>,
+}
+
+async fn set_agent_state(
+    State(s): State<AppState>,
+    Path(ext): Path<String>,
+    Json(body): Json<StateChange>,
+) -> Response {
+    let ctx = &s.calls.ctx;
+    let rec = match ctx.store.agent(&ext).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return error(StatusCode::NOT_FOUND, "no agent with that extension"),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let agent = hotline_acd::AgentId(ext.clone());
+    match body.state.as_str() {
+        "ready" => {
+            if ctx.desk.contacts(&ext).is_empty() {
+                return error(
+                    StatusCode::CONFLICT,
+                    "the agent's softphone is not registered",
+                );
+            }
+            let skills: Vec<(String, u8)> = rec
+                .skills
+                .iter()
+                .map(|k| (k.name.clone(), k.level))
+                .collect();
+            let settings = crate::acd::AgentSettings {
+                max_ring: std::time::Duration::from_secs(u64::from(rec.max_ring_secs)),
+                wrap_up: std::time::Duration::from_secs(u64::from(rec.wrap_up_secs)),
+            };
+            ctx.acd.login(&agent, &skills, settings);
+            ctx.acd.set_ready(&agent);
+        }
+        "not_ready" => {
+            if matches!(
+                ctx.acd.agent_state(&agent),
+                None | Some(hotline_acd::AgentState::LoggedOut)
+            ) {
+                return error(StatusCode::CONFLICT, "the agent is logged out");
+            }
+            ctx.acd
+                .set_not_ready(&agent, body.reason.as_deref().unwrap_or("break"));
+        }
+        "logged_out" => ctx.acd.logout(&agent),
+        other => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("state `{other}`: use ready, not_ready or logged_out"),
+            )
+        }
+    }
+    let (state, reason) = ctx
+        .acd
+        .agent_state(&agent)
+        .map(|st| crate::acd::state_name(&st))
+        .unwrap_or(("logged_out", None));
+    Json(json!({ "extension": ext, "state": state, "reason": reason })).into_response()
+}
+
+/// Server-sent events: every agent state change and queue movement as it happens.
+async fn events(
+    State(s): State<AppState>,
+) -> Sse<impl futures::Stream<Item = Result<SseEvent, std::convert::Infallible>>> {
+    let mut rx = s.calls.ctx.acd.live.subscribe();
+    let stream = async_stream::stream! {
+        loop {
+            match rx.recv().await {
+                Ok(ev) => {
+                    let data = serde_json::to_string(&ev).unwrap_or_default();
+                    yield Ok(SseEvent::default().event("change").data(data));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    yield Ok(SseEvent::default().event("lagged").data(n.to_string()));
+                }
+                Err(_) => break,
+            }
+        }
+    };
+    Sse::new(stream).keep_alive(KeepAlive::default())
 }

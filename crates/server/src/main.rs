@@ -1,10 +1,13 @@
 //! `hotline` — the 12345 hotline server and its command line.
 
+mod acd;
 mod call;
 mod check;
 mod config;
+mod desk;
 mod endpoint;
 mod http;
+mod status;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -38,6 +41,55 @@ enum Command {
         #[command(subcommand)]
         command: CaseCommand,
     },
+    /// Seated agents and their softphone credentials.
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
+    /// Queues and agents of the running server, live (reads its HTTP API).
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// Adds an agent: its extension is its SIP user name.
+    Add {
+        /// Extension (digits), e.g. 1001.
+        extension: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Password for the softphone (digest) and the desktop.
+        #[arg(long)]
+        password: String,
+        /// Skills with levels 1–5, e.g. "consult:5,complaint:3,agent:3".
+        #[arg(long)]
+        skills: String,
+        /// Seconds an offered call rings before it goes back to the queue.
+        #[arg(long, default_value_t = 20)]
+        max_ring: u32,
+        /// Seconds of wrap-up after each call.
+        #[arg(long, default_value_t = 30)]
+        wrap_up: u32,
+    },
+    /// Lists the agents.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replaces an agent's skills.
+    SetSkills {
+        extension: String,
+        /// e.g. "consult:5,en:4".
+        skills: String,
+    },
+    /// Removes an agent (its history is kept).
+    Remove { extension: String },
 }
 
 #[derive(Subcommand)]
@@ -67,6 +119,8 @@ fn main() -> Result<()> {
         Command::CheckConfig => check::run(&cli.config),
         Command::Serve => runtime()?.block_on(serve(&cli.config)),
         Command::Case { command } => runtime()?.block_on(case(&cli.config, command)),
+        Command::Agent { command } => runtime()?.block_on(agent(&cli.config, command)),
+        Command::Status { json } => runtime()?.block_on(status::run(&cli.config, json)),
     }
 }
 
@@ -184,4 +238,82 @@ async fn case(path: &Path, cmd: CaseCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+async fn agent(path: &Path, cmd: AgentCommand) -> Result<()> {
+    use hotline_case::{NewAgent, Skill};
+    let cfg = Config::load(path)?;
+    let store = hotline_case::CaseStore::open(&cfg.database_url())
+        .await
+        .with_context(|| format!("database {}", cfg.database_url()))?;
+    match cmd {
+        AgentCommand::Add {
+            extension,
+            name,
+            password,
+            skills,
+            max_ring,
+            wrap_up,
+        } => {
+            let skills = Skill::parse_list(&skills).context("--skills")?;
+            let a = store
+                .add_agent(
+                    NewAgent {
+                        extension,
+                        name,
+                        password,
+                        skills,
+                        max_ring_secs: max_ring,
+                        wrap_up_secs: wrap_up,
+                    },
+                    &cfg.agents.realm,
+                )
+                .await?;
+            println!(
+                "added agent {} ({}), skills {}",
+                a.extension,
+                a.name,
+                skills_text(&a.skills)
+            );
+        }
+        AgentCommand::List { json } => {
+            let agents = store.list_agents().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&agents)?);
+            } else {
+                for a in agents {
+                    println!(
+                        "{:<8} {:<20} ring {:>3}s  wrap-up {:>3}s  {}",
+                        a.extension,
+                        a.name,
+                        a.max_ring_secs,
+                        a.wrap_up_secs,
+                        skills_text(&a.skills)
+                    );
+                }
+            }
+        }
+        AgentCommand::SetSkills { extension, skills } => {
+            let skills = Skill::parse_list(&skills).context("skills")?;
+            let a = store.set_skills(&extension, skills).await?;
+            println!(
+                "agent {} skills {} (used from its next *1 / ready)",
+                a.extension,
+                skills_text(&a.skills)
+            );
+        }
+        AgentCommand::Remove { extension } => {
+            store.remove_agent(&extension).await?;
+            println!("removed agent {extension}");
+        }
+    }
+    Ok(())
+}
+
+fn skills_text(skills: &[hotline_case::Skill]) -> String {
+    skills
+        .iter()
+        .map(|s| format!("{}:{}", s.name, s.level))
+        .collect::<Vec<_>>()
+        .join(",")
 }

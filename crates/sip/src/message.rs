@@ -354,6 +354,47 @@ pub fn response(req: &Request, code: u16, to_tag: Option<&str>) -> Response {
     }
 }
 
+/// A status with its RFC 3261 §21 reason phrase (rsip would print its variant name,
+/// e.g. `IntervalTooBrief`).
+pub fn status(code: u16) -> StatusCode {
+    StatusCode::Other(code, reason_phrase(code).to_string())
+}
+
+/// The standard reason phrase of a status code.
+pub fn reason_phrase(code: u16) -> &'static str {
+    match code {
+        100 => "Trying",
+        180 => "Ringing",
+        181 => "Call Is Being Forwarded",
+        182 => "Queued",
+        183 => "Session Progress",
+        200 => "OK",
+        202 => "Accepted",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        413 => "Request Entity Too Large",
+        415 => "Unsupported Media Type",
+        423 => "Interval Too Brief",
+        480 => "Temporarily Unavailable",
+        481 => "Call/Transaction Does Not Exist",
+        483 => "Too Many Hops",
+        486 => "Busy Here",
+        487 => "Request Terminated",
+        488 => "Not Acceptable Here",
+        500 => "Server Internal Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        513 => "Message Too Large",
+        603 => "Decline",
+        _ => "Unknown",
+    }
+}
+
 /// Sets the body and its Content-Type/Content-Length on a message's headers.
 pub fn set_body(headers: &mut Headers, body: &mut Vec<u8>, content_type: &str, data: Vec<u8>) {
     headers.retain(|h| !matches!(h, Header::ContentType(_) | Header::ContentLength(_)));
@@ -523,6 +564,9 @@ Content-Length: 0\r\n\r\n";
         assert!(text.contains("Call-ID: call-1@10.0.0.1\r\n"));
         let back = parse(text.as_bytes(), 9999).unwrap();
         assert_eq!(back.info.to_tag.as_deref(), Some("srv1"));
+        assert!(response(&r, 423, None)
+            .to_string()
+            .starts_with("SIP/2.0 423 Interval Too Brief\r\n"));
         let trying = response(&r, 100, Some("srv1")).to_string();
         assert!(trying.contains("To: <sip:12345@127.0.0.1>\r\n"));
     }

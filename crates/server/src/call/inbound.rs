@@ -7,14 +7,16 @@
 //! ```
 //! The case row exists before the 200 OK is sent, so an answered call is never unlogged.
 
-use super::{CallEvent, Ctx, Invite, ALLOW};
+use super::agent_leg::AgentLeg;
+use super::connect::{event_call_id, AcdEntry};
+use super::{CallEvent, Calls, Ctx, Invite, ALLOW};
 use crate::endpoint::EndpointHandle;
 use chrono::Utc;
-use hotline_acd::Decision;
 use hotline_case::{CallId, CaseId, MissedCall, NewCall, NewRecording, OpenedCall, RecordingKind};
 use hotline_ivr::{Flow, Input, Output};
 use hotline_media::{
-    Codec, MediaEvent, MediaHandle, MediaParams, MediaSession, RecordStop, RecordingInfo,
+    BridgeHandle, Codec, MediaEvent, MediaHandle, MediaParams, MediaSession, RecordStop,
+    RecordingInfo,
 };
 use hotline_sip::dialog::Dialog;
 use hotline_sip::message::{self, Info};
@@ -67,11 +69,13 @@ fn media_params(n: &Negotiated) -> MediaParams {
 
 /// Runs the call until it is over and its rows are written.
 pub(super) async fn run(
-    ctx: Arc<Ctx>,
+    calls: Calls,
     ep: EndpointHandle,
     invite: Invite,
+    tx: mpsc::Sender<CallEvent>,
     rx: mpsc::Receiver<CallEvent>,
 ) {
+    let ctx = calls.ctx.clone();
     let span =
         tracing::info_span!("call", call_id = %invite.info.call_id, ticket = tracing::field::Empty);
     async move {
@@ -84,7 +88,7 @@ pub(super) async fn run(
             .to_string();
         let called = message::uri_user(&invite.req.uri.to_string()).unwrap_or("").to_string();
         tracing::info!(%caller, %called, source = %invite.source, transport = ?invite.transport, "incoming call");
-        let setup = Setup { ctx, ep, invite, caller, called, arrived: Utc::now() };
+        let setup = Setup { ctx, calls, ep, invite, tx, caller, called, arrived: Utc::now() };
         if let Some(mut call) = setup.answer(rx).await {
             call.converse().await;
             call.finish().await;
@@ -97,8 +101,10 @@ pub(super) async fn run(
 /// The call before it is answered.
 struct Setup {
     ctx: Arc<Ctx>,
+    calls: Calls,
     ep: EndpointHandle,
     invite: Invite,
+    tx: mpsc::Sender<CallEvent>,
     caller: String,
     called: String,
     arrived: chrono::DateTime<Utc>,
@@ -253,6 +259,9 @@ impl Setup {
         let flow = Flow::new(self.ctx.ivr.clone(), opened.ticket.clone(), Utc::now(), now);
         Some(Answered {
             ctx: self.ctx,
+            calls: self.calls,
+            tx: self.tx,
+            caller_number: self.caller,
             ep: self.ep,
             dialog,
             opened,
@@ -267,20 +276,30 @@ impl Setup {
             recording: None,
             cause: None,
             started: now,
+            acd_entry: None,
+            agent: None,
+            bridge: None,
+            conversation: None,
+            ring_deadline: None,
+            left_queue_recorded: false,
         })
     }
 }
 
-/// The call after 200 OK.
-struct Answered {
-    ctx: Arc<Ctx>,
-    ep: EndpointHandle,
+/// The call after 200 OK (its agent-facing half is in `connect.rs`).
+pub(super) struct Answered {
+    pub(super) ctx: Arc<Ctx>,
+    pub(super) calls: Calls,
+    /// This call's own channel: the ACD's decisions and the agent leg's SIP events come here.
+    pub(super) tx: mpsc::Sender<CallEvent>,
+    pub(super) caller_number: String,
+    pub(super) ep: EndpointHandle,
     dialog: Dialog,
-    opened: OpenedCall,
-    media: MediaHandle,
+    pub(super) opened: OpenedCall,
+    pub(super) media: MediaHandle,
     media_rx: mpsc::Receiver<MediaEvent>,
     rx: mpsc::Receiver<CallEvent>,
-    flow: Flow,
+    pub(super) flow: Flow,
     negotiated: Option<Negotiated>,
     session_id: u64,
     sdp_version: u64,
@@ -290,11 +309,44 @@ struct Answered {
     recording: Option<String>,
     cause: Option<Cause>,
     started: Instant,
+    /// While the call is in the ACD (waiting, ringing, talking to an agent).
+    pub(super) acd_entry: Option<AcdEntry>,
+    /// The agent's leg while ringing or talking.
+    pub(super) agent: Option<AgentLeg>,
+    pub(super) bridge: Option<BridgeHandle>,
+    /// Path (relative) of the conversation's stereo recording.
+    pub(super) conversation: Option<String>,
+    pub(super) ring_deadline: Option<tokio::time::Instant>,
+    pub(super) left_queue_recorded: bool,
+}
+
+/// Waits for the next media event of the agent leg, if there is one.
+async fn next_leg_media(agent: &mut Option<AgentLeg>) -> Option<MediaEvent> {
+    match agent {
+        Some(leg) => leg.media_rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Answered {
-    fn call(&self) -> CallId {
+    pub(super) fn call(&self) -> CallId {
         self.opened.call
+    }
+
+    /// `YYYY/MM/DD/<ticket>-<call>-<kind>.wav`, relative to the recordings directory.
+    pub(super) fn recording_path(&self, kind: &str) -> String {
+        let day = Utc::now()
+            .with_timezone(&self.ctx.ivr.timezone)
+            .format("%Y/%m/%d")
+            .to_string();
+        format!("{day}/{}-{}-{kind}.wav", self.opened.ticket, self.call().0)
     }
 
     fn case(&self) -> CaseId {
@@ -308,6 +360,7 @@ impl Answered {
             self.started + Duration::from_secs(self.ctx.cfg.calls.max_call_secs),
         );
         let mut media_open = true;
+        let mut position_tick = tokio::time::interval(Duration::from_secs(3));
         while self.cause.is_none() {
             let flow_deadline = self.flow.poll_timeout();
             let flow_timer = async {
@@ -318,9 +371,21 @@ impl Answered {
             };
             tokio::select! {
                 ev = self.rx.recv() => match ev {
-                    Some(CallEvent::Sip(ev)) => self.on_sip(ev),
+                    Some(CallEvent::Sip(ev)) => {
+                        let to_leg = self.agent.as_ref().is_some_and(|l| l.call_id == event_call_id(&ev));
+                        if to_leg {
+                            self.on_leg_sip(ev).await;
+                        } else {
+                            self.on_sip(ev).await;
+                        }
+                    }
+                    Some(CallEvent::Offer { agent }) => self.on_offer(agent).await,
+                    Some(CallEvent::QueueExpired) => self.on_queue_expired().await,
                     None => self.cause = Some(Cause::CallerBye),
                 },
+                Some(ev) = next_leg_media(&mut self.agent) => self.on_agent_media(ev),
+                _ = sleep_until_opt(self.ring_deadline) => self.ring_timeout(),
+                _ = position_tick.tick() => self.check_position(),
                 ev = self.media_rx.recv(), if media_open => match ev {
                     Some(ev) => self.on_media(ev).await,
                     None => {
@@ -341,9 +406,9 @@ impl Answered {
         }
     }
 
-    fn on_sip(&mut self, ev: Event) {
+    async fn on_sip(&mut self, ev: Event) {
         match ev {
-            Event::Request { key, req, info, .. } => self.on_request(key, req, info),
+            Event::Request { key, req, info, .. } => self.on_request(key, req, info).await,
             Event::Ack { req, .. } => {
                 if self.awaiting_answer && !req.body.is_empty() {
                     self.awaiting_answer = false;
@@ -370,7 +435,7 @@ impl Answered {
         }
     }
 
-    fn on_request(&mut self, key: ServerKey, req: Request, info: Info) {
+    async fn on_request(&mut self, key: ServerKey, req: Request, info: Info) {
         let respond =
             |ep: &EndpointHandle, code: u16| ep.respond(&key, message::response(&req, code, None));
         if !self.dialog.matches(&info) {
@@ -386,6 +451,7 @@ impl Answered {
                 tracing::info!("caller hung up");
                 self.flow.handle_input(Instant::now(), Input::Hangup);
                 self.cause = Some(Cause::CallerBye);
+                self.end_conversation().await;
             }
             Method::Info => {
                 let ctype = message::first(&req.headers, "Content-Type")
@@ -396,7 +462,7 @@ impl Answered {
                     match hotline_media::parse_dtmf_relay(&body) {
                         Some(d) => {
                             tracing::debug!(digit = %d, "DTMF by INFO");
-                            self.flow.handle_input(Instant::now(), Input::Digit(d));
+                            self.on_digit(d);
                             respond(&self.ep, 200)
                         }
                         None => respond(&self.ep, 400),
@@ -469,7 +535,7 @@ impl Answered {
             MediaEvent::PlaybackFinished => self.flow.handle_input(now, Input::PlaybackFinished),
             MediaEvent::Digit(d) => {
                 tracing::debug!(digit = %d, "DTMF by RFC 4733");
-                self.flow.handle_input(now, Input::Digit(d))
+                self.on_digit(d)
             }
             MediaEvent::RecordingFinished(info, why) => {
                 let duration_ms = info.duration_ms;
@@ -487,15 +553,28 @@ impl Answered {
         }
     }
 
+    /// A key from the caller: to the agent while talking, else to the flow.
+    fn on_digit(&mut self, d: char) {
+        match self.agent.as_ref().filter(|l| l.is_connected()) {
+            Some(leg) => leg.media.send_dtmf(d),
+            None => self.flow.handle_input(Instant::now(), Input::Digit(d)),
+        }
+    }
+
     async fn store_recording(&mut self, info: RecordingInfo, why: RecordStop) {
-        let Some(path) = self.recording.take() else {
+        let (path, kind) = if why == RecordStop::BridgeEnded {
+            (self.conversation.take(), RecordingKind::Conversation)
+        } else {
+            (self.recording.take(), RecordingKind::Voicemail)
+        };
+        let Some(path) = path else {
             return;
         };
         tracing::info!(%path, duration_ms = info.duration_ms, ?why, "recording finished");
         let row = NewRecording {
             call: self.call(),
             case: self.case(),
-            kind: RecordingKind::Voicemail,
+            kind,
             path,
             duration_ms: info.duration_ms,
             bytes: info.bytes,
@@ -508,6 +587,7 @@ impl Answered {
 
     /// Carries out everything the flow asked for.
     async fn apply_outputs(&mut self) {
+        let mut leaving = false;
         while let Some(out) = self.flow.poll_output() {
             match out {
                 Output::Play { prompts, .. } => {
@@ -526,30 +606,31 @@ impl Answered {
                 Output::StopPlayback => self.media.stop_playback(),
                 Output::Record { max } => self.start_recording(max),
                 Output::StopRecording => self.media.stop_recording(),
-                Output::Enqueue { queue } => {
-                    let call = self.ctx.next_call_key();
-                    let decision = self
+                Output::Enqueue { queue } => self.enqueue(queue).await,
+                Output::LeaveQueue => {
+                    self.leave_queue();
+                    leaving = true;
+                }
+                Output::CallbackRequested => {
+                    self.left_queue("callback_requested").await;
+                    if let Err(e) = self
                         .ctx
-                        .router
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .enqueue(call, &queue);
-                    match decision {
-                        Decision::Refused { reason, .. } => {
-                            tracing::info!(%queue, ?reason, "no agent can take the call");
-                        }
-                        other => {
-                            // Agents arrive with the next issue; until then nobody can answer an offer.
-                            tracing::warn!(%queue, ?other, "no agent leg yet; taking the voicemail path");
-                            let mut r = self.ctx.router.lock().unwrap_or_else(|p| p.into_inner());
-                            r.abandon(call);
-                            if let Decision::Offer { agent, .. } = other {
-                                r.release(&agent);
-                            }
-                        }
+                        .store
+                        .mark_callback_requested(self.opened.case)
+                        .await
+                    {
+                        tracing::error!(error = %e, "cannot mark the callback request");
                     }
-                    self.flow
-                        .handle_input(Instant::now(), Input::AgentsUnavailable);
+                }
+                Output::Satisfaction { score } => {
+                    if let Err(e) = self
+                        .ctx
+                        .store
+                        .record_satisfaction(self.opened.case, score)
+                        .await
+                    {
+                        tracing::error!(error = %e, "cannot store the satisfaction");
+                    }
                 }
                 Output::Voicemail => {
                     self.ctx.stats.voicemails.fetch_add(1, Ordering::Relaxed);
@@ -565,18 +646,14 @@ impl Answered {
                 }
             }
         }
+        // Left the queue without asking for a callback (CallbackRequested records first).
+        if leaving {
+            self.left_queue("abandoned").await;
+        }
     }
 
     fn start_recording(&mut self, max: Duration) {
-        let day = Utc::now()
-            .with_timezone(&self.ctx.ivr.timezone)
-            .format("%Y/%m/%d")
-            .to_string();
-        let rel = format!(
-            "{day}/{}-{}-voicemail.wav",
-            self.opened.ticket,
-            self.call().0
-        );
+        let rel = self.recording_path("voicemail");
         let path = self.ctx.recordings.join(&rel);
         if let Some(dir) = path.parent() {
             if let Err(e) = std::fs::create_dir_all(dir) {
@@ -597,6 +674,11 @@ impl Answered {
     /// then closes the call row.
     async fn finish(mut self) {
         let cause = self.cause.unwrap_or(Cause::HotlineBye);
+        if self.acd_entry.as_ref().is_some_and(|e| !e.connected) {
+            self.leave_queue();
+            self.left_queue("abandoned").await;
+        }
+        self.end_conversation().await;
         self.media.close();
         let deadline = tokio::time::Instant::now() + TEARDOWN;
         let mut bye_done = !matches!(
@@ -611,7 +693,7 @@ impl Answered {
                     break;
                 }
                 ev = self.rx.recv(), if !bye_done => match ev {
-                    Some(CallEvent::Sip(Event::Response { resp, .. })) if resp.status_code.code() >= 200 => bye_done = true,
+                    Some(CallEvent::Sip(Event::Response { resp, info, .. })) if resp.status_code.code() >= 200 && info.call_id == self.dialog.id.call_id => bye_done = true,
                     Some(CallEvent::Sip(Event::Timeout { .. })) | None => bye_done = true,
                     Some(CallEvent::Sip(Event::Request { key, req, .. })) => {
                         // A BYE crossing ours, or anything late: the dialog is over.

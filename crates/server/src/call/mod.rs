@@ -4,12 +4,16 @@
 //! IVR flow, and receives [`CallEvent`]s on a channel. The endpoint finds a call by
 //! Call-ID in [`Calls`]; nothing is locked across an `.await`.
 
+mod agent_leg;
+mod connect;
+mod feature;
 mod inbound;
 
+use crate::acd::AcdService;
 use crate::config::{Cidr, Config};
+use crate::desk::Desk;
 use crate::endpoint::EndpointHandle;
 use dashmap::DashMap;
-use hotline_acd::Router;
 use hotline_case::CaseStore;
 use hotline_ivr::IvrConfig;
 use hotline_media::{PortPool, PromptStore};
@@ -20,7 +24,7 @@ use rsip::{Header, Request, Response};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// Methods we handle, for Allow headers.
@@ -29,8 +33,12 @@ pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
 /// What a call receives.
 #[derive(Debug)]
 pub enum CallEvent {
-    /// A SIP event of this call's Call-ID.
+    /// A SIP event of one of this call's Call-IDs (caller leg or agent leg).
     Sip(Event),
+    /// The ACD chose an agent for this waiting call: ring it.
+    Offer { agent: hotline_acd::AgentId },
+    /// The call waited as long as its queue allows.
+    QueueExpired,
 }
 
 /// A new INVITE as the endpoint hands it to a call.
@@ -60,7 +68,8 @@ pub struct Ctx {
     pub prompts: PromptStore,
     pub ivr: Arc<IvrConfig>,
     pub ports: PortPool,
-    pub router: Mutex<Router>,
+    pub acd: Arc<AcdService>,
+    pub desk: Arc<Desk>,
     pub trunk: Vec<Cidr>,
     pub recordings: PathBuf,
     pub stats: CallStats,
@@ -68,18 +77,11 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Builds the context; queues of the ACD are the IVR's queue names.
+    /// Builds the context and starts the ACD and the agents' desk.
     pub fn new(cfg: Config, store: CaseStore, prompts: PromptStore, ivr: IvrConfig) -> Ctx {
-        let mut router = Router::new();
-        for q in ivr
-            .menu
-            .options
-            .values()
-            .chain(std::iter::once(&ivr.menu.fallback_queue))
-        {
-            router.add_queue(q, 100);
-        }
         let ports = PortPool::new(cfg.media.ip, cfg.media.rtp_port_min, cfg.media.rtp_port_max);
+        let acd = AcdService::start(&cfg.acd, store.clone());
+        let desk = Desk::start(cfg.agents.clone(), store.clone(), acd.clone());
         Ctx {
             trunk: cfg.trunk_networks(),
             recordings: cfg.recordings_dir(),
@@ -88,7 +90,8 @@ impl Ctx {
             prompts,
             ivr: Arc::new(ivr),
             ports,
-            router: Mutex::new(router),
+            acd,
+            desk,
             stats: CallStats::default(),
             next_key: AtomicU64::new(1),
         }
@@ -119,6 +122,21 @@ impl Calls {
     /// The channel of a live call.
     pub fn sender(&self, call_id: &str) -> Option<mpsc::Sender<CallEvent>> {
         self.map.get(call_id).map(|s| s.clone())
+    }
+
+    /// Routes another Call-ID (an agent leg, a feature call) to a call's channel.
+    pub fn register(&self, call_id: &str, tx: mpsc::Sender<CallEvent>) {
+        self.map.insert(call_id.to_string(), tx);
+    }
+
+    /// Stops routing a Call-ID.
+    pub fn unregister(&self, call_id: &str) {
+        self.map.remove(call_id);
+    }
+
+    /// A feature code dialled by an agent (`*1`…): authenticated and carried out.
+    pub fn spawn_feature(&self, invite: Invite, ep: EndpointHandle) {
+        tokio::spawn(feature::run(self.clone(), invite, ep));
     }
 
     /// Live calls.
@@ -158,11 +176,11 @@ impl Calls {
             return refuse(503, "at max_calls");
         }
         let (tx, rx) = mpsc::channel(64);
-        self.map.insert(info.call_id.clone(), tx);
+        self.map.insert(info.call_id.clone(), tx.clone());
         let calls = self.clone();
         let call_id = info.call_id.clone();
         tokio::spawn(async move {
-            inbound::run(calls.ctx.clone(), ep, invite, rx).await;
+            inbound::run(calls.clone(), ep, invite, tx, rx).await;
             calls.map.remove(&call_id);
         });
         None

@@ -1,0 +1,251 @@
+//! Relaying two call legs to each other (the B2BUA's media bridge), with an optional
+//! stereo recording.
+//!
+//! A call with an agent has two legs, each its own [`MediaSession`](crate::MediaSession)
+//! with its own socket, SSRC, sequence numbers, timestamps and codec. [`bridge`] links
+//! them:
+//!
+//! - **Relay.** Every audio packet a leg receives is handed (bounded queue of
+//!   [`RELAY_QUEUE`] frames; beyond it frames are dropped so latency cannot grow) to the
+//!   other leg's task, which sends it at once — no jitter buffer — under its *own* SSRC
+//!   and sequence number, with a timestamp from its own wall clock (20 ms grid, never
+//!   going backwards), and the marker bit on the first packet after a gap (bridge start,
+//!   a pause of more than 40 ms, a prompt, or a marker from the source). The payload
+//!   passes through untouched when both legs use the same codec and is transcoded
+//!   (decode, encode) between PCMU and PCMA otherwise.
+//! - **Prompts win.** While a leg plays a prompt, the audio relayed *towards* that leg is
+//!   dropped (the prompt replaces it; counted in [`MediaStats::relay_dropped`]); the
+//!   relay resumes, with a marker, when the prompt ends. The other direction is not
+//!   affected.
+//! - **DTMF is not relayed** as packets: each leg still reports [`MediaEvent::Digit`],
+//!   and the controller forwards it with [`MediaHandle::send_dtmf`] on the other leg
+//!   (whose telephone-event payload type may differ, or be absent).
+//! - **Hold.** A leg whose remote sends nothing relays nothing; a leg with no remote
+//!   (`update` with `remote: None`) drops what it would send. The recording shows such a
+//!   side as silence.
+//! - **Stereo recording** (optional, [`StereoTarget`]): one WAV, 8 kHz, 16-bit, left =
+//!   what leg `a` received (the citizen), right = what leg `b` received (the agent), both
+//!   placed on one clock that starts at [`bridge`]. A side's packets are placed by their
+//!   RTP timestamps, anchored to the arrival time of the first packet and re-anchored
+//!   whenever they drift more than 100 ms from arrival time (new SSRC, restarted clock,
+//!   drift); whatever no packet covers is silence. It is written by
+//!   [`StereoRecorder`] on its own thread, owned by leg
+//!   `a`'s task.
+//!
+//! The bridge ends when [`BridgeHandle`] is dropped (or [`BridgeHandle::unbridge`]), when
+//! either leg closes, or when either leg is bridged anew. Then the recording is finalized
+//! and reported on **leg `a`'s** event channel as
+//! [`MediaEvent::RecordingFinished`]`(info, `[`RecordStop::BridgeEnded`]`)` (or
+//! [`MediaEvent::RecordingFailed`]).
+//!
+//! [`MediaStats::relay_dropped`]: crate::MediaStats::relay_dropped
+//! [`MediaEvent::Digit`]: crate::MediaEvent::Digit
+//! [`MediaEvent::RecordingFinished`]: crate::MediaEvent::RecordingFinished
+//! [`MediaEvent::RecordingFailed`]: crate::MediaEvent::RecordingFailed
+//! [`RecordStop::BridgeEnded`]: crate::RecordStop::BridgeEnded
+//! [`MediaHandle::send_dtmf`]: crate::MediaHandle::send_dtmf
+//! [`StereoRecorder`]: crate::stereo::StereoRecorder
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::codec::Codec;
+use crate::rtp::Ssrc;
+use crate::session::{Counters, MediaHandle};
+use crate::stereo::{samples_since, Side, StereoRecorder};
+
+/// Frames queued from one leg towards the other before newer ones are dropped (200 ms).
+pub const RELAY_QUEUE: usize = 10;
+/// A side whose timestamps disagree with arrival time by more than this (samples, 100 ms)
+/// is re-anchored to arrival time in the stereo recording.
+const REANCHOR_SAMPLES: i64 = 800;
+
+/// Where a bridge's stereo recording goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StereoTarget {
+    /// The WAV file to create (its directory must exist).
+    pub path: PathBuf,
+}
+
+impl StereoTarget {
+    /// A recording into `path`.
+    pub fn new(path: impl Into<PathBuf>) -> StereoTarget {
+        StereoTarget { path: path.into() }
+    }
+}
+
+/// Keeps two legs bridged; dropping it (or [`BridgeHandle::unbridge`]) ends the bridge.
+/// It does not keep the sessions alive: closing a leg ends the bridge too.
+#[derive(Debug)]
+pub struct BridgeHandle {
+    stop: watch::Sender<bool>,
+}
+
+impl BridgeHandle {
+    /// Stops relaying; a stereo recording is finalized and reported on leg `a`.
+    pub fn unbridge(self) {}
+
+    /// Whether either leg still holds the bridge (false once both let go, e.g. after
+    /// both legs closed).
+    pub fn is_active(&self) -> bool {
+        self.stop.receiver_count() > 0
+    }
+}
+
+impl Drop for BridgeHandle {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+    }
+}
+
+/// Bridges leg `a` (the citizen) and leg `b` (the agent): what one receives is sent on the
+/// other, and with `recording` both are written into one stereo WAV (left `a`, right
+/// `b`). See the [module docs](self). Either leg's earlier bridge ends first. Returns at
+/// once: the legs' tasks pick the bridge up from their command queues.
+pub fn bridge(a: &MediaHandle, b: &MediaHandle, recording: Option<StereoTarget>) -> BridgeHandle {
+    let (stop, stop_rx) = watch::channel(false);
+    if a.same_session(b) {
+        tracing::warn!(local = %a.local_addr(), "a leg cannot be bridged to itself");
+        return BridgeHandle { stop };
+    }
+    let start = Instant::now();
+    let (a_to_b, b_from_a) = mpsc::channel(RELAY_QUEUE);
+    let (b_to_a, a_from_b) = mpsc::channel(RELAY_QUEUE);
+    a.send_link(Link {
+        relay_tx: a_to_b,
+        relay_rx: a_from_b,
+        stop: stop_rx.clone(),
+        peer_stats: b.counters(),
+        recording: recording.map(|t| (t, start)),
+    });
+    b.send_link(Link {
+        relay_tx: b_to_a,
+        relay_rx: b_from_a,
+        stop: stop_rx,
+        peer_stats: a.counters(),
+        recording: None,
+    });
+    BridgeHandle { stop }
+}
+
+/// One received audio packet on its way to the other leg.
+#[derive(Debug)]
+pub(crate) struct RelayFrame {
+    pub codec: Codec,
+    pub payload: Vec<u8>,
+    pub ssrc: Ssrc,
+    pub timestamp: u32,
+    pub marker: bool,
+    pub arrived: Instant,
+}
+
+/// A leg's half of a bridge, as handed to its task.
+#[derive(Debug)]
+pub(crate) struct Link {
+    pub relay_tx: mpsc::Sender<RelayFrame>,
+    pub relay_rx: mpsc::Receiver<RelayFrame>,
+    pub stop: watch::Receiver<bool>,
+    /// The other leg's counters, for the frames its queue had to drop.
+    pub peer_stats: Arc<Counters>,
+    /// Only on leg `a`: the target and the bridge's start.
+    pub recording: Option<(StereoTarget, Instant)>,
+}
+
+/// The receiving half of a [`Link`], polled by the session loop.
+pub(crate) struct LinkRx {
+    pub relay_rx: mpsc::Receiver<RelayFrame>,
+    pub stop: watch::Receiver<bool>,
+}
+
+pub(crate) enum LinkEvent {
+    Frame(RelayFrame),
+    Ended,
+}
+
+/// The next frame from the other leg, or the end of the bridge; pending without a bridge.
+pub(crate) async fn next_link_event(link: &mut Option<LinkRx>) -> LinkEvent {
+    let Some(l) = link.as_mut() else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        f = l.relay_rx.recv() => f.map_or(LinkEvent::Ended, LinkEvent::Frame),
+        _ = l.stop.changed() => LinkEvent::Ended,
+    }
+}
+
+/// Places one side's packets on the recording's clock: by RTP timestamp relative to an
+/// anchor, re-anchored to arrival time when the two disagree too much.
+#[derive(Debug, Default)]
+struct Placer {
+    ssrc: Option<Ssrc>,
+    anchor: Option<(u32, u64)>,
+}
+
+impl Placer {
+    fn place(&mut self, ssrc: Ssrc, ts: u32, wall: u64) -> u64 {
+        if self.ssrc != Some(ssrc) {
+            self.ssrc = Some(ssrc);
+            self.anchor = None;
+        }
+        if let Some((ats, apos)) = self.anchor {
+            let pos = apos as i64 + i64::from(ts.wrapping_sub(ats) as i32);
+            if pos >= 0 && (pos - wall as i64).abs() <= REANCHOR_SAMPLES {
+                return pos as u64;
+            }
+        }
+        self.anchor = Some((ts, wall));
+        wall
+    }
+}
+
+/// The stereo recording as leg `a`'s task keeps it.
+#[derive(Debug)]
+pub(crate) struct StereoRec {
+    pub recorder: StereoRecorder,
+    sides: [Placer; 2],
+}
+
+impl StereoRec {
+    pub fn new(recorder: StereoRecorder) -> StereoRec {
+        StereoRec {
+            recorder,
+            sides: Default::default(),
+        }
+    }
+
+    /// Decoded audio of one side, placed by its packet's timestamp and arrival.
+    pub fn push(&mut self, side: Side, ssrc: Ssrc, ts: u32, arrived: Instant, pcm: &[i16]) {
+        let wall = samples_since(self.recorder.start(), arrived);
+        let pos = self.sides[side as usize].place(ssrc, ts, wall);
+        self.recorder.push(side, pos, pcm);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placer_follows_timestamps_and_reanchors() {
+        let mut p = Placer::default();
+        let s = Ssrc(1);
+        assert_eq!(p.place(s, 1000, 500), 500);
+        // Jitter: arrival a bit late or early, the timestamp decides.
+        assert_eq!(p.place(s, 1160, 700), 660);
+        assert_eq!(p.place(s, 1320, 800), 820);
+        // A gap with the timestamp following: placed by timestamp.
+        assert_eq!(p.place(s, 1000 + 4160, 4700), 4660);
+        // A sender whose clock stood still over a pause: arrival time wins.
+        assert_eq!(p.place(s, 1000 + 4320, 9000), 9000);
+        assert_eq!(p.place(s, 1000 + 4480, 9170), 9160);
+        // A new SSRC starts from its arrival.
+        assert_eq!(p.place(Ssrc(2), 7, 9400), 9400);
+        // Timestamp wrap.
+        let mut p = Placer::default();
+        assert_eq!(p.place(s, u32::MAX - 79, 100), 100);
+        assert_eq!(p.place(s, 80, 260), 260);
+    }
+}

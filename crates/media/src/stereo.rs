@@ -1,0 +1,353 @@
+//! Two-channel recording of a bridged call: left the citizen, right the agent.
+//!
+//! Like the mono [`Recorder`](crate::recorder::Recorder), the WAV is written by a dedicated
+//! thread fed through a bounded channel, so the session task never waits on the disk.
+//! Unlike it, the two sides arrive independently, each with its own gaps, so every chunk
+//! carries its *position*: samples since the bridge started. The writer thread advances on
+//! a 20 ms clock from that start, [`WRITE_DELAY_SAMPLES`] behind the wall clock (room for
+//! jitter), and writes each frame from whatever the two sides placed there — silence where
+//! a side placed nothing (a silent or held party, lost packets). Audio placed where the
+//! file is already written (later than the delay) is dropped; so is audio placed absurdly
+//! far ahead, which keeps the buffers bounded.
+//!
+//! When the recorder is finished or dropped the thread writes up to the current position
+//! (the bridge's length), fixes the header and reports.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::codec::{CLOCK_RATE, FRAME_SAMPLES, PTIME_MS};
+use crate::recorder::{RecorderError, RecordingInfo};
+
+/// How far behind the wall clock the writer stays, in samples (300 ms): a chunk placed up
+/// to this late still lands in its place.
+pub const WRITE_DELAY_SAMPLES: u64 = 2400;
+/// Chunks placed further than this ahead of the written position are dropped (2 s).
+const MAX_AHEAD_SAMPLES: u64 = 16_000;
+/// About 5 s of 20 ms frames from both sides.
+const QUEUE_CHUNKS: usize = 512;
+const FRAME: Duration = Duration::from_millis(PTIME_MS);
+
+/// A channel of the stereo file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Left: what leg a (the citizen) said.
+    Left = 0,
+    /// Right: what leg b (the agent) said.
+    Right = 1,
+}
+
+struct Chunk {
+    side: Side,
+    pos: u64,
+    pcm: Vec<i16>,
+}
+
+type WriterResult = Result<RecordingInfo, RecorderError>;
+
+/// Writes an 8 kHz, 2-channel, 16-bit WAV on its own thread, on a clock from `start`.
+pub struct StereoRecorder {
+    path: PathBuf,
+    start: Instant,
+    tx: Option<SyncSender<Chunk>>,
+    stop: Arc<AtomicBool>,
+    done: Option<tokio::sync::oneshot::Receiver<WriterResult>>,
+    dropped_samples: u64,
+}
+
+impl std::fmt::Debug for StereoRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StereoRecorder")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StereoRecorder {
+    /// Creates the file (header written on the caller's thread, so a bad path is reported
+    /// at once) and starts the writer thread, whose clock starts at `start`.
+    pub fn create(path: impl AsRef<Path>, start: Instant) -> Result<StereoRecorder, RecorderError> {
+        let path = path.as_ref().to_path_buf();
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: CLOCK_RATE,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let writer =
+            hound::WavWriter::create(&path, spec).map_err(|source| RecorderError::Create {
+                path: path.clone(),
+                source,
+            })?;
+        let (tx, rx) = mpsc::sync_channel(QUEUE_CHUNKS);
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer_state = Writer {
+            writer,
+            start,
+            path: path.clone(),
+            bufs: [VecDeque::new(), VecDeque::new()],
+            written: 0,
+            failed: None,
+        };
+        let thread_stop = stop.clone();
+        std::thread::Builder::new()
+            .name("stereo-recorder".into())
+            .spawn(move || {
+                let _ = done_tx.send(writer_state.run(rx, &thread_stop));
+            })
+            .map_err(|e| RecorderError::Create {
+                path: path.clone(),
+                source: hound::Error::IoError(e),
+            })?;
+        Ok(StereoRecorder {
+            path,
+            start,
+            tx: Some(tx),
+            stop,
+            done: Some(done_rx),
+            dropped_samples: 0,
+        })
+    }
+
+    /// The file being written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The instant position 0 stands for.
+    pub fn start(&self) -> Instant {
+        self.start
+    }
+
+    /// Queues `pcm` for `side` at `pos` samples after the start; never blocks. A full
+    /// queue drops the samples (counted in [`StereoRecorder::dropped_samples`]).
+    pub fn push(&mut self, side: Side, pos: u64, pcm: &[i16]) {
+        let Some(tx) = &self.tx else { return };
+        if pcm.is_empty() {
+            return;
+        }
+        let chunk = Chunk {
+            side,
+            pos,
+            pcm: pcm.to_vec(),
+        };
+        match tx.try_send(chunk) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                if self.dropped_samples == 0 {
+                    tracing::warn!(path = %self.path.display(), "stereo recorder behind, dropping audio");
+                }
+                self.dropped_samples += pcm.len() as u64;
+            }
+        }
+    }
+
+    /// Samples lost because the writer could not keep up or failed.
+    pub fn dropped_samples(&self) -> u64 {
+        self.dropped_samples
+    }
+
+    /// Ends the recording at the current position and finalizes the file without blocking
+    /// the runtime.
+    pub async fn finish_async(mut self) -> Result<RecordingInfo, RecorderError> {
+        self.stop.store(true, Ordering::Release);
+        self.tx = None;
+        let done = self.done.take().expect("receiver present until finish");
+        done.await.unwrap_or_else(|_| {
+            Err(RecorderError::WriterPanicked {
+                path: self.path.clone(),
+            })
+        })
+    }
+}
+
+impl Drop for StereoRecorder {
+    /// The writer thread notices, writes up to now, fixes the header and exits on its own.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        self.tx = None;
+    }
+}
+
+struct Writer {
+    writer: hound::WavWriter<std::io::BufWriter<std::fs::File>>,
+    start: Instant,
+    path: PathBuf,
+    /// Per side, the samples placed from `written` on (zeros where nothing was placed).
+    bufs: [VecDeque<i16>; 2],
+    /// Samples per channel already in the file.
+    written: u64,
+    failed: Option<hound::Error>,
+}
+
+/// Samples of 8 kHz audio between `start` and `at`.
+pub(crate) fn samples_since(start: Instant, at: Instant) -> u64 {
+    at.saturating_duration_since(start).as_micros() as u64 * u64::from(CLOCK_RATE) / 1_000_000
+}
+
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Chunk>, stop: &AtomicBool) -> WriterResult {
+        let mut next_tick = self.start + FRAME;
+        loop {
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(wait) {
+                Ok(chunk) => self.place(chunk),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if stop.load(Ordering::Acquire) {
+                break;
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                let frames =
+                    now.saturating_duration_since(self.start).as_micros() / FRAME.as_micros();
+                next_tick = self.start + FRAME * (frames as u32 + 1);
+                let target =
+                    (frames as u64 * FRAME_SAMPLES as u64).saturating_sub(WRITE_DELAY_SAMPLES);
+                self.write_to(target);
+            }
+        }
+        // Whatever was queued before the stop still goes in.
+        while let Ok(chunk) = rx.try_recv() {
+            self.place(chunk);
+        }
+        let now = samples_since(self.start, Instant::now());
+        let end = (now / FRAME_SAMPLES as u64 * FRAME_SAMPLES as u64)
+            .max(self.written + self.bufs.iter().map(VecDeque::len).max().unwrap_or(0) as u64);
+        self.write_to(end);
+
+        let path = self.path;
+        let werr = |source| RecorderError::Write {
+            path: path.clone(),
+            source,
+        };
+        let finalized = self.writer.finalize();
+        if let Some(e) = self.failed {
+            return Err(werr(e));
+        }
+        finalized.map_err(werr)?;
+        let bytes = std::fs::metadata(&path)
+            .map_err(|e| werr(hound::Error::IoError(e)))?
+            .len();
+        Ok(RecordingInfo {
+            duration_ms: self.written * 1000 / u64::from(CLOCK_RATE),
+            path,
+            bytes,
+        })
+    }
+
+    fn place(&mut self, chunk: Chunk) {
+        let Chunk { side, pos, pcm } = chunk;
+        let end = pos + pcm.len() as u64;
+        if end <= self.written {
+            return; // too late: that part of the file is written
+        }
+        let skip = self.written.saturating_sub(pos) as usize;
+        let offset = pos.saturating_sub(self.written);
+        if offset + pcm.len() as u64 > MAX_AHEAD_SAMPLES {
+            tracing::debug!(
+                pos,
+                written = self.written,
+                "stereo chunk too far ahead, dropped"
+            );
+            return;
+        }
+        let buf = &mut self.bufs[side as usize];
+        let offset = offset as usize;
+        let needed = offset + pcm.len() - skip;
+        if buf.len() < needed {
+            buf.resize(needed, 0);
+        }
+        for (i, &s) in pcm[skip..].iter().enumerate() {
+            buf[offset + i] = s;
+        }
+    }
+
+    fn write_to(&mut self, target: u64) {
+        while self.written < target {
+            let l = self.bufs[0].pop_front().unwrap_or(0);
+            let r = self.bufs[1].pop_front().unwrap_or(0);
+            self.written += 1;
+            if self.failed.is_none() {
+                let res = self
+                    .writer
+                    .write_sample(l)
+                    .and_then(|()| self.writer.write_sample(r));
+                if let Err(e) = res {
+                    tracing::warn!(path = %self.path.display(), error = %e, "stereo write failed");
+                    self.failed = Some(e);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(path: &Path) -> (hound::WavSpec, Vec<i16>) {
+        let r = hound::WavReader::open(path).unwrap();
+        let spec = r.spec();
+        (spec, r.into_samples::<i16>().map(Result::unwrap).collect())
+    }
+
+    #[tokio::test]
+    async fn places_both_sides_and_fills_silence() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.wav");
+        // A start in the past: the whole 1 s is "now" and gets written at finish.
+        let start = Instant::now() - Duration::from_secs(1);
+        let mut rec = StereoRecorder::create(&path, start).unwrap();
+        rec.push(Side::Left, 0, &[100; 1600]);
+        rec.push(Side::Right, 4000, &[-200; 800]);
+        rec.push(Side::Left, 1000, &[7; 10]); // overwrites inside the first chunk
+        rec.push(Side::Right, 999_999, &[1; 10]); // absurdly far ahead: dropped
+        let info = rec.finish_async().await.unwrap();
+        let (spec, s) = read(&path);
+        assert_eq!(
+            (spec.channels, spec.sample_rate, spec.bits_per_sample),
+            (2, 8000, 16)
+        );
+        let frames = s.len() / 2;
+        assert!((8000..8200).contains(&frames), "{frames}");
+        assert_eq!(info.duration_ms, frames as u64 / 8);
+        assert_eq!(info.bytes, 44 + s.len() as u64 * 2);
+        let left: Vec<i16> = s.iter().step_by(2).copied().collect();
+        let right: Vec<i16> = s.iter().skip(1).step_by(2).copied().collect();
+        assert!(left[..1000].iter().all(|&x| x == 100));
+        assert!(left[1000..1010].iter().all(|&x| x == 7));
+        assert!(left[1010..1600].iter().all(|&x| x == 100));
+        assert!(left[1600..].iter().all(|&x| x == 0));
+        assert!(right[..4000].iter().all(|&x| x == 0));
+        assert!(right[4000..4800].iter().all(|&x| x == -200));
+        assert!(right[4800..].iter().all(|&x| x == 0));
+    }
+
+    #[test]
+    fn dropped_recorder_is_finalized() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.wav");
+        let mut rec = StereoRecorder::create(&path, Instant::now()).unwrap();
+        rec.push(Side::Left, 0, &[5; 160]);
+        drop(rec);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Ok(r) = hound::WavReader::open(&path) {
+                if r.len() >= 320 {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "header never fixed");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let (_, s) = read(&path);
+        assert_eq!(&s[..4], &[5, 0, 5, 0]);
+    }
+}

@@ -1,0 +1,382 @@
+//! The ACD service: the pure router (`hotline-acd`) behind a lock, its clock and timer, the
+//! delivery of its decisions to calls, wrap-up timers, and the audit and live stream of
+//! agent state changes.
+//!
+//! The lock is a plain mutex held only for one router call (microseconds, never across an
+//! `.await`); decisions are delivered after it is released.
+
+use crate::call::CallEvent;
+use crate::config::AcdConfig;
+use dashmap::DashMap;
+use hotline_acd::{
+    AgentId, AgentState, CallKey, Decision, Millis, QueueConfig, Router, Snapshot, Strategy,
+    WideningStep,
+};
+use hotline_case::CaseStore;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc, Notify};
+
+/// A change the supervisor's live view shows (server-sent events).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LiveEvent {
+    /// An agent changed state.
+    Agent {
+        agent: String,
+        from: String,
+        to: String,
+        reason: Option<String>,
+        at: chrono::DateTime<chrono::Utc>,
+    },
+    /// A caller joined, left or was connected.
+    Call {
+        ticket: String,
+        queue: String,
+        what: String,
+        at: chrono::DateTime<chrono::Utc>,
+    },
+}
+
+/// Per-agent settings the ACD needs besides skills.
+#[derive(Debug, Clone)]
+pub struct AgentSettings {
+    pub max_ring: Duration,
+    pub wrap_up: Duration,
+}
+
+/// The ACD as the server uses it.
+pub struct AcdService {
+    router: Mutex<Router>,
+    origin: Instant,
+    /// Calls in the ACD (waiting or offered): where their decisions go.
+    calls: DashMap<CallKey, mpsc::Sender<CallEvent>>,
+    /// The agent each offered or connected call is with (for audit of call-keyed events).
+    with_agent: DashMap<CallKey, AgentId>,
+    /// Last state seen per agent, to audit changes.
+    states: Mutex<HashMap<AgentId, String>>,
+    settings: DashMap<AgentId, AgentSettings>,
+    wake: Notify,
+    pub live: broadcast::Sender<LiveEvent>,
+    audit: mpsc::UnboundedSender<(String, String, String, Option<String>, Option<String>)>,
+}
+
+fn strategy(s: &str) -> Strategy {
+    match s {
+        "most-skilled" => Strategy::MostSkilled,
+        "round-robin" => Strategy::RoundRobin,
+        "fewest-calls" => Strategy::FewestCalls,
+        _ => Strategy::LongestIdle,
+    }
+}
+
+/// The state's name as stored and shown.
+pub fn state_name(s: &AgentState) -> (&'static str, Option<String>) {
+    match s {
+        AgentState::LoggedOut => ("logged_out", None),
+        AgentState::Ready => ("ready", None),
+        AgentState::NotReady(r) => ("not_ready", Some(r.clone())),
+        AgentState::Offered(_) => ("offered", None),
+        AgentState::OnCall(_) => ("on_call", None),
+        AgentState::WrapUp => ("wrap_up", None),
+    }
+}
+
+impl AcdService {
+    /// Builds the router from config and starts its timer and audit writer.
+    pub fn start(cfg: &AcdConfig, store: CaseStore) -> Arc<AcdService> {
+        let mut router = Router::new();
+        for q in &cfg.queues {
+            router.add_queue(QueueConfig {
+                name: q.name.clone(),
+                strategy: strategy(&q.strategy),
+                min_level: q.min_level,
+                max_len: q.max_len,
+                max_wait_ms: q.max_wait_secs.map(|s| s * 1000),
+                widening: q
+                    .widening
+                    .iter()
+                    .map(|w| WideningStep {
+                        after_ms: w.after_secs * 1000,
+                        min_level: w.min_level,
+                        overflow_to: w.overflow_to.clone(),
+                    })
+                    .collect(),
+            });
+        }
+        let (audit, mut audit_rx) =
+            mpsc::unbounded_channel::<(String, String, String, Option<String>, Option<String>)>();
+        let (live, _) = broadcast::channel(1024);
+        let svc = Arc::new(AcdService {
+            router: Mutex::new(router),
+            origin: Instant::now(),
+            calls: DashMap::new(),
+            with_agent: DashMap::new(),
+            states: Mutex::new(HashMap::new()),
+            settings: DashMap::new(),
+            wake: Notify::new(),
+            live,
+            audit,
+        });
+        // One writer keeps the audit trail in order.
+        tokio::spawn(async move {
+            while let Some((agent, from, to, reason, call)) = audit_rx.recv().await {
+                if let Err(e) = store
+                    .record_agent_event(
+                        &agent,
+                        chrono::Utc::now(),
+                        &from,
+                        &to,
+                        reason.as_deref(),
+                        call.as_deref(),
+                    )
+                    .await
+                {
+                    tracing::error!(%agent, error = %e, "cannot write the agent event");
+                }
+            }
+        });
+        let timer = svc.clone();
+        tokio::spawn(async move { timer.run_timer().await });
+        svc
+    }
+
+    /// Milliseconds since start: the router's clock.
+    pub fn now(&self) -> Millis {
+        self.origin.elapsed().as_millis() as Millis
+    }
+
+    fn router(&self) -> std::sync::MutexGuard<'_, Router> {
+        self.router.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn run_timer(self: Arc<Self>) {
+        loop {
+            let next = self.router().poll_timeout();
+            let sleep = async {
+                match next {
+                    Some(at) => {
+                        tokio::time::sleep_until((self.origin + Duration::from_millis(at)).into())
+                            .await
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = sleep => {
+                    let now = self.now();
+                    let decisions = self.router().handle_timeout(now);
+                    self.deliver(decisions);
+                }
+                _ = self.wake.notified() => {}
+            }
+        }
+    }
+
+    /// Routes decisions to the calls they concern and audits the agents they move.
+    fn deliver(&self, decisions: Vec<Decision>) {
+        for d in decisions {
+            match d {
+                Decision::Offer { call, agent } => {
+                    self.with_agent.insert(call, agent.clone());
+                    self.sync_agent(&agent, Some(call));
+                    let sent = self
+                        .calls
+                        .get(&call)
+                        .map(|tx| {
+                            tx.try_send(CallEvent::Offer {
+                                agent: agent.clone(),
+                            })
+                            .is_ok()
+                        })
+                        .unwrap_or(false);
+                    if !sent {
+                        // The call is gone or stuck: take the offer back at once.
+                        tracing::warn!(?call, agent = %agent.0, "offer could not reach its call");
+                        let more = self.router().abandon(call, self.now());
+                        self.with_agent.remove(&call);
+                        self.sync_agent(&agent, None);
+                        self.deliver(more);
+                    }
+                }
+                Decision::Expired { call } => {
+                    if let Some((_, tx)) = self.calls.remove(&call) {
+                        let _ = tx.try_send(CallEvent::QueueExpired);
+                    }
+                }
+                Decision::Queued { .. } | Decision::Refused { .. } => {}
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    /// Audits and publishes an agent's state if it changed since last seen.
+    fn sync_agent(&self, agent: &AgentId, call: Option<CallKey>) {
+        let now_state = self
+            .router()
+            .agent_state(agent)
+            .cloned()
+            .unwrap_or(AgentState::LoggedOut);
+        let (to, reason) = state_name(&now_state);
+        let from = {
+            let mut states = self.states.lock().unwrap_or_else(|p| p.into_inner());
+            let from = states
+                .insert(agent.clone(), to.to_string())
+                .unwrap_or_else(|| "logged_out".into());
+            if from == to && !matches!(now_state, AgentState::NotReady(_)) {
+                return;
+            }
+            from
+        };
+        let _ = self.audit.send((
+            agent.0.clone(),
+            from.clone(),
+            to.to_string(),
+            reason.clone(),
+            call.map(|c| c.0.to_string()),
+        ));
+        let _ = self.live.send(LiveEvent::Agent {
+            agent: agent.0.clone(),
+            from,
+            to: to.to_string(),
+            reason,
+            at: chrono::Utc::now(),
+        });
+    }
+
+    /// A caller asks for a queue; later decisions arrive on `tx`.
+    pub fn enqueue(
+        &self,
+        call: CallKey,
+        queue: &str,
+        priority: u8,
+        tx: mpsc::Sender<CallEvent>,
+    ) -> Decision {
+        self.calls.insert(call, tx);
+        let d = self.router().enqueue(call, queue, priority, self.now());
+        match &d {
+            Decision::Refused { .. } | Decision::Expired { .. } => {
+                self.calls.remove(&call);
+            }
+            Decision::Offer { .. } => self.deliver(vec![d.clone()]),
+            Decision::Queued { .. } => self.wake.notify_one(),
+        }
+        d
+    }
+
+    /// The caller left (hung up, asked for a callback) while waiting or ringing an agent.
+    pub fn leave(&self, call: CallKey) {
+        self.calls.remove(&call);
+        let d = self.router().abandon(call, self.now());
+        if let Some((_, agent)) = self.with_agent.remove(&call) {
+            self.sync_agent(&agent, None);
+        }
+        self.deliver(d);
+    }
+
+    /// The offered agent answered.
+    pub fn answered(&self, call: CallKey) {
+        self.calls.remove(&call);
+        self.router().offer_answered(call, self.now());
+        if let Some(agent) = self.with_agent.get(&call).map(|a| a.clone()) {
+            self.sync_agent(&agent, Some(call));
+        }
+    }
+
+    /// The offer failed (no answer, busy, error): the agent is paused, the call goes back.
+    pub fn offer_failed(&self, call: CallKey, reason: &str) {
+        let d = self.router().offer_failed(call, reason, self.now());
+        if let Some((_, agent)) = self.with_agent.remove(&call) {
+            self.sync_agent(&agent, Some(call));
+        }
+        self.deliver(d);
+    }
+
+    /// The conversation ended: the agent wraps up, then is ready again after its wrap-up time.
+    pub fn conversation_ended(
+        self: &Arc<Self>,
+        call: CallKey,
+        on_wrap_up_done: impl FnOnce() + Send + 'static,
+    ) {
+        self.router().call_ended(call, self.now());
+        let Some((_, agent)) = self.with_agent.remove(&call) else {
+            return;
+        };
+        self.sync_agent(&agent, Some(call));
+        let wrap = self
+            .settings
+            .get(&agent)
+            .map(|s| s.wrap_up)
+            .unwrap_or(Duration::from_secs(30));
+        let me = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(wrap).await;
+            on_wrap_up_done();
+            // Still in wrap-up (not paused or logged out meanwhile): ready for the next call.
+            if matches!(me.router().agent_state(&agent), Some(AgentState::WrapUp)) {
+                me.set_ready(&agent);
+            }
+        });
+    }
+
+    /// An agent logs in (not ready until `set_ready`) with its skills and settings.
+    pub fn login(&self, agent: &AgentId, skills: &[(String, u8)], settings: AgentSettings) {
+        self.settings.insert(agent.clone(), settings);
+        let known = self
+            .router()
+            .agent_state(agent)
+            .is_some_and(|s| *s != AgentState::LoggedOut);
+        if known {
+            let d = self.router().set_skills(agent, skills, self.now());
+            self.deliver(d);
+        } else {
+            self.router().login(agent.clone(), skills, self.now());
+        }
+        self.sync_agent(agent, None);
+    }
+
+    /// Logs an agent out (feature code, API, or its registration lapsed).
+    pub fn logout(&self, agent: &AgentId) {
+        let d = self.router().logout(agent, self.now());
+        self.sync_agent(agent, None);
+        self.deliver(d);
+    }
+
+    /// The agent is ready for calls.
+    pub fn set_ready(&self, agent: &AgentId) {
+        let d = self.router().set_ready(agent, self.now());
+        self.sync_agent(agent, None);
+        self.deliver(d);
+    }
+
+    /// The agent pauses.
+    pub fn set_not_ready(&self, agent: &AgentId, reason: &str) {
+        self.router().set_not_ready(agent, reason, self.now());
+        self.sync_agent(agent, None);
+    }
+
+    /// A waiting call's place (1 = next).
+    pub fn position(&self, call: CallKey) -> Option<usize> {
+        self.router().position(call)
+    }
+
+    /// An agent's current state.
+    pub fn agent_state(&self, agent: &AgentId) -> Option<AgentState> {
+        self.router().agent_state(agent).cloned()
+    }
+
+    /// How long an agent's phone may ring.
+    pub fn max_ring(&self, agent: &AgentId) -> Duration {
+        self.settings
+            .get(agent)
+            .map(|s| s.max_ring)
+            .unwrap_or(Duration::from_secs(20))
+    }
+
+    /// Queues and agents as the supervisor sees them.
+    pub fn snapshot(&self) -> Snapshot {
+        self.router().snapshot(self.now())
+    }
+}

@@ -1,0 +1,175 @@
+//! A feature code dialled from an agent's softphone (`*1` ready, `*2` not ready, `*3` log
+//! out): authenticated like a REGISTER, carried out, confirmed by a short prompt, hung up.
+
+use super::{CallEvent, Calls, Invite, ALLOW};
+use crate::acd::AgentSettings;
+use crate::desk::Auth;
+use crate::endpoint::EndpointHandle;
+use hotline_acd::{AgentId, AgentState};
+use hotline_media::{Codec, MediaEvent, MediaParams, MediaSession};
+use hotline_sip::dialog::Dialog;
+use hotline_sip::message;
+use hotline_sip::sdp::{self, G711};
+use hotline_sip::transaction::Event;
+use rsip::headers::untyped::UntypedHeader;
+use rsip::{Header, Method};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// What a feature code asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Ready,
+    NotReady,
+    Logout,
+    Unknown,
+}
+
+/// Authenticates the agent, applies the code and plays its confirmation.
+pub(super) async fn run(calls: Calls, invite: Invite, ep: EndpointHandle) {
+    let ctx = calls.ctx.clone();
+    let ext = match ctx.desk.authenticate(&invite.req, invite.source).await {
+        Auth::Agent(ext) => ext,
+        Auth::Refuse(resp) => return ep.respond(&invite.key, resp),
+    };
+    let code = message::uri_user(&invite.req.uri.to_string())
+        .unwrap_or("")
+        .to_string();
+    let a = &ctx.cfg.agents;
+    let action = if code == a.code_ready {
+        Action::Ready
+    } else if code == a.code_not_ready {
+        Action::NotReady
+    } else if code == a.code_logout {
+        Action::Logout
+    } else {
+        Action::Unknown
+    };
+    let span = tracing::info_span!("feature", agent = %ext, %code);
+    let _e = span.enter();
+    let agent = AgentId(ext.clone());
+    let prompt = match action {
+        Action::Ready => match ctx.store.agent(&ext).await {
+            Ok(Some(rec)) => {
+                let skills: Vec<(String, u8)> = rec
+                    .skills
+                    .iter()
+                    .map(|s| (s.name.clone(), s.level))
+                    .collect();
+                let settings = AgentSettings {
+                    max_ring: Duration::from_secs(u64::from(rec.max_ring_secs)),
+                    wrap_up: Duration::from_secs(u64::from(rec.wrap_up_secs)),
+                };
+                ctx.acd.login(&agent, &skills, settings);
+                ctx.acd.set_ready(&agent);
+                tracing::info!("agent ready");
+                "agent_ready"
+            }
+            _ => "agent_unknown_code",
+        },
+        Action::NotReady => {
+            if matches!(
+                ctx.acd.agent_state(&agent),
+                None | Some(AgentState::LoggedOut)
+            ) {
+                "agent_logged_out"
+            } else {
+                ctx.acd.set_not_ready(&agent, "break");
+                tracing::info!("agent not ready");
+                "agent_not_ready"
+            }
+        }
+        Action::Logout => {
+            ctx.acd.logout(&agent);
+            tracing::info!("agent logged out");
+            "agent_logged_out"
+        }
+        Action::Unknown => "agent_unknown_code",
+    };
+    confirm(calls, invite, ep, prompt).await;
+}
+
+/// Answers, plays `prompt`, hangs up (or hears the phone hang up first).
+async fn confirm(calls: Calls, invite: Invite, ep: EndpointHandle, prompt: &str) {
+    let ctx = calls.ctx.clone();
+    let tag = message::random_token(10);
+    let contact = format!(
+        "<sip:{}@{}>",
+        message::uri_user(&invite.req.uri.to_string()).unwrap_or("agent"),
+        ep.advertised
+    );
+    let reply = |code: u16| {
+        ep.respond(
+            &invite.key,
+            message::response(&invite.req, code, Some(&tag)),
+        )
+    };
+    let Ok(mut dialog) = Dialog::uas(
+        &invite.req,
+        &invite.info,
+        &tag,
+        &contact,
+        invite.source,
+        invite.transport,
+    ) else {
+        return reply(400);
+    };
+    let negotiated = if invite.req.body.is_empty() {
+        None
+    } else {
+        sdp::negotiate(&invite.req.body, &G711).ok()
+    };
+    let Some(n) = negotiated else {
+        // No usable audio: the code was carried out; say so without a prompt.
+        return reply(200);
+    };
+    let params = MediaParams {
+        codec: Codec::from_encoding_name(n.codec.name).unwrap_or(Codec::Pcmu),
+        remote: n.remote,
+        dtmf_pt: n.dtmf_pt,
+    };
+    let Ok((media, mut media_rx)) = MediaSession::start(&ctx.ports, params).await else {
+        return reply(503);
+    };
+    let (tx, mut rx) = mpsc::channel(16);
+    calls.register(&invite.info.call_id, tx);
+    let mut ok = message::response(&invite.req, 200, Some(&tag));
+    ok.headers
+        .push(Header::Contact(rsip::headers::Contact::new(contact)));
+    ok.headers
+        .push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
+    let body = sdp::answer(&n, media.local_addr(), u64::from(rand::random::<u32>()), 1);
+    message::set_body(
+        &mut ok.headers,
+        &mut ok.body,
+        "application/sdp",
+        body.into_bytes(),
+    );
+    ep.respond(&invite.key, ok);
+    media.play(ctx.prompts.get(prompt).into_iter().collect());
+    let deadline = tokio::time::sleep(Duration::from_secs(15));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            ev = media_rx.recv() => match ev {
+                Some(MediaEvent::PlaybackFinished) | None => {
+                    let bye = dialog.request(Method::Bye, ep.advertised);
+                    ep.request(bye, dialog.destination(), dialog.transport);
+                    break;
+                }
+                Some(_) => {}
+            },
+            ev = rx.recv() => match ev {
+                Some(CallEvent::Sip(Event::Request { key, req, .. })) if req.method == Method::Bye => {
+                    ep.respond(&key, message::response(&req, 200, None));
+                    break;
+                }
+                Some(_) => {}
+                None => break,
+            },
+            _ = &mut deadline => break,
+        }
+    }
+    media.close();
+    calls.unregister(&invite.info.call_id);
+}

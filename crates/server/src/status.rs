@@ -1,0 +1,98 @@
+//! `hotline status`: the supervisor's view on the command line, read from the running
+//! server's HTTP API (the same figures as `GET /api/queues` and `GET /api/agents`).
+
+use crate::config::Config;
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+use std::path::Path;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn get(addr: std::net::SocketAddr, path: &str) -> Result<Value> {
+    let mut s = tokio::net::TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("is the server running? cannot reach {addr}"))?;
+    s.write_all(format!("GET {path} HTTP/1.0\\r\\nHost: {addr}\\r\\n\\r\\n").as_bytes())
+        .await?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await?;
+    let text = String::from_utf8_lossy(&buf);
+    let Some((head, body)) = text.split_once("\\r\\n\\r\\n") else {
+        bail!("bad HTTP answer from {addr}")
+    };
+    if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
+        bail!("{path}: {}", head.lines().next().unwrap_or(""));
+    }
+    Ok(serde_json::from_str(body)?)
+}
+
+/// Prints queues and agents.
+pub async fn run(path: &Path, json: bool) -> Result<()> {
+    let cfg = Config::load(path)?;
+    let queues = get(cfg.http.listen, "/api/queues").await?;
+    let agents = get(cfg.http.listen, "/api/agents").await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "queues": queues["queues"], "agents": agents["agents"] })
+            )?
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<12} {:>7} {:>8} {:>6} {:>8} {:>8} {:>8} | today: {:>7} {:>8} {:>9} {:>6}",
+        "queue",
+        "waiting",
+        "longest",
+        "ready",
+        "notready",
+        "ringing",
+        "talking",
+        "offered",
+        "answered",
+        "abandoned",
+        "<=15s"
+    );
+    for q in queues["queues"].as_array().into_iter().flatten() {
+        let a = &q["agents"];
+        let t = &q["today"];
+        println!(
+            "{:<12} {:>7} {:>7}s {:>6} {:>8} {:>8} {:>8} |        {:>7} {:>8} {:>9} {:>6}",
+            q["name"].as_str().unwrap_or(""),
+            q["waiting"],
+            q["longest_wait_secs"],
+            a["ready"],
+            a["not_ready"],
+            a["offered"],
+            a["on_call"],
+            t["offered"].as_u64().unwrap_or(0),
+            t["answered"].as_u64().unwrap_or(0),
+            t["abandoned"].as_u64().unwrap_or(0),
+            t["answered_within_15s"].as_u64().unwrap_or(0),
+        );
+    }
+    println!();
+    println!(
+        "{:<8} {:<16} {:<10} {:<10} {:>7} {:>6}  skills",
+        "agent", "name", "state", "reason", "for", "calls"
+    );
+    for a in agents["agents"].as_array().into_iter().flatten() {
+        let skills: Vec<String> = a["skills"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| format!("{}:{}", s["name"].as_str().unwrap_or(""), s["level"]))
+            .collect();
+        println!(
+            "{:<8} {:<16} {:<10} {:<10} {:>6}s {:>6}  {}",
+            a["extension"].as_str().unwrap_or(""),
+            a["name"].as_str().unwrap_or(""),
+            a["state"].as_str().unwrap_or(""),
+            a["reason"].as_str().unwrap_or("-"),
+            a["state_secs"].as_u64().unwrap_or(0),
+            a["answered_calls"],
+            skills.join(","),
+        );
+    }
+    Ok(())
+}
