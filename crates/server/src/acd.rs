@@ -40,6 +40,16 @@ pub enum LiveEvent {
     },
 }
 
+/// One agent state change for the audit trail.
+#[derive(Debug)]
+struct AgentAudit {
+    agent: String,
+    from: String,
+    to: String,
+    reason: Option<String>,
+    sip_call_id: Option<String>,
+}
+
 /// Per-agent settings the ACD needs besides skills.
 #[derive(Debug, Clone)]
 pub struct AgentSettings {
@@ -55,12 +65,14 @@ pub struct AcdService {
     calls: DashMap<CallKey, mpsc::Sender<CallEvent>>,
     /// The agent each offered or connected call is with (for audit of call-keyed events).
     with_agent: DashMap<CallKey, AgentId>,
+    /// The caller leg's SIP Call-ID of each call, for the agents' audit trail.
+    sip_call_ids: DashMap<CallKey, String>,
     /// Last state seen per agent, to audit changes.
     states: Mutex<HashMap<AgentId, String>>,
     settings: DashMap<AgentId, AgentSettings>,
     wake: Notify,
     pub live: broadcast::Sender<LiveEvent>,
-    audit: mpsc::UnboundedSender<(String, String, String, Option<String>, Option<String>)>,
+    audit: mpsc::UnboundedSender<AgentAudit>,
 }
 
 fn strategy(s: &str) -> Strategy {
@@ -106,14 +118,14 @@ impl AcdService {
                     .collect(),
             });
         }
-        let (audit, mut audit_rx) =
-            mpsc::unbounded_channel::<(String, String, String, Option<String>, Option<String>)>();
+        let (audit, mut audit_rx) = mpsc::unbounded_channel::<AgentAudit>();
         let (live, _) = broadcast::channel(1024);
         let svc = Arc::new(AcdService {
             router: Mutex::new(router),
             origin: Instant::now(),
             calls: DashMap::new(),
             with_agent: DashMap::new(),
+            sip_call_ids: DashMap::new(),
             states: Mutex::new(HashMap::new()),
             settings: DashMap::new(),
             wake: Notify::new(),
@@ -122,19 +134,20 @@ impl AcdService {
         });
         // One writer keeps the audit trail in order.
         tokio::spawn(async move {
-            while let Some((agent, from, to, reason, call)) = audit_rx.recv().await {
-                if let Err(e) = store
+            while let Some(a) = audit_rx.recv().await {
+                let at = chrono::Utc::now();
+                let written = store
                     .record_agent_event(
-                        &agent,
-                        chrono::Utc::now(),
-                        &from,
-                        &to,
-                        reason.as_deref(),
-                        call.as_deref(),
+                        &a.agent,
+                        at,
+                        &a.from,
+                        &a.to,
+                        a.reason.as_deref(),
+                        a.sip_call_id.as_deref(),
                     )
-                    .await
-                {
-                    tracing::error!(%agent, error = %e, "cannot write the agent event");
+                    .await;
+                if let Err(e) = written {
+                    tracing::error!(agent = %a.agent, error = %e, "cannot write the agent event");
                 }
             }
         });
@@ -202,6 +215,7 @@ impl AcdService {
                     }
                 }
                 Decision::Expired { call } => {
+                    self.sip_call_ids.remove(&call);
                     if let Some((_, tx)) = self.calls.remove(&call) {
                         let _ = tx.try_send(CallEvent::QueueExpired);
                     }
@@ -230,13 +244,14 @@ impl AcdService {
             }
             from
         };
-        let _ = self.audit.send((
-            agent.0.clone(),
-            from.clone(),
-            to.to_string(),
-            reason.clone(),
-            call.map(|c| c.0.to_string()),
-        ));
+        let sip_call_id = call.and_then(|c| self.sip_call_ids.get(&c).map(|s| s.clone()));
+        let _ = self.audit.send(AgentAudit {
+            agent: agent.0.clone(),
+            from: from.clone(),
+            to: to.to_string(),
+            reason: reason.clone(),
+            sip_call_id,
+        });
         let _ = self.live.send(LiveEvent::Agent {
             agent: agent.0.clone(),
             from,
@@ -250,15 +265,18 @@ impl AcdService {
     pub fn enqueue(
         &self,
         call: CallKey,
+        sip_call_id: &str,
         queue: &str,
         priority: u8,
         tx: mpsc::Sender<CallEvent>,
     ) -> Decision {
         self.calls.insert(call, tx);
+        self.sip_call_ids.insert(call, sip_call_id.to_string());
         let d = self.router().enqueue(call, queue, priority, self.now());
         match &d {
             Decision::Refused { .. } | Decision::Expired { .. } => {
                 self.calls.remove(&call);
+                self.sip_call_ids.remove(&call);
             }
             Decision::Offer { .. } => self.deliver(vec![d.clone()]),
             Decision::Queued { .. } => self.wake.notify_one(),
@@ -271,8 +289,9 @@ impl AcdService {
         self.calls.remove(&call);
         let d = self.router().abandon(call, self.now());
         if let Some((_, agent)) = self.with_agent.remove(&call) {
-            self.sync_agent(&agent, None);
+            self.sync_agent(&agent, Some(call));
         }
+        self.sip_call_ids.remove(&call);
         self.deliver(d);
     }
 
@@ -314,6 +333,7 @@ impl AcdService {
         tokio::spawn(async move {
             tokio::time::sleep(wrap).await;
             on_wrap_up_done();
+            me.sip_call_ids.remove(&call);
             // Still in wrap-up (not paused or logged out meanwhile): ready for the next call.
             if matches!(me.router().agent_state(&agent), Some(AgentState::WrapUp)) {
                 me.set_ready(&agent);

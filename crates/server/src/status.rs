@@ -11,18 +11,23 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> Result<Value> {
     let mut s = tokio::net::TcpStream::connect(addr)
         .await
         .with_context(|| format!("is the server running? cannot reach {addr}"))?;
-    s.write_all(format!("GET {path} HTTP/1.0\\r\\nHost: {addr}\\r\\n\\r\\n").as_bytes())
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
         .await?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await?;
     let text = String::from_utf8_lossy(&buf);
-    let Some((head, body)) = text.split_once("\\r\\n\\r\\n") else {
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
         bail!("bad HTTP answer from {addr}")
     };
     if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
         bail!("{path}: {}", head.lines().next().unwrap_or(""));
     }
     Ok(serde_json::from_str(body)?)
+}
+
+/// A count from the JSON (0 when absent), so the columns line up.
+fn n(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
 }
 
 /// Prints queues and agents.
@@ -59,16 +64,16 @@ pub async fn run(path: &Path, json: bool) -> Result<()> {
         println!(
             "{:<12} {:>7} {:>7}s {:>6} {:>8} {:>8} {:>8} |        {:>7} {:>8} {:>9} {:>6}",
             q["name"].as_str().unwrap_or(""),
-            q["waiting"],
-            q["longest_wait_secs"],
-            a["ready"],
-            a["not_ready"],
-            a["offered"],
-            a["on_call"],
-            t["offered"].as_u64().unwrap_or(0),
-            t["answered"].as_u64().unwrap_or(0),
-            t["abandoned"].as_u64().unwrap_or(0),
-            t["answered_within_15s"].as_u64().unwrap_or(0),
+            n(&q["waiting"]),
+            n(&q["longest_wait_secs"]),
+            n(&a["ready"]),
+            n(&a["not_ready"]),
+            n(&a["offered"]),
+            n(&a["on_call"]),
+            n(&t["offered"]),
+            n(&t["answered"]),
+            n(&t["abandoned"]),
+            n(&t["answered_within_15s"]),
         );
     }
     println!();
@@ -89,8 +94,8 @@ pub async fn run(path: &Path, json: bool) -> Result<()> {
             a["name"].as_str().unwrap_or(""),
             a["state"].as_str().unwrap_or(""),
             a["reason"].as_str().unwrap_or("-"),
-            a["state_secs"].as_u64().unwrap_or(0),
-            a["answered_calls"],
+            n(&a["state_secs"]),
+            n(&a["answered_calls"]),
             skills.join(","),
         );
     }

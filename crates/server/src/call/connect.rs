@@ -71,7 +71,11 @@ impl Answered {
             connected: false,
         });
         self.live("queued");
-        match self.ctx.acd.enqueue(key, &queue, 0, self.tx.clone()) {
+        match self
+            .ctx
+            .acd
+            .enqueue(key, &self.sip_call_id(), &queue, 0, self.tx.clone())
+        {
             Decision::Queued { position, .. } => {
                 tracing::info!(%queue, position, "queued");
                 if let Some(e) = self.acd_entry.as_mut() {

@@ -340,6 +340,11 @@ impl Answered {
         self.opened.call
     }
 
+    /// The caller leg's SIP Call-ID.
+    pub(super) fn sip_call_id(&self) -> String {
+        self.dialog.id.call_id.clone()
+    }
+
     /// `YYYY/MM/DD/<ticket>-<call>-<kind>.wav`, relative to the recordings directory.
     pub(super) fn recording_path(&self, kind: &str) -> String {
         let day = Utc::now()

@@ -31,6 +31,8 @@ use tokio::sync::mpsc;
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
 
 /// What a call receives.
+// SIP events are nearly all of the traffic: boxing them would allocate per message.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum CallEvent {
     /// A SIP event of one of this call's Call-IDs (caller leg or agent leg).
