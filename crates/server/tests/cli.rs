@@ -52,7 +52,10 @@ fn hotline(args: &[&str]) -> (bool, String) {
 fn shipped_config_checks_ok() {
     let (ok, out) = hotline(&["check-config"]);
     assert!(ok, "{out}");
-    assert!(out.contains("22 prompts"), "{out}");
+    assert!(
+        out.contains("48 prompts"),
+        "every prompt the flow names, loaded: {out}"
+    );
 }
 
 #[test]
@@ -113,4 +116,74 @@ fn case_commands_on_an_empty_database() {
     ]);
     assert!(!ok);
     assert!(out.contains("no case with ticket `2026010100001`"), "{out}");
+}
+
+#[test]
+fn agent_commands_manage_agents_without_exposing_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "");
+    let c = cfg.to_str().unwrap();
+    let (ok, out) = hotline(&[
+        "agent",
+        "add",
+        "1001",
+        "--name",
+        "Wang Fang",
+        "--password",
+        "s3cret-1001",
+        "--skills",
+        "consult:5, complaint:3",
+        "--config",
+        c,
+    ]);
+    assert!(ok, "{out}");
+    assert!(out.contains("complaint:3,consult:5"), "{out}");
+    let (ok, out) = hotline(&[
+        "agent",
+        "add",
+        "1001",
+        "--name",
+        "X",
+        "--password",
+        "p",
+        "--skills",
+        "consult:1",
+        "--config",
+        c,
+    ]);
+    assert!(!ok, "a second 1001 must be refused: {out}");
+    let (ok, out) = hotline(&[
+        "agent",
+        "add",
+        "1002",
+        "--name",
+        "Li",
+        "--password",
+        "p",
+        "--skills",
+        "consult:9",
+        "--config",
+        c,
+    ]);
+    assert!(
+        !ok && out.contains("consult:9"),
+        "the bad skill is named: {out}"
+    );
+    let (ok, out) = hotline(&["agent", "set-skills", "1001", "en:4,agent:2", "--config", c]);
+    assert!(ok && out.contains("agent:2,en:4"), "{out}");
+    let (ok, out) = hotline(&["agent", "list", "--json", "--config", c]);
+    assert!(ok, "{out}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list[0]["extension"], "1001");
+    assert_eq!(list[0]["skills"].as_array().unwrap().len(), 2);
+    assert!(
+        !out.contains("s3cret") && !out.contains("ha1") && !out.contains("argon2"),
+        "no secrets in listings: {out}"
+    );
+    let (ok, out) = hotline(&["agent", "remove", "1001", "--config", c]);
+    assert!(ok, "{out}");
+    let (_, out) = hotline(&["agent", "list", "--json", "--config", c]);
+    assert_eq!(out.trim(), "[]");
+    let (ok, out) = hotline(&["agent", "remove", "1001", "--config", c]);
+    assert!(!ok, "removing twice is an error: {out}");
 }
