@@ -10,7 +10,7 @@
 //! ```
 
 use super::agent_leg::{AgentLeg, LegEvent};
-use super::inbound::Answered;
+use super::caller::Answered;
 use crate::acd::LiveEvent;
 use chrono::Utc;
 use hotline_acd::{AgentId, CallKey, Decision, Refusal};

@@ -5,6 +5,7 @@
 //! Call-ID in [`Calls`]; nothing is locked across an `.await`.
 
 mod agent_leg;
+mod caller;
 mod connect;
 mod feature;
 mod inbound;

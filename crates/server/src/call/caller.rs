@@ -1,0 +1,481 @@
+//! The citizen's leg once answered: the IVR flow, the caller's media, in-dialog requests
+//! (BYE, INFO keys, re-INVITE for hold), and the teardown that writes the last rows.
+//! Connecting to an agent is in `connect.rs`.
+
+use super::agent_leg::AgentLeg;
+use super::connect::{event_call_id, AcdEntry};
+use super::inbound::{media_params, Cause};
+use super::{CallEvent, Calls, Ctx, ALLOW};
+use crate::endpoint::EndpointHandle;
+use chrono::Utc;
+use hotline_case::{CallId, CaseId, NewRecording, OpenedCall, RecordingKind};
+use hotline_ivr::{Flow, Input, Output};
+use hotline_media::{BridgeHandle, MediaEvent, MediaHandle, RecordStop, RecordingInfo};
+use hotline_sip::dialog::Dialog;
+use hotline_sip::message::{self, Info};
+use hotline_sip::sdp::{self, Negotiated, G711};
+use hotline_sip::transaction::{Event, ServerKey};
+use rsip::headers::untyped::UntypedHeader;
+use rsip::{Header, Method, Request};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// How long we wait for the BYE response or the recording to be finalized at the end.
+const TEARDOWN: Duration = Duration::from_secs(5);
+
+/// The call after 200 OK (its agent-facing half is in `connect.rs`).
+pub(super) struct Answered {
+    pub(super) ctx: Arc<Ctx>,
+    pub(super) calls: Calls,
+    /// This call's own channel: the ACD's decisions and the agent leg's SIP events come here.
+    pub(super) tx: mpsc::Sender<CallEvent>,
+    pub(super) caller_number: String,
+    pub(super) ep: EndpointHandle,
+    pub(super) dialog: Dialog,
+    pub(super) opened: OpenedCall,
+    pub(super) media: MediaHandle,
+    pub(super) media_rx: mpsc::Receiver<MediaEvent>,
+    pub(super) rx: mpsc::Receiver<CallEvent>,
+    pub(super) flow: Flow,
+    pub(super) negotiated: Option<Negotiated>,
+    pub(super) session_id: u64,
+    pub(super) sdp_version: u64,
+    /// Delayed offer: the ACK carries their answer.
+    pub(super) awaiting_answer: bool,
+    /// Path (relative to the recordings directory) of the recording in progress.
+    pub(super) recording: Option<String>,
+    pub(super) cause: Option<Cause>,
+    pub(super) started: Instant,
+    /// While the call is in the ACD (waiting, ringing, talking to an agent).
+    pub(super) acd_entry: Option<AcdEntry>,
+    /// The agent's leg while ringing or talking.
+    pub(super) agent: Option<AgentLeg>,
+    pub(super) bridge: Option<BridgeHandle>,
+    /// Path (relative) of the conversation's stereo recording.
+    pub(super) conversation: Option<String>,
+    pub(super) ring_deadline: Option<tokio::time::Instant>,
+    pub(super) left_queue_recorded: bool,
+}
+
+/// Waits for the next media event of the agent leg, if there is one.
+async fn next_leg_media(agent: &mut Option<AgentLeg>) -> Option<MediaEvent> {
+    match agent {
+        Some(leg) => leg.media_rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Answered {
+    pub(super) fn call(&self) -> CallId {
+        self.opened.call
+    }
+
+    /// The caller leg's SIP Call-ID.
+    pub(super) fn sip_call_id(&self) -> String {
+        self.dialog.id.call_id.clone()
+    }
+
+    /// `YYYY/MM/DD/<ticket>-<call>-<kind>.wav`, relative to the recordings directory.
+    pub(super) fn recording_path(&self, kind: &str) -> String {
+        let day = Utc::now()
+            .with_timezone(&self.ctx.ivr.timezone)
+            .format("%Y/%m/%d")
+            .to_string();
+        format!("{day}/{}-{}-{kind}.wav", self.opened.ticket, self.call().0)
+    }
+
+    fn case(&self) -> CaseId {
+        self.opened.case
+    }
+
+    /// The conversation: events in, flow outputs out, until someone hangs up.
+    pub(super) async fn converse(&mut self) {
+        self.apply_outputs().await;
+        let max = tokio::time::Instant::from(
+            self.started + Duration::from_secs(self.ctx.cfg.calls.max_call_secs),
+        );
+        let mut media_open = true;
+        let mut position_tick = tokio::time::interval(Duration::from_secs(3));
+        while self.cause.is_none() {
+            let flow_deadline = self.flow.poll_timeout();
+            let flow_timer = async {
+                match flow_deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                ev = self.rx.recv() => match ev {
+                    Some(CallEvent::Sip(ev)) => {
+                        let to_leg = self.agent.as_ref().is_some_and(|l| l.call_id == event_call_id(&ev));
+                        if to_leg {
+                            self.on_leg_sip(ev).await;
+                        } else {
+                            self.on_sip(ev).await;
+                        }
+                    }
+                    Some(CallEvent::Offer { agent }) => self.on_offer(agent).await,
+                    Some(CallEvent::QueueExpired) => self.on_queue_expired().await,
+                    None => self.cause = Some(Cause::CallerBye),
+                },
+                Some(ev) = next_leg_media(&mut self.agent) => self.on_agent_media(ev),
+                _ = sleep_until_opt(self.ring_deadline) => self.ring_timeout(),
+                _ = position_tick.tick() => self.check_position(),
+                ev = self.media_rx.recv(), if media_open => match ev {
+                    Some(ev) => self.on_media(ev).await,
+                    None => {
+                        tracing::error!("media session ended unexpectedly; ending call");
+                        media_open = false;
+                        self.cause = Some(Cause::HotlineBye);
+                        self.send_bye();
+                    }
+                },
+                _ = flow_timer => self.flow.handle_timeout(Instant::now()),
+                _ = tokio::time::sleep_until(max) => {
+                    tracing::warn!("maximum call duration reached");
+                    self.cause = Some(Cause::MaxDuration);
+                    self.send_bye();
+                }
+            }
+            self.apply_outputs().await;
+        }
+    }
+
+    async fn on_sip(&mut self, ev: Event) {
+        match ev {
+            Event::Request { key, req, info, .. } => self.on_request(key, req, info).await,
+            Event::Ack { req, .. } => {
+                if self.awaiting_answer && !req.body.is_empty() {
+                    self.awaiting_answer = false;
+                    match sdp::negotiate(&req.body, &G711) {
+                        Ok(n) => {
+                            self.media.update(media_params(&n));
+                            self.negotiated = Some(n);
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "unusable SDP answer in ACK; ending call");
+                            self.cause = Some(Cause::HotlineBye);
+                            self.send_bye();
+                        }
+                    }
+                }
+            }
+            Event::AckTimeout { .. } => {
+                tracing::warn!("no ACK for our 200 OK within 64*T1; ending call");
+                self.cause = Some(Cause::AckTimeout);
+                self.send_bye();
+            }
+            // A CANCEL after the 200 OK: the layer answered it; the call goes on (RFC 3261 §9.2).
+            Event::Cancelled { .. } | Event::Response { .. } | Event::Timeout { .. } => {}
+        }
+    }
+
+    async fn on_request(&mut self, key: ServerKey, req: Request, info: Info) {
+        let respond =
+            |ep: &EndpointHandle, code: u16| ep.respond(&key, message::response(&req, code, None));
+        if !self.dialog.matches(&info) {
+            return respond(&self.ep, 481);
+        }
+        if let Err(e) = self.dialog.accept_remote_cseq(req.method, info.cseq) {
+            tracing::info!(error = %e, "in-dialog request out of order");
+            return respond(&self.ep, 500);
+        }
+        match req.method {
+            Method::Bye => {
+                respond(&self.ep, 200);
+                tracing::info!("caller hung up");
+                self.flow.handle_input(Instant::now(), Input::Hangup);
+                self.cause = Some(Cause::CallerBye);
+                self.end_conversation().await;
+            }
+            Method::Info => {
+                let ctype = message::first(&req.headers, "Content-Type")
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
+                let body = String::from_utf8_lossy(&req.body);
+                if ctype.starts_with("application/dtmf") {
+                    match hotline_media::parse_dtmf_relay(&body) {
+                        Some(d) => {
+                            tracing::debug!(digit = %d, "DTMF by INFO");
+                            self.on_digit(d);
+                            respond(&self.ep, 200)
+                        }
+                        None => respond(&self.ep, 400),
+                    }
+                } else if ctype.is_empty() {
+                    respond(&self.ep, 200) // keep-alive INFO
+                } else {
+                    respond(&self.ep, 415)
+                }
+            }
+            Method::Invite => self.on_reinvite(&key, &req),
+            Method::Options => {
+                let mut r = message::response(&req, 200, None);
+                r.headers
+                    .push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
+                self.ep.respond(&key, r);
+            }
+            _ => {
+                let mut r = message::response(&req, 405, None);
+                r.headers
+                    .push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
+                self.ep.respond(&key, r);
+            }
+        }
+    }
+
+    /// A re-INVITE (hold, unhold, new address): answer with our current SDP.
+    fn on_reinvite(&mut self, key: &ServerKey, req: &Request) {
+        let n = if req.body.is_empty() {
+            self.negotiated.clone()
+        } else {
+            match sdp::negotiate(&req.body, &G711) {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    self.ep
+                        .respond(key, message::response(req, e.status(), None));
+                    return;
+                }
+            }
+        };
+        let Some(n) = n else {
+            self.ep.respond(key, message::response(req, 488, None));
+            return;
+        };
+        self.media.update(media_params(&n));
+        self.sdp_version += 1;
+        let body = sdp::answer(
+            &n,
+            self.media.local_addr(),
+            self.session_id,
+            self.sdp_version,
+        );
+        self.negotiated = Some(n);
+        let mut ok = message::response(req, 200, None);
+        ok.headers.push(Header::Contact(rsip::headers::Contact::new(
+            self.dialog.local_contact.clone(),
+        )));
+        message::set_body(
+            &mut ok.headers,
+            &mut ok.body,
+            "application/sdp",
+            body.into_bytes(),
+        );
+        self.ep.respond(key, ok);
+    }
+
+    async fn on_media(&mut self, ev: MediaEvent) {
+        let now = Instant::now();
+        match ev {
+            MediaEvent::PlaybackFinished => self.flow.handle_input(now, Input::PlaybackFinished),
+            MediaEvent::Digit(d) => {
+                tracing::debug!(digit = %d, "DTMF by RFC 4733");
+                self.on_digit(d)
+            }
+            MediaEvent::RecordingFinished(info, why) => {
+                let duration_ms = info.duration_ms;
+                self.store_recording(info, why).await;
+                self.flow
+                    .handle_input(now, Input::RecordingFinished { duration_ms });
+            }
+            MediaEvent::RecordingFailed(path, e) => {
+                tracing::error!(path = %path.display(), error = %e, "recording failed");
+                self.recording = None;
+                self.flow
+                    .handle_input(now, Input::RecordingFinished { duration_ms: 0 });
+            }
+            MediaEvent::RemoteSilent => tracing::info!("no RTP from the caller for a while"),
+        }
+    }
+
+    /// A key from the caller: to the agent while talking, else to the flow.
+    fn on_digit(&mut self, d: char) {
+        match self.agent.as_ref().filter(|l| l.is_connected()) {
+            Some(leg) => leg.media.send_dtmf(d),
+            None => self.flow.handle_input(Instant::now(), Input::Digit(d)),
+        }
+    }
+
+    async fn store_recording(&mut self, info: RecordingInfo, why: RecordStop) {
+        let (path, kind) = if why == RecordStop::BridgeEnded {
+            (self.conversation.take(), RecordingKind::Conversation)
+        } else {
+            (self.recording.take(), RecordingKind::Voicemail)
+        };
+        let Some(path) = path else {
+            return;
+        };
+        tracing::info!(%path, duration_ms = info.duration_ms, ?why, "recording finished");
+        let row = NewRecording {
+            call: self.call(),
+            case: self.case(),
+            kind,
+            path,
+            duration_ms: info.duration_ms,
+            bytes: info.bytes,
+            created_at: Utc::now(),
+        };
+        if let Err(e) = self.ctx.store.add_recording(row).await {
+            tracing::error!(error = %e, "cannot store the recording row (the WAV file is kept)");
+        }
+    }
+
+    /// Carries out everything the flow asked for.
+    async fn apply_outputs(&mut self) {
+        let mut leaving = false;
+        while let Some(out) = self.flow.poll_output() {
+            match out {
+                Output::Play { prompts, .. } => {
+                    let clips: Vec<_> = prompts
+                        .iter()
+                        .filter_map(|name| {
+                            let p = self.ctx.prompts.get(name);
+                            if p.is_none() {
+                                tracing::error!(prompt = %name, "prompt missing; skipped");
+                            }
+                            p
+                        })
+                        .collect();
+                    self.media.play(clips);
+                }
+                Output::StopPlayback => self.media.stop_playback(),
+                Output::Record { max } => self.start_recording(max),
+                Output::StopRecording => self.media.stop_recording(),
+                Output::Enqueue { queue } => self.enqueue(queue).await,
+                Output::LeaveQueue => {
+                    self.leave_queue();
+                    leaving = true;
+                }
+                Output::CallbackRequested => {
+                    self.left_queue("callback_requested").await;
+                    if let Err(e) = self
+                        .ctx
+                        .store
+                        .mark_callback_requested(self.opened.case)
+                        .await
+                    {
+                        tracing::error!(error = %e, "cannot mark the callback request");
+                    }
+                }
+                Output::Satisfaction { score } => {
+                    if let Err(e) = self
+                        .ctx
+                        .store
+                        .record_satisfaction(self.opened.case, score)
+                        .await
+                    {
+                        tracing::error!(error = %e, "cannot store the satisfaction");
+                    }
+                }
+                Output::Voicemail => {
+                    self.ctx.stats.voicemails.fetch_add(1, Ordering::Relaxed);
+                    if let Err(e) = self.ctx.store.mark_voicemail(self.case()).await {
+                        tracing::error!(error = %e, "cannot mark the case as voicemail");
+                    }
+                }
+                Output::Hangup => {
+                    if self.cause.is_none() {
+                        self.cause = Some(Cause::HotlineBye);
+                        self.send_bye();
+                    }
+                }
+            }
+        }
+        // Left the queue without asking for a callback (CallbackRequested records first).
+        if leaving {
+            self.left_queue("abandoned").await;
+        }
+    }
+
+    fn start_recording(&mut self, max: Duration) {
+        let rel = self.recording_path("voicemail");
+        let path = self.ctx.recordings.join(&rel);
+        if let Some(dir) = path.parent() {
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                tracing::error!(dir = %dir.display(), error = %e, "cannot create the recordings directory");
+            }
+        }
+        self.recording = Some(rel);
+        self.media.record(path, max);
+    }
+
+    fn send_bye(&mut self) {
+        let bye = self.dialog.request(Method::Bye, self.ep.advertised);
+        let dest = self.dialog.destination();
+        self.ep.request(bye, dest, self.dialog.transport);
+    }
+
+    /// Tears down: waits (bounded) for our BYE's answer and the recording's finalization,
+    /// then closes the call row.
+    pub(super) async fn finish(mut self) {
+        let cause = self.cause.unwrap_or(Cause::HotlineBye);
+        if self.acd_entry.as_ref().is_some_and(|e| !e.connected) {
+            self.leave_queue();
+            self.left_queue("abandoned").await;
+        }
+        self.end_conversation().await;
+        self.media.close();
+        let deadline = tokio::time::Instant::now() + TEARDOWN;
+        let mut bye_done = !matches!(
+            cause,
+            Cause::HotlineBye | Cause::AckTimeout | Cause::MaxDuration
+        );
+        let mut media_done = false;
+        while !(bye_done && media_done) {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => {
+                    tracing::warn!(bye_done, media_done, "teardown timed out");
+                    break;
+                }
+                ev = self.rx.recv(), if !bye_done => match ev {
+                    Some(CallEvent::Sip(Event::Response { resp, info, .. })) if resp.status_code.code() >= 200 && info.call_id == self.dialog.id.call_id => bye_done = true,
+                    Some(CallEvent::Sip(Event::Timeout { .. })) | None => bye_done = true,
+                    Some(CallEvent::Sip(Event::Request { key, req, .. })) => {
+                        // A BYE crossing ours, or anything late: the dialog is over.
+                        let code = if req.method == Method::Bye { 200 } else { 481 };
+                        self.ep.respond(&key, message::response(&req, code, None));
+                    }
+                    Some(_) => {}
+                },
+                ev = self.media_rx.recv(), if !media_done => match ev {
+                    Some(MediaEvent::RecordingFinished(info, why)) => {
+                        let duration_ms = info.duration_ms;
+                        self.store_recording(info, why).await;
+                        self.flow.handle_input(Instant::now(), Input::RecordingFinished { duration_ms });
+                    }
+                    Some(_) => {}
+                    None => media_done = true,
+                },
+            }
+        }
+        // Outputs after hangup (e.g. Voicemail for a message cut short by the caller).
+        while let Some(out) = self.flow.poll_output() {
+            if out == Output::Voicemail {
+                self.ctx.stats.voicemails.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = self.ctx.store.mark_voicemail(self.case()).await {
+                    tracing::error!(error = %e, "cannot mark the case as voicemail");
+                }
+            }
+        }
+        let path = self.flow.path().to_string();
+        if let Err(e) = self
+            .ctx
+            .store
+            .end_call(self.call(), Utc::now(), cause.as_str(), &path)
+            .await
+        {
+            tracing::error!(error = %e, "cannot close the call row");
+        }
+        self.ctx.stats.ended.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(cause = cause.as_str(), %path, "call ended");
+    }
+}
