@@ -27,6 +27,8 @@ pub(super) struct AcdEntry {
     pub position: usize,
     /// An agent answered: the call left the queue for good.
     pub connected: bool,
+    /// The call left the ACD without an agent (hung up, callback, expired, refused).
+    pub left: bool,
 }
 
 /// The SIP Call-ID an event belongs to.
@@ -69,6 +71,7 @@ impl Answered {
             queue: queue.clone(),
             position: 0,
             connected: false,
+            left: false,
         });
         self.live("queued");
         match self
@@ -108,6 +111,9 @@ impl Answered {
 
     /// Records once that the call left the queue without an agent.
     pub(super) async fn left_queue(&mut self, result: &str) {
+        if let Some(e) = self.acd_entry.as_mut() {
+            e.left = true;
+        }
         if self.left_queue_recorded {
             return;
         }
