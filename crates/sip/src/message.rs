@@ -347,7 +347,7 @@ pub fn response(req: &Request, code: u16, to_tag: Option<&str>) -> Response {
         }
     }
     Response {
-        status_code: StatusCode::from(code),
+        status_code: status(code),
         version: rsip::Version::V2,
         headers,
         body: vec![],
