@@ -67,3 +67,5 @@ END;
 $$ LANGUAGE plpgsql;
 CREATE TRIGGER case_events_no_change BEFORE UPDATE OR DELETE ON case_events
     FOR EACH ROW EXECUTE FUNCTION case_events_append_only();
+CREATE TRIGGER case_events_no_truncate BEFORE TRUNCATE ON case_events
+    FOR EACH STATEMENT EXECUTE FUNCTION case_events_append_only();

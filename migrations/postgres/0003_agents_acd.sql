@@ -45,6 +45,8 @@ END;
 $$ LANGUAGE plpgsql;
 CREATE TRIGGER agent_events_no_change BEFORE UPDATE OR DELETE ON agent_events
     FOR EACH ROW EXECUTE FUNCTION agent_events_append_only();
+CREATE TRIGGER agent_events_no_truncate BEFORE TRUNCATE ON agent_events
+    FOR EACH STATEMENT EXECUTE FUNCTION agent_events_append_only();
 
 -- ACD facts of a call. Durations are kept in milliseconds as computed when each step
 -- happened, so reports need no date arithmetic.

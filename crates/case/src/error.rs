@@ -7,8 +7,11 @@ use crate::model::{CallId, CaseId, CaseStatus};
 /// Everything a [`CaseStore`](crate::CaseStore) operation can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum CaseError {
-    /// The URL names a database this build cannot use yet (e.g. `postgres://`).
-    #[error("unsupported database url {0:?} (only SQLite is supported for now)")]
+    /// The URL names a database this build cannot use (e.g. `mysql://`). The URL is kept
+    /// with its password, if any, replaced by `***`.
+    #[error(
+        "unsupported database url {0:?} (expected a sqlite: or postgres:// URL, or a file path)"
+    )]
     UnsupportedBackend(String),
     /// The directory that should hold the database file could not be created.
     #[error("cannot create database directory {path}: {source}")]

@@ -1,5 +1,5 @@
 //! Work orders (工单, "cases") of the 12345 hotline, and the calls, recordings and audit
-//! trail linked to them, stored through sqlx: SQLite by default, PostgreSQL later.
+//! trail linked to them, stored through sqlx on SQLite (the default) or PostgreSQL.
 //!
 //! # Cases are written early and durably
 //!
@@ -15,17 +15,23 @@
 //! - recordings (files under the recordings directory) always have a row to hang on.
 //!
 //! "Durably" means a call to [`CaseStore::open_call`] that returned `Ok` survives a
-//! process crash or power cut: SQLite runs in WAL mode with `synchronous=FULL`, and each
-//! operation is one transaction. Ticket numbers ([`ticket`]) are allocated inside that
+//! process crash or power cut: SQLite runs in WAL mode with `synchronous=FULL`,
+//! PostgreSQL commits once the WAL is flushed (`synchronous_commit`, on by default), and
+//! each operation is one transaction. Ticket numbers ([`ticket`]) are allocated inside that
 //! same transaction, so concurrent calls never share one, and a failed insert leaves
 //! neither half a case nor a used-up number behind.
 //!
-//! # Layout
+//! # Layout: two backends
 //!
-//! [`CaseStore`] is the API; it dispatches to one backend module holding all of that
-//! database's SQL (`sqlite` now; a `postgres` module with the schema in
-//! `migrations/postgres/` comes next). [`model`] has the types, [`ticket`] the pure
-//! ticket-number helpers.
+//! [`CaseStore`] is the API, the same whichever database [`CaseStore::open`] was given
+//! (a `sqlite:` URL or file path, or a `postgres://` URL; [`CaseStore::backend_name`]
+//! tells which). It dispatches every call to one backend module holding all of that
+//! database's SQL — `sqlite` or `postgres` — and each backend has its own schema
+//! migrations, `migrations/sqlite/` and `migrations/postgres/` (twins: a schema change is
+//! written for both), embedded at build time and applied on open. Both decode into the
+//! same raw rows (`rows`), so the API types and checks are shared; the ACD step logic
+//! and credential hashing are backend-independent too. [`model`] has the types,
+//! [`ticket`] the pure ticket-number helpers.
 //!
 //! # Agents and the ACD
 //!
@@ -39,8 +45,11 @@
 //! service level.
 
 mod acd;
+pub mod calendar;
 mod error;
+pub mod lifecycle;
 pub mod model;
+mod postgres;
 mod rows;
 mod secret;
 mod sqlite;

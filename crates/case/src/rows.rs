@@ -1,6 +1,7 @@
 //! Raw rows as the database returns them, and their checked conversion into the API
 //! types. Column types are the ones both backends decode (`i64`, `String`,
-//! `DateTime<Utc>`), so these structs serve SQLite now and PostgreSQL later.
+//! `DateTime<Utc>`), so these structs serve both SQLite and PostgreSQL (whose queries
+//! cast aggregates to `BIGINT` to match).
 
 use chrono::{DateTime, Utc};
 

@@ -12,6 +12,15 @@ use sha2::{Digest, Sha256};
 
 use crate::error::CaseError;
 
+/// What a backend's `add_agent` stores besides the [`NewAgent`](crate::NewAgent): the
+/// hashes made from its password.
+pub(crate) struct AgentHashes<'a> {
+    pub password_hash: &'a str,
+    pub realm: &'a str,
+    pub ha1_md5: &'a str,
+    pub ha1_sha256: &'a str,
+}
+
 /// The digest HA1 values of one agent for one realm.
 pub(crate) struct Ha1 {
     pub md5: String,

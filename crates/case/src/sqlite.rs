@@ -28,6 +28,7 @@ use crate::rows::{
     self, convert_all, AcdState, AgentEventRecord, AgentRecord, CallRecord, CaseRecord,
     EventRecord, QueueStatsRecord, RecordingRecord, SecretsRecord, SkillRecord,
 };
+use crate::secret::AgentHashes;
 use crate::ticket;
 
 /// How long a statement waits for another connection's write lock before failing.
@@ -43,14 +44,6 @@ const CASE_COLUMNS: &str = "id, ticket, channel, status, caller_number, created_
 const ACD_COLUMNS: &str = "queue, agent, agent_call_id, queued_at, offered_count, rejected_count, \
      agent_answered_at, agent_ended_at, wrap_up_ended_at, acd_result, wait_ms, talk_ms, wrap_up_ms";
 const AGENT_COLUMNS: &str = "extension, name, max_ring_secs, wrap_up_secs, created_at, updated_at";
-
-/// What `add_agent` stores besides the [`NewAgent`]: the hashes made from its password.
-pub(crate) struct AgentHashes<'a> {
-    pub password_hash: &'a str,
-    pub realm: &'a str,
-    pub ha1_md5: &'a str,
-    pub ha1_sha256: &'a str,
-}
 
 /// A pool of connections to one SQLite database file.
 #[derive(Debug, Clone)]

@@ -11,8 +11,9 @@ use crate::model::{
     CaseDetail, CaseId, CaseStatus, CaseSummary, MissedCall, NewAgent, NewCall, NewRecording,
     OpenedCall, QueueStats, RecordingId, Skill,
 };
-use crate::secret;
-use crate::sqlite::{AgentHashes, SqliteBackend};
+use crate::postgres::PostgresBackend;
+use crate::secret::{self, AgentHashes};
+use crate::sqlite::SqliteBackend;
 use crate::ticket;
 
 /// The case database. Cheap to clone (a connection pool); share one per process.
@@ -21,33 +22,61 @@ pub struct CaseStore {
     backend: Backend,
 }
 
-/// The databases the store can run on. A PostgreSQL variant joins later.
+/// The databases the store can run on. Each variant's module holds all of its SQL.
 #[derive(Debug, Clone)]
 enum Backend {
     Sqlite(SqliteBackend),
+    Postgres(PostgresBackend),
 }
 
 impl CaseStore {
     /// Opens the database and applies pending migrations.
     ///
-    /// `url_or_path` is a `sqlite:` URL (`sqlite://data/hotline.db`, `sqlite:data/x.db?…`)
-    /// or a plain file path. The file and its parent directory are created if missing.
-    /// Other URL schemes (e.g. `postgres://`) fail with [`CaseError::UnsupportedBackend`].
+    /// `url_or_path` is one of
+    ///
+    /// - a `sqlite:` URL (`sqlite://data/hotline.db`, `sqlite:data/x.db?…`) or a plain file
+    ///   path: the file and its parent directory are created if missing;
+    /// - a `postgres://` (or `postgresql://`) URL, e.g.
+    ///   `postgres://hotline:secret@db/hotline`: the database must exist; the tables go
+    ///   into the first schema of the connection's `search_path` (add
+    ///   `?options=-c%20search_path%3Dname` for another schema than `public`).
+    ///
+    /// Either way the backend's migrations (`migrations/sqlite/` or
+    /// `migrations/postgres/`, embedded in the binary) are applied. Other URL schemes fail
+    /// with [`CaseError::UnsupportedBackend`].
     pub async fn open(url_or_path: &str) -> Result<Self, CaseError> {
         let backend = match url_or_path.split_once("://") {
+            Some(("postgres" | "postgresql", _)) => {
+                Backend::Postgres(PostgresBackend::open(url_or_path).await?)
+            }
             Some((scheme, _)) if scheme != "sqlite" => {
-                return Err(CaseError::UnsupportedBackend(url_or_path.to_owned()))
+                return Err(CaseError::UnsupportedBackend(redact_password(url_or_path)))
             }
             _ => Backend::Sqlite(SqliteBackend::open(url_or_path).await?),
         };
-        tracing::info!(db = url_or_path, "case store open");
-        Ok(CaseStore { backend })
+        let store = CaseStore { backend };
+        tracing::info!(
+            backend = store.backend_name(),
+            db = %redact_password(url_or_path),
+            "case store open"
+        );
+        Ok(store)
     }
 
-    /// Closes all connections (checkpointing SQLite's WAL). Later calls fail.
+    /// Which database this store runs on: `"sqlite"` or `"postgres"`.
+    pub fn backend_name(&self) -> &'static str {
+        match &self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Closes all connections (checkpointing SQLite's WAL), waiting for those in use to
+    /// come back. Later calls fail.
     pub async fn close(&self) {
         match &self.backend {
             Backend::Sqlite(b) => b.close().await,
+            Backend::Postgres(b) => b.close().await,
         }
     }
 
@@ -57,6 +86,7 @@ impl CaseStore {
     pub async fn open_call(&self, c: NewCall) -> Result<OpenedCall, CaseError> {
         let opened = match &self.backend {
             Backend::Sqlite(b) => b.open_call(c).await?,
+            Backend::Postgres(b) => b.open_call(c).await?,
         };
         tracing::debug!(ticket = %opened.ticket, case = %opened.case, "case registered");
         Ok(opened)
@@ -75,6 +105,7 @@ impl CaseStore {
     ) -> Result<(), CaseError> {
         match &self.backend {
             Backend::Sqlite(b) => b.end_call(call, ended_at, cause, ivr_path).await,
+            Backend::Postgres(b) => b.end_call(call, ended_at, cause, ivr_path).await,
         }
     }
 
@@ -87,6 +118,7 @@ impl CaseStore {
         let to = CaseStatus::CallbackPending;
         match &self.backend {
             Backend::Sqlite(b) => b.change_status(case, to, "voicemail", Utc::now()).await,
+            Backend::Postgres(b) => b.change_status(case, to, "voicemail", Utc::now()).await,
         }
     }
 
@@ -101,6 +133,7 @@ impl CaseStore {
         }
         match &self.backend {
             Backend::Sqlite(b) => b.add_recording(&r).await,
+            Backend::Postgres(b) => b.add_recording(&r).await,
         }
     }
 
@@ -114,6 +147,7 @@ impl CaseStore {
         }
         match &self.backend {
             Backend::Sqlite(b) => b.case_by_ticket(ticket).await,
+            Backend::Postgres(b) => b.case_by_ticket(ticket).await,
         }
     }
 
@@ -121,6 +155,7 @@ impl CaseStore {
     pub async fn record_missed_call(&self, m: &MissedCall) -> Result<(), CaseError> {
         match &self.backend {
             Backend::Sqlite(b) => b.record_missed_call(m).await,
+            Backend::Postgres(b) => b.record_missed_call(m).await,
         }
     }
 
@@ -128,6 +163,7 @@ impl CaseStore {
     pub async fn missed_calls(&self, limit: u32) -> Result<Vec<MissedCall>, CaseError> {
         match &self.backend {
             Backend::Sqlite(b) => b.missed_calls(limit).await,
+            Backend::Postgres(b) => b.missed_calls(limit).await,
         }
     }
 
@@ -135,6 +171,7 @@ impl CaseStore {
     pub async fn list_cases(&self, limit: u32) -> Result<Vec<CaseSummary>, CaseError> {
         match &self.backend {
             Backend::Sqlite(b) => b.list_cases(limit).await,
+            Backend::Postgres(b) => b.list_cases(limit).await,
         }
     }
 
@@ -166,6 +203,7 @@ impl CaseStore {
         };
         let agent = match &self.backend {
             Backend::Sqlite(b) => b.add_agent(&a, &hashes, Utc::now()).await?,
+            Backend::Postgres(b) => b.add_agent(&a, &hashes, Utc::now()).await?,
         };
         tracing::info!(agent = %agent.extension, "agent added");
         Ok(agent)
@@ -175,6 +213,7 @@ impl CaseStore {
     pub async fn list_agents(&self) -> Result<Vec<Agent>, CaseError> {
         match &self.backend {
             Backend::Sqlite(b) => b.list_agents().await,
+            Backend::Postgres(b) => b.list_agents().await,
         }
     }
 
@@ -185,6 +224,7 @@ impl CaseStore {
         }
         match &self.backend {
             Backend::Sqlite(b) => b.agent(ext).await,
+            Backend::Postgres(b) => b.agent(ext).await,
         }
     }
 
@@ -194,6 +234,7 @@ impl CaseStore {
         check_skills(&skills)?;
         match &self.backend {
             Backend::Sqlite(b) => b.set_skills(ext, &skills, Utc::now()).await,
+            Backend::Postgres(b) => b.set_skills(ext, &skills, Utc::now()).await,
         }
     }
 
@@ -203,6 +244,7 @@ impl CaseStore {
         check_extension(ext)?;
         match &self.backend {
             Backend::Sqlite(b) => b.remove_agent(ext, Utc::now()).await?,
+            Backend::Postgres(b) => b.remove_agent(ext, Utc::now()).await?,
         }
         tracing::info!(agent = ext, "agent removed");
         Ok(())
@@ -215,6 +257,7 @@ impl CaseStore {
         }
         match &self.backend {
             Backend::Sqlite(b) => b.agent_secrets(ext).await,
+            Backend::Postgres(b) => b.agent_secrets(ext).await,
         }
     }
 
@@ -229,6 +272,7 @@ impl CaseStore {
         let hash = if is_valid_extension(ext) {
             match &self.backend {
                 Backend::Sqlite(b) => b.password_hash(ext).await?,
+                Backend::Postgres(b) => b.password_hash(ext).await?,
             }
         } else {
             None
@@ -251,6 +295,7 @@ impl CaseStore {
         check_extension(ext)?;
         match &self.backend {
             Backend::Sqlite(b) => b.record_agent_event(ext, at, from, to, reason, call).await,
+            Backend::Postgres(b) => b.record_agent_event(ext, at, from, to, reason, call).await,
         }
     }
 
@@ -261,6 +306,7 @@ impl CaseStore {
         }
         match &self.backend {
             Backend::Sqlite(b) => b.agent_events(ext, limit).await,
+            Backend::Postgres(b) => b.agent_events(ext, limit).await,
         }
     }
 
@@ -358,6 +404,7 @@ impl CaseStore {
         };
         match &self.backend {
             Backend::Sqlite(b) => b.note_event(case, "satisfaction", label, Utc::now()).await,
+            Backend::Postgres(b) => b.note_event(case, "satisfaction", label, Utc::now()).await,
         }
     }
 
@@ -371,6 +418,10 @@ impl CaseStore {
                 b.change_status(case, to, "callback_requested", Utc::now())
                     .await
             }
+            Backend::Postgres(b) => {
+                b.change_status(case, to, "callback_requested", Utc::now())
+                    .await
+            }
         }
     }
 
@@ -380,6 +431,7 @@ impl CaseStore {
     pub async fn queue_stats(&self, since: DateTime<Utc>) -> Result<Vec<QueueStats>, CaseError> {
         match &self.backend {
             Backend::Sqlite(b) => b.queue_stats(since).await,
+            Backend::Postgres(b) => b.queue_stats(since).await,
         }
     }
 
@@ -391,6 +443,7 @@ impl CaseStore {
     ) -> Result<(), CaseError> {
         match &self.backend {
             Backend::Sqlite(b) => b.acd_step(call, step, at).await,
+            Backend::Postgres(b) => b.acd_step(call, step, at).await,
         }
     }
 }
@@ -400,6 +453,23 @@ fn check_extension(ext: &str) -> Result<(), CaseError> {
         Ok(())
     } else {
         Err(CaseError::InvalidExtension(ext.to_owned()))
+    }
+}
+
+/// The URL with the password of its user info (`user:password@`) replaced by `***`,
+/// fit for logs and error messages. Anything without one is returned unchanged.
+pub(crate) fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some((user_info, host)) = authority.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match user_info.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+        None => url.to_owned(),
     }
 }
 

@@ -1,3 +1,7 @@
+//! The store's tests. Almost every test is an `async fn(Db)` run once per backend by
+//! `on_both_backends!` (as `sqlite::name` and `postgres::name`); see [`backends`] for
+//! how each gets an empty database, and when the PostgreSQL ones are skipped.
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -5,6 +9,67 @@ use chrono::{NaiveDate, TimeZone, Utc};
 
 use super::*;
 use crate::model::{AcdResult, Agent, CaseEvent, Channel, RecordingKind, Skill};
+
+mod backends;
+
+use backends::Db;
+
+/// Instantiates generic test bodies for each backend: `sqlite::name` and `postgres::name`,
+/// each with the given test attribute.
+macro_rules! on_both_backends {
+    ($(#[$test:meta] $($name:ident),+ $(,)?;)+) => {
+        mod sqlite {
+            $($(
+                #[$test]
+                async fn $name() {
+                    super::backends::run(super::backends::Kind::Sqlite, super::$name).await;
+                }
+            )+)+
+        }
+        mod postgres {
+            $($(
+                #[$test]
+                async fn $name() {
+                    super::backends::run(super::backends::Kind::Postgres, super::$name).await;
+                }
+            )+)+
+        }
+    };
+}
+
+on_both_backends! {
+    #[tokio::test]
+    tickets_are_sequential_and_restart_each_day,
+    sequence_widens_past_99999,
+    open_call_writes_case_call_and_registered_event,
+    end_call_and_recording_show_in_case_detail,
+    add_recording_checks_path_and_ownership,
+    mark_voicemail_changes_status_and_audits,
+    audit_trail_is_append_only,
+    reopening_keeps_data_and_sequence,
+    unknown_ticket_is_none,
+    malformed_ticket_is_none_without_a_query,
+    list_cases_is_newest_first_and_limited,
+    case_detail_serializes_to_json,
+    missed_calls_are_kept_newest_first,
+    times_round_trip,
+    agents_add_list_get_set_skills_remove,
+    duplicate_agent_is_agent_exists_and_removed_extension_is_reusable,
+    add_agent_checks_its_input,
+    agent_secrets_are_digest_ha1_and_never_serialized,
+    verify_agent_password,
+    agent_events_are_append_only_and_newest_first,
+    acd_lifecycle_computes_wait_talk_and_wrap_up,
+    acd_steps_check_order_and_inputs,
+    left_queue_results_set_wait,
+    queue_stats_count_per_queue_since,
+    callback_requested_changes_status_and_audits;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    concurrent_calls_get_distinct_tickets,
+    concurrent_changes_to_one_call_and_case_serialize,
+    concurrent_agent_adds_of_one_extension_admit_one;
+}
 
 fn day(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
@@ -36,6 +101,31 @@ async fn open_temp() -> (tempfile::TempDir, CaseStore) {
 async fn journal_mode(store: &CaseStore) -> String {
     match &store.backend {
         Backend::Sqlite(b) => b.journal_mode().await.unwrap(),
+        Backend::Postgres(_) => panic!("PostgreSQL has no journal mode"),
+    }
+}
+
+/// Sets a day's last ticket sequence number.
+async fn set_sequence(store: &CaseStore, day: &str, last: i64) {
+    match &store.backend {
+        Backend::Sqlite(b) => b.set_sequence_for_test(day, last).await,
+        Backend::Postgres(b) => b.set_sequence_for_test(day, last).await,
+    }
+}
+
+/// Runs one raw SQL statement.
+async fn execute(store: &CaseStore, sql: &str) -> Result<(), sqlx::Error> {
+    match &store.backend {
+        Backend::Sqlite(b) => b.execute_for_test(sql).await,
+        Backend::Postgres(b) => b.execute_for_test(sql).await,
+    }
+}
+
+/// The stored login hash of a current agent.
+async fn password_hash(store: &CaseStore, ext: &str) -> Option<String> {
+    match &store.backend {
+        Backend::Sqlite(b) => b.password_hash(ext).await.unwrap(),
+        Backend::Postgres(b) => b.password_hash(ext).await.unwrap(),
     }
 }
 
@@ -54,16 +144,44 @@ async fn open_creates_file_and_parent_dir_in_wal_mode() {
 }
 
 #[tokio::test]
-async fn postgres_url_is_not_supported_yet() {
-    let err = CaseStore::open("postgres://localhost/hotline")
+async fn other_url_schemes_are_unsupported() {
+    let err = CaseStore::open("mysql://hotline:pw@localhost/hotline")
         .await
         .unwrap_err();
     assert!(matches!(err, CaseError::UnsupportedBackend(_)), "{err}");
+    // The password does not end up in the message (nor in logs).
+    assert!(!err.to_string().contains("pw"), "{err}");
+}
+
+#[test]
+fn redact_password_hides_only_the_password() {
+    for (url, shown) in [
+        (
+            "postgres://hotline:s3cret@db:5432/hotline?sslmode=require",
+            "postgres://hotline:***@db:5432/hotline?sslmode=require",
+        ),
+        ("postgres://u:p@ss@db/x", "postgres://u:***@db/x"),
+        (
+            "postgres://hotline@db/hotline",
+            "postgres://hotline@db/hotline",
+        ),
+        ("postgres://db/x?user=a@b", "postgres://db/x?user=a@b"),
+        ("sqlite://data/hotline.db", "sqlite://data/hotline.db"),
+        ("data/hotline.db", "data/hotline.db"),
+    ] {
+        assert_eq!(redact_password(url), shown, "{url}");
+    }
 }
 
 #[tokio::test]
-async fn tickets_are_sequential_and_restart_each_day() {
+async fn backend_name_of_a_sqlite_store() {
     let (_dir, store) = open_temp().await;
+    assert_eq!(store.backend_name(), "sqlite");
+    // A postgres:// URL gives "postgres": checked before every `postgres::` test.
+}
+
+async fn tickets_are_sequential_and_restart_each_day(db: Db) {
+    let store = &db.store;
     let d1 = day(2026, 11, 21);
     let a = store.open_call(new_call(1, d1)).await.unwrap();
     let b = store.open_call(new_call(2, d1)).await.unwrap();
@@ -82,11 +200,9 @@ async fn tickets_are_sequential_and_restart_each_day() {
     assert_eq!(d.ticket, "2026112100003");
 }
 
-#[tokio::test]
-async fn sequence_widens_past_99999() {
-    let (_dir, store) = open_temp().await;
-    let Backend::Sqlite(b) = &store.backend;
-    b.set_sequence_for_test("20261121", 99_999).await;
+async fn sequence_widens_past_99999(db: Db) {
+    let store = &db.store;
+    set_sequence(store, "20261121", 99_999).await;
     let opened = store
         .open_call(new_call(1, day(2026, 11, 21)))
         .await
@@ -99,28 +215,106 @@ async fn sequence_widens_past_99999() {
         .is_some());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_calls_get_distinct_tickets() {
-    let (_dir, store) = open_temp().await;
+async fn concurrent_calls_get_distinct_tickets(db: Db) {
+    let store = &db.store;
     let d = day(2026, 11, 21);
-    let tasks: Vec<_> = (0..50)
+    let tasks: Vec<_> = (0..100)
         .map(|n| {
             let store = store.clone();
             tokio::spawn(async move { store.open_call(new_call(n, d)).await.unwrap() })
         })
         .collect();
-    let mut tickets = HashSet::new();
+    let mut tickets = Vec::new();
     for t in tasks {
-        tickets.insert(t.await.unwrap().ticket);
+        tickets.push(t.await.unwrap().ticket);
     }
-    let expected: HashSet<String> = (1..=50).map(|s| crate::ticket::format(d, s)).collect();
-    assert_eq!(tickets, expected);
-    assert_eq!(store.list_cases(100).await.unwrap().len(), 50);
+    let distinct: HashSet<String> = tickets.iter().cloned().collect();
+    assert_eq!(distinct.len(), 100, "duplicate tickets handed out");
+    let expected: HashSet<String> = (1..=100).map(|s| crate::ticket::format(d, s)).collect();
+    assert_eq!(distinct, expected);
+    assert_eq!(store.list_cases(1000).await.unwrap().len(), 100);
+    // The sequence stopped at exactly 100.
+    let next = store.open_call(new_call(100, d)).await.unwrap();
+    assert_eq!(next.ticket, crate::ticket::format(d, 101));
 }
 
-#[tokio::test]
-async fn open_call_writes_case_call_and_registered_event() {
-    let (_dir, store) = open_temp().await;
+/// Read-modify-write operations on one row do not lose updates under concurrency: each
+/// ACD step sees the previous one's result, and of several status changes from the same
+/// state only one wins.
+async fn concurrent_changes_to_one_call_and_case_serialize(db: Db) {
+    let store = &db.store;
+    store.add_agent(new_agent("1001", ""), REALM).await.unwrap();
+    let opened = store
+        .open_call(new_call(1, day(2026, 11, 21)))
+        .await
+        .unwrap();
+    let t0 = Utc.with_ymd_and_hms(2026, 11, 21, 1, 2, 10).unwrap();
+    store.call_queued(opened.call, "consult", t0).await.unwrap();
+
+    let offers: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.call_offered(opened.call, "1001", t0).await })
+        })
+        .collect();
+    let changes: Vec<_> = (0..10)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.mark_voicemail(opened.case).await })
+        })
+        .collect();
+    for t in offers {
+        t.await.unwrap().unwrap();
+    }
+    let mut won = 0;
+    for t in changes {
+        match t.await.unwrap() {
+            Ok(()) => won += 1,
+            Err(CaseError::InvalidTransition { .. }) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(won, 1);
+    let row = call_row(store, &opened).await;
+    assert_eq!(row.offered_count, 20);
+    let detail = store.case_by_ticket(&opened.ticket).await.unwrap().unwrap();
+    let count = |name: &str| detail.events.iter().filter(|e| e.event == name).count();
+    assert_eq!((count("offered"), count("voicemail")), (20, 1));
+    assert_eq!(detail.case.status, CaseStatus::CallbackPending);
+}
+
+/// Several adds of one extension at once, new or revived: exactly one agent results.
+async fn concurrent_agent_adds_of_one_extension_admit_one(db: Db) {
+    let store = &db.store;
+    for revive in [false, true] {
+        if revive {
+            store.remove_agent("1001").await.unwrap();
+        }
+        let adds: Vec<_> = (0..4)
+            .map(|i| {
+                let store = store.clone();
+                let a = NewAgent {
+                    name: format!("Person {i}"),
+                    ..new_agent("1001", "en:1")
+                };
+                tokio::spawn(async move { store.add_agent(a, REALM).await })
+            })
+            .collect();
+        let mut added = 0;
+        for t in adds {
+            match t.await.unwrap() {
+                Ok(_) => added += 1,
+                Err(CaseError::AgentExists(_)) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(added, 1, "revive: {revive}");
+        assert_eq!(store.list_agents().await.unwrap().len(), 1);
+    }
+}
+
+async fn open_call_writes_case_call_and_registered_event(db: Db) {
+    let store = &db.store;
     let call = new_call(7, day(2026, 11, 21));
     let opened = store.open_call(call.clone()).await.unwrap();
     let detail = store.case_by_ticket(&opened.ticket).await.unwrap().unwrap();
@@ -148,9 +342,8 @@ async fn open_call_writes_case_call_and_registered_event() {
     assert_eq!(ev.to_status, Some(CaseStatus::Registered));
 }
 
-#[tokio::test]
-async fn end_call_and_recording_show_in_case_detail() {
-    let (_dir, store) = open_temp().await;
+async fn end_call_and_recording_show_in_case_detail(db: Db) {
+    let store = &db.store;
     let opened = store
         .open_call(new_call(1, day(2026, 11, 21)))
         .await
@@ -206,9 +399,8 @@ async fn end_call_and_recording_show_in_case_detail() {
     );
 }
 
-#[tokio::test]
-async fn add_recording_checks_path_and_ownership() {
-    let (_dir, store) = open_temp().await;
+async fn add_recording_checks_path_and_ownership(db: Db) {
+    let store = &db.store;
     let a = store
         .open_call(new_call(1, day(2026, 11, 21)))
         .await
@@ -265,9 +457,8 @@ async fn add_recording_checks_path_and_ownership() {
     assert!(detail.recordings.is_empty());
 }
 
-#[tokio::test]
-async fn mark_voicemail_changes_status_and_audits() {
-    let (_dir, store) = open_temp().await;
+async fn mark_voicemail_changes_status_and_audits(db: Db) {
+    let store = &db.store;
     let opened = store
         .open_call(new_call(1, day(2026, 11, 21)))
         .await
@@ -300,46 +491,49 @@ async fn mark_voicemail_changes_status_and_audits() {
     assert_eq!(detail.events.len(), 2);
 }
 
-#[tokio::test]
-async fn audit_trail_is_append_only() {
-    let (_dir, store) = open_temp().await;
+async fn audit_trail_is_append_only(db: Db) {
+    let store = &db.store;
     store
         .open_call(new_call(1, day(2026, 11, 21)))
         .await
         .unwrap();
-    let Backend::Sqlite(b) = &store.backend;
-    assert!(b
-        .execute_for_test("UPDATE case_events SET note = 'x'")
+    assert!(execute(store, "UPDATE case_events SET note = 'x'")
         .await
         .is_err());
-    assert!(b.execute_for_test("DELETE FROM case_events").await.is_err());
+    assert!(execute(store, "DELETE FROM case_events").await.is_err());
+    if store.backend_name() == "postgres" {
+        assert!(execute(store, "TRUNCATE case_events").await.is_err());
+    }
+    let detail = store
+        .case_by_ticket("2026112100001")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(detail.events.len(), 1);
 }
 
-#[tokio::test]
-async fn reopening_the_file_keeps_data_and_sequence() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = db_path(dir.path());
-    let path = path.to_str().unwrap();
+async fn reopening_keeps_data_and_sequence(db: Db) {
     let d = day(2026, 11, 21);
     let first = {
-        let store = CaseStore::open(path).await.unwrap();
+        let store = &db.store;
         let opened = store.open_call(new_call(1, d)).await.unwrap();
         store.mark_voicemail(opened.case).await.unwrap();
         store.close().await;
         opened
     };
-    let store = CaseStore::open(path).await.unwrap();
+    // Opening again finds the migrations applied and runs none.
+    let store = CaseStore::open(&db.url).await.unwrap();
     let detail = store.case_by_ticket(&first.ticket).await.unwrap().unwrap();
     assert_eq!(detail.case.status, CaseStatus::CallbackPending);
     assert_eq!(detail.events.len(), 2);
     // The daily sequence continues where it stopped.
     let second = store.open_call(new_call(2, d)).await.unwrap();
     assert_eq!(second.ticket, "2026112100002");
+    store.close().await;
 }
 
-#[tokio::test]
-async fn unknown_ticket_is_none() {
-    let (_dir, store) = open_temp().await;
+async fn unknown_ticket_is_none(db: Db) {
+    let store = &db.store;
     store
         .open_call(new_call(1, day(2026, 11, 21)))
         .await
@@ -356,9 +550,8 @@ async fn unknown_ticket_is_none() {
         .is_none());
 }
 
-#[tokio::test]
-async fn malformed_ticket_is_none_without_a_query() {
-    let (_dir, store) = open_temp().await;
+async fn malformed_ticket_is_none_without_a_query(db: Db) {
+    let store = &db.store;
     // With the pool closed any query would fail, so Ok(None) proves none was made.
     store.close().await;
     for bad in [
@@ -376,9 +569,8 @@ async fn malformed_ticket_is_none_without_a_query() {
     assert!(store.case_by_ticket("2026112100001").await.is_err());
 }
 
-#[tokio::test]
-async fn list_cases_is_newest_first_and_limited() {
-    let (_dir, store) = open_temp().await;
+async fn list_cases_is_newest_first_and_limited(db: Db) {
+    let store = &db.store;
     assert!(store.list_cases(10).await.unwrap().is_empty());
     for n in 1..=3 {
         store
@@ -397,9 +589,8 @@ async fn list_cases_is_newest_first_and_limited() {
     assert!(store.list_cases(0).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn case_detail_serializes_to_json() {
-    let (_dir, store) = open_temp().await;
+async fn case_detail_serializes_to_json(db: Db) {
+    let store = &db.store;
     let opened = store
         .open_call(new_call(1, day(2026, 11, 21)))
         .await
@@ -414,9 +605,8 @@ async fn case_detail_serializes_to_json() {
     assert_eq!(json["events"][0]["to_status"], "registered");
 }
 
-#[tokio::test]
-async fn missed_calls_are_kept_newest_first() {
-    let (_dir, store) = open_temp().await;
+async fn missed_calls_are_kept_newest_first(db: Db) {
+    let store = &db.store;
     let at = Utc::now();
     for (i, cause) in ["cancelled", "cancelled"].iter().enumerate() {
         let m = MissedCall {
@@ -439,6 +629,31 @@ async fn missed_calls_are_kept_newest_first() {
     );
 }
 
+/// Times come back as they went in, to the microsecond on both backends; SQLite keeps
+/// nanoseconds too, PostgreSQL's TIMESTAMPTZ drops them.
+async fn times_round_trip(db: Db) {
+    let store = &db.store;
+    let base = Utc.with_ymd_and_hms(2026, 11, 21, 23, 59, 59).unwrap();
+    let micros = base + chrono::Duration::microseconds(123_456);
+    let nanos = micros + chrono::Duration::nanoseconds(789);
+    let opened = store
+        .open_call(NewCall {
+            arrived_at: micros,
+            answered_at: nanos,
+            ..new_call(1, day(2026, 11, 22))
+        })
+        .await
+        .unwrap();
+    let detail = store.case_by_ticket(&opened.ticket).await.unwrap().unwrap();
+    assert_eq!(detail.calls[0].arrived_at, micros);
+    let answered = detail.calls[0].answered_at.unwrap();
+    match store.backend_name() {
+        "sqlite" => assert_eq!(answered, nanos),
+        _ => assert_eq!(answered, micros),
+    }
+    assert_eq!(detail.case.created_at, answered);
+}
+
 // ---- Agents ----
 
 const REALM: &str = "hotline.local";
@@ -458,9 +673,8 @@ fn skill_names(a: &Agent) -> Vec<(String, u8)> {
     a.skills.iter().map(|s| (s.name.clone(), s.level)).collect()
 }
 
-#[tokio::test]
-async fn agents_add_list_get_set_skills_remove() {
-    let (_dir, store) = open_temp().await;
+async fn agents_add_list_get_set_skills_remove(db: Db) {
+    let store = &db.store;
     assert!(store.list_agents().await.unwrap().is_empty());
 
     let a = store
@@ -547,9 +761,8 @@ async fn agents_add_list_get_set_skills_remove() {
     );
 }
 
-#[tokio::test]
-async fn duplicate_agent_is_agent_exists_and_removed_extension_is_reusable() {
-    let (_dir, store) = open_temp().await;
+async fn duplicate_agent_is_agent_exists_and_removed_extension_is_reusable(db: Db) {
+    let store = &db.store;
     store
         .add_agent(new_agent("1001", "consult:5"), REALM)
         .await
@@ -587,9 +800,8 @@ async fn duplicate_agent_is_agent_exists_and_removed_extension_is_reusable() {
     assert_eq!(store.agent_events("1001", 10).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn add_agent_checks_its_input() {
-    let (_dir, store) = open_temp().await;
+async fn add_agent_checks_its_input(db: Db) {
+    let store = &db.store;
     for ext in ["", "10a1", "1001 ", "12345678901234567"] {
         let err = store
             .add_agent(new_agent(ext, ""), REALM)
@@ -630,9 +842,8 @@ async fn add_agent_checks_its_input() {
     assert!(store.list_agents().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn agent_secrets_are_digest_ha1_and_never_serialized() {
-    let (_dir, store) = open_temp().await;
+async fn agent_secrets_are_digest_ha1_and_never_serialized(db: Db) {
+    let store = &db.store;
     let agent = store
         .add_agent(new_agent("1001", "consult:5"), REALM)
         .await
@@ -658,17 +869,15 @@ async fn agent_secrets_are_digest_ha1_and_never_serialized() {
     assert_eq!(json["skills"][0]["level"], 5);
 
     // The stored login hash is argon2id, not the password.
-    let Backend::Sqlite(b) = &store.backend;
-    let hash = b.password_hash("1001").await.unwrap().unwrap();
+    let hash = password_hash(store, "1001").await.unwrap();
     assert!(hash.starts_with("$argon2id$"), "{hash}");
 
     store.remove_agent("1001").await.unwrap();
     assert_eq!(store.agent_secrets("1001").await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn verify_agent_password() {
-    let (_dir, store) = open_temp().await;
+async fn verify_agent_password(db: Db) {
+    let store = &db.store;
     store.add_agent(new_agent("1001", ""), REALM).await.unwrap();
     assert!(store.verify_agent_password("1001", "s3cret").await.unwrap());
     assert!(!store
@@ -685,9 +894,8 @@ async fn verify_agent_password() {
     assert!(!store.verify_agent_password("1001", "s3cret").await.unwrap());
 }
 
-#[tokio::test]
-async fn agent_events_are_append_only_and_newest_first() {
-    let (_dir, store) = open_temp().await;
+async fn agent_events_are_append_only_and_newest_first(db: Db) {
+    let store = &db.store;
     store.add_agent(new_agent("1001", ""), REALM).await.unwrap();
     let t0 = Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap();
     let steps = [
@@ -725,15 +933,13 @@ async fn agent_events_are_append_only_and_newest_first() {
         .unwrap_err();
     assert!(matches!(err, CaseError::AgentNotFound(_)), "{err}");
 
-    let Backend::Sqlite(b) = &store.backend;
-    assert!(b
-        .execute_for_test("UPDATE agent_events SET reason = 'x'")
+    assert!(execute(store, "UPDATE agent_events SET reason = 'x'")
         .await
         .is_err());
-    assert!(b
-        .execute_for_test("DELETE FROM agent_events")
-        .await
-        .is_err());
+    assert!(execute(store, "DELETE FROM agent_events").await.is_err());
+    if store.backend_name() == "postgres" {
+        assert!(execute(store, "TRUNCATE agent_events").await.is_err());
+    }
     assert_eq!(store.agent_events("1001", 10).await.unwrap().len(), 3);
 }
 
@@ -752,9 +958,8 @@ async fn call_row(store: &CaseStore, opened: &OpenedCall) -> crate::model::CallR
         .unwrap()
 }
 
-#[tokio::test]
-async fn acd_lifecycle_computes_wait_talk_and_wrap_up() {
-    let (_dir, store) = open_temp().await;
+async fn acd_lifecycle_computes_wait_talk_and_wrap_up(db: Db) {
+    let store = &db.store;
     store
         .add_agent(new_agent("1001", "consult:5"), REALM)
         .await
@@ -764,7 +969,7 @@ async fn acd_lifecycle_computes_wait_talk_and_wrap_up() {
         .await
         .unwrap();
     let c = opened.call;
-    let row = call_row(&store, &opened).await;
+    let row = call_row(store, &opened).await;
     assert_eq!((row.queue.as_deref(), row.offered_count), (None, 0));
     assert_eq!((row.acd_result, row.wait_ms), (None, None));
 
@@ -790,7 +995,7 @@ async fn acd_lifecycle_computes_wait_talk_and_wrap_up() {
         .await
         .unwrap();
 
-    let row = call_row(&store, &opened).await;
+    let row = call_row(store, &opened).await;
     assert_eq!(row.queue.as_deref(), Some("consult"));
     assert_eq!(row.queued_at, Some(t0));
     assert_eq!((row.offered_count, row.rejected_count), (2, 1));
@@ -847,12 +1052,11 @@ async fn acd_lifecycle_computes_wait_talk_and_wrap_up() {
     ] {
         assert!(matches!(err, CaseError::InvalidCallState { .. }), "{err}");
     }
-    assert_eq!(call_row(&store, &opened).await, row);
+    assert_eq!(call_row(store, &opened).await, row);
 }
 
-#[tokio::test]
-async fn acd_steps_check_order_and_inputs() {
-    let (_dir, store) = open_temp().await;
+async fn acd_steps_check_order_and_inputs(db: Db) {
+    let store = &db.store;
     store.add_agent(new_agent("1001", ""), REALM).await.unwrap();
     let opened = store
         .open_call(new_call(1, day(2026, 11, 21)))
@@ -912,15 +1116,14 @@ async fn acd_steps_check_order_and_inputs() {
             "{bad:?}: {err}"
         );
     }
-    let row = call_row(&store, &opened).await;
+    let row = call_row(store, &opened).await;
     assert_eq!(row.queue.as_deref(), Some("complaint"));
     assert_eq!(row.queued_at, Some(t0));
     assert_eq!((row.agent.as_deref(), row.acd_result), (None, None));
 }
 
-#[tokio::test]
-async fn left_queue_results_set_wait() {
-    let (_dir, store) = open_temp().await;
+async fn left_queue_results_set_wait(db: Db) {
+    let store = &db.store;
     let t0 = Utc.with_ymd_and_hms(2026, 11, 21, 1, 2, 10).unwrap();
     let results = [
         ("abandoned", AcdResult::Abandoned, 42_000),
@@ -937,7 +1140,7 @@ async fn left_queue_results_set_wait() {
         store.call_queued(opened.call, "consult", t0).await.unwrap();
         let at = t0 + chrono::Duration::milliseconds(wait);
         store.call_left_queue(opened.call, text, at).await.unwrap();
-        let row = call_row(&store, &opened).await;
+        let row = call_row(store, &opened).await;
         assert_eq!(row.acd_result, Some(result), "{text}");
         assert_eq!(row.wait_ms, Some(wait as u64), "{text}");
         assert_eq!((row.agent, row.talk_ms), (None, None));
@@ -955,9 +1158,8 @@ async fn left_queue_results_set_wait() {
     }
 }
 
-#[tokio::test]
-async fn queue_stats_count_per_queue_since() {
-    let (_dir, store) = open_temp().await;
+async fn queue_stats_count_per_queue_since(db: Db) {
+    let store = &db.store;
     store.add_agent(new_agent("1001", ""), REALM).await.unwrap();
     let midnight = Utc.with_ymd_and_hms(2026, 11, 20, 16, 0, 0).unwrap();
     assert!(store.queue_stats(midnight).await.unwrap().is_empty());
@@ -1032,9 +1234,8 @@ async fn queue_stats_count_per_queue_since() {
     assert_eq!(json["answered_within_15s"], 3);
 }
 
-#[tokio::test]
-async fn callback_requested_changes_status_and_audits() {
-    let (_dir, store) = open_temp().await;
+async fn callback_requested_changes_status_and_audits(db: Db) {
+    let store = &db.store;
     let opened = store
         .open_call(new_call(1, day(2026, 11, 21)))
         .await

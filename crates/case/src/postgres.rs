@@ -1,0 +1,714 @@
+//! The PostgreSQL backend: every SQL statement the store runs on PostgreSQL lives here.
+//!
+//! Transactions run at PostgreSQL's default READ COMMITTED level. Where a write depends
+//! on what it read (a case's status, a call's ACD facts, a removed agent), the read takes
+//! a row lock (`FOR NO KEY UPDATE`), so concurrent writers of the same row queue up
+//! instead of both acting on the same old value — what `BEGIN IMMEDIATE` gives on
+//! SQLite. Reads that span several statements run in one `REPEATABLE READ, READ ONLY`
+//! transaction, so they see one snapshot.
+//!
+//! The ticket sequence is bumped by an UPSERT ... RETURNING inside the transaction that
+//! inserts the case: the UPSERT locks the day's row until commit, so two calls can never
+//! get the same number, and a rolled-back case does not use one up.
+//!
+//! Times are `TIMESTAMPTZ` (microseconds: finer parts of a `DateTime<Utc>` are dropped),
+//! ids and counts `BIGINT`; aggregates are cast so they decode as the same `i64` the
+//! SQLite backend returns.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::error::ErrorKind;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+
+use crate::acd::AcdStep;
+use crate::error::CaseError;
+use crate::model::{
+    Agent, AgentEvent, AgentSecrets, CallId, CaseDetail, CaseId, CaseStatus, CaseSummary, Channel,
+    Direction, MissedCall, NewAgent, NewCall, NewRecording, OpenedCall, QueueStats, RecordingId,
+    Skill, SERVICE_LEVEL_WAIT_MS,
+};
+use crate::rows::{
+    self, convert_all, AcdState, AgentEventRecord, AgentRecord, CallRecord, CaseRecord,
+    EventRecord, QueueStatsRecord, RecordingRecord, SecretsRecord, SkillRecord,
+};
+use crate::secret::AgentHashes;
+use crate::ticket;
+
+/// Connections in the pool. Calls open cases concurrently; each holds a connection only
+/// for one short transaction.
+const MAX_CONNECTIONS: u32 = 16;
+/// How long an operation waits for a free connection (or to connect) before failing.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Who the call controller's own audit events are attributed to.
+const SYSTEM_ACTOR: &str = "system";
+/// Starts a transaction whose statements all read the same snapshot.
+const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+
+const CASE_COLUMNS: &str = "id, ticket, channel, status, caller_number, created_at, updated_at";
+const ACD_COLUMNS: &str = "queue, agent, agent_call_id, queued_at, offered_count, rejected_count, \
+     agent_answered_at, agent_ended_at, wrap_up_ended_at, acd_result, wait_ms, talk_ms, wrap_up_ms";
+const AGENT_COLUMNS: &str = "extension, name, max_ring_secs, wrap_up_secs, created_at, updated_at";
+
+/// A pool of connections to one PostgreSQL database (and the schema its `search_path`
+/// names).
+#[derive(Debug, Clone)]
+pub(crate) struct PostgresBackend {
+    pool: PgPool,
+}
+
+impl PostgresBackend {
+    /// Connects to the database a `postgres://` URL names and brings its schema up to
+    /// date. The database must exist; the tables go into the first schema of the
+    /// connection's `search_path` (normally `public`; a URL may set another with
+    /// `options=-c%20search_path%3Dname`).
+    pub(crate) async fn open(url: &str) -> Result<Self, CaseError> {
+        let options = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(PostgresBackend { pool })
+    }
+
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) async fn open_call(&self, c: NewCall) -> Result<OpenedCall, CaseError> {
+        let mut tx = self.pool.begin().await?;
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO ticket_sequences (day, last) VALUES ($1, 1) \
+             ON CONFLICT (day) DO UPDATE SET last = ticket_sequences.last + 1 \
+             RETURNING last",
+        )
+        .bind(ticket::day_key(c.local_day))
+        .fetch_one(&mut *tx)
+        .await?;
+        let seq =
+            u32::try_from(seq).map_err(|_| CaseError::Corrupt(format!("ticket sequence {seq}")))?;
+        let ticket = ticket::format(c.local_day, seq);
+
+        let case: i64 = sqlx::query_scalar(
+            "INSERT INTO cases (ticket, channel, status, caller_number, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+        )
+        .bind(&ticket)
+        .bind(Channel::Phone.as_str())
+        .bind(CaseStatus::Registered.as_str())
+        .bind(&c.caller_number)
+        .bind(c.answered_at)
+        .fetch_one(&mut *tx)
+        .await?;
+
+        let call: i64 = sqlx::query_scalar(
+            "INSERT INTO calls (case_id, sip_call_id, caller_number, called_number, direction, \
+             arrived_at, answered_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(case)
+        .bind(&c.sip_call_id)
+        .bind(&c.caller_number)
+        .bind(&c.called_number)
+        .bind(Direction::Inbound.as_str())
+        .bind(c.arrived_at)
+        .bind(c.answered_at)
+        .fetch_one(&mut *tx)
+        .await?;
+
+        insert_event(
+            &mut tx,
+            case,
+            c.answered_at,
+            "registered",
+            None,
+            Some(CaseStatus::Registered),
+            Some(&format!("call {}", c.sip_call_id)),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(OpenedCall {
+            call: CallId(call),
+            case: CaseId(case),
+            ticket,
+        })
+    }
+
+    pub(crate) async fn end_call(
+        &self,
+        call: CallId,
+        ended_at: DateTime<Utc>,
+        cause: &str,
+        ivr_path: &str,
+    ) -> Result<(), CaseError> {
+        let done = sqlx::query(
+            "UPDATE calls SET ended_at = $1, hangup_cause = $2, ivr_path = $3 \
+             WHERE id = $4 AND ended_at IS NULL",
+        )
+        .bind(ended_at)
+        .bind(cause)
+        .bind(ivr_path)
+        .bind(call.0)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM calls WHERE id = $1")
+            .bind(call.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        Err(match exists {
+            Some(_) => CaseError::CallAlreadyEnded(call),
+            None => CaseError::CallNotFound(call),
+        })
+    }
+
+    pub(crate) async fn change_status(
+        &self,
+        case: CaseId,
+        to: CaseStatus,
+        event: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), CaseError> {
+        let mut tx = self.pool.begin().await?;
+        let from: Option<String> =
+            sqlx::query_scalar("SELECT status FROM cases WHERE id = $1 FOR NO KEY UPDATE")
+                .bind(case.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let from = rows::status(&from.ok_or(CaseError::CaseNotFound(case))?)?;
+        if !from.may_become(to) {
+            return Err(CaseError::InvalidTransition { case, from, to });
+        }
+        sqlx::query("UPDATE cases SET status = $1, updated_at = $2 WHERE id = $3")
+            .bind(to.as_str())
+            .bind(at)
+            .bind(case.0)
+            .execute(&mut *tx)
+            .await?;
+        insert_event(&mut tx, case.0, at, event, Some(from), Some(to), None).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn add_recording(&self, r: &NewRecording) -> Result<RecordingId, CaseError> {
+        let duration_ms =
+            i64::try_from(r.duration_ms).map_err(|_| CaseError::OutOfRange("duration_ms"))?;
+        let bytes = i64::try_from(r.bytes).map_err(|_| CaseError::OutOfRange("bytes"))?;
+        let mut tx = self.pool.begin().await?;
+        let owner: Option<i64> = sqlx::query_scalar("SELECT case_id FROM calls WHERE id = $1")
+            .bind(r.call.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        match owner {
+            None => return Err(CaseError::CallNotFound(r.call)),
+            Some(owner) if owner != r.case.0 => {
+                return Err(CaseError::CallNotInCase {
+                    call: r.call,
+                    case: r.case,
+                })
+            }
+            Some(_) => {}
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO recordings (call_id, case_id, kind, path, duration_ms, bytes, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(r.call.0)
+        .bind(r.case.0)
+        .bind(r.kind.as_str())
+        .bind(&r.path)
+        .bind(duration_ms)
+        .bind(bytes)
+        .bind(r.created_at)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(RecordingId(id))
+    }
+
+    pub(crate) async fn case_by_ticket(
+        &self,
+        ticket: &str,
+    ) -> Result<Option<CaseDetail>, CaseError> {
+        // One snapshot of the case and its children.
+        let mut tx = self.pool.begin_with(BEGIN_SNAPSHOT).await?;
+        let case: Option<CaseRecord> = sqlx::query_as(&format!(
+            "SELECT {CASE_COLUMNS} FROM cases WHERE ticket = $1"
+        ))
+        .bind(ticket)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(case) = case else {
+            return Ok(None);
+        };
+        let calls: Vec<CallRecord> = sqlx::query_as(&format!(
+            "SELECT id, case_id, sip_call_id, caller_number, called_number, direction, \
+             arrived_at, answered_at, ended_at, hangup_cause, ivr_path, {ACD_COLUMNS} \
+             FROM calls WHERE case_id = $1 ORDER BY id"
+        ))
+        .bind(case.id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let recordings: Vec<RecordingRecord> = sqlx::query_as(
+            "SELECT id, call_id, case_id, kind, path, duration_ms, bytes, created_at \
+             FROM recordings WHERE case_id = $1 ORDER BY id",
+        )
+        .bind(case.id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let events: Vec<EventRecord> = sqlx::query_as(
+            "SELECT id, case_id, at, actor, event, from_status, to_status, note \
+             FROM case_events WHERE case_id = $1 ORDER BY id",
+        )
+        .bind(case.id)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(CaseDetail {
+            case: case.try_into()?,
+            calls: convert_all(calls)?,
+            recordings: convert_all(recordings)?,
+            events: convert_all(events)?,
+        }))
+    }
+
+    pub(crate) async fn list_cases(&self, limit: u32) -> Result<Vec<CaseSummary>, CaseError> {
+        let rows: Vec<CaseRecord> = sqlx::query_as(&format!(
+            "SELECT {CASE_COLUMNS} FROM cases ORDER BY id DESC LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        convert_all(rows)
+    }
+
+    pub(crate) async fn record_missed_call(&self, m: &MissedCall) -> Result<(), CaseError> {
+        sqlx::query(
+            "INSERT INTO missed_calls (sip_call_id, caller_number, called_number, arrived_at, \
+             ended_at, cause) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&m.sip_call_id)
+        .bind(&m.caller_number)
+        .bind(&m.called_number)
+        .bind(m.arrived_at)
+        .bind(m.ended_at)
+        .bind(&m.cause)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn missed_calls(&self, limit: u32) -> Result<Vec<MissedCall>, CaseError> {
+        Ok(sqlx::query_as(
+            "SELECT sip_call_id, caller_number, called_number, arrived_at, ended_at, cause \
+             FROM missed_calls ORDER BY id DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub(crate) async fn add_agent(
+        &self,
+        a: &NewAgent,
+        hashes: &AgentHashes<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Agent, CaseError> {
+        let mut tx = self.pool.begin().await?;
+        // Locks a removed agent's row, so two revivals of one extension cannot both win.
+        // Two first-time inserts race to the primary key instead: the loser gets
+        // AgentExists from the unique violation below.
+        let existing: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(
+            "SELECT removed_at FROM agents WHERE extension = $1 FOR NO KEY UPDATE",
+        )
+        .bind(&a.extension)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let sql = match existing {
+            Some(None) => return Err(CaseError::AgentExists(a.extension.clone())),
+            // A removed agent's extension is given to the new one; its history stays.
+            Some(Some(_)) => {
+                "UPDATE agents SET name = $2, password_hash = $3, realm = $4, ha1_md5 = $5, \
+                 ha1_sha256 = $6, max_ring_secs = $7, wrap_up_secs = $8, created_at = $9, \
+                 updated_at = $9, removed_at = NULL WHERE extension = $1"
+            }
+            None => {
+                "INSERT INTO agents (extension, name, password_hash, realm, ha1_md5, ha1_sha256, \
+                 max_ring_secs, wrap_up_secs, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)"
+            }
+        };
+        sqlx::query(sql)
+            .bind(&a.extension)
+            .bind(&a.name)
+            .bind(hashes.password_hash)
+            .bind(hashes.realm)
+            .bind(hashes.ha1_md5)
+            .bind(hashes.ha1_sha256)
+            .bind(i64::from(a.max_ring_secs))
+            .bind(i64::from(a.wrap_up_secs))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match kind(&e) {
+                Some(ErrorKind::UniqueViolation) => CaseError::AgentExists(a.extension.clone()),
+                _ => e.into(),
+            })?;
+        replace_skills(&mut tx, &a.extension, &a.skills).await?;
+        let agent = load_agent(&mut tx, &a.extension)
+            .await?
+            .ok_or_else(|| CaseError::AgentNotFound(a.extension.clone()))?;
+        tx.commit().await?;
+        Ok(agent)
+    }
+
+    pub(crate) async fn list_agents(&self) -> Result<Vec<Agent>, CaseError> {
+        let mut tx = self.pool.begin_with(BEGIN_SNAPSHOT).await?;
+        // COLLATE "C": byte order, as SQLite sorts, whatever the database's locale.
+        let agents: Vec<AgentRecord> = sqlx::query_as(&format!(
+            "SELECT {AGENT_COLUMNS} FROM agents WHERE removed_at IS NULL \
+             ORDER BY length(extension), extension COLLATE \"C\""
+        ))
+        .fetch_all(&mut *tx)
+        .await?;
+        let skills: Vec<SkillRecord> = sqlx::query_as(
+            "SELECT s.extension, s.skill, s.level FROM agent_skills s \
+             JOIN agents a ON a.extension = s.extension \
+             WHERE a.removed_at IS NULL ORDER BY s.skill COLLATE \"C\"",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows::agents(agents, skills)
+    }
+
+    pub(crate) async fn agent(&self, ext: &str) -> Result<Option<Agent>, CaseError> {
+        let mut tx = self.pool.begin_with(BEGIN_SNAPSHOT).await?;
+        let agent = load_agent(&mut tx, ext).await?;
+        tx.commit().await?;
+        Ok(agent)
+    }
+
+    pub(crate) async fn set_skills(
+        &self,
+        ext: &str,
+        skills: &[Skill],
+        now: DateTime<Utc>,
+    ) -> Result<Agent, CaseError> {
+        let mut tx = self.pool.begin().await?;
+        // The UPDATE locks the agent's row: concurrent skill changes apply one by one.
+        let done = sqlx::query(
+            "UPDATE agents SET updated_at = $1 WHERE extension = $2 AND removed_at IS NULL",
+        )
+        .bind(now)
+        .bind(ext)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(CaseError::AgentNotFound(ext.to_owned()));
+        }
+        replace_skills(&mut tx, ext, skills).await?;
+        let agent = load_agent(&mut tx, ext)
+            .await?
+            .ok_or_else(|| CaseError::AgentNotFound(ext.to_owned()))?;
+        tx.commit().await?;
+        Ok(agent)
+    }
+
+    pub(crate) async fn remove_agent(
+        &self,
+        ext: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), CaseError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE agents SET removed_at = $1, updated_at = $1 \
+             WHERE extension = $2 AND removed_at IS NULL",
+        )
+        .bind(now)
+        .bind(ext)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(CaseError::AgentNotFound(ext.to_owned()));
+        }
+        replace_skills(&mut tx, ext, &[]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn agent_secrets(&self, ext: &str) -> Result<Option<AgentSecrets>, CaseError> {
+        let row: Option<SecretsRecord> = sqlx::query_as(
+            "SELECT extension, realm, ha1_md5, ha1_sha256 FROM agents \
+             WHERE extension = $1 AND removed_at IS NULL",
+        )
+        .bind(ext)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(AgentSecrets::from))
+    }
+
+    pub(crate) async fn password_hash(&self, ext: &str) -> Result<Option<String>, CaseError> {
+        Ok(sqlx::query_scalar(
+            "SELECT password_hash FROM agents WHERE extension = $1 AND removed_at IS NULL",
+        )
+        .bind(ext)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub(crate) async fn record_agent_event(
+        &self,
+        ext: &str,
+        at: DateTime<Utc>,
+        from: &str,
+        to: &str,
+        reason: Option<&str>,
+        call: Option<&str>,
+    ) -> Result<(), CaseError> {
+        sqlx::query(
+            "INSERT INTO agent_events (extension, at, from_state, to_state, reason, sip_call_id) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(ext)
+        .bind(at)
+        .bind(from)
+        .bind(to)
+        .bind(reason)
+        .bind(call)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match kind(&e) {
+            Some(ErrorKind::ForeignKeyViolation) => CaseError::AgentNotFound(ext.to_owned()),
+            _ => e.into(),
+        })?;
+        Ok(())
+    }
+
+    pub(crate) async fn agent_events(
+        &self,
+        ext: &str,
+        limit: u32,
+    ) -> Result<Vec<AgentEvent>, CaseError> {
+        let rows: Vec<AgentEventRecord> = sqlx::query_as(
+            "SELECT id, extension, at, from_state, to_state, reason, sip_call_id \
+             FROM agent_events WHERE extension = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(ext)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        convert_all(rows)
+    }
+
+    /// Applies one ACD step to a call row (see [`crate::acd`]) and writes its audit event,
+    /// in one transaction, holding the call's row lock from the read to the commit.
+    pub(crate) async fn acd_step(
+        &self,
+        call: CallId,
+        step: AcdStep<'_>,
+        at: DateTime<Utc>,
+    ) -> Result<(), CaseError> {
+        let mut tx = self.pool.begin().await?;
+        let state: Option<AcdState> = sqlx::query_as(&format!(
+            "SELECT case_id, {ACD_COLUMNS} FROM calls WHERE id = $1 FOR NO KEY UPDATE"
+        ))
+        .bind(call.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let AcdState { case_id, mut acd } = state.ok_or(CaseError::CallNotFound(call))?;
+        let audit = acd.advance(call, step, at)?;
+        sqlx::query(
+            "UPDATE calls SET queue = $1, agent = $2, agent_call_id = $3, queued_at = $4, \
+             offered_count = $5, rejected_count = $6, agent_answered_at = $7, \
+             agent_ended_at = $8, wrap_up_ended_at = $9, acd_result = $10, wait_ms = $11, \
+             talk_ms = $12, wrap_up_ms = $13 \
+             WHERE id = $14",
+        )
+        .bind(&acd.queue)
+        .bind(&acd.agent)
+        .bind(&acd.agent_call_id)
+        .bind(acd.queued_at)
+        .bind(acd.offered_count)
+        .bind(acd.rejected_count)
+        .bind(acd.agent_answered_at)
+        .bind(acd.agent_ended_at)
+        .bind(acd.wrap_up_ended_at)
+        .bind(&acd.acd_result)
+        .bind(acd.wait_ms)
+        .bind(acd.talk_ms)
+        .bind(acd.wrap_up_ms)
+        .bind(call.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match (kind(&e), &acd.agent) {
+            (Some(ErrorKind::ForeignKeyViolation), Some(agent)) => {
+                CaseError::AgentNotFound(agent.clone())
+            }
+            _ => e.into(),
+        })?;
+        if let Some((event, note)) = audit {
+            insert_event(&mut tx, case_id, at, event, None, None, Some(&note)).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn queue_stats(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<QueueStats>, CaseError> {
+        // COUNT is already BIGINT; AVG of BIGINT is NUMERIC, rounded half away from zero
+        // (as SQLite's ROUND) and cast back to BIGINT.
+        let rows: Vec<QueueStatsRecord> = sqlx::query_as(
+            "SELECT queue, \
+               COUNT(*) AS offered, \
+               COUNT(*) FILTER (WHERE acd_result = 'answered') AS answered, \
+               COUNT(*) FILTER (WHERE acd_result = 'answered' AND wait_ms <= $1) \
+                 AS answered_within_sl, \
+               COUNT(*) FILTER (WHERE acd_result = 'abandoned') AS abandoned, \
+               COUNT(*) FILTER (WHERE acd_result = 'expired') AS expired, \
+               COUNT(*) FILTER (WHERE acd_result = 'queue_full') AS queue_full, \
+               COUNT(*) FILTER (WHERE acd_result = 'no_agents') AS no_agents, \
+               COUNT(*) FILTER (WHERE acd_result = 'callback_requested') AS callback_requested, \
+               COUNT(*) FILTER (WHERE acd_result IS NULL) AS waiting, \
+               ROUND(AVG(wait_ms))::BIGINT AS avg_wait_ms, \
+               ROUND(AVG(wait_ms) FILTER (WHERE acd_result = 'answered'))::BIGINT \
+                 AS avg_answer_ms, \
+               MAX(wait_ms) AS max_wait_ms \
+             FROM calls WHERE queue IS NOT NULL AND queued_at >= $2 \
+             GROUP BY queue ORDER BY queue COLLATE \"C\"",
+        )
+        .bind(SERVICE_LEVEL_WAIT_MS as i64)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        convert_all(rows)
+    }
+
+    /// Appends an audit event that changes no status.
+    pub(crate) async fn note_event(
+        &self,
+        case: CaseId,
+        event: &str,
+        note: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), CaseError> {
+        let mut tx = self.pool.begin().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM cases WHERE id = $1")
+            .bind(case.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(CaseError::CaseNotFound(case));
+        }
+        insert_event(&mut tx, case.0, at, event, None, None, Some(note)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sets a day's last sequence number, for tests.
+    #[cfg(test)]
+    pub(crate) async fn set_sequence_for_test(&self, day: &str, last: i64) {
+        sqlx::query("INSERT INTO ticket_sequences (day, last) VALUES ($1, $2)")
+            .bind(day)
+            .bind(last)
+            .execute(&self.pool)
+            .await
+            .unwrap();
+    }
+
+    /// Runs one raw statement, for tests.
+    #[cfg(test)]
+    pub(crate) async fn execute_for_test(&self, sql: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(sql).execute(&self.pool).await.map(|_| ())
+    }
+
+    /// The schema new tables go into (the first of the `search_path`), for tests.
+    #[cfg(test)]
+    pub(crate) async fn current_schema(&self) -> Result<String, CaseError> {
+        Ok(sqlx::query_scalar("SELECT current_schema()")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+}
+
+async fn insert_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    case: i64,
+    at: DateTime<Utc>,
+    event: &str,
+    from: Option<CaseStatus>,
+    to: Option<CaseStatus>,
+    note: Option<&str>,
+) -> Result<(), CaseError> {
+    sqlx::query(
+        "INSERT INTO case_events (case_id, at, actor, event, from_status, to_status, note) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(case)
+    .bind(at)
+    .bind(SYSTEM_ACTOR)
+    .bind(event)
+    .bind(from.map(CaseStatus::as_str))
+    .bind(to.map(CaseStatus::as_str))
+    .bind(note)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// An agent that has not been removed, with its skills by name.
+async fn load_agent(conn: &mut PgConnection, ext: &str) -> Result<Option<Agent>, CaseError> {
+    let record: Option<AgentRecord> = sqlx::query_as(&format!(
+        "SELECT {AGENT_COLUMNS} FROM agents WHERE extension = $1 AND removed_at IS NULL"
+    ))
+    .bind(ext)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(record) = record else {
+        return Ok(None);
+    };
+    let skills: Vec<SkillRecord> = sqlx::query_as(
+        "SELECT extension, skill, level FROM agent_skills WHERE extension = $1 \
+         ORDER BY skill COLLATE \"C\"",
+    )
+    .bind(ext)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows::agent(record, skills).map(Some)
+}
+
+async fn replace_skills(
+    conn: &mut PgConnection,
+    ext: &str,
+    skills: &[Skill],
+) -> Result<(), CaseError> {
+    sqlx::query("DELETE FROM agent_skills WHERE extension = $1")
+        .bind(ext)
+        .execute(&mut *conn)
+        .await?;
+    for s in skills {
+        sqlx::query("INSERT INTO agent_skills (extension, skill, level) VALUES ($1, $2, $3)")
+            .bind(ext)
+            .bind(&s.name)
+            .bind(i64::from(s.level))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The kind of a database error (constraint violations), if it is one.
+fn kind(e: &sqlx::Error) -> Option<ErrorKind> {
+    match e {
+        sqlx::Error::Database(db) => Some(db.kind()),
+        _ => None,
+    }
+}
