@@ -6,17 +6,31 @@ use std::time::Duration;
 
 /// GETs `path` from `addr`; returns the status code and body, or an error string.
 pub fn get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
+    request(
+        addr,
+        &format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+/// POSTs the JSON `body` to `path`; returns the status code and body, or an error string.
+pub fn post_json(addr: SocketAddr, path: &str, body: &str) -> Result<(u16, String), String> {
+    request(
+        addr,
+        &format!(
+            "POST {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+fn request(addr: SocketAddr, req: &str) -> Result<(u16, String), String> {
     let timeout = Duration::from_secs(5);
     let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(timeout))
         .map_err(|e| e.to_string())?;
     s.set_write_timeout(Some(timeout))
         .map_err(|e| e.to_string())?;
-    write!(
-        s,
-        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| e.to_string())?;
+    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&raw);

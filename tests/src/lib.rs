@@ -6,7 +6,9 @@
 //! hears ([`rtp::RtpSink`]), feeds the caller's audio as a pcap ([`pcap`]), and checks the
 //! work order the call left behind ([`server::Server::case_show`]) and its WAV ([`audio`]).
 
+pub mod agents;
 pub mod audio;
+pub mod baresip;
 pub mod flows;
 pub mod http;
 pub mod pcap;
@@ -16,5 +18,5 @@ pub mod server;
 pub mod sip;
 pub mod sipp;
 
-pub use server::{Hours, Server, ServerOptions};
+pub use server::{AgentSpec, Hours, Server, ServerOptions};
 pub use sipp::{Sipp, Transport};

@@ -68,6 +68,49 @@ pub struct ServerOptions {
     pub answer_delay_ms: u64,
     pub allowed_sources: Vec<String>,
     pub max_message_bytes: usize,
+    /// Agents added with `hotline agent add` before the server starts.
+    pub agents: Vec<AgentSpec>,
+    /// `[agents] auth_max_failures` and `auth_block_secs`.
+    pub auth_max_failures: u32,
+    pub auth_block_secs: u64,
+    /// `[agents] digest_algorithms`: the challenges a 401 carries, in order.
+    pub digest_algorithms: Vec<String>,
+}
+
+/// A seated agent as `hotline agent add` creates it.
+#[derive(Debug, Clone)]
+pub struct AgentSpec {
+    pub extension: String,
+    pub name: String,
+    pub password: String,
+    /// `"consult:5,complaint:3"`.
+    pub skills: String,
+    pub max_ring_secs: u32,
+    pub wrap_up_secs: u32,
+}
+
+impl AgentSpec {
+    /// Agent `extension` with password `secret<extension>`, max ring 20 s, wrap-up 30 s.
+    pub fn new(extension: &str, skills: &str) -> AgentSpec {
+        AgentSpec {
+            extension: extension.into(),
+            name: format!("Agent {extension}"),
+            password: format!("secret{extension}"),
+            skills: skills.into(),
+            max_ring_secs: 20,
+            wrap_up_secs: 30,
+        }
+    }
+
+    pub fn max_ring(mut self, secs: u32) -> AgentSpec {
+        self.max_ring_secs = secs;
+        self
+    }
+
+    pub fn wrap_up(mut self, secs: u32) -> AgentSpec {
+        self.wrap_up_secs = secs;
+        self
+    }
 }
 
 impl Default for ServerOptions {
@@ -78,6 +121,10 @@ impl Default for ServerOptions {
             answer_delay_ms: 0,
             allowed_sources: vec!["127.0.0.1/32".into()],
             max_message_bytes: 16_384,
+            agents: Vec::new(),
+            auth_max_failures: 5,
+            auth_block_secs: 300,
+            digest_algorithms: vec!["MD5".into(), "SHA-256".into()],
         }
     }
 }
@@ -106,8 +153,8 @@ impl Server {
             .expect("temp dir");
         let root = dir.path().to_path_buf();
         let ports = PortBlock::claim();
-        let sip: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-        let http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let mut sip: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let mut http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let ws = workspace_dir();
         let ivr = write_ivr(&root, opts.hours);
         let sources: Vec<String> = opts
@@ -144,6 +191,15 @@ prompts = "{prompts}"
 [calls]
 answer_delay_ms = {delay}
 max_call_secs = 3600
+
+[agents]
+realm = "hotline12345"
+min_expires = 60
+max_expires = 3600
+auth_max_failures = {max_fail}
+auth_window_secs = 60
+auth_block_secs = {block}
+digest_algorithms = [{algs}]
 "#,
             max = opts.max_message_bytes,
             t1 = opts.t1_ms,
@@ -154,23 +210,20 @@ max_call_secs = 3600
             ivr = ivr.display(),
             prompts = ws.join("prompts/zh").display(),
             delay = opts.answer_delay_ms,
+            max_fail = opts.auth_max_failures,
+            block = opts.auth_block_secs,
+            algs = opts
+                .digest_algorithms
+                .iter()
+                .map(|a| format!("{a:?}"))
+                .collect::<Vec<_>>()
+                .join(", "),
         );
-        std::fs::write(&config, text).expect("write config");
+        std::fs::write(&config, &text).expect("write config");
+        for agent in &opts.agents {
+            add_agent(&config, agent);
+        }
         let log = root.join("server.log");
-        let out = File::create(&log).expect("create server log");
-        let child = Command::new(hotline_bin())
-            .args(["serve", "--config"])
-            .arg(&config)
-            .current_dir(&ws)
-            .env(
-                "RUST_LOG",
-                std::env::var("HOTLINE_E2E_LOG").unwrap_or_else(|_| "debug,sqlx=warn".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("spawn hotline");
         let mut server = Server {
             sip,
             http,
@@ -178,29 +231,51 @@ max_call_secs = 3600
             config,
             log,
             dir: Some(dir),
-            child,
+            child: spawn_serve(&root.join("hotline.toml"), &root.join("server.log")),
         };
-        server.wait_healthy(Duration::from_secs(10));
-        server
+        // The SIP and HTTP ports were free a moment ago, but another test's client socket
+        // may have taken one since (they come from the ephemeral range): then start again
+        // on new ports.
+        for _ in 0..3 {
+            match server.wait_healthy(Duration::from_secs(10)) {
+                Err(log) if log.contains("Address already in use") => {
+                    let (old_sip, old_http) = (sip, http);
+                    sip = ([127, 0, 0, 1], free_port()).into();
+                    http = ([127, 0, 0, 1], free_port()).into();
+                    let text = text
+                        .replace(&format!("\"{old_sip}\""), &format!("\"{sip}\""))
+                        .replace(&format!("\"{old_http}\""), &format!("\"{http}\""));
+                    std::fs::write(&server.config, text).expect("write config");
+                    (server.sip, server.http) = (sip, http);
+                    server.child = spawn_serve(&server.config, &server.log);
+                }
+                Err(log) => panic!("{log}"),
+                Ok(()) => return server,
+            }
+        }
+        panic!("hotline could not bind its ports:\n{}", server.log_text());
     }
 
-    fn wait_healthy(&mut self, limit: Duration) {
+    /// Waits for `/healthz`; Err with what went wrong (and the log) if the server exits
+    /// or is not healthy within `limit`.
+    fn wait_healthy(&mut self, limit: Duration) -> Result<(), String> {
         let deadline = Instant::now() + limit;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
+                return Err(format!(
                     "hotline exited during start-up ({status}):\n{}",
                     self.log_text()
-                );
+                ));
             }
             if let Ok((200, _)) = http::get(self.http, "/healthz") {
-                return;
+                return Ok(());
             }
-            assert!(
-                Instant::now() < deadline,
-                "hotline not healthy after {limit:?}:\n{}",
-                self.log_text()
-            );
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "hotline not healthy after {limit:?}:\n{}",
+                    self.log_text()
+                ));
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -255,6 +330,57 @@ max_call_secs = 3600
             .unwrap_or_else(|e| panic!("hotline {args:?} printed no JSON ({e}): {stdout}"))
     }
 
+    /// Adds an agent with the CLI while the server runs (it reads the DB on each auth).
+    pub fn add_agent(&self, agent: &AgentSpec) {
+        add_agent(&self.config, agent);
+    }
+
+    /// Runs `hotline <args> --config FILE` and returns its stdout (panics on failure).
+    pub fn cli_text(&self, args: &[&str]) -> String {
+        cli(&self.config, args)
+    }
+
+    /// POST of a JSON body on the HTTP API; the status and the body parsed as JSON.
+    pub fn api_post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let (status, text) = http::post_json(self.http, path, &body.to_string())
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, json)
+    }
+
+    /// The agent `ext` as `GET /api/agents` shows it (panics if it is not listed).
+    pub fn api_agent(&self, ext: &str) -> Value {
+        let (status, body) = self.api("/api/agents");
+        assert_eq!(status, 200, "/api/agents: {body}");
+        body["agents"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["extension"] == ext).cloned())
+            .unwrap_or_else(|| panic!("agent {ext} not in /api/agents: {body:#}"))
+    }
+
+    /// The queue `name` as `GET /api/queues` shows it (panics if it is not listed).
+    pub fn api_queue(&self, name: &str) -> Value {
+        let (status, body) = self.api("/api/queues");
+        assert_eq!(status, 200, "/api/queues: {body}");
+        body["queues"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["name"] == name).cloned())
+            .unwrap_or_else(|| panic!("queue {name} not in /api/queues: {body:#}"))
+    }
+
+    /// Polls `/api/agents` until agent `ext` satisfies `done` (at most `limit`); returns
+    /// its last state either way.
+    pub fn wait_agent(&self, ext: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let agent = self.api_agent(ext);
+            if done(&agent) || Instant::now() >= deadline {
+                return agent;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// `hotline case list --json`: the cases, as an array.
     pub fn case_list(&self) -> Vec<Value> {
         match self.cli_json(&["case", "list", "--json"]) {
@@ -294,6 +420,65 @@ max_call_secs = 3600
             !c["calls"][0]["ended_at"].is_null()
         })
     }
+}
+
+/// Starts `hotline serve` with `config`, its output to `log` (truncated).
+fn spawn_serve(config: &Path, log: &Path) -> Child {
+    let out = File::create(log).expect("create server log");
+    Command::new(hotline_bin())
+        .args(["serve", "--config"])
+        .arg(config)
+        .current_dir(workspace_dir())
+        .env(
+            "RUST_LOG",
+            std::env::var("HOTLINE_E2E_LOG").unwrap_or_else(|_| "debug,sqlx=warn".into()),
+        )
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .expect("spawn hotline")
+}
+
+fn cli(config: &Path, args: &[&str]) -> String {
+    let out = Command::new(hotline_bin())
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .current_dir(workspace_dir())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run hotline CLI");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "hotline {args:?} failed ({}):\nstdout: {stdout}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn add_agent(config: &Path, a: &AgentSpec) {
+    let (ring, wrap) = (a.max_ring_secs.to_string(), a.wrap_up_secs.to_string());
+    cli(
+        config,
+        &[
+            "agent",
+            "add",
+            &a.extension,
+            "--name",
+            &a.name,
+            "--password",
+            &a.password,
+            "--skills",
+            &a.skills,
+            "--max-ring",
+            &ring,
+            "--wrap-up",
+            &wrap,
+        ],
+    );
 }
 
 /// The `ticket` field of a case summary.

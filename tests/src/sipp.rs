@@ -27,7 +27,18 @@ pub struct Sipp {
     transport: Transport,
     timeout: Duration,
     media_port: Option<u16>,
+    local_port: Option<u16>,
+    calls: u32,
     no_retrans: bool,
+    args: Vec<String>,
+}
+
+/// A SIPp process started by [`Sipp::spawn`], running in the background.
+pub struct SippChild {
+    child: std::process::Child,
+    base: PathBuf,
+    started: Instant,
+    limit: Duration,
 }
 
 /// How a SIPp run ended.
@@ -52,7 +63,10 @@ impl Sipp {
             transport: Transport::Udp,
             timeout: Duration::from_secs(60),
             media_port: None,
+            local_port: None,
+            calls: 1,
             no_retrans: false,
+            args: Vec::new(),
         }
     }
 
@@ -85,6 +99,26 @@ impl Sipp {
         self
     }
 
+    /// SIPp's own SIP port (`-p`); by default a free one. An agent's softphone keeps one
+    /// port for its REGISTER and the calls it then receives.
+    pub fn local_port(mut self, port: u16) -> Sipp {
+        self.local_port = Some(port);
+        self
+    }
+
+    /// Digest credentials for the scenario's `[authentication]` (`-au`, `-ap`).
+    pub fn auth(mut self, user: &str, password: &str) -> Sipp {
+        self.args
+            .extend(["-au".into(), user.into(), "-ap".into(), password.into()]);
+        self
+    }
+
+    /// How many calls SIPp makes or takes before it exits (`-m`, default 1).
+    pub fn calls(mut self, n: u32) -> Sipp {
+        self.calls = n;
+        self
+    }
+
     /// Passes `-nr`: no UDP retransmissions by SIPp, and no automatic handling of the
     /// peer's retransmissions either (SIPp would otherwise answer a retransmitted response
     /// by re-sending its last request, which with a retransmitted INVITE ping-pongs).
@@ -95,12 +129,27 @@ impl Sipp {
 
     /// Runs SIPp to completion against `server`.
     pub fn run(self, server: &Server) -> SippRun {
+        self.spawn(server).wait()
+    }
+
+    /// Starts SIPp against `server` in the background (a UAS waiting for calls, or a
+    /// caller running while the test does something else).
+    pub fn spawn(self, server: &Server) -> SippChild {
         let dir = server.dir().to_path_buf();
         let stem = self.scenario.trim_end_matches(".xml").to_string();
-        let n = (0..)
-            .find(|i| !dir.join(format!("sipp-{stem}-{i}.out")).exists())
+        // Claim the run's name by creating its screen log (runs may start from several
+        // threads at once).
+        let (base, out) = (0..)
+            .find_map(|i| {
+                let base = dir.join(format!("sipp-{stem}-{i}"));
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(format!("{}.out", base.display()))
+                    .ok()
+                    .map(|f| (base, f))
+            })
             .unwrap();
-        let base = dir.join(format!("sipp-{stem}-{n}"));
         let file = |ext: &str| PathBuf::from(format!("{}.{ext}", base.display()));
         let scenario = workspace_dir().join("tests/sipp").join(&self.scenario);
         assert!(scenario.is_file(), "no scenario {}", scenario.display());
@@ -116,10 +165,10 @@ impl Sipp {
                 "-s",
                 "12345",
                 "-m",
-                "1",
+                &self.calls.to_string(),
                 "-nostdin",
             ])
-            .args(["-p", &free_port().to_string()])
+            .args(["-p", &self.local_port.unwrap_or_else(free_port).to_string()])
             .args([
                 "-mp",
                 &self
@@ -150,36 +199,83 @@ impl Sipp {
         for (k, v) in &self.keys {
             cmd.args(["-key", k, v]);
         }
+        cmd.args(&self.args);
         for (k, v) in &self.sets {
             cmd.args(["-set", k, v]);
         }
-        let out = std::fs::File::create(file("out")).unwrap();
         let started = Instant::now();
-        let mut child = cmd
+        let child = cmd
             .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
             .spawn()
             .expect("spawn sipp (is SIPp installed?)");
-        let limit = self.timeout + Duration::from_secs(10);
+        SippChild {
+            child,
+            base,
+            started,
+            limit: self.timeout + Duration::from_secs(10),
+        }
+    }
+}
+
+impl SippChild {
+    /// Waits for SIPp to exit (killing it past its timeout + 10 s) and reports the run.
+    pub fn wait(mut self) -> SippRun {
         let status = loop {
-            if let Some(status) = child.try_wait().expect("wait sipp") {
+            if let Some(status) = self.child.try_wait().expect("wait sipp") {
                 break status;
             }
-            if started.elapsed() > limit {
-                let _ = child.kill();
-                break child.wait().expect("wait sipp");
+            if self.started.elapsed() > self.limit {
+                let _ = self.child.kill();
+                break self.child.wait().expect("wait sipp");
             }
             std::thread::sleep(Duration::from_millis(50));
         };
+        self.report(status.code().unwrap_or(-1))
+    }
+
+    /// Asks SIPp to quit (SIGUSR1, as the `q` key: its traces are flushed), kills it if it
+    /// is still there 3 s later, and reports the run.
+    pub fn stop(mut self) -> SippRun {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .args(["-USR1", &self.child.id().to_string()])
+                .status();
+            let end = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < end && matches!(self.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.child.kill();
+        }
+        let status = self.child.wait().expect("wait sipp");
+        self.report(status.code().unwrap_or(-1))
+    }
+
+    /// The run so far (SIPp's message trace is written as it goes).
+    pub fn received_so_far(&self) -> Vec<String> {
+        self.report(0).received()
+    }
+
+    fn report(&self, code: i32) -> SippRun {
+        let file = |ext: &str| PathBuf::from(format!("{}.{ext}", self.base.display()));
         let read = |p: PathBuf| std::fs::read_to_string(p).unwrap_or_default();
         SippRun {
-            code: status.code().unwrap_or(-1),
-            took: started.elapsed(),
+            code,
+            took: self.started.elapsed(),
             stdout: read(file("out")),
             errors: read(file("errors")),
             messages: read(file("messages")),
+        }
+    }
+}
+
+impl Drop for SippChild {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }

@@ -47,8 +47,8 @@ pub struct AgentsConfig {
     pub auth_window_secs: u64,
     /// How long a refused address stays refused.
     pub auth_block_secs: u64,
-    /// Digest challenges offered, in this order ("MD5", "SHA-256"). Many softphones (and
-    /// SIPp) answer only the first, so the default puts MD5 first.
+    /// Digest challenges offered, in this order ("MD5", "SHA-256"). Some softphones answer
+    /// only the first, some give up on an algorithm they lack: the default is MD5 alone.
     pub digest_algorithms: Vec<String>,
 }
 
@@ -64,7 +64,7 @@ impl Default for AgentsConfig {
             auth_max_failures: 5,
             auth_window_secs: 60,
             auth_block_secs: 300,
-            digest_algorithms: vec!["MD5".into(), "SHA-256".into()],
+            digest_algorithms: vec!["MD5".into()],
         }
     }
 }
