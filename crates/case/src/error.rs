@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use crate::model::{CallId, CaseId, CaseStatus};
+use crate::lifecycle::TransitionError;
+use crate::model::{CallId, CaseId, CaseStatus, RecordingId};
 
 /// Everything a [`CaseStore`](crate::CaseStore) operation can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +99,63 @@ pub enum CaseError {
     /// A number does not fit the database column (e.g. a size above `i64::MAX`).
     #[error("{0} is out of range")]
     OutOfRange(&'static str),
+    /// No case has this ticket number.
+    #[error("no case with ticket {0}")]
+    TicketNotFound(String),
+    /// The lifecycle refused the action (wrong state, wrong role, missing data).
+    #[error("case {ticket}: {source}")]
+    Transition {
+        /// The case.
+        ticket: String,
+        /// Why.
+        source: TransitionError,
+    },
+    /// A field of a work order (or of a new department or user) is not acceptable.
+    #[error("invalid {field}: {reason}")]
+    InvalidField {
+        /// The field, e.g. `subject`.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Who tried may not do this (e.g. a department handler editing a work order).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The case is final (answered, forwarded, closed): it cannot change any more.
+    #[error("case {0} is final and cannot change")]
+    CaseFinal(String),
+    /// No department has this code.
+    #[error("department {0:?} not found")]
+    DepartmentNotFound(String),
+    /// The department exists but no longer takes cases.
+    #[error("department {0:?} is not active")]
+    DepartmentInactive(String),
+    /// A department code is taken.
+    #[error("department {0:?} already exists")]
+    DepartmentExists(String),
+    /// A department handler may only pass a case down to a unit below its own.
+    #[error("department {department:?} is not below {current:?}")]
+    NotInSubtree {
+        /// The department asked for.
+        department: String,
+        /// The department holding the case.
+        current: String,
+    },
+    /// Approving or refusing more time with no pending request.
+    #[error("case {0} has no pending extension request")]
+    NoPendingExtension(String),
+    /// Asking for more time while a request is still pending.
+    #[error("case {0} already has a pending extension request")]
+    ExtensionPending(String),
+    /// A user name is taken.
+    #[error("user {0:?} already exists")]
+    UserExists(String),
+    /// No user has this id or name.
+    #[error("user {0} not found")]
+    UserNotFound(String),
+    /// No recording has this id.
+    #[error("recording {0} not found")]
+    RecordingNotFound(RecordingId),
     /// A stored value is not one this version understands (e.g. a status written by a
     /// newer version, or a negative size).
     #[error("unexpected value in the database: {0}")]

@@ -44,6 +44,18 @@
 //! by the call controller, from which [`CaseStore::queue_stats`] computes the day's
 //! service level.
 
+//!
+//! # Work orders
+//!
+//! A case is a work order (工单) with fields the agent fills in
+//! ([`CaseStore::update_case_fields`]) and a life the lifecycle whitelist governs
+//! ([`lifecycle`]): [`CaseStore::transition`] applies an action in one transaction —
+//! state, department (a tree of network units, [`CaseStore::departments`]), the
+//! working-day deadline ([`calendar`]), counters, extension requests and an audit event
+//! naming who did it. The rules that need no SQL live in one place (`workflow`), so both
+//! backends apply them alike. Users and login sessions for the HTTP API are kept here
+//! too (argon2id password hashes; only a SHA-256 of each session token).
+
 mod acd;
 pub mod calendar;
 mod error;
@@ -55,11 +67,14 @@ mod secret;
 mod sqlite;
 mod store;
 pub mod ticket;
+mod workflow;
 
 pub use error::CaseError;
 pub use model::{
-    AcdResult, Agent, AgentEvent, AgentSecrets, CallId, CallRow, CaseDetail, CaseEvent, CaseId,
-    CaseStatus, CaseSummary, Channel, Direction, MissedCall, NewAgent, NewCall, NewRecording,
-    OpenedCall, QueueStats, RecordingId, RecordingKind, RecordingRow, Skill, SERVICE_LEVEL_WAIT_MS,
+    AcdResult, Actor, Agent, AgentEvent, AgentSecrets, CallId, CallRow, CaseDetail, CaseEvent,
+    CaseFields, CaseId, CaseQuery, CaseStatus, CaseSummary, Category, Channel, Department,
+    DepartmentId, Direction, ExtensionRequest, ExtensionStatus, HandlingMode, MissedCall, NewAgent,
+    NewCall, NewDepartment, NewRecording, NewUser, OpenedCall, QueueStats, RecordingId,
+    RecordingKind, RecordingRow, Skill, User, UserId, WorkOrder, SERVICE_LEVEL_WAIT_MS,
 };
 pub use store::CaseStore;

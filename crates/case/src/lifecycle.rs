@@ -48,8 +48,6 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::model::CaseStatus;
-
 /// Where a work order is in its life. Stored as text ([`CaseState::as_str`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CaseState {
@@ -183,17 +181,6 @@ impl<'de> Deserialize<'de> for CaseState {
     }
 }
 
-impl From<CaseStatus> for CaseState {
-    /// The store's current statuses are a subset of the lifecycle's states.
-    fn from(s: CaseStatus) -> Self {
-        match s {
-            CaseStatus::Registered => CaseState::Registered,
-            CaseStatus::Voicemail => CaseState::Voicemail,
-            CaseStatus::CallbackPending => CaseState::CallbackPending,
-        }
-    }
-}
-
 /// Who is acting on a case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -270,6 +257,17 @@ impl DispatchMode {
             DispatchMode::Written => "written",
             DispatchMode::Urgent => "urgent",
         }
+    }
+
+    /// Parses [`as_str`](Self::as_str)'s text.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            DispatchMode::Phone,
+            DispatchMode::Written,
+            DispatchMode::Urgent,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
     }
 }
 

@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::error::CaseError;
+use crate::lifecycle::{CaseState, DispatchMode, Role, Satisfaction};
 
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
@@ -33,6 +34,14 @@ id_type!(
 id_type!(
     /// Database id of one recording file.
     RecordingId
+);
+id_type!(
+    /// Database id of a department (network unit).
+    DepartmentId
+);
+id_type!(
+    /// Database id of a user of the HTTP API.
+    UserId
 );
 
 macro_rules! text_enum {
@@ -83,25 +92,11 @@ text_enum!(
     }
 );
 
-text_enum!(
-    /// Where a case is in its life. More states arrive with the handling workflow.
-    CaseStatus {
-        /// 受理: created, being handled on the call.
-        Registered => "registered",
-        /// A voicemail case not yet triaged.
-        Voicemail => "voicemail",
-        /// The citizen left a voicemail; a callback is owed.
-        CallbackPending => "callback_pending",
-    }
-);
-
-impl CaseStatus {
-    /// Whether the store lets a case go from `self` to `to` (the whitelist of changes).
-    pub(crate) fn may_become(self, to: CaseStatus) -> bool {
-        use CaseStatus::*;
-        matches!((self, to), (Registered | Voicemail, CallbackPending))
-    }
-}
+/// Where a case is in its life: the lifecycle's [`CaseState`]. The three statuses the
+/// store wrote before the work-order lifecycle (`registered`, `voicemail`,
+/// `callback_pending`) are lifecycle states with the same text, so old rows read as
+/// they were written.
+pub type CaseStatus = CaseState;
 
 text_enum!(
     /// Which side started a call.
@@ -205,6 +200,12 @@ pub struct CaseSummary {
     pub status: CaseStatus,
     /// The citizen's number.
     pub caller_number: String,
+    /// What kind of request it is, once the agent has said.
+    pub category: Option<Category>,
+    /// Code of the department it was dispatched (or forwarded) to.
+    pub department: Option<String>,
+    /// When the department's reply is due (办理时限), while one is owed or was owed.
+    pub deadline: Option<DateTime<Utc>>,
     /// When it was registered.
     pub created_at: DateTime<Utc>,
     /// Last change.
@@ -317,6 +318,268 @@ pub struct CaseDetail {
     pub recordings: Vec<RecordingRow>,
     /// Its audit trail, oldest first.
     pub events: Vec<CaseEvent>,
+    /// The work-order fields.
+    pub order: WorkOrder,
+    /// Its requests for more time (申请延期), oldest first.
+    pub extensions: Vec<ExtensionRequest>,
+}
+
+impl CaseDetail {
+    /// Whether the caller's identity (number, name) and the recordings must be hidden
+    /// from department handlers: the case is marked confidential, or it is a complaint
+    /// (投诉) or report (举报), which are confidential by default.
+    pub fn is_confidential(&self) -> bool {
+        self.order.confidential
+            || matches!(
+                self.case.category,
+                Some(Category::Complaint | Category::Report)
+            )
+    }
+}
+
+text_enum!(
+    /// 诉求类别: what kind of request a work order is.
+    Category {
+        /// 咨询: a question.
+        Consult => "consult",
+        /// 求助: asking for help.
+        Help => "help",
+        /// 投诉: a complaint (confidential by default).
+        Complaint => "complaint",
+        /// 举报: reporting wrongdoing (confidential by default).
+        Report => "report",
+        /// 建议: a suggestion.
+        Suggestion => "suggestion",
+        /// 表扬: praise.
+        Praise => "praise",
+    }
+);
+
+text_enum!(
+    /// How the hotline handled a case (办理方式).
+    HandlingMode {
+        /// 当即答复: resolved during the call.
+        Answered => "answered",
+        /// 转办: dispatched to a department with a deadline.
+        Dispatched => "dispatched",
+        /// 转阅: forwarded to a department for reference.
+        Forwarded => "forwarded",
+    }
+);
+
+text_enum!(
+    /// Where a request for more time stands.
+    ExtensionStatus {
+        /// Waiting for a supervisor.
+        Pending => "pending",
+        /// Granted: the deadline moved.
+        Approved => "approved",
+        /// Refused: the deadline stays.
+        Refused => "refused",
+    }
+);
+
+/// The work-order fields of a case besides those in its [`CaseSummary`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkOrder {
+    /// The caller's name, as given.
+    pub caller_name: Option<String>,
+    /// Where the matter is (address).
+    pub location: Option<String>,
+    /// One line saying what it is about.
+    pub subject: Option<String>,
+    /// The citizen's request in full.
+    pub description: Option<String>,
+    /// Answered, dispatched or forwarded.
+    pub handling_mode: Option<HandlingMode>,
+    /// Name of the department it is with.
+    pub department_name: Option<String>,
+    /// How it was (last) dispatched: sets the deadline.
+    pub dispatch_mode: Option<DispatchMode>,
+    /// Marked confidential (see [`CaseDetail::is_confidential`] for the default).
+    pub confidential: bool,
+    /// The citizen's verdict at the last revisit.
+    pub satisfaction: Option<Satisfaction>,
+    /// How often it was urged (催办).
+    pub urge_count: u32,
+    /// How often it was redone (重办).
+    pub redo_count: u32,
+    /// Why a department last sent it back (退单).
+    pub returned_reason: Option<String>,
+    /// When the department last replied (办结); cleared by a redo.
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// When it became final (answered, forwarded or closed).
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// A department's request for more time (申请延期).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExtensionRequest {
+    /// Database id.
+    pub id: i64,
+    /// More working days asked for.
+    pub days: u32,
+    /// Why.
+    pub reason: String,
+    /// Pending, approved or refused.
+    pub status: ExtensionStatus,
+    /// Who asked.
+    pub requested_by: String,
+    /// When.
+    pub requested_at: DateTime<Utc>,
+    /// Who decided.
+    pub decided_by: Option<String>,
+    /// When.
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+/// The fields of a work order an agent fills in; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaseFields {
+    /// The caller's name (at most 64 characters; empty clears it).
+    pub caller_name: Option<String>,
+    /// Address (at most 200 characters; empty clears it).
+    pub location: Option<String>,
+    /// Category.
+    pub category: Option<Category>,
+    /// Subject (1 to 200 characters).
+    pub subject: Option<String>,
+    /// Description (at most 5000 characters; empty clears it).
+    pub description: Option<String>,
+    /// Confidential flag.
+    pub confidential: Option<bool>,
+}
+
+/// Who acts on a case: the user name (for the audit trail) and their role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The user name, or `system`.
+    pub user: String,
+    /// What they may do.
+    pub role: Role,
+}
+
+impl Actor {
+    /// An actor.
+    pub fn new(user: impl Into<String>, role: Role) -> Self {
+        Actor {
+            user: user.into(),
+            role,
+        }
+    }
+}
+
+/// A search for cases; every criterion given must match. Newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaseQuery {
+    /// Exactly this ticket.
+    pub ticket: Option<String>,
+    /// Exactly this caller number.
+    pub caller_number: Option<String>,
+    /// In this state.
+    pub status: Option<CaseState>,
+    /// With this department (code)…
+    pub department: Option<String>,
+    /// …or any department below it too.
+    pub include_subtree: bool,
+    /// Of this category.
+    pub category: Option<Category>,
+    /// Registered at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Registered before this time.
+    pub to: Option<DateTime<Utc>>,
+    /// Only cases a department holds (dispatched, accepted, redo) whose deadline has
+    /// passed at this instant (超期).
+    pub overdue_at: Option<DateTime<Utc>>,
+    /// At most this many (0: the default of 100; at most 1000).
+    pub limit: u32,
+    /// Skip this many.
+    pub offset: u32,
+}
+
+/// A department (network unit, 承办单位), as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Department {
+    /// Database id.
+    pub id: DepartmentId,
+    /// Short unique code, e.g. `housing` or `district-a.street-3`.
+    pub code: String,
+    /// Display name.
+    pub name: String,
+    /// Code of the unit above it; `None` for a 一级 unit.
+    pub parent: Option<String>,
+    /// 1 (一级), 2 (二级) or 3 (三级).
+    pub level: u8,
+    /// Whether cases may be sent to it.
+    pub active: bool,
+}
+
+/// A department to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDepartment {
+    /// Lowercase letters, digits, `.`, `_`, `-`; 1 to 64.
+    pub code: String,
+    /// Display name.
+    pub name: String,
+    /// Code of the unit above it (required for levels 2 and 3, none for level 1).
+    pub parent: Option<String>,
+    /// 1, 2 or 3, deeper than its parent.
+    pub level: u8,
+}
+
+/// A user of the HTTP API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    /// Database id.
+    pub id: UserId,
+    /// Login name.
+    pub username: String,
+    /// Display name.
+    pub name: String,
+    /// Agent, supervisor, department handler or admin.
+    pub role: Role,
+    /// The department (code) of a department handler.
+    pub department: Option<String>,
+    /// A disabled user cannot log in and has no sessions.
+    pub disabled: bool,
+    /// When added.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A user to create.
+#[derive(Clone)]
+pub struct NewUser {
+    /// Lowercase letters, digits, `.`, `_`, `-`; 1 to 64.
+    pub username: String,
+    /// Display name.
+    pub name: String,
+    /// Not [`Role::System`].
+    pub role: Role,
+    /// Required for (only for) a department handler: its department's code.
+    pub department: Option<String>,
+    /// At least 8 characters; only an argon2id hash is kept.
+    pub password: String,
+}
+
+impl fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewUser")
+            .field("username", &self.username)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("department", &self.department)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `code` is fit for a department code or user name: 1 to 64 of lowercase
+/// ASCII letters, digits, `.`, `_`, `-`.
+pub(crate) fn is_valid_code(code: &str) -> bool {
+    !code.is_empty()
+        && code.len() <= 64
+        && code.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
 }
 
 /// A call that ended before we answered it (the caller cancelled while it rang). No case is

@@ -6,13 +6,41 @@
 use chrono::{DateTime, Utc};
 
 use crate::error::CaseError;
+use crate::lifecycle::{CaseState, DispatchMode, Role, Satisfaction};
 use crate::model::{
     AcdResult, Agent, AgentEvent, AgentSecrets, CallId, CallRow, CaseEvent, CaseId, CaseStatus,
-    CaseSummary, Channel, Direction, QueueStats, RecordingId, RecordingKind, RecordingRow, Skill,
+    CaseSummary, Category, Channel, Department, DepartmentId, Direction, ExtensionRequest,
+    ExtensionStatus, HandlingMode, QueueStats, RecordingId, RecordingKind, RecordingRow, Skill,
+    User, UserId, WorkOrder,
 };
 
-/// A row of `cases`.
-#[derive(sqlx::FromRow)]
+/// Selects [`CaseRecord`]s: a case (alias `c`) with its department (alias `d`). The
+/// same text on both backends; add `WHERE`, `ORDER BY`, and on PostgreSQL
+/// `FOR NO KEY UPDATE OF c` to lock the case row.
+pub(crate) const CASE_SELECT: &str = "SELECT c.id, c.ticket, c.channel, c.status, \
+     c.caller_number, c.created_at, c.updated_at, c.caller_name, c.location, c.category, \
+     c.subject, c.description, c.handling_mode, c.department_id, d.code AS department_code, \
+     d.name AS department_name, d.active AS department_active, c.dispatch_mode, c.deadline, \
+     c.confidential, c.satisfaction, c.urge_count, c.redo_count, c.returned_reason, \
+     c.resolved_at, c.closed_at \
+     FROM cases c LEFT JOIN departments d ON d.id = c.department_id";
+
+/// Selects [`DepartmentRecord`]s (alias `d`, its parent `p`).
+pub(crate) const DEPARTMENT_SELECT: &str = "SELECT d.id, d.code, d.name, \
+     p.code AS parent_code, d.level, d.active \
+     FROM departments d LEFT JOIN departments p ON p.id = d.parent_id";
+
+/// Selects [`UserRecord`]s (alias `u`, its department `d`).
+pub(crate) const USER_SELECT: &str = "SELECT u.id, u.username, u.name, u.role, \
+     d.code AS department_code, u.disabled, u.created_at \
+     FROM users u LEFT JOIN departments d ON d.id = u.department_id";
+
+/// Selects [`ExtensionRecord`]s.
+pub(crate) const EXTENSION_SELECT: &str = "SELECT id, days, reason, status, \
+     requested_by, requested_at, decided_by, decided_at FROM extension_requests";
+
+/// A row of `cases`, with its department's code, name and whether it is active.
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct CaseRecord {
     pub id: i64,
     pub ticket: String,
@@ -21,6 +49,61 @@ pub(crate) struct CaseRecord {
     pub caller_number: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub caller_name: Option<String>,
+    pub location: Option<String>,
+    pub category: Option<String>,
+    pub subject: Option<String>,
+    pub description: Option<String>,
+    pub handling_mode: Option<String>,
+    pub department_id: Option<i64>,
+    pub department_code: Option<String>,
+    pub department_name: Option<String>,
+    pub department_active: Option<bool>,
+    pub dispatch_mode: Option<String>,
+    pub deadline: Option<DateTime<Utc>>,
+    pub confidential: bool,
+    pub satisfaction: Option<i64>,
+    pub urge_count: i64,
+    pub redo_count: i64,
+    pub returned_reason: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// A row of `departments`, with its parent's code.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct DepartmentRecord {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub parent_code: Option<String>,
+    pub level: i64,
+    pub active: bool,
+}
+
+/// A row of `extension_requests`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct ExtensionRecord {
+    pub id: i64,
+    pub days: i64,
+    pub reason: String,
+    pub status: String,
+    pub requested_by: String,
+    pub requested_at: DateTime<Utc>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+/// A row of `users`, without its password hash, with its department's code.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct UserRecord {
+    pub id: i64,
+    pub username: String,
+    pub name: String,
+    pub role: String,
+    pub department_code: Option<String>,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
 }
 
 /// A row of `calls`.
@@ -157,7 +240,7 @@ fn known<T>(parsed: Option<T>, what: &str, text: &str) -> Result<T, CaseError> {
 }
 
 pub(crate) fn status(text: &str) -> Result<CaseStatus, CaseError> {
-    known(CaseStatus::parse(text), "case status", text)
+    known(CaseState::parse(text), "case status", text)
 }
 
 fn optional_status(text: Option<String>) -> Result<Option<CaseStatus>, CaseError> {
@@ -228,14 +311,152 @@ impl TryFrom<CaseRecord> for CaseSummary {
     type Error = CaseError;
 
     fn try_from(r: CaseRecord) -> Result<Self, CaseError> {
-        Ok(CaseSummary {
-            id: CaseId(r.id),
-            channel: known(Channel::parse(&r.channel), "channel", &r.channel)?,
-            status: status(&r.status)?,
-            ticket: r.ticket,
-            caller_number: r.caller_number,
+        summary(&r)
+    }
+}
+
+/// The listing fields of a case row.
+pub(crate) fn summary(r: &CaseRecord) -> Result<CaseSummary, CaseError> {
+    Ok(CaseSummary {
+        id: CaseId(r.id),
+        channel: known(Channel::parse(&r.channel), "channel", &r.channel)?,
+        status: status(&r.status)?,
+        ticket: r.ticket.clone(),
+        caller_number: r.caller_number.clone(),
+        category: r.category.as_deref().map(category).transpose()?,
+        department: r.department_code.clone(),
+        deadline: r.deadline,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    })
+}
+
+/// The work-order fields of a case row.
+pub(crate) fn work_order(r: &CaseRecord) -> Result<WorkOrder, CaseError> {
+    let handling_mode = r
+        .handling_mode
+        .as_deref()
+        .map(|t| known(HandlingMode::parse(t), "handling mode", t))
+        .transpose()?;
+    let dispatch_mode = r
+        .dispatch_mode
+        .as_deref()
+        .map(|t| known(DispatchMode::parse(t), "dispatch mode", t))
+        .transpose()?;
+    let satisfaction = r
+        .satisfaction
+        .map(|v| {
+            u8::try_from(v)
+                .ok()
+                .and_then(Satisfaction::from_score)
+                .ok_or_else(|| CaseError::Corrupt(format!("satisfaction {v}")))
+        })
+        .transpose()?;
+    Ok(WorkOrder {
+        caller_name: r.caller_name.clone(),
+        location: r.location.clone(),
+        subject: r.subject.clone(),
+        description: r.description.clone(),
+        handling_mode,
+        department_name: r.department_name.clone(),
+        dispatch_mode,
+        confidential: r.confidential,
+        satisfaction,
+        urge_count: small(r.urge_count, "urge_count")?,
+        redo_count: small(r.redo_count, "redo_count")?,
+        returned_reason: r.returned_reason.clone(),
+        resolved_at: r.resolved_at,
+        closed_at: r.closed_at,
+    })
+}
+
+pub(crate) fn category(text: &str) -> Result<Category, CaseError> {
+    known(Category::parse(text), "category", text)
+}
+
+pub(crate) fn role(text: &str) -> Result<Role, CaseError> {
+    known(
+        Role::ALL.into_iter().find(|r| r.as_str() == text),
+        "role",
+        text,
+    )
+}
+
+impl TryFrom<DepartmentRecord> for Department {
+    type Error = CaseError;
+
+    fn try_from(r: DepartmentRecord) -> Result<Self, CaseError> {
+        Ok(Department {
+            id: DepartmentId(r.id),
+            level: u8::try_from(r.level)
+                .ok()
+                .filter(|l| (1..=3).contains(l))
+                .ok_or_else(|| CaseError::Corrupt(format!("department level {}", r.level)))?,
+            code: r.code,
+            name: r.name,
+            parent: r.parent_code,
+            active: r.active,
+        })
+    }
+}
+
+/// Departments in tree order: each unit followed by the units below it, siblings by
+/// code (byte order, the same on both databases).
+pub(crate) fn tree_order(all: Vec<Department>) -> Vec<Department> {
+    let mut children: std::collections::BTreeMap<Option<String>, Vec<Department>> =
+        Default::default();
+    for d in all {
+        children.entry(d.parent.clone()).or_default().push(d);
+    }
+    for list in children.values_mut() {
+        list.sort_by(|a, b| a.code.cmp(&b.code));
+    }
+    let mut out = Vec::new();
+    let mut stack: Vec<Department> = children.remove(&None).unwrap_or_default();
+    stack.reverse();
+    while let Some(d) = stack.pop() {
+        if let Some(mut below) = children.remove(&Some(d.code.clone())) {
+            below.reverse();
+            stack.extend(below);
+        }
+        out.push(d);
+    }
+    out
+}
+
+impl TryFrom<ExtensionRecord> for ExtensionRequest {
+    type Error = CaseError;
+
+    fn try_from(r: ExtensionRecord) -> Result<Self, CaseError> {
+        Ok(ExtensionRequest {
+            id: r.id,
+            days: small(r.days, "extension days")?,
+            status: known(
+                ExtensionStatus::parse(&r.status),
+                "extension status",
+                &r.status,
+            )?,
+            reason: r.reason,
+            requested_by: r.requested_by,
+            requested_at: r.requested_at,
+            decided_by: r.decided_by,
+            decided_at: r.decided_at,
+        })
+    }
+}
+
+impl TryFrom<UserRecord> for User {
+    type Error = CaseError;
+
+    fn try_from(r: UserRecord) -> Result<Self, CaseError> {
+        Ok(User {
+            id: UserId(r.id),
+            role: role(&r.role)?,
+            username: r.username,
+            name: r.name,
+            department: r.department_code,
+            disabled: r.disabled,
             created_at: r.created_at,
-            updated_at: r.updated_at,
         })
     }
 }

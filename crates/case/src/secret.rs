@@ -58,6 +58,18 @@ pub(crate) async fn verify_password(
     .await?
 }
 
+/// A new session token: 32 random bytes from the OS, hex.
+pub(crate) fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// What is stored for a session token: hex(SHA-256(token)).
+pub(crate) fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
 fn hash_now(password: &str) -> Result<String, CaseError> {
     let mut salt = [0u8; Salt::RECOMMENDED_LENGTH];
     rand::rngs::OsRng.fill_bytes(&mut salt);

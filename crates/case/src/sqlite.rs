@@ -19,14 +19,15 @@ use sqlx::sqlite::{
 
 use crate::acd::AcdStep;
 use crate::error::CaseError;
+use crate::lifecycle::{self, Action, Role};
 use crate::model::{
     Agent, AgentEvent, AgentSecrets, CallId, CaseDetail, CaseId, CaseStatus, CaseSummary, Channel,
     Direction, MissedCall, NewAgent, NewCall, NewRecording, OpenedCall, QueueStats, RecordingId,
     Skill, SERVICE_LEVEL_WAIT_MS,
 };
 use crate::rows::{
-    self, convert_all, AcdState, AgentEventRecord, AgentRecord, CallRecord, CaseRecord,
-    EventRecord, QueueStatsRecord, RecordingRecord, SecretsRecord, SkillRecord,
+    self, convert_all, AcdState, AgentEventRecord, AgentRecord, CaseRecord, QueueStatsRecord,
+    SecretsRecord, SkillRecord, CASE_SELECT,
 };
 use crate::secret::AgentHashes;
 use crate::ticket;
@@ -38,9 +39,10 @@ const MAX_CONNECTIONS: u32 = 8;
 /// Who the call controller's own audit events are attributed to.
 const SYSTEM_ACTOR: &str = "system";
 
+mod work;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 
-const CASE_COLUMNS: &str = "id, ticket, channel, status, caller_number, created_at, updated_at";
 const ACD_COLUMNS: &str = "queue, agent, agent_call_id, queued_at, offered_count, rejected_count, \
      agent_answered_at, agent_ended_at, wrap_up_ended_at, acd_result, wait_ms, talk_ms, wrap_up_ms";
 const AGENT_COLUMNS: &str = "extension, name, max_ring_secs, wrap_up_secs, created_at, updated_at";
@@ -125,6 +127,7 @@ impl SqliteBackend {
             &mut tx,
             case,
             c.answered_at,
+            SYSTEM_ACTOR,
             "registered",
             None,
             Some(CaseStatus::Registered),
@@ -169,11 +172,13 @@ impl SqliteBackend {
         })
     }
 
+    /// A status change by the call controller (voicemail, callback requested), checked
+    /// against the lifecycle as [`Role::System`].
     pub(crate) async fn change_status(
         &self,
         case: CaseId,
         to: CaseStatus,
-        event: &str,
+        action: &Action,
         at: DateTime<Utc>,
     ) -> Result<(), CaseError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -182,16 +187,18 @@ impl SqliteBackend {
             .fetch_optional(&mut *tx)
             .await?;
         let from = rows::status(&from.ok_or(CaseError::CaseNotFound(case))?)?;
-        if !from.may_become(to) {
-            return Err(CaseError::InvalidTransition { case, from, to });
-        }
+        let t = match lifecycle::apply(from, action, Role::System) {
+            Ok(t) if t.to == to => t,
+            _ => return Err(CaseError::InvalidTransition { case, from, to }),
+        };
         sqlx::query("UPDATE cases SET status = ?, updated_at = ? WHERE id = ?")
             .bind(to.as_str())
             .bind(at)
             .bind(case.0)
             .execute(&mut *tx)
             .await?;
-        insert_event(&mut tx, case.0, at, event, Some(from), Some(to), None).await?;
+        let (event, from, to) = (t.event, Some(from), Some(to));
+        insert_event(&mut tx, case.0, at, SYSTEM_ACTOR, event, from, to, None).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -237,54 +244,15 @@ impl SqliteBackend {
         ticket: &str,
     ) -> Result<Option<CaseDetail>, CaseError> {
         // One read transaction: a consistent snapshot of the case and its children.
-        let mut tx = self.pool.begin().await?;
-        let case: Option<CaseRecord> = sqlx::query_as(&format!(
-            "SELECT {CASE_COLUMNS} FROM cases WHERE ticket = ?"
-        ))
-        .bind(ticket)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(case) = case else {
-            return Ok(None);
-        };
-        let calls: Vec<CallRecord> = sqlx::query_as(&format!(
-            "SELECT id, case_id, sip_call_id, caller_number, called_number, direction, \
-             arrived_at, answered_at, ended_at, hangup_cause, ivr_path, {ACD_COLUMNS} \
-             FROM calls WHERE case_id = ? ORDER BY id"
-        ))
-        .bind(case.id)
-        .fetch_all(&mut *tx)
-        .await?;
-        let recordings: Vec<RecordingRecord> = sqlx::query_as(
-            "SELECT id, call_id, case_id, kind, path, duration_ms, bytes, created_at \
-             FROM recordings WHERE case_id = ? ORDER BY id",
-        )
-        .bind(case.id)
-        .fetch_all(&mut *tx)
-        .await?;
-        let events: Vec<EventRecord> = sqlx::query_as(
-            "SELECT id, case_id, at, actor, event, from_status, to_status, note \
-             FROM case_events WHERE case_id = ? ORDER BY id",
-        )
-        .bind(case.id)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Some(CaseDetail {
-            case: case.try_into()?,
-            calls: convert_all(calls)?,
-            recordings: convert_all(recordings)?,
-            events: convert_all(events)?,
-        }))
+        self.case_detail(ticket).await
     }
 
     pub(crate) async fn list_cases(&self, limit: u32) -> Result<Vec<CaseSummary>, CaseError> {
-        let rows: Vec<CaseRecord> = sqlx::query_as(&format!(
-            "SELECT {CASE_COLUMNS} FROM cases ORDER BY id DESC LIMIT ?"
-        ))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<CaseRecord> =
+            sqlx::query_as(&format!("{CASE_SELECT} ORDER BY c.id DESC LIMIT ?"))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
         convert_all(rows)
     }
 
@@ -547,7 +515,17 @@ impl SqliteBackend {
             _ => e.into(),
         })?;
         if let Some((event, note)) = audit {
-            insert_event(&mut tx, case_id, at, event, None, None, Some(&note)).await?;
+            insert_event(
+                &mut tx,
+                case_id,
+                at,
+                SYSTEM_ACTOR,
+                event,
+                None,
+                None,
+                Some(&note),
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -628,16 +606,28 @@ impl SqliteBackend {
         if exists.is_none() {
             return Err(CaseError::CaseNotFound(case));
         }
-        insert_event(&mut tx, case.0, at, event, None, None, Some(note)).await?;
+        insert_event(
+            &mut tx,
+            case.0,
+            at,
+            SYSTEM_ACTOR,
+            event,
+            None,
+            None,
+            Some(note),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn insert_event(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    conn: &mut SqliteConnection,
     case: i64,
     at: DateTime<Utc>,
+    actor: &str,
     event: &str,
     from: Option<CaseStatus>,
     to: Option<CaseStatus>,
@@ -649,12 +639,12 @@ async fn insert_event(
     )
     .bind(case)
     .bind(at)
-    .bind(SYSTEM_ACTOR)
+    .bind(actor)
     .bind(event)
     .bind(from.map(CaseStatus::as_str))
     .bind(to.map(CaseStatus::as_str))
     .bind(note)
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }

