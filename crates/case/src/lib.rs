@@ -62,6 +62,7 @@ mod error;
 pub mod lifecycle;
 pub mod model;
 mod postgres;
+pub mod report;
 mod rows;
 mod secret;
 mod sqlite;
@@ -77,4 +78,5 @@ pub use model::{
     NewCall, NewDepartment, NewRecording, NewUser, OpenedCall, QueueStats, RecordingId,
     RecordingKind, RecordingRow, Skill, User, UserId, WorkOrder, SERVICE_LEVEL_WAIT_MS,
 };
+pub use report::DailyReport;
 pub use store::CaseStore;

@@ -47,6 +47,7 @@ const SYSTEM_ACTOR: &str = "system";
 /// Starts a transaction whose statements all read the same snapshot.
 const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
+mod report;
 mod work;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");

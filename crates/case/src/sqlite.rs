@@ -39,6 +39,7 @@ const MAX_CONNECTIONS: u32 = 8;
 /// Who the call controller's own audit events are attributed to.
 const SYSTEM_ACTOR: &str = "system";
 
+mod report;
 mod work;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");

@@ -2,7 +2,8 @@
 
 use std::path::{Component, Path};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
 
 use crate::acd::AcdStep;
 use crate::calendar::{DeadlinePolicy, WorkCalendar};
@@ -15,6 +16,7 @@ use crate::model::{
     QueueStats, RecordingId, Skill, User, UserId,
 };
 use crate::postgres::PostgresBackend;
+use crate::report::{self, DailyReport};
 use crate::secret::{self, AgentHashes};
 use crate::sqlite::SqliteBackend;
 use crate::ticket;
@@ -434,6 +436,14 @@ impl CaseStore {
             Backend::Sqlite(b) => b.queue_stats(since).await,
             Backend::Postgres(b) => b.queue_stats(since).await,
         }
+    }
+
+    /// The daily report (每日一报) of local day `day` in `tz`, `[00:00, 24:00)`: calls,
+    /// ACD figures and work orders, with each figure's formula in [`DailyReport`]'s docs.
+    pub async fn daily_report(&self, day: NaiveDate, tz: Tz) -> Result<DailyReport, CaseError> {
+        let bounds = report::day_bounds(day, tz);
+        let rows = on_backend!(self, b => b.report_rows(bounds.0, bounds.1).await?);
+        Ok(report::compute(day, tz, bounds, rows))
     }
 
     // ----- Departments -----

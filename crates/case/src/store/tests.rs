@@ -11,9 +11,11 @@ use super::*;
 use crate::model::{AcdResult, Agent, CaseEvent, Channel, RecordingKind, Skill};
 
 mod backends;
+mod report;
 mod work;
 
 use backends::Db;
+use report::*;
 use work::*;
 
 /// Instantiates generic test bodies for each backend: `sqlite::name` and `postgres::name`,
@@ -77,7 +79,8 @@ on_both_backends! {
     search_filters,
     repeat_caller_is_recognised_and_linked,
     users_login_and_sessions,
-    recording_access_is_audited;
+    recording_access_is_audited,
+    daily_report_on_a_fixture_day;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     concurrent_calls_get_distinct_tickets,
