@@ -35,12 +35,15 @@ fn plain_call_answered_and_hung_up_by_caller() {
     check_plain_case(&server, &ticket);
     assert_eq!(server.only_ticket(), ticket);
 
-    // The HTTP API shows the same case.
-    let (status, case) = server.api(&format!("/api/cases/{ticket}"));
+    // The work-order API needs a session; with one it shows the same case.
+    let (status, _) = server.api(&format!("/api/cases/{ticket}"));
+    assert_eq!(status, 401, "cases are not public");
+    let token = server.supervisor_token();
+    let (status, case) = server.api_authorized(&format!("/api/cases/{ticket}"), &token);
     assert_eq!(status, 200, "{case}");
     assert_eq!(case["case"]["ticket"], ticket.as_str(), "{case:#}");
     assert_eq!(case["calls"][0]["hangup_cause"], "caller_bye", "{case:#}");
-    let (status, list) = server.api("/api/cases");
+    let (status, list) = server.api_authorized("/api/cases", &token);
     assert_eq!(status, 200, "{list}");
     let list = list
         .as_array()

@@ -12,6 +12,14 @@ pub fn get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
     )
 }
 
+/// GETs `path` with `Authorization: Bearer <token>` (the work-order API needs a session).
+pub fn get_authorized(addr: SocketAddr, path: &str, token: &str) -> Result<(u16, String), String> {
+    request(
+        addr,
+        &format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"),
+    )
+}
+
 /// POSTs the JSON `body` to `path`; returns the status code and body, or an error string.
 pub fn post_json(addr: SocketAddr, path: &str, body: &str) -> Result<(u16, String), String> {
     request(

@@ -309,6 +309,38 @@ digest_algorithms = [{algs}]
         (status, json)
     }
 
+    /// Creates a supervisor with the CLI, logs in over HTTP and returns the session token.
+    pub fn supervisor_token(&self) -> String {
+        self.cli_text(&[
+            "user",
+            "add",
+            "sup",
+            "--name",
+            "Supervisor",
+            "--role",
+            "supervisor",
+            "--password",
+            "sup-pass-1",
+        ]);
+        let (status, body) = self.api_post(
+            "/api/login",
+            &serde_json::json!({ "username": "sup", "password": "sup-pass-1" }),
+        );
+        assert_eq!(status, 200, "login: {body}");
+        body["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token in {body}"))
+            .to_string()
+    }
+
+    /// GET on the HTTP API with a session token.
+    pub fn api_authorized(&self, path: &str, token: &str) -> (u16, Value) {
+        let (status, body) = http::get_authorized(self.http, path, token)
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let json = serde_json::from_str(&body).unwrap_or(Value::String(body));
+        (status, json)
+    }
+
     /// Runs `hotline <args> --config FILE` and parses its stdout as JSON.
     pub fn cli_json(&self, args: &[&str]) -> Value {
         let out = Command::new(hotline_bin())

@@ -43,6 +43,7 @@ pub fn load_all(cfg: &Config) -> Result<Loaded> {
 pub fn run(path: &Path) -> Result<()> {
     let cfg = Config::load(path)?;
     let loaded = load_all(&cfg)?;
+    let (calendar, policy) = cfg.calendar.build(loaded.ivr.timezone)?;
     println!("{}: ok", path.display());
     println!(
         "  SIP {} (UDP+TCP), HTTP {}, RTP {}:{}-{}",
@@ -63,6 +64,16 @@ pub fn run(path: &Path) -> Result<()> {
         loaded.ivr.timezone,
         loaded.prompts.len(),
         cfg.ivr.prompts.display()
+    );
+    println!(
+        "  calendar {}: {} holidays, {} workday swaps; deadlines phone {} / written {} / urgent {} working days, {} category overrides",
+        calendar.tz(),
+        calendar.holidays().len(),
+        calendar.workday_swaps().len(),
+        policy.phone_days,
+        policy.written_days,
+        policy.urgent_days,
+        policy.per_category.len()
     );
     Ok(())
 }

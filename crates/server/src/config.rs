@@ -25,6 +25,96 @@ pub struct Config {
     pub agents: AgentsConfig,
     #[serde(default)]
     pub acd: AcdConfig,
+    #[serde(default)]
+    pub calendar: CalendarConfig,
+}
+
+/// Working days and reply deadlines (办理时限) of dispatched work orders. The time zone
+/// is the IVR's (`timezone` in the flow file): one local day for the whole hotline.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CalendarConfig {
+    /// Public holidays, "YYYY-MM-DD".
+    pub holidays: Vec<String>,
+    /// Worked Saturdays and Sundays (调休), "YYYY-MM-DD".
+    pub workday_swaps: Vec<String>,
+    /// Working days to reply, by dispatch mode.
+    pub deadline_days: DeadlineDays,
+    /// Categories with their own limit (phone and written dispatch), e.g. `complaint = 5`.
+    pub category_days: std::collections::BTreeMap<String, u32>,
+}
+
+/// Working days to reply by dispatch mode.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeadlineDays {
+    pub phone: u32,
+    pub written: u32,
+    pub urgent: u32,
+}
+
+impl Default for DeadlineDays {
+    fn default() -> Self {
+        DeadlineDays {
+            phone: 3,
+            written: 7,
+            urgent: 0,
+        }
+    }
+}
+
+impl CalendarConfig {
+    /// The working calendar in zone `tz` and the deadline policy; errors name the field.
+    pub fn build(
+        &self,
+        tz: chrono_tz::Tz,
+    ) -> Result<(
+        hotline_case::calendar::WorkCalendar,
+        hotline_case::calendar::DeadlinePolicy,
+    )> {
+        use hotline_case::calendar::{DeadlinePolicy, WorkCalendar, MAX_WORKING_DAYS};
+        let dates = |field: &str, list: &[String]| -> Result<Vec<chrono::NaiveDate>> {
+            list.iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").with_context(|| {
+                        format!("calendar.{field}[{i}]: `{s}` is not a date (YYYY-MM-DD)")
+                    })
+                })
+                .collect()
+        };
+        let holidays = dates("holidays", &self.holidays)?;
+        let swaps = dates("workday_swaps", &self.workday_swaps)?;
+        let calendar = WorkCalendar::from_config(tz, holidays, swaps)
+            .map_err(|e| anyhow::anyhow!("calendar.workday_swaps: {e}"))?;
+        let d = &self.deadline_days;
+        for (name, v) in [
+            ("phone", d.phone),
+            ("written", d.written),
+            ("urgent", d.urgent),
+        ] {
+            if v > MAX_WORKING_DAYS {
+                bail!("calendar.deadline_days.{name}: at most {MAX_WORKING_DAYS} working days");
+            }
+        }
+        for (cat, &v) in &self.category_days {
+            if hotline_case::Category::parse(cat).is_none() {
+                bail!(
+                    "calendar.category_days.{cat}: not a category (consult, help, complaint, report, suggestion, praise)"
+                );
+            }
+            if v > MAX_WORKING_DAYS {
+                bail!("calendar.category_days.{cat}: at most {MAX_WORKING_DAYS} working days");
+            }
+        }
+        let policy = DeadlinePolicy {
+            phone_days: d.phone,
+            written_days: d.written,
+            urgent_days: d.urgent,
+            per_category: self.category_days.clone(),
+        };
+        Ok((calendar, policy))
+    }
 }
 
 /// Seated agents: how their softphones register and what they dial.
@@ -173,6 +263,13 @@ pub struct MediaConfig {
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+    /// How long a login session (bearer token) lasts.
+    #[serde(default = "default_session_hours")]
+    pub session_ttl_hours: u32,
+}
+
+fn default_session_hours() -> u32 {
+    12
 }
 
 /// Where things are kept.
@@ -369,6 +466,10 @@ impl Config {
         {
             bail!("agents.digest_algorithms: list \"MD5\" and/or \"SHA-256\"");
         }
+        if self.http.session_ttl_hours == 0 || self.http.session_ttl_hours > 24 * 30 {
+            bail!("http.session_ttl_hours must be 1 to 720");
+        }
+        self.calendar.build(chrono_tz::UTC)?;
         if self.agents.min_expires == 0 || self.agents.min_expires > self.agents.max_expires {
             bail!("agents.min_expires must be positive and at most agents.max_expires");
         }

@@ -12,6 +12,8 @@ mod status;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use config::Config;
+use hotline_case::lifecycle::{Action, DispatchMode, Role};
+use hotline_case::Actor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +48,13 @@ enum Command {
         #[command(subcommand)]
         command: AgentCommand,
     },
+    /// Users of the HTTP API (agents, supervisors, department handlers, admins).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Opens the database and applies pending schema migrations.
+    Migrate,
     /// Queues and agents of the running server, live (reads its HTTP API).
     Status {
         /// Print JSON.
@@ -93,6 +102,33 @@ enum AgentCommand {
 }
 
 #[derive(Subcommand)]
+enum UserCommand {
+    /// Adds a user (e.g. the first admin).
+    Add {
+        /// Login name: 1 to 64 of a-z, 0-9, '.', '_', '-'.
+        username: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// agent, supervisor, department_handler or admin.
+        #[arg(long)]
+        role: String,
+        /// At least 8 characters; only a hash is kept.
+        #[arg(long)]
+        password: String,
+        /// The department (code) of a department handler.
+        #[arg(long)]
+        department: Option<String>,
+    },
+    /// Lists the users.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum CaseCommand {
     /// One work order with its calls, recordings and audit trail.
     Show {
@@ -111,6 +147,39 @@ enum CaseCommand {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// Dispatches a case to a department (转办), which owes a reply by a deadline.
+    Dispatch {
+        ticket: String,
+        /// The department's code.
+        #[arg(long)]
+        department: String,
+        /// phone (3 working days by default), written (7) or urgent (same day).
+        #[arg(long, default_value = "phone")]
+        mode: String,
+        /// Act as this user (its role decides what is allowed); default: `cli`, a supervisor.
+        #[arg(long = "as")]
+        as_user: Option<String>,
+    },
+    /// Records a department's reply (办结).
+    Reply {
+        ticket: String,
+        /// The result.
+        #[arg(long)]
+        result: String,
+        /// Act as this user (a handler of the case's department, or a supervisor).
+        #[arg(long = "as")]
+        as_user: String,
+    },
+    /// Closes a case.
+    Close {
+        ticket: String,
+        /// Why (required except after a satisfied revisit).
+        #[arg(long)]
+        note: Option<String>,
+        /// Act as this user; default: `cli`, a supervisor.
+        #[arg(long = "as")]
+        as_user: Option<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -120,6 +189,8 @@ fn main() -> Result<()> {
         Command::Serve => runtime()?.block_on(serve(&cli.config)),
         Command::Case { command } => runtime()?.block_on(case(&cli.config, command)),
         Command::Agent { command } => runtime()?.block_on(agent(&cli.config, command)),
+        Command::User { command } => runtime()?.block_on(user(&cli.config, command)),
+        Command::Migrate => runtime()?.block_on(migrate(&cli.config)),
         Command::Status { json } => runtime()?.block_on(status::run(&cli.config, json)),
     }
 }
@@ -150,7 +221,14 @@ async fn serve(path: &Path) -> Result<()> {
     let max_message = cfg.sip.max_message_bytes;
     let t1 = Duration::from_millis(cfg.sip.t1_ms);
     let http_listen = cfg.http.listen;
-    let ctx = Arc::new(call::Ctx::new(cfg, store, loaded.prompts, loaded.ivr));
+    let calendar = cfg.calendar.build(loaded.ivr.timezone)?;
+    let ctx = Arc::new(call::Ctx::new(
+        cfg,
+        store,
+        loaded.prompts,
+        loaded.ivr,
+        calendar,
+    ));
     let calls = call::Calls::new(ctx);
     let ep = endpoint::start(sip_listen, advertised, max_message, t1, calls.clone())
         .await
@@ -236,7 +314,170 @@ async fn case(path: &Path, cmd: CaseCommand) -> Result<()> {
                 }
             }
         }
+        CaseCommand::Dispatch {
+            ticket,
+            department,
+            mode,
+            as_user,
+        } => {
+            let mode = DispatchMode::parse(&mode)
+                .with_context(|| format!("--mode `{mode}`: use phone, written or urgent"))?;
+            let action = Action::Dispatch { department, mode };
+            transition(&cfg, &store, &ticket, action, as_user.as_deref()).await?;
+        }
+        CaseCommand::Reply {
+            ticket,
+            result,
+            as_user,
+        } => {
+            let action = Action::Reply { result };
+            transition(&cfg, &store, &ticket, action, Some(&as_user)).await?;
+        }
+        CaseCommand::Close {
+            ticket,
+            note,
+            as_user,
+        } => {
+            let action = Action::Close { note };
+            transition(&cfg, &store, &ticket, action, as_user.as_deref()).await?;
+        }
     }
+    Ok(())
+}
+
+/// Who the CLI acts as: `--as USER` (an enabled user, with its role), or else `cli`
+/// with the supervisor's role (whoever can run the binary on the server can read its
+/// database anyway).
+async fn cli_actor(store: &hotline_case::CaseStore, as_user: Option<&str>) -> Result<Actor> {
+    let Some(name) = as_user else {
+        return Ok(Actor::new("cli", Role::Supervisor));
+    };
+    let users = store.users().await?;
+    let u = users
+        .iter()
+        .find(|u| u.username == name)
+        .with_context(|| format!("--as {name}: no such user"))?;
+    anyhow::ensure!(!u.disabled, "--as {name}: the user is disabled");
+    Ok(Actor::new(u.username.clone(), u.role))
+}
+
+/// The working calendar in the IVR flow's time zone, as `serve` builds it.
+fn calendar_of(
+    cfg: &Config,
+) -> Result<(
+    hotline_case::calendar::WorkCalendar,
+    hotline_case::calendar::DeadlinePolicy,
+)> {
+    let text = std::fs::read_to_string(&cfg.ivr.flow)
+        .with_context(|| format!("cannot read IVR flow {}", cfg.ivr.flow.display()))?;
+    let ivr = hotline_ivr::IvrConfig::from_toml_str(&text)
+        .with_context(|| format!("in {}", cfg.ivr.flow.display()))?;
+    cfg.calendar.build(ivr.timezone)
+}
+
+async fn transition(
+    cfg: &Config,
+    store: &hotline_case::CaseStore,
+    ticket: &str,
+    action: Action,
+    as_user: Option<&str>,
+) -> Result<()> {
+    let actor = cli_actor(store, as_user).await?;
+    let (calendar, policy) = calendar_of(cfg)?;
+    let event = action.kind().event();
+    let c = store
+        .transition(
+            ticket,
+            action,
+            &actor,
+            &calendar,
+            &policy,
+            chrono::Utc::now(),
+        )
+        .await?;
+    println!(
+        "case {}: {} by {} ({}), now {}{}",
+        c.case.ticket,
+        event,
+        actor.user,
+        actor.role,
+        c.case.status,
+        c.case
+            .deadline
+            .map(|d| format!(", due {}", d.with_timezone(&calendar.tz())))
+            .unwrap_or_default()
+    );
+    Ok(())
+}
+
+async fn user(path: &Path, cmd: UserCommand) -> Result<()> {
+    let cfg = Config::load(path)?;
+    let store = hotline_case::CaseStore::open(&cfg.database_url())
+        .await
+        .with_context(|| format!("database {}", cfg.database_url()))?;
+    match cmd {
+        UserCommand::Add {
+            username,
+            name,
+            role,
+            password,
+            department,
+        } => {
+            let role = Role::ALL
+                .into_iter()
+                .find(|r| r.as_str() == role && *r != Role::System)
+                .with_context(|| {
+                    format!("--role `{role}`: use agent, supervisor, department_handler or admin")
+                })?;
+            let u = store
+                .add_user(hotline_case::NewUser {
+                    username,
+                    name,
+                    role,
+                    department,
+                    password,
+                })
+                .await?;
+            println!(
+                "added user {} ({}), {}{}",
+                u.username,
+                u.name,
+                u.role,
+                u.department.map(|d| format!(" of {d}")).unwrap_or_default()
+            );
+        }
+        UserCommand::List { json } => {
+            let users = store.users().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&users)?);
+            } else {
+                for u in users {
+                    println!(
+                        "{:<20} {:<20} {:<18} {:<16}{}",
+                        u.username,
+                        u.name,
+                        u.role.as_str(),
+                        u.department.as_deref().unwrap_or("-"),
+                        if u.disabled { " disabled" } else { "" }
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn migrate(path: &Path) -> Result<()> {
+    let cfg = Config::load(path)?;
+    let store = hotline_case::CaseStore::open(&cfg.database_url())
+        .await
+        .with_context(|| format!("database {}", cfg.database_url()))?;
+    println!(
+        "{} database is up to date (migrations of hotline {} applied)",
+        store.backend_name(),
+        env!("CARGO_PKG_VERSION")
+    );
+    store.close().await;
     Ok(())
 }
 

@@ -76,12 +76,25 @@ pub struct Ctx {
     pub trunk: Vec<Cidr>,
     pub recordings: PathBuf,
     pub stats: CallStats,
+    /// Working days of the hotline's zone, for work-order deadlines.
+    pub calendar: hotline_case::calendar::WorkCalendar,
+    /// Reply deadlines by dispatch mode and category.
+    pub policy: hotline_case::calendar::DeadlinePolicy,
     next_key: AtomicU64,
 }
 
 impl Ctx {
     /// Builds the context and starts the ACD and the agents' desk.
-    pub fn new(cfg: Config, store: CaseStore, prompts: PromptStore, ivr: IvrConfig) -> Ctx {
+    pub fn new(
+        cfg: Config,
+        store: CaseStore,
+        prompts: PromptStore,
+        ivr: IvrConfig,
+        (calendar, policy): (
+            hotline_case::calendar::WorkCalendar,
+            hotline_case::calendar::DeadlinePolicy,
+        ),
+    ) -> Ctx {
         let ports = PortPool::new(cfg.media.ip, cfg.media.rtp_port_min, cfg.media.rtp_port_max);
         let acd = AcdService::start(&cfg.acd, store.clone());
         let desk = Desk::start(cfg.agents.clone(), store.clone(), acd.clone());
@@ -96,6 +109,8 @@ impl Ctx {
             acd,
             desk,
             stats: CallStats::default(),
+            calendar,
+            policy,
             next_key: AtomicU64::new(1),
         }
     }

@@ -1,4 +1,22 @@
 //! The HTTP API: health, live status, and the work orders.
+//!
+//! Two kinds of routes:
+//!
+//! - the supervisor's live view (`/healthz`, `/api/status`, `/api/queues`, `/api/agents`,
+//!   `/api/agents/{ext}/state`, `/api/events`, `/api/missed-calls`) and the OpenAPI
+//!   document are open: the server listens on the loopback by default and the wallboard
+//!   and the end-to-end tests read them without logging in;
+//! - everything about work orders, departments, recordings and users needs a session
+//!   token from `POST /api/login`, sent as `Authorization: Bearer <token>` ([`auth`]).
+//!
+//! Every route is listed once in [`routes`], which builds the router and which the
+//! OpenAPI document (`crates/server/openapi.json`) is tested against.
+
+mod auth;
+mod cases;
+mod departments;
+mod error;
+mod openapi;
 
 use crate::call::Calls;
 use crate::endpoint::EndpointHandle;
@@ -6,30 +24,88 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post, MethodRouter};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::atomic::Ordering;
 
 #[derive(Clone)]
-struct AppState {
-    calls: Calls,
-    ep: EndpointHandle,
+pub(crate) struct AppState {
+    pub calls: Calls,
+    pub ep: EndpointHandle,
+}
+
+/// One route: method, path (axum syntax, the same as OpenAPI's), whether it needs a
+/// session token, and its handler.
+pub(crate) struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub authenticated: bool,
+    pub handler: MethodRouter<AppState>,
+}
+
+/// Every route of the API. The router is built from this table, and a test checks the
+/// OpenAPI document describes exactly these.
+pub(crate) fn routes() -> Vec<Route> {
+    let open = |method, path, handler| Route {
+        method,
+        path,
+        authenticated: false,
+        handler,
+    };
+    let authed = |method, path, handler| Route {
+        method,
+        path,
+        authenticated: true,
+        handler,
+    };
+    vec![
+        open("get", "/healthz", get(|| async { "ok" })),
+        open("get", "/api/openapi.json", get(openapi::document)),
+        open("get", "/api/status", get(status)),
+        open("get", "/api/missed-calls", get(missed_calls)),
+        open("get", "/api/queues", get(queues)),
+        open("get", "/api/agents", get(agents)),
+        open("post", "/api/agents/{ext}/state", post(set_agent_state)),
+        open("get", "/api/events", get(events)),
+        open("post", "/api/login", post(auth::login)),
+        authed("post", "/api/logout", post(auth::logout)),
+        authed("get", "/api/users", get(auth::list_users)),
+        authed("post", "/api/users", post(auth::add_user)),
+        authed("get", "/api/departments", get(departments::tree)),
+        authed("post", "/api/departments", post(departments::add)),
+        authed("get", "/api/cases", get(cases::search)),
+        authed("get", "/api/cases/{ticket}", get(cases::show)),
+        authed("patch", "/api/cases/{ticket}", patch(cases::update)),
+        authed(
+            "post",
+            "/api/cases/{ticket}/transitions",
+            post(cases::transition),
+        ),
+        authed("get", "/api/cases/{ticket}/events", get(cases::events)),
+        authed(
+            "get",
+            "/api/cases/{ticket}/recordings/{id}",
+            get(cases::recording),
+        ),
+    ]
 }
 
 /// The routes, ready to serve.
 pub fn router(calls: Calls, ep: EndpointHandle) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/api/status", get(status))
-        .route("/api/cases", get(list_cases))
-        .route("/api/cases/{ticket}", get(show_case))
-        .route("/api/missed-calls", get(missed_calls))
-        .route("/api/queues", get(queues))
-        .route("/api/agents", get(agents))
-        .route("/api/agents/{ext}/state", post(set_agent_state))
-        .route("/api/events", get(events))
+    routes()
+        .into_iter()
+        .fold(Router::new(), |r, route| {
+            tracing::debug!(
+                method = route.method,
+                path = route.path,
+                authenticated = route.authenticated,
+                "route"
+            );
+            r.route(route.path, route.handler)
+        })
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route") })
         .with_state(AppState { calls, ep })
 }
 
@@ -61,25 +137,6 @@ async fn status(State(s): State<AppState>) -> Json<serde_json::Value> {
 #[derive(Deserialize)]
 struct ListQuery {
     limit: Option<u32>,
-}
-
-async fn list_cases(State(s): State<AppState>, Query(q): Query<ListQuery>) -> Response {
-    let limit = q.limit.unwrap_or(100).min(1000);
-    match s.calls.ctx.store.list_cases(limit).await {
-        Ok(cases) => Json(cases).into_response(),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-    }
-}
-
-async fn show_case(State(s): State<AppState>, Path(ticket): Path<String>) -> Response {
-    if ticket.is_empty() || !ticket.bytes().all(|b| b.is_ascii_digit()) {
-        return error(StatusCode::BAD_REQUEST, "a ticket number is digits only");
-    }
-    match s.calls.ctx.store.case_by_ticket(&ticket).await {
-        Ok(Some(c)) => Json(c).into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, "no case with that ticket"),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-    }
 }
 
 async fn missed_calls(State(s): State<AppState>, Query(q): Query<ListQuery>) -> Response {

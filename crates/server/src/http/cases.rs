@@ -1,0 +1,539 @@
+//! Work orders over HTTP: search, show, update fields, transitions, audit trail and
+//! recordings — with the confidentiality rules of the 12345 rule books.
+//!
+//! # Who sees what
+//!
+//! - Agents, supervisors and admins see every case in full.
+//! - A department handler sees only the cases whose department is theirs or lies below
+//!   it; any other ticket is 404, exactly as if it did not exist.
+//! - For a confidential case ([`CaseDetail::is_confidential`]: the flag, or any
+//!   complaint or report) a handler gets the case without the caller's number, name and
+//!   address, without the numbers and Call-IDs of its calls and without its recordings
+//!   ([`redact`]); as a last guard, every string of the answer that still contains
+//!   the caller's number or name (e.g. in a note) has it replaced by `***`. Downloading
+//!   one of its recordings is 403.
+//! - Every recording download is audited (`recording_read` on the case) before a byte
+//!   is sent.
+
+use super::auth::Auth;
+use super::error::{parse_json, ApiError, Body};
+use super::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, NaiveDate, Utc};
+use hotline_case::lifecycle::{Action, CaseState};
+use hotline_case::{CaseDetail, CaseFields, CaseQuery, Category, RecordingId};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+/// The actions a client may send, with the fields each takes (besides `action`).
+pub(crate) const ACTIONS: &[(&str, &[&str])] = &[
+    ("answer", &["summary"]),
+    ("forward", &["department"]),
+    ("dispatch", &["department", "mode"]),
+    ("accept", &[]),
+    ("return", &["reason"]),
+    ("request_extension", &["days", "reason"]),
+    ("approve_extension", &[]),
+    ("refuse_extension", &[]),
+    ("urge", &["note"]),
+    ("reply", &["result"]),
+    ("revisit", &["satisfaction"]),
+    ("redo", &["department"]),
+    ("close", &["note"]),
+    ("redispatch", &["department"]),
+    ("called_back", &[]),
+];
+
+/// The search parameters `GET /api/cases` takes.
+pub(crate) const SEARCH_PARAMS: &[&str] = &[
+    "ticket",
+    "number",
+    "status",
+    "department",
+    "subtree",
+    "category",
+    "from",
+    "to",
+    "overdue",
+    "limit",
+    "offset",
+];
+
+fn check_ticket(ticket: &str) -> Result<(), ApiError> {
+    if ticket.is_empty() || !ticket.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::bad_request("a ticket number is digits only"));
+    }
+    Ok(())
+}
+
+fn no_case(ticket: &str) -> ApiError {
+    ApiError::not_found(format!("no case with ticket {ticket}"))
+}
+
+/// Whether the user may see the case at all.
+async fn visible(s: &AppState, auth: &Auth, detail: &CaseDetail) -> Result<bool, ApiError> {
+    if !auth.is_handler() {
+        return Ok(true);
+    }
+    let (Some(mine), Some(theirs)) = (&auth.user.department, &detail.case.department) else {
+        return Ok(false);
+    };
+    Ok(s.calls.ctx.store.is_within(theirs, mine).await?)
+}
+
+/// The case if it exists and the user may see it; 404 alike otherwise.
+async fn load(s: &AppState, auth: &Auth, ticket: &str) -> Result<CaseDetail, ApiError> {
+    check_ticket(ticket)?;
+    let detail = s
+        .calls
+        .ctx
+        .store
+        .case_by_ticket(ticket)
+        .await?
+        .ok_or_else(|| no_case(ticket))?;
+    if !visible(s, auth, &detail).await? {
+        return Err(no_case(ticket));
+    }
+    Ok(detail)
+}
+
+/// Whether this user must not learn who the caller of this case is.
+fn hide_caller(auth: &Auth, detail: &CaseDetail) -> bool {
+    auth.is_handler() && detail.is_confidential()
+}
+
+/// The case as this user may see it, with `confidential` (the effective flag) and
+/// `redacted` (whether the caller's details were taken out) at the top.
+fn view(auth: &Auth, detail: &CaseDetail) -> Value {
+    let mut v = serde_json::to_value(detail).unwrap_or_default();
+    let hide = hide_caller(auth, detail);
+    if hide {
+        redact(&mut v, detail);
+    }
+    v["confidential"] = json!(detail.is_confidential());
+    v["redacted"] = json!(hide);
+    v
+}
+
+/// Takes the caller's identity out of a case's JSON (see the module docs).
+pub(crate) fn redact(v: &mut Value, detail: &CaseDetail) {
+    v["case"]["caller_number"] = Value::Null;
+    v["order"]["caller_name"] = Value::Null;
+    v["order"]["location"] = Value::Null;
+    v["recordings"] = json!([]);
+    if let Some(calls) = v["calls"].as_array_mut() {
+        for c in calls {
+            for k in [
+                "caller_number",
+                "called_number",
+                "sip_call_id",
+                "agent_call_id",
+            ] {
+                c[k] = Value::Null;
+            }
+        }
+    }
+    if let Some(events) = v["events"].as_array_mut() {
+        for e in events {
+            if e["event"] == "recording_read" {
+                e["note"] = Value::Null;
+            }
+        }
+    }
+    let mut secrets: Vec<String> = vec![detail.case.caller_number.clone()];
+    secrets.extend(detail.calls.iter().map(|c| c.caller_number.clone()));
+    secrets.extend(detail.order.caller_name.clone());
+    secrets.extend(detail.order.location.clone());
+    secrets.retain(|s| s.trim().chars().count() >= 2);
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    scrub(v, &secrets);
+}
+
+/// Replaces every occurrence of each secret in every string of `v` by `***`.
+fn scrub(v: &mut Value, secrets: &[String]) {
+    match v {
+        Value::String(s) => {
+            for secret in secrets {
+                if s.contains(secret.as_str()) {
+                    *s = s.replace(secret.as_str(), "***");
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| scrub(x, secrets)),
+        Value::Object(o) => o.values_mut().for_each(|x| scrub(x, secrets)),
+        _ => {}
+    }
+}
+
+/// `GET /api/cases/{ticket}`.
+pub async fn show(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(ticket): Path<String>,
+) -> Result<Response, ApiError> {
+    let detail = load(&s, &auth, &ticket).await?;
+    Ok(Json(view(&auth, &detail)).into_response())
+}
+
+/// `GET /api/cases/{ticket}/events`: the audit trail, oldest first.
+pub async fn events(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(ticket): Path<String>,
+) -> Result<Response, ApiError> {
+    let detail = load(&s, &auth, &ticket).await?;
+    let mut v = view(&auth, &detail);
+    Ok(Json(v["events"].take()).into_response())
+}
+
+/// Parses a search parameter; 400 naming it.
+fn param<T>(
+    q: &HashMap<String, String>,
+    name: &str,
+    expected: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Option<T>, ApiError> {
+    match q.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => parse(v)
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request(format!("{name}: `{v}` is not {expected}"))),
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// `GET /api/cases?…`: search, newest first. Handlers get only their department's
+/// subtree, with the caller's number hidden on confidential cases.
+pub async fn search(
+    State(s): State<AppState>,
+    auth: Auth,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    if let Some(unknown) = q.keys().find(|k| !SEARCH_PARAMS.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!(
+            "unknown search parameter `{unknown}` (expected one of {})",
+            SEARCH_PARAMS.join(", ")
+        )));
+    }
+    let cal = &s.calls.ctx.calendar;
+    // A date is the local day: `from` its start, `to` the start of the next day.
+    let instant = |end: bool| {
+        move |v: &str| -> Option<DateTime<Utc>> {
+            if let Ok(t) = DateTime::parse_from_rfc3339(v) {
+                return Some(t.with_timezone(&Utc));
+            }
+            let d = NaiveDate::parse_from_str(v, "%Y-%m-%d").ok()?;
+            let d = if end { d.succ_opt()? } else { d };
+            d.and_hms_opt(0, 0, 0)?
+                .and_local_timezone(cal.tz())
+                .earliest()
+                .map(|t| t.with_timezone(&Utc))
+        }
+    };
+    let date = "a date (YYYY-MM-DD) or an RFC 3339 time";
+    let mut query = CaseQuery {
+        ticket: param(&q, "ticket", "a ticket number", |v| {
+            v.bytes().all(|b| b.is_ascii_digit()).then(|| v.to_owned())
+        })?,
+        caller_number: param(&q, "number", "a number", |v| Some(v.to_owned()))?,
+        status: param(&q, "status", "a case status", CaseState::parse)?,
+        department: param(&q, "department", "a department code", |v| {
+            Some(v.to_owned())
+        })?,
+        include_subtree: param(&q, "subtree", "true or false", parse_bool)?.unwrap_or(false),
+        category: param(
+            &q,
+            "category",
+            "a category (consult, help, complaint, report, suggestion, praise)",
+            Category::parse,
+        )?,
+        from: param(&q, "from", date, instant(false))?,
+        to: param(&q, "to", date, instant(true))?,
+        overdue_at: param(&q, "overdue", "true or false", parse_bool)?
+            .unwrap_or(false)
+            .then(Utc::now),
+        limit: param(&q, "limit", "a count", |v| v.parse().ok())?.unwrap_or(0),
+        offset: param(&q, "offset", "a count", |v| v.parse().ok())?.unwrap_or(0),
+    };
+    let store = &s.calls.ctx.store;
+    if !auth.is_handler() {
+        return Ok(Json(store.search_cases(&query).await?).into_response());
+    }
+    let Some(mine) = auth.user.department.clone() else {
+        return Ok(Json(json!([])).into_response());
+    };
+    match &query.department {
+        Some(d) if !store.is_within(d, &mine).await? => return Ok(Json(json!([])).into_response()),
+        Some(_) => {}
+        None => {
+            query.department = Some(mine);
+            query.include_subtree = true;
+        }
+    }
+    let found = store.search_cases(&query).await?;
+    let mut out = Vec::with_capacity(found.len());
+    for summary in found {
+        let mut v = serde_json::to_value(&summary).unwrap_or_default();
+        let detail = store.case_by_ticket(&summary.ticket).await?;
+        let hide = detail.as_ref().is_none_or(|d| hide_caller(&auth, d));
+        if hide {
+            v["caller_number"] = Value::Null;
+        }
+        v["redacted"] = json!(hide);
+        out.push(v);
+    }
+    Ok(Json(out).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Patch {
+    caller_name: Option<String>,
+    location: Option<String>,
+    category: Option<String>,
+    subject: Option<String>,
+    description: Option<String>,
+    confidential: Option<bool>,
+}
+
+/// `PATCH /api/cases/{ticket}`: changes the fields given (not department handlers).
+pub async fn update(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(ticket): Path<String>,
+    Body(p): Body<Patch>,
+) -> Result<Response, ApiError> {
+    load(&s, &auth, &ticket).await?;
+    let category = match p.category.as_deref() {
+        None => None,
+        Some(c) => Some(Category::parse(c).ok_or_else(|| {
+            ApiError::unprocessable(format!(
+                "category: `{c}` is not consult, help, complaint, report, suggestion or praise"
+            ))
+        })?),
+    };
+    let fields = CaseFields {
+        caller_name: p.caller_name,
+        location: p.location,
+        category,
+        subject: p.subject,
+        description: p.description,
+        confidential: p.confidential,
+    };
+    let detail = s
+        .calls
+        .ctx
+        .store
+        .update_case_fields(&ticket, fields, &auth.actor())
+        .await?;
+    Ok(Json(view(&auth, &detail)).into_response())
+}
+
+/// Reads a transition request: `{"action": "...", ...fields}`. Unknown actions and
+/// fields are 400 naming them.
+pub(crate) fn parse_action(body: &[u8]) -> Result<Action, ApiError> {
+    let mut v: Value = parse_json(body)?;
+    let Some(obj) = v.as_object_mut() else {
+        return Err(ApiError::bad_request("the body must be a JSON object"));
+    };
+    let kinds = || {
+        ACTIONS
+            .iter()
+            .map(|(a, _)| *a)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let name = match obj.get("action") {
+        Some(Value::String(a)) => a.clone(),
+        Some(_) => return Err(ApiError::bad_request("action: must be a string")),
+        None => {
+            return Err(ApiError::bad_request(format!(
+                "missing field `action` (one of {})",
+                kinds()
+            )))
+        }
+    };
+    let Some((_, fields)) = ACTIONS.iter().find(|(a, _)| *a == name) else {
+        return Err(ApiError::bad_request(format!(
+            "unknown action `{name}` (expected one of {})",
+            kinds()
+        )));
+    };
+    if let Some(k) = obj
+        .keys()
+        .find(|k| k.as_str() != "action" && !fields.contains(&k.as_str()))
+    {
+        return Err(ApiError::bad_request(format!(
+            "unknown field `{k}` for action `{name}` (it takes {})",
+            if fields.is_empty() {
+                "no fields".to_owned()
+            } else {
+                fields.join(", ")
+            }
+        )));
+    }
+    if name == "urge" {
+        obj.entry("note").or_insert(json!(""));
+    }
+    serde_json::from_value(v).map_err(|e| ApiError::bad_request(format!("action `{name}`: {e}")))
+}
+
+/// `POST /api/cases/{ticket}/transitions`: does an action; the case afterwards.
+pub async fn transition(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(ticket): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    load(&s, &auth, &ticket).await?;
+    let action = parse_action(&body)?;
+    let ctx = &s.calls.ctx;
+    let detail = ctx
+        .store
+        .transition(
+            &ticket,
+            action,
+            &auth.actor(),
+            &ctx.calendar,
+            &ctx.policy,
+            Utc::now(),
+        )
+        .await?;
+    // The case may have left the handler's subtree (redispatched elsewhere): show it
+    // only if still visible.
+    if !visible(&s, &auth, &detail).await? {
+        return Ok(Json(json!({ "ticket": ticket, "status": detail.case.status })).into_response());
+    }
+    Ok(Json(view(&auth, &detail)).into_response())
+}
+
+/// `GET /api/cases/{ticket}/recordings/{id}`: the WAV file, audited.
+pub async fn recording(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path((ticket, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let detail = load(&s, &auth, &ticket).await?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("recording id `{id}` is not a number")))?;
+    let Some(rec) = detail.recordings.iter().find(|r| r.id.0 == id) else {
+        return Err(ApiError::not_found(format!(
+            "case {ticket} has no recording {id}"
+        )));
+    };
+    if hide_caller(&auth, &detail) {
+        return Err(ApiError::forbidden(
+            "recordings of a confidential case are not available to department handlers",
+        ));
+    }
+    let ctx = &s.calls.ctx;
+    let path = ctx.recordings.join(&rec.path);
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| ApiError::internal(format!("recording {id}: {}: {e}", path.display())))?;
+    let len = file.metadata().await.map(|m| m.len()).ok();
+    ctx.store
+        .record_recording_access(RecordingId(id), &auth.user.username, Utc::now())
+        .await?;
+    let stream = async_stream::stream! {
+        use tokio::io::AsyncReadExt;
+        let mut file = file;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match file.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => yield Ok(bytes::Bytes::copy_from_slice(&buf[..n])),
+                Err(e) => {
+                    yield Err(e);
+                    break;
+                }
+            }
+        }
+    };
+    let mut r = (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "audio/wav".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{ticket}-{id}.wav\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response();
+    if let Some(len) = len {
+        r.headers_mut().insert(header::CONTENT_LENGTH, len.into());
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_parse_and_errors_name_the_problem() {
+        let a = parse_action(br#"{"action":"dispatch","department":"housing","mode":"phone"}"#)
+            .unwrap();
+        assert!(matches!(a, Action::Dispatch { .. }));
+        assert!(matches!(
+            parse_action(br#"{"action":"urge"}"#).unwrap(),
+            Action::Urge { .. }
+        ));
+        for (body, needle) in [
+            (&br#"{"action":"fly"}"#[..], "unknown action `fly`"),
+            (br#"{"action":"accept","x":1}"#, "unknown field `x`"),
+            (
+                br#"{"action":"dispatch","department":"h","mode":"fax"}"#,
+                "fax",
+            ),
+            (br#"{"action":"dispatch","mode":"phone"}"#, "department"),
+            (br#"{"action":"#, "malformed JSON"),
+            (br#"[1]"#, "JSON object"),
+            (br#"{}"#, "missing field `action`"),
+        ] {
+            let e = parse_action(body).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST);
+            assert!(e.message.contains(needle), "{needle}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn every_listed_action_is_an_action() {
+        for (name, fields) in ACTIONS {
+            let mut v = json!({ "action": name });
+            for f in *fields {
+                v[*f] = match *f {
+                    "days" => json!(2),
+                    "mode" => json!("phone"),
+                    "satisfaction" => json!("satisfied"),
+                    _ => json!("x"),
+                };
+            }
+            let body = serde_json::to_vec(&v).unwrap();
+            let a = parse_action(&body).unwrap_or_else(|e| panic!("{name}: {}", e.message));
+            assert!(!a.kind().event().is_empty(), "{name}");
+        }
+    }
+
+    #[test]
+    fn scrub_replaces_secrets_everywhere() {
+        let mut v = json!({"a": ["call from 13800138000"], "b": {"c": "13800138000"}});
+        scrub(&mut v, &["13800138000".to_owned()]);
+        assert!(!v.to_string().contains("13800138000"), "{v}");
+    }
+}
