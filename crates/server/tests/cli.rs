@@ -187,3 +187,35 @@ fn agent_commands_manage_agents_without_exposing_secrets() {
     let (ok, out) = hotline(&["agent", "remove", "1001", "--config", c]);
     assert!(!ok, "removing twice is an error: {out}");
 }
+
+#[test]
+fn daily_report_of_an_empty_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "");
+    let c = cfg.to_str().unwrap();
+    let (ok, out) = hotline(&[
+        "report",
+        "daily",
+        "--date",
+        "2026-01-05",
+        "--json",
+        "--config",
+        c,
+    ]);
+    assert!(ok, "{out}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["day"], "2026-01-05");
+    assert_eq!(r["time_zone"], "Asia/Shanghai");
+    assert_eq!(r["calls"]["offered"], 0);
+    assert!(
+        r["calls"]["answer_rate"].is_null(),
+        "no denominator, no rate: {out}"
+    );
+    let (ok, out) = hotline(&["report", "daily", "--date", "2026-01-05", "--config", c]);
+    assert!(ok && out.contains("接通率"), "{out}");
+    let (ok, out) = hotline(&["report", "daily", "--date", "2026-13-05", "--config", c]);
+    assert!(
+        !ok && out.contains("2026-13-05"),
+        "the bad date is named: {out}"
+    );
+}

@@ -17,6 +17,7 @@ mod cases;
 mod departments;
 mod error;
 mod openapi;
+mod reports;
 
 use crate::call::Calls;
 use crate::endpoint::EndpointHandle;
@@ -89,6 +90,7 @@ pub(crate) fn routes() -> Vec<Route> {
             "/api/cases/{ticket}/recordings/{id}",
             get(cases::recording),
         ),
+        authed("get", "/api/reports/daily", get(reports::daily)),
     ]
 }
 

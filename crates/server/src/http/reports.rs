@@ -1,0 +1,38 @@
+//! Reports: the daily report (每日一报) for the hotline's leadership.
+
+use super::auth::Auth;
+use super::error::ApiError;
+use super::AppState;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use hotline_case::lifecycle::Role;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DailyQuery {
+    /// The local day, `YYYY-MM-DD`; today when absent.
+    date: Option<String>,
+}
+
+/// `GET /api/reports/daily?date=YYYY-MM-DD`: supervisors and admins.
+pub async fn daily(
+    State(s): State<AppState>,
+    auth: Auth,
+    Query(q): Query<DailyQuery>,
+) -> Result<Response, ApiError> {
+    if !matches!(auth.user.role, Role::Supervisor | Role::Admin) {
+        return Err(ApiError::forbidden(
+            "reports are for supervisors and admins",
+        ));
+    }
+    let tz = s.calls.ctx.ivr.timezone;
+    let day = match q.date.as_deref() {
+        Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map_err(|_| ApiError::bad_request(format!("date: `{d}` is not YYYY-MM-DD")))?,
+        None => chrono::Utc::now().with_timezone(&tz).date_naive(),
+    };
+    let report = s.calls.ctx.store.daily_report(day, tz).await?;
+    Ok(Json(report).into_response())
+}
