@@ -1,7 +1,7 @@
 //! The agent's leg of a call: we are the caller (UAC) towards the agent's softphone.
 //!
 //! ```text
-//! start: RTP port + INVITE (caller's number, X-Ticket) ─> 180 ─> 200 ─> ACK: connected
+//! start: RTP port + INVITE (caller's number, X-Ticket, X-Open-Tickets) ─> 180 ─> 200 ─> ACK: connected
 //!                                 └─ ring timeout ─> CANCEL ─> 487     └─ 4xx–6xx / 408: failed
 //! connected: BYE either way; re-INVITE (hold) answered with our SDP
 //! ```
@@ -68,6 +68,7 @@ impl AgentLeg {
         binding: Binding,
         caller: &str,
         ticket: &str,
+        open_tickets: &[String],
     ) -> Result<AgentLeg, String> {
         let (media, media_rx) = MediaSession::start(
             ports,
@@ -109,6 +110,13 @@ impl AgentLeg {
             format!("<sip:{caller}@{}>", us.ip()),
         ));
         headers.push(Header::Other("X-Ticket".into(), ticket.to_string()));
+        if !open_tickets.is_empty() {
+            // Other open cases of the same number (a repeat caller), newest first.
+            headers.push(Header::Other(
+                "X-Open-Tickets".into(),
+                open_tickets.join(","),
+            ));
+        }
         headers.push(Header::Allow(rsip::headers::Allow::new(super::ALLOW)));
         let uri = rsip::Uri::try_from(binding.contact.as_str())
             .map_err(|e| format!("bad contact {}: {e}", binding.contact))?;

@@ -157,16 +157,28 @@ impl Answered {
             return;
         };
         let caller = self.caller_number.clone();
-        match AgentLeg::start(
+        // A repeat caller: the agent sees the other open cases of this number before answering.
+        let open_tickets: Vec<String> = match self.ctx.store.open_cases_for_number(&caller).await {
+            Ok(cases) => cases
+                .into_iter()
+                .map(|c| c.ticket)
+                .filter(|t| *t != self.opened.ticket)
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look up the caller's open cases");
+                Vec::new()
+            }
+        };
+        let leg = AgentLeg::start(
             self.ep.clone(),
             &self.ctx.ports,
             &agent.0,
             binding,
             &caller,
             &self.opened.ticket,
-        )
-        .await
-        {
+            &open_tickets,
+        );
+        match leg.await {
             Ok(leg) => {
                 tracing::info!(agent = %agent.0, "ringing agent");
                 self.calls.register(&leg.call_id, self.tx.clone());
