@@ -75,7 +75,7 @@ pub use model::{
     AcdResult, Actor, Agent, AgentEvent, AgentSecrets, CallId, CallRow, CaseDetail, CaseEvent,
     CaseFields, CaseId, CaseQuery, CaseStatus, CaseSummary, Category, Channel, Department,
     DepartmentId, Direction, ExtensionRequest, ExtensionStatus, HandlingMode, MissedCall, NewAgent,
-    NewCall, NewDepartment, NewRecording, NewUser, OpenedCall, QueueStats, RecordingId,
+    NewCall, NewCase, NewDepartment, NewRecording, NewUser, OpenedCall, QueueStats, RecordingId,
     RecordingKind, RecordingRow, Skill, User, UserId, WorkOrder, SERVICE_LEVEL_WAIT_MS,
 };
 pub use report::DailyReport;

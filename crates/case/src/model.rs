@@ -450,6 +450,29 @@ pub struct CaseFields {
     pub confidential: Option<bool>,
 }
 
+/// A work order registered by hand (a web submission, or a phone call an agent writes
+/// up later) by [`CaseStore::create_case`](crate::CaseStore::create_case). The text
+/// fields follow the rules of [`CaseFields`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCase {
+    /// `web` or `phone`; `voicemail` and `callback` cases come from the call controller.
+    pub channel: Channel,
+    /// The citizen's number: 1 to 32 digits, optionally after one leading `+`.
+    pub caller_number: String,
+    /// The caller's name (at most 64 characters; empty: none).
+    pub caller_name: Option<String>,
+    /// Address (at most 200 characters; empty: none).
+    pub location: Option<String>,
+    /// Category, if already known.
+    pub category: Option<Category>,
+    /// Subject (1 to 200 characters).
+    pub subject: String,
+    /// Description (at most 5000 characters; empty: none).
+    pub description: Option<String>,
+    /// Confidential flag.
+    pub confidential: bool,
+}
+
 /// Who acts on a case: the user name (for the audit trail) and their role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {

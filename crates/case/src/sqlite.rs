@@ -85,17 +85,7 @@ impl SqliteBackend {
 
     pub(crate) async fn open_call(&self, c: NewCall) -> Result<OpenedCall, CaseError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO ticket_sequences (day, last) VALUES (?, 1) \
-             ON CONFLICT (day) DO UPDATE SET last = ticket_sequences.last + 1 \
-             RETURNING last",
-        )
-        .bind(ticket::day_key(c.local_day))
-        .fetch_one(&mut *tx)
-        .await?;
-        let seq =
-            u32::try_from(seq).map_err(|_| CaseError::Corrupt(format!("ticket sequence {seq}")))?;
-        let ticket = ticket::format(c.local_day, seq);
+        let ticket = next_ticket(&mut tx, c.local_day).await?;
 
         let case: i64 = sqlx::query_scalar(
             "INSERT INTO cases (ticket, channel, status, caller_number, created_at, updated_at) \
@@ -192,12 +182,19 @@ impl SqliteBackend {
             Ok(t) if t.to == to => t,
             _ => return Err(CaseError::InvalidTransition { case, from, to }),
         };
-        sqlx::query("UPDATE cases SET status = ?, updated_at = ? WHERE id = ?")
-            .bind(to.as_str())
-            .bind(at)
-            .bind(case.0)
-            .execute(&mut *tx)
-            .await?;
+        // A voicemail makes it a voicemail case; a callback request keeps the channel.
+        let channel =
+            matches!(action, Action::LeftVoicemail).then_some(Channel::Voicemail.as_str());
+        sqlx::query(
+            "UPDATE cases SET status = ?, updated_at = ?, channel = COALESCE(?, channel) \
+             WHERE id = ?",
+        )
+        .bind(to.as_str())
+        .bind(at)
+        .bind(channel)
+        .bind(case.0)
+        .execute(&mut *tx)
+        .await?;
         let (event, from, to) = (t.event, Some(from), Some(to));
         insert_event(&mut tx, case.0, at, SYSTEM_ACTOR, event, from, to, None).await?;
         tx.commit().await?;
@@ -621,6 +618,26 @@ impl SqliteBackend {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Allocates the next ticket of local day `day` inside the caller's transaction (the
+/// UPSERT takes the sequence row's lock until it ends): never the same number twice,
+/// and a rolled-back case does not use one up.
+async fn next_ticket(
+    conn: &mut SqliteConnection,
+    day: chrono::NaiveDate,
+) -> Result<String, CaseError> {
+    let seq: i64 = sqlx::query_scalar(
+        "INSERT INTO ticket_sequences (day, last) VALUES (?, 1) \
+         ON CONFLICT (day) DO UPDATE SET last = ticket_sequences.last + 1 \
+         RETURNING last",
+    )
+    .bind(ticket::day_key(day))
+    .fetch_one(&mut *conn)
+    .await?;
+    let seq =
+        u32::try_from(seq).map_err(|_| CaseError::Corrupt(format!("ticket sequence {seq}")))?;
+    Ok(ticket::format(day, seq))
 }
 
 #[allow(clippy::too_many_arguments)]

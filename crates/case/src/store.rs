@@ -12,14 +12,15 @@ use crate::lifecycle::{Action, Role};
 use crate::model::{
     check_skills, is_valid_code, is_valid_extension, AcdResult, Actor, Agent, AgentEvent,
     AgentSecrets, CallId, CaseDetail, CaseFields, CaseId, CaseQuery, CaseStatus, CaseSummary,
-    Department, MissedCall, NewAgent, NewCall, NewDepartment, NewRecording, NewUser, OpenedCall,
-    QueueStats, RecordingId, Skill, User, UserId,
+    Department, MissedCall, NewAgent, NewCall, NewCase, NewDepartment, NewRecording, NewUser,
+    OpenedCall, QueueStats, RecordingId, Skill, User, UserId,
 };
 use crate::postgres::PostgresBackend;
 use crate::report::{self, DailyReport};
 use crate::secret::{self, AgentHashes};
 use crate::sqlite::SqliteBackend;
 use crate::ticket;
+use crate::workflow;
 
 /// Runs the same expression on whichever backend the store has (`$b` is bound to it).
 macro_rules! on_backend {
@@ -124,8 +125,8 @@ impl CaseStore {
         }
     }
 
-    /// Marks that the caller left a voicemail: the case (channel still `phone`) goes to
-    /// `callback_pending`, with an audit event `voicemail`.
+    /// Marks that the caller left a voicemail: the case goes to `callback_pending` and
+    /// its channel becomes `voicemail`, with an audit event `voicemail`.
     ///
     /// Allowed from `registered` (or `voicemail`); otherwise
     /// [`CaseError::InvalidTransition`]. Unknown case: [`CaseError::CaseNotFound`].
@@ -535,6 +536,29 @@ impl CaseStore {
         Ok(detail)
     }
 
+    /// Registers a work order by hand (a web submission, or a phone call an agent writes
+    /// up): in one transaction, allocates local day `local_day`'s next ticket from the
+    /// same sequence as [`CaseStore::open_call`], inserts the case (status `registered`,
+    /// no call) and the audit event `registered` by `actor` at `now`.
+    ///
+    /// Checked first, nothing written on failure: department handlers and the call
+    /// controller may not ([`CaseError::Forbidden`]); the channel must be `web` or
+    /// `phone`, the caller number 1 to 32 digits after an optional `+`, and the text
+    /// fields follow [`CaseStore::update_case_fields`]'s rules (subject required) — the
+    /// first bad one is [`CaseError::InvalidField`] naming it.
+    pub async fn create_case(
+        &self,
+        c: NewCase,
+        actor: &Actor,
+        local_day: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<CaseDetail, CaseError> {
+        let checked = workflow::plan_new_case(&c, actor)?;
+        let detail = on_backend!(self, b => b.create_case(&checked, actor, local_day, now).await?);
+        tracing::info!(ticket = %detail.case.ticket, channel = %detail.case.channel, actor = %actor.user, "case created");
+        Ok(detail)
+    }
+
     /// Changes the work-order fields given (`None` leaves one as it is), checked first:
     /// the first bad one is [`CaseError::InvalidField`] naming it, and nothing changes.
     /// Department handlers may not ([`CaseError::Forbidden`]); a final case cannot
@@ -568,13 +592,20 @@ impl CaseStore {
     /// the case opened for it (a repeat caller about the same matter). Audit
     /// `call_linked` on the case; the case the call leaves gets `call_moved`, or is
     /// closed as `merged` if it is still `registered` and has no call left.
-    /// [`CaseError::CaseFinal`] if the target is final.
+    /// [`CaseError::CaseFinal`] if the target is final, [`CaseError::TicketNotFound`],
+    /// [`CaseError::CallNotFound`]; department handlers may not
+    /// ([`CaseError::Forbidden`]). A call already in the target case changes nothing.
     pub async fn link_call_to_case(
         &self,
         call: CallId,
         ticket: &str,
         actor: &Actor,
     ) -> Result<CaseDetail, CaseError> {
+        if actor.role == Role::DepartmentHandler {
+            return Err(CaseError::Forbidden(
+                "a department handler cannot link calls to work orders".into(),
+            ));
+        }
         if ticket::parse(ticket).is_none() {
             return Err(CaseError::TicketNotFound(ticket.to_owned()));
         }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::calendar::{DeadlinePolicy, WorkCalendar};
 use crate::error::CaseError;
 use crate::lifecycle::{self, Action, CaseState, DeadlineEffect, DispatchMode, Role};
-use crate::model::{Actor, CaseFields, ExtensionStatus, HandlingMode};
+use crate::model::{Actor, CaseFields, Category, Channel, ExtensionStatus, HandlingMode, NewCase};
 use crate::rows::{self, CaseRecord, DepartmentRecord, ExtensionRecord};
 
 /// The department code an action names, if any (to be looked up before planning).
@@ -283,18 +283,12 @@ pub(crate) fn plan_fields(
     if rows::status(&r.status)?.is_final() {
         return Err(CaseError::CaseFinal(r.ticket.clone()));
     }
-    let caller_name = text(f.caller_name.as_deref(), "caller_name", MAX_NAME, false)?;
-    let location = text(f.location.as_deref(), "location", MAX_LOCATION, false)?;
-    let subject = text(f.subject.as_deref(), "subject", MAX_SUBJECT, false)?;
-    if let Some(None) = subject {
-        return Err(invalid("subject", "must not be empty"));
-    }
-    let description = text(
-        f.description.as_deref(),
-        "description",
-        MAX_DESCRIPTION,
-        true,
-    )?;
+    let Texts {
+        caller_name,
+        location,
+        subject,
+        description,
+    } = check_texts(f)?;
 
     let mut next = r.clone();
     let mut changed = Vec::new();
@@ -325,6 +319,104 @@ pub(crate) fn plan_fields(
         next.updated_at = now;
     }
     Ok((next, changed))
+}
+
+/// The checked text fields of a [`CaseFields`] (see [`text`]).
+struct Texts {
+    caller_name: Option<Option<String>>,
+    location: Option<Option<String>>,
+    subject: Option<Option<String>>,
+    description: Option<Option<String>>,
+}
+
+/// The rules of the text fields, in this order; a blank subject is refused.
+fn check_texts(f: &CaseFields) -> Result<Texts, CaseError> {
+    let caller_name = text(f.caller_name.as_deref(), "caller_name", MAX_NAME, false)?;
+    let location = text(f.location.as_deref(), "location", MAX_LOCATION, false)?;
+    let subject = text(f.subject.as_deref(), "subject", MAX_SUBJECT, false)?;
+    if let Some(None) = subject {
+        return Err(invalid("subject", "must not be empty"));
+    }
+    let description = text(
+        f.description.as_deref(),
+        "description",
+        MAX_DESCRIPTION,
+        true,
+    )?;
+    Ok(Texts {
+        caller_name,
+        location,
+        subject,
+        description,
+    })
+}
+
+/// Longest caller number accepted (digits, after an optional `+`).
+const MAX_NUMBER: usize = 32;
+
+/// A checked [`NewCase`], ready to insert.
+#[derive(Debug)]
+pub(crate) struct CheckedCase {
+    pub channel: Channel,
+    pub caller_number: String,
+    pub caller_name: Option<String>,
+    pub location: Option<String>,
+    pub category: Option<Category>,
+    pub subject: String,
+    pub description: Option<String>,
+    pub confidential: bool,
+}
+
+/// Checks a case registered by hand: who may (not department handlers, not the call
+/// controller: [`CaseError::Forbidden`]), then the channel, the caller number and the
+/// text fields by the rules of [`plan_fields`] (the first bad one is
+/// [`CaseError::InvalidField`] naming it).
+pub(crate) fn plan_new_case(n: &NewCase, actor: &Actor) -> Result<CheckedCase, CaseError> {
+    if matches!(actor.role, Role::DepartmentHandler | Role::System) {
+        return Err(CaseError::Forbidden(format!(
+            "{} cannot register a work order",
+            actor.role
+        )));
+    }
+    if !matches!(n.channel, Channel::Web | Channel::Phone) {
+        return Err(invalid(
+            "channel",
+            format!(
+                "`{}`: a case registered by hand comes by web or phone",
+                n.channel.as_str()
+            ),
+        ));
+    }
+    let number = n.caller_number.trim();
+    let digits = number.strip_prefix('+').unwrap_or(number);
+    if digits.is_empty() {
+        return Err(invalid("caller_number", "must not be empty"));
+    }
+    if digits.len() > MAX_NUMBER || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid(
+            "caller_number",
+            format!("1 to {MAX_NUMBER} digits, optionally after a leading '+'"),
+        ));
+    }
+    let f = CaseFields {
+        caller_name: n.caller_name.clone(),
+        location: n.location.clone(),
+        category: n.category,
+        subject: Some(n.subject.clone()),
+        description: n.description.clone(),
+        confidential: Some(n.confidential),
+    };
+    let t = check_texts(&f)?;
+    Ok(CheckedCase {
+        channel: n.channel,
+        caller_number: number.to_owned(),
+        caller_name: t.caller_name.flatten(),
+        location: t.location.flatten(),
+        category: n.category,
+        subject: t.subject.flatten().expect("checked non-blank"),
+        description: t.description.flatten(),
+        confidential: n.confidential,
+    })
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> CaseError {

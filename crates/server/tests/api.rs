@@ -283,6 +283,33 @@ fn place_cases(dir: &Path) -> (String, String, String, i64, Vec<u8>) {
     })
 }
 
+/// Places one answered phone call from `number` through the store (as the call
+/// controller would, while the server runs): its case's ticket and the call's id.
+fn place_call(dir: &Path, sip_call_id: &str, number: &str) -> (String, i64) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let db = format!("sqlite://{}/data/hotline.db", dir.display());
+        let store = hotline_case::CaseStore::open(&db).await.unwrap();
+        let now = chrono::Utc::now();
+        let opened = store
+            .open_call(hotline_case::NewCall {
+                sip_call_id: sip_call_id.into(),
+                caller_number: number.into(),
+                called_number: "12345".into(),
+                arrived_at: now,
+                answered_at: now,
+                local_day: now.date_naive(),
+            })
+            .await
+            .unwrap();
+        store.close().await;
+        (opened.ticket, opened.call.0)
+    })
+}
+
 fn events(server: &Server, token: &str, ticket: &str) -> Vec<Value> {
     let r = server.req(
         "GET",
@@ -729,6 +756,136 @@ fn work_orders_over_http() {
         400
     );
 
+    // --- Registering a case by hand ---
+    const REPEAT: &str = "13700001234";
+    let web = json!({
+        "channel": "web",
+        "caller_number": REPEAT,
+        "caller_name": "Sun Li",
+        "location": "8 Heping St",
+        "category": "help",
+        "subject": "Water pressure low",
+        "description": "Third floor and up",
+    });
+    let r = s.req("POST", "/api/cases", Some(&agent), Some(web.clone()));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let made = r.json();
+    let older = made["case"]["ticket"].as_str().unwrap().to_owned();
+    assert!(
+        older.len() >= 13 && older.bytes().all(|b| b.is_ascii_digit()),
+        "{made}"
+    );
+    assert!(
+        r.head
+            .to_ascii_lowercase()
+            .contains(&format!("location: /api/cases/{older}")),
+        "{}",
+        r.head
+    );
+    assert_eq!(made["case"]["channel"], "web", "{made}");
+    assert_eq!(made["case"]["status"], "registered");
+    assert_eq!(made["case"]["caller_number"], REPEAT);
+    assert_eq!(made["order"]["subject"], "Water pressure low");
+    assert_eq!(made["events"][0]["event"], "registered");
+    assert_eq!(made["events"][0]["actor"], "li");
+    let number_hits = |s: &Server| {
+        s.req(
+            "GET",
+            &format!("/api/cases?number={REPEAT}"),
+            Some(&agent),
+            None,
+        )
+        .json()
+        .as_array()
+        .unwrap()
+        .len()
+    };
+    assert_eq!(number_hits(s), 1);
+    // Refusals name the problem and register nothing.
+    let r = s.req("POST", "/api/cases", Some(&wang), Some(web.clone()));
+    assert_eq!(r.status, 403, "{}", r.text());
+    for (field, value, status) in [
+        ("category", json!("weather"), 422),
+        ("channel", json!("voicemail"), 422),
+        ("caller_number", json!("call me"), 422),
+        ("subject", json!("  "), 422),
+        ("colour", json!("red"), 400),
+    ] {
+        let mut body = web.clone();
+        body[field] = value;
+        let r = s.req("POST", "/api/cases", Some(&agent), Some(body));
+        assert_eq!(r.status, status, "{field}: {}", r.text());
+        let msg = r.json()["error"].as_str().unwrap().to_owned();
+        assert!(msg.contains(field), "{field}: {msg}");
+    }
+    let mut body = web.clone();
+    body["confidential"] = json!("yes");
+    let r = s.req("POST", "/api/cases", Some(&agent), Some(body));
+    assert_eq!(r.status, 400, "{}", r.text());
+    let mut body = web.clone();
+    body.as_object_mut().unwrap().remove("subject");
+    let r = s.req("POST", "/api/cases", Some(&agent), Some(body));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("subject"), "{}", r.text());
+    assert_eq!(number_hits(s), 1);
+
+    // --- A repeat caller's new call joins the older open case ---
+    let (newer, call) = place_call(s.dir.path(), "repeat-call@127.0.0.1", REPEAT);
+    assert_ne!(newer, older);
+    assert_eq!(number_hits(s), 2);
+    let link = |token: &str, ticket: &str, call: i64| {
+        s.req(
+            "POST",
+            &format!("/api/cases/{ticket}/calls"),
+            Some(token),
+            Some(json!({ "call": call })),
+        )
+    };
+    assert_eq!(link(&wang, &older, call).status, 403);
+    let r = link(&agent, &older, 999_999);
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = link(&agent, "2099010199999", call);
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = s.req(
+        "POST",
+        &format!("/api/cases/{older}/calls"),
+        Some(&agent),
+        Some(json!({ "call": "x" })),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = link(&agent, &older, call);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let joined = r.json();
+    assert_eq!(joined["case"]["ticket"], older.as_str());
+    assert_eq!(joined["calls"][0]["id"], call, "{joined}");
+    let last = joined["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["event"], "call_linked", "{joined}");
+    assert_eq!(last["actor"], "li");
+    let dup = s
+        .req("GET", &format!("/api/cases/{newer}"), Some(&agent), None)
+        .json();
+    assert_eq!(dup["case"]["status"], "closed", "{dup}");
+    assert!(dup["calls"].as_array().unwrap().is_empty(), "{dup}");
+    let last = dup["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["event"], "merged", "{dup}");
+    // Not into a final case: 409, and the call stays where it is.
+    let r = s.req("POST", "/api/cases", Some(&agent), Some(web.clone()));
+    assert_eq!(r.status, 201, "{}", r.text());
+    let done = r.json()["case"]["ticket"].as_str().unwrap().to_owned();
+    let r = transition(
+        s,
+        &agent,
+        &done,
+        json!({"action": "answer", "summary": "Told"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = link(&agent, &done, call);
+    assert_eq!(r.status, 409, "{}", r.text());
+    let still = s
+        .req("GET", &format!("/api/cases/{older}"), Some(&agent), None)
+        .json();
+    assert_eq!(still["calls"].as_array().unwrap().len(), 1, "{still}");
+
     // --- OpenAPI ---
     let r = s.req("GET", "/api/openapi.json", None, None);
     assert_eq!(r.status, 200);
@@ -737,12 +894,15 @@ fn work_orders_over_http() {
         "/api/login",
         "/api/cases",
         "/api/cases/{ticket}/transitions",
+        "/api/cases/{ticket}/calls",
         "/api/departments",
         "/api/users",
         "/api/cases/{ticket}/recordings/{id}",
     ] {
         assert!(doc["paths"][p].is_object(), "{p} undocumented");
     }
+    assert!(doc["paths"]["/api/cases"]["post"].is_object());
+    assert!(doc["components"]["schemas"]["NewCase"].is_object());
 
     // --- CLI on the same database ---
     let out = Server::cli(

@@ -4,12 +4,12 @@
 //! placeholders work on both), and differ only in how transactions start and in the
 //! row locks PostgreSQL takes (`LOCK_CASE`).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::error::ErrorKind;
 use sqlx::sqlite::SqliteConnection as Conn;
 use sqlx::{QueryBuilder, Sqlite as Db, Transaction};
 
-use super::{insert_event, kind, SqliteBackend as Backend};
+use super::{insert_event, kind, next_ticket, SqliteBackend as Backend};
 use crate::calendar::{DeadlinePolicy, WorkCalendar};
 use crate::error::CaseError;
 use crate::lifecycle::{Action, CaseState};
@@ -21,7 +21,7 @@ use crate::rows::{
     self, convert_all, CallRecord, CaseRecord, DepartmentRecord, EventRecord, ExtensionRecord,
     RecordingRecord, UserRecord, CASE_SELECT, DEPARTMENT_SELECT, EXTENSION_SELECT, USER_SELECT,
 };
-use crate::workflow::{self, ExtensionChange, Lookups};
+use crate::workflow::{self, CheckedCase, ExtensionChange, Lookups};
 
 /// Appended to a [`CASE_SELECT`] that reads a case it will change (SQLite's
 /// `BEGIN IMMEDIATE` already holds the write lock).
@@ -206,6 +206,53 @@ impl Backend {
         let detail = load_detail(&mut tx, ticket)
             .await?
             .ok_or_else(|| CaseError::TicketNotFound(ticket.to_owned()))?;
+        tx.commit().await?;
+        Ok(detail)
+    }
+
+    pub(crate) async fn create_case(
+        &self,
+        c: &CheckedCase,
+        actor: &Actor,
+        local_day: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<CaseDetail, CaseError> {
+        let mut tx = self.write_tx().await?;
+        let ticket = next_ticket(&mut tx, local_day).await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO cases (ticket, channel, status, caller_number, caller_name, location, \
+             category, subject, description, confidential, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
+        )
+        .bind(&ticket)
+        .bind(c.channel.as_str())
+        .bind(CaseState::Registered.as_str())
+        .bind(&c.caller_number)
+        .bind(&c.caller_name)
+        .bind(&c.location)
+        .bind(c.category.map(|x| x.as_str()))
+        .bind(&c.subject)
+        .bind(&c.description)
+        .bind(c.confidential)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let note = format!("by {}", c.channel.as_str());
+        let to = Some(CaseState::Registered);
+        insert_event(
+            &mut tx,
+            id,
+            now,
+            &actor.user,
+            "registered",
+            None,
+            to,
+            Some(&note),
+        )
+        .await?;
+        let detail = load_detail(&mut tx, &ticket)
+            .await?
+            .ok_or_else(|| CaseError::TicketNotFound(ticket.clone()))?;
         tx.commit().await?;
         Ok(detail)
     }

@@ -78,6 +78,9 @@ on_both_backends! {
     update_case_fields_checks_every_field,
     search_filters,
     repeat_caller_is_recognised_and_linked,
+    create_case_shares_the_ticket_sequence,
+    create_case_refusals_change_nothing,
+    voicemail_makes_a_voicemail_case,
     users_login_and_sessions,
     recording_access_is_audited,
     daily_report_on_a_fixture_day;
@@ -485,7 +488,7 @@ async fn mark_voicemail_changes_status_and_audits(db: Db) {
 
     let detail = store.case_by_ticket(&opened.ticket).await.unwrap().unwrap();
     assert_eq!(detail.case.status, CaseStatus::CallbackPending);
-    assert_eq!(detail.case.channel, Channel::Phone);
+    assert_eq!(detail.case.channel, Channel::Voicemail);
     assert_ne!(detail.case.updated_at, detail.case.created_at);
     assert_eq!(detail.events.len(), 2);
     let ev = &detail.events[1];

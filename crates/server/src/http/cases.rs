@@ -1,5 +1,5 @@
-//! Work orders over HTTP: search, show, update fields, transitions, audit trail and
-//! recordings — with the confidentiality rules of the 12345 rule books.
+//! Work orders over HTTP: create, search, show, update fields, transitions, linking a
+//! repeat caller's call, audit trail and recordings — with the confidentiality rules of the 12345 rule books.
 //!
 //! # Who sees what
 //!
@@ -24,7 +24,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use hotline_case::lifecycle::{Action, CaseState};
-use hotline_case::{CaseDetail, CaseFields, CaseQuery, Category, RecordingId};
+use hotline_case::{
+    CallId, CaseDetail, CaseFields, CaseQuery, Category, Channel, NewCase, RecordingId,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -315,14 +317,7 @@ pub async fn update(
     Body(p): Body<Patch>,
 ) -> Result<Response, ApiError> {
     load(&s, &auth, &ticket).await?;
-    let category = match p.category.as_deref() {
-        None => None,
-        Some(c) => Some(Category::parse(c).ok_or_else(|| {
-            ApiError::unprocessable(format!(
-                "category: `{c}` is not consult, help, complaint, report, suggestion or praise"
-            ))
-        })?),
-    };
+    let category = p.category.as_deref().map(parse_category).transpose()?;
     let fields = CaseFields {
         caller_name: p.caller_name,
         location: p.location,
@@ -336,6 +331,115 @@ pub async fn update(
         .ctx
         .store
         .update_case_fields(&ticket, fields, &auth.actor())
+        .await?;
+    Ok(Json(view(&auth, &detail)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Create {
+    channel: String,
+    caller_number: String,
+    #[serde(default)]
+    caller_name: Option<String>,
+    #[serde(default)]
+    location: Option<String>,
+    #[serde(default)]
+    category: Option<String>,
+    subject: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    confidential: bool,
+}
+
+fn parse_category(c: &str) -> Result<Category, ApiError> {
+    Category::parse(c).ok_or_else(|| {
+        ApiError::unprocessable(format!(
+            "category: `{c}` is not consult, help, complaint, report, suggestion or praise"
+        ))
+    })
+}
+
+/// `POST /api/cases`: registers a work order by hand (web or phone), with the day's
+/// next ticket; 201 with the case. Agents, supervisors and admins only.
+pub async fn create(
+    State(s): State<AppState>,
+    auth: Auth,
+    Body(b): Body<Create>,
+) -> Result<Response, ApiError> {
+    if auth.is_handler() {
+        return Err(ApiError::forbidden(
+            "department handlers cannot register work orders",
+        ));
+    }
+    let channel = match Channel::parse(&b.channel) {
+        Some(c @ (Channel::Web | Channel::Phone)) => c,
+        _ => {
+            return Err(ApiError::unprocessable(format!(
+                "channel: `{}` is not web or phone",
+                b.channel
+            )))
+        }
+    };
+    let category = b.category.as_deref().map(parse_category).transpose()?;
+    let ctx = &s.calls.ctx;
+    let now = Utc::now();
+    let local_day = now.with_timezone(&ctx.ivr.timezone).date_naive();
+    let new = NewCase {
+        channel,
+        caller_number: b.caller_number,
+        caller_name: b.caller_name,
+        location: b.location,
+        category,
+        subject: b.subject,
+        description: b.description,
+        confidential: b.confidential,
+    };
+    let detail = ctx
+        .store
+        .create_case(new, &auth.actor(), local_day, now)
+        .await?;
+    let location = format!("/api/cases/{}", detail.case.ticket);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(view(&auth, &detail)),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkCall {
+    call: i64,
+}
+
+/// `POST /api/cases/{ticket}/calls`: a repeat caller's call (`{"call": <call id>}`,
+/// the id in a case's `calls`) joins the case `ticket`, with its recordings, instead of
+/// the case opened for it; that case is closed as `merged` if it is still `registered`
+/// and has no call left, else it keeps its state (audit `call_moved`). The caller's
+/// number need not match (a citizen may call from another phone). Linking a call to
+/// the case it is already in changes nothing. Agents, supervisors and admins only (403);
+/// unknown ticket or call 404; a final target case (answered, forwarded, closed) 409.
+/// Answers with the target case afterwards.
+pub async fn link_call(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(ticket): Path<String>,
+    Body(b): Body<LinkCall>,
+) -> Result<Response, ApiError> {
+    if auth.is_handler() {
+        return Err(ApiError::forbidden(
+            "department handlers cannot link calls to work orders",
+        ));
+    }
+    check_ticket(&ticket)?;
+    let detail = s
+        .calls
+        .ctx
+        .store
+        .link_call_to_case(CallId(b.call), &ticket, &auth.actor())
         .await?;
     Ok(Json(view(&auth, &detail)).into_response())
 }

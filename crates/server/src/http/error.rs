@@ -64,6 +64,7 @@ impl From<CaseError> for ApiError {
         let status = match &e {
             E::TicketNotFound(_)
             | E::CaseNotFound(_)
+            | E::CallNotFound(_)
             | E::UserNotFound(_)
             | E::RecordingNotFound(_) => StatusCode::NOT_FOUND,
             E::Transition { source, .. } => match source {

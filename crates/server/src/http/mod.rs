@@ -77,6 +77,7 @@ pub(crate) fn routes() -> Vec<Route> {
         authed("get", "/api/departments", get(departments::tree)),
         authed("post", "/api/departments", post(departments::add)),
         authed("get", "/api/cases", get(cases::search)),
+        authed("post", "/api/cases", post(cases::create)),
         authed("get", "/api/cases/{ticket}", get(cases::show)),
         authed("patch", "/api/cases/{ticket}", patch(cases::update)),
         authed(
@@ -84,6 +85,7 @@ pub(crate) fn routes() -> Vec<Route> {
             "/api/cases/{ticket}/transitions",
             post(cases::transition),
         ),
+        authed("post", "/api/cases/{ticket}/calls", post(cases::link_call)),
         authed("get", "/api/cases/{ticket}/events", get(cases::events)),
         authed(
             "get",

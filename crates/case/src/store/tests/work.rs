@@ -10,10 +10,11 @@ use crate::calendar::{DeadlinePolicy, WorkCalendar};
 use crate::error::CaseError;
 use crate::lifecycle::{Action, CaseState, DispatchMode, Role, Satisfaction, TransitionError};
 use crate::model::{
-    Actor, CaseDetail, CaseFields, CaseQuery, Category, ExtensionStatus, HandlingMode,
-    NewDepartment, NewRecording, NewUser, RecordingKind,
+    Actor, CaseDetail, CaseFields, CaseQuery, Category, Channel, ExtensionStatus, HandlingMode,
+    NewCase, NewDepartment, NewRecording, NewUser, RecordingKind,
 };
 use crate::store::CaseStore;
+use crate::ticket;
 
 fn cal() -> WorkCalendar {
     WorkCalendar::weekdays(chrono_tz::Asia::Shanghai)
@@ -978,6 +979,29 @@ pub(super) async fn repeat_caller_is_recognised_and_linked(db: Db) {
         .await
         .unwrap_err();
     assert!(matches!(err, CaseError::CaseFinal(_)), "{err}");
+    // Not by a department handler; unknown calls and tickets are named.
+    let err = store
+        .link_call_to_case(third.call, &first.ticket, &handler())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CaseError::Forbidden(_)), "{err}");
+    let err = store
+        .link_call_to_case(crate::model::CallId(999_999), &first.ticket, &agent())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CaseError::CallNotFound(_)), "{err}");
+    let err = store
+        .link_call_to_case(third.call, "2026112199999", &agent())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CaseError::TicketNotFound(_)), "{err}");
+    // Into the case it is in already: nothing changes.
+    let before = store.case_by_ticket(&third.ticket).await.unwrap().unwrap();
+    let same = store
+        .link_call_to_case(third.call, &third.ticket, &agent())
+        .await
+        .unwrap();
+    assert_eq!(same, before);
 }
 
 fn new_user(name: &str, role: Role, department: Option<&str>) -> NewUser {
@@ -1178,4 +1202,230 @@ pub(super) async fn concurrent_transitions_serialize(db: Db) {
     assert_eq!(d.order.urge_count, 8);
     assert_eq!(events(&d).iter().filter(|e| **e == "urged").count(), 8);
     assert_eq!(events(&d).iter().filter(|e| **e == "accepted").count(), 1);
+}
+
+fn web_case() -> NewCase {
+    NewCase {
+        channel: Channel::Web,
+        caller_number: " +8613800001111 ".into(),
+        caller_name: Some(" Chen ".into()),
+        location: Some("5 Jiefang Rd".into()),
+        category: Some(Category::Help),
+        subject: "Street light out".into(),
+        description: Some("Since Monday\nnear the school".into()),
+        confidential: true,
+    }
+}
+
+pub(super) async fn create_case_shares_the_ticket_sequence(db: Db) {
+    let store = &db.store;
+    let d = day(2026, 11, 21);
+    let first = store.open_call(new_call(1, d)).await.unwrap();
+    assert_eq!(first.ticket, ticket::format(d, 1));
+    let made = store
+        .create_case(web_case(), &agent(), d, mon(0, 2))
+        .await
+        .unwrap();
+    assert_eq!(made.case.ticket, ticket::format(d, 2));
+    assert_eq!(made.case.channel, Channel::Web);
+    assert_eq!(made.case.status, CaseState::Registered);
+    assert_eq!(made.case.caller_number, "+8613800001111");
+    assert_eq!(made.case.category, Some(Category::Help));
+    assert_eq!(made.case.created_at, mon(0, 2));
+    assert_eq!(made.order.caller_name.as_deref(), Some("Chen"));
+    assert_eq!(made.order.location.as_deref(), Some("5 Jiefang Rd"));
+    assert_eq!(made.order.subject.as_deref(), Some("Street light out"));
+    assert_eq!(
+        made.order.description.as_deref(),
+        Some("Since Monday\nnear the school")
+    );
+    assert!(made.order.confidential);
+    assert!(made.calls.is_empty() && made.recordings.is_empty());
+    assert_eq!(events(&made), ["registered"]);
+    let ev = &made.events[0];
+    assert_eq!(ev.actor, "agent7");
+    assert_eq!(
+        (ev.from_status, ev.to_status),
+        (None, Some(CaseState::Registered))
+    );
+    // Read back the same.
+    let again = store.case_by_ticket(&made.case.ticket).await.unwrap();
+    assert_eq!(again.as_ref(), Some(&made));
+
+    let phone = NewCase {
+        channel: Channel::Phone,
+        caller_name: None,
+        location: Some("  ".into()),
+        category: None,
+        description: None,
+        confidential: false,
+        ..web_case()
+    };
+    let by_phone = store
+        .create_case(phone, &supervisor(), d, mon(0, 3))
+        .await
+        .unwrap();
+    assert_eq!(by_phone.case.ticket, ticket::format(d, 3));
+    assert_eq!(by_phone.case.channel, Channel::Phone);
+    assert_eq!(by_phone.order.location, None);
+    let next = store.open_call(new_call(2, d)).await.unwrap();
+    assert_eq!(next.ticket, ticket::format(d, 4));
+    // Another day starts at 1.
+    let other = store
+        .create_case(web_case(), &agent(), day(2026, 11, 22), mon(1, 2))
+        .await
+        .unwrap();
+    assert_eq!(other.case.ticket, ticket::format(day(2026, 11, 22), 1));
+    // It is a work order like any other: the lifecycle applies.
+    let answered = act(
+        store,
+        &made.case.ticket,
+        Action::Answer {
+            summary: "Reported to the lighting office".into(),
+        },
+        &agent(),
+        mon(0, 4),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answered.case.status, CaseState::Answered);
+}
+
+pub(super) async fn create_case_refusals_change_nothing(db: Db) {
+    let store = &db.store;
+    let d = day(2026, 11, 21);
+    let good = web_case();
+    let cases: Vec<(NewCase, &str)> = vec![
+        (
+            NewCase {
+                channel: Channel::Voicemail,
+                ..good.clone()
+            },
+            "channel",
+        ),
+        (
+            NewCase {
+                channel: Channel::Callback,
+                ..good.clone()
+            },
+            "channel",
+        ),
+        (
+            NewCase {
+                caller_number: "  ".into(),
+                ..good.clone()
+            },
+            "caller_number",
+        ),
+        (
+            NewCase {
+                caller_number: "138-0000".into(),
+                ..good.clone()
+            },
+            "caller_number",
+        ),
+        (
+            NewCase {
+                caller_number: "1".repeat(33),
+                ..good.clone()
+            },
+            "caller_number",
+        ),
+        (
+            NewCase {
+                caller_name: Some("n".repeat(65)),
+                ..good.clone()
+            },
+            "caller_name",
+        ),
+        (
+            NewCase {
+                location: Some("a\u{7}b".into()),
+                ..good.clone()
+            },
+            "location",
+        ),
+        (
+            NewCase {
+                subject: " ".into(),
+                ..good.clone()
+            },
+            "subject",
+        ),
+        (
+            NewCase {
+                subject: "line\nbreak".into(),
+                ..good.clone()
+            },
+            "subject",
+        ),
+        (
+            NewCase {
+                description: Some("d".repeat(5001)),
+                ..good.clone()
+            },
+            "description",
+        ),
+    ];
+    for (bad, field) in cases {
+        let err = store
+            .create_case(bad, &agent(), d, mon(0, 2))
+            .await
+            .unwrap_err();
+        match &err {
+            CaseError::InvalidField { field: f, .. } => assert_eq!(*f, field, "{err}"),
+            other => panic!("{field}: {other}"),
+        }
+        assert!(err.to_string().contains(field), "{err}");
+    }
+    for who in [handler(), Actor::new("system", Role::System)] {
+        let err = store
+            .create_case(good.clone(), &who, d, mon(0, 2))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CaseError::Forbidden(_)), "{err}");
+    }
+    assert!(store.list_cases(10).await.unwrap().is_empty());
+    // No ticket number was used up.
+    let made = store
+        .create_case(good, &agent(), d, mon(0, 2))
+        .await
+        .unwrap();
+    assert_eq!(made.case.ticket, ticket::format(d, 1));
+}
+
+pub(super) async fn voicemail_makes_a_voicemail_case(db: Db) {
+    let store = &db.store;
+    let d = day(2026, 11, 21);
+    let vm = store.open_call(new_call(1, d)).await.unwrap();
+    let cb = store.open_call(new_call(2, d)).await.unwrap();
+    store.mark_voicemail(vm.case).await.unwrap();
+    store.mark_callback_requested(cb.case).await.unwrap();
+    let vm = store.case_by_ticket(&vm.ticket).await.unwrap().unwrap();
+    assert_eq!(vm.case.channel, Channel::Voicemail);
+    assert_eq!(vm.case.status, CaseState::CallbackPending);
+    assert_eq!(events(&vm), ["registered", "voicemail"]);
+    let cb = store.case_by_ticket(&cb.ticket).await.unwrap().unwrap();
+    assert_eq!(cb.case.channel, Channel::Phone);
+    // A refused voicemail mark changes nothing, the channel included.
+    let answered = store.open_call(new_call(3, d)).await.unwrap();
+    act(
+        store,
+        &answered.ticket,
+        Action::Answer {
+            summary: "Done".into(),
+        },
+        &agent(),
+        mon(0, 2),
+    )
+    .await
+    .unwrap();
+    assert!(store.mark_voicemail(answered.case).await.is_err());
+    let answered = store
+        .case_by_ticket(&answered.ticket)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(answered.case.channel, Channel::Phone);
+    assert_eq!(answered.case.status, CaseState::Answered);
 }
