@@ -39,7 +39,8 @@ fi
 # name | Chinese text | tone-numbered pinyin spoken by espeak-ng
 # Numbers are spelled out as they are read on a Chinese phone line ("1" is yao1), except the
 # num_* prompts: queue positions are counts read the Chinese way (一百零五, "1" is yi1), put
-# together by the IVR from 零…九, 十, 百, 千.
+# together by the IVR from 零…九, 十, 百, 千; dates read back by the status query use them too
+# (二零二六 年 十一 月 二十一 日: a year's digits are read yi1, not yao1).
 prompts=(
     "welcome|您好,欢迎致电12345政务服务便民热线。|nin2 hao3, huan1 ying2 zhi4 dian4 yao1 er4 san1 si4 wu3 zheng4 wu4 fu2 wu4 bian4 min2 re4 xian4."
     "emergency|如遇火警、医疗急救、治安或交通事故等紧急情况,请挂机后拨打119、120、110、122。|ru2 yu4 huo3 jing3, yi1 liao2 ji2 jiu4, zhi4 an1 huo4 jiao1 tong1 shi4 gu4 deng3 jin3 ji2 qing2 kuang4, qing3 gua4 ji1 hou4 bo1 da3 yao1 yao1 jiu3, yao1 er4 ling2, yao1 yao1 ling2, yao1 er4 er4."
@@ -74,6 +75,27 @@ prompts=(
     "agent_not_ready|已示忙。|yi3 shi4 mang2."
     "agent_logged_out|已签出。|yi3 qian1 chu1."
     "agent_unknown_code|无效的功能码。|wu2 xiao4 de gong1 neng2 ma3."
+    "menu_status|查询工单办理进度请按4。|cha2 xun2 gong1 dan1 ban4 li3 jin4 du4 qing3 an4 si4."
+    "status_enter_ticket|请输入您的工单号,以井号键结束。|qing3 shu1 ru4 nin2 de gong1 dan1 hao4, yi3 jing3 hao4 jian4 jie2 shu4."
+    "status_not_found|未查询到该工单,请重新输入。|wei4 cha2 xun2 dao4 gai1 gong1 dan1, qing3 chong2 xin1 shu1 ru4."
+    "status_not_found_final|未查询到该工单。|wei4 cha2 xun2 dao4 gai1 gong1 dan1."
+    "status_not_yours|该工单不属于您的来电号码,无法查询。|gai1 gong1 dan1 bu4 shu3 yu2 nin2 de lai2 dian4 hao4 ma3, wu2 fa3 cha2 xun2."
+    "status_is|您的工单目前状态为|nin2 de gong1 dan1 mu4 qian2 zhuang4 tai4 wei2"
+    "status_deadline|办理期限为|ban4 li3 qi1 xian4 wei2"
+    "state_registered|已受理|yi3 shou4 li3"
+    "state_dispatched|已转办相关部门|yi3 zhuan3 ban4 xiang1 guan1 bu4 men2"
+    "state_accepted|部门已签收正在办理|bu4 men2 yi3 qian1 shou1, zheng4 zai4 ban4 li3"
+    "state_replied|已办结|yi3 ban4 jie2"
+    "state_revisited|已回访|yi3 hui2 fang3"
+    "state_redo|正在重新办理|zheng4 zai4 chong2 xin1 ban4 li3"
+    "state_closed|已办结归档|yi3 ban4 jie2 gui1 dang4"
+    "state_answered|已当即答复|yi3 dang1 ji2 da2 fu4"
+    "state_forwarded|已转阅相关部门|yi3 zhuan3 yue4 xiang1 guan1 bu4 men2"
+    "state_returned|正在重新分派|zheng4 zai4 chong2 xin1 fen1 pai4"
+    "state_callback_pending|等待工作人员回电|deng3 dai4 gong1 zuo4 ren2 yuan2 hui2 dian4"
+    "year|年|nian2"
+    "month|月|yue4"
+    "day|日|ri4"
     "num_0|零|ling2"
     "num_1|一|yi1"
     "num_2|二|er4"

@@ -8,5 +8,6 @@
 mod agents;
 mod calls;
 mod robustness;
+mod status;
 mod transactions;
 mod voicemail;

@@ -30,6 +30,7 @@ pub struct IvrConfig {
     pub goodbye: Step,
     pub queue: Queue,
     pub survey: Survey,
+    pub status: Status,
     pub agent_prompts: AgentPrompts,
 }
 
@@ -62,6 +63,49 @@ pub struct Menu {
     pub no_input_retries: u32,
     /// Where a call goes on no input or after the retries.
     pub fallback_queue: String,
+    /// The key (`"0"`–`"9"`, `"*"`, `"#"`) that starts the status query by phone ([`Status`])
+    /// instead of a queue; `""`: no status query. Must not also be a key of `options`.
+    pub status_digit: String,
+}
+
+/// `[status]`: "how is my case going?" by phone. The caller keys a ticket number ending with
+/// `#`; the driver looks it up ([`Output::LookupCase`](crate::Output::LookupCase)) and
+/// answers with [`CaseStatusSpeech`](crate::CaseStatusSpeech); the flow reads the state and
+/// deadline, then `[goodbye]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Status {
+    /// Asks for the ticket number ("请输入您的工单号,以井号键结束。"); keys may be pressed
+    /// while it plays. Played again after no input when a retry is left.
+    pub enter_prompts: Vec<String>,
+    /// Seconds to wait for the next key (the first one after `enter_prompts` has played).
+    /// At the timeout, the keys pressed so far are taken as the ticket (no `#` needed).
+    pub digit_timeout_secs: u64,
+    /// The ticket is looked up as soon as this many digits have been pressed.
+    pub max_digits: usize,
+    /// How many more tries a caller gets after an unknown ticket or no input (then goodbye).
+    pub retries: u32,
+    /// An unknown ticket while a retry is left ("未查询到该工单,请重新输入。").
+    pub not_found_prompts: Vec<String>,
+    /// An unknown ticket with no retry left ("未查询到该工单。"), before `[goodbye]`.
+    pub not_found_final_prompts: Vec<String>,
+    /// The ticket belongs to another caller ("该工单不属于您的来电号码,无法查询。"), before
+    /// `[goodbye]`.
+    pub not_yours_prompts: Vec<String>,
+    /// Introduces the state ("您的工单目前状态为").
+    pub is_prompts: Vec<String>,
+    /// Introduces the deadline ("办理期限为"), read as a date: the year's digits, then month
+    /// and day as Chinese numbers (prompts `num_*`), each followed by its unit.
+    pub deadline_prompts: Vec<String>,
+    /// "年".
+    pub year_prompts: Vec<String>,
+    /// "月".
+    pub month_prompts: Vec<String>,
+    /// "日".
+    pub day_prompts: Vec<String>,
+    /// Case lifecycle state (as the case store writes it) → the prompt that says it. A state
+    /// not listed is not said (`is_prompts` neither); the deadline still is.
+    pub states: BTreeMap<String, String>,
 }
 
 /// A step that only plays prompts (`[closed]`, `[agents_busy]`, `[goodbye]`).
@@ -179,6 +223,7 @@ impl Default for IvrConfig {
             },
             queue: Queue::default(),
             survey: Survey::default(),
+            status: Status::default(),
             agent_prompts: AgentPrompts::default(),
         }
     }
@@ -197,6 +242,43 @@ impl Default for Queue {
             callback_digit: "1".to_owned(),
             callback_prompts: names(&["callback_confirm"]),
             timeout_prompts: names(&["queue_timeout", "beep"]),
+        }
+    }
+}
+
+impl Default for Status {
+    fn default() -> Status {
+        let states = [
+            ("registered", "state_registered"),
+            ("dispatched", "state_dispatched"),
+            ("accepted", "state_accepted"),
+            ("replied", "state_replied"),
+            ("revisited", "state_revisited"),
+            ("redo", "state_redo"),
+            ("closed", "state_closed"),
+            ("answered", "state_answered"),
+            ("forwarded", "state_forwarded"),
+            ("returned", "state_returned"),
+            ("voicemail", "state_callback_pending"),
+            ("callback_pending", "state_callback_pending"),
+        ];
+        Status {
+            enter_prompts: names(&["status_enter_ticket"]),
+            digit_timeout_secs: 8,
+            max_digits: 20,
+            retries: 1,
+            not_found_prompts: names(&["status_not_found"]),
+            not_found_final_prompts: names(&["status_not_found_final"]),
+            not_yours_prompts: names(&["status_not_yours"]),
+            is_prompts: names(&["status_is"]),
+            deadline_prompts: names(&["status_deadline"]),
+            year_prompts: names(&["year"]),
+            month_prompts: names(&["month"]),
+            day_prompts: names(&["day"]),
+            states: states
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         }
     }
 }
@@ -241,7 +323,7 @@ impl Default for Menu {
             ("0", "agent"),
         ];
         Menu {
-            prompts: names(&["menu"]),
+            prompts: names(&["menu", "menu_status"]),
             invalid_prompts: names(&["invalid"]),
             options: options
                 .iter()
@@ -251,6 +333,7 @@ impl Default for Menu {
             invalid_retries: 2,
             no_input_retries: 0,
             fallback_queue: "agent".to_owned(),
+            status_digit: "4".to_owned(),
         }
     }
 }
@@ -350,7 +433,19 @@ impl IvrConfig {
                 bad(format!("menu.options.{key:?}"), reason);
             }
         }
-        if !menu.options.is_empty() && menu.prompts.is_empty() {
+        if menu.status_digit.is_empty() {
+        } else if !is_key(&menu.status_digit) {
+            bad(
+                "menu.status_digit".into(),
+                "a key is one of 0-9, * or # (or \"\" for no status query)",
+            );
+        } else if menu.options.contains_key(&menu.status_digit) {
+            bad(
+                "menu.status_digit".into(),
+                "this key is also in menu.options (a key leads to a queue or to the status query)",
+            );
+        }
+        if self.has_menu() && menu.prompts.is_empty() {
             bad(
                 "menu.prompts".into(),
                 "empty, so callers would not hear the options",
@@ -420,6 +515,34 @@ impl IvrConfig {
             );
         }
 
+        let st = &self.status;
+        for (state, prompt) in &st.states {
+            if state.is_empty() {
+                bad("status.states".into(), "a state name cannot be empty");
+            }
+            if let Some(reason) = bad_prompt_name(prompt) {
+                bad(format!("status.states.{state:?}"), reason);
+            }
+        }
+        if !(1..=60).contains(&st.digit_timeout_secs) {
+            bad(
+                "status.digit_timeout_secs".into(),
+                "must be 1 to 60 seconds",
+            );
+        }
+        if !(1..=32).contains(&st.max_digits) {
+            bad("status.max_digits".into(), "must be 1 to 32 digits");
+        }
+        if st.retries > MAX_RETRIES {
+            bad("status.retries".into(), "at most 9 (a menu is not a maze)");
+        }
+        if self.status_key().is_some() && st.enter_prompts.is_empty() {
+            bad(
+                "status.enter_prompts".into(),
+                "empty, so callers would not be asked for the ticket (or set menu.status_digit = \"\")",
+            );
+        }
+
         let hours = &self.hours;
         for (i, date) in hours.workday_swaps.iter().enumerate() {
             if hours.holidays.contains(date) {
@@ -458,9 +581,19 @@ impl IvrConfig {
                     add(self.digit_prompt(d));
                 }
             }
-            if field == "queue.position_before_prompts" && self.queue.announce_position {
+            let numbers = match field {
+                "queue.position_before_prompts" => self.queue.announce_position,
+                "status.deadline_prompts" => self.status_key().is_some(),
+                _ => false,
+            };
+            if numbers {
                 for name in crate::number::NUMBER_PROMPTS {
                     add((*name).to_owned());
+                }
+            }
+            if field == "status.is_prompts" && self.status_key().is_some() {
+                for name in self.status.states.values() {
+                    add(name.clone());
                 }
             }
         }
@@ -493,6 +626,21 @@ impl IvrConfig {
         Duration::from_secs(self.survey.digit_timeout_secs)
     }
 
+    /// The key that starts the status query, if the menu offers it.
+    pub fn status_key(&self) -> Option<char> {
+        self.menu.status_digit.chars().next()
+    }
+
+    /// Whether the menu has any key: a queue or the status query.
+    pub fn has_menu(&self) -> bool {
+        !self.menu.options.is_empty() || self.status_key().is_some()
+    }
+
+    /// How long the status query waits for the next key of a ticket number.
+    pub fn status_timeout(&self) -> Duration {
+        Duration::from_secs(self.status.digit_timeout_secs)
+    }
+
     /// The queue's callback key, if a callback is offered.
     pub fn callback_key(&self) -> Option<char> {
         self.queue.callback_digit.chars().next()
@@ -504,8 +652,9 @@ impl IvrConfig {
     }
 
     /// Each prompt list with its TOML path, in flow order.
-    fn prompt_lists(&self) -> [(&'static str, &Vec<String>); 23] {
+    fn prompt_lists(&self) -> [(&'static str, &Vec<String>); 32] {
         let (q, s, a) = (&self.queue, &self.survey, &self.agent_prompts);
+        let st = &self.status;
         [
             ("greeting.prompts", &self.greeting.prompts),
             ("menu.prompts", &self.menu.prompts),
@@ -532,6 +681,18 @@ impl IvrConfig {
             ("goodbye.prompts", &self.goodbye.prompts),
             ("survey.prompts", &s.prompts),
             ("survey.thanks_prompts", &s.thanks_prompts),
+            ("status.enter_prompts", &st.enter_prompts),
+            ("status.not_found_prompts", &st.not_found_prompts),
+            (
+                "status.not_found_final_prompts",
+                &st.not_found_final_prompts,
+            ),
+            ("status.not_yours_prompts", &st.not_yours_prompts),
+            ("status.is_prompts", &st.is_prompts),
+            ("status.deadline_prompts", &st.deadline_prompts),
+            ("status.year_prompts", &st.year_prompts),
+            ("status.month_prompts", &st.month_prompts),
+            ("status.day_prompts", &st.day_prompts),
             ("agent_prompts.ready", &a.ready),
             ("agent_prompts.not_ready", &a.not_ready),
             ("agent_prompts.logged_out", &a.logged_out),
@@ -724,6 +885,27 @@ mod tests {
             "agent_not_ready",
             "agent_logged_out",
             "agent_unknown_code",
+            "menu_status",
+            "status_enter_ticket",
+            "status_not_found",
+            "status_not_found_final",
+            "status_not_yours",
+            "status_is",
+            "status_deadline",
+            "year",
+            "month",
+            "day",
+            "state_registered",
+            "state_dispatched",
+            "state_accepted",
+            "state_replied",
+            "state_revisited",
+            "state_redo",
+            "state_closed",
+            "state_answered",
+            "state_forwarded",
+            "state_returned",
+            "state_callback_pending",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -737,11 +919,15 @@ mod tests {
         assert_eq!(sorted, expected);
         assert_eq!(names[0], "welcome");
 
-        // Without position announcements the number prompts are not needed.
+        // Without position announcements the number prompts are still needed for the
+        // status query's dates; without both, not.
         let mut cfg = IvrConfig::default();
         cfg.queue.announce_position = false;
+        assert!(cfg.prompt_names().contains(&"num_10".to_owned()));
+        cfg.menu.status_digit.clear();
         let names = cfg.prompt_names();
         assert!(!names.iter().any(|n| n.starts_with("num_")), "{names:?}");
+        assert!(!names.iter().any(|n| n.starts_with("state_")), "{names:?}");
         assert!(names.contains(&"queue_comfort".to_owned()));
     }
 
@@ -775,6 +961,62 @@ mod tests {
             .unwrap();
         // A survey that is off needs no question.
         IvrConfig::from_toml_str("[survey]\nenabled = false\nprompts = []\n").unwrap();
+    }
+
+    #[test]
+    fn status_validation_names_each_bad_field() {
+        let mut cfg = IvrConfig::default();
+        cfg.menu.status_digit = "1".into(); // also "1" = "consult"
+        cfg.status.digit_timeout_secs = 0;
+        cfg.status.max_digits = 0;
+        cfg.status.retries = 10;
+        cfg.status.enter_prompts.clear();
+        cfg.status.day_prompts = vec!["日".into()];
+        cfg.status
+            .states
+            .insert("replied".into(), "state replied".into());
+        let err = cfg.validate().unwrap_err();
+        let fields: Vec<&str> = err.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "status.day_prompts[0]",
+                "menu.status_digit",
+                "status.states.\"replied\"",
+                "status.digit_timeout_secs",
+                "status.max_digits",
+                "status.retries",
+                "status.enter_prompts",
+            ]
+        );
+
+        let err = IvrConfig::from_toml_str("[menu]\nstatus_digit = \"44\"\n").unwrap_err();
+        assert_eq!(field_names(err), ["menu.status_digit"]);
+        // No status query: no question needed; a status key alone makes a menu.
+        IvrConfig::from_toml_str("[menu]\nstatus_digit = \"\"\n[status]\nenter_prompts = []\n")
+            .unwrap();
+        let err = IvrConfig::from_toml_str("[menu]\noptions = {}\nprompts = []\n").unwrap_err();
+        assert_eq!(field_names(err), ["menu.prompts"]);
+    }
+
+    #[test]
+    fn status_keys_are_read() {
+        let cfg = IvrConfig::from_toml_str(
+            "[menu]\nstatus_digit = \"*\"\n[status]\ndigit_timeout_secs = 12\nmax_digits = 13\n\
+             [status.states]\nregistered = \"accepted_prompt\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.status_key(), Some('*'));
+        assert_eq!(cfg.status_timeout(), Duration::from_secs(12));
+        assert_eq!(cfg.status.max_digits, 13);
+        assert_eq!(cfg.status.retries, 1);
+        // A [status.states] table replaces the whole default map.
+        assert_eq!(cfg.status.states.len(), 1);
+        assert_eq!(IvrConfig::default().status_key(), Some('4'));
+        assert_eq!(
+            IvrConfig::default().status_timeout(),
+            Duration::from_secs(8)
+        );
     }
 
     #[test]
@@ -896,8 +1138,9 @@ mod tests {
     fn options_without_a_menu_prompt_are_rejected() {
         let err = IvrConfig::from_toml_str("[menu]\nprompts = []\n").unwrap_err();
         assert_eq!(field_names(err), ["menu.prompts"]);
-        // No options and no menu prompt: greet, then a person.
-        IvrConfig::from_toml_str("[menu]\nprompts = []\noptions = {}\n").unwrap();
+        // No options, no status query and no menu prompt: greet, then a person.
+        IvrConfig::from_toml_str("[menu]\nprompts = []\noptions = {}\nstatus_digit = \"\"\n")
+            .unwrap();
     }
 
     #[test]
@@ -909,6 +1152,8 @@ mod tests {
             ("[voicemail]\nmax_secs = \"120\"", "max_secs"),
             ("[queue]\nannounce_every = 30", "announce_every"),
             ("[survey]\nenabled = \"yes\"", "enabled"),
+            ("[status]\nretry = 2", "retry"),
+            ("[status]\nmax_digits = -1", "max_digits"),
         ] {
             let err = match IvrConfig::from_toml_str(text) {
                 Err(ConfigError::Toml(e)) => e.to_string(),

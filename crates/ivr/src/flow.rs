@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 use crate::config::IvrConfig;
 use crate::number::chinese_number_prompts;
@@ -14,8 +14,27 @@ use crate::number::chinese_number_prompts;
 /// after the maximum length) before it decides on its own clock.
 pub const RECORDING_GRACE: Duration = Duration::from_secs(5);
 
+/// What the case store says about the ticket of an [`Output::LookupCase`], for the flow to
+/// read to the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaseStatusSpeech {
+    /// No case has that ticket number. The caller may try again (`[status] retries`).
+    NotFound,
+    /// The case exists but may not be told to this caller (the driver compares the caller's
+    /// number with the one that opened the case, unless the case allows otherwise).
+    NotYours,
+    /// The case and what to say about it: `state` is its lifecycle state as the case store
+    /// writes it (`registered`, `dispatched`, `accepted`, `replied`, `revisited`, `redo`,
+    /// `closed`, `answered`, `forwarded`, `returned`, `voicemail`, `callback_pending`; said
+    /// through `[status.states]`), `deadline` its handling deadline (办理期限), if any.
+    Found {
+        state: String,
+        deadline: Option<NaiveDate>,
+    },
+}
+
 /// What happened on the call, fed to [`Flow::handle_input`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     /// The last [`Output::Play`] has played to its end. Not sent for a playback that was
     /// stopped ([`Output::StopPlayback`]) or replaced by another `Play`.
@@ -44,6 +63,8 @@ pub enum Input {
     QueueTimeout,
     /// While bridged: the agent hung up first; the caller is still on the line (survey).
     AgentHungUp,
+    /// Answer to [`Output::LookupCase`]: what to tell the caller about that ticket.
+    CaseStatus { status: CaseStatusSpeech },
     /// The caller hung up.
     Hangup,
 }
@@ -81,6 +102,10 @@ pub enum Output {
     Satisfaction { score: u8 },
     /// The message just recorded is kept: the case becomes a voicemail with a pending callback.
     Voicemail,
+    /// The caller keyed a ticket number for the status query (digits only, 1 to
+    /// `[status] max_digits` of them): look the case up and answer [`Input::CaseStatus`]
+    /// (whether it may be told to this caller is the driver's decision: [`CaseStatusSpeech`]).
+    LookupCase { ticket: String },
     /// Hang up the call; the flow is done.
     Hangup,
 }
@@ -120,6 +145,13 @@ enum State {
         deadline: Instant,
         stop: Option<(RecordEnd, Instant)>,
     },
+    /// Status query: playing the request for a ticket number (or "not found, again");
+    /// keys barge in and are collected.
+    StatusPrompt,
+    /// Status query: collecting the ticket's digits until `#`, `max_digits` or `deadline`.
+    StatusCollect { deadline: Instant },
+    /// Status query: [`Output::LookupCase`] sent, waiting for [`Input::CaseStatus`].
+    StatusLookup,
     /// Playing the closing prompts; hang up when they end.
     Farewell,
     /// Hung up (either side). Nothing more happens.
@@ -180,6 +212,10 @@ pub struct Flow {
     queue: Option<String>,
     /// The call's 1-based position in the queue, as last reported.
     position: Option<usize>,
+    /// Status query: the ticket digits keyed so far.
+    status_digits: String,
+    /// Status query: tries used up (unknown ticket, no input).
+    status_failures: u32,
 }
 
 impl Flow {
@@ -204,6 +240,8 @@ impl Flow {
             silences: 0,
             queue: None,
             position: None,
+            status_digits: String::new(),
+            status_failures: 0,
         };
         flow.note("greeting");
         let barge_in = flow.takes_keys_in_greeting();
@@ -275,6 +313,11 @@ impl Flow {
                     self.survey(now);
                 }
             }
+            Input::CaseStatus { status } => {
+                if self.state == State::StatusLookup {
+                    self.case_status(now, status);
+                }
+            }
             Input::Hangup => self.caller_hung_up(now),
         }
     }
@@ -293,6 +336,15 @@ impl Flow {
                 }
             }
             State::QueueHold { next } if now >= next => self.announce(now, false),
+            State::StatusCollect { deadline } if now >= deadline => {
+                if self.status_digits.is_empty() {
+                    self.note("status:timeout");
+                    self.status_failed(now, false);
+                } else {
+                    // Many callers forget the '#': take what was keyed.
+                    self.lookup_case();
+                }
+            }
             State::SurveyWaiting { deadline } if now >= deadline => {
                 self.note("survey:timeout");
                 let prompts = self.cfg.goodbye.prompts.clone();
@@ -336,6 +388,7 @@ impl Flow {
             State::MenuWaiting { deadline }
             | State::Recording { deadline, .. }
             | State::SurveyWaiting { deadline }
+            | State::StatusCollect { deadline }
             | State::QueueHold { next: deadline } => Some(deadline),
             _ => None,
         }
@@ -348,8 +401,11 @@ impl Flow {
     /// `queued` and `position:<1-based position>` (as first reported), `agent` (an agent
     /// answered), `survey:<1|2|3>` / `survey:timeout`, `callback` (left the queue for a
     /// callback), `queue_timeout`, `busy`, `voicemail:<hash|max|end|hangup>`, `recorded` /
-    /// `no_message`, and `hangup` when the caller hung up first. E.g.
-    /// `greeting>menu:1>queue:consult>queued>position:3>agent>survey:1`.
+    /// `no_message`, `status` (the status query was chosen), then per ticket entered
+    /// `status:<found|not_found|not_yours>` (the driver's answer) or `status:<timeout|empty>`
+    /// (no digits before the timeout or `#`), and `hangup` when the caller hung up first. E.g.
+    /// `greeting>menu:1>queue:consult>queued>position:3>agent>survey:1`,
+    /// `greeting>menu:4>status>status:not_found>status:found`. Ticket digits are not recorded.
     pub fn path(&self) -> &str {
         &self.path
     }
@@ -396,7 +452,7 @@ impl Flow {
     }
 
     fn takes_keys_in_greeting(&self) -> bool {
-        self.staffed && self.cfg.greeting.barge_in && !self.cfg.menu.options.is_empty()
+        self.staffed && self.cfg.greeting.barge_in && self.cfg.has_menu()
     }
 
     /// Enters `state` playing `prompts`; with no prompts, goes on at once as if they had played.
@@ -416,7 +472,7 @@ impl Flow {
                 let prompts = self.cfg.closed.prompts.clone();
                 self.play(now, prompts, false, State::Closed);
             }
-            State::Greeting if self.cfg.menu.options.is_empty() => {
+            State::Greeting if !self.cfg.has_menu() => {
                 self.enqueue(self.cfg.menu.fallback_queue.clone());
             }
             State::Greeting => self.menu(now, false),
@@ -447,6 +503,11 @@ impl Flow {
                     self.outputs.push_back(Output::Play { prompts, barge_in });
                 }
             }
+            State::StatusPrompt => {
+                self.state = State::StatusCollect {
+                    deadline: now + self.cfg.status_timeout(),
+                };
+            }
             State::SurveyPlaying => {
                 self.state = State::SurveyWaiting {
                     deadline: now + self.cfg.survey_timeout(),
@@ -462,6 +523,8 @@ impl Flow {
             | State::Agent
             | State::SurveyWaiting { .. }
             | State::Recording { .. }
+            | State::StatusCollect { .. }
+            | State::StatusLookup
             | State::Done => {}
         }
     }
@@ -501,6 +564,12 @@ impl Flow {
                 self.rated(now, key);
             }
             State::SurveyWaiting { .. } if ('1'..='3').contains(&key) => self.rated(now, key),
+            State::StatusPrompt if key.is_ascii_digit() || key == '#' || key == '*' => {
+                self.outputs.push_back(Output::StopPlayback);
+                self.state = State::StatusCollect { deadline: now };
+                self.status_key(now, key);
+            }
+            State::StatusCollect { .. } => self.status_key(now, key),
             State::Recording {
                 started,
                 stop: None,
@@ -520,6 +589,12 @@ impl Flow {
     fn menu_choice(&mut self, now: Instant, key: char) {
         let key = key.to_ascii_uppercase();
         self.note(&format!("menu:{key}"));
+        if Some(key) == self.cfg.status_key() {
+            self.note("status");
+            let prompts = self.cfg.status.enter_prompts.clone();
+            self.status_prompt(now, prompts);
+            return;
+        }
         let mut buf = [0u8; 4];
         if let Some(queue) = self.cfg.menu.options.get(key.encode_utf8(&mut buf) as &str) {
             self.enqueue(queue.clone());
@@ -600,6 +675,120 @@ impl Flow {
         }
         let mut prompts = self.cfg.voicemail.ticket_prompts.clone();
         prompts.extend(digits);
+        prompts
+    }
+
+    /// Plays `prompts` and then collects a fresh ticket number.
+    fn status_prompt(&mut self, now: Instant, prompts: Vec<String>) {
+        self.status_digits.clear();
+        self.play(now, prompts, true, State::StatusPrompt);
+    }
+
+    /// A key while collecting a ticket number: a digit is kept (the last allowed one sends
+    /// the lookup), `#` sends it, `*` starts the number again; others are ignored.
+    fn status_key(&mut self, now: Instant, key: char) {
+        match key {
+            '0'..='9' => {
+                self.status_digits.push(key);
+                if self.status_digits.len() >= self.cfg.status.max_digits {
+                    self.lookup_case();
+                    return;
+                }
+            }
+            '#' if self.status_digits.is_empty() => {
+                self.note("status:empty");
+                self.status_failed(now, false);
+                return;
+            }
+            '#' => {
+                self.lookup_case();
+                return;
+            }
+            '*' => self.status_digits.clear(),
+            _ => {}
+        }
+        self.state = State::StatusCollect {
+            deadline: now + self.cfg.status_timeout(),
+        };
+    }
+
+    fn lookup_case(&mut self) {
+        let ticket = std::mem::take(&mut self.status_digits);
+        self.outputs.push_back(Output::LookupCase { ticket });
+        self.state = State::StatusLookup;
+    }
+
+    /// No ticket keyed, or an unknown one: try again while a retry is left, else goodbye.
+    fn status_failed(&mut self, now: Instant, not_found: bool) {
+        let cfg = Arc::clone(&self.cfg);
+        let st = &cfg.status;
+        if self.status_failures < st.retries {
+            self.status_failures += 1;
+            let prompts = if not_found {
+                st.not_found_prompts.clone()
+            } else {
+                st.enter_prompts.clone()
+            };
+            self.status_prompt(now, prompts);
+            return;
+        }
+        let mut prompts = if not_found {
+            st.not_found_final_prompts.clone()
+        } else {
+            Vec::new()
+        };
+        prompts.extend(cfg.goodbye.prompts.iter().cloned());
+        self.play(now, prompts, false, State::Farewell);
+    }
+
+    /// The driver's answer to [`Output::LookupCase`].
+    fn case_status(&mut self, now: Instant, status: CaseStatusSpeech) {
+        let cfg = Arc::clone(&self.cfg);
+        let st = &cfg.status;
+        let mut prompts = match status {
+            CaseStatusSpeech::NotFound => {
+                self.note("status:not_found");
+                self.status_failed(now, true);
+                return;
+            }
+            CaseStatusSpeech::NotYours => {
+                self.note("status:not_yours");
+                st.not_yours_prompts.clone()
+            }
+            CaseStatusSpeech::Found { state, deadline } => {
+                self.note("status:found");
+                let mut prompts = Vec::new();
+                if let Some(said) = st.states.get(&state) {
+                    prompts.extend(st.is_prompts.iter().cloned());
+                    prompts.push(said.clone());
+                }
+                if let Some(date) = deadline {
+                    prompts.extend(st.deadline_prompts.iter().cloned());
+                    prompts.extend(self.date_prompts(date));
+                }
+                prompts
+            }
+        };
+        prompts.extend(cfg.goodbye.prompts.iter().cloned());
+        self.play(now, prompts, false, State::Farewell);
+    }
+
+    /// A date read out: 2026-11-21 → 二零二六年十一月二十一日 (the year digit by digit with
+    /// the `num_*` prompts, 一 as yi1; month and day as Chinese numbers).
+    fn date_prompts(&self, date: NaiveDate) -> Vec<String> {
+        let st = &self.cfg.status;
+        let mut prompts: Vec<String> = date
+            .year()
+            .to_string()
+            .chars()
+            .filter(char::is_ascii_digit)
+            .map(|d| format!("num_{d}"))
+            .collect();
+        prompts.extend(st.year_prompts.iter().cloned());
+        prompts.extend(chinese_number_prompts(date.month() as usize));
+        prompts.extend(st.month_prompts.iter().cloned());
+        prompts.extend(chinese_number_prompts(date.day() as usize));
+        prompts.extend(st.day_prompts.iter().cloned());
         prompts
     }
 

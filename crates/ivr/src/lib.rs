@@ -14,7 +14,7 @@
 //!    staffed hours) and the monotonic `now`.
 //! 2. Drain [`Flow::poll_output`] until `None`, carrying out each [`Output`] in order
 //!    (play prompts, stop playback, record, enqueue, leave the queue, mark a callback, keep a
-//!    voicemail, store a satisfaction score, hang up).
+//!    voicemail, store a satisfaction score, look a case up, hang up).
 //! 3. Ask [`Flow::poll_timeout`]; wait until that instant or until something happens on the
 //!    call, whichever is first.
 //! 4. Feed what happened with [`Flow::handle_input`] or, at the deadline,
@@ -41,6 +41,9 @@
 //!   queue and connect no agent to it;
 //! - while bridged, report [`Input::AgentHungUp`] when the agent hangs up first, and keep
 //!   the caller's leg for the survey; the flow hangs up ([`Output::Hangup`]) when done;
+//! - after [`Output::LookupCase`], answer [`Input::CaseStatus`]: [`CaseStatusSpeech::NotYours`]
+//!   when the case may not be told to the calling number (it did not open the case and the
+//!   case does not allow otherwise);
 //! - report [`Input::Hangup`] when the caller hangs up. The flow then only records the path,
 //!   except while recording: a message long enough is still kept ([`Output::Voicemail`]),
 //!   because many callers hang up instead of pressing `#`; and while queued: it asks for
@@ -61,7 +64,9 @@
 //! a callback (a key leaves the queue; the ticket number is read back), then hold music until
 //! the next announcement; at the queue's maximum wait, the caller may leave a message. When
 //! the agent hangs up first, the caller is asked to rate the service (满意 1 / 基本满意 2 /
-//! 不满意 3). Staffed hours, holidays and swapped workdays (调休) are read in `Asia/Shanghai`
+//! 不满意 3). A menu key (`[menu] status_digit`) starts the status query: the caller keys a
+//! ticket number and `#`, and hears the case's state and deadline (the date read out), one
+//! more try after an unknown ticket. Staffed hours, holidays and swapped workdays (调休) are read in `Asia/Shanghai`
 //! unless configured otherwise; see [`IvrConfig`] and [`Hours`].
 
 mod config;
@@ -70,9 +75,9 @@ mod hours;
 mod number;
 
 pub use config::{
-    AgentPrompts, ConfigError, FieldError, Greeting, InvalidConfig, IvrConfig, Menu, Queue, Step,
-    Survey, Voicemail,
+    AgentPrompts, ConfigError, FieldError, Greeting, InvalidConfig, IvrConfig, Menu, Queue, Status,
+    Step, Survey, Voicemail,
 };
-pub use flow::{Flow, Input, Output, RECORDING_GRACE};
+pub use flow::{CaseStatusSpeech, Flow, Input, Output, RECORDING_GRACE};
 pub use hours::{DayHours, Hours, HoursError};
 pub use number::{chinese_number_prompts, MAX_SPOKEN_NUMBER, NUMBER_PROMPTS};

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
-use super::{Flow, Input, Output, RECORDING_GRACE};
+use super::{CaseStatusSpeech, Flow, Input, Output, RECORDING_GRACE};
 use crate::IvrConfig;
 
 const TICKET: &str = "2025061800042";
@@ -84,7 +84,7 @@ impl Call {
     fn reach_menu_wait(&mut self) {
         assert_eq!(
             self.input(secs(20), Input::PlaybackFinished),
-            [play(&["menu"], true)]
+            [play(&["menu", "menu_status"], true)]
         );
         assert_eq!(self.input(secs(9), Input::PlaybackFinished), []);
     }
@@ -144,7 +144,7 @@ fn staffed_call_takes_a_key_after_the_menu() {
     );
     assert_eq!(
         call.input(secs(20), Input::PlaybackFinished),
-        [play(&["menu"], true)]
+        [play(&["menu", "menu_status"], true)]
     );
     assert_eq!(
         call.flow.poll_timeout(),
@@ -192,7 +192,7 @@ fn greeting_without_barge_in_ignores_keys() {
     assert_eq!(call.input(secs(2), Input::Digit('1')), []);
     assert_eq!(
         call.input(secs(18), Input::PlaybackFinished),
-        [play(&["menu"], true)]
+        [play(&["menu", "menu_status"], true)]
     );
 }
 
@@ -202,7 +202,7 @@ fn invalid_key_then_valid_key() {
     call.reach_menu_wait();
     assert_eq!(
         call.input(secs(1), Input::Digit('9')),
-        [play(&["invalid", "menu"], true)]
+        [play(&["invalid", "menu", "menu_status"], true)]
     );
     assert_eq!(call.flow.poll_timeout(), None);
     assert_eq!(call.input(secs(12), Input::PlaybackFinished), []);
@@ -220,11 +220,14 @@ fn wrong_keys_past_the_retries_go_to_an_agent() {
     // invalid_retries = 2: two replays, the third wrong key goes to a person.
     assert_eq!(
         call.input(secs(1), Input::Digit('9')),
-        [play(&["invalid", "menu"], true)]
+        [play(&["invalid", "menu", "menu_status"], true)]
     );
     assert_eq!(
         call.input(secs(1), Input::Digit('*')),
-        [Output::StopPlayback, play(&["invalid", "menu"], true)]
+        [
+            Output::StopPlayback,
+            play(&["invalid", "menu", "menu_status"], true)
+        ]
     );
     assert_eq!(
         call.input(secs(1), Input::Digit('A')),
@@ -256,7 +259,7 @@ fn no_input_retries_replay_the_menu_first() {
     cfg.menu.no_input_retries = 1;
     let (mut call, _) = Call::at(cfg, shanghai(2025, 6, 18, 10, 0));
     call.reach_menu_wait();
-    assert_eq!(call.timeout(), [play(&["menu"], true)]);
+    assert_eq!(call.timeout(), [play(&["menu", "menu_status"], true)]);
     assert_eq!(call.input(secs(9), Input::PlaybackFinished), []);
     assert_eq!(call.timeout(), [enqueue("agent")]);
     assert_eq!(
@@ -269,6 +272,7 @@ fn no_input_retries_replay_the_menu_first() {
 fn no_menu_options_go_straight_to_a_person() {
     let mut cfg = IvrConfig::default();
     cfg.menu.options.clear();
+    cfg.menu.status_digit.clear();
     cfg.menu.prompts.clear();
     cfg.validate().unwrap();
     let (mut call, out) = Call::at(cfg, shanghai(2025, 6, 18, 10, 0));
@@ -587,7 +591,7 @@ fn holiday_and_swapped_saturday_decide_the_flow() {
         let (mut call, _) = Call::at(cfg.clone(), wall);
         let next = call.input(secs(20), Input::PlaybackFinished);
         let expected = if staffed {
-            play(&["menu"], true)
+            play(&["menu", "menu_status"], true)
         } else {
             play(&["closed"], false)
         };
@@ -972,7 +976,7 @@ fn agent_answer_stops_the_prompts_and_the_flow_goes_quiet() {
         Input::AgentRinging,
         Input::RecordingFinished { duration_ms: 9 },
     ] {
-        assert_eq!(call.input(secs(30), input), [], "{input:?}");
+        assert_eq!(call.input(secs(30), input.clone()), [], "{input:?}");
     }
     call.flow.handle_timeout(call.now + secs(3600));
     assert_eq!(call.drain(), []);
@@ -1107,4 +1111,363 @@ fn first_in_line_hears_no_number_and_position_zero_is_taken_as_first() {
             "{position}"
         );
     }
+}
+
+// ---- Status by phone ----
+
+fn status_enter() -> Output {
+    play(&["status_enter_ticket"], true)
+}
+
+fn lookup(ticket: &str) -> Output {
+    Output::LookupCase {
+        ticket: ticket.to_owned(),
+    }
+}
+
+fn found(state: &str, deadline: Option<(i32, u32, u32)>) -> Input {
+    Input::CaseStatus {
+        status: CaseStatusSpeech::Found {
+            state: state.to_owned(),
+            deadline: deadline.map(|(y, m, d)| NaiveDate::from_ymd_opt(y, m, d).unwrap()),
+        },
+    }
+}
+
+fn not_found() -> Input {
+    Input::CaseStatus {
+        status: CaseStatusSpeech::NotFound,
+    }
+}
+
+impl Call {
+    /// From a staffed greeting, key 4 at the menu: the request for the ticket plays.
+    fn status() -> Call {
+        let (mut call, _) = Call::staffed();
+        call.reach_menu_wait();
+        assert_eq!(call.input(secs(1), Input::Digit('4')), [status_enter()]);
+        call
+    }
+
+    /// Keys `keys` one second apart; returns the outputs of the last.
+    fn keys(&mut self, keys: &str) -> Vec<Output> {
+        let mut out = Vec::new();
+        for k in keys.chars() {
+            out = self.input(secs(1), Input::Digit(k));
+        }
+        out
+    }
+}
+
+#[test]
+fn status_found_with_a_deadline_reads_state_and_date() {
+    let mut call = Call::status();
+    assert_eq!(call.input(secs(3), Input::PlaybackFinished), []);
+    assert_eq!(call.flow.poll_timeout(), Some(call.now + secs(8)));
+    assert_eq!(call.keys("2025061800042"), []);
+    assert_eq!(call.keys("#"), [lookup("2025061800042")]);
+    assert_eq!(call.flow.poll_timeout(), None, "the driver answers");
+    assert_eq!(
+        call.input(secs(0), found("dispatched", Some((2026, 11, 21)))),
+        [play(
+            &[
+                "status_is",
+                "state_dispatched",
+                "status_deadline",
+                "num_2",
+                "num_0",
+                "num_2",
+                "num_6",
+                "year",
+                "num_10",
+                "num_1",
+                "month",
+                "num_2",
+                "num_10",
+                "num_1",
+                "day",
+                "goodbye",
+            ],
+            false
+        )]
+    );
+    assert_eq!(
+        call.input(secs(9), Input::PlaybackFinished),
+        [Output::Hangup]
+    );
+    assert!(call.flow.is_done());
+    assert_eq!(call.flow.path(), "greeting>menu:4>status>status:found");
+}
+
+#[test]
+fn status_date_in_january_and_without_a_deadline() {
+    let mut call = Call::status();
+    call.keys("77#");
+    assert_eq!(
+        call.input(secs(0), found("accepted", Some((2026, 1, 5)))),
+        [play(
+            &[
+                "status_is",
+                "state_accepted",
+                "status_deadline",
+                "num_2",
+                "num_0",
+                "num_2",
+                "num_6",
+                "year",
+                "num_1",
+                "month",
+                "num_5",
+                "day",
+                "goodbye",
+            ],
+            false
+        )]
+    );
+
+    let mut call = Call::status();
+    call.keys("77#");
+    assert_eq!(
+        call.input(secs(0), found("closed", None)),
+        [play(&["status_is", "state_closed", "goodbye"], false)]
+    );
+    // A voicemail case waits for a callback; an unknown state is not said.
+    let mut call = Call::status();
+    call.keys("77#");
+    assert_eq!(
+        call.input(secs(0), found("voicemail", None)),
+        [play(
+            &["status_is", "state_callback_pending", "goodbye"],
+            false
+        )]
+    );
+    let mut call = Call::status();
+    call.keys("77#");
+    assert_eq!(
+        call.input(secs(0), found("archived_somewhere", Some((2026, 10, 1)))),
+        [play(
+            &[
+                "status_deadline",
+                "num_2",
+                "num_0",
+                "num_2",
+                "num_6",
+                "year",
+                "num_10",
+                "month",
+                "num_1",
+                "day",
+                "goodbye"
+            ],
+            false
+        )]
+    );
+}
+
+#[test]
+fn status_keys_barge_into_the_request() {
+    let mut call = Call::status();
+    assert_eq!(
+        call.input(secs(1), Input::Digit('1')),
+        [Output::StopPlayback]
+    );
+    assert_eq!(call.flow.poll_timeout(), Some(call.now + secs(8)));
+    // A late report of the stopped playback changes nothing.
+    assert_eq!(call.input(secs(0), Input::PlaybackFinished), []);
+    // '*' starts the number again.
+    assert_eq!(call.keys("23*45#"), [lookup("45")]);
+}
+
+#[test]
+fn status_not_found_then_found_on_the_retry() {
+    let mut call = Call::status();
+    call.keys("123#");
+    assert_eq!(
+        call.input(secs(0), not_found()),
+        [play(&["status_not_found"], true)]
+    );
+    assert_eq!(call.input(secs(3), Input::PlaybackFinished), []);
+    assert_eq!(call.keys("2025061800042#"), [lookup("2025061800042")]);
+    assert_eq!(
+        call.input(secs(0), found("replied", None)),
+        [play(&["status_is", "state_replied", "goodbye"], false)]
+    );
+    assert_eq!(
+        call.flow.path(),
+        "greeting>menu:4>status>status:not_found>status:found"
+    );
+}
+
+#[test]
+fn status_not_found_twice_says_goodbye() {
+    let mut call = Call::status();
+    call.keys("123#");
+    call.input(secs(0), not_found());
+    assert_eq!(
+        call.input(secs(1), Input::Digit('4')),
+        [Output::StopPlayback]
+    );
+    assert_eq!(call.keys("56#"), [lookup("456")]);
+    assert_eq!(
+        call.input(secs(0), not_found()),
+        [play(&["status_not_found_final", "goodbye"], false)]
+    );
+    assert_eq!(
+        call.input(secs(3), Input::PlaybackFinished),
+        [Output::Hangup]
+    );
+    assert_eq!(
+        call.flow.path(),
+        "greeting>menu:4>status>status:not_found>status:not_found"
+    );
+}
+
+#[test]
+fn status_not_yours_says_so_and_goodbye() {
+    let mut call = Call::status();
+    call.keys("2025061800042#");
+    assert_eq!(
+        call.input(
+            secs(0),
+            Input::CaseStatus {
+                status: CaseStatusSpeech::NotYours
+            }
+        ),
+        [play(&["status_not_yours", "goodbye"], false)]
+    );
+    assert_eq!(
+        call.input(secs(4), Input::PlaybackFinished),
+        [Output::Hangup]
+    );
+    assert_eq!(call.flow.path(), "greeting>menu:4>status>status:not_yours");
+}
+
+#[test]
+fn status_silence_asks_again_then_says_goodbye() {
+    let mut call = Call::status();
+    call.input(secs(3), Input::PlaybackFinished);
+    assert_eq!(call.timeout(), [status_enter()]);
+    call.input(secs(3), Input::PlaybackFinished);
+    assert_eq!(call.timeout(), [play(&["goodbye"], false)]);
+    assert_eq!(
+        call.input(secs(2), Input::PlaybackFinished),
+        [Output::Hangup]
+    );
+    assert_eq!(
+        call.flow.path(),
+        "greeting>menu:4>status>status:timeout>status:timeout"
+    );
+}
+
+#[test]
+fn status_timeout_after_some_digits_looks_them_up() {
+    let mut call = Call::status();
+    call.input(secs(3), Input::PlaybackFinished);
+    call.keys("2025");
+    assert_eq!(call.flow.poll_timeout(), Some(call.now + secs(8)));
+    assert_eq!(call.timeout(), [lookup("2025")]);
+}
+
+#[test]
+fn status_hash_without_digits_counts_as_no_input() {
+    let mut call = Call::status();
+    assert_eq!(call.keys("#"), [Output::StopPlayback, status_enter()]);
+    call.input(secs(3), Input::PlaybackFinished);
+    assert_eq!(call.keys("#"), [play(&["goodbye"], false)]);
+    assert_eq!(
+        call.flow.path(),
+        "greeting>menu:4>status>status:empty>status:empty"
+    );
+}
+
+#[test]
+fn status_sends_the_lookup_at_max_digits() {
+    let mut call = Call::status();
+    call.input(secs(3), Input::PlaybackFinished);
+    assert_eq!(call.keys("1234567890123456789"), []);
+    assert_eq!(call.keys("0"), [lookup("12345678901234567890")]);
+    // Keys after that are not part of the ticket.
+    assert_eq!(call.keys("5#"), []);
+}
+
+#[test]
+fn hangup_while_keying_a_ticket_or_awaiting_the_lookup() {
+    let mut call = Call::status();
+    call.keys("20250");
+    assert_eq!(call.input(secs(1), Input::Hangup), []);
+    assert!(call.flow.is_done());
+    assert_eq!(call.flow.path(), "greeting>menu:4>status>hangup");
+
+    let mut call = Call::status();
+    call.keys("20250#");
+    assert_eq!(call.input(secs(1), Input::Hangup), []);
+    assert_eq!(call.input(secs(0), found("closed", None)), []);
+    assert_eq!(call.flow.path(), "greeting>menu:4>status>hangup");
+}
+
+#[test]
+fn status_key_may_barge_into_the_greeting_and_answers_out_of_turn_are_ignored() {
+    let (mut call, _) = Call::staffed();
+    assert_eq!(
+        call.input(secs(2), Input::Digit('4')),
+        [Output::StopPlayback, status_enter()]
+    );
+    // Not waiting for a lookup: ignored.
+    assert_eq!(call.input(secs(0), not_found()), []);
+    let (mut call, _) = Call::staffed();
+    assert_eq!(call.input(secs(2), found("closed", None)), []);
+}
+
+#[test]
+fn without_a_status_digit_key_4_is_a_wrong_key_and_a_status_key_alone_is_a_menu() {
+    let mut cfg = IvrConfig::default();
+    cfg.menu.status_digit.clear();
+    let (mut call, _) = Call::at(cfg, shanghai(2025, 6, 18, 10, 0));
+    call.reach_menu_wait();
+    assert_eq!(
+        call.input(secs(1), Input::Digit('4')),
+        [play(&["invalid", "menu", "menu_status"], true)]
+    );
+
+    let mut cfg = IvrConfig::default();
+    cfg.menu.options.clear();
+    cfg.validate().unwrap();
+    let (mut call, out) = Call::at(cfg, shanghai(2025, 6, 18, 10, 0));
+    assert_eq!(out, [greeting()]);
+    call.reach_menu_wait();
+    assert_eq!(call.input(secs(1), Input::Digit('4')), [status_enter()]);
+}
+
+#[test]
+fn shipped_config_runs_the_status_query() {
+    let cfg = IvrConfig::from_toml_str(include_str!("../../../../config/ivr.toml")).unwrap();
+    assert_eq!(cfg.status_key(), Some('4'));
+    let (mut call, _) = Call::at(cfg, shanghai(2025, 6, 18, 10, 0));
+    call.reach_menu_wait();
+    assert_eq!(call.input(secs(1), Input::Digit('4')), [status_enter()]);
+    call.keys("42#");
+    assert_eq!(
+        call.input(secs(0), found("redo", Some((2026, 12, 31)))),
+        [play(
+            &[
+                "status_is",
+                "state_redo",
+                "status_deadline",
+                "num_2",
+                "num_0",
+                "num_2",
+                "num_6",
+                "year",
+                "num_10",
+                "num_2",
+                "month",
+                "num_3",
+                "num_10",
+                "num_1",
+                "day",
+                "goodbye"
+            ],
+            false
+        )]
+    );
 }

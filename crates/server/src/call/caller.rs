@@ -9,7 +9,7 @@ use super::{CallEvent, Calls, Ctx, ALLOW};
 use crate::endpoint::EndpointHandle;
 use chrono::Utc;
 use hotline_case::{CallId, CaseId, NewRecording, OpenedCall, RecordingKind};
-use hotline_ivr::{Flow, Input, Output};
+use hotline_ivr::{CaseStatusSpeech, Flow, Input, Output};
 use hotline_media::{BridgeHandle, MediaEvent, MediaHandle, RecordStop, RecordingInfo};
 use hotline_sip::dialog::Dialog;
 use hotline_sip::message::{self, Info};
@@ -366,6 +366,11 @@ impl Answered {
                         tracing::error!(error = %e, "cannot mark the callback request");
                     }
                 }
+                Output::LookupCase { ticket } => {
+                    let status = self.case_status_for_caller(&ticket).await;
+                    self.flow
+                        .handle_input(Instant::now(), Input::CaseStatus { status });
+                }
                 Output::Satisfaction { score } => {
                     if let Err(e) = self
                         .ctx
@@ -393,6 +398,29 @@ impl Answered {
         // Left the queue without asking for a callback (CallbackRequested records first).
         if leaving {
             self.left_queue("abandoned").await;
+        }
+    }
+
+    /// What the caller may hear about `ticket`: only the number that opened a case hears
+    /// its status (a stranger learns nothing, not even that it exists beyond "not yours").
+    async fn case_status_for_caller(&self, ticket: &str) -> CaseStatusSpeech {
+        match self.ctx.store.case_by_ticket(ticket).await {
+            Ok(Some(detail)) if detail.case.caller_number == self.caller_number => {
+                let tz = self.ctx.ivr.timezone;
+                CaseStatusSpeech::Found {
+                    state: detail.case.status.as_str().to_string(),
+                    deadline: detail
+                        .case
+                        .deadline
+                        .map(|d| d.with_timezone(&tz).date_naive()),
+                }
+            }
+            Ok(Some(_)) => CaseStatusSpeech::NotYours,
+            Ok(None) => CaseStatusSpeech::NotFound,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot look up the case for a status query");
+                CaseStatusSpeech::NotFound
+            }
         }
     }
 
