@@ -52,9 +52,19 @@ fn hotline(args: &[&str]) -> (bool, String) {
 fn shipped_config_checks_ok() {
     let (ok, out) = hotline(&["check-config"]);
     assert!(ok, "{out}");
+    let shipped = std::fs::read_dir(repo().join("prompts/zh"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "wav")
+        })
+        .count();
     assert!(
-        out.contains("48 prompts"),
-        "every prompt the flow names, loaded: {out}"
+        out.contains(&format!("{shipped} prompts")),
+        "every shipped prompt is named by the flow and loaded: {out}"
     );
 }
 
