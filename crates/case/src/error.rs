@@ -124,6 +124,20 @@ pub enum CaseError {
     /// The case is final (answered, forwarded, closed): it cannot change any more.
     #[error("case {0} is final and cannot change")]
     CaseFinal(String),
+    /// No callback task has this id.
+    #[error("callback task {0} not found")]
+    CallbackNotFound(i64),
+    /// The callback task is not in a state that allows this (e.g. claiming a task that
+    /// another agent claimed first, or recording an attempt on an unclaimed task).
+    #[error("callback task {task} is {status}: cannot {action}")]
+    CallbackState {
+        /// The task.
+        task: i64,
+        /// Its status.
+        status: String,
+        /// What was tried.
+        action: &'static str,
+    },
     /// No department has this code.
     #[error("department {0:?} not found")]
     DepartmentNotFound(String),

@@ -58,6 +58,7 @@
 
 mod acd;
 pub mod calendar;
+pub mod callback;
 mod error;
 pub mod lifecycle;
 pub mod model;
@@ -70,6 +71,9 @@ mod store;
 pub mod ticket;
 mod workflow;
 
+pub use callback::{
+    CallbackReason, CallbackResult, CallbackStatus, CallbackTask, CallbackTaskId, CallingHours,
+};
 pub use error::CaseError;
 pub use model::{
     AcdResult, Actor, Agent, AgentEvent, AgentSecrets, CallId, CallRow, CaseDetail, CaseEvent,

@@ -47,6 +47,7 @@ const SYSTEM_ACTOR: &str = "system";
 /// Starts a transaction whose statements all read the same snapshot.
 const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
+mod callbacks;
 mod report;
 mod work;
 
@@ -197,6 +198,9 @@ impl PostgresBackend {
         .await?;
         let (event, from, to) = (t.event, Some(from), Some(to));
         insert_event(&mut tx, case.0, at, SYSTEM_ACTOR, event, from, to, None).await?;
+        // The callback owed goes on the worklist in the same transaction.
+        let spec = crate::callback::TaskSpec::owed_for(action, at);
+        callbacks::insert_task(&mut tx, case, &spec, true, at).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -39,6 +39,7 @@ const MAX_CONNECTIONS: u32 = 8;
 /// Who the call controller's own audit events are attributed to.
 const SYSTEM_ACTOR: &str = "system";
 
+mod callbacks;
 mod report;
 mod work;
 
@@ -197,6 +198,9 @@ impl SqliteBackend {
         .await?;
         let (event, from, to) = (t.event, Some(from), Some(to));
         insert_event(&mut tx, case.0, at, SYSTEM_ACTOR, event, from, to, None).await?;
+        // The callback owed goes on the worklist in the same transaction.
+        let spec = crate::callback::TaskSpec::owed_for(action, at);
+        callbacks::insert_task(&mut tx, case, &spec, true, at).await?;
         tx.commit().await?;
         Ok(())
     }

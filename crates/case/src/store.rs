@@ -7,6 +7,7 @@ use chrono_tz::Tz;
 
 use crate::acd::AcdStep;
 use crate::calendar::{DeadlinePolicy, WorkCalendar};
+use crate::callback::{CallbackReason, CallbackResult, CallbackTask, CallbackTaskId, TaskSpec};
 use crate::error::CaseError;
 use crate::lifecycle::{Action, Role};
 use crate::model::{
@@ -126,7 +127,10 @@ impl CaseStore {
     }
 
     /// Marks that the caller left a voicemail: the case goes to `callback_pending` and
-    /// its channel becomes `voicemail`, with an audit event `voicemail`.
+    /// its channel becomes `voicemail`, with an audit event `voicemail`. In the same
+    /// transaction a callback task (reason `voicemail`) goes on the worklist, due at once
+    /// (calling hours are applied by the dialler, see [`crate::callback`]), unless the
+    /// case already has an open one or no caller number.
     ///
     /// Allowed from `registered` (or `voicemail`); otherwise
     /// [`CaseError::InvalidTransition`]. Unknown case: [`CaseError::CaseNotFound`].
@@ -423,7 +427,7 @@ impl CaseStore {
 
     /// The caller chose to be called back instead of waiting: the case goes to
     /// `callback_pending` with an audit event `callback_requested`. Same rules as
-    /// [`CaseStore::mark_voicemail`].
+    /// [`CaseStore::mark_voicemail`], also for the task (reason `callback_requested`).
     pub async fn mark_callback_requested(&self, case: CaseId) -> Result<(), CaseError> {
         let (to, action) = (CaseStatus::CallbackPending, Action::RequestCallback);
         on_backend!(self, b => b.change_status(case, to, &action, Utc::now()).await)
@@ -445,6 +449,114 @@ impl CaseStore {
         let bounds = report::day_bounds(day, tz);
         let rows = on_backend!(self, b => b.report_rows(bounds.0, bounds.1).await?);
         Ok(report::compute(day, tz, bounds, rows))
+    }
+
+    // ----- Callback worklist -----
+
+    /// Puts a callback task on the worklist by hand (e.g. a revisit): calling `number`
+    /// about `case` from `earliest_at`, at most `max_attempts` times (1 to 20). Its place
+    /// is the arrival of the case's first call. Audit event `callback_created`.
+    /// [`CaseError::InvalidField`] for a bad number or attempt count,
+    /// [`CaseError::CaseNotFound`].
+    pub async fn create_callback_task(
+        &self,
+        case: CaseId,
+        number: &str,
+        reason: CallbackReason,
+        priority: i32,
+        earliest_at: DateTime<Utc>,
+        max_attempts: u32,
+    ) -> Result<CallbackTask, CaseError> {
+        let digits = number.strip_prefix('+').unwrap_or(number);
+        if digits.is_empty() || digits.len() > 32 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(field("number", "1 to 32 digits after an optional '+'"));
+        }
+        if !(1..=20).contains(&max_attempts) {
+            return Err(field("max_attempts", "1 to 20"));
+        }
+        let spec = TaskSpec {
+            number: Some(number),
+            reason,
+            priority,
+            earliest_at,
+            max_attempts,
+        };
+        on_backend!(self, b => b.create_callback_task(case, &spec, Utc::now()).await)
+    }
+
+    /// The tasks due at `now` (`pending` with `next_attempt_at <= now`), higher priority
+    /// first, then the oldest place (arrival of the first call), at most `limit` (0: 100).
+    pub async fn callback_worklist(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<CallbackTask>, CaseError> {
+        on_backend!(self, b => b.callback_worklist(Some(now), search_limit(limit)).await)
+    }
+
+    /// Every task whatever its status or due time, in worklist order (0: 100).
+    pub async fn callback_tasks(&self, limit: u32) -> Result<Vec<CallbackTask>, CaseError> {
+        on_backend!(self, b => b.callback_worklist(None, search_limit(limit)).await)
+    }
+
+    /// One task. [`CaseError::CallbackNotFound`].
+    pub async fn callback_task(&self, task: CallbackTaskId) -> Result<CallbackTask, CaseError> {
+        on_backend!(self, b => b.callback_task(task.0).await)
+    }
+
+    /// An agent takes a `pending` task (→ `in_progress`, audit `callback_claimed`). Of
+    /// concurrent claims exactly one wins; the others (and a claim of a task in any other
+    /// state) get [`CaseError::CallbackState`].
+    pub async fn claim_callback(
+        &self,
+        task: CallbackTaskId,
+        agent: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CallbackTask, CaseError> {
+        on_backend!(self, b => b.claim_callback(task.0, agent, now).await)
+    }
+
+    /// Records how an attempt on a claimed (`in_progress`) task ended: `reached` → `done`;
+    /// otherwise `pending` again due at `now + retry_spacing`, or `failed` once
+    /// `max_attempts` are used. Audit `callback_attempt` on the case, plus
+    /// `callback_failed` when it fails. [`CaseError::CallbackState`] if not claimed.
+    pub async fn record_callback_attempt(
+        &self,
+        task: CallbackTaskId,
+        result: CallbackResult,
+        agent: &str,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+        retry_spacing: chrono::Duration,
+    ) -> Result<CallbackTask, CaseError> {
+        on_backend!(self, b => {
+            b.record_callback_attempt(task.0, result, agent, note, now, retry_spacing).await
+        })
+    }
+
+    /// Moves a `pending` or `in_progress` task to `pending` due at `at` (audit
+    /// `callback_rescheduled` by `actor`).
+    pub async fn reschedule_callback(
+        &self,
+        task: CallbackTaskId,
+        at: DateTime<Utc>,
+        actor: &str,
+    ) -> Result<CallbackTask, CaseError> {
+        on_backend!(self, b => b.reschedule_callback(task.0, at, actor, Utc::now()).await)
+    }
+
+    /// Takes a `pending` or `in_progress` task off the worklist (`skipped`, audit
+    /// `callback_skipped` with the reason, by `actor`).
+    pub async fn skip_callback(
+        &self,
+        task: CallbackTaskId,
+        reason: &str,
+        actor: &str,
+    ) -> Result<CallbackTask, CaseError> {
+        if reason.trim().is_empty() {
+            return Err(field("reason", "must not be empty"));
+        }
+        on_backend!(self, b => b.skip_callback(task.0, reason, actor, Utc::now()).await)
     }
 
     // ----- Departments -----

@@ -60,11 +60,32 @@ enum Command {
         #[command(subcommand)]
         command: ReportCommand,
     },
+    /// The callback worklist (citizens the hotline owes a call).
+    Callbacks {
+        #[command(subcommand)]
+        command: CallbacksCommand,
+    },
     /// Queues and agents of the running server, live (reads its HTTP API).
     Status {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CallbacksCommand {
+    /// The tasks due now, higher priority then oldest place first.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Every task, whatever its status or due time.
+        #[arg(long)]
+        all: bool,
+        /// How many (at most 1000).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
     },
 }
 
@@ -212,6 +233,9 @@ fn main() -> Result<()> {
         Command::Report {
             command: ReportCommand::Daily { date, json },
         } => runtime()?.block_on(report_daily(&cli.config, date, json)),
+        Command::Callbacks {
+            command: CallbacksCommand::List { json, all, limit },
+        } => runtime()?.block_on(callbacks_list(&cli.config, json, all, limit)),
         Command::Status { json } => runtime()?.block_on(status::run(&cli.config, json)),
     }
 }
@@ -262,6 +286,40 @@ async fn serve(path: &Path) -> Result<()> {
     tokio::select! {
         r = axum::serve(listener, app) => r.context("HTTP server")?,
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
+    }
+    Ok(())
+}
+
+async fn callbacks_list(path: &Path, json: bool, all: bool, limit: u32) -> Result<()> {
+    let cfg = Config::load(path)?;
+    let store = hotline_case::CaseStore::open(&cfg.database_url())
+        .await
+        .with_context(|| format!("database {}", cfg.database_url()))?;
+    let tasks = if all {
+        store.callback_tasks(limit).await?
+    } else {
+        store.callback_worklist(chrono::Utc::now(), limit).await?
+    };
+    store.close().await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&tasks)?);
+    } else if tasks.is_empty() {
+        println!("no callback tasks");
+    } else {
+        for t in tasks {
+            println!(
+                "{:<6} {}  {:<18} {:<11} {:<18} {}/{}  due {}  place {}",
+                t.id,
+                t.ticket,
+                t.number,
+                t.status.as_str(),
+                t.reason.as_str(),
+                t.attempts,
+                t.max_attempts,
+                t.next_attempt_at.to_rfc3339(),
+                t.place_at.to_rfc3339(),
+            );
+        }
     }
     Ok(())
 }

@@ -950,3 +950,142 @@ fn work_orders_over_http() {
     assert_eq!(s.req("GET", "/api/cases", Some(&agent), None).status, 401);
     let _ = &s.dir;
 }
+
+/// The callback worklist over HTTP: a voicemail's task is listed, claimed once, its
+/// attempts recorded with retries, rescheduled and skipped; department handlers are
+/// refused.
+#[test]
+fn callbacks_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let http = free_tcp_port();
+    let config = Server::config(dir.path(), http);
+    Server::cli(&config, &["migrate"]);
+    for (user, role, pass) in [
+        ("li", "agent", "agentpass1"),
+        ("wang", "agent", "agentpass2"),
+    ] {
+        Server::cli(
+            &config,
+            &[
+                "user",
+                "add",
+                user,
+                "--name",
+                user,
+                "--role",
+                role,
+                "--password",
+                pass,
+            ],
+        );
+    }
+    // Two voicemails, marked as the call controller does.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let tickets: Vec<String> = rt.block_on(async {
+        let db = format!("sqlite://{}/data/hotline.db", dir.path().display());
+        let store = hotline_case::CaseStore::open(&db).await.unwrap();
+        let mut tickets = Vec::new();
+        for i in 0..2 {
+            let now = chrono::Utc::now() - chrono::Duration::minutes(10 - i);
+            let o = store
+                .open_call(hotline_case::NewCall {
+                    sip_call_id: format!("cb-{i}@127.0.0.1"),
+                    caller_number: format!("1360000000{i}"),
+                    called_number: "12345".into(),
+                    arrived_at: now,
+                    answered_at: now,
+                    local_day: now.date_naive(),
+                })
+                .await
+                .unwrap();
+            store.mark_voicemail(o.case).await.unwrap();
+            tickets.push(o.ticket);
+        }
+        store.close().await;
+        tickets
+    });
+    let server = Server::start(dir);
+    let s = &server;
+    assert_eq!(s.req("GET", "/api/callbacks", None, None).status, 401);
+    let li = s.login("li", "agentpass1");
+    let wang = s.login("wang", "agentpass2");
+    let r = s.req("GET", "/api/callbacks", Some(&li), None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let list = r.json();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["ticket"], tickets[0].as_str(), "oldest place first");
+    let id = list[0]["id"].as_i64().unwrap();
+    let other = list[1]["id"].as_i64().unwrap();
+
+    let claim = format!("/api/callbacks/{id}/claim");
+    let r = s.req("POST", &claim, Some(&li), None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "in_progress");
+    assert_eq!(r.json()["agent"], "li");
+    assert_eq!(s.req("POST", &claim, Some(&wang), None).status, 409);
+
+    let attempt = format!("/api/callbacks/{id}/attempt");
+    let r = s.req(
+        "POST",
+        &attempt,
+        Some(&li),
+        Some(json!({ "result": "maybe" })),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    let body = json!({ "result": "busy", "note": "line busy", "retry_minutes": 30 });
+    let r = s.req("POST", &attempt, Some(&li), Some(body));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        (r.json()["status"].clone(), r.json()["attempts"].clone()),
+        (json!("pending"), json!(1))
+    );
+    // Not due for 30 minutes: only the other task is listed; --all shows both.
+    let due = s.req("GET", "/api/callbacks", Some(&li), None).json();
+    assert_eq!(due.as_array().unwrap().len(), 1);
+    let all = s
+        .req("GET", "/api/callbacks?all=true", Some(&li), None)
+        .json();
+    assert_eq!(all.as_array().unwrap().len(), 2);
+    // Attempt without a claim: 409.
+    assert_eq!(
+        s.req(
+            "POST",
+            &attempt,
+            Some(&li),
+            Some(json!({ "result": "busy" }))
+        )
+        .status,
+        409
+    );
+
+    let r = s.req(
+        "POST",
+        &format!("/api/callbacks/{other}/reschedule"),
+        Some(&wang),
+        Some(json!({ "at": "2030-01-01T00:00:00Z" })),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["next_attempt_at"], "2030-01-01T00:00:00Z");
+    let r = s.req(
+        "POST",
+        &format!("/api/callbacks/{other}/skip"),
+        Some(&wang),
+        Some(json!({ "reason": "duplicate" })),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "skipped");
+    assert_eq!(
+        s.req("POST", "/api/callbacks/999/claim", Some(&li), None)
+            .status,
+        404
+    );
+    let ev = events(s, &li, &tickets[0]);
+    assert!(
+        ev.iter().any(|e| e["event"] == "callback_attempt"),
+        "{ev:?}"
+    );
+}

@@ -11,10 +11,12 @@ use super::*;
 use crate::model::{AcdResult, Agent, CaseEvent, Channel, RecordingKind, Skill};
 
 mod backends;
+mod callbacks;
 mod report;
 mod work;
 
 use backends::Db;
+use callbacks::*;
 use report::*;
 use work::*;
 
@@ -83,13 +85,19 @@ on_both_backends! {
     voicemail_makes_a_voicemail_case,
     users_login_and_sessions,
     recording_access_is_audited,
-    daily_report_on_a_fixture_day;
+    daily_report_on_a_fixture_day,
+    voicemail_and_callback_request_create_tasks,
+    worklist_is_due_tasks_oldest_place_first,
+    attempts_retry_with_spacing_then_fail,
+    reached_is_done_and_reschedule_and_skip,
+    worklist_survives_reopening;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     concurrent_calls_get_distinct_tickets,
     concurrent_changes_to_one_call_and_case_serialize,
     concurrent_agent_adds_of_one_extension_admit_one,
-    concurrent_transitions_serialize;
+    concurrent_transitions_serialize,
+    concurrent_claims_admit_one;
 }
 
 fn day(y: i32, m: u32, d: u32) -> NaiveDate {

@@ -66,7 +66,9 @@ impl From<CaseError> for ApiError {
             | E::CaseNotFound(_)
             | E::CallNotFound(_)
             | E::UserNotFound(_)
-            | E::RecordingNotFound(_) => StatusCode::NOT_FOUND,
+            | E::RecordingNotFound(_)
+            | E::CallbackNotFound(_) => StatusCode::NOT_FOUND,
+            E::CallbackState { .. } => StatusCode::CONFLICT,
             E::Transition { source, .. } => match source {
                 TransitionError::NotAllowed { .. } => StatusCode::CONFLICT,
                 TransitionError::Forbidden { .. } => StatusCode::FORBIDDEN,

@@ -13,6 +13,7 @@
 //! OpenAPI document (`crates/server/openapi.json`) is tested against.
 
 mod auth;
+mod callbacks;
 mod cases;
 mod departments;
 mod error;
@@ -93,6 +94,19 @@ pub(crate) fn routes() -> Vec<Route> {
             get(cases::recording),
         ),
         authed("get", "/api/reports/daily", get(reports::daily)),
+        authed("get", "/api/callbacks", get(callbacks::list)),
+        authed("post", "/api/callbacks/{id}/claim", post(callbacks::claim)),
+        authed(
+            "post",
+            "/api/callbacks/{id}/attempt",
+            post(callbacks::attempt),
+        ),
+        authed(
+            "post",
+            "/api/callbacks/{id}/reschedule",
+            post(callbacks::reschedule),
+        ),
+        authed("post", "/api/callbacks/{id}/skip", post(callbacks::skip)),
     ]
 }
 
