@@ -1,55 +1,11 @@
 //! SQLite: the rows of one day for the daily report ([`crate::report`]).
 //!
-//! The statements are shared with the PostgreSQL twin (`$n` placeholders work on both);
-//! every figure is computed from these rows in `report::compute`.
+//! Only what differs per backend is here (connection type, how transactions start, row
+//! locks); the statements and logic, the same text for both (`$n` placeholders work on
+//! both), are in `twin/report.rs`, included below.
 
 use chrono::{DateTime, Utc};
 
 use super::SqliteBackend as Backend;
-use crate::error::CaseError;
-use crate::report::{
-    CallFacts, CaseFacts, DayRows, EventFacts, StatusFacts, CALLS_SQL, CASES_SQL, EVENTS_SQL,
-    MISSED_SQL, STATUS_SQL,
-};
 
-impl Backend {
-    /// The calls, missed calls, cases and audit events of `[from, to)`, and the status
-    /// changes before `to` of the cases that may have been overdue at `to`.
-    pub(crate) async fn report_rows(
-        &self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> Result<DayRows, CaseError> {
-        let calls: Vec<CallFacts> = sqlx::query_as(CALLS_SQL)
-            .bind(from)
-            .bind(to)
-            .fetch_all(&self.pool)
-            .await?;
-        let missed: i64 = sqlx::query_scalar(MISSED_SQL)
-            .bind(from)
-            .bind(to)
-            .fetch_one(&self.pool)
-            .await?;
-        let cases: Vec<CaseFacts> = sqlx::query_as(CASES_SQL)
-            .bind(from)
-            .bind(to)
-            .fetch_all(&self.pool)
-            .await?;
-        let events: Vec<EventFacts> = sqlx::query_as(EVENTS_SQL)
-            .bind(from)
-            .bind(to)
-            .fetch_all(&self.pool)
-            .await?;
-        let statuses: Vec<StatusFacts> = sqlx::query_as(STATUS_SQL)
-            .bind(to)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(DayRows {
-            calls,
-            missed,
-            cases,
-            events,
-            statuses,
-        })
-    }
-}
+include!("../twin/report.rs");

@@ -1,0 +1,392 @@
+// The statements and logic shared by `sqlite/callbacks.rs` and `postgres/callbacks.rs`, included
+// by both after their backend-specific header (types, locks, how transactions start).
+
+/// Columns of [`TaskRecord`], the task table aliased `t` joined to `cases c`.
+const TASK_SELECT: &str = "SELECT t.id, t.case_id, c.ticket, t.number, t.reason, t.priority, \
+     t.place_at, t.earliest_at, t.status, t.attempts, t.max_attempts, t.next_attempt_at, \
+     t.last_result, t.agent, t.created_at, t.updated_at \
+     FROM callback_tasks t JOIN cases c ON c.id = t.case_id";
+
+#[derive(sqlx::FromRow)]
+struct TaskRecord {
+    id: i64,
+    case_id: i64,
+    ticket: String,
+    number: String,
+    reason: String,
+    priority: i32,
+    place_at: DateTime<Utc>,
+    earliest_at: DateTime<Utc>,
+    status: String,
+    attempts: i32,
+    max_attempts: i32,
+    next_attempt_at: DateTime<Utc>,
+    last_result: Option<String>,
+    agent: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TaskRecord {
+    fn convert(self) -> Result<CallbackTask, CaseError> {
+        let bad = |what: &str, v: &str| CaseError::Corrupt(format!("callback {what} {v:?}"));
+        Ok(CallbackTask {
+            id: CallbackTaskId(self.id),
+            case_id: CaseId(self.case_id),
+            ticket: self.ticket,
+            number: self.number,
+            reason: CallbackReason::parse(&self.reason)
+                .ok_or_else(|| bad("reason", &self.reason))?,
+            priority: self.priority,
+            place_at: self.place_at,
+            earliest_at: self.earliest_at,
+            status: CallbackStatus::parse(&self.status)
+                .ok_or_else(|| bad("status", &self.status))?,
+            attempts: self.attempts.max(0) as u32,
+            max_attempts: self.max_attempts.max(0) as u32,
+            next_attempt_at: self.next_attempt_at,
+            last_result: match self.last_result {
+                Some(r) => Some(CallbackResult::parse(&r).ok_or_else(|| bad("result", &r))?),
+                None => None,
+            },
+            agent: self.agent,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// Inserts a task for `case` inside the caller's transaction (the case must exist), with
+/// the case's caller number unless `spec.number` is given. With `only_if_none_open`,
+/// nothing is inserted if the case already has a pending or in-progress task, or has no
+/// number. Returns the new task's id, if any.
+pub(super) async fn insert_task(
+    conn: &mut Conn,
+    case: CaseId,
+    spec: &TaskSpec<'_>,
+    only_if_none_open: bool,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, CaseError> {
+    let row: Option<(String, DateTime<Utc>)> =
+        sqlx::query_as("SELECT caller_number, created_at FROM cases WHERE id = $1")
+            .bind(case.0)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let (caller, created) = row.ok_or(CaseError::CaseNotFound(case))?;
+    let first_call: Option<DateTime<Utc>> = sqlx::query_scalar(
+        "SELECT arrived_at FROM calls WHERE case_id = $1 ORDER BY arrived_at LIMIT 1",
+    )
+    .bind(case.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let number = spec.number.unwrap_or(&caller).trim().to_owned();
+    if only_if_none_open {
+        if number.is_empty() {
+            return Ok(None);
+        }
+        let open: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM callback_tasks WHERE case_id = $1 \
+             AND status IN ('pending', 'in_progress') LIMIT 1",
+        )
+        .bind(case.0)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if open.is_some() {
+            return Ok(None);
+        }
+    }
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO callback_tasks (case_id, number, reason, priority, place_at, earliest_at, \
+         status, attempts, max_attempts, next_attempt_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $6, $8, $8) RETURNING id",
+    )
+    .bind(case.0)
+    .bind(&number)
+    .bind(spec.reason.as_str())
+    .bind(spec.priority)
+    .bind(first_call.unwrap_or(created))
+    .bind(spec.earliest_at)
+    .bind(spec.max_attempts as i32)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Some(id))
+}
+
+async fn load_task(conn: &mut Conn, task: i64, lock: bool) -> Result<CallbackTask, CaseError> {
+    let sql = format!(
+        "{TASK_SELECT} WHERE t.id = $1{}",
+        if lock { LOCK } else { "" }
+    );
+    let r: Option<TaskRecord> = sqlx::query_as(&sql)
+        .bind(task)
+        .fetch_optional(&mut *conn)
+        .await?;
+    r.ok_or(CaseError::CallbackNotFound(task))?.convert()
+}
+
+fn state_error(t: &CallbackTask, action: &'static str) -> CaseError {
+    CaseError::CallbackState {
+        task: t.id.0,
+        status: t.status.as_str().to_owned(),
+        action,
+    }
+}
+
+impl Backend {
+    pub(crate) async fn create_callback_task(
+        &self,
+        case: CaseId,
+        spec: &TaskSpec<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<CallbackTask, CaseError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let id = insert_task(&mut tx, case, spec, false, now)
+            .await?
+            .expect("always inserted");
+        let note = format!("task {id}: {} {}", spec.reason, spec.number.unwrap_or(""));
+        insert_event(
+            &mut tx,
+            case.0,
+            now,
+            "system",
+            "callback_created",
+            None,
+            None,
+            Some(note.trim_end()),
+        )
+        .await?;
+        let task = load_task(&mut tx, id, false).await?;
+        tx.commit().await?;
+        Ok(task)
+    }
+
+    pub(crate) async fn callback_worklist(
+        &self,
+        now: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<CallbackTask>, CaseError> {
+        let order = "ORDER BY t.priority DESC, t.place_at, t.id";
+        let limit = i64::from(limit);
+        let records: Vec<TaskRecord> = match now {
+            Some(now) => {
+                let sql = format!(
+                    "{TASK_SELECT} WHERE t.status = 'pending' AND t.next_attempt_at <= $1 \
+                     {order} LIMIT $2"
+                );
+                sqlx::query_as(&sql)
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                let sql = format!("{TASK_SELECT} {order} LIMIT $1");
+                sqlx::query_as(&sql)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        records.into_iter().map(TaskRecord::convert).collect()
+    }
+
+    pub(crate) async fn callback_task(&self, task: i64) -> Result<CallbackTask, CaseError> {
+        let mut conn = self.pool.acquire().await?;
+        load_task(&mut conn, task, false).await
+    }
+
+    pub(crate) async fn claim_callback(
+        &self,
+        task: i64,
+        agent: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CallbackTask, CaseError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        // The status test in the WHERE makes it one winner on both databases: the second
+        // UPDATE waits for the first one's row lock, then sees `in_progress`.
+        let done = sqlx::query(
+            "UPDATE callback_tasks SET status = 'in_progress', agent = $1, updated_at = $2 \
+             WHERE id = $3 AND status = 'pending'",
+        )
+        .bind(agent)
+        .bind(now)
+        .bind(task)
+        .execute(&mut *tx)
+        .await?;
+        let t = load_task(&mut tx, task, false).await?;
+        if done.rows_affected() != 1 {
+            return Err(state_error(&t, "claim"));
+        }
+        let note = format!("task {task} by {agent}");
+        insert_event(
+            &mut tx,
+            t.case_id.0,
+            now,
+            agent,
+            "callback_claimed",
+            None,
+            None,
+            Some(&note),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(t)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn record_callback_attempt(
+        &self,
+        task: i64,
+        result: CallbackResult,
+        agent: &str,
+        note: Option<&str>,
+        now: DateTime<Utc>,
+        spacing: Duration,
+    ) -> Result<CallbackTask, CaseError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let t = load_task(&mut tx, task, true).await?;
+        if t.status != CallbackStatus::InProgress {
+            return Err(state_error(&t, "record an attempt"));
+        }
+        let o = plan_attempt(t.attempts, t.max_attempts, result, now, spacing);
+        sqlx::query(
+            "UPDATE callback_tasks SET status = $1, attempts = $2, next_attempt_at = $3, \
+             last_result = $4, updated_at = $5 WHERE id = $6",
+        )
+        .bind(o.status.as_str())
+        .bind(o.attempts as i32)
+        .bind(o.next_attempt_at)
+        .bind(result.as_str())
+        .bind(now)
+        .bind(task)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO callback_attempts (task_id, at, result, agent, note) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(task)
+        .bind(now)
+        .bind(result.as_str())
+        .bind(agent)
+        .bind(note)
+        .execute(&mut *tx)
+        .await?;
+        let mut text = format!(
+            "task {task} attempt {}/{}: {result}",
+            o.attempts, t.max_attempts
+        );
+        if let Some(n) = note.filter(|n| !n.trim().is_empty()) {
+            text.push_str(" — ");
+            text.push_str(n.trim());
+        }
+        let case = t.case_id.0;
+        insert_event(
+            &mut tx,
+            case,
+            now,
+            agent,
+            "callback_attempt",
+            None,
+            None,
+            Some(&text),
+        )
+        .await?;
+        if o.status == CallbackStatus::Failed {
+            let text = format!("task {task}: no success after {} attempts", o.attempts);
+            insert_event(
+                &mut tx,
+                case,
+                now,
+                "system",
+                "callback_failed",
+                None,
+                None,
+                Some(&text),
+            )
+            .await?;
+        }
+        let t = load_task(&mut tx, task, false).await?;
+        tx.commit().await?;
+        Ok(t)
+    }
+
+    pub(crate) async fn reschedule_callback(
+        &self,
+        task: i64,
+        at: DateTime<Utc>,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CallbackTask, CaseError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let t = load_task(&mut tx, task, true).await?;
+        if !matches!(
+            t.status,
+            CallbackStatus::Pending | CallbackStatus::InProgress
+        ) {
+            return Err(state_error(&t, "reschedule"));
+        }
+        sqlx::query(
+            "UPDATE callback_tasks SET status = 'pending', next_attempt_at = $1, updated_at = $2 \
+             WHERE id = $3",
+        )
+        .bind(at)
+        .bind(now)
+        .bind(task)
+        .execute(&mut *tx)
+        .await?;
+        let text = format!("task {task} to {}", at.to_rfc3339());
+        insert_event(
+            &mut tx,
+            t.case_id.0,
+            now,
+            actor,
+            "callback_rescheduled",
+            None,
+            None,
+            Some(&text),
+        )
+        .await?;
+        let t = load_task(&mut tx, task, false).await?;
+        tx.commit().await?;
+        Ok(t)
+    }
+
+    pub(crate) async fn skip_callback(
+        &self,
+        task: i64,
+        reason: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CallbackTask, CaseError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let t = load_task(&mut tx, task, true).await?;
+        if !matches!(
+            t.status,
+            CallbackStatus::Pending | CallbackStatus::InProgress
+        ) {
+            return Err(state_error(&t, "skip"));
+        }
+        sqlx::query("UPDATE callback_tasks SET status = 'skipped', updated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(task)
+            .execute(&mut *tx)
+            .await?;
+        let text = format!("task {task}: {}", reason.trim());
+        insert_event(
+            &mut tx,
+            t.case_id.0,
+            now,
+            actor,
+            "callback_skipped",
+            None,
+            None,
+            Some(&text),
+        )
+        .await?;
+        let t = load_task(&mut tx, task, false).await?;
+        tx.commit().await?;
+        Ok(t)
+    }
+}

@@ -1,0 +1,719 @@
+// The statements and logic shared by `sqlite/work.rs` and `postgres/work.rs`, included
+// by both after their backend-specific header (types, locks, how transactions start).
+
+impl Backend {
+    pub(crate) async fn add_department(
+        &self,
+        d: &NewDepartment,
+        now: DateTime<Utc>,
+    ) -> Result<Department, CaseError> {
+        let mut tx = self.write_tx().await?;
+        let parent = match &d.parent {
+            Some(code) => {
+                let p = department_record(&mut tx, code)
+                    .await?
+                    .ok_or_else(|| CaseError::DepartmentNotFound(code.clone()))?;
+                if i64::from(d.level) <= p.level {
+                    return Err(CaseError::InvalidField {
+                        field: "level",
+                        reason: format!(
+                            "a level {} unit cannot be below a level {} unit",
+                            d.level, p.level
+                        ),
+                    });
+                }
+                Some(p.id)
+            }
+            None => None,
+        };
+        sqlx::query(
+            "INSERT INTO departments (code, name, parent_id, level, active, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&d.code)
+        .bind(d.name.trim())
+        .bind(parent)
+        .bind(i64::from(d.level))
+        .bind(true)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match kind(&e) {
+            Some(ErrorKind::UniqueViolation) => CaseError::DepartmentExists(d.code.clone()),
+            _ => e.into(),
+        })?;
+        let added = department_record(&mut tx, &d.code)
+            .await?
+            .ok_or_else(|| CaseError::DepartmentNotFound(d.code.clone()))?;
+        tx.commit().await?;
+        added.try_into()
+    }
+
+    pub(crate) async fn departments(&self) -> Result<Vec<Department>, CaseError> {
+        let all: Vec<DepartmentRecord> = sqlx::query_as(DEPARTMENT_SELECT)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows::tree_order(convert_all(all)?))
+    }
+
+    pub(crate) async fn department(&self, code: &str) -> Result<Option<Department>, CaseError> {
+        let mut conn = self.pool.acquire().await?;
+        department_record(&mut conn, code)
+            .await?
+            .map(Department::try_from)
+            .transpose()
+    }
+
+    pub(crate) async fn set_department_active(
+        &self,
+        code: &str,
+        active: bool,
+    ) -> Result<Department, CaseError> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE departments SET active = $1 WHERE code = $2")
+            .bind(active)
+            .bind(code)
+            .execute(&mut *tx)
+            .await?;
+        let d = department_record(&mut tx, code)
+            .await?
+            .ok_or_else(|| CaseError::DepartmentNotFound(code.to_owned()))?;
+        tx.commit().await?;
+        d.try_into()
+    }
+
+    pub(crate) async fn is_within(&self, child: &str, ancestor: &str) -> Result<bool, CaseError> {
+        let mut conn = self.pool.acquire().await?;
+        let (Some(c), Some(a)) = (
+            department_record(&mut conn, child).await?,
+            department_record(&mut conn, ancestor).await?,
+        ) else {
+            return Ok(false);
+        };
+        within(&mut conn, c.id, a.id).await
+    }
+
+    pub(crate) async fn case_detail(&self, ticket: &str) -> Result<Option<CaseDetail>, CaseError> {
+        let mut tx = self.read_tx().await?;
+        let detail = load_detail(&mut tx, ticket).await?;
+        tx.commit().await?;
+        Ok(detail)
+    }
+
+    pub(crate) async fn transition(
+        &self,
+        ticket: &str,
+        action: &Action,
+        actor: &Actor,
+        calendar: &WorkCalendar,
+        policy: &DeadlinePolicy,
+        now: DateTime<Utc>,
+    ) -> Result<CaseDetail, CaseError> {
+        let mut tx = self.write_tx().await?;
+        let r = locked_case(&mut tx, ticket).await?;
+        let mut found = Lookups::default();
+        if let Some(code) = workflow::named_department(action) {
+            found.target = department_record(&mut tx, code).await?;
+            if let (Some(t), Some(current)) = (&found.target, r.department_id) {
+                found.target_below_current =
+                    t.id != current && within(&mut tx, t.id, current).await?;
+            }
+        }
+        if workflow::needs_pending_extension(action) {
+            found.pending = sqlx::query_as(&format!(
+                "{EXTENSION_SELECT} WHERE case_id = $1 AND status = 'pending'"
+            ))
+            .bind(r.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        }
+        let plan = workflow::plan_transition(&r, action, actor, found, calendar, policy, now)?;
+        write_case(&mut tx, &plan.record).await?;
+        match &plan.extension {
+            ExtensionChange::None => {}
+            ExtensionChange::Request { days, reason } => {
+                sqlx::query(
+                    "INSERT INTO extension_requests (case_id, days, reason, status, \
+                     requested_by, requested_at) VALUES ($1, $2, $3, 'pending', $4, $5)",
+                )
+                .bind(r.id)
+                .bind(i64::from(*days))
+                .bind(reason)
+                .bind(&actor.user)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            ExtensionChange::Decide { id, status } => {
+                sqlx::query(
+                    "UPDATE extension_requests SET status = $1, decided_by = $2, \
+                     decided_at = $3 WHERE id = $4",
+                )
+                .bind(status.as_str())
+                .bind(&actor.user)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        let (from, to) = if plan.from == plan.to {
+            (None, None)
+        } else {
+            (Some(plan.from), Some(plan.to))
+        };
+        let note = plan.note.as_deref();
+        insert_event(&mut tx, r.id, now, &actor.user, plan.event, from, to, note).await?;
+        let detail = load_detail(&mut tx, ticket)
+            .await?
+            .ok_or_else(|| CaseError::TicketNotFound(ticket.to_owned()))?;
+        tx.commit().await?;
+        Ok(detail)
+    }
+
+    pub(crate) async fn create_case(
+        &self,
+        c: &CheckedCase,
+        actor: &Actor,
+        local_day: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<CaseDetail, CaseError> {
+        let mut tx = self.write_tx().await?;
+        let ticket = next_ticket(&mut tx, local_day).await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO cases (ticket, channel, status, caller_number, caller_name, location, \
+             category, subject, description, confidential, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
+        )
+        .bind(&ticket)
+        .bind(c.channel.as_str())
+        .bind(CaseState::Registered.as_str())
+        .bind(&c.caller_number)
+        .bind(&c.caller_name)
+        .bind(&c.location)
+        .bind(c.category.map(|x| x.as_str()))
+        .bind(&c.subject)
+        .bind(&c.description)
+        .bind(c.confidential)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let note = format!("by {}", c.channel.as_str());
+        let to = Some(CaseState::Registered);
+        insert_event(
+            &mut tx,
+            id,
+            now,
+            &actor.user,
+            "registered",
+            None,
+            to,
+            Some(&note),
+        )
+        .await?;
+        let detail = load_detail(&mut tx, &ticket)
+            .await?
+            .ok_or_else(|| CaseError::TicketNotFound(ticket.clone()))?;
+        tx.commit().await?;
+        Ok(detail)
+    }
+
+    pub(crate) async fn update_case_fields(
+        &self,
+        ticket: &str,
+        fields: &CaseFields,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<CaseDetail, CaseError> {
+        let mut tx = self.write_tx().await?;
+        let r = locked_case(&mut tx, ticket).await?;
+        let (next, changed) = workflow::plan_fields(&r, fields, actor, now)?;
+        if !changed.is_empty() {
+            write_case(&mut tx, &next).await?;
+            let note = changed.join(", ");
+            insert_event(
+                &mut tx,
+                r.id,
+                now,
+                &actor.user,
+                "updated",
+                None,
+                None,
+                Some(&note),
+            )
+            .await?;
+        }
+        let detail = load_detail(&mut tx, ticket)
+            .await?
+            .ok_or_else(|| CaseError::TicketNotFound(ticket.to_owned()))?;
+        tx.commit().await?;
+        Ok(detail)
+    }
+
+    pub(crate) async fn search_cases(&self, q: &CaseQuery) -> Result<Vec<CaseSummary>, CaseError> {
+        let mut conn = self.pool.acquire().await?;
+        let department = match &q.department {
+            Some(code) => Some(
+                department_record(&mut conn, code)
+                    .await?
+                    .ok_or_else(|| CaseError::DepartmentNotFound(code.clone()))?,
+            ),
+            None => None,
+        };
+        let mut b: QueryBuilder<Db> = QueryBuilder::new("");
+        if let (Some(d), true) = (&department, q.include_subtree) {
+            b.push("WITH RECURSIVE sub (id) AS (SELECT id FROM departments WHERE id = ");
+            b.push_bind(d.id);
+            b.push(" UNION ALL SELECT x.id FROM departments x JOIN sub ON x.parent_id = sub.id) ");
+        }
+        b.push(CASE_SELECT);
+        b.push(" WHERE 1 = 1");
+        if let Some(t) = &q.ticket {
+            b.push(" AND c.ticket = ").push_bind(t.clone());
+        }
+        if let Some(n) = &q.caller_number {
+            b.push(" AND c.caller_number = ").push_bind(n.clone());
+        }
+        if let Some(s) = q.status {
+            b.push(" AND c.status = ").push_bind(s.as_str());
+        }
+        if let Some(d) = &department {
+            if q.include_subtree {
+                b.push(" AND c.department_id IN (SELECT id FROM sub)");
+            } else {
+                b.push(" AND c.department_id = ").push_bind(d.id);
+            }
+        }
+        if let Some(c) = q.category {
+            b.push(" AND c.category = ").push_bind(c.as_str());
+        }
+        if let Some(from) = q.from {
+            b.push(" AND c.created_at >= ").push_bind(from);
+        }
+        if let Some(to) = q.to {
+            b.push(" AND c.created_at < ").push_bind(to);
+        }
+        if let Some(at) = q.overdue_at {
+            b.push(" AND c.status IN ('dispatched', 'accepted', 'redo') AND c.deadline < ")
+                .push_bind(at);
+        }
+        b.push(" ORDER BY c.id DESC LIMIT ")
+            .push_bind(i64::from(crate::store::search_limit(q.limit)))
+            .push(" OFFSET ")
+            .push_bind(i64::from(q.offset));
+        let found: Vec<CaseRecord> = b.build_query_as().fetch_all(&mut *conn).await?;
+        convert_all(found)
+    }
+
+    pub(crate) async fn open_cases_for_number(
+        &self,
+        number: &str,
+    ) -> Result<Vec<CaseSummary>, CaseError> {
+        let found: Vec<CaseRecord> = sqlx::query_as(&format!(
+            "{CASE_SELECT} WHERE c.caller_number = $1 AND c.status NOT IN {FINAL_STATES} \
+             ORDER BY c.id DESC"
+        ))
+        .bind(number)
+        .fetch_all(&self.pool)
+        .await?;
+        convert_all(found)
+    }
+
+    pub(crate) async fn link_call_to_case(
+        &self,
+        call: CallId,
+        ticket: &str,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<CaseDetail, CaseError> {
+        let mut tx = self.write_tx().await?;
+        let target = locked_case(&mut tx, ticket).await?;
+        if rows::status(&target.status)?.is_final() {
+            return Err(CaseError::CaseFinal(ticket.to_owned()));
+        }
+        let found: Option<(i64, String)> =
+            sqlx::query_as("SELECT case_id, sip_call_id FROM calls WHERE id = $1")
+                .bind(call.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (old_case, sip_call_id) = found.ok_or(CaseError::CallNotFound(call))?;
+        if old_case != target.id {
+            let old: CaseRecord =
+                sqlx::query_as(&format!("{CASE_SELECT} WHERE c.id = $1{LOCK_CASE}"))
+                    .bind(old_case)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            sqlx::query("UPDATE calls SET case_id = $1 WHERE id = $2")
+                .bind(target.id)
+                .bind(call.0)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE recordings SET case_id = $1 WHERE call_id = $2")
+                .bind(target.id)
+                .bind(call.0)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE cases SET updated_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(target.id)
+                .execute(&mut *tx)
+                .await?;
+            let note = format!("call {sip_call_id} from ticket {}", old.ticket);
+            let user = &actor.user;
+            insert_event(
+                &mut tx,
+                target.id,
+                now,
+                user,
+                "call_linked",
+                None,
+                None,
+                Some(&note),
+            )
+            .await?;
+            // The case opened for the call is a duplicate if nothing else hangs on it.
+            let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls WHERE case_id = $1")
+                .bind(old.id)
+                .fetch_one(&mut *tx)
+                .await?;
+            let from = rows::status(&old.status)?;
+            let note = format!("call {sip_call_id} linked to ticket {ticket}");
+            if left == 0 && from == CaseState::Registered {
+                sqlx::query(
+                    "UPDATE cases SET status = $1, closed_at = $2, updated_at = $2 WHERE id = $3",
+                )
+                .bind(CaseState::Closed.as_str())
+                .bind(now)
+                .bind(old.id)
+                .execute(&mut *tx)
+                .await?;
+                let to = Some(CaseState::Closed);
+                insert_event(
+                    &mut tx,
+                    old.id,
+                    now,
+                    user,
+                    "merged",
+                    Some(from),
+                    to,
+                    Some(&note),
+                )
+                .await?;
+            } else {
+                insert_event(
+                    &mut tx,
+                    old.id,
+                    now,
+                    user,
+                    "call_moved",
+                    None,
+                    None,
+                    Some(&note),
+                )
+                .await?;
+            }
+        }
+        let detail = load_detail(&mut tx, ticket)
+            .await?
+            .ok_or_else(|| CaseError::TicketNotFound(ticket.to_owned()))?;
+        tx.commit().await?;
+        Ok(detail)
+    }
+
+    pub(crate) async fn add_user(
+        &self,
+        u: &NewUser,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<User, CaseError> {
+        let mut tx = self.write_tx().await?;
+        let department = match &u.department {
+            Some(code) => Some(
+                department_record(&mut tx, code)
+                    .await?
+                    .ok_or_else(|| CaseError::DepartmentNotFound(code.clone()))?
+                    .id,
+            ),
+            None => None,
+        };
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (username, name, role, department_id, password_hash, disabled, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(&u.username)
+        .bind(u.name.trim())
+        .bind(u.role.as_str())
+        .bind(department)
+        .bind(password_hash)
+        .bind(false)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| match kind(&e) {
+            Some(ErrorKind::UniqueViolation) => CaseError::UserExists(u.username.clone()),
+            _ => e.into(),
+        })?;
+        let user = user_by_id(&mut tx, id)
+            .await?
+            .ok_or_else(|| CaseError::UserNotFound(u.username.clone()))?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    pub(crate) async fn users(&self) -> Result<Vec<User>, CaseError> {
+        let all: Vec<UserRecord> = sqlx::query_as(&format!("{USER_SELECT} ORDER BY u.id"))
+            .fetch_all(&self.pool)
+            .await?;
+        convert_all(all)
+    }
+
+    pub(crate) async fn set_user_disabled(
+        &self,
+        username: &str,
+        disabled: bool,
+    ) -> Result<(), CaseError> {
+        let mut tx = self.write_tx().await?;
+        let done = sqlx::query("UPDATE users SET disabled = $1 WHERE username = $2")
+            .bind(disabled)
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(CaseError::UserNotFound(username.to_owned()));
+        }
+        if disabled {
+            sqlx::query(
+                "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = $1)",
+            )
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The id and password hash of an enabled user.
+    pub(crate) async fn login_record(
+        &self,
+        username: &str,
+    ) -> Result<Option<(i64, String)>, CaseError> {
+        Ok(sqlx::query_as(
+            "SELECT id, password_hash FROM users WHERE username = $1 AND NOT disabled",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub(crate) async fn user(&self, id: UserId) -> Result<Option<User>, CaseError> {
+        let mut conn = self.pool.acquire().await?;
+        user_by_id(&mut conn, id.0).await
+    }
+
+    pub(crate) async fn insert_session(
+        &self,
+        token_hash: &str,
+        user: UserId,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), CaseError> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(user.0)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match kind(&e) {
+            Some(ErrorKind::ForeignKeyViolation) => CaseError::UserNotFound(user.to_string()),
+            _ => e.into(),
+        })?;
+        Ok(())
+    }
+
+    pub(crate) async fn session_user(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, CaseError> {
+        let found: Option<UserRecord> = sqlx::query_as(&format!(
+            "{USER_SELECT} JOIN sessions s ON s.user_id = u.id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND NOT u.disabled"
+        ))
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        found.map(User::try_from).transpose()
+    }
+
+    pub(crate) async fn delete_session(&self, token_hash: &str) -> Result<(), CaseError> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn record_recording_access(
+        &self,
+        recording: RecordingId,
+        user: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), CaseError> {
+        let mut tx = self.write_tx().await?;
+        let found: Option<(i64, String)> =
+            sqlx::query_as("SELECT case_id, path FROM recordings WHERE id = $1")
+                .bind(recording.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (case, path) = found.ok_or(CaseError::RecordingNotFound(recording))?;
+        let note = format!("recording {recording}: {path}");
+        insert_event(
+            &mut tx,
+            case,
+            at,
+            user,
+            "recording_read",
+            None,
+            None,
+            Some(&note),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn department_record(
+    conn: &mut Conn,
+    code: &str,
+) -> Result<Option<DepartmentRecord>, CaseError> {
+    Ok(
+        sqlx::query_as(&format!("{DEPARTMENT_SELECT} WHERE d.code = $1"))
+            .bind(code)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
+
+/// Whether department `child` is `ancestor` or lies below it.
+async fn within(conn: &mut Conn, child: i64, ancestor: i64) -> Result<bool, CaseError> {
+    let n: i64 = sqlx::query_scalar(
+        "WITH RECURSIVE up (id, parent_id) AS ( \
+           SELECT id, parent_id FROM departments WHERE id = $1 \
+           UNION ALL SELECT d.id, d.parent_id FROM departments d JOIN up ON d.id = up.parent_id) \
+         SELECT COUNT(*) FROM up WHERE id = $2",
+    )
+    .bind(child)
+    .bind(ancestor)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(n > 0)
+}
+
+/// The case with this ticket, locked for the rest of the transaction.
+async fn locked_case(conn: &mut Conn, ticket: &str) -> Result<CaseRecord, CaseError> {
+    let found: Option<CaseRecord> =
+        sqlx::query_as(&format!("{CASE_SELECT} WHERE c.ticket = $1{LOCK_CASE}"))
+            .bind(ticket)
+            .fetch_optional(&mut *conn)
+            .await?;
+    found.ok_or_else(|| CaseError::TicketNotFound(ticket.to_owned()))
+}
+
+/// Writes every column of a case row that can change.
+async fn write_case(conn: &mut Conn, r: &CaseRecord) -> Result<(), CaseError> {
+    sqlx::query(
+        "UPDATE cases SET status = $1, caller_name = $2, location = $3, category = $4, \
+         subject = $5, description = $6, handling_mode = $7, department_id = $8, \
+         dispatch_mode = $9, deadline = $10, confidential = $11, satisfaction = $12, \
+         urge_count = $13, redo_count = $14, returned_reason = $15, resolved_at = $16, \
+         closed_at = $17, updated_at = $18 WHERE id = $19",
+    )
+    .bind(&r.status)
+    .bind(&r.caller_name)
+    .bind(&r.location)
+    .bind(&r.category)
+    .bind(&r.subject)
+    .bind(&r.description)
+    .bind(&r.handling_mode)
+    .bind(r.department_id)
+    .bind(&r.dispatch_mode)
+    .bind(r.deadline)
+    .bind(r.confidential)
+    .bind(r.satisfaction)
+    .bind(r.urge_count)
+    .bind(r.redo_count)
+    .bind(&r.returned_reason)
+    .bind(r.resolved_at)
+    .bind(r.closed_at)
+    .bind(r.updated_at)
+    .bind(r.id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn user_by_id(conn: &mut Conn, id: i64) -> Result<Option<User>, CaseError> {
+    let found: Option<UserRecord> = sqlx::query_as(&format!("{USER_SELECT} WHERE u.id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    found.map(User::try_from).transpose()
+}
+
+/// A case with its calls, recordings, audit trail and extension requests.
+pub(super) async fn load_detail(
+    conn: &mut Conn,
+    ticket: &str,
+) -> Result<Option<CaseDetail>, CaseError> {
+    let case: Option<CaseRecord> = sqlx::query_as(&format!("{CASE_SELECT} WHERE c.ticket = $1"))
+        .bind(ticket)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(case) = case else {
+        return Ok(None);
+    };
+    let calls: Vec<CallRecord> = sqlx::query_as(&format!(
+        "SELECT id, case_id, sip_call_id, caller_number, called_number, direction, \
+         arrived_at, answered_at, ended_at, hangup_cause, ivr_path, {} \
+         FROM calls WHERE case_id = $1 ORDER BY id",
+        super::ACD_COLUMNS
+    ))
+    .bind(case.id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let recordings: Vec<RecordingRecord> = sqlx::query_as(
+        "SELECT id, call_id, case_id, kind, path, duration_ms, bytes, created_at \
+         FROM recordings WHERE case_id = $1 ORDER BY id",
+    )
+    .bind(case.id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let events: Vec<EventRecord> = sqlx::query_as(
+        "SELECT id, case_id, at, actor, event, from_status, to_status, note \
+         FROM case_events WHERE case_id = $1 ORDER BY id",
+    )
+    .bind(case.id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let extensions: Vec<ExtensionRecord> = sqlx::query_as(&format!(
+        "{EXTENSION_SELECT} WHERE case_id = $1 ORDER BY id"
+    ))
+    .bind(case.id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(Some(CaseDetail {
+        case: rows::summary(&case)?,
+        order: rows::work_order(&case)?,
+        calls: convert_all(calls)?,
+        recordings: convert_all(recordings)?,
+        events: convert_all(events)?,
+        extensions: convert_all(extensions)?,
+    }))
+}
