@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// What a call asks the endpoint to do.
 #[derive(Debug)]
@@ -36,7 +36,6 @@ pub enum Command {
         req: Request,
         dest: SocketAddr,
         transport: Transport,
-        done: Option<oneshot::Sender<ClientKey>>,
     },
 }
 
@@ -82,7 +81,6 @@ impl EndpointHandle {
             req,
             dest,
             transport,
-            done: None,
         });
     }
 }
@@ -205,15 +203,11 @@ impl Driver {
                 req,
                 dest,
                 transport,
-                done,
-            } => match self.layer.send_request(now, req, dest, transport) {
-                Ok(key) => {
-                    if let Some(d) = done {
-                        let _ = d.send(key);
-                    }
+            } => {
+                if let Err(e) = self.layer.send_request(now, req, dest, transport) {
+                    tracing::warn!(error = %e, "request not sent");
                 }
-                Err(e) => tracing::warn!(error = %e, "request not sent"),
-            },
+            }
         }
     }
 
