@@ -106,6 +106,11 @@ impl Answered {
         let mut media_open = true;
         let mut position_tick = tokio::time::interval(Duration::from_secs(3));
         while self.cause.is_none() {
+            // Only a caller waiting in a queue needs its position polled.
+            let waiting = self
+                .acd_entry
+                .as_ref()
+                .is_some_and(|e| !e.connected && !e.left);
             let flow_deadline = self.flow.poll_timeout();
             let flow_timer = async {
                 match flow_deadline {
@@ -129,7 +134,7 @@ impl Answered {
                 },
                 Some(ev) = next_leg_media(&mut self.agent) => self.on_agent_media(ev),
                 _ = sleep_until_opt(self.ring_deadline) => self.ring_timeout(),
-                _ = position_tick.tick() => self.check_position(),
+                _ = position_tick.tick(), if waiting => self.check_position(),
                 ev = self.media_rx.recv(), if media_open => match ev {
                     Some(ev) => self.on_media(ev).await,
                     None => {
