@@ -15,6 +15,9 @@
 //!    401 with `stale=true` (the phone retries without asking its user); `Replay` or
 //!    `Invalid` → a fresh 401. Checking after verifying means a forged request cannot burn a
 //!    legitimate client's nonce counts.
+//!
+//! When we are the client (dialling out through a carrier that challenges us),
+//! [`parse_challenge`] reads its challenge and [`authorize`] answers it.
 
 use hmac::{Hmac, Mac};
 use md5::Md5;
@@ -24,6 +27,9 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+
+mod client;
+pub use client::{authorize, parse_challenge, ServerChallenge};
 
 /// Why an Authorization header value is not usable digest credentials.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
