@@ -443,3 +443,26 @@ fn snapshot_counts_agents_by_state_per_queue() {
     r.offer_answered(CallKey(2), 60);
     assert_eq!(r.snapshot(60).agents[0].answered_calls, 1);
 }
+
+#[test]
+fn a_call_enqueued_with_an_earlier_arrival_keeps_its_place() {
+    let mut r = router();
+    r.login(a("1"), &sk(&[("consult", 1)]), 0);
+    // Call 1 arrives at 5 s; call 2 is put in at 10 s but has waited since 2 s elsewhere
+    // (a callback task keeping its caller's place): it is served first.
+    assert_eq!(
+        r.enqueue(CallKey(1), "consult", 0, 5_000),
+        queued(1, "consult", 1)
+    );
+    assert_eq!(
+        r.enqueue_since(CallKey(2), "consult", 0, 2_000, 10_000),
+        queued(2, "consult", 1)
+    );
+    assert_eq!(r.position(CallKey(1)), Some(2));
+    assert_eq!(r.set_ready(&a("1"), 11_000), vec![offer(2, "1")]);
+    // An arrival "in the future" is taken as now.
+    assert_eq!(
+        r.enqueue_since(CallKey(3), "consult", 0, 99_000, 12_000),
+        queued(3, "consult", 2)
+    );
+}

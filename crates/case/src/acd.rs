@@ -1,6 +1,10 @@
 //! The ACD facts of a call row, step by step: which steps a call may take in what order,
 //! and the times they compute. Pure; the backends read the row, [`AcdRecord::advance`]
 //! it, and write it back in the same transaction.
+//!
+//! An outbound call (a callback dialled agent first) never waits in a queue: its agent
+//! may answer without it being queued, and it gets no queue result or wait, so it stays
+//! out of the queue figures; talk and wrap-up times are kept as for an inbound call.
 
 use chrono::{DateTime, Utc};
 
@@ -36,11 +40,13 @@ pub(crate) type Audit = (&'static str, String);
 impl AcdRecord {
     /// Applies `step` at `at`, or fails with [`CaseError::InvalidCallState`] if the call's
     /// history does not allow it. Returns the case audit event to write, if any.
+    /// `outbound`: the call was placed by the hotline (see the module docs).
     pub(crate) fn advance(
         &mut self,
         call: CallId,
         step: AcdStep<'_>,
         at: DateTime<Utc>,
+        outbound: bool,
     ) -> Result<Option<Audit>, CaseError> {
         let invalid = |reason| CaseError::InvalidCallState { call, reason };
         match step {
@@ -73,6 +79,19 @@ impl AcdRecord {
                 }
                 self.rejected_count += 1;
                 Ok(Some(("offer_rejected", format!("agent {agent}: {reason}"))))
+            }
+            AcdStep::Answered {
+                agent,
+                agent_call_id,
+            } if outbound && self.queued_at.is_none() => {
+                check_extension(agent)?;
+                if self.agent_answered_at.is_some() {
+                    return Err(invalid("an agent already answered it"));
+                }
+                self.agent = Some(agent.to_owned());
+                self.agent_call_id = Some(agent_call_id.to_owned());
+                self.agent_answered_at = Some(at);
+                Ok(Some(("agent_answered", format!("agent {agent}"))))
             }
             AcdStep::Answered {
                 agent,

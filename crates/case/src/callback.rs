@@ -17,14 +17,24 @@
 //!
 //! Life of a task: `pending` → (claim) `in_progress` → (attempt) `done` if reached, else
 //! `pending` again at `now + spacing`, or `failed` after `max_attempts`; `pending` or
-//! `in_progress` can be rescheduled (→ `pending`) or skipped (→ `skipped`).
+//! `in_progress` can be rescheduled (→ `pending`) or skipped (→ `skipped`). A claim held
+//! by a dialler that died with the process is given back at the next start
+//! ([`CaseStore::release_callback_claims`](crate::CaseStore::release_callback_claims)).
+//!
+//! **Calls.** An attempt made by dialling out has a call row of its own
+//! ([`CaseStore::open_outbound_call`](crate::CaseStore::open_outbound_call), direction
+//! `outbound`, naming the task), which the attempt points at, so its recording is the
+//! evidence of what the citizen said. A task's [`CallbackMode`] says whether an agent is
+//! rung first or the IVR asks the revisit question itself
+//! ([`CaseStore::revisit_by_phone`](crate::CaseStore::revisit_by_phone) records the
+//! answer).
 
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::lifecycle::Action;
-use crate::model::CaseId;
+use crate::model::{CallId, CaseId};
 
 /// Why the citizen is to be called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -36,6 +46,19 @@ pub enum CallbackReason {
     CallbackRequested,
     /// A revisit (回访) of a replied case.
     Revisit,
+}
+
+/// How a task is dialled. Kept on the task so that the dialler and the worklist agree on
+/// who speaks first to the citizen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallbackMode {
+    /// Agent first: an agent's phone rings, and the citizen is dialled once the agent
+    /// answers (voicemails, callback requests, revisits that need a conversation).
+    Agent,
+    /// The IVR dials the citizen itself and asks the survey question (automatic revisit,
+    /// 自动回访): no agent's time is spent on the common "satisfied" answer.
+    Auto,
 }
 
 /// Where a task is in its life.
@@ -91,6 +114,7 @@ macro_rules! text_enum {
     };
 }
 
+text_enum!(CallbackMode { Agent => "agent", Auto => "auto" });
 text_enum!(CallbackReason { Voicemail => "voicemail", CallbackRequested => "callback_requested", Revisit => "revisit" });
 text_enum!(CallbackStatus { Pending => "pending", InProgress => "in_progress", Done => "done", Failed => "failed", Skipped => "skipped" });
 text_enum!(CallbackResult { Reached => "reached", NoAnswer => "no_answer", Busy => "busy", Rejected => "rejected", WrongNumber => "wrong_number" });
@@ -114,6 +138,8 @@ pub struct CallbackTask {
     pub ticket: String,
     pub number: String,
     pub reason: CallbackReason,
+    /// Agent first, or dialled by the IVR (automatic revisit).
+    pub mode: CallbackMode,
     /// Higher first in the worklist.
     pub priority: i32,
     /// The arrival of the case's first call: the caller's place.
@@ -131,6 +157,23 @@ pub struct CallbackTask {
     pub updated_at: DateTime<Utc>,
 }
 
+/// One attempt on a task, as [`CaseStore::callback_attempts`](crate::CaseStore::callback_attempts)
+/// lists them: the history behind a task's `attempts` and `last_result`, for the agent
+/// who calls next and for supervisors checking a failed task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallbackAttempt {
+    /// When the attempt was recorded.
+    pub at: DateTime<Utc>,
+    /// How it ended.
+    pub result: CallbackResult,
+    /// Who made it (an agent's user name or extension, or `system` for the IVR).
+    pub agent: String,
+    /// What the caller noted, if anything.
+    pub note: Option<String>,
+    /// The outbound call it was made on; `None` when it was reported by hand.
+    pub call: Option<CallId>,
+}
+
 /// Attempts of a task created with a voicemail or callback request.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 /// Priority of a task created with a voicemail or callback request.
@@ -140,6 +183,7 @@ pub const DEFAULT_PRIORITY: i32 = 0;
 pub(crate) struct TaskSpec<'a> {
     pub number: Option<&'a str>,
     pub reason: CallbackReason,
+    pub mode: CallbackMode,
     pub priority: i32,
     pub earliest_at: DateTime<Utc>,
     pub max_attempts: u32,
@@ -157,6 +201,8 @@ impl TaskSpec<'static> {
         TaskSpec {
             number: None,
             reason,
+            // A voicemail or callback request needs a person to listen.
+            mode: CallbackMode::Agent,
             priority: DEFAULT_PRIORITY,
             earliest_at: at,
             max_attempts: DEFAULT_MAX_ATTEMPTS,

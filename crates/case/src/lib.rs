@@ -72,15 +72,17 @@ pub mod ticket;
 mod workflow;
 
 pub use callback::{
-    CallbackReason, CallbackResult, CallbackStatus, CallbackTask, CallbackTaskId, CallingHours,
+    CallbackAttempt, CallbackMode, CallbackReason, CallbackResult, CallbackStatus, CallbackTask,
+    CallbackTaskId, CallingHours,
 };
 pub use error::CaseError;
 pub use model::{
     AcdResult, Actor, Agent, AgentEvent, AgentSecrets, CallId, CallRow, CaseDetail, CaseEvent,
     CaseFields, CaseId, CaseQuery, CaseStatus, CaseSummary, Category, Channel, Department,
     DepartmentId, Direction, ExtensionRequest, ExtensionStatus, HandlingMode, MissedCall, NewAgent,
-    NewCall, NewCase, NewDepartment, NewRecording, NewUser, OpenedCall, QueueStats, RecordingId,
-    RecordingKind, RecordingRow, Skill, User, UserId, WorkOrder, SERVICE_LEVEL_WAIT_MS,
+    NewCall, NewCase, NewDepartment, NewOutboundCall, NewRecording, NewUser, OpenedCall,
+    QueueStats, RecordingId, RecordingKind, RecordingRow, Skill, User, UserId, WorkOrder,
+    SERVICE_LEVEL_WAIT_MS,
 };
 pub use report::DailyReport;
 pub use store::CaseStore;

@@ -36,7 +36,10 @@
 //! # Who may do what
 //!
 //! Hotline staff ([`Role::Agent`], [`Role::Supervisor`], [`Role::Admin`]) answer,
-//! forward, dispatch, urge, revisit, redo and close. A department ([`Role::DepartmentHandler`],
+//! forward, dispatch, urge, revisit, redo and close. The server itself ([`Role::System`])
+//! also revisits and redoes: the automatic revisit asks the citizen on the phone, and an
+//! unsatisfied answer sends the case straight back to the department, the same steps
+//! an agent would take after hearing it. A department ([`Role::DepartmentHandler`],
 //! or a supervisor/admin acting on its behalf) accepts, returns, replies, asks for more
 //! time and passes a case down to its own sub-units. Approving or refusing more time,
 //! and the unusual closes, are for supervisors and admins.
@@ -193,8 +196,9 @@ pub enum Role {
     DepartmentHandler,
     /// An administrator: may do whatever a supervisor may.
     Admin,
-    /// The server itself (the call controller): only the automatic steps, voicemail and
-    /// callback requests at the end of a call.
+    /// The server itself (the call controller): only the automatic steps — voicemail and
+    /// callback requests at the end of a call, and the automatic revisit (自动回访) by
+    /// phone: recording the citizen's verdict and, if unsatisfied, the redo.
     System,
 }
 
@@ -665,6 +669,8 @@ const SUPERVISOR: &[Role] = &[Role::Supervisor, Role::Admin];
 const SYSTEM: &[Role] = &[Role::System];
 /// The call controller, or staff promising a callback.
 const CALLBACK: &[Role] = &[Role::System, Role::Agent, Role::Supervisor, Role::Admin];
+/// Hotline staff, or the IVR's automatic revisit (the revisit and the redo it leads to).
+const REVISIT: &[Role] = &[Role::Agent, Role::Supervisor, Role::Admin, Role::System];
 
 /// Shorthands for the table.
 use CaseState::{
@@ -719,11 +725,11 @@ pub const RULES: &[Rule] = rules! {
     Returned, Redispatch => Next::To(Dispatched), HOTLINE;
     Returned, Close => Next::To(Closed), SUPERVISOR;
     // 办结: the department replied.
-    Replied, Revisit => Next::ByVerdict, HOTLINE;
+    Replied, Revisit => Next::ByVerdict, REVISIT;
     Replied, Close => Next::To(Closed), SUPERVISOR; // citizen unreachable: with a note
     // 回访 done.
     SATISFIED, Close => Next::To(Closed), HOTLINE;
-    UNSATISFIED, Redo => Next::To(Redo), HOTLINE;
+    UNSATISFIED, Redo => Next::To(Redo), REVISIT;
     UNSATISFIED, Close => Next::To(Closed), SUPERVISOR;
     // 重办: at a department again.
     Redo, Accept => Next::To(Accepted), DEPARTMENT;

@@ -5,6 +5,7 @@ use std::fmt;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
+use crate::callback::CallbackTaskId;
 use crate::error::CaseError;
 use crate::lifecycle::{CaseState, DispatchMode, Role, Satisfaction};
 
@@ -157,6 +158,28 @@ pub struct NewCall {
     pub local_day: NaiveDate,
 }
 
+/// A call the hotline places to a citizen (a callback or a revisit), as the dialler knows
+/// it when it sends the INVITE. It becomes a call row of the case (direction `outbound`)
+/// so that its answer, recording and survey answer hang on the case like an inbound
+/// call's.
+#[derive(Debug, Clone)]
+pub struct NewOutboundCall {
+    /// The case the call is about.
+    pub case: CaseId,
+    /// The callback task it is made for, if any (an attempt then points at this call).
+    pub task: Option<CallbackTaskId>,
+    /// SIP Call-ID of the leg to the citizen.
+    pub sip_call_id: String,
+    /// The hotline's caller ID shown to the citizen (stored as the call's caller number).
+    pub from_number: String,
+    /// The citizen's number (stored as the call's called number).
+    pub to_number: String,
+    /// When the INVITE was sent.
+    pub started_at: DateTime<Utc>,
+    /// Extension of the agent who makes the call; `None` when the IVR dials by itself.
+    pub agent: Option<String>,
+}
+
 /// What [`CaseStore::open_call`](crate::CaseStore::open_call) created.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenedCall {
@@ -263,6 +286,11 @@ pub struct CallRow {
     pub talk_ms: Option<u64>,
     /// The agent's wrap-up time after it.
     pub wrap_up_ms: Option<u64>,
+    /// The survey answer given on this call (1 satisfied, 2 mostly satisfied,
+    /// 3 unsatisfied), if one was.
+    pub satisfaction: Option<u8>,
+    /// The callback task an outbound call was made for.
+    pub callback_task: Option<CallbackTaskId>,
 }
 
 /// One recording of a case.

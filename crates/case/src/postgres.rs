@@ -487,13 +487,18 @@ impl PostgresBackend {
     ) -> Result<(), CaseError> {
         let mut tx = self.pool.begin().await?;
         let state: Option<AcdState> = sqlx::query_as(&format!(
-            "SELECT case_id, {ACD_COLUMNS} FROM calls WHERE id = $1 FOR NO KEY UPDATE"
+            "SELECT case_id, direction, {ACD_COLUMNS} FROM calls WHERE id = $1 FOR NO KEY UPDATE"
         ))
         .bind(call.0)
         .fetch_optional(&mut *tx)
         .await?;
-        let AcdState { case_id, mut acd } = state.ok_or(CaseError::CallNotFound(call))?;
-        let audit = acd.advance(call, step, at)?;
+        let AcdState {
+            case_id,
+            direction,
+            mut acd,
+        } = state.ok_or(CaseError::CallNotFound(call))?;
+        let outbound = direction == Direction::Outbound.as_str();
+        let audit = acd.advance(call, step, at, outbound)?;
         sqlx::query(
             "UPDATE calls SET queue = $1, agent = $2, agent_call_id = $3, queued_at = $4, \
              offered_count = $5, rejected_count = $6, agent_answered_at = $7, \
@@ -570,37 +575,6 @@ impl PostgresBackend {
         .fetch_all(&self.pool)
         .await?;
         convert_all(rows)
-    }
-
-    /// Appends an audit event that changes no status.
-    pub(crate) async fn note_event(
-        &self,
-        case: CaseId,
-        event: &str,
-        note: &str,
-        at: DateTime<Utc>,
-    ) -> Result<(), CaseError> {
-        let mut tx = self.pool.begin().await?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM cases WHERE id = $1")
-            .bind(case.0)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
-            return Err(CaseError::CaseNotFound(case));
-        }
-        insert_event(
-            &mut tx,
-            case.0,
-            at,
-            SYSTEM_ACTOR,
-            event,
-            None,
-            None,
-            Some(note),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     /// Sets a day's last sequence number, for tests.

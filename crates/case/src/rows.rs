@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::callback::CallbackTaskId;
 use crate::error::CaseError;
 use crate::lifecycle::{CaseState, DispatchMode, Role, Satisfaction};
 use crate::model::{
@@ -120,6 +121,8 @@ pub(crate) struct CallRecord {
     pub ended_at: Option<DateTime<Utc>>,
     pub hangup_cause: Option<String>,
     pub ivr_path: Option<String>,
+    pub satisfaction: Option<i64>,
+    pub callback_task_id: Option<i64>,
     #[sqlx(flatten)]
     pub acd: AcdRecord,
 }
@@ -147,6 +150,8 @@ pub(crate) struct AcdRecord {
 #[derive(sqlx::FromRow)]
 pub(crate) struct AcdState {
     pub case_id: i64,
+    /// `inbound` or `outbound`: an outbound call is never queued (see [`crate::acd`]).
+    pub direction: String,
     #[sqlx(flatten)]
     pub acd: AcdRecord,
 }
@@ -490,6 +495,14 @@ impl TryFrom<CallRecord> for CallRow {
             agent_answered_at: r.acd.agent_answered_at,
             agent_ended_at: r.acd.agent_ended_at,
             wrap_up_ended_at: r.acd.wrap_up_ended_at,
+            satisfaction: r
+                .satisfaction
+                .map(|v| {
+                    u8::try_from(v)
+                        .map_err(|_| CaseError::Corrupt(format!("call satisfaction {v}")))
+                })
+                .transpose()?,
+            callback_task: r.callback_task_id.map(CallbackTaskId),
         })
     }
 }

@@ -481,13 +481,18 @@ impl SqliteBackend {
     ) -> Result<(), CaseError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let state: Option<AcdState> = sqlx::query_as(&format!(
-            "SELECT case_id, {ACD_COLUMNS} FROM calls WHERE id = ?"
+            "SELECT case_id, direction, {ACD_COLUMNS} FROM calls WHERE id = ?"
         ))
         .bind(call.0)
         .fetch_optional(&mut *tx)
         .await?;
-        let AcdState { case_id, mut acd } = state.ok_or(CaseError::CallNotFound(call))?;
-        let audit = acd.advance(call, step, at)?;
+        let AcdState {
+            case_id,
+            direction,
+            mut acd,
+        } = state.ok_or(CaseError::CallNotFound(call))?;
+        let outbound = direction == Direction::Outbound.as_str();
+        let audit = acd.advance(call, step, at, outbound)?;
         sqlx::query(
             "UPDATE calls SET queue = ?, agent = ?, agent_call_id = ?, queued_at = ?, \
              offered_count = ?, rejected_count = ?, agent_answered_at = ?, agent_ended_at = ?, \
@@ -588,39 +593,6 @@ impl SqliteBackend {
     #[cfg(test)]
     pub(crate) async fn execute_for_test(&self, sql: &str) -> Result<(), sqlx::Error> {
         sqlx::query(sql).execute(&self.pool).await.map(|_| ())
-    }
-}
-
-impl SqliteBackend {
-    /// Appends an audit event that changes no status.
-    pub(crate) async fn note_event(
-        &self,
-        case: CaseId,
-        event: &str,
-        note: &str,
-        at: DateTime<Utc>,
-    ) -> Result<(), CaseError> {
-        let mut tx = self.pool.begin().await?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM cases WHERE id = ?")
-            .bind(case.0)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if exists.is_none() {
-            return Err(CaseError::CaseNotFound(case));
-        }
-        insert_event(
-            &mut tx,
-            case.0,
-            at,
-            SYSTEM_ACTOR,
-            event,
-            None,
-            None,
-            Some(note),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
     }
 }
 

@@ -7,14 +7,17 @@ use chrono_tz::Tz;
 
 use crate::acd::AcdStep;
 use crate::calendar::{DeadlinePolicy, WorkCalendar};
-use crate::callback::{CallbackReason, CallbackResult, CallbackTask, CallbackTaskId, TaskSpec};
+use crate::callback::{
+    CallbackAttempt, CallbackMode, CallbackReason, CallbackResult, CallbackStatus, CallbackTask,
+    CallbackTaskId, TaskSpec,
+};
 use crate::error::CaseError;
-use crate::lifecycle::{Action, Role};
+use crate::lifecycle::{Action, Role, Satisfaction};
 use crate::model::{
     check_skills, is_valid_code, is_valid_extension, AcdResult, Actor, Agent, AgentEvent,
     AgentSecrets, CallId, CaseDetail, CaseFields, CaseId, CaseQuery, CaseStatus, CaseSummary,
-    Department, MissedCall, NewAgent, NewCall, NewCase, NewDepartment, NewRecording, NewUser,
-    OpenedCall, QueueStats, RecordingId, Skill, User, UserId,
+    Department, MissedCall, NewAgent, NewCall, NewCase, NewDepartment, NewOutboundCall,
+    NewRecording, NewUser, OpenedCall, QueueStats, RecordingId, Skill, User, UserId,
 };
 use crate::postgres::PostgresBackend;
 use crate::report::{self, DailyReport};
@@ -411,18 +414,98 @@ impl CaseStore {
 
     /// The caller's answer to the satisfaction survey after talking to an agent
     /// (1 满意 satisfied, 2 基本满意 mostly satisfied, 3 不满意 unsatisfied), kept as an audit
-    /// event `satisfaction`. Other scores: [`CaseError::OutOfRange`].
-    pub async fn record_satisfaction(&self, case: CaseId, score: u8) -> Result<(), CaseError> {
+    /// event `satisfaction` and, when the call it was given on is known, on that call row
+    /// too (same transaction), so answers can be counted per call and per agent. Other
+    /// scores: [`CaseError::OutOfRange`]; [`CaseError::CaseNotFound`],
+    /// [`CaseError::CallNotFound`], [`CaseError::CallNotInCase`].
+    pub async fn record_satisfaction(
+        &self,
+        case: CaseId,
+        call: Option<CallId>,
+        score: u8,
+    ) -> Result<(), CaseError> {
         let label = match score {
             1 => "1 satisfied",
             2 => "2 mostly satisfied",
             3 => "3 unsatisfied",
             _ => return Err(CaseError::OutOfRange("satisfaction score (1 to 3)")),
         };
-        match &self.backend {
-            Backend::Sqlite(b) => b.note_event(case, "satisfaction", label, Utc::now()).await,
-            Backend::Postgres(b) => b.note_event(case, "satisfaction", label, Utc::now()).await,
+        on_backend!(self, b => b.record_satisfaction(case, call, score, label, Utc::now()).await)
+    }
+
+    /// Registers a call the hotline places to a citizen (a callback or a revisit) when
+    /// the dialler sends the INVITE: a call row of the case with direction `outbound`
+    /// (caller number = the hotline's caller ID, called number = the citizen, `arrived_at`
+    /// = `started_at`, the agent and the task), and the audit event `callback_dialled` by
+    /// the agent (or `system` when the IVR dials), naming the number and the task. The
+    /// returned id takes [`CaseStore::call_answered`], [`CaseStore::call_agent_answered`]
+    /// (an agent-first callback is never queued), [`CaseStore::add_recording`] and
+    /// [`CaseStore::end_call`] like an inbound call's.
+    ///
+    /// [`CaseError::CaseNotFound`]; [`CaseError::CallbackNotFound`] for an unknown task,
+    /// [`CaseError::InvalidField`] for a task of another case or an empty number or
+    /// Call-ID; [`CaseError::AgentNotFound`] for an agent that never existed.
+    pub async fn open_outbound_call(&self, c: NewOutboundCall) -> Result<CallId, CaseError> {
+        if c.sip_call_id.trim().is_empty() {
+            return Err(field("sip_call_id", "must not be empty"));
         }
+        if c.to_number.trim().is_empty() {
+            return Err(field("to_number", "must not be empty"));
+        }
+        if let Some(agent) = &c.agent {
+            check_extension(agent)?;
+        }
+        let call = on_backend!(self, b => b.open_outbound_call(&c).await?);
+        tracing::debug!(case = %c.case, call = %call, "outbound call opened");
+        Ok(call)
+    }
+
+    /// The citizen picked up an outbound call: sets its `answered_at` (the time the
+    /// hotline reached them, which the attempt's result is checked against).
+    /// [`CaseError::CallNotFound`].
+    pub async fn call_answered(&self, call: CallId, at: DateTime<Utc>) -> Result<(), CaseError> {
+        on_backend!(self, b => b.call_answered(call, at).await)
+    }
+
+    /// The automatic revisit (自动回访): the citizen answered the survey question on an
+    /// outbound call (`score` 1 satisfied, 2 mostly satisfied, 3 unsatisfied). In one
+    /// transaction, as [`Role::System`] (audit actor `system`):
+    ///
+    /// - the lifecycle's revisit (`replied` → `revisited`, or `revisited_unsatisfied`),
+    ///   with the case's satisfaction, exactly as [`CaseStore::transition`] does it;
+    /// - the answer on the call row (`calls.satisfaction`);
+    /// - if unsatisfied, the redo at once (back to the department that replied, a new
+    ///   deadline from `calendar` and `policy` with the original dispatch mode), so an
+    ///   unhappy citizen does not wait for an agent to press the button.
+    ///
+    /// Both audit events name the recording of the answer (`evidence: recording 42
+    /// (path)`) when one is given. Returns the case afterwards.
+    ///
+    /// [`CaseError::OutOfRange`] for other scores; [`CaseError::Transition`] if the case
+    /// is not `replied`; [`CaseError::CaseNotFound`], [`CaseError::CallNotFound`],
+    /// [`CaseError::CallNotInCase`], [`CaseError::RecordingNotFound`],
+    /// [`CaseError::InvalidField`] for a recording of another case,
+    /// [`CaseError::DepartmentInactive`] if the department no longer takes cases (then
+    /// nothing changes and a person must redo it elsewhere).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn revisit_by_phone(
+        &self,
+        case: CaseId,
+        score: u8,
+        call: CallId,
+        recording: Option<RecordingId>,
+        calendar: &WorkCalendar,
+        policy: &DeadlinePolicy,
+        now: DateTime<Utc>,
+    ) -> Result<CaseDetail, CaseError> {
+        let satisfaction = Satisfaction::from_score(score)
+            .ok_or(CaseError::OutOfRange("satisfaction score (1 to 3)"))?;
+        let detail = on_backend!(self, b => {
+            b.revisit_by_phone(case, satisfaction, call, recording, calendar, policy, now)
+                .await?
+        });
+        tracing::info!(ticket = %detail.case.ticket, satisfaction = satisfaction.as_str(), "revisited by phone");
+        Ok(detail)
     }
 
     /// The caller chose to be called back instead of waiting: the case goes to
@@ -454,15 +537,18 @@ impl CaseStore {
     // ----- Callback worklist -----
 
     /// Puts a callback task on the worklist by hand (e.g. a revisit): calling `number`
-    /// about `case` from `earliest_at`, at most `max_attempts` times (1 to 20). Its place
+    /// about `case` from `earliest_at`, at most `max_attempts` times (1 to 20), agent
+    /// first or by the IVR (`mode`). Its place
     /// is the arrival of the case's first call. Audit event `callback_created`.
     /// [`CaseError::InvalidField`] for a bad number or attempt count,
     /// [`CaseError::CaseNotFound`].
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_callback_task(
         &self,
         case: CaseId,
         number: &str,
         reason: CallbackReason,
+        mode: CallbackMode,
         priority: i32,
         earliest_at: DateTime<Utc>,
         max_attempts: u32,
@@ -477,6 +563,7 @@ impl CaseStore {
         let spec = TaskSpec {
             number: Some(number),
             reason,
+            mode,
             priority,
             earliest_at,
             max_attempts,
@@ -499,6 +586,72 @@ impl CaseStore {
         on_backend!(self, b => b.callback_worklist(None, search_limit(limit)).await)
     }
 
+    /// The tasks with this status whatever their due time, in worklist order, at most
+    /// `limit` (0: 100): e.g. the `failed` ones for a supervisor to look at, or the
+    /// `in_progress` ones to see who is calling whom.
+    pub async fn callback_tasks_with_status(
+        &self,
+        status: CallbackStatus,
+        limit: u32,
+    ) -> Result<Vec<CallbackTask>, CaseError> {
+        on_backend!(self, b => b.callback_tasks_with_status(status, search_limit(limit)).await)
+    }
+
+    /// The attempts made on a task, oldest first, with the call each was made on.
+    /// [`CaseError::CallbackNotFound`].
+    pub async fn callback_attempts(
+        &self,
+        task: CallbackTaskId,
+    ) -> Result<Vec<CallbackAttempt>, CaseError> {
+        on_backend!(self, b => b.callback_attempts(task.0).await)
+    }
+
+    /// At server start: every `in_progress` task was claimed by a dialler (or agent
+    /// session) that died with the previous process, so nobody will finish it. Each goes
+    /// back to `pending`, keeping its `next_attempt_at` and attempts, with an audit event
+    /// `callback_released` (note `server restart`) by `actor` on its case. Returns how
+    /// many were released.
+    pub async fn release_callback_claims(
+        &self,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, CaseError> {
+        let n = on_backend!(self, b => b.release_callback_claims(actor, now).await?);
+        if n > 0 {
+            tracing::info!(tasks = n, "callback claims released");
+        }
+        Ok(n)
+    }
+
+    /// Puts the revisit (回访) of a `replied` case on the worklist: a task with reason
+    /// `revisit` calling the case's caller number from `earliest_at`, at most
+    /// `max_attempts` times (1 to 20), agent first or by the IVR (`mode`). Audit event
+    /// `callback_created`.
+    ///
+    /// Refused, with nothing written: [`CaseError::TicketNotFound`];
+    /// [`CaseError::Transition`] if the case is not `replied` (nothing to revisit yet,
+    /// or already revisited); [`CaseError::CallbackState`] naming the open task if the
+    /// case already has a `pending` or `in_progress` revisit (one call about a result is
+    /// enough); [`CaseError::InvalidField`] for the attempt count or a case without a
+    /// caller number.
+    pub async fn revisit_task_for(
+        &self,
+        ticket: &str,
+        mode: CallbackMode,
+        earliest_at: DateTime<Utc>,
+        max_attempts: u32,
+    ) -> Result<CallbackTask, CaseError> {
+        if ticket::parse(ticket).is_none() {
+            return Err(CaseError::TicketNotFound(ticket.to_owned()));
+        }
+        if !(1..=20).contains(&max_attempts) {
+            return Err(field("max_attempts", "1 to 20"));
+        }
+        on_backend!(self, b => {
+            b.revisit_task_for(ticket, mode, earliest_at, max_attempts, Utc::now()).await
+        })
+    }
+
     /// One task. [`CaseError::CallbackNotFound`].
     pub async fn callback_task(&self, task: CallbackTaskId) -> Result<CallbackTask, CaseError> {
         on_backend!(self, b => b.callback_task(task.0).await)
@@ -519,7 +672,12 @@ impl CaseStore {
     /// Records how an attempt on a claimed (`in_progress`) task ended: `reached` → `done`;
     /// otherwise `pending` again due at `now + retry_spacing`, or `failed` once
     /// `max_attempts` are used. Audit `callback_attempt` on the case, plus
-    /// `callback_failed` when it fails. [`CaseError::CallbackState`] if not claimed.
+    /// `callback_failed` when it fails. `call` is the outbound call the attempt was made
+    /// on ([`CaseStore::open_outbound_call`]), `None` when it is reported by hand; it is
+    /// kept with the attempt ([`CaseStore::callback_attempts`]).
+    /// [`CaseError::CallbackState`] if not claimed; [`CaseError::CallNotFound`],
+    /// [`CaseError::CallNotInCase`] for a call that is not one of the task's case.
+    #[allow(clippy::too_many_arguments)]
     pub async fn record_callback_attempt(
         &self,
         task: CallbackTaskId,
@@ -528,9 +686,11 @@ impl CaseStore {
         note: Option<&str>,
         now: DateTime<Utc>,
         retry_spacing: chrono::Duration,
+        call: Option<CallId>,
     ) -> Result<CallbackTask, CaseError> {
         on_backend!(self, b => {
-            b.record_callback_attempt(task.0, result, agent, note, now, retry_spacing).await
+            b.record_callback_attempt(task.0, result, agent, note, now, retry_spacing, call)
+                .await
         })
     }
 

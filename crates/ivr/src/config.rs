@@ -32,6 +32,7 @@ pub struct IvrConfig {
     pub survey: Survey,
     pub status: Status,
     pub agent_prompts: AgentPrompts,
+    pub callback_prompts: CallbackPrompts,
 }
 
 /// `[greeting]`: played first on every call.
@@ -199,6 +200,38 @@ pub struct AgentPrompts {
     pub unknown_code: Vec<String>,
 }
 
+/// `[callback_prompts]`: what the server plays on the calls it makes — to the agent of an
+/// agent-first callback, and to the citizen on an automatic revisit (回访).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallbackPrompts {
+    /// To the agent while the citizen's phone rings ("回拨任务,正在接通市民,请稍候。").
+    pub connecting: Vec<String>,
+    /// To the agent when the citizen was not reached ("市民未接通,已记录,稍后将再次回拨。").
+    pub unreached: Vec<String>,
+    /// To the citizen first on a revisit ("您好,这里是12345…进行回访。").
+    pub revisit_intro: Vec<String>,
+    /// The revisit question, keys 1 / 2 / 3 (asked at most twice).
+    pub revisit_question: Vec<String>,
+    /// After a key ("感谢您的评价,再见。").
+    pub revisit_thanks: Vec<String>,
+    /// After no key twice.
+    pub revisit_goodbye: Vec<String>,
+}
+
+impl Default for CallbackPrompts {
+    fn default() -> CallbackPrompts {
+        CallbackPrompts {
+            connecting: names(&["callback_connecting"]),
+            unreached: names(&["callback_unreached"]),
+            revisit_intro: names(&["revisit_intro"]),
+            revisit_question: names(&["revisit_question"]),
+            revisit_thanks: names(&["thanks"]),
+            revisit_goodbye: names(&["goodbye"]),
+        }
+    }
+}
+
 fn names(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -225,6 +258,7 @@ impl Default for IvrConfig {
             survey: Survey::default(),
             status: Status::default(),
             agent_prompts: AgentPrompts::default(),
+            callback_prompts: CallbackPrompts::default(),
         }
     }
 }
@@ -652,8 +686,9 @@ impl IvrConfig {
     }
 
     /// Each prompt list with its TOML path, in flow order.
-    fn prompt_lists(&self) -> [(&'static str, &Vec<String>); 32] {
+    fn prompt_lists(&self) -> [(&'static str, &Vec<String>); 38] {
         let (q, s, a) = (&self.queue, &self.survey, &self.agent_prompts);
+        let cb = &self.callback_prompts;
         let st = &self.status;
         [
             ("greeting.prompts", &self.greeting.prompts),
@@ -697,6 +732,12 @@ impl IvrConfig {
             ("agent_prompts.not_ready", &a.not_ready),
             ("agent_prompts.logged_out", &a.logged_out),
             ("agent_prompts.unknown_code", &a.unknown_code),
+            ("callback_prompts.connecting", &cb.connecting),
+            ("callback_prompts.unreached", &cb.unreached),
+            ("callback_prompts.revisit_intro", &cb.revisit_intro),
+            ("callback_prompts.revisit_question", &cb.revisit_question),
+            ("callback_prompts.revisit_thanks", &cb.revisit_thanks),
+            ("callback_prompts.revisit_goodbye", &cb.revisit_goodbye),
         ]
     }
 }
@@ -885,6 +926,10 @@ mod tests {
             "agent_not_ready",
             "agent_logged_out",
             "agent_unknown_code",
+            "callback_connecting",
+            "callback_unreached",
+            "revisit_intro",
+            "revisit_question",
             "menu_status",
             "status_enter_ticket",
             "status_not_found",

@@ -75,8 +75,8 @@ mod hours;
 mod number;
 
 pub use config::{
-    AgentPrompts, ConfigError, FieldError, Greeting, InvalidConfig, IvrConfig, Menu, Queue, Status,
-    Step, Survey, Voicemail,
+    AgentPrompts, CallbackPrompts, ConfigError, FieldError, Greeting, InvalidConfig, IvrConfig,
+    Menu, Queue, Status, Step, Survey, Voicemail,
 };
 pub use flow::{CaseStatusSpeech, Flow, Input, Output, RECORDING_GRACE};
 pub use hours::{DayHours, Hours, HoursError};

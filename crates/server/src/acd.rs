@@ -50,6 +50,11 @@ struct AgentAudit {
     sip_call_id: Option<String>,
 }
 
+/// The router's clock starts this far above zero, so that a call that has waited since
+/// before the server started (a callback task keeping its caller's place, up to 30 days)
+/// still has an arrival on the clock.
+const HEADROOM_MS: Millis = 30 * 86_400_000;
+
 /// Per-agent settings the ACD needs besides skills.
 #[derive(Debug, Clone)]
 pub struct AgentSettings {
@@ -156,9 +161,9 @@ impl AcdService {
         svc
     }
 
-    /// Milliseconds since start: the router's clock.
+    /// The router's clock: milliseconds since start plus [`HEADROOM_MS`].
     pub fn now(&self) -> Millis {
-        self.origin.elapsed().as_millis() as Millis
+        self.origin.elapsed().as_millis() as Millis + HEADROOM_MS
     }
 
     fn router(&self) -> std::sync::MutexGuard<'_, Router> {
@@ -171,8 +176,8 @@ impl AcdService {
             let sleep = async {
                 match next {
                     Some(at) => {
-                        tokio::time::sleep_until((self.origin + Duration::from_millis(at)).into())
-                            .await
+                        let since_start = Duration::from_millis(at.saturating_sub(HEADROOM_MS));
+                        tokio::time::sleep_until((self.origin + since_start).into()).await
                     }
                     None => std::future::pending().await,
                 }
@@ -273,7 +278,34 @@ impl AcdService {
         self.calls.insert(call, tx);
         self.sip_call_ids.insert(call, sip_call_id.to_string());
         let d = self.router().enqueue(call, queue, priority, self.now());
-        match &d {
+        self.after_enqueue(call, &d);
+        d
+    }
+
+    /// Like [`AcdService::enqueue`] for a call that has already waited `waited` (a callback
+    /// task since its caller's first call): it keeps that place in its queue.
+    pub fn enqueue_placed(
+        &self,
+        call: CallKey,
+        label: &str,
+        queue: &str,
+        priority: u8,
+        waited: Duration,
+        tx: mpsc::Sender<CallEvent>,
+    ) -> Decision {
+        self.calls.insert(call, tx);
+        self.sip_call_ids.insert(call, label.to_string());
+        let now = self.now();
+        let arrival = now.saturating_sub(waited.as_millis() as Millis);
+        let d = self
+            .router()
+            .enqueue_since(call, queue, priority, arrival, now);
+        self.after_enqueue(call, &d);
+        d
+    }
+
+    fn after_enqueue(&self, call: CallKey, d: &Decision) {
+        match d {
             Decision::Refused { .. } | Decision::Expired { .. } => {
                 self.calls.remove(&call);
                 self.sip_call_ids.remove(&call);
@@ -281,7 +313,6 @@ impl AcdService {
             Decision::Offer { .. } => self.deliver(vec![d.clone()]),
             Decision::Queued { .. } => self.wake.notify_one(),
         }
-        d
     }
 
     /// The caller left (hung up, asked for a callback) while waiting or ringing an agent.

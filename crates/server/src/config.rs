@@ -27,6 +27,66 @@ pub struct Config {
     pub acd: AcdConfig,
     #[serde(default)]
     pub calendar: CalendarConfig,
+    #[serde(default)]
+    pub callbacks: CallbacksConfig,
+}
+
+/// The dialler: callback tasks (voicemails, callback requests, revisits) are routed by the
+/// ACD to agents with the `queue` skill and dialled agent first, then the citizen through
+/// `[trunk.outbound]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallbacksConfig {
+    /// Dial the worklist (tasks are kept either way; `false` leaves them to staff).
+    pub enabled: bool,
+    /// Local hours (the IVR flow's zone) when citizens may be called, e.g. "08:00-21:00".
+    pub calling_hours: String,
+    /// Attempts of a task created by a voicemail or a callback request.
+    pub max_attempts: u32,
+    /// Between a failed attempt and the next (seconds; 1800 = 30 min).
+    pub retry_after_secs: u64,
+    /// The citizen's phone rings this long before the attempt counts as no answer.
+    pub ring_secs: u64,
+    /// The ACD queue (the agents' skill) callbacks are routed to.
+    pub queue: String,
+    /// How often the worklist is read for tasks that became due (seconds).
+    pub poll_secs: u64,
+    /// Revisits (回访) of replied cases: "agent" (an agent calls), "auto" (the IVR calls and
+    /// asks the survey question; unsatisfied → redo) or "off".
+    pub revisit: String,
+    /// A revisit task is due this long after the department's reply (seconds).
+    pub revisit_after_secs: u64,
+    /// How long the automatic revisit waits for the citizen's key (seconds).
+    pub survey_wait_secs: u64,
+}
+
+impl Default for CallbacksConfig {
+    fn default() -> Self {
+        CallbacksConfig {
+            enabled: true,
+            calling_hours: "08:00-21:00".into(),
+            max_attempts: 3,
+            retry_after_secs: 1800,
+            ring_secs: 40,
+            queue: "callback".into(),
+            poll_secs: 10,
+            revisit: "agent".into(),
+            revisit_after_secs: 0,
+            survey_wait_secs: 10,
+        }
+    }
+}
+
+impl CallbacksConfig {
+    /// The parsed calling hours (validated at load).
+    pub fn hours(&self) -> hotline_case::CallingHours {
+        hotline_case::CallingHours::parse(&self.calling_hours).unwrap_or(
+            hotline_case::CallingHours {
+                start: chrono::NaiveTime::MIN,
+                end: chrono::NaiveTime::from_hms_opt(23, 59, 59).unwrap_or(chrono::NaiveTime::MIN),
+            },
+        )
+    }
 }
 
 /// Working days and reply deadlines (办理时限) of dispatched work orders. The time zone
@@ -294,6 +354,38 @@ pub struct TrunkConfig {
     pub allowed_sources: Vec<String>,
     /// Called numbers we answer (Request-URI user); others get 404.
     pub numbers: Vec<String>,
+    /// Where calls out (callbacks, revisits) go; without it nothing is dialled.
+    #[serde(default)]
+    pub outbound: Option<OutboundTrunk>,
+}
+
+/// The carrier's gateway for calls we make.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundTrunk {
+    /// The gateway's SIP address.
+    pub gateway: SocketAddr,
+    /// "udp" (default) or "tcp".
+    #[serde(default = "default_udp")]
+    pub transport: String,
+    /// The number citizens see (the hotline's).
+    #[serde(default = "default_caller_id")]
+    pub caller_id: String,
+    /// Digest credentials, if the carrier challenges our INVITEs.
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Put before the citizen's number in the Request-URI (e.g. "0" for an outside line).
+    #[serde(default)]
+    pub prefix: String,
+}
+
+fn default_udp() -> String {
+    "udp".into()
+}
+fn default_caller_id() -> String {
+    "12345".into()
 }
 
 /// The IVR flow and its prompts.
@@ -404,8 +496,19 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config {}", path.display()))?;
-        let cfg: Config =
+        let mut cfg: Config =
             toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
+        // Callback tasks wait in their own queue for as long as it takes: no maximum wait.
+        if !cfg.acd.queues.iter().any(|q| q.name == cfg.callbacks.queue) {
+            cfg.acd.queues.push(QueueConfig {
+                name: cfg.callbacks.queue.clone(),
+                strategy: default_strategy(),
+                min_level: 1,
+                max_len: 100_000,
+                max_wait_secs: None,
+                widening: vec![],
+            });
+        }
         cfg.validate()
             .with_context(|| format!("in {}", path.display()))?;
         Ok(cfg)
@@ -470,6 +573,42 @@ impl Config {
             bail!("http.session_ttl_hours must be 1 to 720");
         }
         self.calendar.build(chrono_tz::UTC)?;
+        let cb = &self.callbacks;
+        if hotline_case::CallingHours::parse(&cb.calling_hours).is_none() {
+            bail!(
+                "callbacks.calling_hours: `{}` is not HH:MM-HH:MM with the start first",
+                cb.calling_hours
+            );
+        }
+        if !(1..=20).contains(&cb.max_attempts) {
+            bail!("callbacks.max_attempts must be 1 to 20");
+        }
+        if cb.ring_secs == 0 || cb.poll_secs == 0 || cb.survey_wait_secs == 0 {
+            bail!("callbacks.ring_secs, poll_secs and survey_wait_secs must be positive");
+        }
+        if !matches!(cb.revisit.as_str(), "agent" | "auto" | "off") {
+            bail!(
+                "callbacks.revisit: `{}` is not agent, auto or off",
+                cb.revisit
+            );
+        }
+        if let Some(o) = &self.trunk.outbound {
+            if !matches!(o.transport.as_str(), "udp" | "tcp") {
+                bail!(
+                    "trunk.outbound.transport: `{}` is not udp or tcp",
+                    o.transport
+                );
+            }
+            if o.caller_id.is_empty() || !o.caller_id.bytes().all(|b| b.is_ascii_digit()) {
+                bail!("trunk.outbound.caller_id: digits only (e.g. \"12345\")");
+            }
+            if o.username.is_some() != o.password.is_some() {
+                bail!("trunk.outbound: give both username and password, or neither");
+            }
+            if !o.prefix.bytes().all(|b| b.is_ascii_digit()) {
+                bail!("trunk.outbound.prefix: digits only");
+            }
+        }
         if self.agents.min_expires == 0 || self.agents.min_expires > self.agents.max_expires {
             bail!("agents.min_expires must be positive and at most agents.max_expires");
         }

@@ -5,6 +5,7 @@ mod call;
 mod check;
 mod config;
 mod desk;
+mod dialler;
 mod endpoint;
 mod http;
 mod status;
@@ -278,6 +279,7 @@ async fn serve(path: &Path) -> Result<()> {
     let ep = endpoint::start(sip_listen, advertised, max_message, t1, calls.clone())
         .await
         .with_context(|| format!("SIP on {sip_listen}"))?;
+    dialler::Dialler::start(calls.clone(), ep.clone()).await;
     let listener = tokio::net::TcpListener::bind(http_listen)
         .await
         .with_context(|| format!("HTTP on {http_listen}"))?;

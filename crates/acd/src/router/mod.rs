@@ -359,6 +359,21 @@ impl Router {
     /// steps with `after_ms == 0` apply at once. Enqueuing a known call again repeats its
     /// current decision.
     pub fn enqueue(&mut self, call: CallKey, queue: &str, priority: u8, now: Millis) -> Decision {
+        self.enqueue_since(call, queue, priority, now, now)
+    }
+
+    /// [`Router::enqueue`] for a call that has been waiting since `arrival` (at most `now`)
+    /// elsewhere: a callback task keeps the place its caller had, ahead of later arrivals
+    /// of the same priority. Widening steps and the maximum wait count from `arrival` too.
+    pub fn enqueue_since(
+        &mut self,
+        call: CallKey,
+        queue: &str,
+        priority: u8,
+        arrival: Millis,
+        now: Millis,
+    ) -> Decision {
+        let arrival = arrival.min(now);
         let Some(&qid) = self.queue_ids.get(queue) else {
             return Decision::Refused {
                 call,
@@ -388,7 +403,7 @@ impl Router {
         let mut c = Call {
             queue: qid,
             priority,
-            arrival: now,
+            arrival,
             min_level: q.cfg.min_level,
             overflow: Vec::new(),
             next_step: 0,

@@ -62,6 +62,8 @@ fn expected() -> Vec<(CaseState, ActionKind, CaseState, Vec<Role>)> {
     let sup = vec![Su, Ad];
     let sys = vec![Sy];
     let cb = vec![Sy, Ag, Su, Ad];
+    // The automatic revisit: the IVR records the verdict and redoes an unsatisfied case.
+    let rev = vec![Ag, Su, Ad, Sy];
     vec![
         (S::Registered, A::Answer, S::Answered, hot.clone()),
         (S::Registered, A::Forward, S::Forwarded, hot.clone()),
@@ -109,10 +111,10 @@ fn expected() -> Vec<(CaseState, ActionKind, CaseState, Vec<Role>)> {
         (S::Returned, A::Redispatch, S::Dispatched, hot.clone()),
         (S::Returned, A::Close, S::Closed, sup.clone()),
         // The sample revisit is "satisfied"; the unsatisfied one is tested below.
-        (S::Replied, A::Revisit, SAT, hot.clone()),
+        (S::Replied, A::Revisit, SAT, rev.clone()),
         (S::Replied, A::Close, S::Closed, sup.clone()),
         (SAT, A::Close, S::Closed, hot.clone()),
-        (UNSAT, A::Redo, S::Redo, hot.clone()),
+        (UNSAT, A::Redo, S::Redo, rev),
         (UNSAT, A::Close, S::Closed, sup),
         (S::Redo, A::Accept, S::Accepted, dep.clone()),
         (S::Redo, A::Return, S::Returned, dep.clone()),
@@ -198,6 +200,21 @@ fn the_store_status_changes_of_today_are_in_the_table() {
     assert_eq!((t.to, t.event), (S::CallbackPending, "voicemail"));
     let t = apply(S::Registered, &Action::RequestCallback, Sy).unwrap();
     assert_eq!((t.to, t.event), (S::CallbackPending, "callback_requested"));
+}
+
+#[test]
+fn the_automatic_revisit_may_revisit_and_redo_but_not_close() {
+    let unsatisfied = Action::Revisit {
+        satisfaction: Satisfaction::Unsatisfied,
+    };
+    let t = apply(S::Replied, &unsatisfied, Sy).unwrap();
+    assert_eq!((t.to, t.event), (UNSAT, "revisited"));
+    let t = apply(UNSAT, &Action::Redo { department: None }, Sy).unwrap();
+    assert_eq!((t.to, t.deadline), (S::Redo, DeadlineEffect::Restart));
+    // Closing stays with people, also after a satisfied answer on the phone.
+    assert_eq!(allowed_actions(SAT, Sy), Vec::<ActionKind>::new());
+    assert_eq!(allowed_actions(UNSAT, Sy), vec![ActionKind::Redo]);
+    assert_eq!(allowed_actions(S::Replied, Sy), vec![ActionKind::Revisit]);
 }
 
 #[test]

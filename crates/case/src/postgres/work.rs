@@ -12,10 +12,10 @@ use sqlx::{Postgres as Db, QueryBuilder, Transaction};
 use super::{insert_event, kind, next_ticket, PostgresBackend as Backend, BEGIN_SNAPSHOT};
 use crate::calendar::{DeadlinePolicy, WorkCalendar};
 use crate::error::CaseError;
-use crate::lifecycle::{Action, CaseState};
+use crate::lifecycle::{Action, CaseState, Role, Satisfaction};
 use crate::model::{
-    Actor, CallId, CaseDetail, CaseFields, CaseQuery, CaseSummary, Department, NewDepartment,
-    NewUser, RecordingId, User, UserId,
+    Actor, CallId, CaseDetail, CaseFields, CaseId, CaseQuery, CaseSummary, Department,
+    NewDepartment, NewUser, RecordingId, User, UserId,
 };
 use crate::rows::{
     self, convert_all, CallRecord, CaseRecord, DepartmentRecord, EventRecord, ExtensionRecord,

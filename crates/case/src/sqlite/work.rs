@@ -12,10 +12,10 @@ use sqlx::{QueryBuilder, Sqlite as Db, Transaction};
 use super::{insert_event, kind, next_ticket, SqliteBackend as Backend};
 use crate::calendar::{DeadlinePolicy, WorkCalendar};
 use crate::error::CaseError;
-use crate::lifecycle::{Action, CaseState};
+use crate::lifecycle::{Action, CaseState, Role, Satisfaction};
 use crate::model::{
-    Actor, CallId, CaseDetail, CaseFields, CaseQuery, CaseSummary, Department, NewDepartment,
-    NewUser, RecordingId, User, UserId,
+    Actor, CallId, CaseDetail, CaseFields, CaseId, CaseQuery, CaseSummary, Department,
+    NewDepartment, NewUser, RecordingId, User, UserId,
 };
 use crate::rows::{
     self, convert_all, CallRecord, CaseRecord, DepartmentRecord, EventRecord, ExtensionRecord,

@@ -12,11 +12,13 @@ use crate::model::{AcdResult, Agent, CaseEvent, Channel, RecordingKind, Skill};
 
 mod backends;
 mod callbacks;
+mod outbound;
 mod report;
 mod work;
 
 use backends::Db;
 use callbacks::*;
+use outbound::*;
 use report::*;
 use work::*;
 
@@ -90,7 +92,14 @@ on_both_backends! {
     worklist_is_due_tasks_oldest_place_first,
     attempts_retry_with_spacing_then_fail,
     reached_is_done_and_reschedule_and_skip,
-    worklist_survives_reopening;
+    worklist_survives_reopening,
+    outbound_call_is_a_call_row_of_the_case,
+    callback_attempts_are_listed_oldest_first_with_their_calls,
+    satisfaction_is_kept_on_the_call_and_as_an_event,
+    released_claims_go_back_to_pending,
+    tasks_are_listed_by_status,
+    revisit_tasks_only_for_replied_cases_one_at_a_time,
+    revisit_by_phone_records_the_verdict_and_redoes_the_unsatisfied;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     concurrent_calls_get_distinct_tickets,

@@ -2,7 +2,7 @@
 // by both after their backend-specific header (types, locks, how transactions start).
 
 /// Columns of [`TaskRecord`], the task table aliased `t` joined to `cases c`.
-const TASK_SELECT: &str = "SELECT t.id, t.case_id, c.ticket, t.number, t.reason, t.priority, \
+const TASK_SELECT: &str = "SELECT t.id, t.case_id, c.ticket, t.number, t.reason, t.mode, t.priority, \
      t.place_at, t.earliest_at, t.status, t.attempts, t.max_attempts, t.next_attempt_at, \
      t.last_result, t.agent, t.created_at, t.updated_at \
      FROM callback_tasks t JOIN cases c ON c.id = t.case_id";
@@ -14,6 +14,7 @@ struct TaskRecord {
     ticket: String,
     number: String,
     reason: String,
+    mode: String,
     priority: i32,
     place_at: DateTime<Utc>,
     earliest_at: DateTime<Utc>,
@@ -37,6 +38,7 @@ impl TaskRecord {
             number: self.number,
             reason: CallbackReason::parse(&self.reason)
                 .ok_or_else(|| bad("reason", &self.reason))?,
+            mode: CallbackMode::parse(&self.mode).ok_or_else(|| bad("mode", &self.mode))?,
             priority: self.priority,
             place_at: self.place_at,
             earliest_at: self.earliest_at,
@@ -96,9 +98,9 @@ pub(super) async fn insert_task(
         }
     }
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO callback_tasks (case_id, number, reason, priority, place_at, earliest_at, \
-         status, attempts, max_attempts, next_attempt_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $6, $8, $8) RETURNING id",
+        "INSERT INTO callback_tasks (case_id, number, reason, mode, priority, place_at, \
+         earliest_at, status, attempts, max_attempts, next_attempt_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $9, $4, $5, $6, 'pending', 0, $7, $6, $8, $8) RETURNING id",
     )
     .bind(case.0)
     .bind(&number)
@@ -108,6 +110,7 @@ pub(super) async fn insert_task(
     .bind(spec.earliest_at)
     .bind(spec.max_attempts as i32)
     .bind(now)
+    .bind(spec.mode.as_str())
     .fetch_one(&mut *conn)
     .await?;
     Ok(Some(id))
@@ -123,6 +126,60 @@ async fn load_task(conn: &mut Conn, task: i64, lock: bool) -> Result<CallbackTas
         .fetch_optional(&mut *conn)
         .await?;
     r.ok_or(CaseError::CallbackNotFound(task))?.convert()
+}
+
+/// Fails unless `call` exists ([`CaseError::CallNotFound`]) and belongs to `case`
+/// ([`CaseError::CallNotInCase`]).
+async fn call_of_case(conn: &mut Conn, case: CaseId, call: CallId) -> Result<(), CaseError> {
+    let owner: Option<i64> = sqlx::query_scalar("SELECT case_id FROM calls WHERE id = $1")
+        .bind(call.0)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match owner {
+        None => Err(CaseError::CallNotFound(call)),
+        Some(owner) if owner != case.0 => Err(CaseError::CallNotInCase { call, case }),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Stores a survey answer on a call of `case`, inside the caller's transaction.
+pub(super) async fn set_call_satisfaction(
+    conn: &mut Conn,
+    case: CaseId,
+    call: CallId,
+    score: u8,
+) -> Result<(), CaseError> {
+    call_of_case(conn, case, call).await?;
+    sqlx::query("UPDATE calls SET satisfaction = $1 WHERE id = $2")
+        .bind(i64::from(score))
+        .bind(call.0)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// One row of `callback_attempts`.
+#[derive(sqlx::FromRow)]
+struct AttemptRecord {
+    at: DateTime<Utc>,
+    result: String,
+    agent: String,
+    note: Option<String>,
+    call_id: Option<i64>,
+}
+
+impl AttemptRecord {
+    fn convert(self) -> Result<CallbackAttempt, CaseError> {
+        Ok(CallbackAttempt {
+            at: self.at,
+            result: CallbackResult::parse(&self.result).ok_or_else(|| {
+                CaseError::Corrupt(format!("callback attempt result {:?}", self.result))
+            })?,
+            agent: self.agent,
+            note: self.note,
+            call: self.call_id.map(CallId),
+        })
+    }
 }
 
 fn state_error(t: &CallbackTask, action: &'static str) -> CaseError {
@@ -243,11 +300,17 @@ impl Backend {
         note: Option<&str>,
         now: DateTime<Utc>,
         spacing: Duration,
+        call: Option<CallId>,
     ) -> Result<CallbackTask, CaseError> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
         let t = load_task(&mut tx, task, true).await?;
         if t.status != CallbackStatus::InProgress {
             return Err(state_error(&t, "record an attempt"));
+        }
+        if let Some(call) = call {
+            // The attempt's call must be one of the case's (normally the outbound call
+            // opened for this task), so its recording is evidence about this case.
+            call_of_case(&mut tx, t.case_id, call).await?;
         }
         let o = plan_attempt(t.attempts, t.max_attempts, result, now, spacing);
         sqlx::query(
@@ -263,14 +326,15 @@ impl Backend {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "INSERT INTO callback_attempts (task_id, at, result, agent, note) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO callback_attempts (task_id, at, result, agent, note, call_id) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(task)
         .bind(now)
         .bind(result.as_str())
         .bind(agent)
         .bind(note)
+        .bind(call.map(|c| c.0))
         .execute(&mut *tx)
         .await?;
         let mut text = format!(
@@ -388,5 +452,271 @@ impl Backend {
         let t = load_task(&mut tx, task, false).await?;
         tx.commit().await?;
         Ok(t)
+    }
+    pub(crate) async fn callback_tasks_with_status(
+        &self,
+        status: CallbackStatus,
+        limit: u32,
+    ) -> Result<Vec<CallbackTask>, CaseError> {
+        let sql = format!(
+            "{TASK_SELECT} WHERE t.status = $1 ORDER BY t.priority DESC, t.place_at, t.id \
+             LIMIT $2"
+        );
+        let records: Vec<TaskRecord> = sqlx::query_as(&sql)
+            .bind(status.as_str())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        records.into_iter().map(TaskRecord::convert).collect()
+    }
+
+    pub(crate) async fn callback_attempts(
+        &self,
+        task: i64,
+    ) -> Result<Vec<CallbackAttempt>, CaseError> {
+        let mut tx = self.pool.begin().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM callback_tasks WHERE id = $1")
+            .bind(task)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(CaseError::CallbackNotFound(task));
+        }
+        let records: Vec<AttemptRecord> = sqlx::query_as(
+            "SELECT at, result, agent, note, call_id FROM callback_attempts \
+             WHERE task_id = $1 ORDER BY at, id",
+        )
+        .bind(task)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        records.into_iter().map(AttemptRecord::convert).collect()
+    }
+
+    pub(crate) async fn release_callback_claims(
+        &self,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, CaseError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let held: Vec<(i64, i64)> = sqlx::query_as(&format!(
+            "SELECT t.id, t.case_id FROM callback_tasks t WHERE t.status = 'in_progress' \
+             ORDER BY t.id{LOCK}"
+        ))
+        .fetch_all(&mut *tx)
+        .await?;
+        for (task, case) in &held {
+            // Only the status: the attempts made and when the next one is due stay, so the
+            // task keeps its place and its count towards max_attempts.
+            sqlx::query(
+                "UPDATE callback_tasks SET status = 'pending', updated_at = $1 WHERE id = $2",
+            )
+            .bind(now)
+            .bind(task)
+            .execute(&mut *tx)
+            .await?;
+            insert_event(
+                &mut tx,
+                *case,
+                now,
+                actor,
+                "callback_released",
+                None,
+                None,
+                Some("server restart"),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(held.len() as u64)
+    }
+
+    pub(crate) async fn revisit_task_for(
+        &self,
+        ticket: &str,
+        mode: CallbackMode,
+        earliest_at: DateTime<Utc>,
+        max_attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Result<CallbackTask, CaseError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        // The case row is locked so that two requests cannot both find no open revisit.
+        let found: Option<(i64, String, String)> = sqlx::query_as(&format!(
+            "SELECT id, status, caller_number FROM cases WHERE ticket = $1{LOCK_CASE}"
+        ))
+        .bind(ticket)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (case, status, caller) =
+            found.ok_or_else(|| CaseError::TicketNotFound(ticket.to_owned()))?;
+        let state = rows::status(&status)?;
+        if state != CaseState::Replied {
+            return Err(CaseError::Transition {
+                ticket: ticket.to_owned(),
+                source: TransitionError::NotAllowed {
+                    from: state,
+                    action: ActionKind::Revisit,
+                },
+            });
+        }
+        if caller.trim().is_empty() {
+            return Err(CaseError::InvalidField {
+                field: "number",
+                reason: format!("case {ticket} has no caller number to call"),
+            });
+        }
+        let open: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM callback_tasks WHERE case_id = $1 AND reason = 'revisit' \
+             AND status IN ('pending', 'in_progress') ORDER BY id LIMIT 1",
+        )
+        .bind(case)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(open) = open {
+            let t = load_task(&mut tx, open, false).await?;
+            return Err(state_error(&t, "add a second open revisit task to its case"));
+        }
+        let spec = TaskSpec {
+            number: None,
+            reason: CallbackReason::Revisit,
+            mode,
+            priority: DEFAULT_PRIORITY,
+            earliest_at,
+            max_attempts,
+        };
+        let id = insert_task(&mut tx, CaseId(case), &spec, false, now)
+            .await?
+            .expect("always inserted");
+        let note = format!("task {id}: revisit by {mode}");
+        insert_event(
+            &mut tx,
+            case,
+            now,
+            "system",
+            "callback_created",
+            None,
+            None,
+            Some(&note),
+        )
+        .await?;
+        let task = load_task(&mut tx, id, false).await?;
+        tx.commit().await?;
+        Ok(task)
+    }
+
+    pub(crate) async fn open_outbound_call(&self, c: &NewOutboundCall) -> Result<CallId, CaseError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM cases WHERE id = $1")
+            .bind(c.case.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(CaseError::CaseNotFound(c.case));
+        }
+        if let Some(task) = c.task {
+            let owner: Option<i64> =
+                sqlx::query_scalar("SELECT case_id FROM callback_tasks WHERE id = $1")
+                    .bind(task.0)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            match owner {
+                None => return Err(CaseError::CallbackNotFound(task.0)),
+                Some(owner) if owner != c.case.0 => {
+                    return Err(CaseError::InvalidField {
+                        field: "task",
+                        reason: format!("callback task {task} is not for case {}", c.case),
+                    })
+                }
+                Some(_) => {}
+            }
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO calls (case_id, sip_call_id, caller_number, called_number, direction, \
+             arrived_at, agent, callback_task_id) \
+             VALUES ($1, $2, $3, $4, 'outbound', $5, $6, $7) RETURNING id",
+        )
+        .bind(c.case.0)
+        .bind(&c.sip_call_id)
+        .bind(&c.from_number)
+        .bind(&c.to_number)
+        .bind(c.started_at)
+        .bind(&c.agent)
+        .bind(c.task.map(|t| t.0))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| match (kind(&e), &c.agent) {
+            (Some(ErrorKind::ForeignKeyViolation), Some(agent)) => {
+                CaseError::AgentNotFound(agent.clone())
+            }
+            _ => e.into(),
+        })?;
+        let note = match c.task {
+            Some(task) => format!("call {id} to {} for task {task}", c.to_number),
+            None => format!("call {id} to {}", c.to_number),
+        };
+        let actor = c.agent.as_deref().unwrap_or("system");
+        insert_event(
+            &mut tx,
+            c.case.0,
+            c.started_at,
+            actor,
+            "callback_dialled",
+            None,
+            None,
+            Some(&note),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(CallId(id))
+    }
+
+    pub(crate) async fn call_answered(
+        &self,
+        call: CallId,
+        at: DateTime<Utc>,
+    ) -> Result<(), CaseError> {
+        let done = sqlx::query("UPDATE calls SET answered_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(call.0)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(CaseError::CallNotFound(call));
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn record_satisfaction(
+        &self,
+        case: CaseId,
+        call: Option<CallId>,
+        score: u8,
+        label: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), CaseError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM cases WHERE id = $1")
+            .bind(case.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(CaseError::CaseNotFound(case));
+        }
+        if let Some(call) = call {
+            set_call_satisfaction(&mut tx, case, call, score).await?;
+        }
+        insert_event(
+            &mut tx,
+            case.0,
+            at,
+            "system",
+            "satisfaction",
+            None,
+            None,
+            Some(label),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -111,62 +111,75 @@ impl Backend {
     ) -> Result<CaseDetail, CaseError> {
         let mut tx = self.write_tx().await?;
         let r = locked_case(&mut tx, ticket).await?;
-        let mut found = Lookups::default();
-        if let Some(code) = workflow::named_department(action) {
-            found.target = department_record(&mut tx, code).await?;
-            if let (Some(t), Some(current)) = (&found.target, r.department_id) {
-                found.target_below_current =
-                    t.id != current && within(&mut tx, t.id, current).await?;
-            }
-        }
-        if workflow::needs_pending_extension(action) {
-            found.pending = sqlx::query_as(&format!(
-                "{EXTENSION_SELECT} WHERE case_id = $1 AND status = 'pending'"
-            ))
-            .bind(r.id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        }
-        let plan = workflow::plan_transition(&r, action, actor, found, calendar, policy, now)?;
-        write_case(&mut tx, &plan.record).await?;
-        match &plan.extension {
-            ExtensionChange::None => {}
-            ExtensionChange::Request { days, reason } => {
-                sqlx::query(
-                    "INSERT INTO extension_requests (case_id, days, reason, status, \
-                     requested_by, requested_at) VALUES ($1, $2, $3, 'pending', $4, $5)",
-                )
-                .bind(r.id)
-                .bind(i64::from(*days))
-                .bind(reason)
-                .bind(&actor.user)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            ExtensionChange::Decide { id, status } => {
-                sqlx::query(
-                    "UPDATE extension_requests SET status = $1, decided_by = $2, \
-                     decided_at = $3 WHERE id = $4",
-                )
-                .bind(status.as_str())
-                .bind(&actor.user)
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        let (from, to) = if plan.from == plan.to {
-            (None, None)
-        } else {
-            (Some(plan.from), Some(plan.to))
+        let clock = Clock {
+            calendar,
+            policy,
+            now,
         };
-        let note = plan.note.as_deref();
-        insert_event(&mut tx, r.id, now, &actor.user, plan.event, from, to, note).await?;
+        apply_action(&mut tx, &r, action, actor, &clock, None).await?;
         let detail = load_detail(&mut tx, ticket)
             .await?
             .ok_or_else(|| CaseError::TicketNotFound(ticket.to_owned()))?;
+        tx.commit().await?;
+        Ok(detail)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn revisit_by_phone(
+        &self,
+        case: CaseId,
+        satisfaction: Satisfaction,
+        call: CallId,
+        recording: Option<RecordingId>,
+        calendar: &WorkCalendar,
+        policy: &DeadlinePolicy,
+        now: DateTime<Utc>,
+    ) -> Result<CaseDetail, CaseError> {
+        let mut tx = self.write_tx().await?;
+        let ticket: Option<String> = sqlx::query_scalar("SELECT ticket FROM cases WHERE id = $1")
+            .bind(case.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let ticket = ticket.ok_or(CaseError::CaseNotFound(case))?;
+        let r = locked_case(&mut tx, &ticket).await?;
+        // What the citizen said is on the recording: name it in the trail, so whoever
+        // handles the redo (or checks the verdict) can listen to it.
+        let evidence = match recording {
+            Some(id) => {
+                let found: Option<(i64, String)> =
+                    sqlx::query_as("SELECT case_id, path FROM recordings WHERE id = $1")
+                        .bind(id.0)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let (owner, path) = found.ok_or(CaseError::RecordingNotFound(id))?;
+                if owner != case.0 {
+                    return Err(CaseError::InvalidField {
+                        field: "recording",
+                        reason: format!("recording {id} is not of case {case}"),
+                    });
+                }
+                format!("evidence: recording {id} ({path})")
+            }
+            None => format!("on call {call}, not recorded"),
+        };
+        let system = Actor::new("system", Role::System);
+        let clock = Clock {
+            calendar,
+            policy,
+            now,
+        };
+        let revisit = Action::Revisit { satisfaction };
+        let note = format!("at the automatic revisit; {evidence}");
+        let after = apply_action(&mut tx, &r, &revisit, &system, &clock, Some(&note)).await?;
+        super::callbacks::set_call_satisfaction(&mut tx, case, call, satisfaction.score()).await?;
+        if satisfaction == Satisfaction::Unsatisfied {
+            let redo = Action::Redo { department: None };
+            let note = format!("unsatisfied at the automatic revisit; {evidence}");
+            apply_action(&mut tx, &after, &redo, &system, &clock, Some(&note)).await?;
+        }
+        let detail = load_detail(&mut tx, &ticket)
+            .await?
+            .ok_or_else(|| CaseError::TicketNotFound(ticket.clone()))?;
         tx.commit().await?;
         Ok(detail)
     }
@@ -589,6 +602,87 @@ impl Backend {
     }
 }
 
+/// The working-day calendar, deadline policy and time a transition is applied with.
+struct Clock<'a> {
+    calendar: &'a WorkCalendar,
+    policy: &'a DeadlinePolicy,
+    now: DateTime<Utc>,
+}
+
+/// Applies `action` by `actor` to the locked case row `r` inside the caller's
+/// transaction: lookups, the plan ([`workflow::plan_transition`]), the case row, the
+/// extension requests and the audit event (its note followed by `extra`, if given).
+/// Returns the case row as written, for a second action in the same transaction.
+async fn apply_action(
+    conn: &mut Conn,
+    r: &CaseRecord,
+    action: &Action,
+    actor: &Actor,
+    clock: &Clock<'_>,
+    extra: Option<&str>,
+) -> Result<CaseRecord, CaseError> {
+    let now = clock.now;
+    let mut found = Lookups::default();
+    if let Some(code) = workflow::named_department(action) {
+        found.target = department_record(&mut *conn, code).await?;
+        if let (Some(t), Some(current)) = (&found.target, r.department_id) {
+            found.target_below_current =
+                t.id != current && within(&mut *conn, t.id, current).await?;
+        }
+    }
+    if workflow::needs_pending_extension(action) {
+        found.pending = sqlx::query_as(&format!(
+            "{EXTENSION_SELECT} WHERE case_id = $1 AND status = 'pending'"
+        ))
+        .bind(r.id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    }
+    let plan =
+        workflow::plan_transition(r, action, actor, found, clock.calendar, clock.policy, now)?;
+    write_case(&mut *conn, &plan.record).await?;
+    match &plan.extension {
+        ExtensionChange::None => {}
+        ExtensionChange::Request { days, reason } => {
+            sqlx::query(
+                "INSERT INTO extension_requests (case_id, days, reason, status, \
+                 requested_by, requested_at) VALUES ($1, $2, $3, 'pending', $4, $5)",
+            )
+            .bind(r.id)
+            .bind(i64::from(*days))
+            .bind(reason)
+            .bind(&actor.user)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        ExtensionChange::Decide { id, status } => {
+            sqlx::query(
+                "UPDATE extension_requests SET status = $1, decided_by = $2, \
+                 decided_at = $3 WHERE id = $4",
+            )
+            .bind(status.as_str())
+            .bind(&actor.user)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    let (from, to) = if plan.from == plan.to {
+        (None, None)
+    } else {
+        (Some(plan.from), Some(plan.to))
+    };
+    let note = match (plan.note, extra) {
+        (Some(n), Some(e)) => Some(format!("{n} — {e}")),
+        (n, e) => n.or(e.map(str::to_owned)),
+    };
+    let event = plan.event;
+    insert_event(&mut *conn, r.id, now, &actor.user, event, from, to, note.as_deref()).await?;
+    Ok(plan.record)
+}
+
 async fn department_record(
     conn: &mut Conn,
     code: &str,
@@ -681,7 +775,8 @@ pub(super) async fn load_detail(
     };
     let calls: Vec<CallRecord> = sqlx::query_as(&format!(
         "SELECT id, case_id, sip_call_id, caller_number, called_number, direction, \
-         arrived_at, answered_at, ended_at, hangup_cause, ivr_path, {} \
+         arrived_at, answered_at, ended_at, hangup_cause, ivr_path, satisfaction, \
+         callback_task_id, {} \
          FROM calls WHERE case_id = $1 ORDER BY id",
         super::ACD_COLUMNS
     ))

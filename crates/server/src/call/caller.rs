@@ -2,9 +2,9 @@
 //! (BYE, INFO keys, re-INVITE for hold), and the teardown that writes the last rows.
 //! Connecting to an agent is in `connect.rs`.
 
-use super::agent_leg::AgentLeg;
 use super::connect::{event_call_id, AcdEntry};
 use super::inbound::{media_params, Cause};
+use super::out_leg::OutLeg;
 use super::{CallEvent, Calls, Ctx, ALLOW};
 use crate::endpoint::EndpointHandle;
 use chrono::Utc;
@@ -51,7 +51,7 @@ pub(super) struct Answered {
     /// While the call is in the ACD (waiting, ringing, talking to an agent).
     pub(super) acd_entry: Option<AcdEntry>,
     /// The agent's leg while ringing or talking.
-    pub(super) agent: Option<AgentLeg>,
+    pub(super) agent: Option<OutLeg>,
     pub(super) bridge: Option<BridgeHandle>,
     /// Path (relative) of the conversation's stereo recording.
     pub(super) conversation: Option<String>,
@@ -60,7 +60,7 @@ pub(super) struct Answered {
 }
 
 /// Waits for the next media event of the agent leg, if there is one.
-async fn next_leg_media(agent: &mut Option<AgentLeg>) -> Option<MediaEvent> {
+async fn next_leg_media(agent: &mut Option<OutLeg>) -> Option<MediaEvent> {
     match agent {
         Some(leg) => leg.media_rx.recv().await,
         None => std::future::pending().await,
@@ -380,7 +380,7 @@ impl Answered {
                     if let Err(e) = self
                         .ctx
                         .store
-                        .record_satisfaction(self.opened.case, score)
+                        .record_satisfaction(self.opened.case, Some(self.call()), score)
                         .await
                     {
                         tracing::error!(error = %e, "cannot store the satisfaction");

@@ -3,14 +3,15 @@
 //!
 //! ```text
 //! flow Enqueue ─> ACD: Refused ─> busy/voicemail | Queued ─> comfort + position (flow)
-//!   ACD Offer ─> AgentLeg INVITE ─> ring timeout ─> CANCEL ─> offer failed ─> next agent
+//!   ACD Offer ─> agent leg INVITE ─> ring timeout ─> CANCEL ─> offer failed ─> next agent
 //!                               └─> 200 ─> bridge + stereo recording ─> flow AgentAnswered
 //!   agent BYE ─> unbridge, agent wrap-up ─> flow AgentHungUp (survey) ─> BYE caller
 //!   caller BYE ─> BYE agent, unbridge, agent wrap-up
 //! ```
 
-use super::agent_leg::{AgentLeg, LegEvent};
+use super::agent_leg::{self, AgentOffer};
 use super::caller::Answered;
+use super::out_leg::LegEvent;
 use crate::acd::LiveEvent;
 use chrono::Utc;
 use hotline_acd::{AgentId, CallKey, Decision, Refusal};
@@ -169,15 +170,20 @@ impl Answered {
                 Vec::new()
             }
         };
-        let leg = AgentLeg::start(
-            self.ep.clone(),
-            &self.ctx.ports,
-            &agent.0,
-            binding,
-            &caller,
-            &self.opened.ticket,
-            &open_tickets,
-        );
+        let mut extra = Vec::new();
+        if !open_tickets.is_empty() {
+            // Other open cases of the same number (a repeat caller), newest first.
+            extra.push(rsip::Header::Other(
+                "X-Open-Tickets".into(),
+                open_tickets.join(","),
+            ));
+        }
+        let offer = AgentOffer {
+            citizen: &caller,
+            ticket: &self.opened.ticket,
+            extra,
+        };
+        let leg = agent_leg::ring(self.ep.clone(), &self.ctx.ports, &agent.0, binding, offer);
         match leg.await {
             Ok(leg) => {
                 tracing::info!(agent = %agent.0, "ringing agent");
@@ -206,7 +212,7 @@ impl Answered {
     pub(super) fn ring_timeout(&mut self) {
         self.ring_deadline = None;
         if let Some(leg) = self.agent.as_mut() {
-            tracing::info!(agent = %leg.extension, "agent did not answer; cancelling");
+            tracing::info!(agent = %leg.peer, "agent did not answer; cancelling");
             leg.cancel();
         }
     }
@@ -241,7 +247,7 @@ impl Answered {
             return;
         };
         let Some(what) = leg.on_sip(ev) else { return };
-        let ext = leg.extension.clone();
+        let ext = leg.peer.clone();
         let Some(entry) = self.acd_entry.clone() else {
             return;
         };
@@ -281,7 +287,9 @@ impl Answered {
                         Some(bridge(&self.media, &leg.media, Some(StereoTarget { path })));
                 }
             }
-            LegEvent::Failed(reason) => {
+            LegEvent::Digit(d) => self.media.send_dtmf(d),
+            LegEvent::Failed(failure) => {
+                let reason = failure.to_string();
                 self.ring_deadline = None;
                 if let Some(leg) = self.agent.take() {
                     self.calls.unregister(&leg.call_id);

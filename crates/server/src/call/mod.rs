@@ -5,10 +5,14 @@
 //! Call-ID in [`Calls`]; nothing is locked across an `.await`.
 
 mod agent_leg;
+mod callback;
 mod caller;
 mod connect;
 mod feature;
 mod inbound;
+mod out_leg;
+mod revisit;
+mod trunk_leg;
 
 use crate::acd::AcdService;
 use crate::config::{Cidr, Config};
@@ -80,6 +84,8 @@ pub struct Ctx {
     pub calendar: hotline_case::calendar::WorkCalendar,
     /// Reply deadlines by dispatch mode and category.
     pub policy: hotline_case::calendar::DeadlinePolicy,
+    /// The dialler, once started (absent without `[trunk.outbound]`).
+    pub dialler: std::sync::OnceLock<Arc<crate::dialler::Dialler>>,
     next_key: AtomicU64,
 }
 
@@ -111,8 +117,14 @@ impl Ctx {
             stats: CallStats::default(),
             calendar,
             policy,
+            dialler: std::sync::OnceLock::new(),
             next_key: AtomicU64::new(1),
         }
+    }
+
+    /// The prompts of a configured list (checked at start; a missing one is skipped).
+    pub fn prompt_list(&self, names: &[String]) -> Vec<Arc<hotline_media::Prompt>> {
+        names.iter().filter_map(|n| self.prompts.get(n)).collect()
     }
 
     /// A new ACD call key; keys grow with arrival, which the ACD uses for fairness.
@@ -155,6 +167,25 @@ impl Calls {
     /// A feature code dialled by an agent (`*1`…): authenticated and carried out.
     pub fn spawn_feature(&self, invite: Invite, ep: EndpointHandle) {
         tokio::spawn(feature::run(self.clone(), invite, ep));
+    }
+
+    /// Works one due task of the callback worklist: an agent-first callback, or for an
+    /// automatic revisit the IVR's own call. The handle ends when the call is over (or
+    /// could not start, e.g. no agent has the callback skill).
+    /// `direct` names the agent who started an agent-first task from the desktop.
+    pub fn spawn_callback(
+        &self,
+        task: hotline_case::CallbackTask,
+        ep: EndpointHandle,
+        direct: Option<hotline_acd::AgentId>,
+    ) -> tokio::task::JoinHandle<()> {
+        let calls = self.clone();
+        match task.mode {
+            hotline_case::CallbackMode::Auto => tokio::spawn(revisit::run(calls, ep, task)),
+            hotline_case::CallbackMode::Agent => {
+                tokio::spawn(callback::run(calls, ep, task, direct))
+            }
+        }
     }
 
     /// Live calls.

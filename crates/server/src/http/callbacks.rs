@@ -9,8 +9,9 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use hotline_case::lifecycle::Role;
-use hotline_case::{CallbackResult, CallbackTask, CallbackTaskId};
+use hotline_case::{CallbackAttempt, CallbackResult, CallbackStatus, CallbackTask, CallbackTaskId};
 use serde::Deserialize;
+use serde::Serialize;
 
 /// Retry spacing when the request names none (minutes).
 const DEFAULT_RETRY_MINUTES: i64 = 30;
@@ -30,6 +31,8 @@ pub struct ListQuery {
     /// Every task, whatever its status or due time (default: only the due ones).
     #[serde(default)]
     all: bool,
+    /// Only tasks in this status (pending, in_progress, done, failed, skipped), due or not.
+    status: Option<String>,
     /// At most this many (default 100, at most 1000).
     limit: Option<u32>,
 }
@@ -44,12 +47,91 @@ pub async fn list(
     allowed(&auth)?;
     let store = &s.calls.ctx.store;
     let limit = q.limit.unwrap_or(0);
-    let tasks = if q.all {
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(v) => Some(CallbackStatus::parse(v).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "status: `{v}` is not pending, in_progress, done, failed or skipped"
+            ))
+        })?),
+    };
+    let tasks = if let Some(st) = status {
+        store.callback_tasks_with_status(st, limit).await?
+    } else if q.all {
         store.callback_tasks(limit).await?
     } else {
         store.callback_worklist(Utc::now(), limit).await?
     };
     Ok(Json(tasks))
+}
+
+/// A task with its attempts.
+#[derive(Serialize)]
+pub struct TaskDetail {
+    #[serde(flatten)]
+    task: CallbackTask,
+    attempts_made: Vec<CallbackAttempt>,
+}
+
+/// `GET /api/callbacks/{id}`: one task and its attempts, oldest first.
+pub async fn show(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> Result<Json<TaskDetail>, ApiError> {
+    allowed(&auth)?;
+    let store = &s.calls.ctx.store;
+    let task = store.callback_task(CallbackTaskId(id)).await?;
+    let attempts_made = store.callback_attempts(task.id).await?;
+    Ok(Json(TaskDetail {
+        task,
+        attempts_made,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartBody {
+    /// The agent whose softphone rings first (the one at the desktop).
+    extension: String,
+}
+
+/// `POST /api/callbacks/{id}/start`: call this pending task now, agent first: the named
+/// agent's softphone rings at once (outside the queue), then the citizen is dialled.
+/// 409 if the task is not pending or already being called, 422 if the agent's softphone
+/// is not registered, 503 if the hotline has no outbound trunk.
+pub async fn start(
+    State(s): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Json(b): Json<StartBody>,
+) -> Result<(axum::http::StatusCode, Json<CallbackTask>), ApiError> {
+    allowed(&auth)?;
+    let ctx = &s.calls.ctx;
+    let Some(dialler) = ctx.dialler.get() else {
+        return Err(ApiError::unavailable(
+            "callbacks are not dialled here (no [trunk.outbound], or callbacks.enabled = false)",
+        ));
+    };
+    let task = ctx.store.callback_task(CallbackTaskId(id)).await?;
+    if task.status != CallbackStatus::Pending {
+        return Err(ApiError::conflict(format!(
+            "callback task {id} is {}, not pending",
+            task.status
+        )));
+    }
+    if ctx.desk.contacts(&b.extension).is_empty() {
+        return Err(ApiError::unprocessable(format!(
+            "extension: no softphone registered for `{}`",
+            b.extension
+        )));
+    }
+    if !dialler.start_now(task.clone(), &b.extension) {
+        return Err(ApiError::conflict(format!(
+            "callback task {id} is already being called (waiting for an agent or ringing)"
+        )));
+    }
+    Ok((axum::http::StatusCode::ACCEPTED, Json(task)))
 }
 
 /// `POST /api/callbacks/{id}/claim`: the caller takes a pending task (409 if another
@@ -102,6 +184,7 @@ pub async fn attempt(
             b.note.as_deref(),
             Utc::now(),
             chrono::Duration::minutes(minutes),
+            None,
         )
         .await?;
     Ok(Json(t))
@@ -128,6 +211,9 @@ pub async fn reschedule(
         .store
         .reschedule_callback(CallbackTaskId(id), b.at, &auth.user.username)
         .await?;
+    if let Some(d) = s.calls.ctx.dialler.get() {
+        d.poke();
+    }
     Ok(Json(t))
 }
 

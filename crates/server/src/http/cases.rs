@@ -502,6 +502,7 @@ pub async fn transition(
 ) -> Result<Response, ApiError> {
     load(&s, &auth, &ticket).await?;
     let action = parse_action(&body)?;
+    let replied = matches!(action, hotline_case::lifecycle::Action::Reply { .. });
     let ctx = &s.calls.ctx;
     let detail = ctx
         .store
@@ -514,12 +515,35 @@ pub async fn transition(
             Utc::now(),
         )
         .await?;
+    if replied {
+        schedule_revisit(ctx, &ticket).await;
+    }
     // The case may have left the handler's subtree (redispatched elsewhere): show it
     // only if still visible.
     if !visible(&s, &auth, &detail).await? {
         return Ok(Json(json!({ "ticket": ticket, "status": detail.case.status })).into_response());
     }
     Ok(Json(view(&auth, &detail)).into_response())
+}
+
+/// A department replied: the citizen is owed a revisit (回访), made by an agent or by the
+/// IVR as `[callbacks] revisit` says. A failure is logged; the reply stands.
+async fn schedule_revisit(ctx: &crate::call::Ctx, ticket: &str) {
+    let cb = &ctx.cfg.callbacks;
+    let mode = match cb.revisit.as_str() {
+        "auto" => hotline_case::CallbackMode::Auto,
+        "agent" => hotline_case::CallbackMode::Agent,
+        _ => return,
+    };
+    let due = Utc::now() + chrono::Duration::seconds(cb.revisit_after_secs as i64);
+    match ctx
+        .store
+        .revisit_task_for(ticket, mode, due, cb.max_attempts)
+        .await
+    {
+        Ok(t) => tracing::info!(%ticket, task = %t.id, %mode, "revisit scheduled"),
+        Err(e) => tracing::warn!(%ticket, error = %e, "no revisit scheduled"),
+    }
 }
 
 /// `GET /api/cases/{ticket}/recordings/{id}`: the WAV file, audited.

@@ -39,6 +39,12 @@ impl ApiError {
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, message)
     }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, message)
+    }
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
+    }
     pub fn internal(e: impl std::fmt::Display) -> Self {
         tracing::error!("HTTP API: {e}");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())

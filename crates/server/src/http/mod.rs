@@ -95,6 +95,8 @@ pub(crate) fn routes() -> Vec<Route> {
         ),
         authed("get", "/api/reports/daily", get(reports::daily)),
         authed("get", "/api/callbacks", get(callbacks::list)),
+        authed("get", "/api/callbacks/{id}", get(callbacks::show)),
+        authed("post", "/api/callbacks/{id}/start", post(callbacks::start)),
         authed("post", "/api/callbacks/{id}/claim", post(callbacks::claim)),
         authed(
             "post",

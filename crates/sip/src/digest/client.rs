@@ -134,7 +134,15 @@ mod tests {
             r#"Digest realm="r", nonce="n", algorithm=MD5-sess, qop=auth"#,
         ] {
             let ch = parse_challenge(value).unwrap();
-            let c = authorize(&ch, "INVITE", "sip:138@gw", "hotline", "s3cret", "c0ffee", 1);
+            let c = authorize(
+                &ch,
+                "INVITE",
+                "sip:138@gw",
+                "hotline",
+                "s3cret",
+                "c0ffee",
+                1,
+            );
             // What we send parses back and verifies with the HA1 the server would hold.
             let sent = parse_authorization(&c.to_string()).unwrap();
             assert_eq!(sent, c, "{value}");

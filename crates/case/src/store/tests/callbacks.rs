@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::backends::Db;
 use super::{day, new_call};
-use crate::callback::{CallbackReason, CallbackResult, CallbackStatus, CallbackTask};
+use crate::callback::{CallbackMode, CallbackReason, CallbackResult, CallbackStatus, CallbackTask};
 use crate::error::CaseError;
 use crate::model::{CaseId, NewCall};
 use crate::store::CaseStore;
@@ -47,6 +47,7 @@ pub(super) async fn voicemail_and_callback_request_create_tasks(db: Db) {
     store.mark_callback_requested(cb).await.unwrap();
     let a = task_of(store, vm).await;
     assert_eq!(a.reason, CallbackReason::Voicemail);
+    assert_eq!(a.mode, CallbackMode::Agent, "a voicemail needs a person");
     assert_eq!(a.number, "13800000001");
     assert_eq!(a.status, CallbackStatus::Pending);
     assert_eq!((a.attempts, a.max_attempts, a.priority), (0, 3, 0));
@@ -67,20 +68,21 @@ pub(super) async fn worklist_is_due_tasks_oldest_place_first(db: Db) {
     let (future, _) = call_at(store, 3, t(0, 30)).await;
     let (urgent, _) = call_at(store, 4, t(3, 0)).await;
     let v = CallbackReason::Voicemail;
+    let ag = CallbackMode::Agent;
     let a = store
-        .create_callback_task(late, "13800000001", v, 0, t(4, 0), 3)
+        .create_callback_task(late, "13800000001", v, ag, 0, t(4, 0), 3)
         .await
         .unwrap();
     let b = store
-        .create_callback_task(early, "+8613800000002", v, 0, t(5, 0), 3)
+        .create_callback_task(early, "+8613800000002", v, ag, 0, t(5, 0), 3)
         .await
         .unwrap();
     let c = store
-        .create_callback_task(future, "13800000003", v, 0, t(9, 0), 3)
+        .create_callback_task(future, "13800000003", v, ag, 0, t(9, 0), 3)
         .await
         .unwrap();
     let d = store
-        .create_callback_task(urgent, "13800000004", v, 5, t(4, 0), 3)
+        .create_callback_task(urgent, "13800000004", v, ag, 5, t(4, 0), 3)
         .await
         .unwrap();
     assert_eq!(b.place_at, t(1, 0));
@@ -106,7 +108,7 @@ pub(super) async fn worklist_is_due_tasks_oldest_place_first(db: Db) {
         vec![b.id, a.id]
     );
     let bad = store
-        .create_callback_task(late, "12a", v, 0, t(4, 0), 3)
+        .create_callback_task(late, "12a", v, ag, 0, t(4, 0), 3)
         .await;
     assert!(matches!(
         bad,
@@ -116,7 +118,7 @@ pub(super) async fn worklist_is_due_tasks_oldest_place_first(db: Db) {
         })
     ));
     let bad = store
-        .create_callback_task(late, "123", v, 0, t(4, 0), 0)
+        .create_callback_task(late, "123", v, ag, 0, t(4, 0), 0)
         .await;
     assert!(matches!(
         bad,
@@ -126,7 +128,7 @@ pub(super) async fn worklist_is_due_tasks_oldest_place_first(db: Db) {
         })
     ));
     let none = store
-        .create_callback_task(CaseId(999), "123", v, 0, t(4, 0), 3)
+        .create_callback_task(CaseId(999), "123", v, ag, 0, t(4, 0), 3)
         .await;
     assert!(matches!(none, Err(CaseError::CaseNotFound(_))));
 }
@@ -172,7 +174,7 @@ pub(super) async fn attempts_retry_with_spacing_then_fail(db: Db) {
     let no = CallbackResult::NoAnswer;
     // An unclaimed task takes no attempt.
     let r = store
-        .record_callback_attempt(id, no, "1001", None, t(2, 0), spacing)
+        .record_callback_attempt(id, no, "1001", None, t(2, 0), spacing, None)
         .await;
     assert!(matches!(r, Err(CaseError::CallbackState { .. })));
     let mut now = t(2, 0);
@@ -184,7 +186,7 @@ pub(super) async fn attempts_retry_with_spacing_then_fail(db: Db) {
         );
         store.claim_callback(id, "1001", now).await.unwrap();
         let after = store
-            .record_callback_attempt(id, no, "1001", Some("rang out"), now, spacing)
+            .record_callback_attempt(id, no, "1001", Some("rang out"), now, spacing, None)
             .await
             .unwrap();
         assert_eq!(after.attempts, n);
@@ -236,12 +238,20 @@ pub(super) async fn reached_is_done_and_reschedule_and_skip(db: Db) {
     store.claim_callback(ta, "1001", t(2, 0)).await.unwrap();
     let busy = CallbackResult::Busy;
     store
-        .record_callback_attempt(ta, busy, "1001", None, t(2, 0), sp)
+        .record_callback_attempt(ta, busy, "1001", None, t(2, 0), sp, None)
         .await
         .unwrap();
     store.claim_callback(ta, "1002", t(2, 30)).await.unwrap();
     let done = store
-        .record_callback_attempt(ta, CallbackResult::Reached, "1002", None, t(2, 30), sp)
+        .record_callback_attempt(
+            ta,
+            CallbackResult::Reached,
+            "1002",
+            None,
+            t(2, 30),
+            sp,
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -322,7 +332,7 @@ pub(super) async fn worklist_survives_reopening(db: Db) {
     let spacing = Duration::minutes(30);
     let no = CallbackResult::NoAnswer;
     db.store
-        .record_callback_attempt(id, no, "1001", None, t(2, 0), spacing)
+        .record_callback_attempt(id, no, "1001", None, t(2, 0), spacing, None)
         .await
         .unwrap();
     let before = db.store.callback_tasks(0).await.unwrap();

@@ -253,8 +253,8 @@ pub(in crate::store::tests) async fn daily_report_on_a_fixture_day(db: Db) {
     missed(store, 2, local(9, 23, 59, 59) + ms(999)).await;
     missed(store, 3, local(11, 0, 0, 0)).await;
     // The phone survey, recorded now (November 2026): not on the 10th.
-    store.record_satisfaction(case2, 1).await.unwrap();
-    store.record_satisfaction(case3, 3).await.unwrap();
+    store.record_satisfaction(case2, None, 1).await.unwrap();
+    store.record_satisfaction(case3, None, 3).await.unwrap();
 
     // Categories of the 10th's cases: C1 consult, C2 and C3 complaint, C6 help.
     categorize(store, &t1, Category::Consult).await;

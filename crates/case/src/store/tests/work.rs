@@ -16,12 +16,12 @@ use crate::model::{
 use crate::store::CaseStore;
 use crate::ticket;
 
-fn cal() -> WorkCalendar {
+pub(super) fn cal() -> WorkCalendar {
     WorkCalendar::weekdays(chrono_tz::Asia::Shanghai)
 }
 
 /// Monday 2026-11-23 at `h`:00 UTC (+8 h in Shanghai), plus `days` calendar days.
-fn mon(days: i64, h: u32) -> DateTime<Utc> {
+pub(super) fn mon(days: i64, h: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, h, 0, 0).unwrap() + Duration::days(days)
 }
 
@@ -31,7 +31,7 @@ fn agent() -> Actor {
 fn supervisor() -> Actor {
     Actor::new("sup1", Role::Supervisor)
 }
-fn handler() -> Actor {
+pub(super) fn handler() -> Actor {
     Actor::new("handler-a", Role::DepartmentHandler)
 }
 
@@ -46,7 +46,7 @@ fn dept(code: &str, parent: Option<&str>, level: u8) -> NewDepartment {
 
 /// district-a (1) > district-a.s1 (2) > district-a.s1.c1 (3); district-a.s2 (2);
 /// housing (1).
-async fn departments(store: &CaseStore) {
+pub(super) async fn departments(store: &CaseStore) {
     for d in [
         dept("housing", None, 1),
         dept("district-a", None, 1),
@@ -58,7 +58,7 @@ async fn departments(store: &CaseStore) {
     }
 }
 
-async fn act(
+pub(super) async fn act(
     store: &CaseStore,
     ticket: &str,
     action: Action,
@@ -83,7 +83,7 @@ fn events(d: &CaseDetail) -> Vec<&str> {
 
 /// A registered case with category `consult`, dispatched by phone to `district-a` on
 /// Monday 10:00 Shanghai.
-async fn dispatched_case(store: &CaseStore, n: u32) -> String {
+pub(super) async fn dispatched_case(store: &CaseStore, n: u32) -> String {
     let opened = store
         .open_call(new_call(n, day(2026, 11, 21)))
         .await
