@@ -1,4 +1,4 @@
-//! A tiny HTTP/1.0 GET over a std `TcpStream` (enough for `/healthz` and `/api/...`).
+//! A tiny HTTP/1.0 client over a std `TcpStream` (enough for `/healthz` and `/api/...`).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -26,6 +26,22 @@ pub fn post_json(addr: SocketAddr, path: &str, body: &str) -> Result<(u16, Strin
         addr,
         &format!(
             "POST {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+/// POSTs the JSON `body` to `path` with `Authorization: Bearer <token>`.
+pub fn post_json_authorized(
+    addr: SocketAddr,
+    path: &str,
+    body: &str,
+    token: &str,
+) -> Result<(u16, String), String> {
+    request(
+        addr,
+        &format!(
+            "POST {path} HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         ),
     )

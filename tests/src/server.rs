@@ -75,6 +75,8 @@ pub struct ServerOptions {
     pub auth_block_secs: u64,
     /// `[agents] digest_algorithms`: the challenges a 401 carries, in order.
     pub digest_algorithms: Vec<String>,
+    /// TOML appended to the config as is (e.g. `[callbacks]`, `[trunk.outbound]`).
+    pub extra_config: String,
 }
 
 /// A seated agent as `hotline agent add` creates it.
@@ -125,6 +127,7 @@ impl Default for ServerOptions {
             auth_max_failures: 5,
             auth_block_secs: 300,
             digest_algorithms: vec!["MD5".into(), "SHA-256".into()],
+            extra_config: String::new(),
         }
     }
 }
@@ -200,6 +203,8 @@ auth_max_failures = {max_fail}
 auth_window_secs = 60
 auth_block_secs = {block}
 digest_algorithms = [{algs}]
+
+{extra}
 "#,
             max = opts.max_message_bytes,
             t1 = opts.t1_ms,
@@ -218,6 +223,7 @@ digest_algorithms = [{algs}]
                 .map(|a| format!("{a:?}"))
                 .collect::<Vec<_>>()
                 .join(", "),
+            extra = opts.extra_config,
         );
         std::fs::write(&config, &text).expect("write config");
         for agent in &opts.agents {
@@ -254,6 +260,22 @@ digest_algorithms = [{algs}]
             }
         }
         panic!("hotline could not bind its ports:\n{}", server.log_text());
+    }
+
+    /// Stops the server (SIGKILL: nothing is flushed on the way out, as in a crash or a
+    /// power cut), lets `edit` change its config text, and starts it again on the same
+    /// data directory and ports. The old log is kept beside the new one.
+    pub fn restart(&mut self, edit: impl FnOnce(String) -> String) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let text = std::fs::read_to_string(&self.config).expect("read config");
+        std::fs::write(&self.config, edit(text)).expect("write config");
+        let old = self.log.with_extension("log.1");
+        let _ = std::fs::rename(&self.log, &old);
+        self.child = spawn_serve(&self.config, &self.log);
+        if let Err(log) = self.wait_healthy(Duration::from_secs(10)) {
+            panic!("restart failed: {log}");
+        }
     }
 
     /// Waits for `/healthz`; Err with what went wrong (and the log) if the server exits
@@ -360,6 +382,16 @@ digest_algorithms = [{algs}]
         );
         serde_json::from_str(&stdout)
             .unwrap_or_else(|e| panic!("hotline {args:?} printed no JSON ({e}): {stdout}"))
+    }
+
+    /// POSTs JSON to the API with a session token; (status, JSON body).
+    pub fn api_post_authorized(&self, path: &str, body: &Value, token: &str) -> (u16, Value) {
+        let (status, text) = http::post_json_authorized(self.http, path, &body.to_string(), token)
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// Adds an agent with the CLI while the server runs (it reads the DB on each auth).

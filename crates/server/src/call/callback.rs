@@ -32,7 +32,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-/// How long the agent may hear "not reached" before we hang up on them.
+/// The longest the agent hears "not reached" before we hang up on them.
 const UNREACHED_PROMPT: Duration = Duration::from_secs(6);
 /// How long we wait for BYE answers and the recording at the end.
 const TEARDOWN: Duration = Duration::from_secs(5);
@@ -178,11 +178,17 @@ impl Callback {
                     Some(CallEvent::Offer { agent }) => self.on_offer(agent).await,
                     Some(CallEvent::QueueExpired) | None => self.phase = Phase::Done,
                 },
-                Some(ev) = leg_media(&mut self.agent) => {
-                    if let MediaEvent::Digit(d) = ev {
-                        if let Some(c) = self.citizen.as_ref() { c.media.send_dtmf(d) }
+                Some(ev) = leg_media(&mut self.agent) => match ev {
+                    MediaEvent::Digit(d) => {
+                        if let Some(c) = self.citizen.as_ref() {
+                            c.media.send_dtmf(d)
+                        }
                     }
-                }
+                    MediaEvent::PlaybackFinished if self.phase == Phase::Unreached => {
+                        self.phase = Phase::Done
+                    }
+                    _ => {}
+                },
                 Some(ev) = leg_media(&mut self.citizen) => self.on_citizen_media(ev).await,
                 _ = sleep_opt(self.ring_deadline) => self.ring_timeout(),
                 _ = sleep_opt(self.hangup_at) => {

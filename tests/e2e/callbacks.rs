@@ -1,0 +1,461 @@
+//! Callbacks and revisits going out over the trunk: SIPp plays the carrier's gateway (a
+//! UAS on loopback answering the hotline's outbound INVITE and sending audio) and the
+//! agents' softphones. Time is controlled through the config — calling hours that exclude
+//! or include "now", retry spacing and ring times of seconds — never by long sleeps.
+
+use hotline_e2e::agents::{invites, AgentPhone};
+use hotline_e2e::audio::Wav;
+use hotline_e2e::flows::{loud_secs, prompts_ms};
+use hotline_e2e::pcap::{self, Segment};
+use hotline_e2e::rtp::RtpSink;
+use hotline_e2e::sip::{header, method};
+use hotline_e2e::sipp::SippChild;
+use hotline_e2e::{AgentSpec, Hours, Server, ServerOptions, Sipp};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The number the voicemail scenario calls from.
+const CITIZEN: &str = "13800138000";
+const GW_USER: &str = "hotline";
+const GW_PASSWORD: &str = "gw-secret-1";
+
+/// `[trunk.outbound]` to the gateway at `gw_port` and `[callbacks]` with `hours`, polling
+/// every second, retries 3 s apart, the citizen's phone ringing 3 s.
+fn callback_config(gw_port: u16, hours: &str, revisit: &str) -> String {
+    format!(
+        r#"[trunk.outbound]
+gateway = "127.0.0.1:{gw_port}"
+caller_id = "12345"
+username = "{GW_USER}"
+password = "{GW_PASSWORD}"
+
+[callbacks]
+calling_hours = "{hours}"
+poll_secs = 1
+retry_after_secs = 3
+ring_secs = 3
+revisit = "{revisit}"
+survey_wait_secs = 5
+"#
+    )
+}
+
+/// Calling hours that do not include the present moment (Asia/Shanghai, UTC+8).
+fn hours_excluding_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let local_hour = (secs / 3600 + 8) % 24;
+    if local_hour <= 20 {
+        format!("{:02}:00-{:02}:00", local_hour + 2, local_hour + 3)
+    } else {
+        "03:00-04:00".into()
+    }
+}
+
+/// Calling hours that include any moment of the day.
+const ALL_DAY: &str = "00:00-23:59";
+
+/// A caller outside staffed hours leaves a 2 s message and hangs up; returns the ticket.
+fn leave_voicemail(server: &Server) -> String {
+    let record_at = prompts_ms(&["welcome", "emergency", "closed", "voicemail", "beep"]);
+    let segments = [
+        Segment::Silence {
+            ms: record_at + 600,
+        },
+        Segment::Tone {
+            freq: 1000.0,
+            ms: 2000,
+        },
+    ];
+    pcap::write(&server.dir().join("caller.pcap"), &segments);
+    let sink = RtpSink::bind(server.ports.base + 60);
+    let run = Sipp::new("uac_hangup_while_recording.xml")
+        .key("sink_port", sink.port)
+        .set("bye_at_ms", record_at + 600 + 2400)
+        .timeout(Duration::from_secs(90))
+        .run(server);
+    run.assert_success("voicemail call");
+    run.x_ticket().expect("no X-Ticket in the 200 OK")
+}
+
+/// Registers the agent's phone (no feature code), starts its answering UAS for `calls`
+/// calls, and only then makes it ready through the API: the dialler may ring it at once.
+fn agent_ready_to_answer(server: &Server, phone: &AgentPhone, calls: u32) -> SippChild {
+    let (_, code) = phone.register_once(
+        server,
+        &phone.extension,
+        &phone.extension,
+        &phone.password,
+        3600,
+    );
+    assert_eq!(code, Some(200), "agent REGISTER");
+    let uas = phone.answer(server, "agent_answer.xml", calls, Duration::from_secs(120));
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, body) = server.api_post(
+        &format!("/api/agents/{}/state", phone.extension),
+        &json!({ "state": "ready" }),
+    );
+    assert_eq!(status, 200, "agent ready: {body}");
+    uas
+}
+
+/// The only callback task (all statuses), via the API.
+fn only_task(server: &Server, token: &str) -> Value {
+    let (status, tasks) = server.api_authorized("/api/callbacks?all=true", token);
+    assert_eq!(status, 200, "{tasks}");
+    let list = tasks.as_array().expect("a list of tasks");
+    assert_eq!(list.len(), 1, "tasks: {tasks:#}");
+    list[0].clone()
+}
+
+/// Polls `GET /api/callbacks/{id}` until `done` (at most `limit`).
+fn wait_task(
+    server: &Server,
+    token: &str,
+    id: i64,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let (status, t) = server.api_authorized(&format!("/api/callbacks/{id}"), token);
+        assert_eq!(status, 200, "{t}");
+        if done(&t) || Instant::now() >= deadline {
+            return t;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Seconds from the time `a` to the time `b` (RFC 3339, as the API prints them).
+fn secs_between(a: &Value, b: &Value) -> f64 {
+    let t = |v: &Value| {
+        let s = v.as_str().unwrap_or_else(|| panic!("not a time: {v}"));
+        chrono::DateTime::parse_from_rfc3339(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    };
+    (t(b) - t(a)).num_milliseconds() as f64 / 1000.0
+}
+
+#[test]
+fn night_voicemail_is_called_back_agent_first_in_the_morning_after_a_restart() {
+    let gw_port = hotline_e2e::ports::free_port();
+    let agent = AgentSpec::new("1001", "callback:3").max_ring(10).wrap_up(1);
+    let mut server = Server::start(ServerOptions {
+        hours: Hours::Closed,
+        agents: vec![agent.clone()],
+        extra_config: callback_config(gw_port, &hours_excluding_now(), "off"),
+        ..Default::default()
+    });
+    let token = server.supervisor_token();
+    // The gateway listens from the start: at night it must hear nothing.
+    pcap::write(
+        &server.dir().join("gateway.pcap"),
+        &[Segment::Tone {
+            freq: 1000.0,
+            ms: 3000,
+        }],
+    );
+    let gateway = Sipp::new("gw_challenge_answer.xml")
+        .local_port(gw_port)
+        .media_port(server.ports.base + 88)
+        .key("user", GW_USER)
+        .key("password", GW_PASSWORD)
+        .set("hold_ms", 4000)
+        .timeout(Duration::from_secs(120))
+        .spawn(&server);
+    // An agent with the callback skill is ready at night, so only the calling hours
+    // keep the task from being dialled.
+    let phone = AgentPhone::new(&agent, server.ports.base + 84);
+    let (_, code) = phone.register_once(&server, "1001", "1001", &agent.password, 3600);
+    assert_eq!(code, Some(200));
+    let (status, _) = server.api_post("/api/agents/1001/state", &json!({ "state": "ready" }));
+    assert_eq!(status, 200);
+
+    let ticket = leave_voicemail(&server);
+    let task = only_task(&server, &token);
+    assert_eq!(task["status"], "pending", "{task:#}");
+    assert_eq!(task["reason"], "voicemail");
+    assert_eq!(task["mode"], "agent");
+    assert_eq!(task["number"], CITIZEN);
+    assert_eq!(task["ticket"], ticket.as_str());
+    let id = task["id"].as_i64().unwrap();
+    // Several polls of the worklist pass: nothing is dialled outside calling hours.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        gateway.received_so_far().is_empty(),
+        "the gateway was called at night"
+    );
+    assert_eq!(server.api_agent("1001")["state"], "ready");
+    assert_eq!(only_task(&server, &token)["attempts"], 0);
+
+    // Morning: the server restarts (killed, as in a crash) with calling hours that
+    // include now. The worklist was in the database.
+    server.restart(|cfg| cfg.replace(&hours_excluding_now(), ALL_DAY));
+    // Sessions live in the database too: the supervisor's token still works.
+    let task = only_task(&server, &token);
+    assert_eq!(task["status"], "pending");
+    let agent_uas = agent_ready_to_answer(&server, &phone, 1);
+
+    let done = wait_task(&server, &token, id, Duration::from_secs(40), |t| {
+        t["status"] != "pending" && t["status"] != "in_progress"
+    });
+    let gw = gateway.wait();
+    gw.assert_success("gateway: challenge, answer, hang up");
+    let agent_run = agent_uas.wait();
+    agent_run.assert_success("agent answers the callback");
+    assert_eq!(done["status"], "done", "{done:#}");
+    assert_eq!(done["attempts"], 1);
+    assert_eq!(done["last_result"], "reached");
+    assert_eq!(done["agent"], "1001");
+    let attempt = &done["attempts_made"][0];
+    assert_eq!(attempt["result"], "reached");
+    assert!(
+        attempt["call"].is_i64(),
+        "attempt without its call: {done:#}"
+    );
+
+    // The agent's phone showed the task before it was answered.
+    let offer = invites(&agent_run)
+        .into_iter()
+        .next()
+        .expect("no INVITE to the agent");
+    assert_eq!(header(&offer, "X-Ticket"), Some(ticket.as_str()));
+    assert_eq!(
+        header(&offer, "X-Callback-Task"),
+        Some(id.to_string().as_str())
+    );
+    assert_eq!(header(&offer, "X-Callback-Number"), Some(CITIZEN));
+    assert_eq!(header(&offer, "X-Callback-Reason"), Some("voicemail"));
+    let vm = header(&offer, "X-Voicemail").expect("no voicemail link");
+    assert!(
+        vm.contains(&format!("/api/cases/{ticket}/recordings/")),
+        "{vm}"
+    );
+
+    // The carrier was dialled with the hotline's number and answered after a challenge.
+    let gw_invites: Vec<String> = gw
+        .received()
+        .into_iter()
+        .filter(|m| method(m) == Some("INVITE"))
+        .collect();
+    assert_eq!(gw_invites.len(), 2, "challenge, then authorized INVITE");
+    assert!(gw_invites[0].starts_with(&format!("INVITE sip:{CITIZEN}@127.0.0.1:{gw_port}")));
+    assert!(header(&gw_invites[0], "From").is_some_and(|f| f.contains("sip:12345@")));
+    let auth = header(&gw_invites[1], "Authorization").expect("no Authorization");
+    assert!(auth.contains("username=\"hotline\""), "{auth}");
+
+    // The case: called back (back to registered), the outbound call and its recording.
+    let case = server.wait_case(&ticket, Duration::from_secs(10), |c| {
+        c["calls"].as_array().is_some_and(|calls| {
+            calls
+                .iter()
+                .any(|k| k["direction"] == "outbound" && !k["ended_at"].is_null())
+        }) && c["recordings"].as_array().is_some_and(|r| r.len() >= 2)
+    });
+    assert_eq!(case["case"]["status"], "registered", "{case:#}");
+    let out = case["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["direction"] == "outbound")
+        .expect("no outbound call")
+        .clone();
+    assert_eq!(out["called_number"], CITIZEN);
+    assert_eq!(out["caller_number"], "12345");
+    assert_eq!(out["agent"], "1001");
+    assert!(!out["answered_at"].is_null(), "{out:#}");
+    assert_eq!(out["hangup_cause"], "citizen_bye");
+    let rec = case["recordings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["call_id"] == out["id"])
+        .expect("no recording of the callback")
+        .clone();
+    assert_eq!(rec["kind"], "conversation");
+    let wav = Wav::read(&server.recordings_dir().join(rec["path"].as_str().unwrap()));
+    assert_eq!(wav.spec.channels, 2, "left the citizen, right the agent");
+    let left: Vec<i16> = wav.samples.iter().step_by(2).copied().collect();
+    let heard = loud_secs(&left);
+    assert!(
+        (2.0..=4.0).contains(&heard),
+        "the citizen's 3 s tone on the left channel: {heard:.2} s loud"
+    );
+    let events: Vec<&str> = case["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    for e in [
+        "voicemail",
+        "callback_claimed",
+        "callback_dialled",
+        "callback_attempt",
+    ] {
+        assert!(events.contains(&e), "no {e} in {events:?}");
+    }
+}
+
+#[test]
+fn busy_then_no_answer_then_wrong_number_fails_with_spaced_retries() {
+    let gw_port = hotline_e2e::ports::free_port();
+    let agent = AgentSpec::new("1002", "callback:3").max_ring(10).wrap_up(1);
+    let server = Server::start(ServerOptions {
+        hours: Hours::Closed,
+        agents: vec![agent.clone()],
+        extra_config: callback_config(gw_port, ALL_DAY, "off"),
+        ..Default::default()
+    });
+    let token = server.supervisor_token();
+    let phone = AgentPhone::new(&agent, server.ports.base + 84);
+    let agent_uas = agent_ready_to_answer(&server, &phone, 3);
+    let gw = |scenario: &str| {
+        Sipp::new(scenario)
+            .local_port(gw_port)
+            .media_port(server.ports.base + 88)
+            .timeout(Duration::from_secs(60))
+    };
+    let busy = gw("gw_reject.xml").set("busy", 1).spawn(&server);
+    let ticket = leave_voicemail(&server);
+    busy.wait().assert_success("gateway: 486");
+    let ringing = gw("gw_no_answer.xml").spawn(&server);
+    ringing.wait().assert_success("gateway: rings until CANCEL");
+    let unknown = gw("gw_reject.xml").set("busy", 0).spawn(&server);
+    unknown.wait().assert_success("gateway: 404");
+    agent_uas
+        .wait()
+        .assert_success("agent answered three callback attempts");
+
+    let id = only_task(&server, &token)["id"].as_i64().unwrap();
+    let t = wait_task(&server, &token, id, Duration::from_secs(10), |t| {
+        t["status"] == "failed"
+    });
+    assert_eq!(t["status"], "failed", "{t:#}");
+    assert_eq!(t["attempts"], 3);
+    let made = t["attempts_made"].as_array().unwrap();
+    let results: Vec<&str> = made.iter().map(|a| a["result"].as_str().unwrap()).collect();
+    assert_eq!(results, ["busy", "no_answer", "wrong_number"]);
+    // Each retry waited the configured 3 s after the failure, and not much longer (a poll,
+    // the agent's wrap-up, ringing the agent, and 3 s of the citizen's phone ringing).
+    for pair in made.windows(2) {
+        let gap = secs_between(&pair[0]["at"], &pair[1]["at"]);
+        assert!((3.0..15.0).contains(&gap), "retry after {gap:.1} s: {t:#}");
+    }
+    // Supervisors see it among the failed tasks; the case records it.
+    let (status, failed) = server.api_authorized("/api/callbacks?status=failed", &token);
+    assert_eq!(status, 200);
+    assert_eq!(failed.as_array().map(Vec::len), Some(1), "{failed:#}");
+    let case = server.case_show(&ticket);
+    assert!(
+        case["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "callback_failed"),
+        "{case:#}"
+    );
+    let causes: Vec<&str> = case["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["direction"] == "outbound")
+        .filter_map(|k| k["hangup_cause"].as_str())
+        .collect();
+    assert_eq!(causes, ["busy", "no_answer", "wrong_number"]);
+}
+
+#[test]
+fn automatic_revisit_unsatisfied_sends_the_case_to_redo_with_the_recording() {
+    let gw_port = hotline_e2e::ports::free_port();
+    let server = Server::start(ServerOptions {
+        extra_config: callback_config(gw_port, ALL_DAY, "auto"),
+        ..Default::default()
+    });
+    server.cli_text(&[
+        "user",
+        "add",
+        "admin",
+        "--name",
+        "Admin",
+        "--role",
+        "admin",
+        "--password",
+        "admin-pass-1",
+    ]);
+    let (status, body) = server.api_post(
+        "/api/login",
+        &json!({ "username": "admin", "password": "admin-pass-1" }),
+    );
+    assert_eq!(status, 200, "{body}");
+    let token = body["token"].as_str().unwrap().to_string();
+    let post = |path: &str, body: Value| {
+        let (status, out) = server.api_post_authorized(path, &body, &token);
+        assert!((200..300).contains(&status), "POST {path}: {status} {out}");
+        out
+    };
+    post(
+        "/api/departments",
+        json!({ "code": "district-a", "name": "A区城管局", "level": 1 }),
+    );
+    let case = post(
+        "/api/cases",
+        json!({ "channel": "web", "caller_number": "13900139000", "subject": "路灯不亮" }),
+    );
+    let ticket = hotline_e2e::server::ticket_of(&case);
+    let act = |body: Value| post(&format!("/api/cases/{ticket}/transitions"), body);
+    act(json!({ "action": "dispatch", "department": "district-a", "mode": "phone" }));
+    act(json!({ "action": "accept" }));
+    // The citizen answers, hears the question and presses 3 (不满意).
+    pcap::write(
+        &server.dir().join("gateway.pcap"),
+        &[
+            Segment::Silence { ms: 1500 },
+            Segment::Key { key: '3', ms: 100 },
+            Segment::Silence { ms: 500 },
+        ],
+    );
+    let gateway = Sipp::new("gw_revisit.xml")
+        .local_port(gw_port)
+        .media_port(server.ports.base + 88)
+        .timeout(Duration::from_secs(60))
+        .spawn(&server);
+    std::thread::sleep(Duration::from_millis(300));
+    act(json!({ "action": "reply", "result": "已修复" }));
+
+    gateway
+        .wait()
+        .assert_success("citizen answers the revisit and is hung up on");
+    let case = server.wait_case(&ticket, Duration::from_secs(10), |c| {
+        c["case"]["status"] == "redo" && c["recordings"].as_array().is_some_and(|r| !r.is_empty())
+    });
+    assert_eq!(case["case"]["status"], "redo", "{case:#}");
+    let call = &case["calls"][0];
+    assert_eq!(call["direction"], "outbound");
+    assert_eq!(call["called_number"], "13900139000");
+    assert_eq!(call["satisfaction"], 3, "{call:#}");
+    let rec = &case["recordings"][0];
+    assert_eq!(rec["call_id"], call["id"]);
+    let wav = Wav::read(&server.recordings_dir().join(rec["path"].as_str().unwrap()));
+    assert!(
+        wav.secs() > 1.0,
+        "the revisit is recorded: {:.2} s",
+        wav.secs()
+    );
+    let redo = case["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "redo")
+        .unwrap_or_else(|| panic!("no redo event: {case:#}"));
+    let note = redo["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains(&format!("recording {}", rec["id"])),
+        "the redo names the recording as evidence: {note}"
+    );
+    let (_, tasks) = server.api_authorized("/api/callbacks?all=true", &token);
+    assert_eq!(tasks[0]["mode"], "auto");
+    assert_eq!(tasks[0]["status"], "done", "{tasks:#}");
+}
