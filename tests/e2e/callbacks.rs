@@ -83,6 +83,12 @@ fn leave_voicemail(server: &Server) -> String {
 /// Registers the agent's phone (no feature code), starts its answering UAS for `calls`
 /// calls, and only then makes it ready through the API: the dialler may ring it at once.
 fn agent_ready_to_answer(server: &Server, phone: &AgentPhone, calls: u32) -> SippChild {
+    let uas = phone.sipp("agent_answer.xml").calls(calls);
+    agent_ready_with(server, phone, uas)
+}
+
+/// [`agent_ready_to_answer`] with the agent's UAS given.
+fn agent_ready_with(server: &Server, phone: &AgentPhone, uas: Sipp) -> SippChild {
     let (_, code) = phone.register_once(
         server,
         &phone.extension,
@@ -91,7 +97,7 @@ fn agent_ready_to_answer(server: &Server, phone: &AgentPhone, calls: u32) -> Sip
         3600,
     );
     assert_eq!(code, Some(200), "agent REGISTER");
-    let uas = phone.answer(server, "agent_answer.xml", calls, Duration::from_secs(120));
+    let uas = uas.timeout(Duration::from_secs(120)).spawn(server);
     std::thread::sleep(Duration::from_millis(300));
     let (status, body) = server.api_post(
         &format!("/api/agents/{}/state", phone.extension),
@@ -458,4 +464,46 @@ fn automatic_revisit_unsatisfied_sends_the_case_to_redo_with_the_recording() {
     let (_, tasks) = server.api_authorized("/api/callbacks?all=true", &token);
     assert_eq!(tasks[0]["mode"], "auto");
     assert_eq!(tasks[0]["status"], "done", "{tasks:#}");
+}
+
+#[test]
+fn after_call_survey_answer_is_stored_on_the_call_and_the_case() {
+    let agent = AgentSpec::new("1003", "agent:3").wrap_up(1);
+    let server = Server::start(ServerOptions {
+        hours: Hours::Staffed,
+        agents: vec![agent.clone()],
+        ..Default::default()
+    });
+    let phone = AgentPhone::new(&agent, server.ports.base + 84);
+    let uas = agent_ready_with(
+        &server,
+        &phone,
+        phone.sipp("agent_answer_hangup.xml").set("hold_ms", 2000),
+    );
+    // 0 (an agent) during the greeting; the agent answers at once and hangs up after 2 s;
+    // the survey prompt starts and the caller keys 3 (不满意) while it plays.
+    let sink = RtpSink::bind(server.ports.base + 60);
+    let run = Sipp::new("uac_survey.xml")
+        .key("sink_port", sink.port)
+        .key("caller", "13700137000")
+        .key("key", '0')
+        .key("score", '3')
+        .set("key_at_ms", 1500)
+        .set("score_at_ms", 5500)
+        .timeout(Duration::from_secs(60))
+        .run(&server);
+    run.assert_success("caller answers the survey and is hung up on");
+    uas.wait()
+        .assert_success("agent answers and hangs up first");
+    let ticket = run.x_ticket().expect("X-Ticket");
+    let case = server.wait_case(&ticket, Duration::from_secs(5), |c| {
+        !c["calls"][0]["satisfaction"].is_null()
+    });
+    assert_eq!(case["calls"][0]["satisfaction"], 3, "{case:#}");
+    let events = case["events"].as_array().unwrap();
+    let survey = events
+        .iter()
+        .find(|e| e["event"] == "satisfaction")
+        .unwrap_or_else(|| panic!("no satisfaction event: {case:#}"));
+    assert_eq!(survey["note"], "3 unsatisfied");
 }
