@@ -191,9 +191,9 @@ pub(crate) struct TaskSpec<'a> {
 
 impl TaskSpec<'static> {
     /// The task a voicemail or callback request at `at` owes: the case's number, due at
-    /// once (calling hours are the dialler's, see [`crate::callback`]), default priority
-    /// and attempts.
-    pub(crate) fn owed_for(action: &Action, at: DateTime<Utc>) -> Self {
+    /// once (calling hours are the dialler's, see [`crate::callback`]), default priority,
+    /// `max_attempts` attempts.
+    pub(crate) fn owed_for(action: &Action, max_attempts: u32, at: DateTime<Utc>) -> Self {
         let reason = match action {
             Action::LeftVoicemail => CallbackReason::Voicemail,
             _ => CallbackReason::CallbackRequested,
@@ -205,7 +205,7 @@ impl TaskSpec<'static> {
             mode: CallbackMode::Agent,
             priority: DEFAULT_PRIORITY,
             earliest_at: at,
-            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            max_attempts,
         }
     }
 }

@@ -170,6 +170,7 @@ impl PostgresBackend {
         case: CaseId,
         to: CaseStatus,
         action: &Action,
+        max_attempts: u32,
         at: DateTime<Utc>,
     ) -> Result<(), CaseError> {
         let mut tx = self.pool.begin().await?;
@@ -199,7 +200,7 @@ impl PostgresBackend {
         let (event, from, to) = (t.event, Some(from), Some(to));
         insert_event(&mut tx, case.0, at, SYSTEM_ACTOR, event, from, to, None).await?;
         // The callback owed goes on the worklist in the same transaction.
-        let spec = crate::callback::TaskSpec::owed_for(action, at);
+        let spec = crate::callback::TaskSpec::owed_for(action, max_attempts, at);
         callbacks::insert_task(&mut tx, case, &spec, true, at).await?;
         tx.commit().await?;
         Ok(())

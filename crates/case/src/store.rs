@@ -40,6 +40,8 @@ macro_rules! on_backend {
 #[derive(Debug, Clone)]
 pub struct CaseStore {
     backend: Backend,
+    /// Attempts of the task a voicemail or callback request creates.
+    callback_attempts: u32,
 }
 
 /// The databases the store can run on. Each variant's module holds all of its SQL.
@@ -74,13 +76,24 @@ impl CaseStore {
             }
             _ => Backend::Sqlite(SqliteBackend::open(url_or_path).await?),
         };
-        let store = CaseStore { backend };
+        let store = CaseStore {
+            backend,
+            callback_attempts: crate::callback::DEFAULT_MAX_ATTEMPTS,
+        };
         tracing::info!(
             backend = store.backend_name(),
             db = %redact_password(url_or_path),
             "case store open"
         );
         Ok(store)
+    }
+
+    /// The same store, giving the tasks that voicemails and callback requests create
+    /// `attempts` attempts (`[callbacks] max_attempts`; clamped to 1–20) instead of
+    /// [`DEFAULT_MAX_ATTEMPTS`](crate::callback::DEFAULT_MAX_ATTEMPTS).
+    pub fn with_callback_attempts(mut self, attempts: u32) -> Self {
+        self.callback_attempts = attempts.clamp(1, 20);
+        self
     }
 
     /// Which database this store runs on: `"sqlite"` or `"postgres"`.
@@ -139,7 +152,9 @@ impl CaseStore {
     /// [`CaseError::InvalidTransition`]. Unknown case: [`CaseError::CaseNotFound`].
     pub async fn mark_voicemail(&self, case: CaseId) -> Result<(), CaseError> {
         let (to, action) = (CaseStatus::CallbackPending, Action::LeftVoicemail);
-        on_backend!(self, b => b.change_status(case, to, &action, Utc::now()).await)
+        on_backend!(self, b => {
+            b.change_status(case, to, &action, self.callback_attempts, Utc::now()).await
+        })
     }
 
     /// Attaches a finalized recording file to a call and its case.
@@ -513,7 +528,9 @@ impl CaseStore {
     /// [`CaseStore::mark_voicemail`], also for the task (reason `callback_requested`).
     pub async fn mark_callback_requested(&self, case: CaseId) -> Result<(), CaseError> {
         let (to, action) = (CaseStatus::CallbackPending, Action::RequestCallback);
-        on_backend!(self, b => b.change_status(case, to, &action, Utc::now()).await)
+        on_backend!(self, b => {
+            b.change_status(case, to, &action, self.callback_attempts, Utc::now()).await
+        })
     }
 
     /// Per queue (by name), the calls that entered it at or after `since` (the

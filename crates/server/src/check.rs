@@ -75,5 +75,16 @@ pub fn run(path: &Path) -> Result<()> {
         policy.urgent_days,
         policy.per_category.len()
     );
+    let cb = &cfg.callbacks;
+    match (&cfg.trunk.outbound, cb.enabled) {
+        (Some(o), true) => println!(
+            "  callbacks dialled via {} ({}) as {}, calling hours {}, {} attempts {} s apart, revisits {}",
+            o.gateway, o.transport, o.caller_id, cb.calling_hours, cb.max_attempts, cb.retry_after_secs, cb.revisit
+        ),
+        (None, true) => println!(
+            "  callbacks kept on the worklist, not dialled: no [trunk.outbound]"
+        ),
+        (_, false) => println!("  callbacks kept on the worklist, not dialled: callbacks.enabled = false"),
+    }
     Ok(())
 }

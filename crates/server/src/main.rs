@@ -84,6 +84,10 @@ enum CallbacksCommand {
         /// Every task, whatever its status or due time.
         #[arg(long)]
         all: bool,
+        /// Only the tasks in this status, due or not (pending, in_progress, done, failed,
+        /// skipped): `--status failed` lists the citizens every attempt missed.
+        #[arg(long, value_parser = parse_callback_status)]
+        status: Option<hotline_case::CallbackStatus>,
         /// How many (at most 1000).
         #[arg(long, default_value_t = 100)]
         limit: u32,
@@ -235,8 +239,14 @@ fn main() -> Result<()> {
             command: ReportCommand::Daily { date, json },
         } => runtime()?.block_on(report_daily(&cli.config, date, json)),
         Command::Callbacks {
-            command: CallbacksCommand::List { json, all, limit },
-        } => runtime()?.block_on(callbacks_list(&cli.config, json, all, limit)),
+            command:
+                CallbacksCommand::List {
+                    json,
+                    all,
+                    status,
+                    limit,
+                },
+        } => runtime()?.block_on(callbacks_list(&cli.config, json, all, status, limit)),
         Command::Status { json } => runtime()?.block_on(status::run(&cli.config, json)),
     }
 }
@@ -261,7 +271,8 @@ async fn serve(path: &Path) -> Result<()> {
         .with_context(|| format!("cannot create {}", cfg.recordings_dir().display()))?;
     let store = hotline_case::CaseStore::open(&cfg.database_url())
         .await
-        .with_context(|| format!("database {}", cfg.database_url()))?;
+        .with_context(|| format!("database {}", cfg.database_url()))?
+        .with_callback_attempts(cfg.callbacks.max_attempts);
     let sip_listen = cfg.sip.listen;
     let advertised = cfg.sip.advertised;
     let max_message = cfg.sip.max_message_bytes;
@@ -292,12 +303,25 @@ async fn serve(path: &Path) -> Result<()> {
     Ok(())
 }
 
-async fn callbacks_list(path: &Path, json: bool, all: bool, limit: u32) -> Result<()> {
+fn parse_callback_status(s: &str) -> Result<hotline_case::CallbackStatus, String> {
+    hotline_case::CallbackStatus::parse(s)
+        .ok_or_else(|| format!("`{s}` is not pending, in_progress, done, failed or skipped"))
+}
+
+async fn callbacks_list(
+    path: &Path,
+    json: bool,
+    all: bool,
+    status: Option<hotline_case::CallbackStatus>,
+    limit: u32,
+) -> Result<()> {
     let cfg = Config::load(path)?;
     let store = hotline_case::CaseStore::open(&cfg.database_url())
         .await
         .with_context(|| format!("database {}", cfg.database_url()))?;
-    let tasks = if all {
+    let tasks = if let Some(st) = status {
+        store.callback_tasks_with_status(st, limit).await?
+    } else if all {
         store.callback_tasks(limit).await?
     } else {
         store.callback_worklist(chrono::Utc::now(), limit).await?
@@ -310,12 +334,13 @@ async fn callbacks_list(path: &Path, json: bool, all: bool, limit: u32) -> Resul
     } else {
         for t in tasks {
             println!(
-                "{:<6} {}  {:<18} {:<11} {:<18} {}/{}  due {}  place {}",
+                "{:<6} {}  {:<18} {:<11} {:<18} {:<5} {}/{}  due {}  place {}",
                 t.id,
                 t.ticket,
                 t.number,
                 t.status.as_str(),
                 t.reason.as_str(),
+                t.mode.as_str(),
                 t.attempts,
                 t.max_attempts,
                 t.next_attempt_at.to_rfc3339(),

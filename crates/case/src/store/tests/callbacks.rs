@@ -56,9 +56,14 @@ pub(super) async fn voicemail_and_callback_request_create_tasks(db: Db) {
     assert!(a.last_result.is_none() && a.agent.is_none());
     let b = task_of(store, cb).await;
     assert_eq!(b.reason, CallbackReason::CallbackRequested);
+    // `[callbacks] max_attempts` reaches the tasks created afterwards.
+    let five = store.clone().with_callback_attempts(5);
+    let (vm5, _) = call_at(store, 3, t(1, 10)).await;
+    five.mark_voicemail(vm5).await.unwrap();
+    assert_eq!(task_of(store, vm5).await.max_attempts, 5);
     // A refused status change creates no task.
     assert!(store.mark_voicemail(CaseId(999)).await.is_err());
-    assert_eq!(store.callback_tasks(0).await.unwrap().len(), 2);
+    assert_eq!(store.callback_tasks(0).await.unwrap().len(), 3);
 }
 
 pub(super) async fn worklist_is_due_tasks_oldest_place_first(db: Db) {
