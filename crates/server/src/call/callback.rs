@@ -76,6 +76,8 @@ struct Callback {
     in_conversation: bool,
     /// Started by this agent from the desktop, outside the queue.
     direct: Option<AgentId>,
+    /// `[calls] max_call_secs` after the agent answered (waiting in the queue is not a call).
+    max_until: Option<Instant>,
 }
 
 /// Runs one agent-first callback until it is over (or could not be queued). With
@@ -106,6 +108,7 @@ pub async fn run(calls: Calls, ep: EndpointHandle, task: CallbackTask, direct: O
         cause: "hotline_bye",
         in_conversation: false,
         direct: direct.clone(),
+        max_until: None,
     };
     async move {
         let started = match direct {
@@ -170,7 +173,6 @@ impl Callback {
     }
 
     async fn run(&mut self) {
-        let max = Instant::now() + Duration::from_secs(self.ctx.cfg.calls.max_call_secs);
         while self.phase != Phase::Done {
             tokio::select! {
                 ev = self.rx.recv() => match ev {
@@ -195,7 +197,7 @@ impl Callback {
                     self.hangup_at = None;
                     self.phase = Phase::Done;
                 }
-                _ = tokio::time::sleep_until(max) => {
+                _ = sleep_opt(self.max_until) => {
                     tracing::warn!("maximum call duration reached");
                     self.cause = "max_duration";
                     self.phase = Phase::Done;
@@ -370,6 +372,8 @@ impl Callback {
     /// The agent picked up: the task is theirs; dial the citizen.
     async fn agent_answered(&mut self) {
         self.ring_deadline = None;
+        self.max_until =
+            Some(Instant::now() + Duration::from_secs(self.ctx.cfg.calls.max_call_secs));
         if self.direct.is_none() {
             self.ctx.acd.answered(self.key);
             self.in_conversation = true;
