@@ -348,6 +348,10 @@ fn busy_then_no_answer_then_wrong_number_fails_with_spaced_retries() {
     // the agent's wrap-up, ringing the agent, and 3 s of the citizen's phone ringing).
     for pair in made.windows(2) {
         let gap = secs_between(&pair[0]["at"], &pair[1]["at"]);
+        eprintln!(
+            "attempt {} -> {}: {gap:.2} s",
+            pair[0]["result"], pair[1]["result"]
+        );
         assert!((3.0..15.0).contains(&gap), "retry after {gap:.1} s: {t:#}");
     }
     // Supervisors see it among the failed tasks; the case records it.
@@ -506,4 +510,89 @@ fn after_call_survey_answer_is_stored_on_the_call_and_the_case() {
         .find(|e| e["event"] == "satisfaction")
         .unwrap_or_else(|| panic!("no satisfaction event: {case:#}"));
     assert_eq!(survey["note"], "3 unsatisfied");
+}
+
+#[test]
+fn a_callback_cut_off_by_a_crash_is_released_and_called_again_after_restart() {
+    let gw_port = hotline_e2e::ports::free_port();
+    let agent = AgentSpec::new("1004", "callback:3").max_ring(10).wrap_up(1);
+    let mut server = Server::start(ServerOptions {
+        hours: Hours::Closed,
+        agents: vec![agent.clone()],
+        // The citizen's phone may ring long enough for the crash to come mid-ring.
+        extra_config: callback_config(gw_port, ALL_DAY, "off")
+            .replace("ring_secs = 3", "ring_secs = 30"),
+        ..Default::default()
+    });
+    let token = server.supervisor_token();
+    let phone = AgentPhone::new(&agent, server.ports.base + 84);
+    let agent_uas = agent_ready_to_answer(&server, &phone, 1);
+    let ringing = Sipp::new("gw_no_answer.xml")
+        .local_port(gw_port)
+        .media_port(server.ports.base + 88)
+        .timeout(Duration::from_secs(60))
+        .spawn(&server);
+    let ticket = leave_voicemail(&server);
+    let id = only_task(&server, &token)["id"].as_i64().unwrap();
+    let t = wait_task(&server, &token, id, Duration::from_secs(15), |t| {
+        t["status"] == "in_progress"
+    });
+    assert_eq!(t["status"], "in_progress", "claimed by the agent: {t:#}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ringing
+        .received_so_far()
+        .iter()
+        .any(|m| method(m) == Some("INVITE"))
+    {
+        assert!(Instant::now() < deadline, "the gateway was never called");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Killed while the citizen's phone rings: no CANCEL, no BYE, the claim stays behind.
+    server.restart(|cfg| cfg);
+    drop(ringing);
+    drop(agent_uas);
+    let t = only_task(&server, &token);
+    assert_eq!(t["status"], "pending", "released at start: {t:#}");
+    assert_eq!(
+        t["attempts"], 0,
+        "an attempt cut off by a crash is not counted"
+    );
+    let case = server.case_show(&ticket);
+    let released = case["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "callback_released")
+        .unwrap_or_else(|| panic!("no callback_released: {case:#}"));
+    assert_eq!(released["note"], "server restart");
+
+    // The dialler calls it again: this time the citizen answers.
+    pcap::write(
+        &server.dir().join("gateway.pcap"),
+        &[Segment::Tone {
+            freq: 1000.0,
+            ms: 1000,
+        }],
+    );
+    let gateway = Sipp::new("gw_challenge_answer.xml")
+        .local_port(gw_port)
+        .media_port(server.ports.base + 88)
+        .key("user", GW_USER)
+        .key("password", GW_PASSWORD)
+        .set("hold_ms", 1500)
+        .timeout(Duration::from_secs(60))
+        .spawn(&server);
+    let agent_uas = agent_ready_to_answer(&server, &phone, 1);
+    let t = wait_task(&server, &token, id, Duration::from_secs(30), |t| {
+        t["status"] == "done"
+    });
+    gateway
+        .wait()
+        .assert_success("gateway answers the second time");
+    agent_uas
+        .wait()
+        .assert_success("agent takes the callback again");
+    assert_eq!(t["status"], "done", "{t:#}");
+    assert_eq!(t["attempts"], 1);
+    assert_eq!(t["last_result"], "reached");
 }

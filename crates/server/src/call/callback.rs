@@ -22,7 +22,7 @@ use hotline_acd::{AgentId, CallKey, Decision};
 use hotline_case::lifecycle::{Action, Role};
 use hotline_case::{
     Actor, CallId, CallbackReason, CallbackResult, CallbackStatus, CallbackTask, NewOutboundCall,
-    NewRecording, RecordingKind,
+    RecordingKind,
 };
 use hotline_media::{bridge, BridgeHandle, MediaEvent, RecordStop, StereoTarget};
 use rsip::Header;
@@ -525,18 +525,9 @@ impl Callback {
             return;
         };
         agent.media.stop_playback();
-        let day = Utc::now()
-            .with_timezone(&self.ctx.ivr.timezone)
-            .format("%Y/%m/%d");
-        let rel = format!(
-            "{day}/{}-{}-callback.wav",
-            self.task.ticket,
-            self.call.map_or(0, |c| c.0)
-        );
-        let path = self.ctx.recordings.join(&rel);
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
+        let (rel, path) =
+            self.ctx
+                .recording_file(&self.task.ticket, self.call.map_or(0, |c| c.0), "callback");
         self.recording = Some(rel);
         // Left channel the citizen, right the agent, as for inbound calls.
         self.bridge = Some(bridge(
@@ -553,27 +544,13 @@ impl Callback {
             .as_ref()
             .map(|l| l.peer.clone())
             .unwrap_or_default();
-        let spacing = chrono::Duration::seconds(self.ctx.cfg.callbacks.retry_after_secs as i64);
         let note = (!note.is_empty()).then_some(note);
-        match self
+        if let Some(t) = self
             .ctx
-            .store
-            .record_callback_attempt(
-                self.task.id,
-                result,
-                &agent,
-                note,
-                Utc::now(),
-                spacing,
-                self.call,
-            )
+            .record_attempt(self.task.id, result, &agent, note, self.call)
             .await
         {
-            Ok(t) => {
-                tracing::info!(%result, status = %t.status, attempts = t.attempts, "attempt recorded");
-                self.task = t;
-            }
-            Err(e) => tracing::error!(error = %e, "cannot record the attempt"),
+            self.task = t;
         }
     }
 
@@ -605,19 +582,14 @@ impl Callback {
         let (Some(path), Some(call)) = (self.recording.take(), self.call) else {
             return;
         };
-        tracing::info!(%path, duration_ms = info.duration_ms, "callback recording finished");
-        let row = NewRecording {
-            call,
-            case: self.task.case_id,
-            kind: RecordingKind::Conversation,
-            path,
-            duration_ms: info.duration_ms,
-            bytes: info.bytes,
-            created_at: Utc::now(),
-        };
-        if let Err(e) = self.ctx.store.add_recording(row).await {
-            tracing::error!(error = %e, "cannot store the recording row (the WAV file is kept)");
-        }
+        self.ctx
+            .save_recording(
+                (self.task.case_id, call),
+                RecordingKind::Conversation,
+                path,
+                &info,
+            )
+            .await;
     }
 
     /// Hangs up what is still up, leaves the ACD, waits (bounded) for the recording, and

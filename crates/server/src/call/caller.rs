@@ -8,7 +8,7 @@ use super::out_leg::OutLeg;
 use super::{CallEvent, Calls, Ctx, ALLOW};
 use crate::endpoint::EndpointHandle;
 use chrono::Utc;
-use hotline_case::{CallId, CaseId, NewRecording, OpenedCall, RecordingKind};
+use hotline_case::{CallId, CaseId, OpenedCall, RecordingKind};
 use hotline_ivr::{CaseStatusSpeech, Flow, Input, Output};
 use hotline_media::{BridgeHandle, MediaEvent, MediaHandle, RecordStop, RecordingInfo};
 use hotline_sip::dialog::Dialog;
@@ -84,13 +84,10 @@ impl Answered {
         self.dialog.id.call_id.clone()
     }
 
-    /// `YYYY/MM/DD/<ticket>-<call>-<kind>.wav`, relative to the recordings directory.
-    pub(super) fn recording_path(&self, kind: &str) -> String {
-        let day = Utc::now()
-            .with_timezone(&self.ctx.ivr.timezone)
-            .format("%Y/%m/%d")
-            .to_string();
-        format!("{day}/{}-{}-{kind}.wav", self.opened.ticket, self.call().0)
+    /// This call's recording of `kind`: relative and full path (see [`Ctx::recording_file`]).
+    pub(super) fn recording_file(&self, kind: &str) -> (String, std::path::PathBuf) {
+        self.ctx
+            .recording_file(&self.opened.ticket, self.call().0, kind)
     }
 
     fn case(&self) -> CaseId {
@@ -319,19 +316,9 @@ impl Answered {
         let Some(path) = path else {
             return;
         };
-        tracing::info!(%path, duration_ms = info.duration_ms, ?why, "recording finished");
-        let row = NewRecording {
-            call: self.call(),
-            case: self.case(),
-            kind,
-            path,
-            duration_ms: info.duration_ms,
-            bytes: info.bytes,
-            created_at: Utc::now(),
-        };
-        if let Err(e) = self.ctx.store.add_recording(row).await {
-            tracing::error!(error = %e, "cannot store the recording row (the WAV file is kept)");
-        }
+        self.ctx
+            .save_recording((self.case(), self.call()), kind, path, &info)
+            .await;
     }
 
     /// Carries out everything the flow asked for.
@@ -430,13 +417,7 @@ impl Answered {
     }
 
     fn start_recording(&mut self, max: Duration) {
-        let rel = self.recording_path("voicemail");
-        let path = self.ctx.recordings.join(&rel);
-        if let Some(dir) = path.parent() {
-            if let Err(e) = std::fs::create_dir_all(dir) {
-                tracing::error!(dir = %dir.display(), error = %e, "cannot create the recordings directory");
-            }
-        }
+        let (rel, path) = self.recording_file("voicemail");
         self.recording = Some(rel);
         self.media.record(path, max);
     }

@@ -276,11 +276,7 @@ impl Answered {
                 }
                 self.flow.handle_input(Instant::now(), Input::AgentAnswered);
                 self.media.stop_playback();
-                let rel = self.recording_path("conversation");
-                let path = self.ctx.recordings.join(&rel);
-                if let Some(dir) = path.parent() {
-                    let _ = std::fs::create_dir_all(dir);
-                }
+                let (rel, path) = self.recording_file("conversation");
                 self.conversation = Some(rel);
                 if let Some(leg) = self.agent.as_ref() {
                     self.bridge =

@@ -122,6 +122,79 @@ impl Ctx {
         }
     }
 
+    /// Where a call's recording goes: `YYYY/MM/DD/<ticket>-<call>-<kind>.wav` (the local
+    /// day) relative to the recordings directory, and its full path, the day's directory
+    /// created.
+    pub fn recording_file(&self, ticket: &str, call: i64, kind: &str) -> (String, PathBuf) {
+        let day = chrono::Utc::now()
+            .with_timezone(&self.ivr.timezone)
+            .format("%Y/%m/%d");
+        let rel = format!("{day}/{ticket}-{call}-{kind}.wav");
+        let path = self.recordings.join(&rel);
+        if let Some(dir) = path.parent() {
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                tracing::error!(dir = %dir.display(), error = %e, "cannot create the recordings directory");
+            }
+        }
+        (rel, path)
+    }
+
+    /// Stores the row of a finalized recording; `None` (logged) if the database refuses:
+    /// the WAV file is kept either way.
+    pub async fn save_recording(
+        &self,
+        (case, call): (hotline_case::CaseId, hotline_case::CallId),
+        kind: hotline_case::RecordingKind,
+        path: String,
+        info: &hotline_media::RecordingInfo,
+    ) -> Option<hotline_case::RecordingId> {
+        let row = hotline_case::NewRecording {
+            call,
+            case,
+            kind,
+            path,
+            duration_ms: info.duration_ms,
+            bytes: info.bytes,
+            created_at: chrono::Utc::now(),
+        };
+        tracing::info!(path = %row.path, duration_ms = row.duration_ms, kind = ?row.kind, "recording finished");
+        match self.store.add_recording(row).await {
+            Ok(id) => Some(id),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot store the recording row (the WAV file is kept)");
+                None
+            }
+        }
+    }
+
+    /// Records how an attempt on a callback task ended (on `call`, by `who`), spaced by
+    /// `[callbacks] retry_after_secs`; the task afterwards, or `None` (logged).
+    pub async fn record_attempt(
+        &self,
+        task: hotline_case::CallbackTaskId,
+        result: hotline_case::CallbackResult,
+        who: &str,
+        note: Option<&str>,
+        call: Option<hotline_case::CallId>,
+    ) -> Option<hotline_case::CallbackTask> {
+        let spacing = chrono::Duration::seconds(self.cfg.callbacks.retry_after_secs as i64);
+        let now = chrono::Utc::now();
+        match self
+            .store
+            .record_callback_attempt(task, result, who, note, now, spacing, call)
+            .await
+        {
+            Ok(t) => {
+                tracing::info!(%result, status = %t.status, attempts = t.attempts, "attempt recorded");
+                Some(t)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot record the attempt");
+                None
+            }
+        }
+    }
+
     /// The prompts of a configured list (checked at start; a missing one is skipped).
     pub fn prompt_list(&self, names: &[String]) -> Vec<Arc<hotline_media::Prompt>> {
         names.iter().filter_map(|n| self.prompts.get(n)).collect()

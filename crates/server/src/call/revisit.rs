@@ -15,10 +15,8 @@ use super::out_leg::{LegEvent, OutLeg};
 use super::{trunk_leg, CallEvent, Calls, Ctx};
 use crate::endpoint::EndpointHandle;
 use chrono::Utc;
-use hotline_case::{
-    CallId, CallbackResult, CallbackTask, NewOutboundCall, NewRecording, RecordingKind,
-};
-use hotline_media::{MediaEvent, RecordStop};
+use hotline_case::{CallId, CallbackResult, CallbackTask, NewOutboundCall, RecordingKind};
+use hotline_media::MediaEvent;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -77,18 +75,7 @@ pub async fn run(calls: Calls, ep: EndpointHandle, task: CallbackTask) {
             Ok(l) => l,
             Err(e) => {
                 tracing::error!(error = %e, "cannot dial the citizen");
-                let spacing = retry_spacing(&ctx);
-                let _ = ctx
-                    .store
-                    .record_callback_attempt(
-                        task.id,
-                        CallbackResult::WrongNumber,
-                        IVR,
-                        Some(&e),
-                        Utc::now(),
-                        spacing,
-                        None,
-                    )
+                ctx.record_attempt(task.id, CallbackResult::WrongNumber, IVR, Some(&e), None)
                     .await;
                 return;
             }
@@ -128,10 +115,6 @@ pub async fn run(calls: Calls, ep: EndpointHandle, task: CallbackTask) {
     }
     .instrument(span)
     .await
-}
-
-fn retry_spacing(ctx: &Ctx) -> chrono::Duration {
-    chrono::Duration::seconds(ctx.cfg.callbacks.retry_after_secs as i64)
 }
 
 async fn sleep_opt(at: Option<Instant>) {
@@ -216,18 +199,9 @@ impl Revisit {
     }
 
     fn start_recording(&mut self) {
-        let day = Utc::now()
-            .with_timezone(&self.ctx.ivr.timezone)
-            .format("%Y/%m/%d");
-        let rel = format!(
-            "{day}/{}-{}-revisit.wav",
-            self.task.ticket,
-            self.call.map_or(0, |c| c.0)
-        );
-        let path = self.ctx.recordings.join(&rel);
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
+        let (rel, path) =
+            self.ctx
+                .recording_file(&self.task.ticket, self.call.map_or(0, |c| c.0), "revisit");
         self.recording = Some(rel);
         self.leg.media.record(path, MAX_RECORDING);
     }
@@ -273,7 +247,7 @@ impl Revisit {
                 }
                 _ => {}
             },
-            MediaEvent::RecordingFinished(info, why) => self.store_recording(info, why).await,
+            MediaEvent::RecordingFinished(info, _) => self.store_recording(info).await,
             MediaEvent::RecordingFailed(path, e) => {
                 tracing::error!(path = %path.display(), error = %e, "revisit recording failed");
                 self.recording = None;
@@ -315,46 +289,28 @@ impl Revisit {
     }
 
     async fn attempt(&mut self, result: CallbackResult, note: &str) {
-        match self
+        if let Some(t) = self
             .ctx
-            .store
-            .record_callback_attempt(
-                self.task.id,
-                result,
-                IVR,
-                Some(note),
-                Utc::now(),
-                retry_spacing(&self.ctx),
-                self.call,
-            )
+            .record_attempt(self.task.id, result, IVR, Some(note), self.call)
             .await
         {
-            Ok(t) => {
-                tracing::info!(%result, status = %t.status, attempts = t.attempts, "attempt recorded");
-                self.task = t;
-            }
-            Err(e) => tracing::error!(error = %e, "cannot record the attempt"),
+            self.task = t;
         }
     }
 
-    async fn store_recording(&mut self, info: hotline_media::RecordingInfo, why: RecordStop) {
+    async fn store_recording(&mut self, info: hotline_media::RecordingInfo) {
         let (Some(path), Some(call)) = (self.recording.take(), self.call) else {
             return;
         };
-        tracing::info!(%path, duration_ms = info.duration_ms, ?why, "revisit recording finished");
-        let row = NewRecording {
-            call,
-            case: self.task.case_id,
-            kind: RecordingKind::Conversation,
-            path,
-            duration_ms: info.duration_ms,
-            bytes: info.bytes,
-            created_at: Utc::now(),
-        };
-        match self.ctx.store.add_recording(row).await {
-            Ok(id) => self.recording_id = Some(id),
-            Err(e) => tracing::error!(error = %e, "cannot store the recording row"),
-        }
+        self.recording_id = self
+            .ctx
+            .save_recording(
+                (self.task.case_id, call),
+                RecordingKind::Conversation,
+                path,
+                &info,
+            )
+            .await;
     }
 
     /// BYE, the recording finalized, then the verdict on the case (with the recording as
@@ -366,7 +322,7 @@ impl Revisit {
         while self.recording.is_some() {
             tokio::select! {
                 ev = self.leg.media_rx.recv() => match ev {
-                    Some(MediaEvent::RecordingFinished(info, why)) => self.store_recording(info, why).await,
+                    Some(MediaEvent::RecordingFinished(info, _)) => self.store_recording(info).await,
                     Some(_) => {}
                     None => break,
                 },
