@@ -470,9 +470,10 @@ fn automatic_revisit_unsatisfied_sends_the_case_to_redo_with_the_recording() {
     assert_eq!(tasks[0]["status"], "done", "{tasks:#}");
 }
 
-#[test]
-fn after_call_survey_answer_is_stored_on_the_call_and_the_case() {
-    let agent = AgentSpec::new("1003", "agent:3").wrap_up(1);
+/// A caller asks for an agent (0), the agent ends its part with `agent_scenario` 2 s after
+/// answering, and the caller keys `score` during the survey prompt; returns the case.
+fn survey_after(agent_scenario: &str, ext: &str, score: char) -> Value {
+    let agent = AgentSpec::new(ext, "agent:3").wrap_up(1);
     let server = Server::start(ServerOptions {
         hours: Hours::Staffed,
         agents: vec![agent.clone()],
@@ -482,34 +483,47 @@ fn after_call_survey_answer_is_stored_on_the_call_and_the_case() {
     let uas = agent_ready_with(
         &server,
         &phone,
-        phone.sipp("agent_answer_hangup.xml").set("hold_ms", 2000),
+        phone.sipp(agent_scenario).set("hold_ms", 2000),
     );
-    // 0 (an agent) during the greeting; the agent answers at once and hangs up after 2 s;
-    // the survey prompt starts and the caller keys 3 (不满意) while it plays.
     let sink = RtpSink::bind(server.ports.base + 60);
     let run = Sipp::new("uac_survey.xml")
         .key("sink_port", sink.port)
         .key("caller", "13700137000")
         .key("key", '0')
-        .key("score", '3')
+        .key("score", score)
         .set("key_at_ms", 1500)
         .set("score_at_ms", 5500)
         .timeout(Duration::from_secs(60))
         .run(&server);
     run.assert_success("caller answers the survey and is hung up on");
-    uas.wait()
-        .assert_success("agent answers and hangs up first");
+    uas.wait().assert_success(agent_scenario);
     let ticket = run.x_ticket().expect("X-Ticket");
-    let case = server.wait_case(&ticket, Duration::from_secs(5), |c| {
+    server.wait_case(&ticket, Duration::from_secs(5), |c| {
         !c["calls"][0]["satisfaction"].is_null()
-    });
-    assert_eq!(case["calls"][0]["satisfaction"], 3, "{case:#}");
+    })
+}
+
+fn satisfaction_event(case: &Value) -> &Value {
     let events = case["events"].as_array().unwrap();
-    let survey = events
-        .iter()
-        .find(|e| e["event"] == "satisfaction")
-        .unwrap_or_else(|| panic!("no satisfaction event: {case:#}"));
-    assert_eq!(survey["note"], "3 unsatisfied");
+    let survey = events.iter().find(|e| e["event"] == "satisfaction");
+    let survey = survey.unwrap_or_else(|| panic!("no satisfaction event: {case:#}"));
+    &survey["note"]
+}
+
+#[test]
+fn after_call_survey_answer_is_stored_on_the_call_and_the_case() {
+    // The agent hangs up first; the caller keys 3 (不满意) while the survey plays.
+    let case = survey_after("agent_answer_hangup.xml", "1003", '3');
+    assert_eq!(case["calls"][0]["satisfaction"], 3, "{case:#}");
+    assert_eq!(satisfaction_event(&case), "3 unsatisfied");
+}
+
+#[test]
+fn agent_transfers_the_caller_to_the_survey() {
+    // The agent's softphone transfers (REFER to sip:survey@…) instead of hanging up.
+    let case = survey_after("agent_transfer_survey.xml", "1005", '2');
+    assert_eq!(case["calls"][0]["satisfaction"], 2, "{case:#}");
+    assert_eq!(satisfaction_event(&case), "2 mostly satisfied");
 }
 
 #[test]

@@ -200,6 +200,9 @@ pub struct AgentsConfig {
     /// Digest challenges offered, in this order ("MD5", "SHA-256"). Some softphones answer
     /// only the first, some give up on an algorithm they lack: the default is MD5 alone.
     pub digest_algorithms: Vec<String>,
+    /// An agent's blind transfer (REFER) to this user part sends the caller to the
+    /// satisfaction survey, as if the agent had hung up first.
+    pub survey_transfer: String,
 }
 
 impl Default for AgentsConfig {
@@ -215,6 +218,7 @@ impl Default for AgentsConfig {
             auth_window_secs: 60,
             auth_block_secs: 300,
             digest_algorithms: vec!["MD5".into()],
+            survey_transfer: "survey".into(),
         }
     }
 }

@@ -311,6 +311,16 @@ impl Answered {
                 self.end_conversation().await;
                 self.flow.handle_input(Instant::now(), Input::AgentHungUp);
             }
+            // The agent sends the caller to the satisfaction survey (and is free again).
+            LegEvent::Transfer(to) if to == self.ctx.cfg.agents.survey_transfer => {
+                tracing::info!(agent = %ext, "agent transferred the caller to the survey");
+                self.end_conversation().await;
+                self.flow.handle_input(Instant::now(), Input::AgentHungUp);
+            }
+            LegEvent::Transfer(to) => {
+                // Only the survey is a transfer target here; the conversation goes on.
+                tracing::info!(agent = %ext, %to, "transfer to an unknown target ignored");
+            }
         }
     }
 

@@ -37,6 +37,9 @@ pub enum LegEvent {
     HungUp,
     /// A key sent by SIP INFO (keys in RTP arrive as media events).
     Digit(char),
+    /// The far end (an agent) transferred the other party with REFER to this user part
+    /// (e.g. `survey`); the REFER was accepted (202, NOTIFY 200). The call decides.
+    Transfer(String),
 }
 
 /// Why an outbound leg did not connect.
@@ -427,6 +430,32 @@ impl OutLeg {
                 self.negotiated = Some(n);
                 self.ep.respond(&key, ok);
                 None
+            }
+            Method::Refer => {
+                // RFC 3515: accept, then report the outcome at once (we carry it out
+                // ourselves, without a new INVITE) and end the implicit subscription.
+                let target = message::first(&req.headers, "Refer-To")
+                    .map(|v| v.trim().trim_start_matches('<'))
+                    .and_then(message::uri_user)
+                    .unwrap_or("")
+                    .to_string();
+                self.ep.respond(&key, message::response(&req, 202, None));
+                let mut notify = d.request(Method::Notify, self.ep.advertised);
+                notify
+                    .headers
+                    .push(Header::Other("Event".into(), "refer".into()));
+                notify.headers.push(Header::Other(
+                    "Subscription-State".into(),
+                    "terminated;reason=noresource".into(),
+                ));
+                message::set_body(
+                    &mut notify.headers,
+                    &mut notify.body,
+                    "message/sipfrag;version=2.0",
+                    b"SIP/2.0 200 OK\r\n".to_vec(),
+                );
+                self.ep.request(notify, d.destination(), d.transport);
+                Some(LegEvent::Transfer(target))
             }
             Method::Info => {
                 let digit = hotline_media::parse_dtmf_relay(&String::from_utf8_lossy(&req.body));

@@ -195,6 +195,8 @@ impl Revisit {
                 self.phase = Phase::Done;
             }
             LegEvent::Digit(d) => self.on_digit(d).await,
+            // A carrier does not transfer our revisit anywhere; accepted and ignored.
+            LegEvent::Transfer(_) => {}
         }
     }
 
