@@ -610,3 +610,79 @@ fn a_callback_cut_off_by_a_crash_is_released_and_called_again_after_restart() {
     assert_eq!(t["attempts"], 1);
     assert_eq!(t["last_result"], "reached");
 }
+
+#[test]
+fn an_agent_starts_a_task_from_the_desktop_and_their_phone_rings_first() {
+    let gw_port = hotline_e2e::ports::free_port();
+    // No agent has the callback skill: only the desktop's start can dial the task.
+    let agent = AgentSpec::new("1006", "agent:3").max_ring(10).wrap_up(1);
+    let server = Server::start(ServerOptions {
+        hours: Hours::Closed,
+        agents: vec![agent.clone()],
+        extra_config: callback_config(gw_port, ALL_DAY, "off"),
+        ..Default::default()
+    });
+    let token = server.supervisor_token();
+    let ticket = leave_voicemail(&server);
+    let id = only_task(&server, &token)["id"].as_i64().unwrap();
+    let start = |ext: &str| {
+        server.api_post_authorized(
+            &format!("/api/callbacks/{id}/start"),
+            &json!({ "extension": ext }),
+            &token,
+        )
+    };
+    // Nobody registered as 1006 yet: refused, naming the extension.
+    let (status, body) = start("1006");
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"].as_str().unwrap_or_default().contains("1006"),
+        "{body}"
+    );
+
+    pcap::write(
+        &server.dir().join("gateway.pcap"),
+        &[Segment::Tone {
+            freq: 1000.0,
+            ms: 1000,
+        }],
+    );
+    let gateway = Sipp::new("gw_challenge_answer.xml")
+        .local_port(gw_port)
+        .media_port(server.ports.base + 88)
+        .key("user", GW_USER)
+        .key("password", GW_PASSWORD)
+        .set("hold_ms", 1500)
+        .timeout(Duration::from_secs(60))
+        .spawn(&server);
+    let phone = AgentPhone::new(&agent, server.ports.base + 84);
+    let (_, code) = phone.register_once(&server, "1006", "1006", &agent.password, 3600);
+    assert_eq!(code, Some(200));
+    let uas = phone
+        .sipp("agent_answer.xml")
+        .timeout(Duration::from_secs(60))
+        .spawn(&server);
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, body) = start("1006");
+    assert_eq!(status, 202, "{body}");
+    // A second start while it rings is refused.
+    let (status, body) = start("1006");
+    assert_eq!(status, 409, "{body}");
+
+    let t = wait_task(&server, &token, id, Duration::from_secs(30), |t| {
+        t["status"] == "done"
+    });
+    gateway.wait().assert_success("gateway answers");
+    let agent_run = uas.wait();
+    agent_run.assert_success("agent takes the callback they started");
+    assert_eq!(t["status"], "done", "{t:#}");
+    assert_eq!(t["agent"], "1006");
+    let offer = invites(&agent_run)
+        .into_iter()
+        .next()
+        .expect("no INVITE to the agent");
+    assert_eq!(header(&offer, "X-Ticket"), Some(ticket.as_str()));
+    // Done: starting it again is a conflict.
+    let (status, body) = start("1006");
+    assert_eq!(status, 409, "{body}");
+}
