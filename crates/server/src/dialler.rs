@@ -28,10 +28,22 @@ pub struct Dialler {
 }
 
 impl Dialler {
-    /// Releases stale claims and starts the polling loop. Without `[trunk.outbound]` (or
-    /// with `enabled = false`) nothing is dialled: the worklist is left to staff.
+    /// Releases the claims a previous run left (every `in_progress` task: calls cut off by a
+    /// crash, and claims made by hand before the restart, which the agent takes again) and
+    /// starts the polling loop. Without `[trunk.outbound]` (or with `enabled = false`)
+    /// nothing is dialled or released: the worklist is left to staff.
     pub async fn start(calls: Calls, ep: EndpointHandle) -> Option<Arc<Dialler>> {
         let ctx = &calls.ctx;
+        if !ctx.cfg.callbacks.enabled {
+            tracing::info!("callbacks.enabled = false: the worklist is not dialled");
+            return None;
+        }
+        let Some(trunk) = &ctx.cfg.trunk.outbound else {
+            tracing::warn!("no [trunk.outbound]: callbacks are not dialled");
+            return None;
+        };
+        // Only the dialling node releases: a node that does not dial (one of several
+        // sharing the database) must not take back the dialling node's calls.
         match ctx
             .store
             .release_callback_claims("system", Utc::now())
@@ -41,14 +53,6 @@ impl Dialler {
             Ok(n) => tracing::info!(tasks = n, "callback tasks of a previous run released"),
             Err(e) => tracing::error!(error = %e, "cannot release old callback claims"),
         }
-        if !ctx.cfg.callbacks.enabled {
-            tracing::info!("callbacks.enabled = false: the worklist is not dialled");
-            return None;
-        }
-        let Some(trunk) = &ctx.cfg.trunk.outbound else {
-            tracing::warn!("no [trunk.outbound]: callbacks are not dialled");
-            return None;
-        };
         tracing::info!(gateway = %trunk.gateway, hours = %ctx.cfg.callbacks.calling_hours, "dialler started");
         let d = Arc::new(Dialler {
             calls,
