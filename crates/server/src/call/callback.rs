@@ -415,8 +415,13 @@ impl Callback {
         let leg = match leg {
             Ok(l) => l,
             Err(e) => {
+                // Out of RTP ports or the like: counted as not reached, tried again later.
                 tracing::error!(error = %e, "cannot dial the citizen");
-                self.attempt(CallbackResult::WrongNumber, &e).await;
+                self.attempt(
+                    CallbackResult::NoAnswer,
+                    &format!("could not place the call: {e}"),
+                )
+                .await;
                 self.tell_unreached();
                 return;
             }

@@ -58,7 +58,7 @@ struct Revisit {
     cause: &'static str,
 }
 
-/// Runs one automatic revisit of a claimed-by-nobody task until it is over.
+/// Runs one automatic revisit (the IVR claims the task) until it is over.
 pub async fn run(calls: Calls, ep: EndpointHandle, task: CallbackTask) {
     let span = tracing::info_span!("revisit", task = %task.id, ticket = %task.ticket);
     async move {
@@ -74,8 +74,10 @@ pub async fn run(calls: Calls, ep: EndpointHandle, task: CallbackTask) {
         let leg = match trunk_leg::dial(ep, &ctx.ports, &trunk, &task.number, &task.ticket).await {
             Ok(l) => l,
             Err(e) => {
+                // Out of RTP ports or the like: counted as not reached, tried again later.
                 tracing::error!(error = %e, "cannot dial the citizen");
-                ctx.record_attempt(task.id, CallbackResult::WrongNumber, IVR, Some(&e), None)
+                let note = format!("could not place the call: {e}");
+                ctx.record_attempt(task.id, CallbackResult::NoAnswer, IVR, Some(&note), None)
                     .await;
                 return;
             }
