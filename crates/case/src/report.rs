@@ -357,18 +357,18 @@ fn call_figures(rows: &DayRows) -> CallFigures {
     }
 }
 
-/// The survey's label (`1 satisfied`…) or the revisit's note (`satisfied`…).
+/// The survey's label (`1 satisfied`…) or the revisit's note (`satisfied`…, possibly
+/// followed by more, as `unsatisfied — at the automatic revisit; evidence: …`): the first
+/// word, a score or a verdict's name.
 fn parse_verdict(note: &str) -> Option<Satisfaction> {
-    let all = [
+    let first = note.split_whitespace().next()?;
+    [
         Satisfaction::Satisfied,
         Satisfaction::MostlySatisfied,
         Satisfaction::Unsatisfied,
-    ];
-    let by_name = all.into_iter().find(|s| s.as_str() == note);
-    by_name.or_else(|| {
-        let score = note.split_whitespace().next()?;
-        all.into_iter().find(|s| s.score().to_string() == score)
-    })
+    ]
+    .into_iter()
+    .find(|s| s.as_str() == first || s.score().to_string() == first)
 }
 
 fn verdicts(rows: &DayRows, event: &str) -> Verdicts {
@@ -433,6 +433,21 @@ fn case_figures(rows: &DayRows) -> CaseFigures {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn verdicts_are_read_from_survey_labels_and_revisit_notes() {
+        use super::parse_verdict;
+        use crate::lifecycle::Satisfaction::*;
+        assert_eq!(parse_verdict("1 satisfied"), Some(Satisfied));
+        assert_eq!(parse_verdict("2 mostly satisfied"), Some(MostlySatisfied));
+        assert_eq!(parse_verdict("mostly_satisfied"), Some(MostlySatisfied));
+        assert_eq!(
+            parse_verdict("unsatisfied — at the automatic revisit; evidence: recording 4 (a.wav)"),
+            Some(Unsatisfied)
+        );
+        assert_eq!(parse_verdict(""), None);
+        assert_eq!(parse_verdict("4 what"), None);
+    }
+
     use super::*;
 
     #[test]

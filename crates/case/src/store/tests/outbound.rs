@@ -687,6 +687,15 @@ pub(super) async fn revisit_by_phone_records_the_verdict_and_redoes_the_unsatisf
         ("redo", Some(CaseState::Redo))
     );
     assert!(tail.iter().all(|e| e.actor == "system"));
+    // The day's report counts both automatic revisits with their verdicts.
+    let tz = chrono_tz::Asia::Shanghai;
+    let report = store
+        .daily_report(now.with_timezone(&tz).date_naive(), tz)
+        .await
+        .unwrap();
+    assert_eq!(report.cases.revisited, 2);
+    let v = &report.cases.revisit_verdicts;
+    assert_eq!((v.satisfied, v.mostly_satisfied, v.unsatisfied), (1, 0, 1));
     assert_eq!(
         tail[1].note.as_deref(),
         Some(format!("to district-a — unsatisfied at the automatic revisit; evidence: recording {rec} (revisits/sad.wav)").as_str())
