@@ -107,6 +107,32 @@ fn agent_ready_with(server: &Server, phone: &AgentPhone, uas: Sipp) -> SippChild
     uas
 }
 
+/// SIPp as the carrier's gateway at `gw_port`, running `scenario`.
+fn gateway(server: &Server, gw_port: u16, scenario: &str) -> Sipp {
+    Sipp::new(scenario)
+        .local_port(gw_port)
+        .media_port(server.ports.base + 88)
+        .timeout(Duration::from_secs(60))
+}
+
+/// The gateway challenges, then the citizen answers, says `tone_ms` of tone and hangs up
+/// `hold_ms` after answering.
+fn answering_gateway(server: &Server, gw_port: u16, tone_ms: u32, hold_ms: u32) -> SippChild {
+    pcap::write(
+        &server.dir().join("gateway.pcap"),
+        &[Segment::Tone {
+            freq: 1000.0,
+            ms: tone_ms,
+        }],
+    );
+    gateway(server, gw_port, "gw_challenge_answer.xml")
+        .key("user", GW_USER)
+        .key("password", GW_PASSWORD)
+        .set("hold_ms", hold_ms)
+        .timeout(Duration::from_secs(120))
+        .spawn(server)
+}
+
 /// The only callback task (all statuses), via the API.
 fn only_task(server: &Server, token: &str) -> Value {
     let (status, tasks) = server.api_authorized("/api/callbacks?all=true", token);
@@ -157,21 +183,7 @@ fn night_voicemail_is_called_back_agent_first_in_the_morning_after_a_restart() {
     });
     let token = server.supervisor_token();
     // The gateway listens from the start: at night it must hear nothing.
-    pcap::write(
-        &server.dir().join("gateway.pcap"),
-        &[Segment::Tone {
-            freq: 1000.0,
-            ms: 3000,
-        }],
-    );
-    let gateway = Sipp::new("gw_challenge_answer.xml")
-        .local_port(gw_port)
-        .media_port(server.ports.base + 88)
-        .key("user", GW_USER)
-        .key("password", GW_PASSWORD)
-        .set("hold_ms", 4000)
-        .timeout(Duration::from_secs(120))
-        .spawn(&server);
+    let gateway = answering_gateway(&server, gw_port, 3000, 4000);
     // An agent with the callback skill is ready at night, so only the calling hours
     // keep the task from being dialled.
     let phone = AgentPhone::new(&agent, server.ports.base + 84);
@@ -323,12 +335,7 @@ fn busy_then_no_answer_then_wrong_number_fails_with_spaced_retries() {
     let token = server.supervisor_token();
     let phone = AgentPhone::new(&agent, server.ports.base + 84);
     let agent_uas = agent_ready_to_answer(&server, &phone, 3);
-    let gw = |scenario: &str| {
-        Sipp::new(scenario)
-            .local_port(gw_port)
-            .media_port(server.ports.base + 88)
-            .timeout(Duration::from_secs(60))
-    };
+    let gw = |scenario: &str| gateway(&server, gw_port, scenario);
     let busy = gw("gw_reject.xml").set("busy", 1).spawn(&server);
     let ticket = leave_voicemail(&server);
     busy.wait().assert_success("gateway: 486");
@@ -432,11 +439,7 @@ fn automatic_revisit_unsatisfied_sends_the_case_to_redo_with_the_recording() {
             Segment::Silence { ms: 500 },
         ],
     );
-    let gateway = Sipp::new("gw_revisit.xml")
-        .local_port(gw_port)
-        .media_port(server.ports.base + 88)
-        .timeout(Duration::from_secs(60))
-        .spawn(&server);
+    let gateway = gateway(&server, gw_port, "gw_revisit.xml").spawn(&server);
     std::thread::sleep(Duration::from_millis(300));
     act(json!({ "action": "reply", "result": "已修复" }));
 
@@ -546,11 +549,7 @@ fn a_callback_cut_off_by_a_crash_is_released_and_called_again_after_restart() {
     let token = server.supervisor_token();
     let phone = AgentPhone::new(&agent, server.ports.base + 84);
     let agent_uas = agent_ready_to_answer(&server, &phone, 1);
-    let ringing = Sipp::new("gw_no_answer.xml")
-        .local_port(gw_port)
-        .media_port(server.ports.base + 88)
-        .timeout(Duration::from_secs(60))
-        .spawn(&server);
+    let ringing = gateway(&server, gw_port, "gw_no_answer.xml").spawn(&server);
     let ticket = leave_voicemail(&server);
     let id = only_task(&server, &token)["id"].as_i64().unwrap();
     let t = wait_task(&server, &token, id, Duration::from_secs(15), |t| {
@@ -586,21 +585,7 @@ fn a_callback_cut_off_by_a_crash_is_released_and_called_again_after_restart() {
     assert_eq!(released["note"], "server restart");
 
     // The dialler calls it again: this time the citizen answers.
-    pcap::write(
-        &server.dir().join("gateway.pcap"),
-        &[Segment::Tone {
-            freq: 1000.0,
-            ms: 1000,
-        }],
-    );
-    let gateway = Sipp::new("gw_challenge_answer.xml")
-        .local_port(gw_port)
-        .media_port(server.ports.base + 88)
-        .key("user", GW_USER)
-        .key("password", GW_PASSWORD)
-        .set("hold_ms", 1500)
-        .timeout(Duration::from_secs(60))
-        .spawn(&server);
+    let gateway = answering_gateway(&server, gw_port, 1000, 1500);
     let agent_uas = agent_ready_to_answer(&server, &phone, 1);
     let t = wait_task(&server, &token, id, Duration::from_secs(30), |t| {
         t["status"] == "done"
@@ -645,21 +630,7 @@ fn an_agent_starts_a_task_from_the_desktop_and_their_phone_rings_first() {
         "{body}"
     );
 
-    pcap::write(
-        &server.dir().join("gateway.pcap"),
-        &[Segment::Tone {
-            freq: 1000.0,
-            ms: 1000,
-        }],
-    );
-    let gateway = Sipp::new("gw_challenge_answer.xml")
-        .local_port(gw_port)
-        .media_port(server.ports.base + 88)
-        .key("user", GW_USER)
-        .key("password", GW_PASSWORD)
-        .set("hold_ms", 1500)
-        .timeout(Duration::from_secs(60))
-        .spawn(&server);
+    let gateway = answering_gateway(&server, gw_port, 1000, 1500);
     let phone = AgentPhone::new(&agent, server.ports.base + 84);
     let (_, code) = phone.register_once(&server, "1006", "1006", &agent.password, 3600);
     assert_eq!(code, Some(200));

@@ -143,6 +143,14 @@ async fn sleep_opt(at: Option<Instant>) {
 }
 
 impl Callback {
+    /// The extension of the agent rung (empty before one is).
+    fn agent_ext(&self) -> String {
+        self.agent
+            .as_ref()
+            .map(|l| l.peer.clone())
+            .unwrap_or_default()
+    }
+
     /// Puts the task in the callback queue; false if no agent can take it now.
     fn enqueue(&mut self) -> bool {
         let waited = (Utc::now() - self.task.place_at)
@@ -378,11 +386,7 @@ impl Callback {
             self.ctx.acd.answered(self.key);
             self.in_conversation = true;
         }
-        let ext = self
-            .agent
-            .as_ref()
-            .map(|l| l.peer.clone())
-            .unwrap_or_default();
+        let ext = self.agent_ext();
         if let Err(e) = self
             .ctx
             .store
@@ -505,11 +509,7 @@ impl Callback {
         self.attempt(CallbackResult::Reached, "").await;
         // A voicemail or callback request is now handled like a new call (受理).
         if self.task.reason != CallbackReason::Revisit {
-            let ext = self
-                .agent
-                .as_ref()
-                .map(|l| l.peer.clone())
-                .unwrap_or_default();
+            let ext = self.agent_ext();
             let done = self
                 .ctx
                 .store
@@ -544,11 +544,7 @@ impl Callback {
 
     /// Records the attempt's result on the task (and the call it was made on).
     async fn attempt(&mut self, result: CallbackResult, note: &str) {
-        let agent = self
-            .agent
-            .as_ref()
-            .map(|l| l.peer.clone())
-            .unwrap_or_default();
+        let agent = self.agent_ext();
         let note = (!note.is_empty()).then_some(note);
         if let Some(t) = self
             .ctx
@@ -635,21 +631,14 @@ impl Callback {
             self.ctx.acd.leave(self.key);
         }
         // The recording is finalized on the citizen leg's media channel.
-        let deadline = Instant::now() + TEARDOWN;
-        while self.recording.is_some() {
-            let Some(c) = self.citizen.as_mut() else {
-                break;
+        if self.recording.is_some() {
+            let info = match self.citizen.as_mut() {
+                Some(c) => c.recording_finished(TEARDOWN).await,
+                None => None,
             };
-            tokio::select! {
-                ev = c.media_rx.recv() => match ev {
-                    Some(MediaEvent::RecordingFinished(info, _)) => self.store_recording(info).await,
-                    Some(_) => {}
-                    None => break,
-                },
-                _ = tokio::time::sleep_until(deadline) => {
-                    tracing::warn!("callback recording not finalized in time");
-                    break;
-                }
+            match info {
+                Some(info) => self.store_recording(info).await,
+                None => tracing::warn!("callback recording not finalized in time"),
             }
         }
         for leg in [self.agent.as_ref(), self.citizen.as_ref()]

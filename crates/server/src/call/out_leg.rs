@@ -252,6 +252,25 @@ impl OutLeg {
         true
     }
 
+    /// Waits (at most `within`) for the recording on this leg's media to be finalized,
+    /// skipping other media events; `None` if the media ended or time ran out first.
+    pub async fn recording_finished(
+        &mut self,
+        within: std::time::Duration,
+    ) -> Option<hotline_media::RecordingInfo> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            tokio::select! {
+                ev = self.media_rx.recv() => match ev {
+                    Some(MediaEvent::RecordingFinished(info, _)) => return Some(info),
+                    Some(_) => {}
+                    None => return None,
+                },
+                _ = tokio::time::sleep_until(deadline) => return None,
+            }
+        }
+    }
+
     /// Whether the leg is talking.
     pub fn is_connected(&self) -> bool {
         self.state == State::Connected

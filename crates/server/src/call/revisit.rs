@@ -322,18 +322,10 @@ impl Revisit {
     async fn finish(mut self) {
         self.leg.media.stop_recording();
         self.leg.hang_up();
-        let deadline = Instant::now() + TEARDOWN;
-        while self.recording.is_some() {
-            tokio::select! {
-                ev = self.leg.media_rx.recv() => match ev {
-                    Some(MediaEvent::RecordingFinished(info, _)) => self.store_recording(info).await,
-                    Some(_) => {}
-                    None => break,
-                },
-                _ = tokio::time::sleep_until(deadline) => {
-                    tracing::warn!("revisit recording not finalized in time");
-                    break;
-                }
+        if self.recording.is_some() {
+            match self.leg.recording_finished(TEARDOWN).await {
+                Some(info) => self.store_recording(info).await,
+                None => tracing::warn!("revisit recording not finalized in time"),
             }
         }
         self.calls.unregister(&self.leg.call_id);
