@@ -41,6 +41,8 @@ const SYSTEM_ACTOR: &str = "system";
 
 mod callbacks;
 mod report;
+#[cfg(test)]
+mod tests;
 mod work;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -74,6 +76,7 @@ impl SqliteBackend {
         create_parent_dir(options.get_filename())?;
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
+            .after_release(|conn, _| Box::pin(settle_released(conn)))
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
@@ -682,6 +685,35 @@ async fn replace_skills(
             .await?;
     }
     Ok(())
+}
+
+/// Decides whether a connection going back to the pool may be used again: not if it is
+/// still inside a transaction.
+///
+/// A full disk (or an I/O error) while SQLite writes the WAL, at COMMIT or when a
+/// statement spills pages, makes it roll the whole transaction back by itself. sqlx does
+/// not see that: the ROLLBACK it sends when the failed `Transaction` is dropped fails ("no
+/// transaction is active"), so its own count of open transactions stays at 1. Such a connection, put back in the pool,
+/// refuses every later `begin_with("BEGIN IMMEDIATE")` ("attempted to call begin_with at
+/// non-zero transaction depth") — every write on it fails until the process restarts,
+/// long after the disk has space again. Closing it instead lets the pool open a fresh one,
+/// whatever write path (here, `sqlite/*.rs`, `twin/*.rs`) left it so.
+async fn settle_released(conn: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    if !conn.is_in_transaction() {
+        return Ok(true);
+    }
+    // A `Transaction` dropped without commit only queued its ROLLBACK; the ping goes down
+    // the same queue, so once it is answered the ROLLBACK has run (or failed).
+    conn.ping().await?;
+    if conn.is_in_transaction() {
+        tracing::warn!(
+            "closing a database connection whose transaction SQLite already rolled back \
+             (disk full or I/O error); the pool opens a new one"
+        );
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 /// The kind of a database error (constraint violations), if it is one.
