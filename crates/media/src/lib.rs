@@ -15,7 +15,9 @@
 //! - [`prompt`]: WAV prompts decoded once at start, pre-encoded for both codecs and shared
 //!   by `Arc` — a call holds pointers, never copies of audio.
 //! - [`recorder`]: WAV writing on its own thread behind a bounded channel.
-//! - [`port`]: the even RTP ports, leased and returned.
+//! - [`port`]: the even RTP ports, chosen at random, leased and returned.
+//! - [`source`]: whom a leg listens to — the negotiated address, or one latched source
+//!   ([`SourceLock`]).
 //! - [`stereo`]: the two-channel WAV of a bridged call, on its own thread and clock.
 //! - [`session`]: the per-call tokio task tying these together; it also sends DTMF
 //!   ([`MediaHandle::send_dtmf`]).
@@ -31,6 +33,15 @@
 //! sessions send nothing. On the receiving side the recorder trusts the *sender's*
 //! timestamps: a gap (lost packets, silence suppression) is written as silence, at most one
 //! second per gap, so a voicemail lasts as long as the caller spoke.
+//!
+//! ## Who may talk into a call
+//! Only the peer: RTP (audio and RFC 4733 DTMF alike) is accepted from the address SDP
+//! negotiated, or from the one source latched from the call's first packets when that
+//! address is unusable, behind a NAT, or on the same host with another port; once a packet
+//! has been accepted the leg is locked, and a new source is learned only with the same SSRC
+//! after [`source::RELEARN_AFTER`] of silence. The rule is in [`source`]. Refused packets
+//! are counted in [`MediaStats::packets_foreign`] and each refused source is logged once.
+//! RTP ports are drawn at random ([`port`]), so a stranger cannot predict a call's port.
 //!
 //! ## Cost and failure
 //! Per call: one UDP socket, one task, a 2 KiB receive buffer, a few small queues (bounded;
@@ -49,6 +60,7 @@ pub mod prompt;
 pub mod recorder;
 pub mod rtp;
 pub mod session;
+pub mod source;
 pub mod stereo;
 
 pub use bridge::{bridge, BridgeHandle, StereoTarget};
@@ -61,4 +73,5 @@ pub use rtp::{Pt, Seq, Ssrc};
 pub use session::{
     MediaError, MediaEvent, MediaHandle, MediaParams, MediaSession, MediaStats, RecordStop,
 };
+pub use source::{SourceLock, Verdict};
 pub use stereo::StereoRecorder;

@@ -24,6 +24,7 @@ use crate::port::{PortLease, PortPool};
 use crate::prompt::Prompt;
 use crate::recorder::{Recorder, RecordingInfo};
 use crate::rtp::{self, Pt, RtpPacket, RtpSender, Ssrc};
+use crate::source::{SourceLock, Verdict};
 use crate::stereo::{Side, StereoRecorder};
 
 /// After this long without a valid RTP packet the session reports [`MediaEvent::RemoteSilent`].
@@ -53,7 +54,9 @@ pub struct MediaParams {
     /// The codec we send (we decode both G.711 laws on receipt).
     pub codec: Codec,
     /// Where to send; `None` or an unspecified address (`0.0.0.0`) means "learn it from the
-    /// first packet received" (symmetric RTP, for callers behind NAT).
+    /// first packet received" (symmetric RTP, for callers behind NAT). It is also whom we
+    /// listen to: packets from other sources are dropped, under the rule of
+    /// [`crate::source`] (which also covers a caller behind NAT).
     pub remote: Option<SocketAddr>,
     /// Payload type of telephone-event (RFC 4733), if negotiated.
     pub dtmf_pt: Option<u8>,
@@ -101,6 +104,9 @@ pub struct MediaStats {
     pub bytes_received: u64,
     /// Datagrams dropped as not RTP or of a payload type we do not use.
     pub packets_ignored: u64,
+    /// RTP packets (audio or DTMF) dropped because they came from a source other than the
+    /// negotiated or latched one ([`crate::source`]); also counted in `packets_received`.
+    pub packets_foreign: u64,
     /// Packets sent on this leg that came from the other leg of a bridge (also counted in
     /// `packets_sent`).
     pub packets_relayed: u64,
@@ -132,6 +138,7 @@ pub(crate) struct Counters {
     packets_received: AtomicU64,
     bytes_received: AtomicU64,
     packets_ignored: AtomicU64,
+    packets_foreign: AtomicU64,
     packets_relayed: AtomicU64,
     pub(crate) relay_dropped: AtomicU64,
 }
@@ -270,6 +277,7 @@ impl MediaHandle {
             packets_received: c.packets_received.load(Relaxed),
             bytes_received: c.bytes_received.load(Relaxed),
             packets_ignored: c.packets_ignored.load(Relaxed),
+            packets_foreign: c.packets_foreign.load(Relaxed),
             packets_relayed: c.packets_relayed.load(Relaxed),
             relay_dropped: c.relay_dropped.load(Relaxed),
         }
@@ -419,6 +427,8 @@ struct Task {
     sdp_remote: Option<SocketAddr>,
     /// Where we send: the SDP address if usable, else the latched source.
     remote: Option<SocketAddr>,
+    /// Whom we listen to.
+    sources: SourceLock,
     dtmf_pt: Option<u8>,
     sender: RtpSender,
     epoch: Instant,
@@ -450,6 +460,7 @@ impl Task {
             codec: params.codec,
             sdp_remote: params.remote,
             remote: usable(params.remote),
+            sources: SourceLock::new(params.remote),
             dtmf_pt: params.dtmf_pt,
             sender: RtpSender::new(),
             epoch: now,
@@ -548,7 +559,14 @@ impl Task {
         }
         self.finish_recording(RecordStop::Closed);
         self.end_bridge();
-        tracing::debug!("media session closed");
+        if self.sources.dropped() > 0 {
+            tracing::info!(
+                dropped = self.sources.dropped(),
+                "media session closed; RTP from unexpected sources was dropped"
+            );
+        } else {
+            tracing::debug!("media session closed");
+        }
     }
 
     fn on_command(
@@ -561,6 +579,7 @@ impl Task {
             Command::Update(p) => {
                 self.codec = p.codec;
                 self.dtmf_pt = p.dtmf_pt;
+                self.sources.update(p.remote);
                 // A refresh re-INVITE repeats the old address; keep a latched one then,
                 // or a caller behind NAT would go deaf at every session refresh.
                 if p.remote != self.sdp_remote {
@@ -836,8 +855,31 @@ impl Task {
             return;
         }
         let arrived = std::time::Instant::now();
+        // Before anything is heard, recorded, relayed or taken as a key.
+        match self.sources.handle_packet(src, p.ssrc, arrived) {
+            Verdict::Accept => {}
+            Verdict::Learned => {
+                tracing::debug!(%src, sdp = ?self.sources.sdp(), "latched RTP source");
+                if self.sources.follows_source() {
+                    self.remote = Some(src);
+                }
+            }
+            Verdict::Drop { report } => {
+                self.stats.packets_foreign.fetch_add(1, Relaxed);
+                if report {
+                    tracing::warn!(
+                        %src,
+                        sdp = ?self.sources.sdp(),
+                        latched = ?self.sources.latched(),
+                        ssrc = p.ssrc.0,
+                        "RTP from an unexpected source dropped (counted, not logged again)"
+                    );
+                }
+                return;
+            }
+        }
         if self.remote.is_none() {
-            tracing::debug!(%src, "latched remote RTP address");
+            tracing::debug!(%src, "sending to the RTP source");
             self.remote = Some(src);
         }
         self.last_rx = Instant::now();

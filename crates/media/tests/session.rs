@@ -344,3 +344,153 @@ async fn update_switches_codec_and_remote() {
     assert!(p.payload.iter().all(|&x| x == 0xD5));
     assert_eq!(next_event(&mut ev).await, MediaEvent::PlaybackFinished);
 }
+
+/// Sends `frames` 20 ms frames of `tone` (from frame `first`) as PCMU from `sock`.
+async fn send_tone(
+    sock: &UdpSocket,
+    to: SocketAddr,
+    tx: &mut RtpSender,
+    tone: &Prompt,
+    first: usize,
+    frames: usize,
+) {
+    let mut out = Vec::new();
+    for i in first..first + frames {
+        tx.set_frame(i as u64, 160);
+        tx.build(Pt(0), tone.frame(Codec::Pcmu, i).unwrap(), 160, &mut out);
+        sock.send_to(&out, to).await.unwrap();
+    }
+}
+
+/// Share of the power of `s` at `freq` Hz (Goertzel over the whole slice).
+fn share_at(s: &[i16], freq: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * freq / 8000.0;
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in s {
+        let s0 = f64::from(x) + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = (s1 * s1 + s2 * s2 - coeff * s1 * s2) * 2.0 / s.len() as f64;
+    let energy: f64 = s.iter().map(|&x| f64::from(x).powi(2)).sum();
+    power / energy.max(1.0)
+}
+
+#[tokio::test]
+async fn rtp_and_dtmf_from_a_stranger_are_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vm.wav");
+    let peer = UdpSocket::bind((LO, 0)).await.unwrap();
+    // Another host (127.0.0.2 is loopback too on Linux) and another port of the peer's.
+    let far = UdpSocket::bind((Ipv4Addr::new(127, 0, 0, 2), 0))
+        .await
+        .unwrap();
+    let near = UdpSocket::bind((LO, 0)).await.unwrap();
+    let (h, mut ev) = start(Some(peer.local_addr().unwrap())).await;
+    let to = h.local_addr();
+    h.record(path.clone(), Duration::from_secs(30));
+    let caller = Ssrc(0xCA11);
+    let tone = Prompt::tone(1000.0, 1000, 0.5);
+    let forged = Prompt::tone(2500.0, 1000, 0.5);
+
+    // Before the caller's first packet: another host is refused outright.
+    let mut ftx = RtpSender::with_initial(Ssrc(0xBAD), Seq(1), 0);
+    send_tone(&far, to, &mut ftx, &forged, 0, 10).await;
+    let mut dt = RtpSender::with_initial(caller, Seq(9000), 90_000);
+    press(&far, to, &mut dt, 11).await;
+    // The caller talks; mid-way the stranger on the caller's host sends its tone and a
+    // '#' under the caller's own SSRC.
+    let mut tx = RtpSender::with_initial(caller, Seq(500), 1000);
+    send_tone(&peer, to, &mut tx, &tone, 0, 25).await;
+    let mut ntx = RtpSender::with_initial(Ssrc(0xBAD), Seq(100), 50_000);
+    send_tone(&near, to, &mut ntx, &forged, 10, 25).await;
+    let mut dt = RtpSender::with_initial(caller, Seq(9100), 95_000);
+    press(&near, to, &mut dt, 11).await;
+    send_tone(&peer, to, &mut tx, &tone, 25, 25).await;
+    // The caller's own key, after everything else: the first digit reported.
+    let mut dt = RtpSender::with_initial(caller, Seq(700), 7000);
+    press(&peer, to, &mut dt, 5).await;
+    assert_eq!(next_event(&mut ev).await, MediaEvent::Digit('5'));
+    h.stop_recording();
+    let MediaEvent::RecordingFinished(info, RecordStop::Stopped) = next_event(&mut ev).await else {
+        panic!("expected RecordingFinished");
+    };
+    // The caller's 50 frames, nothing more.
+    assert_eq!(info.duration_ms, 1000);
+    let samples: Vec<i16> = hound::WavReader::open(&path)
+        .unwrap()
+        .into_samples()
+        .map(Result::unwrap)
+        .collect();
+    assert!(share_at(&samples, 1000.0) > 0.9);
+    assert!(share_at(&samples, 2500.0) < 0.01);
+    let st = h.stats();
+    assert_eq!(st.packets_foreign, 10 + 8 + 25 + 8, "{st:?}");
+    assert!(timeout(Duration::from_millis(100), ev.recv())
+        .await
+        .is_err());
+}
+
+#[tokio::test]
+async fn renegotiation_moves_whom_we_listen_to() {
+    let a = UdpSocket::bind((Ipv4Addr::new(127, 0, 0, 3), 0))
+        .await
+        .unwrap();
+    let b = UdpSocket::bind((LO, 0)).await.unwrap();
+    let (h, mut ev) = start(Some(a.local_addr().unwrap())).await;
+    let to = h.local_addr();
+    let mut tx = RtpSender::with_initial(Ssrc(1), Seq(1), 0);
+    press(&a, to, &mut tx, 1).await;
+    assert_eq!(next_event(&mut ev).await, MediaEvent::Digit('1'));
+    // Refused from b until the SDP names it (a's next key proves b's was handled)...
+    tx.set_frame(100, 160);
+    press(&b, to, &mut tx, 2).await;
+    tx.set_frame(150, 160);
+    press(&a, to, &mut tx, 3).await;
+    assert_eq!(next_event(&mut ev).await, MediaEvent::Digit('3'));
+    // ...then a is refused.
+    h.update(MediaParams {
+        codec: Codec::Pcmu,
+        remote: Some(b.local_addr().unwrap()),
+        dtmf_pt: Some(DTMF_PT),
+    });
+    tx.set_frame(200, 160);
+    press(&a, to, &mut tx, 5).await;
+    tx.set_frame(300, 160);
+    press(&b, to, &mut tx, 4).await;
+    assert_eq!(next_event(&mut ev).await, MediaEvent::Digit('4'));
+    assert_eq!(h.stats().packets_foreign, 16);
+}
+
+#[tokio::test]
+async fn caller_behind_nat_is_latched_and_answered() {
+    // The SDP names the phone's private address; its packets come from the NAT (here
+    // the test's socket).
+    let nat = UdpSocket::bind((LO, 0)).await.unwrap();
+    let (h, mut ev) = start(Some("192.168.77.1:4000".parse().unwrap())).await;
+    let mut tx = RtpSender::with_initial(Ssrc(42), Seq(1), 0);
+    press(&nat, h.local_addr(), &mut tx, 7).await;
+    assert_eq!(next_event(&mut ev).await, MediaEvent::Digit('7'));
+    // We answer to the NAT's address, not the unreachable private one.
+    h.play(vec![Arc::new(Prompt::silence(20))]);
+    let p = recv_packet(&nat).await;
+    assert!(rtp::parse(&p).is_some());
+    // Locked: another source is refused.
+    let other = UdpSocket::bind((LO, 0)).await.unwrap();
+    tx.set_frame(100, 160);
+    press(&other, h.local_addr(), &mut tx, 8).await;
+    tx.set_frame(200, 160);
+    press(&nat, h.local_addr(), &mut tx, 9).await;
+    loop {
+        match next_event(&mut ev).await {
+            MediaEvent::Digit(d) => {
+                assert_eq!(d, '9');
+                break;
+            }
+            MediaEvent::PlaybackFinished => {}
+            e => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(h.stats().packets_foreign, 8);
+}
