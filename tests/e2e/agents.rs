@@ -506,7 +506,7 @@ fn supervisor_sees_queues_agents_and_live_events() {
     );
     call.wait().assert_success("caller");
     uas.wait().assert_success("agent");
-    let (code, body) = server.api_post(
+    let (code, body) = server.api_post_sup(
         "/api/agents/1001/state",
         &json!({"state": "not_ready", "reason": "lunch"}),
     );
@@ -601,6 +601,6 @@ fn unregister_logs_out_and_a_foreign_aor_is_refused() {
     assert_eq!(a["state"], "logged_out", "{a:#}");
     assert_eq!(a["registered_contacts"], 0, "{a:#}");
     // Not registered: it cannot be made ready through the API.
-    let (code, body) = server.api_post("/api/agents/1001/state", &json!({"state": "ready"}));
+    let (code, body) = server.api_post_sup("/api/agents/1001/state", &json!({"state": "ready"}));
     assert_eq!(code, 409, "{body}");
 }

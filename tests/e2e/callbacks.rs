@@ -99,7 +99,7 @@ fn agent_ready_with(server: &Server, phone: &AgentPhone, uas: Sipp) -> SippChild
     assert_eq!(code, Some(200), "agent REGISTER");
     let uas = uas.timeout(Duration::from_secs(120)).spawn(server);
     std::thread::sleep(Duration::from_millis(300));
-    let (status, body) = server.api_post(
+    let (status, body) = server.api_post_sup(
         &format!("/api/agents/{}/state", phone.extension),
         &json!({ "state": "ready" }),
     );
@@ -189,7 +189,7 @@ fn night_voicemail_is_called_back_agent_first_in_the_morning_after_a_restart() {
     let phone = AgentPhone::new(&agent, server.ports.base + 84);
     let (_, code) = phone.register_once(&server, "1001", "1001", &agent.password, 3600);
     assert_eq!(code, Some(200));
-    let (status, _) = server.api_post("/api/agents/1001/state", &json!({ "state": "ready" }));
+    let (status, _) = server.api_post_sup("/api/agents/1001/state", &json!({ "state": "ready" }));
     assert_eq!(status, 200);
 
     let ticket = leave_voicemail(&server);

@@ -80,7 +80,7 @@ fn caller_cancels_while_ringing() {
         server.case_list().is_empty(),
         "a cancelled call opened a case"
     );
-    let (code, missed) = server.api("/api/missed-calls");
+    let (code, missed) = server.api_sup("/api/missed-calls");
     assert_eq!(code, 200, "{missed:#}");
     let missed = missed.as_array().expect("a list of missed calls");
     assert_eq!(missed.len(), 1, "{missed:#?}");

@@ -154,15 +154,17 @@ pub struct EventStream {
 }
 
 impl EventStream {
-    /// Connects and reads the response head (panics unless 200).
+    /// Connects as the supervisor and reads the response head (panics unless 200).
     pub fn open(server: &Server) -> EventStream {
         let addr = server.http;
+        let token = server.supervisor_token();
         let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
         s.set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
         write!(
             s,
-            "GET /api/events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+            "GET /api/events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\
+             Authorization: Bearer {token}\r\n\r\n"
         )
         .unwrap();
         let mut reader = BufReader::new(s);

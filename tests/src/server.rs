@@ -145,6 +145,8 @@ pub struct Server {
     pub log: PathBuf,
     dir: Option<tempfile::TempDir>,
     child: Child,
+    /// The session token of the supervisor `sup`, made on first use.
+    supervisor: std::sync::OnceLock<String>,
 }
 
 impl Server {
@@ -238,6 +240,7 @@ digest_algorithms = [{algs}]
             log,
             dir: Some(dir),
             child: spawn_serve(&root.join("hotline.toml"), &root.join("server.log")),
+            supervisor: std::sync::OnceLock::new(),
         };
         // The SIP and HTTP ports were free a moment ago, but another test's client socket
         // may have taken one since (they come from the ephemeral range): then start again
@@ -331,8 +334,15 @@ digest_algorithms = [{algs}]
         (status, json)
     }
 
-    /// Creates a supervisor with the CLI, logs in over HTTP and returns the session token.
+    /// The session token of the supervisor `sup`: created with the CLI and logged in over
+    /// HTTP on first use, the same token afterwards.
     pub fn supervisor_token(&self) -> String {
+        self.supervisor
+            .get_or_init(|| self.new_supervisor_token())
+            .clone()
+    }
+
+    fn new_supervisor_token(&self) -> String {
         self.cli_text(&[
             "user",
             "add",
@@ -412,9 +422,19 @@ digest_algorithms = [{algs}]
         (status, json)
     }
 
+    /// GET on the HTTP API as the supervisor `sup` (every route but `/healthz` needs a login).
+    pub fn api_sup(&self, path: &str) -> (u16, Value) {
+        self.api_authorized(path, &self.supervisor_token())
+    }
+
+    /// POST on the HTTP API as the supervisor `sup`.
+    pub fn api_post_sup(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.api_post_authorized(path, body, &self.supervisor_token())
+    }
+
     /// The agent `ext` as `GET /api/agents` shows it (panics if it is not listed).
     pub fn api_agent(&self, ext: &str) -> Value {
-        let (status, body) = self.api("/api/agents");
+        let (status, body) = self.api_sup("/api/agents");
         assert_eq!(status, 200, "/api/agents: {body}");
         body["agents"]
             .as_array()
@@ -424,7 +444,7 @@ digest_algorithms = [{algs}]
 
     /// The queue `name` as `GET /api/queues` shows it (panics if it is not listed).
     pub fn api_queue(&self, name: &str) -> Value {
-        let (status, body) = self.api("/api/queues");
+        let (status, body) = self.api_sup("/api/queues");
         assert_eq!(status, 200, "/api/queues: {body}");
         body["queues"]
             .as_array()

@@ -66,6 +66,7 @@ mod postgres;
 pub mod report;
 mod rows;
 mod secret;
+pub mod security;
 mod sqlite;
 mod store;
 pub mod ticket;
@@ -85,4 +86,5 @@ pub use model::{
     SERVICE_LEVEL_WAIT_MS,
 };
 pub use report::DailyReport;
+pub use security::SecurityEvent;
 pub use store::CaseStore;

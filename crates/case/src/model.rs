@@ -591,6 +591,9 @@ pub struct User {
     pub role: Role,
     /// The department (code) of a department handler.
     pub department: Option<String>,
+    /// The SIP extension (seated agent) an agent or supervisor works at: an agent may
+    /// change only that agent's state.
+    pub extension: Option<String>,
     /// A disabled user cannot log in and has no sessions.
     pub disabled: bool,
     /// When added.
@@ -608,6 +611,8 @@ pub struct NewUser {
     pub role: Role,
     /// Required for (only for) a department handler: its department's code.
     pub department: Option<String>,
+    /// The seated agent (extension) an agent or supervisor works at, if any; it must exist.
+    pub extension: Option<String>,
     /// At least 8 characters; only an argon2id hash is kept.
     pub password: String,
 }
@@ -619,6 +624,7 @@ impl fmt::Debug for NewUser {
             .field("name", &self.name)
             .field("role", &self.role)
             .field("department", &self.department)
+            .field("extension", &self.extension)
             .finish_non_exhaustive()
     }
 }
@@ -844,6 +850,9 @@ pub struct AgentEvent {
     pub reason: Option<String>,
     /// SIP Call-ID of the call involved, if any.
     pub sip_call_id: Option<String>,
+    /// Who asked for the change: `phone` (the agent's softphone), a desk user's name, or
+    /// `None` for the system (routing, wrap-up, a registration lapsing).
+    pub actor: Option<String>,
 }
 
 /// One queue's figures since a given time (normally local midnight), for the wallboard

@@ -49,6 +49,7 @@ const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
 mod callbacks;
 mod report;
+mod security;
 mod work;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
@@ -442,10 +443,11 @@ impl PostgresBackend {
         to: &str,
         reason: Option<&str>,
         call: Option<&str>,
+        actor: Option<&str>,
     ) -> Result<(), CaseError> {
         sqlx::query(
-            "INSERT INTO agent_events (extension, at, from_state, to_state, reason, sip_call_id) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO agent_events (extension, at, from_state, to_state, reason, sip_call_id, \
+             actor) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(ext)
         .bind(at)
@@ -453,6 +455,7 @@ impl PostgresBackend {
         .bind(to)
         .bind(reason)
         .bind(call)
+        .bind(actor)
         .execute(&self.pool)
         .await
         .map_err(|e| match kind(&e) {
@@ -468,7 +471,7 @@ impl PostgresBackend {
         limit: u32,
     ) -> Result<Vec<AgentEvent>, CaseError> {
         let rows: Vec<AgentEventRecord> = sqlx::query_as(
-            "SELECT id, extension, at, from_state, to_state, reason, sip_call_id \
+            "SELECT id, extension, at, from_state, to_state, reason, sip_call_id, actor \
              FROM agent_events WHERE extension = $1 ORDER BY id DESC LIMIT $2",
         )
         .bind(ext)

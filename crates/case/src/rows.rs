@@ -33,7 +33,7 @@ pub(crate) const DEPARTMENT_SELECT: &str = "SELECT d.id, d.code, d.name, \
 
 /// Selects [`UserRecord`]s (alias `u`, its department `d`).
 pub(crate) const USER_SELECT: &str = "SELECT u.id, u.username, u.name, u.role, \
-     d.code AS department_code, u.disabled, u.created_at \
+     d.code AS department_code, u.extension, u.disabled, u.created_at \
      FROM users u LEFT JOIN departments d ON d.id = u.department_id";
 
 /// Selects [`ExtensionRecord`]s.
@@ -103,6 +103,7 @@ pub(crate) struct UserRecord {
     pub name: String,
     pub role: String,
     pub department_code: Option<String>,
+    pub extension: Option<String>,
     pub disabled: bool,
     pub created_at: DateTime<Utc>,
 }
@@ -194,6 +195,7 @@ pub(crate) struct AgentEventRecord {
     pub to_state: String,
     pub reason: Option<String>,
     pub sip_call_id: Option<String>,
+    pub actor: Option<String>,
 }
 
 /// One queue's counts, as aggregated by the database.
@@ -460,6 +462,7 @@ impl TryFrom<UserRecord> for User {
             username: r.username,
             name: r.name,
             department: r.department_code,
+            extension: r.extension,
             disabled: r.disabled,
             created_at: r.created_at,
         })
@@ -530,6 +533,7 @@ impl TryFrom<AgentEventRecord> for AgentEvent {
             to_state: r.to_state,
             reason: r.reason,
             sip_call_id: r.sip_call_id,
+            actor: r.actor,
         })
     }
 }

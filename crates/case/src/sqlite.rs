@@ -41,6 +41,7 @@ const SYSTEM_ACTOR: &str = "system";
 
 mod callbacks;
 mod report;
+mod security;
 #[cfg(test)]
 mod tests;
 mod work;
@@ -439,10 +440,11 @@ impl SqliteBackend {
         to: &str,
         reason: Option<&str>,
         call: Option<&str>,
+        actor: Option<&str>,
     ) -> Result<(), CaseError> {
         sqlx::query(
-            "INSERT INTO agent_events (extension, at, from_state, to_state, reason, sip_call_id) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO agent_events (extension, at, from_state, to_state, reason, sip_call_id, \
+             actor) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(ext)
         .bind(at)
@@ -450,6 +452,7 @@ impl SqliteBackend {
         .bind(to)
         .bind(reason)
         .bind(call)
+        .bind(actor)
         .execute(&self.pool)
         .await
         .map_err(|e| match kind(&e) {
@@ -465,7 +468,7 @@ impl SqliteBackend {
         limit: u32,
     ) -> Result<Vec<AgentEvent>, CaseError> {
         let rows: Vec<AgentEventRecord> = sqlx::query_as(
-            "SELECT id, extension, at, from_state, to_state, reason, sip_call_id \
+            "SELECT id, extension, at, from_state, to_state, reason, sip_call_id, actor \
              FROM agent_events WHERE extension = ? ORDER BY id DESC LIMIT ?",
         )
         .bind(ext)

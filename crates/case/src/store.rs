@@ -316,8 +316,8 @@ impl CaseStore {
     }
 
     /// Appends one state change of an agent to its history (`from` and `to` are the ACD's
-    /// state names; `call` the SIP Call-ID involved). [`CaseError::AgentNotFound`] if the
-    /// extension was never an agent.
+    /// state names; `call` the SIP Call-ID involved; `actor` who asked, `None` for the system).
+    /// [`CaseError::AgentNotFound`] if the extension was never an agent.
     pub async fn record_agent_event(
         &self,
         ext: &str,
@@ -326,12 +326,10 @@ impl CaseStore {
         to: &str,
         reason: Option<&str>,
         call: Option<&str>,
+        actor: Option<&str>,
     ) -> Result<(), CaseError> {
         check_extension(ext)?;
-        match &self.backend {
-            Backend::Sqlite(b) => b.record_agent_event(ext, at, from, to, reason, call).await,
-            Backend::Postgres(b) => b.record_agent_event(ext, at, from, to, reason, call).await,
-        }
+        on_backend!(self, b => b.record_agent_event(ext, at, from, to, reason, call, actor).await)
     }
 
     /// The `limit` most recent state changes of an agent, newest first.
@@ -936,6 +934,15 @@ impl CaseStore {
             }
             _ => {}
         }
+        if let Some(ext) = &u.extension {
+            if !matches!(u.role, Role::Agent | Role::Supervisor) {
+                return Err(field(
+                    "extension",
+                    "only agents and supervisors work at one",
+                ));
+            }
+            check_extension(ext)?;
+        }
         if u.password.chars().count() < 8 {
             return Err(field("password", "at least 8 characters"));
         }
@@ -1070,6 +1077,8 @@ fn is_contained_relative(path: &str) -> bool {
         && !path.contains('\\')
         && p.components().all(|c| matches!(c, Component::Normal(_)))
 }
+
+mod security;
 
 #[cfg(test)]
 mod tests;

@@ -48,6 +48,28 @@ struct AgentAudit {
     to: String,
     reason: Option<String>,
     sip_call_id: Option<String>,
+    actor: Option<String>,
+}
+
+/// Who asked for an agent's state change, as the audit trail names them.
+#[derive(Debug, Clone, Copy)]
+pub enum By<'a> {
+    /// The agent's own softphone (a feature code).
+    Phone,
+    /// A logged-in user of the API or desk.
+    User(&'a str),
+    /// The hotline itself: routing, wrap-up ending, a registration lapsing.
+    System,
+}
+
+impl By<'_> {
+    fn actor(self) -> Option<String> {
+        match self {
+            By::Phone => Some("phone".into()),
+            By::User(u) => Some(u.to_owned()),
+            By::System => None,
+        }
+    }
 }
 
 /// The router's clock starts this far above zero, so that a call that has waited since
@@ -149,6 +171,7 @@ impl AcdService {
                         &a.to,
                         a.reason.as_deref(),
                         a.sip_call_id.as_deref(),
+                        a.actor.as_deref(),
                     )
                     .await;
                 if let Err(e) = written {
@@ -233,6 +256,11 @@ impl AcdService {
 
     /// Audits and publishes an agent's state if it changed since last seen.
     fn sync_agent(&self, agent: &AgentId, call: Option<CallKey>) {
+        self.sync_agent_by(agent, call, By::System)
+    }
+
+    /// [`AcdService::sync_agent`] for a change someone asked for.
+    fn sync_agent_by(&self, agent: &AgentId, call: Option<CallKey>, by: By<'_>) {
         let now_state = self
             .router()
             .agent_state(agent)
@@ -256,6 +284,7 @@ impl AcdService {
             to: to.to_string(),
             reason: reason.clone(),
             sip_call_id,
+            actor: by.actor(),
         });
         let _ = self.live.send(LiveEvent::Agent {
             agent: agent.0.clone(),
@@ -367,13 +396,19 @@ impl AcdService {
             me.sip_call_ids.remove(&call);
             // Still in wrap-up (not paused or logged out meanwhile): ready for the next call.
             if matches!(me.router().agent_state(&agent), Some(AgentState::WrapUp)) {
-                me.set_ready(&agent);
+                me.set_ready(&agent, By::System);
             }
         });
     }
 
     /// An agent logs in (not ready until `set_ready`) with its skills and settings.
-    pub fn login(&self, agent: &AgentId, skills: &[(String, u8)], settings: AgentSettings) {
+    pub fn login(
+        &self,
+        agent: &AgentId,
+        skills: &[(String, u8)],
+        settings: AgentSettings,
+        by: By<'_>,
+    ) {
         self.settings.insert(agent.clone(), settings);
         let known = self
             .router()
@@ -385,27 +420,27 @@ impl AcdService {
         } else {
             self.router().login(agent.clone(), skills, self.now());
         }
-        self.sync_agent(agent, None);
+        self.sync_agent_by(agent, None, by);
     }
 
     /// Logs an agent out (feature code, API, or its registration lapsed).
-    pub fn logout(&self, agent: &AgentId) {
+    pub fn logout(&self, agent: &AgentId, by: By<'_>) {
         let d = self.router().logout(agent, self.now());
-        self.sync_agent(agent, None);
+        self.sync_agent_by(agent, None, by);
         self.deliver(d);
     }
 
     /// The agent is ready for calls.
-    pub fn set_ready(&self, agent: &AgentId) {
+    pub fn set_ready(&self, agent: &AgentId, by: By<'_>) {
         let d = self.router().set_ready(agent, self.now());
-        self.sync_agent(agent, None);
+        self.sync_agent_by(agent, None, by);
         self.deliver(d);
     }
 
     /// The agent pauses.
-    pub fn set_not_ready(&self, agent: &AgentId, reason: &str) {
+    pub fn set_not_ready(&self, agent: &AgentId, reason: &str, by: By<'_>) {
         self.router().set_not_ready(agent, reason, self.now());
-        self.sync_agent(agent, None);
+        self.sync_agent_by(agent, None, by);
     }
 
     /// A waiting call's place (1 = next).

@@ -194,6 +194,9 @@ pub struct AgentsConfig {
     pub max_expires: u32,
     /// Failed authentications from one address within `auth_window_secs` before refusing it.
     pub auth_max_failures: u32,
+    /// Failed authentications for one extension, from any address, before refusing it
+    /// (its registered phone excepted: see `hotline_sip::lockout`).
+    pub auth_user_max_failures: u32,
     pub auth_window_secs: u64,
     /// How long a refused address stays refused.
     pub auth_block_secs: u64,
@@ -203,6 +206,18 @@ pub struct AgentsConfig {
     /// An agent's blind transfer (REFER) to this user part sends the caller to the
     /// satisfaction survey, as if the agent had hung up first.
     pub survey_transfer: String,
+}
+
+impl AgentsConfig {
+    /// The lockout in front of agents' digest authentication.
+    pub fn lockout_policy(&self) -> hotline_sip::lockout::LockoutPolicy {
+        hotline_sip::lockout::LockoutPolicy {
+            max_failures: self.auth_max_failures,
+            user_max_failures: self.auth_user_max_failures,
+            window: std::time::Duration::from_secs(self.auth_window_secs),
+            block_for: std::time::Duration::from_secs(self.auth_block_secs),
+        }
+    }
 }
 
 impl Default for AgentsConfig {
@@ -215,6 +230,7 @@ impl Default for AgentsConfig {
             min_expires: 60,
             max_expires: 3600,
             auth_max_failures: 5,
+            auth_user_max_failures: 10,
             auth_window_secs: 60,
             auth_block_secs: 300,
             digest_algorithms: vec!["MD5".into()],
@@ -330,10 +346,45 @@ pub struct HttpConfig {
     /// How long a login session (bearer token) lasts.
     #[serde(default = "default_session_hours")]
     pub session_ttl_hours: u32,
+    /// Failed logins from one address within `login_window_secs` before it is refused.
+    #[serde(default = "default_login_max_failures")]
+    pub login_max_failures: u32,
+    /// Failed logins for one user name, from any address, before it is refused.
+    #[serde(default = "default_login_user_max_failures")]
+    pub login_user_max_failures: u32,
+    #[serde(default = "default_login_window_secs")]
+    pub login_window_secs: u64,
+    /// How long a refused address or user stays refused (429 with `Retry-After`).
+    #[serde(default = "default_login_block_secs")]
+    pub login_block_secs: u64,
+}
+
+impl HttpConfig {
+    /// The lockout in front of `POST /api/login`.
+    pub fn login_lockout_policy(&self) -> hotline_sip::lockout::LockoutPolicy {
+        hotline_sip::lockout::LockoutPolicy {
+            max_failures: self.login_max_failures,
+            user_max_failures: self.login_user_max_failures,
+            window: std::time::Duration::from_secs(self.login_window_secs),
+            block_for: std::time::Duration::from_secs(self.login_block_secs),
+        }
+    }
 }
 
 fn default_session_hours() -> u32 {
     12
+}
+fn default_login_max_failures() -> u32 {
+    5
+}
+fn default_login_user_max_failures() -> u32 {
+    10
+}
+fn default_login_window_secs() -> u64 {
+    300
+}
+fn default_login_block_secs() -> u64 {
+    300
 }
 
 /// Where things are kept.

@@ -2,8 +2,10 @@
 //! and what happens when a registration lapses.
 //!
 //! Unknown extensions and wrong passwords get the same fresh 401 challenge, so extensions
-//! cannot be enumerated; each failure counts against the source address, which is slowed
-//! down and then refused (403) for a while.
+//! cannot be enumerated. Every attempt is counted by the lockout
+//! ([`hotline_sip::lockout`]) before its password is checked — per source, per extension,
+//! and per registered phone — slowed down, then refused (403) for a while; each lockout is
+//! a security event in the database.
 
 use crate::acd::AcdService;
 use crate::call::Invite;
@@ -12,14 +14,13 @@ use crate::endpoint::EndpointHandle;
 use hotline_acd::AgentId;
 use hotline_case::CaseStore;
 use hotline_sip::digest::{self, Algorithm, Challenge, NonceCheck, NonceKeeper};
+use hotline_sip::lockout::{Lock, Lockout, Verdict};
 use hotline_sip::message;
-use hotline_sip::registrar::{
-    AuthGuard, Binding, Guard, RegisterOutcome, Registrar, RegistrarConfig,
-};
+use hotline_sip::registrar::{Binding, RegisterOutcome, Registrar, RegistrarConfig};
 use rsip::{Request, Response};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::Notify;
 
 /// The outcome of checking a request's credentials.
@@ -38,7 +39,7 @@ pub struct Desk {
     acd: Arc<AcdService>,
     registrar: Mutex<Registrar>,
     nonces: Mutex<NonceKeeper>,
-    guard: Mutex<AuthGuard>,
+    lockout: Mutex<Lockout>,
     wake: Notify,
 }
 
@@ -62,18 +63,14 @@ impl Desk {
             max_expires: cfg.max_expires,
             default_expires: cfg.max_expires.min(3600),
         });
-        let guard = AuthGuard::new(
-            cfg.auth_max_failures,
-            Duration::from_secs(cfg.auth_window_secs),
-            Duration::from_secs(cfg.auth_block_secs),
-        );
+        let lockout = Lockout::new(cfg.lockout_policy());
         let desk = Arc::new(Desk {
             cfg,
             store,
             acd,
             registrar: Mutex::new(registrar),
             nonces: Mutex::new(NonceKeeper::new(secret, 300)),
-            guard: Mutex::new(guard),
+            lockout: Mutex::new(lockout),
             wake: Notify::new(),
         });
         let d = desk.clone();
@@ -95,7 +92,7 @@ impl Desk {
                     let lapsed = lock(&self.registrar).handle_timeout(Instant::now());
                     for user in lapsed {
                         tracing::info!(agent = %user, "registration lapsed; agent logged out");
-                        self.acd.logout(&AgentId(user));
+                        self.acd.logout(&AgentId(user), crate::acd::By::System);
                     }
                 }
                 _ = self.wake.notified() => {}
@@ -133,28 +130,42 @@ impl Desk {
         message::response(req, 403, Some(&message::random_token(8)))
     }
 
-    /// Checks the digest credentials of a request from an agent's softphone (§22): the
-    /// response hash first, then the nonce (so a forged request cannot use up a real
-    /// client's nonce counts).
+    /// Checks the digest credentials of a request from an agent's softphone (§22).
+    ///
+    /// Order matters: credentials with a nonce we never issued are answered with a fresh
+    /// challenge before anything is counted or hashed (whoever sent them did not read our
+    /// challenge: a blind forger of an agent's address); then the lockout decides and counts
+    /// the attempt; only then is the hash verified, and the nonce's use recorded last (so a
+    /// forged request cannot use up a real client's nonce counts).
     pub async fn authenticate(&self, req: &Request, source: SocketAddr) -> Auth {
-        let ip = source.ip();
-        let verdict = lock(&self.guard).check(ip, Instant::now());
-        match verdict {
-            Guard::Block => return Auth::Refuse(Self::forbidden(req)),
-            Guard::Delay(d) => tokio::time::sleep(d).await,
-            Guard::Allow => {}
-        }
         let creds = match digest::find_credentials(&req.headers, &self.cfg.realm, false) {
-            None => return Auth::Refuse(self.challenge(req, false)),
-            Some(Err(_)) => {
-                lock(&self.guard).failed(ip, Instant::now());
+            Some(Ok(c)) if lock(&self.nonces).is_ours(&c.nonce) => c,
+            // No usable credentials: nothing was guessed, nothing to count.
+            _ => {
+                if lock(&self.lockout).source_blocked(source.ip(), Instant::now()) {
+                    return Auth::Refuse(Self::forbidden(req));
+                }
                 return Auth::Refuse(self.challenge(req, false));
             }
-            Some(Ok(c)) => c,
         };
-        let secrets = match self.store.agent_secrets(&creds.username).await {
+        let user = creds.username.clone();
+        let trusted = self.contacts(&user).iter().any(|b| b.source == source);
+        let verdict = lock(&self.lockout).begin(source, &user, trusted, Instant::now());
+        let attempt = match verdict {
+            Verdict::Allow(a) => a,
+            Verdict::Delay(d, a) => {
+                tokio::time::sleep(d).await;
+                a
+            }
+            Verdict::Block(scope) => {
+                tracing::debug!(%source, %user, %scope, "authentication refused: locked out");
+                return Auth::Refuse(Self::forbidden(req));
+            }
+        };
+        let secrets = match self.store.agent_secrets(&user).await {
             Ok(s) => s,
             Err(e) => {
+                lock(&self.lockout).forgive(attempt, Instant::now());
                 tracing::error!(error = %e, "cannot read agent credentials");
                 return Auth::Refuse(message::response(req, 500, Some(&message::random_token(8))));
             }
@@ -165,22 +176,37 @@ impl Desk {
         });
         // Unknown users are hashed against a dummy HA1: same work, same 401.
         if !digest::verify_user(&creds, &req.method.to_string(), ha1) {
-            tracing::info!(%source, user = %creds.username, "agent authentication failed");
-            lock(&self.guard).failed(ip, Instant::now());
+            tracing::info!(%source, %user, "agent authentication failed");
+            let locks = lock(&self.lockout).failed(attempt, Instant::now());
+            self.audit_locks(locks, source, &user);
             return Auth::Refuse(self.challenge(req, false));
         }
         match lock(&self.nonces).check(&creds.nonce, creds.nc, unix_now()) {
             NonceCheck::Valid => {}
             // An expired nonce is not a failure: the phone retries with the new one.
-            NonceCheck::Stale => return Auth::Refuse(self.challenge(req, true)),
+            NonceCheck::Stale => {
+                lock(&self.lockout).forgive(attempt, Instant::now());
+                return Auth::Refuse(self.challenge(req, true));
+            }
             NonceCheck::Invalid | NonceCheck::Replay => {
-                tracing::info!(%source, user = %creds.username, "nonce invalid or replayed");
-                lock(&self.guard).failed(ip, Instant::now());
+                tracing::info!(%source, %user, "nonce invalid or replayed");
+                let locks = lock(&self.lockout).failed(attempt, Instant::now());
+                self.audit_locks(locks, source, &user);
                 return Auth::Refuse(self.challenge(req, false));
             }
         }
-        lock(&self.guard).succeeded(ip, Instant::now());
-        Auth::Agent(creds.username)
+        lock(&self.lockout).succeeded(attempt, Instant::now());
+        Auth::Agent(user)
+    }
+
+    /// Logs and stores (in the background: the answer does not wait for the disk) the
+    /// lockouts that a failure started.
+    fn audit_locks(&self, locks: Vec<Lock>, source: SocketAddr, user: &str) {
+        for l in locks {
+            tracing::warn!(%source, %user, scope = %l.scope, failures = l.failures,
+                "SIP authentication locked out");
+            crate::security::audit_lock(&self.store, "sip_auth_locked", &l, source, user);
+        }
     }
 
     /// A REGISTER from a softphone: authenticate, then update the bindings.
@@ -213,7 +239,7 @@ impl Desk {
             }
             RegisterOutcome::Removed { aor_user } => {
                 tracing::info!(agent = %aor_user, "softphone unregistered; agent logged out");
-                self.acd.logout(&AgentId(aor_user));
+                self.acd.logout(&AgentId(aor_user), crate::acd::By::Phone);
             }
             RegisterOutcome::Rejected => {}
         }

@@ -8,6 +8,7 @@ mod desk;
 mod dialler;
 mod endpoint;
 mod http;
+mod security;
 mod status;
 
 use anyhow::{Context, Result};
@@ -163,6 +164,10 @@ enum UserCommand {
         /// The department (code) of a department handler.
         #[arg(long)]
         department: Option<String>,
+        /// The seated agent's extension this agent (or supervisor) works at: an agent may
+        /// change only that agent's state.
+        #[arg(long)]
+        extension: Option<String>,
     },
     /// Lists the users.
     List {
@@ -278,6 +283,9 @@ async fn serve(path: &Path) -> Result<()> {
     let max_message = cfg.sip.max_message_bytes;
     let t1 = Duration::from_millis(cfg.sip.t1_ms);
     let http_listen = cfg.http.listen;
+    let data_dir = cfg.data.dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let calendar = cfg.calendar.build(loaded.ivr.timezone)?;
     let ctx = Arc::new(call::Ctx::new(
         cfg,
@@ -295,7 +303,14 @@ async fn serve(path: &Path) -> Result<()> {
         .await
         .with_context(|| format!("HTTP on {http_listen}"))?;
     tracing::info!(%http_listen, "HTTP API listening");
-    let app = http::router(calls, ep);
+    let operator = http::OperatorToken::create(&data_dir).with_context(|| {
+        format!(
+            "cannot write the operator token into {}",
+            data_dir.display()
+        )
+    })?;
+    let app = http::router(calls, ep, operator)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::select! {
         r = axum::serve(listener, app) => r.context("HTTP server")?,
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
@@ -528,6 +543,7 @@ async fn user(path: &Path, cmd: UserCommand) -> Result<()> {
             role,
             password,
             department,
+            extension,
         } => {
             let role = Role::ALL
                 .into_iter()
@@ -541,15 +557,17 @@ async fn user(path: &Path, cmd: UserCommand) -> Result<()> {
                     name,
                     role,
                     department,
+                    extension,
                     password,
                 })
                 .await?;
             println!(
-                "added user {} ({}), {}{}",
+                "added user {} ({}), {}{}{}",
                 u.username,
                 u.name,
                 u.role,
-                u.department.map(|d| format!(" of {d}")).unwrap_or_default()
+                u.department.map(|d| format!(" of {d}")).unwrap_or_default(),
+                u.extension.map(|e| format!(" at {e}")).unwrap_or_default()
             );
         }
         UserCommand::List { json } => {

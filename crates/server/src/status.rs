@@ -7,12 +7,15 @@ use serde_json::Value;
 use std::path::Path;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-async fn get(addr: std::net::SocketAddr, path: &str) -> Result<Value> {
+async fn get(addr: std::net::SocketAddr, token: &str, path: &str) -> Result<Value> {
     let mut s = tokio::net::TcpStream::connect(addr)
         .await
         .with_context(|| format!("is the server running? cannot reach {addr}"))?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await?;
+    s.write_all(
+        format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n")
+            .as_bytes(),
+    )
+    .await?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await?;
     let text = String::from_utf8_lossy(&buf);
@@ -33,8 +36,17 @@ fn n(v: &Value) -> u64 {
 /// Prints queues and agents.
 pub async fn run(path: &Path, json: bool) -> Result<()> {
     let cfg = Config::load(path)?;
-    let queues = get(cfg.http.listen, "/api/queues").await?;
-    let agents = get(cfg.http.listen, "/api/agents").await?;
+    // The live view needs a login: the local operator's token, which the running server
+    // wrote into its data directory.
+    let token = crate::http::OperatorToken::read(&cfg.data.dir).with_context(|| {
+        format!(
+            "cannot read the operator token in {} (is the server running, and are you the \
+             account that runs it?)",
+            cfg.data.dir.display()
+        )
+    })?;
+    let queues = get(cfg.http.listen, &token, "/api/queues").await?;
+    let agents = get(cfg.http.listen, &token, "/api/agents").await?;
     if json {
         println!(
             "{}",

@@ -394,10 +394,41 @@ fn work_orders_over_http() {
         Some(json!({"username": "root", "password": "wrong-pass"})),
     );
     assert_eq!(r.status, 401);
-    // The supervisor's live routes stay open.
-    assert_eq!(s.req("GET", "/api/queues", None, None).status, 200);
+    // Only /healthz is open: the live view, missed calls (citizens' numbers), agents'
+    // states and the API's description all need a login.
+    assert_eq!(s.req("GET", "/healthz", None, None).status, 200);
+    for (method, path) in [
+        ("GET", "/api/queues"),
+        ("GET", "/api/agents"),
+        ("GET", "/api/status"),
+        ("GET", "/api/events"),
+        ("GET", "/api/missed-calls"),
+        ("GET", "/api/openapi.json"),
+    ] {
+        let r = s.req(method, path, None, None);
+        assert_eq!(r.status, 401, "{method} {path}: {}", r.text());
+    }
+    let r = s.req(
+        "POST",
+        "/api/agents/1001/state",
+        None,
+        Some(json!({"state": "logged_out"})),
+    );
+    assert_eq!(r.status, 401, "{}", r.text());
     let root = s.login("root", "rootpass1");
     let agent = s.login("li", "agentpass1");
+    assert_eq!(s.req("GET", "/api/queues", Some(&agent), None).status, 200);
+    let r = s.req("GET", "/api/missed-calls", Some(&agent), None);
+    assert_eq!(
+        r.status,
+        403,
+        "an agent reads no missed calls: {}",
+        r.text()
+    );
+    assert_eq!(
+        s.req("GET", "/api/missed-calls", Some(&root), None).status,
+        200
+    );
 
     // --- Departments and handlers (admin) ---
     for d in [
@@ -887,7 +918,7 @@ fn work_orders_over_http() {
     assert_eq!(still["calls"].as_array().unwrap().len(), 1, "{still}");
 
     // --- OpenAPI ---
-    let r = s.req("GET", "/api/openapi.json", None, None);
+    let r = s.req("GET", "/api/openapi.json", Some(&agent), None);
     assert_eq!(r.status, 200);
     let doc = r.json();
     for p in [

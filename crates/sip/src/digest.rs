@@ -533,18 +533,30 @@ impl NonceKeeper {
         m
     }
 
+    /// Whether we issued `nonce` (its signature is ours; expiry and use are not checked).
+    /// Credentials with a nonce we never sent come from someone who did not read our
+    /// challenge: they say nothing about the password and are answered with a fresh one
+    /// before any hashing or counting.
+    pub fn is_ours(&self, nonce: &str) -> bool {
+        self.signed_id(nonce).is_some()
+    }
+
+    /// The id part of a nonce whose signature is ours.
+    fn signed_id(&self, nonce: &str) -> Option<[u8; 16]> {
+        let mut raw = [0u8; NONCE_BYTES];
+        hex::decode_to_slice(nonce, &mut raw).ok()?;
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&raw[..16]);
+        self.mac(&id).verify_truncated_left(&raw[16..]).ok()?;
+        Some(id)
+    }
+
     /// Checks a nonce from verified credentials and records its use: `nc` is the client's
     /// nonce count (`None` without qop). Call only after [`verify`] succeeded.
     pub fn check(&mut self, nonce: &str, nc: Option<u32>, now_unix: u64) -> NonceCheck {
-        let mut raw = [0u8; NONCE_BYTES];
-        if hex::decode_to_slice(nonce, &mut raw).is_err() {
+        let Some(id) = self.signed_id(nonce) else {
             return NonceCheck::Invalid;
-        }
-        let mut id = [0u8; 16];
-        id.copy_from_slice(&raw[..16]);
-        if self.mac(&id).verify_truncated_left(&raw[16..]).is_err() {
-            return NonceCheck::Invalid;
-        }
+        };
         if nc == Some(0) {
             return NonceCheck::Invalid;
         }

@@ -9,6 +9,8 @@
 //! - [`transaction`]: RFC 3261 §17 client and server transactions with timers A–M, as one
 //!   [`transaction::TransactionLayer`] driven by `handle_*` inputs and drained by `poll_*`.
 //!   No clock reads: time comes in with each input, so tests jump 32 s instantly.
+//! - [`registrar`] and [`lockout`]: registrations (§10.3) and the brute-force lockout in
+//!   front of every password check (atomic, per source, per user and per trusted device).
 //! - [`dialog`]: dialog state and in-dialog request building (§12).
 //! - [`sdp`]: offer/answer for one audio stream (RFC 3264).
 //! - [`transport`]: the only I/O — UDP and TCP on one address.
@@ -19,6 +21,7 @@
 pub mod dialog;
 pub mod digest;
 pub mod framing;
+pub mod lockout;
 pub mod message;
 pub mod normalize;
 pub mod registrar;

@@ -1,4 +1,5 @@
-//! The registrar of RFC 3261 §10.3, sans-IO, and the brute-force guard in front of it.
+//! The registrar of RFC 3261 §10.3, sans-IO (the brute-force lockout in front of it is
+//! [`crate::lockout`]).
 //!
 //! Agents' softphones REGISTER their contacts; the call controller finds an agent's phone
 //! with [`Registrar::contacts`]. The registrar knows nothing of passwords: the driver first
@@ -14,8 +15,8 @@
 use crate::message::{self, Info, Transport};
 use rsip::headers::untyped::UntypedHeader;
 use rsip::{Header, Request, Response};
-use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// At most this many contacts per AOR; a new one beyond it pushes out the least recently
@@ -392,181 +393,6 @@ fn uri_key(uri: &str) -> String {
             uri[a..].to_ascii_lowercase()
         ),
         _ => uri.to_ascii_lowercase(),
-    }
-}
-
-/// What [`AuthGuard::check`] allows for a source address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Guard {
-    /// Answer normally.
-    Allow,
-    /// Answer (the 401) only after this long: the driver sleeps, the core does not.
-    Delay(Duration),
-    /// Too many failures: answer 403 without a challenge, and do not verify anything.
-    Block,
-}
-
-/// At most this many source addresses are remembered.
-pub const MAX_GUARDED_IPS: usize = 10_000;
-
-/// Failures in the window answered without delay.
-const FREE_FAILURES: usize = 1;
-/// The first delay; it doubles with each further failure, up to [`MAX_DELAY`].
-const FIRST_DELAY: Duration = Duration::from_millis(500);
-const MAX_DELAY: Duration = Duration::from_secs(8);
-
-/// A brute-force guard: counts failed authentications per source IP in a sliding window.
-/// After one free failure, answers are delayed (0.5 s, 1 s, 2 s, … up to 8 s); at
-/// `max_failures` the address is blocked for `block_for` (403, no challenge), then starts
-/// afresh.
-///
-/// A failure is a response that did not verify: a wrong password **and** an unknown user.
-/// The server answers both with the same fresh 401 challenge (and
-/// [`crate::digest::verify_user`] does the same work for both), so a client cannot tell
-/// which names exist; the guard counts both. Neither the first, credential-less request nor
-/// a stale-nonce retry is a failure. A success clears the address's failures.
-///
-/// Agents behind one office NAT share an address: one mistyped password five times blocks
-/// the office for `block_for`. Size `max_failures` with that in mind.
-///
-/// Memory is bounded by [`MAX_GUARDED_IPS`]: addresses with nothing recent are dropped
-/// first, then the least recently seen unblocked ones.
-#[derive(Debug)]
-pub struct AuthGuard {
-    max_failures: u32,
-    window: Duration,
-    block_for: Duration,
-    ips: HashMap<IpAddr, IpState>,
-    max_ips: usize,
-}
-
-#[derive(Debug)]
-struct IpState {
-    /// Times of failures within the window, oldest first.
-    failures: VecDeque<Instant>,
-    blocked_until: Option<Instant>,
-    last_seen: Instant,
-}
-
-impl IpState {
-    fn forget_old(&mut self, now: Instant, window: Duration) {
-        if self.blocked_until.is_some_and(|u| now >= u) {
-            self.blocked_until = None;
-        }
-        while self
-            .failures
-            .front()
-            .is_some_and(|t| now.saturating_duration_since(*t) >= window)
-        {
-            self.failures.pop_front();
-        }
-    }
-
-    fn is_idle(&self) -> bool {
-        self.failures.is_empty() && self.blocked_until.is_none()
-    }
-}
-
-impl AuthGuard {
-    /// E.g. `AuthGuard::new(5, 60 s, 300 s)`.
-    pub fn new(max_failures: u32, window: Duration, block_for: Duration) -> AuthGuard {
-        AuthGuard {
-            max_failures: max_failures.max(1),
-            window,
-            block_for,
-            ips: HashMap::new(),
-            max_ips: MAX_GUARDED_IPS,
-        }
-    }
-
-    /// Lowers the memory bound (tests).
-    pub fn with_max_ips(mut self, max: usize) -> AuthGuard {
-        self.max_ips = max.max(1);
-        self
-    }
-
-    /// Whether to answer `ip` now, later, or not at all.
-    pub fn check(&mut self, ip: IpAddr, now: Instant) -> Guard {
-        let Some(s) = self.ips.get_mut(&ip) else {
-            return Guard::Allow;
-        };
-        s.forget_old(now, self.window);
-        if s.blocked_until.is_some() {
-            return Guard::Block;
-        }
-        let n = s.failures.len();
-        if s.is_idle() {
-            self.ips.remove(&ip);
-        }
-        if n <= FREE_FAILURES {
-            return Guard::Allow;
-        }
-        let doublings = (n - FREE_FAILURES - 1).min(16) as u32;
-        Guard::Delay((FIRST_DELAY * (1u32 << doublings)).min(MAX_DELAY))
-    }
-
-    /// Records a failed authentication (wrong password or unknown user) from `ip`.
-    pub fn failed(&mut self, ip: IpAddr, now: Instant) {
-        if !self.ips.contains_key(&ip) {
-            self.make_room(now);
-        }
-        let s = self.ips.entry(ip).or_insert_with(|| IpState {
-            failures: VecDeque::new(),
-            blocked_until: None,
-            last_seen: now,
-        });
-        s.forget_old(now, self.window);
-        s.last_seen = now;
-        if s.blocked_until.is_some() {
-            return;
-        }
-        s.failures.push_back(now);
-        if s.failures.len() >= self.max_failures as usize {
-            s.failures.clear();
-            s.blocked_until = Some(now + self.block_for);
-        }
-    }
-
-    /// Records a successful authentication: the address's failures are forgotten (a block
-    /// stays until it ends).
-    pub fn succeeded(&mut self, ip: IpAddr, now: Instant) {
-        if let Some(s) = self.ips.get_mut(&ip) {
-            s.forget_old(now, self.window);
-            s.failures.clear();
-            if s.is_idle() {
-                self.ips.remove(&ip);
-            }
-        }
-    }
-
-    /// How many addresses are remembered.
-    pub fn tracked(&self) -> usize {
-        self.ips.len()
-    }
-
-    fn make_room(&mut self, now: Instant) {
-        if self.ips.len() < self.max_ips {
-            return;
-        }
-        let window = self.window;
-        self.ips.retain(|_, s| {
-            s.forget_old(now, window);
-            !s.is_idle()
-        });
-        while self.ips.len() >= self.max_ips {
-            // Least recently seen unblocked address; if all are blocked, the soonest unblocked.
-            let victim = self
-                .ips
-                .iter()
-                .filter(|(_, s)| s.blocked_until.is_none())
-                .min_by_key(|(_, s)| s.last_seen)
-                .or_else(|| self.ips.iter().min_by_key(|(_, s)| s.blocked_until))
-                .map(|(ip, _)| *ip);
-            match victim {
-                Some(ip) => self.ips.remove(&ip),
-                None => break,
-            };
-        }
     }
 }
 

@@ -806,7 +806,7 @@ async fn duplicate_agent_is_agent_exists_and_removed_extension_is_reusable(db: D
         .await
         .unwrap();
     store
-        .record_agent_event("1001", Utc::now(), "logged_out", "ready", None, None)
+        .record_agent_event("1001", Utc::now(), "logged_out", "ready", None, None, None)
         .await
         .unwrap();
     let err = store
@@ -949,7 +949,7 @@ async fn agent_events_are_append_only_and_newest_first(db: Db) {
     for (i, (from, to, reason, call)) in steps.iter().enumerate() {
         let at = t0 + chrono::Duration::seconds(i as i64);
         store
-            .record_agent_event("1001", at, from, to, *reason, *call)
+            .record_agent_event("1001", at, from, to, *reason, *call, Some("phone"))
             .await
             .unwrap();
     }
@@ -961,12 +961,13 @@ async fn agent_events_are_append_only_and_newest_first(db: Db) {
     assert_eq!(events[0].at, t0 + chrono::Duration::seconds(2));
     assert_eq!(events[2].from_state, "logged_out");
     assert_eq!(events[2].sip_call_id, None);
+    assert_eq!(events[2].actor.as_deref(), Some("phone"));
     assert!(events[0].id > events[1].id);
     assert_eq!(store.agent_events("1001", 1).await.unwrap().len(), 1);
     assert!(store.agent_events("1002", 10).await.unwrap().is_empty());
 
     let err = store
-        .record_agent_event("1002", t0, "a", "b", None, None)
+        .record_agent_event("1002", t0, "a", "b", None, None, None)
         .await
         .unwrap_err();
     assert!(matches!(err, CaseError::AgentNotFound(_)), "{err}");

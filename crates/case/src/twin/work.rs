@@ -449,9 +449,20 @@ impl Backend {
             ),
             None => None,
         };
+        if let Some(ext) = &u.extension {
+            let known: Option<String> = sqlx::query_scalar(
+                "SELECT extension FROM agents WHERE extension = $1 AND removed_at IS NULL",
+            )
+            .bind(ext)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if known.is_none() {
+                return Err(CaseError::AgentNotFound(ext.clone()));
+            }
+        }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO users (username, name, role, department_id, password_hash, disabled, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+             created_at, extension) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(&u.username)
         .bind(u.name.trim())
@@ -460,9 +471,14 @@ impl Backend {
         .bind(password_hash)
         .bind(false)
         .bind(now)
+        .bind(&u.extension)
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| match kind(&e) {
+            Some(ErrorKind::UniqueViolation) if is_extension_taken(&e) => CaseError::InvalidField {
+                field: "extension",
+                reason: "another user already works at it".into(),
+            },
             Some(ErrorKind::UniqueViolation) => CaseError::UserExists(u.username.clone()),
             _ => e.into(),
         })?;
@@ -811,4 +827,14 @@ pub(super) async fn load_detail(
         events: convert_all(events)?,
         extensions: convert_all(extensions)?,
     }))
+}
+
+/// Whether a unique violation is the users' extension index (not the user name).
+fn is_extension_taken(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(d) => {
+            d.constraint() == Some("users_extension") || d.message().contains("users.extension")
+        }
+        _ => false,
+    }
 }

@@ -113,7 +113,9 @@ pub async fn run(calls: Calls, ep: EndpointHandle, task: CallbackTask, direct: O
     async move {
         let started = match direct {
             Some(agent) => {
-                cb.ctx.acd.set_not_ready(&agent, "callback");
+                cb.ctx
+                    .acd
+                    .set_not_ready(&agent, "callback", crate::acd::By::System);
                 cb.on_offer(agent).await;
                 cb.agent.is_some()
             }
@@ -625,7 +627,7 @@ impl Callback {
             if self.ctx.acd.agent_state(agent)
                 == Some(hotline_acd::AgentState::NotReady("callback".into()))
             {
-                self.ctx.acd.set_ready(agent);
+                self.ctx.acd.set_ready(agent, crate::acd::By::System);
             }
         } else {
             self.ctx.acd.leave(self.key);

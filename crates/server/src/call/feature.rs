@@ -2,7 +2,7 @@
 //! out): authenticated like a REGISTER, carried out, confirmed by a short prompt, hung up.
 
 use super::{CallEvent, Calls, Invite, ALLOW};
-use crate::acd::AgentSettings;
+use crate::acd::{AgentSettings, By};
 use crate::desk::Auth;
 use crate::endpoint::EndpointHandle;
 use hotline_acd::{AgentId, AgentState};
@@ -60,8 +60,8 @@ pub(super) async fn run(calls: Calls, invite: Invite, ep: EndpointHandle) {
                     max_ring: Duration::from_secs(u64::from(rec.max_ring_secs)),
                     wrap_up: Duration::from_secs(u64::from(rec.wrap_up_secs)),
                 };
-                ctx.acd.login(&agent, &skills, settings);
-                ctx.acd.set_ready(&agent);
+                ctx.acd.login(&agent, &skills, settings, By::Phone);
+                ctx.acd.set_ready(&agent, By::Phone);
                 tracing::info!("agent ready");
                 "agent_ready"
             }
@@ -74,13 +74,13 @@ pub(super) async fn run(calls: Calls, invite: Invite, ep: EndpointHandle) {
             ) {
                 "agent_logged_out"
             } else {
-                ctx.acd.set_not_ready(&agent, "break");
+                ctx.acd.set_not_ready(&agent, "break", By::Phone);
                 tracing::info!("agent not ready");
                 "agent_not_ready"
             }
         }
         Action::Logout => {
-            ctx.acd.logout(&agent);
+            ctx.acd.logout(&agent, By::Phone);
             tracing::info!("agent logged out");
             "agent_logged_out"
         }

@@ -4,10 +4,19 @@
 //! (only its SHA-256 is stored) that lasts `http.session_ttl_hours`. Every authenticated
 //! route takes an [`Auth`]: no token, an unknown, expired or ended one, or a disabled
 //! user is 401.
+//!
+//! Logins go through the same lockout as agents' softphones ([`hotline_sip::lockout`]):
+//! counted before the password is checked, per source address and per user name, slowed
+//! down, then refused with 429 for a while, each lockout a security event.
+//!
+//! The local operator: at start the server writes a random token into
+//! `<data dir>/operator.token` (mode 0600), and a request bearing it acts as the admin
+//! `operator`. Whoever can read that file can read the database too; it lets the CLI
+//! (`hotline status`) read the live view without a password.
 
 use super::error::{ApiError, Body};
 use super::AppState;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -15,8 +24,14 @@ use axum::Json;
 use chrono::Utc;
 use hotline_case::lifecycle::Role;
 use hotline_case::{Actor, NewUser, User};
+use hotline_sip::lockout::Verdict;
 use serde::Deserialize;
 use serde_json::json;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// The user a request bearing the local operator's token acts as.
+pub const OPERATOR: &str = "operator";
 
 /// The logged-in user of a request.
 pub struct Auth {
@@ -34,6 +49,47 @@ impl Auth {
     /// identity of a confidential caller).
     pub fn is_handler(&self) -> bool {
         self.user.role == Role::DepartmentHandler
+    }
+
+    /// 403 for department handlers: the floor's live view (queues, agents, status) is for
+    /// agents, supervisors and admins.
+    pub fn require_floor(&self) -> Result<(), ApiError> {
+        match self.user.role {
+            Role::Agent | Role::Supervisor | Role::Admin => Ok(()),
+            _ => Err(ApiError::forbidden(format!(
+                "the live view is for agents and supervisors ({} is {})",
+                self.user.username, self.user.role
+            ))),
+        }
+    }
+
+    /// 403 unless the user is a supervisor or an admin.
+    pub fn require_supervisor(&self) -> Result<(), ApiError> {
+        match self.user.role {
+            Role::Supervisor | Role::Admin => Ok(()),
+            _ => Err(ApiError::forbidden(format!(
+                "only a supervisor may do this ({} is {})",
+                self.user.username, self.user.role
+            ))),
+        }
+    }
+
+    /// 403 unless the user may change agent `ext`'s state: an agent for the extension it
+    /// works at, supervisors and admins for anyone.
+    pub fn require_agent_control(&self, ext: &str) -> Result<(), ApiError> {
+        match self.user.role {
+            Role::Supervisor | Role::Admin => Ok(()),
+            Role::Agent if self.user.extension.as_deref() == Some(ext) => Ok(()),
+            Role::Agent => Err(ApiError::forbidden(format!(
+                "{} may change only the state of the agent they work at ({})",
+                self.user.username,
+                self.user.extension.as_deref().unwrap_or("none set")
+            ))),
+            _ => Err(ApiError::forbidden(format!(
+                "only agents and supervisors change agents' states ({} is {})",
+                self.user.username, self.user.role
+            ))),
+        }
     }
 
     /// 403 unless the user is an admin.
@@ -68,6 +124,12 @@ impl FromRequestParts<AppState> for Auth {
                     "log in first: POST /api/login, then send Authorization: Bearer <token>",
                 )
             })?;
+        if s.operator.matches(token) {
+            return Ok(Auth {
+                user: operator_user(),
+                token: token.to_owned(),
+            });
+        }
         match s.calls.ctx.store.session_user(token, Utc::now()).await {
             Ok(Some(user)) => Ok(Auth {
                 user,
@@ -88,12 +150,67 @@ pub struct Login {
     password: String,
 }
 
-/// `POST /api/login`: a session token and the user.
-pub async fn login(State(s): State<AppState>, Body(b): Body<Login>) -> Result<Response, ApiError> {
+/// The admin a request with the local operator's token acts as.
+fn operator_user() -> User {
+    User {
+        id: hotline_case::UserId(0),
+        username: OPERATOR.into(),
+        name: "local operator (CLI)".into(),
+        role: Role::Admin,
+        department: None,
+        extension: None,
+        disabled: false,
+        created_at: Utc::now(),
+    }
+}
+
+/// `POST /api/login`: a session token and the user. Counted by the login lockout before
+/// the password is checked; 429 with `Retry-After` while the source or the user is locked.
+pub async fn login(
+    State(s): State<AppState>,
+    ConnectInfo(source): ConnectInfo<SocketAddr>,
+    Body(b): Body<Login>,
+) -> Result<Response, ApiError> {
     let store = &s.calls.ctx.store;
-    let Some(user) = store.verify_login(&b.username, &b.password).await? else {
+    let verdict = s.logins().begin(source, &b.username, false, Instant::now());
+    let attempt = match verdict {
+        Verdict::Allow(a) => a,
+        Verdict::Delay(d, a) => {
+            tokio::time::sleep(d).await;
+            a
+        }
+        Verdict::Block(scope) => {
+            tracing::info!(%source, user = %b.username, %scope, "login refused: locked out");
+            let mut r = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many failed logins: try again later",
+            )
+            .into_response();
+            let secs = s.calls.ctx.cfg.http.login_block_secs.to_string();
+            if let Ok(v) = header::HeaderValue::from_str(&secs) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return Ok(r);
+        }
+    };
+    let found = match store.verify_login(&b.username, &b.password).await {
+        Ok(found) => found,
+        Err(e) => {
+            s.logins().forgive(attempt, Instant::now());
+            return Err(e.into());
+        }
+    };
+    let Some(user) = found else {
+        tracing::info!(%source, user = %b.username, "login failed");
+        let locks = s.logins().failed(attempt, Instant::now());
+        for l in locks {
+            tracing::warn!(%source, user = %b.username, scope = %l.scope, failures = l.failures,
+                "HTTP login locked out");
+            crate::security::audit_lock(store, "http_login_locked", &l, source, &b.username);
+        }
         return Err(ApiError::unauthorized("wrong user name or password"));
     };
+    s.logins().succeeded(attempt, Instant::now());
     let now = Utc::now();
     let ttl = chrono::Duration::hours(i64::from(s.calls.ctx.cfg.http.session_ttl_hours));
     let token = store.create_session(user.id, now, ttl).await?;
@@ -122,6 +239,8 @@ pub struct AddUser {
     password: String,
     #[serde(default)]
     department: Option<String>,
+    #[serde(default)]
+    extension: Option<String>,
 }
 
 /// `POST /api/users` (admin): 201 with the user.
@@ -140,6 +259,7 @@ pub async fn add_user(
             name: b.name,
             role: b.role,
             department: b.department,
+            extension: b.extension,
             password: b.password,
         })
         .await?;

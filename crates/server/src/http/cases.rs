@@ -568,9 +568,16 @@ pub async fn recording(
     }
     let ctx = &s.calls.ctx;
     let path = ctx.recordings.join(&rec.path);
-    let file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|e| ApiError::internal(format!("recording {id}: {}: {e}", path.display())))?;
+    let file = tokio::fs::File::open(&path).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            tracing::error!(recording = id, path = %path.display(), "recording file missing");
+            ApiError::not_found(format!(
+                "the file of recording {id} is missing on the server (logged for the operator)"
+            ))
+        } else {
+            ApiError::internal(format!("recording {id}: {}: {e}", path.display()))
+        }
+    })?;
     let len = file.metadata().await.map(|m| m.len()).ok();
     ctx.store
         .record_recording_access(RecordingId(id), &auth.user.username, Utc::now())

@@ -45,9 +45,15 @@ impl ApiError {
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
     }
+    /// A fault of ours: the details (paths, database messages) go to the log only, the
+    /// client gets a reference to find them there.
     pub fn internal(e: impl std::fmt::Display) -> Self {
-        tracing::error!("HTTP API: {e}");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        let reference = hotline_sip::message::random_token(8);
+        tracing::error!(reference = %reference, "HTTP API: {e}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal error (reference {reference} in the server log)"),
+        )
     }
 }
 

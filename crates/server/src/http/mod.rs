@@ -1,13 +1,17 @@
 //! The HTTP API: health, live status, and the work orders.
 //!
-//! Two kinds of routes:
+//! Only `/healthz` and `POST /api/login` are open. Every other route returns personal data
+//! or changes state (or describes them) and needs a session token from `POST /api/login`,
+//! sent as `Authorization: Bearer <token>` ([`auth`]), with role rules on top:
 //!
-//! - the supervisor's live view (`/healthz`, `/api/status`, `/api/queues`, `/api/agents`,
-//!   `/api/agents/{ext}/state`, `/api/events`, `/api/missed-calls`) and the OpenAPI
-//!   document are open: the server listens on the loopback by default and the wallboard
-//!   and the end-to-end tests read them without logging in;
-//! - everything about work orders, departments, recordings and users needs a session
-//!   token from `POST /api/login`, sent as `Authorization: Bearer <token>` ([`auth`]).
+//! - the live view (`/api/status`, `/api/queues`, `/api/agents`, `/api/events`): agents,
+//!   supervisors and admins (not department handlers);
+//! - `/api/missed-calls` (citizens' numbers): supervisors and admins;
+//! - `POST /api/agents/{ext}/state`: an agent for the extension it works at, supervisors
+//!   and admins for anyone; the audit trail names who asked.
+//!
+//! The local operator's CLI (`hotline status`) uses the token the server writes at start
+//! into its data directory, readable only by the account that runs it ([`auth`]).
 //!
 //! Every route is listed once in [`routes`], which builds the router and which the
 //! OpenAPI document (`crates/server/openapi.json`) is tested against.
@@ -18,24 +22,43 @@ mod cases;
 mod departments;
 mod error;
 mod openapi;
+mod operator;
 mod reports;
 
+use crate::acd::By;
 use crate::call::Calls;
 use crate::endpoint::EndpointHandle;
+use auth::Auth;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post, MethodRouter};
 use axum::{Json, Router};
+use error::{ApiError, Body};
+use hotline_sip::lockout::Lockout;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+pub use operator::OperatorToken;
 
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub calls: Calls,
     pub ep: EndpointHandle,
+    /// The local operator's token (see [`operator`]).
+    pub operator: OperatorToken,
+    /// The lockout in front of `POST /api/login`.
+    logins: Arc<Mutex<Lockout>>,
+}
+
+impl AppState {
+    /// The login lockout (held only for one decision, never across an `.await`).
+    pub fn logins(&self) -> std::sync::MutexGuard<'_, Lockout> {
+        self.logins.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// One route: method, path (axum syntax, the same as OpenAPI's), whether it needs a
@@ -64,13 +87,13 @@ pub(crate) fn routes() -> Vec<Route> {
     };
     vec![
         open("get", "/healthz", get(|| async { "ok" })),
-        open("get", "/api/openapi.json", get(openapi::document)),
-        open("get", "/api/status", get(status)),
-        open("get", "/api/missed-calls", get(missed_calls)),
-        open("get", "/api/queues", get(queues)),
-        open("get", "/api/agents", get(agents)),
-        open("post", "/api/agents/{ext}/state", post(set_agent_state)),
-        open("get", "/api/events", get(events)),
+        authed("get", "/api/openapi.json", get(openapi::document)),
+        authed("get", "/api/status", get(status)),
+        authed("get", "/api/missed-calls", get(missed_calls)),
+        authed("get", "/api/queues", get(queues)),
+        authed("get", "/api/agents", get(agents)),
+        authed("post", "/api/agents/{ext}/state", post(set_agent_state)),
+        authed("get", "/api/events", get(events)),
         open("post", "/api/login", post(auth::login)),
         authed("post", "/api/logout", post(auth::logout)),
         authed("get", "/api/users", get(auth::list_users)),
@@ -112,8 +135,12 @@ pub(crate) fn routes() -> Vec<Route> {
     ]
 }
 
-/// The routes, ready to serve.
-pub fn router(calls: Calls, ep: EndpointHandle) -> Router {
+/// The routes, ready to serve (with `ConnectInfo<SocketAddr>`: logins are counted per
+/// source).
+pub fn router(calls: Calls, ep: EndpointHandle, operator: OperatorToken) -> Router {
+    let logins = Arc::new(Mutex::new(Lockout::new(
+        calls.ctx.cfg.http.login_lockout_policy(),
+    )));
     routes()
         .into_iter()
         .fold(Router::new(), |r, route| {
@@ -126,17 +153,23 @@ pub fn router(calls: Calls, ep: EndpointHandle) -> Router {
             r.route(route.path, route.handler)
         })
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route") })
-        .with_state(AppState { calls, ep })
+        .with_state(AppState {
+            calls,
+            ep,
+            operator,
+            logins,
+        })
 }
 
 fn error(code: StatusCode, message: &str) -> Response {
     (code, Json(json!({ "error": message }))).into_response()
 }
 
-async fn status(State(s): State<AppState>) -> Json<serde_json::Value> {
+async fn status(State(s): State<AppState>, auth: Auth) -> Result<Response, ApiError> {
+    auth.require_floor()?;
     let c = &s.calls.ctx.stats;
     let sip = &s.ep.stats;
-    Json(json!({
+    Ok(Json(json!({
         "active_calls": s.calls.active(),
         "calls": {
             "offered": c.offered.load(Ordering::Relaxed),
@@ -152,6 +185,7 @@ async fn status(State(s): State<AppState>) -> Json<serde_json::Value> {
         },
         "rtp_ports_in_use": s.calls.ctx.ports.in_use(),
     }))
+    .into_response())
 }
 
 #[derive(Deserialize)]
@@ -159,12 +193,14 @@ struct ListQuery {
     limit: Option<u32>,
 }
 
-async fn missed_calls(State(s): State<AppState>, Query(q): Query<ListQuery>) -> Response {
+async fn missed_calls(
+    State(s): State<AppState>,
+    auth: Auth,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    auth.require_supervisor()?;
     let limit = q.limit.unwrap_or(100).min(1000);
-    match s.calls.ctx.store.missed_calls(limit).await {
-        Ok(calls) => Json(calls).into_response(),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-    }
+    Ok(Json(s.calls.ctx.store.missed_calls(limit).await?).into_response())
 }
 
 /// Local midnight of today in the hotline's zone, as UTC: "today" of the supervisor's figures.
@@ -178,18 +214,15 @@ fn start_of_today(calls: &Calls) -> chrono::DateTime<chrono::Utc> {
         .unwrap_or_else(chrono::Utc::now)
 }
 
-async fn queues(State(s): State<AppState>) -> Response {
+async fn queues(State(s): State<AppState>, auth: Auth) -> Result<Response, ApiError> {
+    auth.require_floor()?;
     let snap = s.calls.ctx.acd.snapshot();
-    let today = match s
+    let today = s
         .calls
         .ctx
         .store
         .queue_stats(start_of_today(&s.calls))
-        .await
-    {
-        Ok(t) => t,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-    };
+        .await?;
     let list: Vec<_> = snap
         .queues
         .iter()
@@ -204,15 +237,13 @@ async fn queues(State(s): State<AppState>) -> Response {
             })
         })
         .collect();
-    Json(json!({ "queues": list })).into_response()
+    Ok(Json(json!({ "queues": list })).into_response())
 }
 
-async fn agents(State(s): State<AppState>) -> Response {
+async fn agents(State(s): State<AppState>, auth: Auth) -> Result<Response, ApiError> {
+    auth.require_floor()?;
     let ctx = &s.calls.ctx;
-    let records = match ctx.store.list_agents().await {
-        Ok(r) => r,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-    };
+    let records = ctx.store.list_agents().await?;
     let snap = ctx.acd.snapshot();
     let now = ctx.acd.now();
     let list: Vec<_> = records
@@ -234,7 +265,7 @@ async fn agents(State(s): State<AppState>) -> Response {
             })
         })
         .collect();
-    Json(json!({ "agents": list })).into_response()
+    Ok(Json(json!({ "agents": list })).into_response())
 }
 
 #[derive(Deserialize)]
@@ -245,23 +276,23 @@ struct StateChange {
 
 async fn set_agent_state(
     State(s): State<AppState>,
+    auth: Auth,
     Path(ext): Path<String>,
-    Json(body): Json<StateChange>,
-) -> Response {
+    Body(body): Body<StateChange>,
+) -> Result<Response, ApiError> {
+    auth.require_agent_control(&ext)?;
     let ctx = &s.calls.ctx;
-    let rec = match ctx.store.agent(&ext).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return error(StatusCode::NOT_FOUND, "no agent with that extension"),
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    let Some(rec) = ctx.store.agent(&ext).await? else {
+        return Err(ApiError::not_found("no agent with that extension"));
     };
     let agent = hotline_acd::AgentId(ext.clone());
+    let by = By::User(&auth.user.username);
     match body.state.as_str() {
         "ready" => {
             if ctx.desk.contacts(&ext).is_empty() {
-                return error(
-                    StatusCode::CONFLICT,
+                return Err(ApiError::conflict(
                     "the agent's softphone is not registered",
-                );
+                ));
             }
             let skills: Vec<(String, u8)> = rec
                 .skills
@@ -272,25 +303,24 @@ async fn set_agent_state(
                 max_ring: std::time::Duration::from_secs(u64::from(rec.max_ring_secs)),
                 wrap_up: std::time::Duration::from_secs(u64::from(rec.wrap_up_secs)),
             };
-            ctx.acd.login(&agent, &skills, settings);
-            ctx.acd.set_ready(&agent);
+            ctx.acd.login(&agent, &skills, settings, by);
+            ctx.acd.set_ready(&agent, by);
         }
         "not_ready" => {
             if matches!(
                 ctx.acd.agent_state(&agent),
                 None | Some(hotline_acd::AgentState::LoggedOut)
             ) {
-                return error(StatusCode::CONFLICT, "the agent is logged out");
+                return Err(ApiError::conflict("the agent is logged out"));
             }
             ctx.acd
-                .set_not_ready(&agent, body.reason.as_deref().unwrap_or("break"));
+                .set_not_ready(&agent, body.reason.as_deref().unwrap_or("break"), by);
         }
-        "logged_out" => ctx.acd.logout(&agent),
+        "logged_out" => ctx.acd.logout(&agent, by),
         other => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                &format!("state `{other}`: use ready, not_ready or logged_out"),
-            )
+            return Err(ApiError::bad_request(format!(
+                "state `{other}`: use ready, not_ready or logged_out"
+            )))
         }
     }
     let (state, reason) = ctx
@@ -298,13 +328,16 @@ async fn set_agent_state(
         .agent_state(&agent)
         .map(|st| crate::acd::state_name(&st))
         .unwrap_or(("logged_out", None));
-    Json(json!({ "extension": ext, "state": state, "reason": reason })).into_response()
+    Ok(Json(json!({ "extension": ext, "state": state, "reason": reason })).into_response())
 }
 
 /// Server-sent events: every agent state change and queue movement as it happens.
 async fn events(
     State(s): State<AppState>,
-) -> Sse<impl futures::Stream<Item = Result<SseEvent, std::convert::Infallible>>> {
+    auth: Auth,
+) -> Result<Sse<impl futures::Stream<Item = Result<SseEvent, std::convert::Infallible>>>, ApiError>
+{
+    auth.require_floor()?;
     let mut rx = s.calls.ctx.acd.live.subscribe();
     let stream = async_stream::stream! {
         loop {
@@ -320,5 +353,5 @@ async fn events(
             }
         }
     };
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

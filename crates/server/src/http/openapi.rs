@@ -7,7 +7,8 @@ use axum::response::IntoResponse;
 /// The document, as shipped in the binary.
 pub const DOCUMENT: &str = include_str!("../../openapi.json");
 
-pub async fn document() -> impl IntoResponse {
+/// The document, for any logged-in user (it is no secret, but only `/healthz` is open).
+pub async fn document(_auth: super::Auth) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], DOCUMENT)
 }
 

@@ -1010,6 +1010,7 @@ fn new_user(name: &str, role: Role, department: Option<&str>) -> NewUser {
         name: format!("Person {name}"),
         role,
         department: department.map(Into::into),
+        extension: None,
         password: "correct horse".into(),
     }
 }
