@@ -8,6 +8,8 @@
 mod agents;
 mod callbacks;
 mod calls;
+mod hostile_auth;
+mod hostile_media;
 mod robustness;
 mod status;
 mod transactions;

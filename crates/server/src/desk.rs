@@ -140,16 +140,23 @@ impl Desk {
     pub async fn authenticate(&self, req: &Request, source: SocketAddr) -> Auth {
         let creds = match digest::find_credentials(&req.headers, &self.cfg.realm, false) {
             Some(Ok(c)) if lock(&self.nonces).is_ours(&c.nonce) => c,
-            // No usable credentials: nothing was guessed, nothing to count.
+            // No usable credentials: nothing was guessed, nothing to count. A blocked source
+            // gets 403, except an agent's registered phone (its refresh starts like this).
             _ => {
-                if lock(&self.lockout).source_blocked(source.ip(), Instant::now()) {
+                let from_user = message::first(&req.headers, "From")
+                    .map(message::addr_uri)
+                    .and_then(message::uri_user)
+                    .unwrap_or("");
+                if lock(&self.lockout).source_blocked(source.ip(), Instant::now())
+                    && !self.is_registered_phone(from_user, source)
+                {
                     return Auth::Refuse(Self::forbidden(req));
                 }
                 return Auth::Refuse(self.challenge(req, false));
             }
         };
         let user = creds.username.clone();
-        let trusted = self.contacts(&user).iter().any(|b| b.source == source);
+        let trusted = self.is_registered_phone(&user, source);
         let verdict = lock(&self.lockout).begin(source, &user, trusted, Instant::now());
         let attempt = match verdict {
             Verdict::Allow(a) => a,
@@ -197,6 +204,11 @@ impl Desk {
         }
         lock(&self.lockout).succeeded(attempt, Instant::now());
         Auth::Agent(user)
+    }
+
+    /// Whether `source` is exactly where one of `user`'s live registrations came from.
+    fn is_registered_phone(&self, user: &str, source: SocketAddr) -> bool {
+        !user.is_empty() && self.contacts(user).iter().any(|b| b.source == source)
     }
 
     /// Logs and stores (in the background: the answer does not wait for the disk) the

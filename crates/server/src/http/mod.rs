@@ -94,6 +94,7 @@ pub(crate) fn routes() -> Vec<Route> {
         authed("get", "/api/agents", get(agents)),
         authed("post", "/api/agents/{ext}/state", post(set_agent_state)),
         authed("get", "/api/events", get(events)),
+        authed("get", "/api/security-events", get(security_events)),
         open("post", "/api/login", post(auth::login)),
         authed("post", "/api/logout", post(auth::logout)),
         authed("get", "/api/users", get(auth::list_users)),
@@ -191,6 +192,17 @@ async fn status(State(s): State<AppState>, auth: Auth) -> Result<Response, ApiEr
 #[derive(Deserialize)]
 struct ListQuery {
     limit: Option<u32>,
+}
+
+/// `GET /api/security-events`: lockouts on SIP and HTTP, newest first (supervisors).
+async fn security_events(
+    State(s): State<AppState>,
+    auth: Auth,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    auth.require_supervisor()?;
+    let limit = q.limit.unwrap_or(100).min(1000);
+    Ok(Json(s.calls.ctx.store.security_events(limit).await?).into_response())
 }
 
 async fn missed_calls(
