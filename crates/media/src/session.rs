@@ -27,7 +27,9 @@ use crate::rtp::{self, Pt, RtpPacket, RtpSender, Ssrc};
 use crate::source::{SourceLock, Verdict};
 use crate::stereo::{Side, StereoRecorder};
 
-/// After this long without a valid RTP packet the session reports [`MediaEvent::RemoteSilent`].
+/// After this long without an accepted RTP packet (valid, and from a trusted source: a
+/// stranger's packets cannot keep a dead call alive) the session reports
+/// [`MediaEvent::RemoteSilent`].
 pub const REMOTE_SILENT_AFTER: Duration = Duration::from_secs(30);
 /// The longest stretch of silence written into a recording for one gap in the received
 /// timestamps, so a sender's timestamp jump cannot fill the disk.
