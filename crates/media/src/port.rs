@@ -19,7 +19,7 @@ const MAX_COOLING: usize = 64;
 /// Ports are even (RFC 3550 §11 leaves the odd one above for RTCP) and drawn **at
 /// random** among the free ones, so a call's port cannot be predicted from another call's
 /// (a stranger who could guess it might race the caller's first packet, see
-/// [`crate::source`]). Recently released ports (up to [`MAX_COOLING`], at most half the
+/// [`crate::source`]). Recently released ports (up to 64, at most half the
 /// pool) are held back while other ports are free, so the stray packets of a call that
 /// just ended are unlikely to reach the next one. A port another process holds fails to
 /// bind and is skipped; every port of the range stays reachable however small it is.
