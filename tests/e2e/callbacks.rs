@@ -59,6 +59,11 @@ const ALL_DAY: &str = "00:00-23:59";
 
 /// A caller outside staffed hours leaves a 2 s message and hangs up; returns the ticket.
 fn leave_voicemail(server: &Server) -> String {
+    leave_voicemail_from(server, CITIZEN)
+}
+
+/// [`leave_voicemail`] from the caller ID `number`.
+fn leave_voicemail_from(server: &Server, number: &str) -> String {
     let record_at = prompts_ms(&["welcome", "emergency", "closed", "voicemail", "beep"]);
     let segments = [
         Segment::Silence {
@@ -73,6 +78,7 @@ fn leave_voicemail(server: &Server) -> String {
     let sink = RtpSink::bind(server.ports.base + 60);
     let run = Sipp::new("uac_hangup_while_recording.xml")
         .key("sink_port", sink.port)
+        .key("caller", number)
         .set("bye_at_ms", record_at + 600 + 2400)
         .timeout(Duration::from_secs(90))
         .run(server);
@@ -661,4 +667,64 @@ fn an_agent_starts_a_task_from_the_desktop_and_their_phone_rings_first() {
     // Done: starting it again is a conflict.
     let (status, body) = start("1006");
     assert_eq!(status, 409, "{body}");
+}
+
+/// The finding: a voicemail from `00882123456789` (international premium) was called back
+/// through the carrier. Its task is `failed` at once with the reason and the gateway never
+/// hears of it; a city number left next is dialled as usual (so the dialler was running).
+#[test]
+fn a_voicemail_from_an_international_number_is_never_dialled() {
+    let gw_port = hotline_e2e::ports::free_port();
+    let agent = AgentSpec::new("1001", "callback:3").max_ring(10).wrap_up(1);
+    let server = Server::start(ServerOptions {
+        hours: Hours::Closed,
+        agents: vec![agent.clone()],
+        extra_config: callback_config(gw_port, ALL_DAY, "off"),
+        ..Default::default()
+    });
+    let token = server.supervisor_token();
+    // The gateway: a bare socket that keeps whatever the hotline sends it.
+    let gw = std::net::UdpSocket::bind(("127.0.0.1", gw_port)).expect("gateway port");
+    let phone = AgentPhone::new(&agent, server.ports.base + 84);
+    let uas = agent_ready_to_answer(&server, &phone, 1);
+
+    let foreign = leave_voicemail_from(&server, "00882123456789");
+    let (status, tasks) = server.api_authorized("/api/callbacks?status=failed", &token);
+    assert_eq!(status, 200, "{tasks}");
+    let task = tasks
+        .as_array()
+        .and_then(|l| l.iter().find(|t| t["ticket"] == foreign.as_str()).cloned())
+        .unwrap_or_else(|| panic!("no failed task for {foreign}: {tasks:#}"));
+    assert_eq!(task["attempts"], 0, "{task:#}");
+    assert!(
+        task["number_problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("international")),
+        "{task:#}"
+    );
+
+    leave_voicemail(&server);
+    gw.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut heard = Vec::new();
+    let mut buf = vec![0u8; 65_536];
+    while Instant::now() < deadline
+        && !heard
+            .iter()
+            .any(|m: &String| method(m) == Some("INVITE") && m.contains(CITIZEN))
+    {
+        if let Ok((n, _)) = gw.recv_from(&mut buf) {
+            heard.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+    assert!(
+        heard.iter().any(|m| m.contains(CITIZEN)),
+        "the city number was not dialled: {heard:#?}"
+    );
+    assert!(
+        !heard.iter().any(|m| m.contains("00882123456789")),
+        "the international number reached the gateway: {heard:#?}"
+    );
+    drop(uas);
 }

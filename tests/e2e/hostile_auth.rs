@@ -90,9 +90,9 @@ fn svcrack_does_not_find_an_agent_password() {
         ..Default::default()
     });
     let mut words: Vec<String> = [
-        "123456", "password", "1001", "12345678", "qwerty", "abc123", "111111", "1234",
-        "admin", "letmein", "welcome", "monkey", "dragon", "passw0rd", "000000", "sunshine",
-        "iloveyou", "master", "hotline",
+        "123456", "password", "1001", "12345678", "qwerty", "abc123", "111111", "1234", "admin",
+        "letmein", "welcome", "monkey", "dragon", "passw0rd", "000000", "sunshine", "iloveyou",
+        "master", "hotline",
     ]
     .iter()
     .map(|w| w.to_string())
@@ -114,7 +114,10 @@ fn svcrack_does_not_find_an_agent_password() {
     // svcrack gives up by itself; bound it anyway.
     let deadline = Instant::now() + Duration::from_secs(90);
     while child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "svcrack still running after 90 s");
+        assert!(
+            Instant::now() < deadline,
+            "svcrack still running after 90 s"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let out = child.wait_with_output().unwrap();
@@ -129,7 +132,10 @@ fn svcrack_does_not_find_an_agent_password() {
         "svcrack found the password:\n{text}"
     );
     let a = server.api_agent("1001");
-    assert_eq!(a["registered_contacts"], 0, "the attacker registered: {a:#}");
+    assert_eq!(
+        a["registered_contacts"], 0,
+        "the attacker registered: {a:#}"
+    );
     let events = security_events(&server);
     assert!(
         events
@@ -225,7 +231,10 @@ fn login(server: &Server, user: &str, password: &str) -> (u16, Value) {
         &json!({"username": user, "password": password}).to_string(),
     )
     .expect("login request");
-    (code, serde_json::from_str(&body).unwrap_or(Value::String(body)))
+    (
+        code,
+        serde_json::from_str(&body).unwrap_or(Value::String(body)),
+    )
 }
 
 /// The finding: 50 wrong passwords for `root` in 2.3 s, then the right one worked. Now

@@ -54,11 +54,12 @@ pub struct SippRun {
 }
 
 impl Sipp {
-    /// A run of `tests/sipp/<scenario>`.
+    /// A run of `tests/sipp/<scenario>`. The key `caller` (the citizen's number, for the
+    /// scenarios that use `[caller]`) is `13800138000` unless set.
     pub fn new(scenario: &str) -> Sipp {
         Sipp {
             scenario: scenario.into(),
-            keys: Vec::new(),
+            keys: vec![("caller".into(), "13800138000".into())],
             sets: Vec::new(),
             transport: Transport::Udp,
             timeout: Duration::from_secs(60),
@@ -70,8 +71,9 @@ impl Sipp {
         }
     }
 
-    /// Passes `-key name value`.
+    /// Passes `-key name value` (replacing an earlier value of `name`).
     pub fn key(mut self, name: &str, value: impl ToString) -> Sipp {
+        self.keys.retain(|(k, _)| k != name);
         self.keys.push((name.into(), value.to_string()));
         self
     }

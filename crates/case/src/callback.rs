@@ -36,6 +36,9 @@ use serde::Serialize;
 use crate::lifecycle::Action;
 use crate::model::{CallId, CaseId};
 
+pub mod number;
+pub use number::{NumberPolicy, NumberProblem};
+
 /// Why the citizen is to be called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -155,6 +158,9 @@ pub struct CallbackTask {
     pub agent: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Why the number is not dialled (the task was made `failed` at once for a person to
+    /// handle), e.g. "an international number".
+    pub number_problem: Option<String>,
 }
 
 /// One attempt on a task, as [`CaseStore::callback_attempts`](crate::CaseStore::callback_attempts)
@@ -182,6 +188,8 @@ pub const DEFAULT_PRIORITY: i32 = 0;
 /// A new task's settings.
 pub(crate) struct TaskSpec<'a> {
     pub number: Option<&'a str>,
+    /// Which numbers may be dialled: a task for any other is made `failed` at once.
+    pub numbers: &'a NumberPolicy,
     pub reason: CallbackReason,
     pub mode: CallbackMode,
     pub priority: i32,
@@ -189,17 +197,23 @@ pub(crate) struct TaskSpec<'a> {
     pub max_attempts: u32,
 }
 
-impl TaskSpec<'static> {
+impl<'a> TaskSpec<'a> {
     /// The task a voicemail or callback request at `at` owes: the case's number, due at
     /// once (calling hours are the dialler's, see [`crate::callback`]), default priority,
     /// `max_attempts` attempts.
-    pub(crate) fn owed_for(action: &Action, max_attempts: u32, at: DateTime<Utc>) -> Self {
+    pub(crate) fn owed_for(
+        action: &Action,
+        max_attempts: u32,
+        numbers: &'a NumberPolicy,
+        at: DateTime<Utc>,
+    ) -> Self {
         let reason = match action {
             Action::LeftVoicemail => CallbackReason::Voicemail,
             _ => CallbackReason::CallbackRequested,
         };
         TaskSpec {
             number: None,
+            numbers,
             reason,
             // A voicemail or callback request needs a person to listen.
             mode: CallbackMode::Agent,

@@ -172,6 +172,7 @@ impl PostgresBackend {
         to: CaseStatus,
         action: &Action,
         max_attempts: u32,
+        numbers: &crate::callback::NumberPolicy,
         at: DateTime<Utc>,
     ) -> Result<(), CaseError> {
         let mut tx = self.pool.begin().await?;
@@ -201,7 +202,7 @@ impl PostgresBackend {
         let (event, from, to) = (t.event, Some(from), Some(to));
         insert_event(&mut tx, case.0, at, SYSTEM_ACTOR, event, from, to, None).await?;
         // The callback owed goes on the worklist in the same transaction.
-        let spec = crate::callback::TaskSpec::owed_for(action, max_attempts, at);
+        let spec = crate::callback::TaskSpec::owed_for(action, max_attempts, numbers, at);
         callbacks::insert_task(&mut tx, case, &spec, true, at).await?;
         tx.commit().await?;
         Ok(())

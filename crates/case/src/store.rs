@@ -9,7 +9,7 @@ use crate::acd::AcdStep;
 use crate::calendar::{DeadlinePolicy, WorkCalendar};
 use crate::callback::{
     CallbackAttempt, CallbackMode, CallbackReason, CallbackResult, CallbackStatus, CallbackTask,
-    CallbackTaskId, TaskSpec,
+    CallbackTaskId, NumberPolicy, TaskSpec,
 };
 use crate::error::CaseError;
 use crate::lifecycle::{Action, Role, Satisfaction};
@@ -42,6 +42,7 @@ pub struct CaseStore {
     backend: Backend,
     /// Attempts of the task a voicemail or callback request creates.
     callback_attempts: u32,
+    callback_numbers: std::sync::Arc<NumberPolicy>,
 }
 
 /// The databases the store can run on. Each variant's module holds all of its SQL.
@@ -79,6 +80,7 @@ impl CaseStore {
         let store = CaseStore {
             backend,
             callback_attempts: crate::callback::DEFAULT_MAX_ATTEMPTS,
+            callback_numbers: std::sync::Arc::new(NumberPolicy::default()),
         };
         tracing::info!(
             backend = store.backend_name(),
@@ -94,6 +96,18 @@ impl CaseStore {
     pub fn with_callback_attempts(mut self, attempts: u32) -> Self {
         self.callback_attempts = attempts.clamp(1, 20);
         self
+    }
+
+    /// The same store, calling back only the numbers `policy` allows (instead of
+    /// [`NumberPolicy::default`]): tasks for others are made `failed` at once.
+    pub fn with_callback_numbers(mut self, policy: NumberPolicy) -> Self {
+        self.callback_numbers = std::sync::Arc::new(policy);
+        self
+    }
+
+    /// The numbers this store's callback tasks may dial.
+    pub fn callback_numbers(&self) -> &NumberPolicy {
+        &self.callback_numbers
     }
 
     /// Which database this store runs on: `"sqlite"` or `"postgres"`.
@@ -153,7 +167,7 @@ impl CaseStore {
     pub async fn mark_voicemail(&self, case: CaseId) -> Result<(), CaseError> {
         let (to, action) = (CaseStatus::CallbackPending, Action::LeftVoicemail);
         on_backend!(self, b => {
-            b.change_status(case, to, &action, self.callback_attempts, Utc::now()).await
+            b.change_status(case, to, &action, self.callback_attempts, &self.callback_numbers, Utc::now()).await
         })
     }
 
@@ -527,7 +541,7 @@ impl CaseStore {
     pub async fn mark_callback_requested(&self, case: CaseId) -> Result<(), CaseError> {
         let (to, action) = (CaseStatus::CallbackPending, Action::RequestCallback);
         on_backend!(self, b => {
-            b.change_status(case, to, &action, self.callback_attempts, Utc::now()).await
+            b.change_status(case, to, &action, self.callback_attempts, &self.callback_numbers, Utc::now()).await
         })
     }
 
@@ -568,15 +582,18 @@ impl CaseStore {
         earliest_at: DateTime<Utc>,
         max_attempts: u32,
     ) -> Result<CallbackTask, CaseError> {
-        let digits = number.strip_prefix('+').unwrap_or(number);
-        if digits.is_empty() || digits.len() > 32 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(field("number", "1 to 32 digits after an optional '+'"));
-        }
+        // A person is giving the number: refuse one that may not be dialled, saying why.
+        let number = self
+            .callback_numbers
+            .check(number)
+            .map_err(|p| field("number", &p.to_string()))?;
+        let number = number.as_str();
         if !(1..=20).contains(&max_attempts) {
             return Err(field("max_attempts", "1 to 20"));
         }
         let spec = TaskSpec {
             number: Some(number),
+            numbers: &self.callback_numbers,
             reason,
             mode,
             priority,
@@ -663,7 +680,7 @@ impl CaseStore {
             return Err(field("max_attempts", "1 to 20"));
         }
         on_backend!(self, b => {
-            b.revisit_task_for(ticket, mode, earliest_at, max_attempts, Utc::now()).await
+            b.revisit_task_for(ticket, mode, earliest_at, max_attempts, &self.callback_numbers, Utc::now()).await
         })
     }
 
@@ -718,6 +735,17 @@ impl CaseStore {
         actor: &str,
     ) -> Result<CallbackTask, CaseError> {
         on_backend!(self, b => b.reschedule_callback(task.0, at, actor, Utc::now()).await)
+    }
+
+    /// A `pending` task whose number may not be dialled (the policy changed, or the task is
+    /// older than the check): `failed` with its `number_problem`, audit
+    /// `callback_uncallable`. [`CaseError::CallbackState`] unless pending.
+    pub async fn mark_callback_uncallable(
+        &self,
+        task: CallbackTaskId,
+        problem: &str,
+    ) -> Result<CallbackTask, CaseError> {
+        on_backend!(self, b => b.mark_callback_uncallable(task.0, problem, Utc::now()).await)
     }
 
     /// Takes a `pending` or `in_progress` task off the worklist (`skipped`, audit

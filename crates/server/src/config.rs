@@ -58,6 +58,11 @@ pub struct CallbacksConfig {
     pub revisit_after_secs: u64,
     /// How long the automatic revisit waits for the citizen's key (seconds).
     pub survey_wait_secs: u64,
+    /// Numbers that may be called back (regular expressions over the normalised national
+    /// number, anchored): by default mainland mobiles and the city's fixed lines.
+    pub allowed_numbers: Vec<String>,
+    /// Numbers never called back even if allowed (emergency, short service, 95xxx).
+    pub denied_numbers: Vec<String>,
 }
 
 impl Default for CallbacksConfig {
@@ -73,11 +78,29 @@ impl Default for CallbacksConfig {
             revisit: "agent".into(),
             revisit_after_secs: 0,
             survey_wait_secs: 10,
+            allowed_numbers: hotline_case::callback::number::DEFAULT_ALLOWED
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
+            denied_numbers: hotline_case::callback::number::DEFAULT_DENIED
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
         }
     }
 }
 
 impl CallbacksConfig {
+    /// The numbers callback tasks may dial: these patterns, never the hotline's own
+    /// numbers (`own`, the trunk's). Err names the bad pattern.
+    pub fn number_policy(
+        &self,
+        own: &[String],
+    ) -> Result<hotline_case::callback::NumberPolicy, hotline_case::callback::number::BadPattern>
+    {
+        hotline_case::callback::NumberPolicy::new(&self.allowed_numbers, &self.denied_numbers, own)
+    }
+
     /// The parsed calling hours (validated at load).
     pub fn hours(&self) -> hotline_case::CallingHours {
         hotline_case::CallingHours::parse(&self.calling_hours).unwrap_or(
@@ -637,6 +660,12 @@ impl Config {
         }
         if !(1..=20).contains(&cb.max_attempts) {
             bail!("callbacks.max_attempts must be 1 to 20");
+        }
+        if cb.allowed_numbers.is_empty() {
+            bail!("callbacks.allowed_numbers: at least one pattern, or nobody is called back");
+        }
+        if let Err(e) = cb.number_policy(&self.trunk.numbers) {
+            bail!("callbacks.allowed_numbers / denied_numbers: {e}");
         }
         if cb.ring_secs == 0 || cb.poll_secs == 0 || cb.survey_wait_secs == 0 {
             bail!("callbacks.ring_secs, poll_secs and survey_wait_secs must be positive");

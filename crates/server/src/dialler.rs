@@ -125,6 +125,19 @@ impl Dialler {
             }
         };
         for task in tasks {
+            // Tasks are checked when made; this catches older ones and a changed policy.
+            if let Err(problem) = ctx.store.callback_numbers().check(&task.number) {
+                tracing::warn!(task = task.id.0, number = %task.number, %problem,
+                    "callback number not dialled");
+                if let Err(e) = ctx
+                    .store
+                    .mark_callback_uncallable(task.id, &problem.to_string())
+                    .await
+                {
+                    tracing::error!(task = task.id.0, error = %e, "cannot mark the task");
+                }
+                continue;
+            }
             self.launch(task, None);
         }
     }

@@ -277,7 +277,8 @@ async fn serve(path: &Path) -> Result<()> {
     let store = hotline_case::CaseStore::open(&cfg.database_url())
         .await
         .with_context(|| format!("database {}", cfg.database_url()))?
-        .with_callback_attempts(cfg.callbacks.max_attempts);
+        .with_callback_attempts(cfg.callbacks.max_attempts)
+        .with_callback_numbers(cfg.callbacks.number_policy(&cfg.trunk.numbers)?);
     let sip_listen = cfg.sip.listen;
     let advertised = cfg.sip.advertised;
     let max_message = cfg.sip.max_message_bytes;

@@ -12,7 +12,7 @@ use sqlx::postgres::PgConnection as Conn;
 use super::{insert_event, kind, PostgresBackend as Backend};
 use crate::callback::{
     plan_attempt, CallbackAttempt, CallbackMode, CallbackReason, CallbackResult, CallbackStatus,
-    CallbackTask, CallbackTaskId, TaskSpec, DEFAULT_PRIORITY,
+    CallbackTask, CallbackTaskId, NumberPolicy, TaskSpec, DEFAULT_PRIORITY,
 };
 use crate::error::CaseError;
 use crate::lifecycle::{ActionKind, CaseState, TransitionError};

@@ -11,7 +11,7 @@ use sqlx::sqlite::SqliteConnection as Conn;
 use super::{insert_event, kind, SqliteBackend as Backend};
 use crate::callback::{
     plan_attempt, CallbackAttempt, CallbackMode, CallbackReason, CallbackResult, CallbackStatus,
-    CallbackTask, CallbackTaskId, TaskSpec, DEFAULT_PRIORITY,
+    CallbackTask, CallbackTaskId, NumberPolicy, TaskSpec, DEFAULT_PRIORITY,
 };
 use crate::error::CaseError;
 use crate::lifecycle::{ActionKind, CaseState, TransitionError};

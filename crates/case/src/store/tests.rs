@@ -98,6 +98,7 @@ on_both_backends! {
     satisfaction_is_kept_on_the_call_and_as_an_event,
     released_claims_go_back_to_pending,
     tasks_are_listed_by_status,
+    uncallable_numbers_are_failed_at_once_and_never_due,
     revisit_tasks_only_for_replied_cases_one_at_a_time,
     revisit_by_phone_records_the_verdict_and_redoes_the_unsatisfied;
 

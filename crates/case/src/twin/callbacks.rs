@@ -4,7 +4,7 @@
 /// Columns of [`TaskRecord`], the task table aliased `t` joined to `cases c`.
 const TASK_SELECT: &str = "SELECT t.id, t.case_id, c.ticket, t.number, t.reason, t.mode, t.priority, \
      t.place_at, t.earliest_at, t.status, t.attempts, t.max_attempts, t.next_attempt_at, \
-     t.last_result, t.agent, t.created_at, t.updated_at \
+     t.last_result, t.agent, t.created_at, t.updated_at, t.number_problem \
      FROM callback_tasks t JOIN cases c ON c.id = t.case_id";
 
 #[derive(sqlx::FromRow)]
@@ -26,6 +26,7 @@ struct TaskRecord {
     agent: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    number_problem: Option<String>,
 }
 
 impl TaskRecord {
@@ -54,6 +55,7 @@ impl TaskRecord {
             agent: self.agent,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            number_problem: self.number_problem,
         })
     }
 }
@@ -61,7 +63,9 @@ impl TaskRecord {
 /// Inserts a task for `case` inside the caller's transaction (the case must exist), with
 /// the case's caller number unless `spec.number` is given. With `only_if_none_open`,
 /// nothing is inserted if the case already has a pending or in-progress task, or has no
-/// number. Returns the new task's id, if any.
+/// number. A number `spec.numbers` refuses is kept as received on a task made `failed`
+/// at once, with its `number_problem` and a `callback_uncallable` event: listed for a
+/// person to handle, never dialled. Returns the new task's id, if any.
 pub(super) async fn insert_task(
     conn: &mut Conn,
     case: CaseId,
@@ -81,9 +85,9 @@ pub(super) async fn insert_task(
     .bind(case.0)
     .fetch_optional(&mut *conn)
     .await?;
-    let number = spec.number.unwrap_or(&caller).trim().to_owned();
+    let raw = spec.number.unwrap_or(&caller).trim().to_owned();
     if only_if_none_open {
-        if number.is_empty() {
+        if raw.is_empty() {
             return Ok(None);
         }
         let open: Option<i64> = sqlx::query_scalar(
@@ -97,10 +101,20 @@ pub(super) async fn insert_task(
             return Ok(None);
         }
     }
+    let (number, problem) = match spec.numbers.check(&raw) {
+        Ok(n) => (n, None),
+        Err(p) => (raw.clone(), Some(p.to_string())),
+    };
+    let status = if problem.is_some() {
+        CallbackStatus::Failed
+    } else {
+        CallbackStatus::Pending
+    };
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO callback_tasks (case_id, number, reason, mode, priority, place_at, \
-         earliest_at, status, attempts, max_attempts, next_attempt_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $9, $4, $5, $6, 'pending', 0, $7, $6, $8, $8) RETURNING id",
+         earliest_at, status, attempts, max_attempts, next_attempt_at, created_at, updated_at, \
+         number_problem) \
+         VALUES ($1, $2, $3, $9, $4, $5, $6, $10, 0, $7, $6, $8, $8, $11) RETURNING id",
     )
     .bind(case.0)
     .bind(&number)
@@ -111,8 +125,24 @@ pub(super) async fn insert_task(
     .bind(spec.max_attempts as i32)
     .bind(now)
     .bind(spec.mode.as_str())
+    .bind(status.as_str())
+    .bind(&problem)
     .fetch_one(&mut *conn)
     .await?;
+    if let Some(problem) = problem {
+        let note = format!("task {id}: {raw:?} is not called back: {problem}");
+        insert_event(
+            &mut *conn,
+            case.0,
+            now,
+            "system",
+            "callback_uncallable",
+            None,
+            None,
+            Some(&note),
+        )
+        .await?;
+    }
     Ok(Some(id))
 }
 
@@ -453,6 +483,43 @@ impl Backend {
         tx.commit().await?;
         Ok(t)
     }
+    pub(crate) async fn mark_callback_uncallable(
+        &self,
+        task: i64,
+        problem: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CallbackTask, CaseError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let t = load_task(&mut tx, task, true).await?;
+        if t.status != CallbackStatus::Pending {
+            return Err(state_error(&t, "mark as not callable"));
+        }
+        sqlx::query(
+            "UPDATE callback_tasks SET status = 'failed', number_problem = $1, updated_at = $2 \
+             WHERE id = $3",
+        )
+        .bind(problem)
+        .bind(now)
+        .bind(task)
+        .execute(&mut *tx)
+        .await?;
+        let note = format!("task {task}: {:?} is not called back: {problem}", t.number);
+        insert_event(
+            &mut tx,
+            t.case_id.0,
+            now,
+            "system",
+            "callback_uncallable",
+            None,
+            None,
+            Some(&note),
+        )
+        .await?;
+        let t = load_task(&mut tx, task, false).await?;
+        tx.commit().await?;
+        Ok(t)
+    }
+
     pub(crate) async fn callback_tasks_with_status(
         &self,
         status: CallbackStatus,
@@ -537,6 +604,7 @@ impl Backend {
         mode: CallbackMode,
         earliest_at: DateTime<Utc>,
         max_attempts: u32,
+        numbers: &NumberPolicy,
         now: DateTime<Utc>,
     ) -> Result<CallbackTask, CaseError> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
@@ -578,6 +646,7 @@ impl Backend {
         }
         let spec = TaskSpec {
             number: None,
+            numbers,
             reason: CallbackReason::Revisit,
             mode,
             priority: DEFAULT_PRIORITY,

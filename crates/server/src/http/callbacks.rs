@@ -120,6 +120,16 @@ pub async fn start(
             task.status
         )));
     }
+    if let Err(problem) = ctx.store.callback_numbers().check(&task.number) {
+        let t = ctx
+            .store
+            .mark_callback_uncallable(task.id, &problem.to_string())
+            .await?;
+        return Err(ApiError::conflict(format!(
+            "callback task {id}: {:?} is not called back ({problem}); the task is now {}",
+            task.number, t.status
+        )));
+    }
     if ctx.desk.contacts(&b.extension).is_empty() {
         return Err(ApiError::unprocessable(format!(
             "extension: no softphone registered for `{}`",

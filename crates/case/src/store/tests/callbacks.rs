@@ -123,7 +123,7 @@ pub(super) async fn worklist_is_due_tasks_oldest_place_first(db: Db) {
         })
     ));
     let bad = store
-        .create_callback_task(late, "123", v, ag, 0, t(4, 0), 0)
+        .create_callback_task(late, "13800000009", v, ag, 0, t(4, 0), 0)
         .await;
     assert!(matches!(
         bad,
@@ -133,7 +133,7 @@ pub(super) async fn worklist_is_due_tasks_oldest_place_first(db: Db) {
         })
     ));
     let none = store
-        .create_callback_task(CaseId(999), "123", v, ag, 0, t(4, 0), 3)
+        .create_callback_task(CaseId(999), "13800000009", v, ag, 0, t(4, 0), 3)
         .await;
     assert!(matches!(none, Err(CaseError::CaseNotFound(_))));
 }
@@ -349,4 +349,91 @@ pub(super) async fn worklist_survives_reopening(db: Db) {
     assert_eq!(due[0].case_id, case2, "older place first");
     assert_eq!((due[1].id, due[1].attempts), (id, 1));
     store.close().await;
+}
+
+/// The finding: a voicemail from `00882123456789` (international premium) was called
+/// back through the carrier; `anonymous`, 40 digits and `12345` were queued as numbers.
+/// Such tasks are made `failed` at once with the reason, for a person: never due.
+pub(super) async fn uncallable_numbers_are_failed_at_once_and_never_due(db: Db) {
+    let store = &db.store;
+    let long = "1".repeat(40);
+    let mut cases = Vec::new();
+    for (n, number) in ["00882123456789", "anonymous", long.as_str(), "12345", "110"]
+        .into_iter()
+        .enumerate()
+    {
+        let c = NewCall {
+            caller_number: number.into(),
+            arrived_at: t(1, n as u32),
+            answered_at: t(1, n as u32) + Duration::seconds(1),
+            ..new_call(n as u32 + 1, day(2026, 11, 21))
+        };
+        let o = store.open_call(c).await.unwrap();
+        store.mark_voicemail(o.case).await.unwrap();
+        cases.push((o.case, o.ticket, number));
+    }
+    for (case, ticket, number) in &cases {
+        let task = task_of(store, *case).await;
+        assert_eq!(task.status, CallbackStatus::Failed, "{number}");
+        assert_eq!(task.attempts, 0, "{number}");
+        let problem = task.number_problem.unwrap_or_default();
+        assert!(!problem.is_empty(), "{number}: no reason kept");
+        let ev = events(store, ticket).await;
+        assert!(
+            ev.iter().any(|(e, note)| e == "callback_uncallable"
+                && note.as_deref().is_some_and(|n| n.contains(&problem))),
+            "{number}: {ev:?}"
+        );
+    }
+    assert!(store
+        .callback_worklist(t(23, 0), 0)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .callback_tasks_with_status(CallbackStatus::Failed, 0)
+            .await
+            .unwrap()
+            .len(),
+        5
+    );
+    // A person giving such a number by hand is told why.
+    let bad = store
+        .create_callback_task(
+            cases[0].0,
+            "00882123456789",
+            CallbackReason::Voicemail,
+            CallbackMode::Agent,
+            0,
+            t(4, 0),
+            3,
+        )
+        .await;
+    match bad {
+        Err(CaseError::InvalidField { field, reason }) => {
+            assert_eq!(field, "number");
+            assert!(reason.contains("international"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A pending task found uncallable later (older than the check, or a changed policy)
+    // is taken off the worklist the same way.
+    let (ok, ticket) = call_at(store, 9, t(2, 0)).await;
+    store.mark_voicemail(ok).await.unwrap();
+    let task = task_of(store, ok).await;
+    assert_eq!(task.status, CallbackStatus::Pending);
+    let t2 = store
+        .mark_callback_uncallable(task.id, "not a local or mobile number of the city")
+        .await
+        .unwrap();
+    assert_eq!(t2.status, CallbackStatus::Failed);
+    assert!(events(store, &ticket)
+        .await
+        .iter()
+        .any(|(e, _)| e == "callback_uncallable"));
+    assert!(store
+        .mark_callback_uncallable(task.id, "again")
+        .await
+        .is_err());
 }
