@@ -315,10 +315,33 @@ pub(crate) fn plan_fields(
             changed.push("confidential");
         }
     }
+    // Once a complainant is protected, an agent cannot expose them (by clearing the flag or
+    // turning a complaint into a consultation): only a supervisor may, and it is audited
+    // with the fields changed.
+    if is_confidential_row(r)
+        && !is_confidential_row(&next)
+        && !matches!(actor.role, Role::Supervisor | Role::Admin)
+    {
+        return Err(CaseError::Forbidden(format!(
+            "case {} is confidential: only a supervisor may make it not confidential \
+             ({} is {})",
+            r.ticket, actor.user, actor.role
+        )));
+    }
     if !changed.is_empty() {
         next.updated_at = now;
     }
     Ok((next, changed))
+}
+
+/// Whether a case row is confidential: the flag, or a complaint or report (as
+/// [`crate::CaseDetail::is_confidential`]).
+fn is_confidential_row(r: &CaseRecord) -> bool {
+    r.confidential
+        || matches!(
+            r.category.as_deref(),
+            Some(c) if c == Category::Complaint.as_str() || c == Category::Report.as_str()
+        )
 }
 
 /// The checked text fields of a [`CaseFields`] (see [`text`]).

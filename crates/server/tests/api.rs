@@ -769,6 +769,22 @@ fn work_orders_over_http() {
         .status,
         404
     );
+    // The finding: a missing recording file answered 500 with the server's file path. Now
+    // 404 saying what is missing, and no path or internals in the body.
+    let recordings = s.dir.path().join("data/recordings");
+    let file = std::fs::read_dir(recordings.join("test"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "wav"))
+        .unwrap();
+    std::fs::rename(&file, file.with_extension("moved")).unwrap();
+    let r = s.req("GET", &rec, Some(&agent), None);
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(r.text().contains("missing"), "{}", r.text());
+    for leak in [s.dir.path().to_str().unwrap(), "/", ".wav", "No such file"] {
+        assert!(!r.text().contains(leak), "{leak:?} in {}", r.text());
+    }
+    std::fs::rename(file.with_extension("moved"), &file).unwrap();
 
     // Search by number and status (staff).
     let r = s.req(

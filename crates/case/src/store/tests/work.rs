@@ -752,19 +752,33 @@ pub(super) async fn update_case_fields_checks_every_field(db: Db) {
         .unwrap();
     assert_eq!(again.events.len(), d.events.len());
 
+    // The finding: an agent turned a complaint into 咨询 and cleared `confidential`, after
+    // which handlers saw the number. Only a supervisor may make a confidential case not
+    // confidential; the agent's attempt changes nothing.
+    let expose = CaseFields {
+        category: Some(Category::Consult),
+        location: Some(String::new()),
+        ..CaseFields::default()
+    };
+    let before = store.case_by_ticket(&ticket).await.unwrap().unwrap();
+    match store
+        .update_case_fields(&ticket, expose.clone(), &agent())
+        .await
+    {
+        Err(CaseError::Forbidden(m)) => assert!(m.contains("supervisor"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        store.case_by_ticket(&ticket).await.unwrap().unwrap(),
+        before
+    );
     let d = store
-        .update_case_fields(
-            &ticket,
-            CaseFields {
-                category: Some(Category::Consult),
-                location: Some(String::new()),
-                ..CaseFields::default()
-            },
-            &agent(),
-        )
+        .update_case_fields(&ticket, expose, &supervisor())
         .await
         .unwrap();
     assert!(!d.is_confidential());
+    let ev = d.events.last().unwrap();
+    assert_eq!((ev.event.as_str(), ev.actor.as_str()), ("updated", "sup1"));
     assert_eq!(d.order.location, None, "an empty value clears a field");
     let d = store
         .update_case_fields(
@@ -782,6 +796,14 @@ pub(super) async fn update_case_fields_checks_every_field(db: Db) {
         d.events.last().unwrap().note.as_deref(),
         Some("confidential")
     );
+    let clear = CaseFields {
+        confidential: Some(false),
+        ..CaseFields::default()
+    };
+    assert!(matches!(
+        store.update_case_fields(&ticket, clear, &agent()).await,
+        Err(CaseError::Forbidden(_))
+    ));
 
     let close = Action::Close {
         note: Some("duplicate".into()),
