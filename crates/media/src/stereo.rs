@@ -298,36 +298,73 @@ mod tests {
         (spec, r.into_samples::<i16>().map(Result::unwrap).collect())
     }
 
-    #[tokio::test]
-    async fn places_both_sides_and_fills_silence() {
+    /// Placement and silence, on the writer itself: the thread's clock is real, so driving
+    /// this through it raced (the writer could pass position 0 before the chunks came).
+    #[test]
+    fn places_both_sides_and_fills_silence() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.wav");
-        // A start in the past: the whole 1 s is "now" and gets written at finish.
-        let start = Instant::now() - Duration::from_secs(1);
-        let mut rec = StereoRecorder::create(&path, start).unwrap();
-        rec.push(Side::Left, 0, &[100; 1600]);
-        rec.push(Side::Right, 4000, &[-200; 800]);
-        rec.push(Side::Left, 1000, &[7; 10]); // overwrites inside the first chunk
-        rec.push(Side::Right, 999_999, &[1; 10]); // absurdly far ahead: dropped
-        let info = rec.finish_async().await.unwrap();
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: CLOCK_RATE,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = Writer {
+            writer: hound::WavWriter::create(&path, spec).unwrap(),
+            start: Instant::now(),
+            path: path.clone(),
+            bufs: [VecDeque::new(), VecDeque::new()],
+            written: 0,
+            failed: None,
+        };
+        let chunk = |side, pos, pcm: &[i16]| Chunk {
+            side,
+            pos,
+            pcm: pcm.to_vec(),
+        };
+        w.place(chunk(Side::Left, 0, &[100; 1600]));
+        w.place(chunk(Side::Right, 4000, &[-200; 800]));
+        w.place(chunk(Side::Left, 1000, &[7; 10])); // overwrites inside the first chunk
+        w.place(chunk(Side::Right, 999_999, &[1; 10])); // absurdly far ahead: dropped
+        w.write_to(6000);
+        // Late audio: only the part not yet written lands.
+        w.place(chunk(Side::Left, 5990, &[3; 20]));
+        w.write_to(8000);
+        w.writer.finalize().unwrap();
         let (spec, s) = read(&path);
         assert_eq!(
             (spec.channels, spec.sample_rate, spec.bits_per_sample),
             (2, 8000, 16)
         );
-        let frames = s.len() / 2;
-        assert!((8000..8200).contains(&frames), "{frames}");
-        assert_eq!(info.duration_ms, frames as u64 / 8);
-        assert_eq!(info.bytes, 44 + s.len() as u64 * 2);
+        assert_eq!(s.len() / 2, 8000);
         let left: Vec<i16> = s.iter().step_by(2).copied().collect();
         let right: Vec<i16> = s.iter().skip(1).step_by(2).copied().collect();
         assert!(left[..1000].iter().all(|&x| x == 100));
         assert!(left[1000..1010].iter().all(|&x| x == 7));
         assert!(left[1010..1600].iter().all(|&x| x == 100));
-        assert!(left[1600..].iter().all(|&x| x == 0));
+        assert!(left[1600..6000].iter().all(|&x| x == 0));
+        assert!(left[6000..6010].iter().all(|&x| x == 3));
+        assert!(left[6010..].iter().all(|&x| x == 0));
         assert!(right[..4000].iter().all(|&x| x == 0));
         assert!(right[4000..4800].iter().all(|&x| x == -200));
         assert!(right[4800..].iter().all(|&x| x == 0));
+    }
+
+    /// Through the thread: what is pushed before the finish is in the file, at its place.
+    #[tokio::test]
+    async fn finish_writes_what_was_pushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.wav");
+        // Position 0 is in the future: the writer's clock cannot pass it before the push.
+        let mut rec =
+            StereoRecorder::create(&path, Instant::now() + Duration::from_secs(10)).unwrap();
+        rec.push(Side::Right, 0, &[9; 160]);
+        let info = rec.finish_async().await.unwrap();
+        let (_, s) = read(&path);
+        assert_eq!(s.len() / 2, 160);
+        assert_eq!(info.bytes, 44 + s.len() as u64 * 2);
+        assert_eq!(&s[..4], &[0, 9, 0, 9]);
     }
 
     #[test]
