@@ -77,6 +77,7 @@ pub use callback::{
     CallbackTaskId, CallingHours,
 };
 pub use error::CaseError;
+pub use model::NewAgentEvent;
 pub use model::{
     AcdResult, Actor, Agent, AgentEvent, AgentSecrets, CallId, CallRow, CaseDetail, CaseEvent,
     CaseFields, CaseId, CaseQuery, CaseStatus, CaseSummary, Category, Channel, Department,

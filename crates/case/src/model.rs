@@ -833,6 +833,23 @@ impl fmt::Debug for AgentSecrets {
     }
 }
 
+/// One state change of an agent to append to its history.
+#[derive(Debug, Clone, Copy)]
+pub struct NewAgentEvent<'a> {
+    /// The agent.
+    pub extension: &'a str,
+    pub at: DateTime<Utc>,
+    /// The ACD's state names, e.g. `ready` → `offered`.
+    pub from: &'a str,
+    pub to: &'a str,
+    /// Why, e.g. `no_answer`, `break`.
+    pub reason: Option<&'a str>,
+    /// SIP Call-ID of the call involved, if any.
+    pub sip_call_id: Option<&'a str>,
+    /// Who asked: `phone`, a desk user's name, or `None` for the system.
+    pub actor: Option<&'a str>,
+}
+
 /// One entry of an agent's state history (append-only), for occupancy and reports.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AgentEvent {

@@ -27,8 +27,8 @@ use crate::error::CaseError;
 use crate::lifecycle::{self, Action, Role};
 use crate::model::{
     Agent, AgentEvent, AgentSecrets, CallId, CaseDetail, CaseId, CaseStatus, CaseSummary, Channel,
-    Direction, MissedCall, NewAgent, NewCall, NewRecording, OpenedCall, QueueStats, RecordingId,
-    Skill, SERVICE_LEVEL_WAIT_MS,
+    Direction, MissedCall, NewAgent, NewAgentEvent, NewCall, NewRecording, OpenedCall, QueueStats,
+    RecordingId, Skill, SERVICE_LEVEL_WAIT_MS,
 };
 use crate::rows::{
     self, convert_all, AcdState, AgentEventRecord, AgentRecord, CaseRecord, QueueStatsRecord,
@@ -436,32 +436,25 @@ impl PostgresBackend {
         .await?)
     }
 
-    pub(crate) async fn record_agent_event(
-        &self,
-        ext: &str,
-        at: DateTime<Utc>,
-        from: &str,
-        to: &str,
-        reason: Option<&str>,
-        call: Option<&str>,
-        actor: Option<&str>,
-    ) -> Result<(), CaseError> {
+    pub(crate) async fn record_agent_event(&self, e: &NewAgentEvent<'_>) -> Result<(), CaseError> {
         sqlx::query(
             "INSERT INTO agent_events (extension, at, from_state, to_state, reason, sip_call_id, \
              actor) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(ext)
-        .bind(at)
-        .bind(from)
-        .bind(to)
-        .bind(reason)
-        .bind(call)
-        .bind(actor)
+        .bind(e.extension)
+        .bind(e.at)
+        .bind(e.from)
+        .bind(e.to)
+        .bind(e.reason)
+        .bind(e.sip_call_id)
+        .bind(e.actor)
         .execute(&self.pool)
         .await
-        .map_err(|e| match kind(&e) {
-            Some(ErrorKind::ForeignKeyViolation) => CaseError::AgentNotFound(ext.to_owned()),
-            _ => e.into(),
+        .map_err(|err| match kind(&err) {
+            Some(ErrorKind::ForeignKeyViolation) => {
+                CaseError::AgentNotFound(e.extension.to_owned())
+            }
+            _ => err.into(),
         })?;
         Ok(())
     }

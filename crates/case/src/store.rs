@@ -16,8 +16,9 @@ use crate::lifecycle::{Action, Role, Satisfaction};
 use crate::model::{
     check_skills, is_valid_code, is_valid_extension, AcdResult, Actor, Agent, AgentEvent,
     AgentSecrets, CallId, CaseDetail, CaseFields, CaseId, CaseQuery, CaseStatus, CaseSummary,
-    Department, MissedCall, NewAgent, NewCall, NewCase, NewDepartment, NewOutboundCall,
-    NewRecording, NewUser, OpenedCall, QueueStats, RecordingId, Skill, User, UserId,
+    Department, MissedCall, NewAgent, NewAgentEvent, NewCall, NewCase, NewDepartment,
+    NewOutboundCall, NewRecording, NewUser, OpenedCall, QueueStats, RecordingId, Skill, User,
+    UserId,
 };
 use crate::postgres::PostgresBackend;
 use crate::report::{self, DailyReport};
@@ -329,21 +330,11 @@ impl CaseStore {
         secret::verify_password(password.to_owned(), hash).await
     }
 
-    /// Appends one state change of an agent to its history (`from` and `to` are the ACD's
-    /// state names; `call` the SIP Call-ID involved; `actor` who asked, `None` for the system).
-    /// [`CaseError::AgentNotFound`] if the extension was never an agent.
-    pub async fn record_agent_event(
-        &self,
-        ext: &str,
-        at: DateTime<Utc>,
-        from: &str,
-        to: &str,
-        reason: Option<&str>,
-        call: Option<&str>,
-        actor: Option<&str>,
-    ) -> Result<(), CaseError> {
-        check_extension(ext)?;
-        on_backend!(self, b => b.record_agent_event(ext, at, from, to, reason, call, actor).await)
+    /// Appends one state change of an agent to its history. [`CaseError::AgentNotFound`]
+    /// if the extension was never an agent.
+    pub async fn record_agent_event(&self, e: &NewAgentEvent<'_>) -> Result<(), CaseError> {
+        check_extension(e.extension)?;
+        on_backend!(self, b => b.record_agent_event(e).await)
     }
 
     /// The `limit` most recent state changes of an agent, newest first.

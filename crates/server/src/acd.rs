@@ -164,15 +164,15 @@ impl AcdService {
             while let Some(a) = audit_rx.recv().await {
                 let at = chrono::Utc::now();
                 let written = store
-                    .record_agent_event(
-                        &a.agent,
+                    .record_agent_event(&hotline_case::NewAgentEvent {
+                        extension: &a.agent,
                         at,
-                        &a.from,
-                        &a.to,
-                        a.reason.as_deref(),
-                        a.sip_call_id.as_deref(),
-                        a.actor.as_deref(),
-                    )
+                        from: &a.from,
+                        to: &a.to,
+                        reason: a.reason.as_deref(),
+                        sip_call_id: a.sip_call_id.as_deref(),
+                        actor: a.actor.as_deref(),
+                    })
                     .await;
                 if let Err(e) = written {
                     tracing::error!(agent = %a.agent, error = %e, "cannot write the agent event");

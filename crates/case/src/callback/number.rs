@@ -130,7 +130,7 @@ impl NumberPolicy {
         if national.len() > 15 {
             return Err(NumberProblem::TooLong);
         }
-        if self.own.iter().any(|n| *n == national) {
+        if self.own.contains(&national) {
             return Err(NumberProblem::OurOwn);
         }
         if self.denied.iter().any(|r| r.is_match(&national)) {

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use chrono::{NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
 use super::*;
 use crate::model::{AcdResult, Agent, CaseEvent, Channel, RecordingKind, Skill};
@@ -112,6 +112,27 @@ on_both_backends! {
 
 fn day(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+/// An agent event to record.
+fn ev<'a>(
+    extension: &'a str,
+    at: DateTime<Utc>,
+    from: &'a str,
+    to: &'a str,
+    reason: Option<&'a str>,
+    sip_call_id: Option<&'a str>,
+    actor: Option<&'a str>,
+) -> crate::model::NewAgentEvent<'a> {
+    crate::model::NewAgentEvent {
+        extension,
+        at,
+        from,
+        to,
+        reason,
+        sip_call_id,
+        actor,
+    }
 }
 
 fn new_call(n: u32, local_day: NaiveDate) -> NewCall {
@@ -807,7 +828,15 @@ async fn duplicate_agent_is_agent_exists_and_removed_extension_is_reusable(db: D
         .await
         .unwrap();
     store
-        .record_agent_event("1001", Utc::now(), "logged_out", "ready", None, None, None)
+        .record_agent_event(&ev(
+            "1001",
+            Utc::now(),
+            "logged_out",
+            "ready",
+            None,
+            None,
+            None,
+        ))
         .await
         .unwrap();
     let err = store
@@ -950,7 +979,7 @@ async fn agent_events_are_append_only_and_newest_first(db: Db) {
     for (i, (from, to, reason, call)) in steps.iter().enumerate() {
         let at = t0 + chrono::Duration::seconds(i as i64);
         store
-            .record_agent_event("1001", at, from, to, *reason, *call, Some("phone"))
+            .record_agent_event(&ev("1001", at, from, to, *reason, *call, Some("phone")))
             .await
             .unwrap();
     }
@@ -968,7 +997,7 @@ async fn agent_events_are_append_only_and_newest_first(db: Db) {
     assert!(store.agent_events("1002", 10).await.unwrap().is_empty());
 
     let err = store
-        .record_agent_event("1002", t0, "a", "b", None, None, None)
+        .record_agent_event(&ev("1002", t0, "a", "b", None, None, None))
         .await
         .unwrap_err();
     assert!(matches!(err, CaseError::AgentNotFound(_)), "{err}");
