@@ -10,6 +10,7 @@ mod callbacks;
 mod calls;
 mod hostile_auth;
 mod hostile_media;
+mod hostile_network;
 mod robustness;
 mod status;
 mod transactions;

@@ -349,6 +349,65 @@ pub struct SipConfig {
     /// RFC 3261 T1 in milliseconds (500 by default).
     #[serde(default = "default_t1")]
     pub t1_ms: u64,
+    /// Caps and timeouts of SIP over TCP (`[sip.tcp]`).
+    #[serde(default)]
+    pub tcp: SipTcpConfig,
+}
+
+/// SIP over TCP: how many connections, and how long one may go without a message. Each
+/// connection holds a file descriptor, which calls need too (RTP, recordings, database).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipTcpConfig {
+    /// Open connections at most (lowered at start if the descriptor limit is too small).
+    pub max_connections: usize,
+    /// Connections at most from one address; `[trunk] allowed_sources` are exempt.
+    pub max_per_source: usize,
+    /// A new connection that has not sent a whole message within this is closed (seconds).
+    pub first_message_secs: u64,
+    /// A message must arrive whole within this of its first byte (seconds).
+    pub message_secs: u64,
+    /// A connection without a message or keep-alive ping for this long is closed (seconds).
+    pub idle_secs: u64,
+}
+
+impl Default for SipTcpConfig {
+    fn default() -> Self {
+        SipTcpConfig {
+            max_connections: 4096,
+            max_per_source: 64,
+            first_message_secs: 30,
+            message_secs: 10,
+            idle_secs: 600,
+        }
+    }
+}
+
+/// HTTP API connections: how many, and how long they may wait (`[http.connections]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConnectionsConfig {
+    /// Open connections at most (lowered at start if the descriptor limit is too small).
+    pub max_connections: usize,
+    /// Connections at most from one address (a reverse proxy in front counts as one).
+    pub max_per_source: usize,
+    /// A request's head must arrive whole within this; also how long an idle keep-alive
+    /// connection waits for its next request (seconds).
+    pub header_secs: u64,
+    /// A connection with no byte in either direction for this long is closed (seconds);
+    /// live event streams send a keep-alive well within it.
+    pub idle_secs: u64,
+}
+
+impl Default for HttpConnectionsConfig {
+    fn default() -> Self {
+        HttpConnectionsConfig {
+            max_connections: 512,
+            max_per_source: 64,
+            header_secs: 10,
+            idle_secs: 60,
+        }
+    }
 }
 
 /// RTP address and port range.
@@ -380,6 +439,9 @@ pub struct HttpConfig {
     /// How long a refused address or user stays refused (429 with `Retry-After`).
     #[serde(default = "default_login_block_secs")]
     pub login_block_secs: u64,
+    /// Caps and timeouts of API connections (`[http.connections]`).
+    #[serde(default)]
+    pub connections: HttpConnectionsConfig,
 }
 
 impl HttpConfig {

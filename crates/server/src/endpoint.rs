@@ -10,7 +10,7 @@ use hotline_sip::message::{self, Transport};
 use hotline_sip::transaction::{
     ClientKey, Event, ServerKey, TimerConfig, TransactionLayer, Transmit,
 };
-use hotline_sip::transport::{Incoming, Transports};
+use hotline_sip::transport::{Incoming, TcpLimits, TcpStats, Transports};
 use rsip::headers::untyped::UntypedHeader;
 use rsip::{Header, Method, Request, Response};
 use std::net::SocketAddr;
@@ -42,9 +42,14 @@ pub enum Command {
 /// Counters the status API shows.
 #[derive(Debug, Default)]
 pub struct SipStats {
+    /// Messages received (UDP and TCP).
     pub received: AtomicU64,
+    /// Messages that did not parse.
     pub malformed: AtomicU64,
+    /// INVITEs refused because they did not come from the trunk.
     pub rejected_sources: AtomicU64,
+    /// TCP connections: open, refused, timed out.
+    pub tcp: Arc<TcpStats>,
 }
 
 /// How calls reach the endpoint task.
@@ -91,16 +96,20 @@ pub async fn start(
     advertised: Option<SocketAddr>,
     max_message: usize,
     t1: Duration,
+    tcp: TcpLimits,
     calls: Calls,
 ) -> anyhow::Result<EndpointHandle> {
     let (in_tx, in_rx) = mpsc::channel::<Incoming>(4096);
-    let transports = Transports::bind(listen, max_message, in_tx).await?;
+    let transports = Transports::bind(listen, max_message, tcp, in_tx).await?;
     let bound = transports.local_addr();
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let handle = EndpointHandle {
         cmds: cmd_tx,
         advertised: advertised.unwrap_or(bound),
-        stats: Arc::default(),
+        stats: Arc::new(SipStats {
+            tcp: transports.tcp_stats(),
+            ..SipStats::default()
+        }),
     };
     let cfg = TimerConfig {
         t1,
@@ -305,5 +314,128 @@ impl Driver {
                 let _ = self.layer.respond(now, &key, resp);
             }
         }
+    }
+}
+
+/// Descriptors kept for each call the hotline may carry at once (`[calls] max_calls`): the
+/// caller's RTP socket, the agent leg's, and the recording being written.
+const FDS_PER_CALL: u64 = 3;
+/// Descriptors kept for everything else: database connections with their journal files,
+/// listening sockets, logs, prompt and config files, the runtime's own.
+const FDS_BASE: u64 = 256;
+/// The smallest connection cap the budget may shrink a listener to.
+const MIN_CONNECTIONS: usize = 16;
+
+/// How the process's file descriptors are shared out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DescriptorBudget {
+    /// The soft `RLIMIT_NOFILE` in force (raised to the hard limit at start).
+    pub limit: u64,
+    /// Kept for calls and the rest, never given to connections.
+    pub reserved: u64,
+    /// The SIP TCP connection cap to use.
+    pub sip_tcp: usize,
+    /// The HTTP connection cap to use.
+    pub http: usize,
+}
+
+/// Raises the soft descriptor limit to the hard one, then shares it out: descriptors for
+/// `max_calls` calls first, the rest to the SIP TCP and HTTP connection caps — lowered
+/// (proportionally, and said in the log) if the configured caps do not fit. A flood of
+/// connections then meets its cap while every call and the API still find a descriptor.
+pub fn budget_descriptors(cfg: &crate::config::Config) -> DescriptorBudget {
+    let (max_calls, sip_tcp, http) = (
+        cfg.calls.max_calls,
+        cfg.sip.tcp.max_connections,
+        cfg.http.connections.max_connections,
+    );
+    let limit = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => n,
+        Err(e) => {
+            let (soft, _) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap_or((1024, 1024));
+            tracing::warn!(error = %e, soft, "cannot raise the file descriptor limit");
+            soft
+        }
+    };
+    let budget = share_descriptors(limit, max_calls, sip_tcp, http);
+    if (budget.sip_tcp, budget.http) != (sip_tcp, http) {
+        tracing::warn!(
+            limit,
+            reserved_for_calls = budget.reserved,
+            sip_tcp_configured = sip_tcp,
+            sip_tcp = budget.sip_tcp,
+            http_configured = http,
+            http = budget.http,
+            "file descriptor limit too small for the configured connection caps: caps lowered \
+             (raise LimitNOFILE / ulimit -n)"
+        );
+    } else {
+        tracing::info!(
+            limit,
+            reserved_for_calls = budget.reserved,
+            sip_tcp,
+            http,
+            "file descriptors shared out"
+        );
+    }
+    budget
+}
+
+/// The SIP TCP caps and timeouts of `[sip.tcp]`, with the total cap from `budget`; the
+/// trunk's allowed sources carry many calls and are exempt from the per-source cap.
+pub fn tcp_limits(cfg: &crate::config::Config, budget: &DescriptorBudget) -> TcpLimits {
+    let t = &cfg.sip.tcp;
+    let trunk = cfg.trunk_networks();
+    TcpLimits {
+        max_connections: budget.sip_tcp,
+        max_per_source: t.max_per_source.max(1),
+        exempt: Arc::new(move |ip| trunk.iter().any(|n| n.contains(ip))),
+        first_message: Duration::from_secs(t.first_message_secs.max(1)),
+        message: Duration::from_secs(t.message_secs.max(1)),
+        idle: Duration::from_secs(t.idle_secs.max(1)),
+    }
+}
+
+/// The arithmetic of [`budget_descriptors`], for a given `limit`.
+fn share_descriptors(
+    limit: u64,
+    max_calls: usize,
+    sip_tcp: usize,
+    http: usize,
+) -> DescriptorBudget {
+    let reserved = FDS_BASE + FDS_PER_CALL * max_calls as u64;
+    let room = limit.saturating_sub(reserved);
+    let wanted = (sip_tcp + http) as u64;
+    let (sip_tcp, http) = if wanted <= room {
+        (sip_tcp, http)
+    } else {
+        let scale = |n: usize| ((n as u64 * room / wanted.max(1)) as usize).max(MIN_CONNECTIONS);
+        (scale(sip_tcp).min(sip_tcp), scale(http).min(http))
+    };
+    DescriptorBudget {
+        limit,
+        reserved,
+        sip_tcp,
+        http,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptors_for_calls_first_then_connections() {
+        // Plenty: the caps as configured.
+        let b = share_descriptors(65536, 2000, 4096, 512);
+        assert_eq!((b.reserved, b.sip_tcp, b.http), (6256, 4096, 512));
+        // Too few: the caps shrink in proportion, within what is left after the calls.
+        let b = share_descriptors(8000, 2000, 4096, 512);
+        assert_eq!(b.reserved, 6256);
+        assert!(b.sip_tcp + b.http <= 8000 - 6256, "{b:?}");
+        assert!(b.sip_tcp > b.http, "{b:?}");
+        // Far too few: a floor, so the API and the trunk can still connect at all.
+        let b = share_descriptors(1024, 2000, 4096, 512);
+        assert_eq!((b.sip_tcp, b.http), (MIN_CONNECTIONS, MIN_CONNECTIONS));
     }
 }

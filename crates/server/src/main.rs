@@ -271,6 +271,11 @@ async fn serve(path: &Path) -> Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cfg = Config::load(path)?;
+    // First, before the database and the listeners take any: descriptors for calls,
+    // then connection caps that fit in what is left.
+    let fds = endpoint::budget_descriptors(&cfg);
+    let sip_tcp = endpoint::tcp_limits(&cfg, &fds);
+    let http_limits = http::HttpLimits::new(&cfg.http.connections, fds.http);
     let loaded = check::load_all(&cfg)?;
     std::fs::create_dir_all(cfg.recordings_dir())
         .with_context(|| format!("cannot create {}", cfg.recordings_dir().display()))?;
@@ -296,9 +301,16 @@ async fn serve(path: &Path) -> Result<()> {
         calendar,
     ));
     let calls = call::Calls::new(ctx);
-    let ep = endpoint::start(sip_listen, advertised, max_message, t1, calls.clone())
-        .await
-        .with_context(|| format!("SIP on {sip_listen}"))?;
+    let ep = endpoint::start(
+        sip_listen,
+        advertised,
+        max_message,
+        t1,
+        sip_tcp,
+        calls.clone(),
+    )
+    .await
+    .with_context(|| format!("SIP on {sip_listen}"))?;
     dialler::Dialler::start(calls.clone(), ep.clone()).await;
     let listener = tokio::net::TcpListener::bind(http_listen)
         .await
@@ -310,10 +322,10 @@ async fn serve(path: &Path) -> Result<()> {
             data_dir.display()
         )
     })?;
-    let app = http::router(calls, ep, operator)
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // `http::serve` puts the client's `ConnectInfo<SocketAddr>` on every request.
+    let app = http::router(calls, ep, operator);
     tokio::select! {
-        r = axum::serve(listener, app) => r.context("HTTP server")?,
+        r = http::serve(listener, app, http_limits) => r.context("HTTP server")?,
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
     }
     Ok(())

@@ -1,8 +1,11 @@
 //! Splitting a TCP byte stream into SIP messages by Content-Length (RFC 3261 §18.3).
 //!
 //! Sans-IO: push bytes as they arrive, pull whole messages out. CRLF keep-alives between
-//! messages (RFC 5626 §3.5.1) are skipped. A message without Content-Length on a stream is
-//! an error (the stream cannot be resynchronised), as is one larger than the limit.
+//! messages (RFC 5626 §3.5.1) are skipped and each double-CRLF "ping" is counted, so the
+//! transport can answer it with a CRLF "pong" and count it as life on the connection. A
+//! message without Content-Length on a stream is an error (the stream cannot be
+//! resynchronised), as is one larger than the limit. Whether part of a message is waiting
+//! is visible, so the transport can time out one that trickles in (slowloris).
 
 use crate::normalize::{expand_compact, find_header_end};
 use bytes::{Buf, Bytes, BytesMut};
@@ -23,20 +26,41 @@ pub enum FrameError {
 pub struct StreamFramer {
     buf: BytesMut,
     max: usize,
+    /// How much of "\r\n\r\n" the keep-alive bytes skipped last have matched.
+    ping_match: usize,
+    /// Complete double-CRLF pings seen and not yet taken.
+    pings: usize,
 }
+
+/// A keep-alive ping on a stream (RFC 5626 §3.5.1); the answer is a single CRLF.
+const PING: &[u8] = b"\r\n\r\n";
 
 impl StreamFramer {
     /// A framer refusing messages over `max` bytes.
     pub fn new(max: usize) -> Self {
         StreamFramer {
-            buf: BytesMut::with_capacity(4096),
+            // Empty until bytes come: thousands of idle connections cost no buffers.
+            buf: BytesMut::new(),
             max,
+            ping_match: 0,
+            pings: 0,
         }
     }
 
     /// Appends received bytes.
     pub fn push(&mut self, data: &[u8]) {
         self.buf.extend_from_slice(data);
+    }
+
+    /// Whether part of a message has arrived (after [`Self::next_message`] returned
+    /// `Ok(None)`): keep-alive bytes between messages do not count.
+    pub fn has_partial(&self) -> bool {
+        self.buf.iter().any(|b| *b != b'\r' && *b != b'\n')
+    }
+
+    /// The double-CRLF keep-alive pings skipped since the last call.
+    pub fn take_pings(&mut self) -> usize {
+        std::mem::take(&mut self.pings)
     }
 
     /// The next complete message, if one has fully arrived.
@@ -46,7 +70,24 @@ impl StreamFramer {
             .iter()
             .take_while(|b| **b == b'\r' || **b == b'\n')
             .count();
+        for &b in &self.buf[..skip] {
+            self.ping_match = if b == PING[self.ping_match] {
+                self.ping_match + 1
+            } else if b == b'\r' {
+                1
+            } else {
+                0
+            };
+            if self.ping_match == PING.len() {
+                self.pings += 1;
+                self.ping_match = 0;
+            }
+        }
         self.buf.advance(skip);
+        if !self.buf.is_empty() {
+            // A message starts: a ping is only CRLFs between messages.
+            self.ping_match = 0;
+        }
         let Some((body_start, head_end)) = find_header_end(&self.buf) else {
             return if self.buf.len() > self.max {
                 Err(FrameError::TooLarge(self.max))
@@ -99,6 +140,31 @@ mod tests {
             assert_eq!(got.len(), 2, "cut at {cut}");
             assert!(got.iter().all(|m| m.as_ref() == MSG.as_bytes()));
         }
+    }
+
+    #[test]
+    fn counts_pings_across_splits_and_sees_partial_messages() {
+        let stream = format!("\r\n\r\n\r\n\r\n{MSG}\r\n\r\n");
+        for cut in 0..stream.len() {
+            let mut f = StreamFramer::new(4096);
+            let (a, b) = stream.as_bytes().split_at(cut);
+            let mut got = 0;
+            for part in [a, b] {
+                f.push(part);
+                while f.next_message().unwrap().is_some() {
+                    got += 1;
+                }
+            }
+            assert_eq!(got, 1, "cut at {cut}");
+            assert_eq!(f.take_pings(), 3, "cut at {cut}");
+            assert_eq!(f.take_pings(), 0);
+            assert!(!f.has_partial(), "cut at {cut}");
+        }
+        let mut f = StreamFramer::new(4096);
+        f.push(b"\r\nOPT");
+        assert_eq!(f.next_message(), Ok(None));
+        assert!(f.has_partial());
+        assert_eq!(f.take_pings(), 0, "a lone CRLF is no ping");
     }
 
     #[test]

@@ -162,6 +162,11 @@ impl Setup {
         let (media, media_rx) = match MediaSession::start(&self.ctx.ports, params).await {
             Ok(m) => m,
             Err(e) => {
+                // "No free port" is also what the pool says when every bind fails for the
+                // whole process (out of file descriptors): the log says which it was.
+                if let Err(cause) = std::net::UdpSocket::bind((self.ctx.ports.ip(), 0)) {
+                    tracing::warn!(error = %cause, "no RTP socket: the system refuses any UDP socket, not only the range's ports");
+                }
                 self.refuse(503, &tag, &e.to_string());
                 return None;
             }

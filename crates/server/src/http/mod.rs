@@ -21,6 +21,7 @@ mod callbacks;
 mod cases;
 mod departments;
 mod error;
+mod listener;
 mod openapi;
 mod operator;
 mod reports;
@@ -43,6 +44,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 pub use operator::OperatorToken;
+
+pub use listener::{serve, HttpLimits};
 
 #[derive(Clone)]
 pub(crate) struct AppState {
@@ -183,6 +186,13 @@ async fn status(State(s): State<AppState>, auth: Auth) -> Result<Response, ApiEr
             "received": sip.received.load(Ordering::Relaxed),
             "malformed": sip.malformed.load(Ordering::Relaxed),
             "rejected_sources": sip.rejected_sources.load(Ordering::Relaxed),
+            "tcp": {
+                "open": sip.tcp.open.load(Ordering::Relaxed),
+                "accepted": sip.tcp.accepted.load(Ordering::Relaxed),
+                "refused_per_source": sip.tcp.refused_per_source.load(Ordering::Relaxed),
+                "refused_total": sip.tcp.refused_total.load(Ordering::Relaxed),
+                "timed_out": sip.tcp.timed_out.load(Ordering::Relaxed),
+            },
         },
         "rtp_ports_in_use": s.calls.ctx.ports.in_use(),
     }))
