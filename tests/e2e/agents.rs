@@ -506,6 +506,15 @@ fn supervisor_sees_queues_agents_and_live_events() {
     );
     call.wait().assert_success("caller");
     uas.wait().assert_success("agent");
+    // A pause is refused while the call is up (409, never silently dropped) and taken in
+    // wrap-up: wait for the server to have seen the end of the call.
+    let wrap_up = events.wait_for(Duration::from_secs(10), &mut seen, |e| {
+        e["type"] == "agent" && e["agent"] == "1001" && e["to"] == "wrap_up"
+    });
+    assert!(
+        wrap_up.is_some(),
+        "no agent event to wrap_up; saw {seen:#?}"
+    );
     let (code, body) = server.api_post_sup(
         "/api/agents/1001/state",
         &json!({"state": "not_ready", "reason": "lunch"}),

@@ -689,12 +689,21 @@ fn a_voicemail_from_an_international_number_is_never_dialled() {
     let uas = agent_ready_to_answer(&server, &phone, 1);
 
     let foreign = leave_voicemail_from(&server, "00882123456789");
-    let (status, tasks) = server.api_authorized("/api/callbacks?status=failed", &token);
-    assert_eq!(status, 200, "{tasks}");
-    let task = tasks
-        .as_array()
-        .and_then(|l| l.iter().find(|t| t["ticket"] == foreign.as_str()).cloned())
-        .unwrap_or_else(|| panic!("no failed task for {foreign}: {tasks:#}"));
+    // The voicemail is stored just after the caller's BYE: wait for its task.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let task = loop {
+        let (status, tasks) = server.api_authorized("/api/callbacks?all=true", &token);
+        assert_eq!(status, 200, "{tasks}");
+        let mine = tasks
+            .as_array()
+            .and_then(|l| l.iter().find(|t| t["ticket"] == foreign.as_str()).cloned());
+        match mine {
+            Some(t) => break t,
+            None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
+            None => panic!("no task for {foreign}: {tasks:#}"),
+        }
+    };
+    assert_eq!(task["status"], "failed", "{task:#}");
     assert_eq!(task["attempts"], 0, "{task:#}");
     assert!(
         task["number_problem"]

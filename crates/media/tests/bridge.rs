@@ -462,7 +462,9 @@ async fn gap_is_silence_in_place(ts_follows_wall: bool) {
     );
     assert!(rms(&left[silence..resumed - 8]) < 1.0);
     assert!(rms(&left[resumed..resumed + 3600]) > 10_000.0);
-    assert!(rms(&left[resumed + 4400..]) < 1.0);
+    // After the spurt, silence to the end (on a loaded machine the file may end soon
+    // after it: the bridge is dropped on a real clock).
+    assert!(rms(&left[(resumed + 4400).min(left.len())..]) < 1.0);
 }
 
 #[tokio::test]

@@ -437,10 +437,11 @@ impl AcdService {
         self.deliver(d);
     }
 
-    /// The agent pauses.
-    pub fn set_not_ready(&self, agent: &AgentId, reason: &str, by: By<'_>) {
-        self.router().set_not_ready(agent, reason, self.now());
+    /// The agent pauses. False (nothing changed) while a call rings or talks, or when logged out.
+    pub fn set_not_ready(&self, agent: &AgentId, reason: &str, by: By<'_>) -> bool {
+        let applied = self.router().set_not_ready(agent, reason, self.now());
         self.sync_agent_by(agent, None, by);
+        applied
     }
 
     /// A waiting call's place (1 = next).

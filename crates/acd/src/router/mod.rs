@@ -337,20 +337,22 @@ impl Router {
         out
     }
 
-    /// The agent stops taking calls (from Ready, NotReady or WrapUp; ignored while a call
-    /// rings or talks, and when logged out).
-    pub fn set_not_ready(&mut self, agent: &AgentId, reason: &str, now: Millis) {
+    /// The agent stops taking calls (from Ready, NotReady or WrapUp). False, and nothing
+    /// changes, while a call rings or talks, and when logged out or unknown: the caller
+    /// says so rather than dropping the request.
+    pub fn set_not_ready(&mut self, agent: &AgentId, reason: &str, now: Millis) -> bool {
         let Some(&slot) = self.agent_ids.get(agent) else {
-            return;
+            return false;
         };
         match self.agents[slot as usize].state {
             AgentState::Ready => self.unindex_agent(slot),
             AgentState::NotReady(_) | AgentState::WrapUp => {}
-            _ => return,
+            _ => return false,
         }
         let a = &mut self.agents[slot as usize];
         a.state = AgentState::NotReady(reason.to_string());
         a.since = now;
+        true
     }
 
     /// A call asks for `queue` with a priority (higher first). Returns an [`Decision::Offer`]

@@ -74,7 +74,7 @@ pub(super) async fn run(calls: Calls, invite: Invite, ep: EndpointHandle) {
             ) {
                 "agent_logged_out"
             } else {
-                ctx.acd.set_not_ready(&agent, "break", By::Phone);
+                let _ = ctx.acd.set_not_ready(&agent, "break", By::Phone);
                 tracing::info!("agent not ready");
                 "agent_not_ready"
             }

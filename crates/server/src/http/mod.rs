@@ -335,8 +335,12 @@ async fn set_agent_state(
             ) {
                 return Err(ApiError::conflict("the agent is logged out"));
             }
-            ctx.acd
-                .set_not_ready(&agent, body.reason.as_deref().unwrap_or("break"), by);
+            let reason = body.reason.as_deref().unwrap_or("break");
+            if !ctx.acd.set_not_ready(&agent, reason, by) {
+                return Err(ApiError::conflict(
+                    "the agent is on a call: pause during its wrap-up or after",
+                ));
+            }
         }
         "logged_out" => ctx.acd.logout(&agent, by),
         other => {
