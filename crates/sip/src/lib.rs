@@ -14,10 +14,13 @@
 //! - [`dialog`]: dialog state and in-dialog request building (§12).
 //! - [`sdp`]: offer/answer for one audio stream (RFC 3264).
 //! - [`transport`]: the only I/O — UDP and TCP on one address.
+//! - [`admission`]: connection caps per source and in total, and rate-limited refusal and
+//!   accept-error logs, for SIP's TCP listener and the server's HTTP one alike.
 //!
 //! The crate knows no IVR, queue or case: the server's call controller is its user.
 //! Network input never panics here: anything malformed becomes an error value.
 
+pub mod admission;
 pub mod dialog;
 pub mod digest;
 pub mod framing;

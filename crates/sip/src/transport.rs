@@ -11,7 +11,10 @@
 //! only so many (the last eighth is kept for the trunk), and a connection that does not
 //! deliver a message in time, trickles one in, or falls silent is closed. Refusals are
 //! counted ([`TcpStats`]) and logged once a minute per source, not once per connection.
+//! The counting and the rate-limited logs are [`crate::admission`]'s, shared with the
+//! server's HTTP listener; what is SIP's is which caps a connection meets ([`TcpLimits`]).
 
+use crate::admission::{AcceptErrors, Admission, Caps, Refusal};
 use crate::framing::StreamFramer;
 use crate::message::Transport;
 use crate::transaction::Transmit;
@@ -111,9 +114,8 @@ pub struct Transports {
     incoming: mpsc::Sender<Incoming>,
     max: usize,
     limits: TcpLimits,
-    slots: Arc<Mutex<Slots>>,
+    admission: Admission,
     stats: Arc<TcpStats>,
-    refusals: Arc<Mutex<RefusalLog>>,
 }
 
 /// An open connection in the table: where to queue its outgoing messages.
@@ -121,14 +123,6 @@ pub struct Transports {
 struct Conn {
     id: u64,
     tx: mpsc::Sender<Bytes>,
-}
-
-/// Connections counted by source.
-#[derive(Default)]
-struct Slots {
-    total: usize,
-    per_source: HashMap<IpAddr, usize>,
-    next_id: u64,
 }
 
 /// Which caps a new connection is held to.
@@ -142,71 +136,15 @@ enum Cap {
     Ours,
 }
 
-/// Why a connection was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Refusal {
-    PerSource,
-    Total,
-}
-
-/// A counted connection; dropping it gives the count back.
+/// A counted connection, also in [`TcpStats::open`]; dropping it gives both counts back.
 struct Slot {
-    ip: IpAddr,
-    id: u64,
-    slots: Arc<Mutex<Slots>>,
+    admitted: crate::admission::Slot,
     stats: Arc<TcpStats>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut s = lock(&self.slots);
-        s.total = s.total.saturating_sub(1);
-        if let Some(n) = s.per_source.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                s.per_source.remove(&self.ip);
-            }
-        }
         self.stats.open.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// When each source's refusals were last logged, and how many since.
-#[derive(Default)]
-struct RefusalLog {
-    by_source: HashMap<IpAddr, (Instant, u64)>,
-}
-
-/// One log line per source per this long, however many connections it tries.
-const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
-/// Sources remembered for rate-limiting refusal logs; beyond it stale entries go.
-const REFUSAL_LOG_SOURCES: usize = 4096;
-
-impl RefusalLog {
-    /// Whether to log this refusal now, and how many went unlogged before it.
-    fn note(&mut self, ip: IpAddr, now: Instant) -> Option<u64> {
-        if self.by_source.len() >= REFUSAL_LOG_SOURCES {
-            self.by_source
-                .retain(|_, (at, _)| now.duration_since(*at) < REFUSAL_LOG_EVERY);
-        }
-        let full = self.by_source.len() >= REFUSAL_LOG_SOURCES;
-        match self.by_source.get_mut(&ip) {
-            Some((at, quiet)) if now.duration_since(*at) < REFUSAL_LOG_EVERY => {
-                *quiet += 1;
-                None
-            }
-            Some((at, quiet)) => {
-                *at = now;
-                Some(std::mem::take(quiet))
-            }
-            // So many sources refused within a minute that their log lines would flood:
-            // the counters tell the rest.
-            None if full => None,
-            None => {
-                self.by_source.insert(ip, (now, 0));
-                Some(0)
-            }
-        }
     }
 }
 
@@ -233,9 +171,8 @@ impl Transports {
             incoming,
             max: max_message,
             limits,
-            slots: Arc::default(),
+            admission: Admission::new(),
             stats: Arc::default(),
-            refusals: Arc::default(),
         };
         tokio::spawn(t.clone().udp_loop());
         tokio::spawn(t.clone().accept_loop(listener));
@@ -320,7 +257,7 @@ impl Transports {
     }
 
     async fn accept_loop(self, listener: TcpListener) {
-        let mut last_error_log: Option<Instant> = None;
+        let mut errors = AcceptErrors::new();
         loop {
             match listener.accept().await {
                 Ok((s, peer)) => {
@@ -340,19 +277,14 @@ impl Transports {
                         Err(why) => self.refused(ip, why),
                     }
                 }
+                // Out of descriptors (EMFILE/ENFILE) and the like: the caps should prevent
+                // it, but if it happens, say so without flooding the log.
                 Err(e) => {
-                    // Out of descriptors (EMFILE/ENFILE) and the like: the caps should
-                    // prevent it, but if it happens, say so without flooding the log.
-                    let now = Instant::now();
-                    let quiet = match last_error_log {
-                        Some(at) => now.duration_since(at) >= Duration::from_secs(10),
-                        None => true,
-                    };
-                    if quiet {
-                        last_error_log = Some(now);
-                        tracing::warn!(error = %e, "TCP accept failed (logged every 10 s at most)");
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    errors
+                        .failed(Instant::now().into_std(), || {
+                            tracing::warn!(error = %e, "TCP accept failed (logged every 10 s at most)")
+                        })
+                        .await
                 }
             }
         }
@@ -360,31 +292,24 @@ impl Transports {
 
     /// Counts a connection from `ip` unless it would pass its caps.
     fn take_slot(&self, ip: IpAddr, cap: Cap) -> Result<Slot, Refusal> {
-        let mut s = lock(&self.slots);
         let max = self.limits.max_connections.max(1);
-        let from_ip = s.per_source.get(&ip).copied().unwrap_or(0);
-        match cap {
-            Cap::Source(per_source) => {
-                if from_ip >= per_source {
-                    return Err(Refusal::PerSource);
-                }
-                // Sources under a per-source cap may fill only seven eighths: the rest
-                // is the trunk's, however many other sources there are.
-                if s.total >= max - max / 8 {
-                    return Err(Refusal::Total);
-                }
-            }
-            Cap::Exempt if s.total >= max => return Err(Refusal::Total),
-            Cap::Exempt | Cap::Ours => {}
-        }
-        s.total += 1;
-        s.per_source.insert(ip, from_ip + 1);
-        s.next_id += 1;
+        let caps = match cap {
+            // Sources under a per-source cap may fill only seven eighths: the rest is the
+            // trunk's, however many other sources there are.
+            Cap::Source(per_source) => Caps {
+                per_source: Some(per_source),
+                total: Some(max - max / 8),
+            },
+            Cap::Exempt => Caps {
+                per_source: None,
+                total: Some(max),
+            },
+            Cap::Ours => Caps::NONE,
+        };
+        let admitted = self.admission.take(ip, caps)?;
         self.stats.open.fetch_add(1, Ordering::Relaxed);
         Ok(Slot {
-            ip,
-            id: s.next_id,
-            slots: self.slots.clone(),
+            admitted,
             stats: self.stats.clone(),
         })
     }
@@ -395,7 +320,7 @@ impl Transports {
             Refusal::Total => (&self.stats.refused_total, self.limits.max_connections),
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        if let Some(quiet) = lock(&self.refusals).note(ip, Instant::now()) {
+        if let Some(quiet) = self.admission.refused(ip, Instant::now().into_std()) {
             let reason = match why {
                 Refusal::PerSource => "this source holds its share of connections",
                 Refusal::Total => "the SIP TCP connections are at their cap",
@@ -417,7 +342,7 @@ impl Transports {
         ours: bool,
     ) -> mpsc::Sender<Bytes> {
         let (tx, rx) = mpsc::channel::<Bytes>(64);
-        let id = slot.as_ref().map_or(0, |s| s.id);
+        let id = slot.as_ref().map_or(0, |s| s.admitted.id());
         lock(&self.tcp).insert(peer, Conn { id, tx: tx.clone() });
         let me = self.clone();
         tokio::spawn(async move {
@@ -707,22 +632,5 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(stats.open.load(Ordering::Relaxed), 0);
-    }
-
-    #[test]
-    fn refusals_are_logged_once_a_minute_per_source() {
-        let mut log = RefusalLog::default();
-        let ip: IpAddr = Ipv4Addr::new(127, 0, 0, 2).into();
-        let t0 = Instant::now();
-        assert_eq!(log.note(ip, t0), Some(0));
-        for _ in 0..1000 {
-            assert_eq!(log.note(ip, t0 + Duration::from_secs(1)), None);
-        }
-        assert_eq!(log.note(ip, t0 + Duration::from_secs(61)), Some(1000));
-        // Many sources: the table stays bounded.
-        for i in 0..10_000u32 {
-            log.note(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)), t0);
-        }
-        assert!(log.by_source.len() <= REFUSAL_LOG_SOURCES);
     }
 }

@@ -5,16 +5,18 @@
 //! so many connections, all together only so many (sized at start against the descriptor
 //! limit, after what calls need), a request head must arrive within a few seconds, and a
 //! connection silent in both directions is closed.
+//!
+//! Counting connections and rate-limiting the logs of refusals and failed accepts is
+//! [`hotline_sip::admission`], which SIP's TCP listener uses as well.
 
 use axum::extract::ConnectInfo;
 use axum::Router;
+use hotline_sip::admission::{AcceptErrors, Admission, Caps, Refusal};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -58,33 +60,32 @@ impl HttpLimits {
 /// use it. HTTP/1.1 only: hyper's header-read timeout, which bounds both the idle wait for
 /// a request and a slowly sent head, exists for HTTP/1.
 pub async fn serve(listener: TcpListener, app: Router, limits: HttpLimits) -> io::Result<()> {
-    let counts = Arc::new(Mutex::new(ConnCounts::default()));
-    let mut last_accept_error: Option<Instant> = None;
+    let admission = Admission::new();
+    let caps = Caps {
+        per_source: Some(limits.max_per_source),
+        total: Some(limits.max_connections),
+    };
+    let mut errors = AcceptErrors::new();
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(c) => c,
             Err(e) => {
                 // Out of descriptors and the like: say so every 10 s at most, and do not spin.
-                let now = Instant::now();
-                let quiet = match last_accept_error {
-                    Some(at) => now.duration_since(at) >= Duration::from_secs(10),
-                    None => true,
-                };
-                if quiet {
-                    last_accept_error = Some(now);
-                    tracing::warn!(error = %e, "HTTP accept failed (logged every 10 s at most)");
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                errors
+                    .failed(Instant::now().into_std(), || {
+                        tracing::warn!(error = %e, "HTTP accept failed (logged every 10 s at most)")
+                    })
+                    .await;
                 continue;
             }
         };
         let ip = peer.ip().to_canonical();
-        let slot = match ConnCounts::take(&counts, ip, &limits) {
+        let slot = match admission.take(ip, caps) {
             Ok(slot) => slot,
             Err(why) => {
                 // Closed at once (dropped): better than leaving it in the backlog, where
                 // it would hold up the connections behind it.
-                ConnCounts::refused(&counts, ip, why, &limits);
+                refused(&admission, ip, why, &limits);
                 continue;
             }
         };
@@ -109,88 +110,21 @@ pub async fn serve(listener: TcpListener, app: Router, limits: HttpLimits) -> io
     }
 }
 
-/// Open API connections by source, and when refusals were last logged.
-#[derive(Default)]
-struct ConnCounts {
-    total: usize,
-    per_source: HashMap<IpAddr, usize>,
-    logged: HashMap<IpAddr, Instant>,
-}
-
-/// A counted connection; dropping it gives the count back.
-struct ConnSlot {
-    ip: IpAddr,
-    counts: Arc<Mutex<ConnCounts>>,
-}
-
-impl Drop for ConnSlot {
-    fn drop(&mut self) {
-        let mut c = lock_counts(&self.counts);
-        c.total -= 1;
-        if let Some(n) = c.per_source.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                c.per_source.remove(&self.ip);
-            }
-        }
+/// Logs a refusal, once a minute per source (the API keeps no refusal counters).
+fn refused(admission: &Admission, ip: IpAddr, why: Refusal, limits: &HttpLimits) {
+    if admission.refused(ip, Instant::now().into_std()).is_none() {
+        return;
     }
-}
-
-fn lock_counts(m: &Mutex<ConnCounts>) -> MutexGuard<'_, ConnCounts> {
-    // Plain counters that every holder leaves consistent.
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// One log line per refused source per this long.
-const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(60);
-/// Sources remembered for that; past it, refusals of new sources go unlogged (but counted).
-const REFUSAL_LOG_SOURCES: usize = 4096;
-
-impl ConnCounts {
-    /// Counts a connection from `ip`, or says which cap it would pass.
-    fn take(
-        counts: &Arc<Mutex<ConnCounts>>,
-        ip: IpAddr,
-        limits: &HttpLimits,
-    ) -> Result<ConnSlot, &'static str> {
-        let mut c = lock_counts(counts);
-        let from_ip = c.per_source.get(&ip).copied().unwrap_or(0);
-        if from_ip >= limits.max_per_source {
-            return Err("this source holds its share of connections");
-        }
-        if c.total >= limits.max_connections {
-            return Err("the HTTP connections are at their cap");
-        }
-        c.total += 1;
-        c.per_source.insert(ip, from_ip + 1);
-        Ok(ConnSlot {
-            ip,
-            counts: counts.clone(),
-        })
-    }
-
-    fn refused(counts: &Arc<Mutex<ConnCounts>>, ip: IpAddr, why: &str, limits: &HttpLimits) {
-        let now = Instant::now();
-        let mut c = lock_counts(counts);
-        if c.logged.len() >= REFUSAL_LOG_SOURCES {
-            c.logged
-                .retain(|_, at| now.duration_since(*at) < REFUSAL_LOG_EVERY);
-        }
-        let log = match c.logged.get(&ip) {
-            Some(at) => now.duration_since(*at) >= REFUSAL_LOG_EVERY,
-            None => c.logged.len() < REFUSAL_LOG_SOURCES,
-        };
-        if log {
-            c.logged.insert(ip, now);
-            drop(c);
-            tracing::warn!(
-                source = %ip,
-                max_per_source = limits.max_per_source,
-                max_connections = limits.max_connections,
-                "HTTP connection refused: {why} (logged once a minute per source)"
-            );
-        }
-    }
+    let why = match why {
+        Refusal::PerSource => "this source holds its share of connections",
+        Refusal::Total => "the HTTP connections are at their cap",
+    };
+    tracing::warn!(
+        source = %ip,
+        max_per_source = limits.max_per_source,
+        max_connections = limits.max_connections,
+        "HTTP connection refused: {why} (logged once a minute per source)"
+    );
 }
 
 /// A TCP stream that fails with `TimedOut` once nothing has been read or written on it for
