@@ -187,6 +187,7 @@ fn sixty_concurrent_guesses_get_no_200() {
             answered += 1;
         }
     }
+    eprintln!("answers to 60 concurrent guesses: {codes:?}");
     assert_eq!(codes.get(&200), None, "a guess got through: {codes:?}");
     assert_eq!(answered, 60, "every guess is answered: {codes:?}");
     assert!(
