@@ -88,4 +88,4 @@ pub use model::{
 };
 pub use report::DailyReport;
 pub use security::SecurityEvent;
-pub use store::CaseStore;
+pub use store::{redact_password, CaseStore};

@@ -1074,7 +1074,7 @@ fn check_extension(ext: &str) -> Result<(), CaseError> {
 
 /// The URL with the password of its user info (`user:password@`) replaced by `***`,
 /// fit for logs and error messages. Anything without one is returned unchanged.
-pub(crate) fn redact_password(url: &str) -> String {
+pub fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };

@@ -55,7 +55,7 @@ pub fn run(path: &Path) -> Result<()> {
     );
     println!(
         "  database {}, recordings {}",
-        cfg.database_url(),
+        cfg.database_url_shown(),
         cfg.recordings_dir().display()
     );
     println!(

@@ -500,7 +500,7 @@ pub struct TrunkConfig {
 }
 
 /// The carrier's gateway for calls we make.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutboundTrunk {
     /// The gateway's SIP address.
@@ -519,6 +519,20 @@ pub struct OutboundTrunk {
     /// Put before the citizen's number in the Request-URI (e.g. "0" for an outside line).
     #[serde(default)]
     pub prefix: String,
+}
+
+impl std::fmt::Debug for OutboundTrunk {
+    /// Everything but the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboundTrunk")
+            .field("gateway", &self.gateway)
+            .field("transport", &self.transport)
+            .field("caller_id", &self.caller_id)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("prefix", &self.prefix)
+            .finish()
+    }
 }
 
 fn default_udp() -> String {
@@ -768,6 +782,19 @@ impl Config {
             .iter()
             .filter_map(|s| Cidr::parse(s).ok())
             .collect()
+    }
+
+    /// Opens the case database; an error names it with its password hidden (the systemd
+    /// unit's journal and a terminal must never show it).
+    pub async fn open_store(&self) -> Result<hotline_case::CaseStore> {
+        hotline_case::CaseStore::open(&self.database_url())
+            .await
+            .with_context(|| format!("database {}", self.database_url_shown()))
+    }
+
+    /// [`Config::database_url`] fit for logs and output: its password replaced by `***`.
+    pub fn database_url_shown(&self) -> String {
+        hotline_case::redact_password(&self.database_url())
     }
 
     /// The database URL, defaulting to an SQLite file in the data directory.

@@ -279,9 +279,9 @@ async fn serve(path: &Path) -> Result<()> {
     let loaded = check::load_all(&cfg)?;
     std::fs::create_dir_all(cfg.recordings_dir())
         .with_context(|| format!("cannot create {}", cfg.recordings_dir().display()))?;
-    let store = hotline_case::CaseStore::open(&cfg.database_url())
-        .await
-        .with_context(|| format!("database {}", cfg.database_url()))?
+    let store = cfg
+        .open_store()
+        .await?
         .with_callback_attempts(cfg.callbacks.max_attempts)
         .with_callback_numbers(cfg.callbacks.number_policy(&cfg.trunk.numbers)?);
     let sip_listen = cfg.sip.listen;
@@ -344,9 +344,7 @@ async fn callbacks_list(
     limit: u32,
 ) -> Result<()> {
     let cfg = Config::load(path)?;
-    let store = hotline_case::CaseStore::open(&cfg.database_url())
-        .await
-        .with_context(|| format!("database {}", cfg.database_url()))?;
+    let store = cfg.open_store().await?;
     let tasks = if let Some(st) = status {
         store.callback_tasks_with_status(st, limit).await?
     } else if all {
@@ -381,9 +379,7 @@ async fn callbacks_list(
 
 async fn case(path: &Path, cmd: CaseCommand) -> Result<()> {
     let cfg = Config::load(path)?;
-    let store = hotline_case::CaseStore::open(&cfg.database_url())
-        .await
-        .with_context(|| format!("database {}", cfg.database_url()))?;
+    let store = cfg.open_store().await?;
     match cmd {
         CaseCommand::Show { ticket, json } => {
             let Some(c) = store.case_by_ticket(&ticket).await? else {
@@ -546,9 +542,7 @@ async fn transition(
 
 async fn user(path: &Path, cmd: UserCommand) -> Result<()> {
     let cfg = Config::load(path)?;
-    let store = hotline_case::CaseStore::open(&cfg.database_url())
-        .await
-        .with_context(|| format!("database {}", cfg.database_url()))?;
+    let store = cfg.open_store().await?;
     match cmd {
         UserCommand::Add {
             username,
@@ -606,9 +600,7 @@ async fn user(path: &Path, cmd: UserCommand) -> Result<()> {
 
 async fn migrate(path: &Path) -> Result<()> {
     let cfg = Config::load(path)?;
-    let store = hotline_case::CaseStore::open(&cfg.database_url())
-        .await
-        .with_context(|| format!("database {}", cfg.database_url()))?;
+    let store = cfg.open_store().await?;
     println!(
         "{} database is up to date (migrations of hotline {} applied)",
         store.backend_name(),
@@ -621,9 +613,7 @@ async fn migrate(path: &Path) -> Result<()> {
 async fn agent(path: &Path, cmd: AgentCommand) -> Result<()> {
     use hotline_case::{NewAgent, Skill};
     let cfg = Config::load(path)?;
-    let store = hotline_case::CaseStore::open(&cfg.database_url())
-        .await
-        .with_context(|| format!("database {}", cfg.database_url()))?;
+    let store = cfg.open_store().await?;
     match cmd {
         AgentCommand::Add {
             extension,
@@ -700,9 +690,7 @@ async fn report_daily(path: &Path, date: Option<chrono::NaiveDate>, json: bool) 
     let cfg = Config::load(path)?;
     let loaded = check::load_all(&cfg)?;
     let tz = loaded.ivr.timezone;
-    let store = hotline_case::CaseStore::open(&cfg.database_url())
-        .await
-        .with_context(|| format!("database {}", cfg.database_url()))?;
+    let store = cfg.open_store().await?;
     let day = date.unwrap_or_else(|| chrono::Utc::now().with_timezone(&tz).date_naive());
     let r = store.daily_report(day, tz).await?;
     if json {

@@ -418,6 +418,22 @@ fn work_orders_over_http() {
     let root = s.login("root", "rootpass1");
     let agent = s.login("li", "agentpass1");
     assert_eq!(s.req("GET", "/api/queues", Some(&agent), None).status, 200);
+    // Every error body is JSON, also those axum's extractors make (the finding: reschedule
+    // without `at` answered plain text).
+    for (method, path, body, status) in [
+        ("POST", "/api/callbacks/1/reschedule", Some(json!({})), 400),
+        ("GET", "/api/callbacks/abc", None, 400),
+        ("GET", "/api/missed-calls?limit=many", None, 400),
+        ("DELETE", "/api/cases", None, 405),
+    ] {
+        let r = s.req(method, path, Some(&root), body);
+        assert_eq!(r.status, status, "{method} {path}: {}", r.text());
+        let e = r.json();
+        assert!(
+            e["error"].as_str().is_some_and(|m| !m.is_empty()),
+            "{method} {path}: {e}"
+        );
+    }
     let r = s.req("GET", "/api/missed-calls", Some(&agent), None);
     assert_eq!(
         r.status,

@@ -229,3 +229,38 @@ fn daily_report_of_an_empty_day() {
         "the bad date is named: {out}"
     );
 }
+
+/// The finding: `check-config` and start-up errors printed `postgres://hotline:S3cretPW@…`
+/// (the systemd unit runs check-config before each start: the password landed in the
+/// journal). Passwords never reach output or errors.
+#[test]
+fn secrets_are_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        "[trunk.outbound]\ngateway = \"127.0.0.1:9\"\nusername = \"hotline\"\npassword = \"TrunkPW9\"\n",
+    );
+    let text = std::fs::read_to_string(&cfg).unwrap().replacen(
+        "/data\"\n",
+        "/data\"\ndatabase = \"postgres://hotline:S3cretPW@127.0.0.1:1/hotline\"\n",
+        1,
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let (ok, out) = hotline(&["check-config", "--config", cfg]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("postgres://hotline:***@127.0.0.1:1/hotline"),
+        "{out}"
+    );
+    // A command that opens the (unreachable) database fails, naming it without the password.
+    let (ok, err) = hotline(&["case", "list", "--config", cfg]);
+    assert!(!ok, "{err}");
+    assert!(err.contains("hotline:***@"), "{err}");
+    for out in [out, err] {
+        assert!(
+            !out.contains("S3cretPW") && !out.contains("TrunkPW9"),
+            "{out}"
+        );
+    }
+}

@@ -3,7 +3,7 @@
 //! is not done here: the agent (or the dialler) reports each attempt's result.
 
 use super::auth::Auth;
-use super::error::ApiError;
+use super::error::{ApiError, Body};
 use super::AppState;
 use axum::extract::{Path, Query, State};
 use axum::Json;
@@ -104,7 +104,7 @@ pub async fn start(
     State(s): State<AppState>,
     auth: Auth,
     Path(id): Path<i64>,
-    Json(b): Json<StartBody>,
+    Body(b): Body<StartBody>,
 ) -> Result<(axum::http::StatusCode, Json<CallbackTask>), ApiError> {
     allowed(&auth)?;
     let ctx = &s.calls.ctx;
@@ -176,7 +176,7 @@ pub async fn attempt(
     State(s): State<AppState>,
     auth: Auth,
     Path(id): Path<i64>,
-    Json(b): Json<AttemptBody>,
+    Body(b): Body<AttemptBody>,
 ) -> Result<Json<CallbackTask>, ApiError> {
     allowed(&auth)?;
     let result = CallbackResult::parse(&b.result).ok_or_else(|| {
@@ -212,7 +212,7 @@ pub async fn reschedule(
     State(s): State<AppState>,
     auth: Auth,
     Path(id): Path<i64>,
-    Json(b): Json<RescheduleBody>,
+    Body(b): Body<RescheduleBody>,
 ) -> Result<Json<CallbackTask>, ApiError> {
     allowed(&auth)?;
     let t = s
@@ -238,7 +238,7 @@ pub async fn skip(
     State(s): State<AppState>,
     auth: Auth,
     Path(id): Path<i64>,
-    Json(b): Json<SkipBody>,
+    Body(b): Body<SkipBody>,
 ) -> Result<Json<CallbackTask>, ApiError> {
     allowed(&auth)?;
     let t = s

@@ -108,6 +108,41 @@ impl From<CaseError> for ApiError {
     }
 }
 
+/// Every error answer is `{"error": "…"}`: the ones axum's extractors make by themselves
+/// (a bad path or query parameter, a wrong method) are plain text, so they are rewrapped here
+/// with the same status.
+pub async fn json_errors(r: Response) -> Response {
+    let status = r.status();
+    let is_json = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return r;
+    }
+    let (parts, body) = r.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+    } else {
+        text
+    };
+    let mut out = ApiError::new(status, message).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
 /// A JSON request body. Anything that is not JSON, or not the expected shape (unknown
 /// or missing fields, wrong types, unknown enum values), is 400 with serde's message,
 /// which names the field or value.

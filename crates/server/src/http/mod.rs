@@ -157,6 +157,7 @@ pub fn router(calls: Calls, ep: EndpointHandle, operator: OperatorToken) -> Rout
             r.route(route.path, route.handler)
         })
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route") })
+        .layer(axum::middleware::map_response(error::json_errors))
         .with_state(AppState {
             calls,
             ep,
