@@ -28,6 +28,29 @@ pub fn load_all(cfg: &Config) -> Result<Loaded> {
             Err(e) => problems.push(format!("prompt `{name}`: {e}")),
         }
     }
+    // Every queue the menu sends callers to must exist in the ACD: a misspelt one sends
+    // every caller pressing that key to "agents busy" and voicemail.
+    let queues: Vec<&str> = cfg.acd.queues.iter().map(|q| q.name.as_str()).collect();
+    let mut unknown = Vec::new();
+    for (key, queue) in &ivr.menu.options {
+        if !queues.contains(&queue.as_str()) {
+            unknown.push(format!("menu option \"{key}\" = \"{queue}\""));
+        }
+    }
+    if !queues.contains(&ivr.menu.fallback_queue.as_str()) {
+        unknown.push(format!(
+            "menu.fallback_queue = \"{}\"",
+            ivr.menu.fallback_queue
+        ));
+    }
+    if !unknown.is_empty() {
+        bail!(
+            "{} names a queue that [acd.queues] does not have ({}): {}",
+            cfg.ivr.flow.display(),
+            queues.join(", "),
+            unknown.join(", ")
+        );
+    }
     if !problems.is_empty() {
         bail!(
             "{} prompt(s) unusable (from {}):\n  {}",

@@ -264,3 +264,25 @@ fn secrets_are_never_printed() {
         );
     }
 }
+
+/// The finding: check-config passed a menu option naming a queue that does not exist
+/// (`"3" = "enterprize"`): every caller pressing 3 heard "agents busy" and voicemail.
+#[test]
+fn a_menu_option_naming_no_queue_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = std::fs::read_to_string(repo().join("config/ivr.toml"))
+        .unwrap()
+        .replace("\"3\" = \"enterprise\"", "\"3\" = \"enterprize\"");
+    assert!(flow.contains("enterprize"));
+    let flow_path = dir.path().join("ivr.toml");
+    std::fs::write(&flow_path, flow).unwrap();
+    let cfg = config(dir.path(), "");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        &format!("{}/config/ivr.toml", repo().display()),
+        &flow_path.display().to_string(),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let (ok, out) = hotline(&["check-config", "--config", cfg.to_str().unwrap()]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("menu option \"3\" = \"enterprize\""), "{out}");
+}
