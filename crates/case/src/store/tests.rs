@@ -99,6 +99,7 @@ on_both_backends! {
     released_claims_go_back_to_pending,
     tasks_are_listed_by_status,
     uncallable_numbers_are_failed_at_once_and_never_due,
+    a_settled_case_owes_no_revisit,
     revisit_tasks_only_for_replied_cases_one_at_a_time,
     revisit_by_phone_records_the_verdict_and_redoes_the_unsatisfied;
 

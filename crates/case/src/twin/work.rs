@@ -696,7 +696,50 @@ async fn apply_action(
     };
     let event = plan.event;
     insert_event(&mut *conn, r.id, now, &actor.user, event, from, to, note.as_deref()).await?;
+    if plan.from != plan.to {
+        cancel_tasks_no_longer_owed(&mut *conn, r.id, plan.to, now).await?;
+    }
     Ok(plan.record)
+}
+
+/// In the transaction that moves a case to `to`: the pending callback tasks it no longer
+/// owes are skipped, so that nobody rings a citizen about a case already settled — a
+/// revisit once the case has left `replied` (revisited by hand, closed, sent back), every
+/// task once the case is final. A task already under way is left to finish (its claim
+/// fails if it has not been claimed yet).
+async fn cancel_tasks_no_longer_owed(
+    conn: &mut Conn,
+    case: i64,
+    to: CaseState,
+    now: DateTime<Utc>,
+) -> Result<(), CaseError> {
+    if to == CaseState::Replied {
+        return Ok(());
+    }
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "UPDATE callback_tasks SET status = 'skipped', updated_at = $1 \
+         WHERE case_id = $2 AND status = 'pending' AND (reason = 'revisit' OR $3) RETURNING id",
+    )
+    .bind(now)
+    .bind(case)
+    .bind(to.is_final())
+    .fetch_all(&mut *conn)
+    .await?;
+    for id in ids {
+        let note = format!("task {id}: no longer needed, the case is {}", to.as_str());
+        insert_event(
+            &mut *conn,
+            case,
+            now,
+            "system",
+            "callback_skipped",
+            None,
+            None,
+            Some(&note),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 async fn department_record(

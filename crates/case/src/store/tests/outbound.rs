@@ -617,6 +617,8 @@ pub(super) async fn revisit_by_phone_records_the_verdict_and_redoes_the_unsatisf
         .revisit_task_for(&happy_ticket, CallbackMode::Auto, t(9, 0), 2)
         .await
         .unwrap();
+    // As the IVR does before it dials (a pending task is skipped once the case is settled).
+    store.claim_callback(task.id, "ivr", t(9, 0)).await.unwrap();
     let call = store
         .open_outbound_call(outbound(happy, Some(task.id), None))
         .await
@@ -753,4 +755,53 @@ pub(super) async fn revisit_by_phone_records_the_verdict_and_redoes_the_unsatisf
                 .as_str()
         )
     );
+}
+
+/// The finding: a revisit task made by the department's reply stayed `pending` after the
+/// case was revisited by hand and closed, and the dialler rang an agent and the citizen
+/// about the closed case. The change that settles a case skips what it no longer owes, in
+/// the same transaction; a claim on the skipped task then fails.
+pub(super) async fn a_settled_case_owes_no_revisit(db: Db) {
+    let store = &db.store;
+    departments(store).await;
+    let agent = crate::model::Actor::new("agent7", crate::lifecycle::Role::Agent);
+    let sup = crate::model::Actor::new("sup1", crate::lifecycle::Role::Supervisor);
+    let (_, by_hand) = replied_case(store, 1).await;
+    let (_, closed) = replied_case(store, 2).await;
+    let mut tasks = Vec::new();
+    for ticket in [&by_hand, &closed] {
+        let task = store
+            .revisit_task_for(ticket, CallbackMode::Agent, t(9, 0), 2)
+            .await
+            .unwrap();
+        tasks.push(task.id);
+    }
+    let revisit = Action::Revisit {
+        satisfaction: Satisfaction::Satisfied,
+    };
+    act(store, &by_hand, revisit, &agent, mon(1, 3))
+        .await
+        .unwrap();
+    let close = Action::Close {
+        note: Some("citizen unreachable".into()),
+    };
+    act(store, &closed, close, &sup, mon(1, 4)).await.unwrap();
+    for (id, ticket) in tasks.iter().zip([&by_hand, &closed]) {
+        let task = store.callback_task(*id).await.unwrap();
+        assert_eq!(task.status, CallbackStatus::Skipped, "{ticket}");
+        let ev = detail(store, ticket).await.events;
+        assert!(
+            ev.iter().any(|e| e.event == "callback_skipped"
+                && e.note
+                    .as_deref()
+                    .is_some_and(|n| n.contains("no longer needed"))),
+            "{ev:?}"
+        );
+        assert!(store.claim_callback(*id, "1001", t(9, 0)).await.is_err());
+    }
+    assert!(store
+        .callback_worklist(t(23, 0), 0)
+        .await
+        .unwrap()
+        .is_empty());
 }
