@@ -55,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Departments (承办单位): the units cases are dispatched to, in a tree of levels 1–3.
+    Department {
+        #[command(subcommand)]
+        command: DepartmentCommand,
+    },
     /// Opens the database and applies pending schema migrations.
     Migrate,
     /// Reports for the hotline's leadership.
@@ -178,6 +183,30 @@ enum UserCommand {
 }
 
 #[derive(Subcommand)]
+enum DepartmentCommand {
+    /// Adds a department: a level 1 unit, or one below its parent (`--parent CODE`).
+    Add {
+        /// Short unique code: 1 to 64 of a-z, 0-9, '.', '_', '-' (e.g. housing).
+        code: String,
+        /// Display name (e.g. 市住建局).
+        #[arg(long)]
+        name: String,
+        /// 1 (一级), 2 (二级) or 3 (三级).
+        #[arg(long, default_value_t = 1)]
+        level: u8,
+        /// The code of the unit above it (levels 2 and 3).
+        #[arg(long)]
+        parent: Option<String>,
+    },
+    /// Lists the departments as a tree.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum CaseCommand {
     /// One work order with its calls, recordings and audit trail.
     Show {
@@ -239,6 +268,7 @@ fn main() -> Result<()> {
         Command::Case { command } => runtime()?.block_on(case(&cli.config, command)),
         Command::Agent { command } => runtime()?.block_on(agent(&cli.config, command)),
         Command::User { command } => runtime()?.block_on(user(&cli.config, command)),
+        Command::Department { command } => runtime()?.block_on(department(&cli.config, command)),
         Command::Migrate => runtime()?.block_on(migrate(&cli.config)),
         Command::Report {
             command: ReportCommand::Daily { date, json },
@@ -253,6 +283,59 @@ fn main() -> Result<()> {
                 },
         } => runtime()?.block_on(callbacks_list(&cli.config, json, all, status, limit)),
         Command::Status { json } => runtime()?.block_on(status::run(&cli.config, json)),
+    }
+}
+
+async fn department(path: &Path, cmd: DepartmentCommand) -> Result<()> {
+    let cfg = Config::load(path)?;
+    let store = cfg.open_store().await?;
+    match cmd {
+        DepartmentCommand::Add {
+            code,
+            name,
+            level,
+            parent,
+        } => {
+            let d = store
+                .add_department(hotline_case::NewDepartment {
+                    code,
+                    name,
+                    parent,
+                    level,
+                })
+                .await?;
+            println!(
+                "added department {} ({}), level {}{}",
+                d.code,
+                d.name,
+                d.level,
+                d.parent.map(|p| format!(" under {p}")).unwrap_or_default()
+            );
+        }
+        DepartmentCommand::List { json } => {
+            let all = store.departments().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else {
+                print_tree(&all, None, 0);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The departments below `parent` (the top level for `None`), indented by depth.
+fn print_tree(all: &[hotline_case::Department], parent: Option<&str>, depth: usize) {
+    for d in all.iter().filter(|d| d.parent.as_deref() == parent) {
+        let inactive = if d.active { "" } else { " (inactive)" };
+        println!(
+            "{}{}  {}  level {}{inactive}",
+            "  ".repeat(depth),
+            d.code,
+            d.name,
+            d.level
+        );
+        print_tree(all, Some(&d.code), depth + 1);
     }
 }
 

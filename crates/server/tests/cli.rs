@@ -286,3 +286,75 @@ fn a_menu_option_naming_no_queue_is_refused() {
     assert!(!ok, "{out}");
     assert!(out.contains("menu option \"3\" = \"enterprize\""), "{out}");
 }
+
+/// The finding: the README's bootstrap (`hotline user add wang … --department housing`)
+/// failed, no CLI added departments. The README's block is run here line by line, as a
+/// newcomer would, with `…` as the password.
+#[test]
+fn the_readme_bootstrap_commands_work() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let block = readme
+        .split("bootstrap the first admin from the CLI:")
+        .nth(1)
+        .and_then(|rest| rest.split("```sh\n").nth(1))
+        .and_then(|rest| rest.split("```").next())
+        .expect("the bootstrap block in README.md");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "");
+    let mut ran = 0;
+    for line in block.lines() {
+        let command = line.split("   #").next().unwrap().trim();
+        let Some(rest) = command.strip_prefix("hotline ") else {
+            continue;
+        };
+        let mut args = split_args(&rest.replace('…', "password-1"));
+        args.push("--config".into());
+        args.push(cfg.to_str().unwrap().into());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, out) = hotline(&args);
+        assert!(ok, "`{command}` failed:\n{out}");
+        ran += 1;
+    }
+    assert!(ran >= 8, "only {ran} commands in the block:\n{block}");
+    let (ok, tree) = hotline(&["department", "list", "--config", cfg.to_str().unwrap()]);
+    assert!(ok, "{tree}");
+    assert!(
+        tree.contains("housing") && tree.contains("  housing.east"),
+        "{tree}"
+    );
+    let (_, users) = hotline(&["user", "list", "--json", "--config", cfg.to_str().unwrap()]);
+    assert!(users.contains("\"extension\": \"1001\""), "{users}");
+}
+
+/// Splits a shell command line on spaces, honouring '…' and "…" quotes (enough for the
+/// README's lines).
+fn split_args(line: &str) -> Vec<String> {
+    let mut args = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut started = false;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                started = true;
+            }
+            (None, ' ') => {
+                if started || !cur.is_empty() {
+                    args.push(std::mem::take(&mut cur));
+                }
+                started = false;
+            }
+            (None, c) => {
+                cur.push(c);
+                started = true;
+            }
+        }
+    }
+    if started || !cur.is_empty() {
+        args.push(cur);
+    }
+    args
+}

@@ -252,7 +252,10 @@ impl Setup {
             body.into_bytes(),
         );
         self.ep.respond(&self.invite.key, ok);
-        self.ctx.stats.answered.fetch_add(1, Ordering::Relaxed);
+        self.ctx
+            .stats
+            .answered_by_ivr
+            .fetch_add(1, Ordering::Relaxed);
         tracing::info!(ticket = %opened.ticket, "answered");
         let now = Instant::now();
         let flow = Flow::new(self.ctx.ivr.clone(), opened.ticket.clone(), Utc::now(), now);

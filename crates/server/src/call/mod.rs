@@ -61,8 +61,11 @@ pub struct Invite {
 /// Counters for the status API.
 #[derive(Debug, Default)]
 pub struct CallStats {
+    /// INVITEs to the hotline's numbers from the trunk.
     pub offered: AtomicU64,
-    pub answered: AtomicU64,
+    /// Calls the hotline itself answered (200 OK to the trunk, the IVR starts) — not calls
+    /// an agent answered, which the ACD figures count.
+    pub answered_by_ivr: AtomicU64,
     pub refused: AtomicU64,
     pub voicemails: AtomicU64,
     pub ended: AtomicU64,
