@@ -8,9 +8,12 @@
 mod agents;
 mod callbacks;
 mod calls;
+mod deploy;
 mod hostile_auth;
 mod hostile_media;
 mod hostile_network;
+mod prompts;
+mod report;
 mod robustness;
 mod status;
 mod transactions;
