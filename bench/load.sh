@@ -19,7 +19,8 @@ trap 'kill $pid 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 sed -e 's/^listen = "127.0.0.1:5060"/listen = "127.0.0.1:15060"/' \
     -e 's/^listen = "127.0.0.1:8080"/listen = "127.0.0.1:18080"/' \
     -e 's/^rtp_port_min = .*/rtp_port_min = 40000/' -e 's/^rtp_port_max = .*/rtp_port_max = 59999/' \
-    -e "s#^dir = \"./data\"#dir = \"$work/data\"#" config/default.toml > "$work/hotline.toml"
+    -e "s#^dir = .*#dir = \"$work/data\"#" -e "s#^flow = .*#flow = \"$PWD/config/ivr.toml\"#" \
+    -e "s#^prompts = .*#prompts = \"$PWD/prompts/zh\"#" config/default.toml > "$work/hotline.toml"
 RUST_LOG=warn "$bin" serve --config "$work/hotline.toml" 2> "$work/hotline.log" &
 pid=$!
 for _ in $(seq 50); do curl -sf http://127.0.0.1:18080/healthz >/dev/null 2>&1 && break; sleep 0.1; done

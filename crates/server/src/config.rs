@@ -2,7 +2,10 @@
 //!
 //! Every listen address, the RTP port range, the data directory, the database and the
 //! trunk's allowed sources are keys, so tests can run several servers side by side.
-//! Relative paths are taken from the working directory (run from the repository root).
+//! Relative paths in a config file (`[data] dir`, `database` for SQLite, `recordings`,
+//! `[ivr] flow`, `prompts`) are taken from the directory of that file, never from the
+//! working directory: `hotline case list --config /etc/hotline/production.toml` reads the
+//! same database from anywhere. [`Config::load`] makes them absolute.
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
@@ -652,6 +655,8 @@ impl Config {
             .with_context(|| format!("cannot read config {}", path.display()))?;
         let mut cfg: Config =
             toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
+        let base = config_dir(path)?;
+        cfg.resolve_paths(&base);
         // Callback tasks wait in their own queue for as long as it takes: no maximum wait.
         if !cfg.acd.queues.iter().any(|q| q.name == cfg.callbacks.queue) {
             cfg.acd.queues.push(QueueConfig {
@@ -666,6 +671,21 @@ impl Config {
         cfg.validate()
             .with_context(|| format!("in {}", path.display()))?;
         Ok(cfg)
+    }
+
+    /// Makes every relative path of the file absolute, taken from `base` (the config
+    /// file's directory): the data directory, an SQLite database, recordings, the IVR flow
+    /// and the prompts. The operator token lives in the data directory, so it follows.
+    fn resolve_paths(&mut self, base: &Path) {
+        self.data.dir = resolve(base, &self.data.dir);
+        if let Some(r) = &self.data.recordings {
+            self.data.recordings = Some(resolve(base, r));
+        }
+        if let Some(url) = &self.data.database {
+            self.data.database = Some(resolve_sqlite_url(base, url));
+        }
+        self.ivr.flow = resolve(base, &self.ivr.flow);
+        self.ivr.prompts = resolve(base, &self.ivr.prompts);
     }
 
     fn validate(&self) -> Result<()> {
@@ -814,6 +834,62 @@ impl Config {
     }
 }
 
+/// The absolute directory of the config file `path` (symlinks resolved).
+fn config_dir(path: &Path) -> Result<PathBuf> {
+    let full = std::fs::canonicalize(path)
+        .with_context(|| format!("cannot resolve config path {}", path.display()))?;
+    Ok(full.parent().map(Path::to_path_buf).unwrap_or(full))
+}
+
+/// `p` taken from `base` unless it is absolute; leading `.` and `..` are folded into `base`
+/// (which is canonical), so `../data` from `/srv/hotline/config` is `/srv/hotline/data`.
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    use std::path::Component;
+    if p.is_absolute() {
+        return p.to_path_buf();
+    }
+    let mut out = base.to_path_buf();
+    let mut rest = p.components().peekable();
+    while let Some(c) = rest.peek() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => break,
+        }
+        rest.next();
+    }
+    out.extend(rest);
+    out
+}
+
+/// An SQLite URL (`sqlite://data/hotline.db`, `sqlite:data/hotline.db?mode=rwc`) or bare
+/// path with a relative file taken from `base`; other URLs (PostgreSQL, `sqlite::memory:`)
+/// as they are.
+fn resolve_sqlite_url(base: &Path, url: &str) -> String {
+    let (scheme, rest) = if let Some(r) = url.strip_prefix("sqlite://") {
+        ("sqlite://", r)
+    } else if let Some(r) = url.strip_prefix("sqlite:") {
+        ("sqlite:", r)
+    } else if url.contains("://") {
+        return url.to_string();
+    } else {
+        ("", url)
+    };
+    let (file, query) = match rest.split_once('?') {
+        Some((f, q)) => (f, format!("?{q}")),
+        None => (rest, String::new()),
+    };
+    if file.is_empty() || file.starts_with(':') || Path::new(file).is_absolute() {
+        return url.to_string();
+    }
+    format!(
+        "{scheme}{}{query}",
+        resolve(base, Path::new(file)).display()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -824,6 +900,51 @@ mod tests {
         let cfg = Config::load(&path).unwrap();
         assert_eq!(cfg.sip.listen, "127.0.0.1:5060".parse().unwrap());
         assert!(cfg.database_url().starts_with("sqlite://"));
+        // The embedded defaults keep everything under the repository's `data/`, and read
+        // the repository's flow and prompts, from whatever working directory.
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .canonicalize()
+            .unwrap();
+        assert_eq!(cfg.data.dir, repo.join("data"));
+        assert_eq!(
+            cfg.database_url(),
+            format!("sqlite://{}", repo.join("data/hotline.db").display())
+        );
+        assert_eq!(cfg.recordings_dir(), repo.join("data/recordings"));
+        assert_eq!(cfg.ivr.flow, repo.join("config/ivr.toml"));
+        assert_eq!(cfg.ivr.prompts, repo.join("prompts/zh"));
+    }
+
+    #[test]
+    fn relative_paths_are_taken_from_the_config_files_directory() {
+        let base = Path::new("/etc/hotline");
+        assert_eq!(
+            resolve(base, Path::new("data")),
+            Path::new("/etc/hotline/data")
+        );
+        assert_eq!(
+            resolve(base, Path::new("./data")),
+            Path::new("/etc/hotline/data")
+        );
+        assert_eq!(
+            resolve(base, Path::new("../../var/lib/h")),
+            Path::new("/var/lib/h")
+        );
+        assert_eq!(
+            resolve(base, Path::new("/var/lib/h")),
+            Path::new("/var/lib/h")
+        );
+        for (url, want) in [
+            ("sqlite://./db/h.db", "sqlite:///etc/hotline/db/h.db"),
+            ("sqlite:h.db?mode=rwc", "sqlite:/etc/hotline/h.db?mode=rwc"),
+            ("h.db", "/etc/hotline/h.db"),
+            ("sqlite:///var/lib/h.db", "sqlite:///var/lib/h.db"),
+            ("sqlite::memory:", "sqlite::memory:"),
+            ("postgres://u:p@db/hotline", "postgres://u:p@db/hotline"),
+        ] {
+            assert_eq!(resolve_sqlite_url(base, url), want, "{url}");
+        }
     }
 
     #[test]

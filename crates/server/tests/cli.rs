@@ -358,3 +358,120 @@ fn split_args(line: &str) -> Vec<String> {
     }
     args
 }
+
+/// Runs `hotline <args>` from the working directory `cwd`.
+fn hotline_in(cwd: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hotline"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The finding (issue 10): `hotline user list --config /etc/hotline/hotline.toml` run from
+/// the operator's home made an empty `./data/hotline.db` there and answered "no case", "no
+/// user": relative paths in the config were taken from the working directory. They are the
+/// config file's directory's now, whatever the working directory.
+#[test]
+fn relative_paths_are_the_config_files_not_the_working_directorys() {
+    let etc = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(etc.path().join("prompts")).unwrap();
+    for e in std::fs::read_dir(repo().join("prompts/zh")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), etc.path().join("prompts").join(e.file_name())).unwrap();
+    }
+    std::fs::copy(repo().join("config/ivr.toml"), etc.path().join("ivr.toml")).unwrap();
+    let cfg = etc.path().join("hotline.toml");
+    std::fs::write(
+        &cfg,
+        "[sip]\nlisten = \"127.0.0.1:0\"\n[media]\nip = \"127.0.0.1\"\nrtp_port_min = 31000\nrtp_port_max = 31010\n\
+[http]\nlisten = \"127.0.0.1:0\"\n[data]\ndir = \"./state\"\n[trunk]\nallowed_sources = [\"127.0.0.1/32\"]\nnumbers = [\"12345\"]\n\
+[ivr]\nflow = \"ivr.toml\"\nprompts = \"prompts\"\n",
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    // The operator bootstraps from /etc/hotline…
+    let (ok, out) = hotline_in(
+        etc.path(),
+        &[
+            "department",
+            "add",
+            "housing",
+            "--name",
+            "市住建局",
+            "--level",
+            "1",
+            "--config",
+            c,
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(etc.path().join("state/hotline.db").is_file());
+    // …and works from home the next day.
+    let (ok, out) = hotline_in(home.path(), &["department", "list", "--config", c]);
+    assert!(
+        ok && out.contains("housing"),
+        "the config's database: {out}"
+    );
+    let (ok, out) = hotline_in(
+        home.path(),
+        &[
+            "user",
+            "add",
+            "root",
+            "--name",
+            "Admin",
+            "--role",
+            "admin",
+            "--password",
+            "password-1",
+            "--config",
+            c,
+        ],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = hotline_in(etc.path(), &["user", "list", "--json", "--config", c]);
+    assert!(
+        ok && out.contains("\"root\""),
+        "one database from anywhere: {out}"
+    );
+    let (ok, out) = hotline_in(
+        home.path(),
+        &[
+            "report",
+            "daily",
+            "--date",
+            "2026-01-05",
+            "--json",
+            "--config",
+            c,
+        ],
+    );
+    assert!(
+        ok && out.contains("Asia/Shanghai"),
+        "the config's IVR flow: {out}"
+    );
+    let (ok, out) = hotline_in(home.path(), &["check-config", "--config", c]);
+    assert!(ok, "{out}");
+    let state = etc.path().join("state").canonicalize().unwrap();
+    assert!(
+        out.contains(&format!("{}/hotline.db", state.display()))
+            && out.contains(&format!("recordings {}/recordings", state.display())),
+        "check-config names the database and recordings it uses, in full: {out}"
+    );
+    let (ok, out) = hotline_in(home.path(), &["case", "list", "--json", "--config", c]);
+    assert!(ok && out.trim() == "[]", "{out}");
+    assert!(
+        !home.path().join("data").exists() && !home.path().join("state").exists(),
+        "nothing written in the working directory"
+    );
+}
