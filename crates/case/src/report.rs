@@ -1,6 +1,30 @@
 //! The daily report (每日一报): what the hotline did on one local day, as raw counts and
 //! the rates and averages derived from them, each figure's formula in its doc comment.
 //!
+//! # The call figures, defined once
+//!
+//! Offered, answered, abandoned (and within 5 s), missed, 接通率 and service level are
+//! defined in one place, [`CallTally`]: every table of the report (the day, each local
+//! hour) and the wallboard's per-queue figures of
+//! [`crate::CaseStore::queue_stats`] count calls with it, so a figure of the same name
+//! means the same thing everywhere. In short:
+//!
+//! - **offered** = calls that asked for an agent (entered an ACD queue) + missed calls
+//!   (the caller hung up while the hotline was still ringing, before the switch
+//!   answered: a citizen who dialled 12345 and reached nobody);
+//! - every offered call has exactly one outcome: `offered = answered + abandoned +
+//!   expired + turned_away + left_for_callback + waiting + missed`;
+//! - **接通率** (answer rate) = `answered / offered`; **service level** =
+//!   `answered_within_15s / offered`: one denominator for both, and missed calls are
+//!   in it because they are in `offered`;
+//! - calls the switch answered that never asked for an agent (IVR self-service such as a
+//!   status query, a hang-up in the greeting or menu, a voicemail outside staffed hours)
+//!   are **received** but not offered: they are nobody's to answer.
+//!
+//! Per queue a missed call counts nowhere (it never reached a queue), so the queues'
+//! `offered` add up to the day's `offered − missed`, which the report shows as
+//! [`CallFigures::queued`].
+//!
 //! # How it is computed
 //!
 //! The day is the local day `[00:00, 24:00)` in the given time zone, turned into a UTC
@@ -12,20 +36,32 @@
 //! Which time places a row in the day:
 //!
 //! - a call: when it **arrived** (`calls.arrived_at`), so a call arriving at 23:59:50 and
-//!   answered at 00:00:05 counts on the day it arrived; inbound calls only;
+//!   answered at 00:00:05 counts on the day it arrived; inbound calls for the call
+//!   figures, inbound and outbound (callbacks) for the agents' calls; the hour table
+//!   uses the local hour of arrival;
 //! - a missed call: when it arrived (`missed_calls.arrived_at`);
-//! - a case: when it was registered (`cases.created_at`);
-//! - dispatches, replies, urges, redos, revisits, voicemails, callback requests and survey
-//!   answers: the time of their audit event (`case_events.at`), so a case counts on each
-//!   day something happened to it, and past days' figures do not move later.
+//! - a case: when it was opened (`cases.created_at`), if it is a work order (not
+//!   `no_request`: a call that asked for nothing is not one);
+//! - dispatches, replies, urges, redos, revisits, voicemails, callback requests, survey
+//!   answers and callback task outcomes: the time of their audit event
+//!   (`case_events.at`), so a case counts on each day something happened to it, and past
+//!   days' figures do not move later;
+//! - callback attempts: `callback_attempts.at`; callback tasks created:
+//!   `callback_tasks.created_at`;
+//! - agents' state times: the part of each state (from `agent_events`) that falls in the
+//!   day, up to now for today.
+//!
+//! Work-order results are counted **per case** (12345 offices report cases, not events):
+//! a case replied twice in a day is resolved once, and a case revisited twice counts the
+//! latest verdict of the day. The event counts are kept beside them under their own
+//! names ([`CaseFigures::reply_events`], [`CaseFigures::revisit_events`]).
 //!
 //! Rates are `Option<f64>`: `None` when the denominator is 0, else rounded to 4 decimals
-//! (half away from zero). Averages are whole milliseconds, rounded the same way (as
-//! [`crate::CaseStore::queue_stats`] does).
+//! (half away from zero). Averages are whole milliseconds, rounded the same way.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
@@ -35,6 +71,88 @@ use crate::model::SERVICE_LEVEL_WAIT_MS;
 /// An abandoned call that waited at most this long (5 s) is a short abandon: the caller
 /// hung up almost at once, which says little about the service.
 pub const SHORT_ABANDON_MS: i64 = 5_000;
+
+/// The offered calls of some set (a day, an hour, a queue) by outcome: **the** definition
+/// of the call figures, used by the daily report and by the wallboard's queue figures.
+/// Add each call that reached the hotline with [`CallTally::add_call`] or
+/// [`CallTally::add_missed`]; calls that never asked for an agent are not counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CallTally {
+    /// Offered: calls that asked for an agent (entered an ACD queue: `queued_at` set,
+    /// including those turned away at once) plus missed calls. Equals the sum of the
+    /// outcomes below, each call counted in exactly one.
+    pub offered: i64,
+    /// Answered by an agent: `acd_result = answered`.
+    pub answered: i64,
+    /// Abandoned in the queue: the caller hung up waiting, `acd_result = abandoned`.
+    pub abandoned: i64,
+    /// Reached the queue's maximum wait: `acd_result = expired`.
+    pub expired: i64,
+    /// Turned away at once: `acd_result` `queue_full` or `no_agents`.
+    pub turned_away: i64,
+    /// Left the queue choosing a callback: `acd_result = callback_requested`.
+    pub left_for_callback: i64,
+    /// Still waiting (queued, no result yet).
+    pub waiting: i64,
+    /// Missed: the caller hung up while the hotline was ringing, before the switch
+    /// answered (a row of `missed_calls`; no queue, no case).
+    pub missed: i64,
+    /// Answered within 15 s: answered with `wait_ms ≤ 15000` ([`SERVICE_LEVEL_WAIT_MS`]);
+    /// part of [`CallTally::answered`].
+    pub answered_within_15s: i64,
+    /// Short abandons: abandoned with `wait_ms ≤ 5000` ([`SHORT_ABANDON_MS`]); part of
+    /// [`CallTally::abandoned`], and not taken out of any denominator.
+    pub abandoned_within_5s: i64,
+}
+
+impl CallTally {
+    /// Counts one call answered by the switch: `queued` says whether it asked for an agent
+    /// (else it is not offered and changes nothing), `acd_result` and `wait_ms` are the
+    /// call row's. An unknown result counts as still waiting.
+    pub fn add_call(&mut self, queued: bool, acd_result: Option<&str>, wait_ms: Option<i64>) {
+        if !queued {
+            return;
+        }
+        self.offered += 1;
+        let within = |limit: i64| wait_ms.is_some_and(|w| w <= limit);
+        match acd_result {
+            Some("answered") => {
+                self.answered += 1;
+                if within(SERVICE_LEVEL_WAIT_MS as i64) {
+                    self.answered_within_15s += 1;
+                }
+            }
+            Some("abandoned") => {
+                self.abandoned += 1;
+                if within(SHORT_ABANDON_MS) {
+                    self.abandoned_within_5s += 1;
+                }
+            }
+            Some("expired") => self.expired += 1,
+            Some("queue_full" | "no_agents") => self.turned_away += 1,
+            Some("callback_requested") => self.left_for_callback += 1,
+            _ => self.waiting += 1,
+        }
+    }
+
+    /// Counts one missed call (offered, never answered by the switch).
+    pub fn add_missed(&mut self) {
+        self.offered += 1;
+        self.missed += 1;
+    }
+
+    /// 接通率, answer rate = `answered / offered`. Missed calls and short abandons count
+    /// against it (a citizen dialled 12345 and reached nobody).
+    pub fn answer_rate(&self) -> Option<f64> {
+        ratio(self.answered, self.offered)
+    }
+
+    /// Service level = `answered_within_15s / offered` (the same denominator as the
+    /// answer rate).
+    pub fn service_level(&self) -> Option<f64> {
+        ratio(self.answered_within_15s, self.offered)
+    }
+}
 
 /// One local day's report. See the module docs for which time places a row in the day.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -49,39 +167,48 @@ pub struct DailyReport {
     pub to: DateTime<Utc>,
     /// Calls and the ACD.
     pub calls: CallFigures,
+    /// The call figures per local hour of arrival, hours 0 to 23 (all 24, in order).
+    pub hours: Vec<HourFigures>,
+    /// Per agent who had a call or a state change that day, by extension.
+    pub agents: Vec<AgentFigures>,
+    /// The callback worklist's outcomes.
+    pub callbacks: CallbackFigures,
     /// Work orders.
     pub cases: CaseFigures,
 }
 
-/// The day's calls. Raw counts first, then the figures derived from them.
+/// The day's calls. Raw counts first, then the figures derived from them. The ACD
+/// figures are those of [`CallTally`] over the day's calls.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CallFigures {
-    /// Calls offered: inbound calls that arrived and were answered by the switch (each
-    /// has a case). Calls that hung up before that are [`CallFigures::missed`].
+    /// Received: every inbound call that reached the hotline's number = calls the switch
+    /// answered + [`CallFigures::missed`].
+    pub received: i64,
+    /// Calls the switch answered that never asked for an agent (IVR self-service, a
+    /// hang-up in the greeting or menu, voicemail outside staffed hours):
+    /// `received − offered`.
+    pub ivr_only: i64,
+    /// Offered ([`CallTally::offered`]): asked for an agent + missed.
     pub offered: i64,
-    /// Calls that asked for an agent: offered calls that entered an ACD queue
-    /// (`queued_at` set), including those turned away at once (`queue_full`,
-    /// `no_agents`) — they asked; not having an agent for them is the hotline's failure.
-    /// Calls handled by the IVR alone or sent to voicemail outside staffed hours never
-    /// asked.
-    pub asked_for_agent: i64,
-    /// Answered by an agent: `acd_result = answered`.
+    /// Entered an ACD queue: `offered − missed` (the sum of the queues' `offered`).
+    pub queued: i64,
+    /// [`CallTally::answered`].
     pub answered: i64,
-    /// Answered within 15 s: answered with `wait_ms ≤ 15000` ([`SERVICE_LEVEL_WAIT_MS`]).
+    /// [`CallTally::answered_within_15s`].
     pub answered_within_15s: i64,
-    /// Abandoned in the queue: `acd_result = abandoned`.
+    /// [`CallTally::abandoned`].
     pub abandoned: i64,
-    /// Short abandons: abandoned with `wait_ms ≤ 5000` ([`SHORT_ABANDON_MS`]); part of
-    /// [`CallFigures::abandoned`], and not taken out of any denominator.
+    /// [`CallTally::abandoned_within_5s`].
     pub abandoned_within_5s: i64,
-    /// Reached the maximum wait in the queue: `acd_result = expired`.
+    /// [`CallTally::expired`].
     pub expired: i64,
-    /// Turned away at once: `acd_result` `queue_full` or `no_agents`.
+    /// [`CallTally::turned_away`].
     pub turned_away: i64,
-    /// Left the queue choosing a callback: `acd_result = callback_requested`.
+    /// [`CallTally::left_for_callback`].
     pub left_for_callback: i64,
-    /// Missed calls: rows of `missed_calls` (the caller hung up before the switch
-    /// answered; no case was opened).
+    /// [`CallTally::waiting`].
+    pub waiting: i64,
+    /// [`CallTally::missed`].
     pub missed: i64,
     /// Voicemails left: audit events `voicemail`.
     pub voicemails: i64,
@@ -90,12 +217,9 @@ pub struct CallFigures {
     /// Answered calls whose talk and wrap-up have both ended (`talk_ms` and `wrap_up_ms`
     /// known): the denominator of [`CallFigures::avg_handling_time_ms`].
     pub handled: i64,
-    /// 接通率, answer rate = `answered / (asked_for_agent + missed)`. Missed calls count
-    /// against it (a citizen dialled 12345 and reached nobody), as the `missed_calls`
-    /// table promises; short abandons are not excused.
+    /// 接通率 = `answered / offered` ([`CallTally::answer_rate`]).
     pub answer_rate: Option<f64>,
-    /// Service level = `answered_within_15s / asked_for_agent` (the wallboard's
-    /// figure, over the same calls as [`crate::CaseStore::queue_stats`]).
+    /// Service level = `answered_within_15s / offered` ([`CallTally::service_level`]).
     pub service_level: Option<f64>,
     /// Average speed of answer (ms) = mean `wait_ms` of the answered calls (wait from
     /// first queuing to the agent's answer).
@@ -105,10 +229,77 @@ pub struct CallFigures {
     pub avg_handling_time_ms: Option<i64>,
 }
 
+/// The calls of one local hour (by arrival), counted as [`CallTally`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct HourFigures {
+    /// The local hour, 0 to 23 (`9` is 09:00–09:59).
+    pub hour: u32,
+    /// [`CallTally::offered`].
+    pub offered: i64,
+    /// [`CallTally::answered`].
+    pub answered: i64,
+    /// [`CallTally::abandoned`].
+    pub abandoned: i64,
+    /// [`CallTally::missed`] (part of `offered`).
+    pub missed: i64,
+}
+
+/// One agent's day.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentFigures {
+    /// The agent's extension.
+    pub agent: String,
+    /// Calls the agent talked on: call rows of the day naming the agent with
+    /// `agent_answered_at` set (inbound calls answered from the queue, and outbound
+    /// callbacks).
+    pub calls: i64,
+    /// Of [`AgentFigures::calls`], the inbound ones (the ACD's `answered`).
+    pub inbound: i64,
+    /// Talk time (ms): the sum of those calls' `talk_ms` (ended calls).
+    pub talk_ms: i64,
+    /// Wrap-up time (ms): the sum of those calls' `wrap_up_ms` (finished wrap-ups).
+    pub wrap_up_ms: i64,
+    /// Logged-in time (ms): time in any state but `logged_out` (from `agent_events`).
+    pub logged_in_ms: i64,
+    /// Ready time (ms): time in `ready`, waiting for a call.
+    pub ready_ms: i64,
+    /// Not-ready time (ms): time in `not_ready` (breaks, a missed ring…).
+    pub not_ready_ms: i64,
+    /// Busy time (ms): time in `offered` (ringing), `on_call` and `wrap_up`.
+    pub busy_ms: i64,
+    /// Occupancy = `busy_ms / (logged_in_ms − not_ready_ms)`: the share of the time the
+    /// agent was available for calls that went to calls (ringing, talking, wrap-up).
+    pub occupancy: Option<f64>,
+}
+
+/// The callback worklist's day.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallbackFigures {
+    /// Tasks created (`callback_tasks.created_at` in the day): voicemails, callback
+    /// requests, revisits.
+    pub tasks_created: i64,
+    /// Attempts made (`callback_attempts.at` in the day).
+    pub attempts: i64,
+    /// Those attempts by result (`reached`, `no_answer`, `busy`, `rejected`,
+    /// `wrong_number`).
+    pub attempts_by_result: BTreeMap<String, i64>,
+    /// Tasks done: the citizen was reached (attempts `reached`; a task is reached once).
+    pub tasks_done: i64,
+    /// Tasks failed after their last attempt: audit events `callback_failed`.
+    pub tasks_failed: i64,
+    /// Tasks failed at once because the number may not be dialled (never attempted):
+    /// audit events `callback_uncallable`.
+    pub tasks_uncallable: i64,
+    /// Tasks skipped by staff or because the case no longer needs them: audit events
+    /// `callback_skipped`.
+    pub tasks_skipped: i64,
+}
+
 /// The day's work orders. Raw counts first, then the figures derived from them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CaseFigures {
-    /// Cases registered (受理): `cases.created_at` in the day.
+    /// Cases registered (受理): work orders opened in the day (`cases.created_at`; a call
+    /// that made no request, `no_request`, is not a work order).
     pub registered: i64,
     /// Registered cases by category (`consult`, `complaint`…; `uncategorized` when the
     /// agent set none). Sums to [`CaseFigures::registered`].
@@ -119,13 +310,17 @@ pub struct CaseFigures {
     /// Dispatched (转办): audit events `dispatched` (first dispatches; redispatches and
     /// redos are not counted again).
     pub dispatched: i64,
-    /// Resolved (办结): audit events `replied`. A redone case that replies again counts
-    /// again on the day of that reply.
+    /// Resolved (办结): cases with at least one reply (audit event `replied`) in the day,
+    /// each counted once however often it replied.
     pub resolved: i64,
-    /// Resolved on time: replies at or before the case's deadline. The deadline is the
-    /// case's current one, which is the one the reply answered unless the case has been
-    /// redone since (a redo starts a new deadline; the audit trail does not keep the old).
+    /// Of the resolved cases, those whose latest reply of the day was at or before the
+    /// case's deadline. The deadline is the case's current one, which is the one the
+    /// reply answered unless the case has been redone since (a redo starts a new
+    /// deadline; the audit trail does not keep the old).
     pub resolved_on_time: i64,
+    /// Reply events: audit events `replied` (a case replied twice counts twice here, once
+    /// in [`CaseFigures::resolved`]).
+    pub reply_events: i64,
     /// Overdue at the end of the day: cases held by a department at local 24:00 (their
     /// last status change before then led to `dispatched`, `accepted` or `redo`) whose
     /// deadline is before 24:00. Uses the case's current deadline, as above.
@@ -134,22 +329,28 @@ pub struct CaseFigures {
     pub urged: i64,
     /// Redone (重办): audit events `redo`.
     pub redone: i64,
-    /// Revisited (回访): audit events `revisited`.
+    /// Revisited (回访): cases revisited in the day (audit events `revisited`), each
+    /// counted once.
     pub revisited: i64,
-    /// The verdicts given at those revisits (each revisit records one).
+    /// The verdicts of the revisited cases: per case, the **latest** revisit of the day
+    /// (an unsatisfied case redone and then found satisfied counts as satisfied).
     pub revisit_verdicts: Verdicts,
+    /// Revisit events: audit events `revisited` (every revisit of every case).
+    pub revisit_events: i64,
+    /// The verdicts of every revisit event (one per event).
+    pub revisit_event_verdicts: Verdicts,
     /// The answers to the phone survey after talking to an agent (audit events
-    /// `satisfaction`). They judge the call, not the case's result, so they are kept
-    /// apart from [`CaseFigures::satisfaction_rate`].
+    /// `satisfaction`, one per call). They judge the call, not the case's result, so
+    /// they are kept apart from [`CaseFigures::satisfaction_rate`].
     pub survey_verdicts: Verdicts,
-    /// 按时办结率, on-time rate = `resolved_on_time / resolved`.
+    /// 按时办结率, on-time rate = `resolved_on_time / resolved` (cases).
     pub on_time_rate: Option<f64>,
-    /// 回访率, revisit rate = `revisited / resolved`, both of the day (revisits usually
+    /// 回访率, revisit rate = `revisited / resolved`, cases of the day (revisits usually
     /// follow replies of earlier days, so a day's rate can exceed 1).
     pub revisit_rate: Option<f64>,
     /// 满意率, satisfaction rate = `(satisfied + mostly_satisfied) / (satisfied +
-    /// mostly_satisfied + unsatisfied)` of [`CaseFigures::revisit_verdicts`], i.e. over
-    /// the revisits with an answer.
+    /// mostly_satisfied + unsatisfied)` of [`CaseFigures::revisit_verdicts`]: over the
+    /// revisited cases with an answer, the latest verdict of each.
     pub satisfaction_rate: Option<f64>,
     /// The phone survey's rate, same formula over [`CaseFigures::survey_verdicts`].
     pub survey_satisfaction_rate: Option<f64>,
@@ -219,23 +420,27 @@ pub(crate) fn day_bounds(day: NaiveDate, tz: Tz) -> (DateTime<Utc>, DateTime<Utc
 
 // ----- The day's rows, as both backends select them -----
 
-/// Inbound calls that arrived in `[$1, $2)`.
-pub(crate) const CALLS_SQL: &str = "SELECT queued_at, acd_result, wait_ms, talk_ms, wrap_up_ms \
-     FROM calls WHERE direction = 'inbound' AND arrived_at >= $1 AND arrived_at < $2";
+/// Calls (inbound and outbound) that arrived in `[$1, $2)`.
+pub(crate) const CALLS_SQL: &str = "SELECT direction, arrived_at, queued_at, acd_result, \
+     wait_ms, agent, agent_answered_at, talk_ms, wrap_up_ms \
+     FROM calls WHERE arrived_at >= $1 AND arrived_at < $2";
 
 /// Missed calls that arrived in `[$1, $2)`.
 pub(crate) const MISSED_SQL: &str =
-    "SELECT COUNT(*) FROM missed_calls WHERE arrived_at >= $1 AND arrived_at < $2";
+    "SELECT arrived_at FROM missed_calls WHERE arrived_at >= $1 AND arrived_at < $2";
 
-/// Cases registered in `[$1, $2)`.
-pub(crate) const CASES_SQL: &str =
-    "SELECT category, channel FROM cases WHERE created_at >= $1 AND created_at < $2";
+/// Work orders opened in `[$1, $2)` (not the calls that made no request).
+pub(crate) const CASES_SQL: &str = "SELECT category, channel FROM cases \
+     WHERE created_at >= $1 AND created_at < $2 AND status <> 'no_request'";
 
-/// The audit events in `[$1, $2)` the report counts, with their case's deadline.
-pub(crate) const EVENTS_SQL: &str = "SELECT e.event, e.at, e.note, c.deadline \
+/// The audit events in `[$1, $2)` the report counts, with their case's deadline, in the
+/// order they happened.
+pub(crate) const EVENTS_SQL: &str = "SELECT e.case_id, e.event, e.at, e.note, c.deadline \
      FROM case_events e JOIN cases c ON c.id = e.case_id \
      WHERE e.at >= $1 AND e.at < $2 AND e.event IN ('dispatched', 'replied', 'urged', \
-       'redo', 'revisited', 'voicemail', 'callback_requested', 'satisfaction')";
+       'redo', 'revisited', 'voicemail', 'callback_requested', 'satisfaction', \
+       'callback_failed', 'callback_uncallable', 'callback_skipped') \
+     ORDER BY e.at, e.id";
 
 /// For each case that may have been overdue at `$1` — a deadline before it, and held by
 /// a department now or changed since `$1` — its status changes before `$1`, in order.
@@ -246,14 +451,40 @@ pub(crate) const STATUS_SQL: &str = "SELECT e.case_id, e.to_status \
        AND e.to_status IS NOT NULL AND e.at < $1 \
      ORDER BY e.case_id, e.at, e.id";
 
+/// The agents' state changes in `[$1, $2)`, and each agent's last one before `$1` (the
+/// state it was in at 00:00), in order.
+pub(crate) const AGENT_EVENTS_SQL: &str = "SELECT e.extension, e.at, e.to_state \
+     FROM agent_events e \
+     WHERE e.at < $2 AND (e.at >= $1 OR e.id = (SELECT MAX(p.id) FROM agent_events p \
+       WHERE p.extension = e.extension AND p.at < $1)) \
+     ORDER BY e.extension, e.at, e.id";
+
+/// Callback attempts made in `[$1, $2)`.
+pub(crate) const ATTEMPTS_SQL: &str =
+    "SELECT result FROM callback_attempts WHERE at >= $1 AND at < $2";
+
+/// Callback tasks created in `[$1, $2)`.
+pub(crate) const TASKS_SQL: &str =
+    "SELECT COUNT(*) FROM callback_tasks WHERE created_at >= $1 AND created_at < $2";
+
 /// A call of the day.
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct CallFacts {
+    pub direction: String,
+    pub arrived_at: DateTime<Utc>,
     pub queued_at: Option<DateTime<Utc>>,
     pub acd_result: Option<String>,
     pub wait_ms: Option<i64>,
+    pub agent: Option<String>,
+    pub agent_answered_at: Option<DateTime<Utc>>,
     pub talk_ms: Option<i64>,
     pub wrap_up_ms: Option<i64>,
+}
+
+/// A missed call of the day.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct MissedFacts {
+    pub arrived_at: DateTime<Utc>,
 }
 
 /// A case registered that day.
@@ -266,6 +497,7 @@ pub(crate) struct CaseFacts {
 /// An audit event of the day, with its case's current deadline.
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct EventFacts {
+    pub case_id: i64,
     pub event: String,
     pub at: DateTime<Utc>,
     pub note: Option<String>,
@@ -279,22 +511,41 @@ pub(crate) struct StatusFacts {
     pub to_status: String,
 }
 
+/// An agent's state change.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct AgentEventFacts {
+    pub extension: String,
+    pub at: DateTime<Utc>,
+    pub to_state: String,
+}
+
+/// A callback attempt of the day.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct AttemptFacts {
+    pub result: String,
+}
+
 /// Everything a backend selects for one day.
 #[derive(Debug)]
 pub(crate) struct DayRows {
     pub calls: Vec<CallFacts>,
-    pub missed: i64,
+    pub missed: Vec<MissedFacts>,
     pub cases: Vec<CaseFacts>,
     pub events: Vec<EventFacts>,
     pub statuses: Vec<StatusFacts>,
+    pub agent_events: Vec<AgentEventFacts>,
+    pub attempts: Vec<AttemptFacts>,
+    pub tasks_created: i64,
 }
 
 /// The report from the day's rows: every formula of [`DailyReport`] is applied here.
+/// State times of agents still in a state run up to `now` (or 24:00 if earlier).
 pub(crate) fn compute(
     day: NaiveDate,
     tz: Tz,
     (from, to): (DateTime<Utc>, DateTime<Utc>),
     rows: DayRows,
+    now: DateTime<Utc>,
 ) -> DailyReport {
     DailyReport {
         day,
@@ -302,6 +553,9 @@ pub(crate) fn compute(
         from,
         to,
         calls: call_figures(&rows),
+        hours: hour_figures(&rows, tz),
+        agents: agent_figures(&rows, from, to.min(now)),
+        callbacks: callback_figures(&rows),
         cases: case_figures(&rows),
     }
 }
@@ -314,46 +568,160 @@ fn count_named(rows: &DayRows, name: &str) -> i64 {
     rows.events.iter().filter(|e| e.event == name).count() as i64
 }
 
+fn inbound(rows: &DayRows) -> impl Iterator<Item = &CallFacts> {
+    rows.calls.iter().filter(|c| c.direction == "inbound")
+}
+
+fn tally_call(t: &mut CallTally, c: &CallFacts) {
+    t.add_call(c.queued_at.is_some(), c.acd_result.as_deref(), c.wait_ms);
+}
+
 fn call_figures(rows: &DayRows) -> CallFigures {
-    let result_is = |c: &CallFacts, r: &str| c.acd_result.as_deref() == Some(r);
-    let count = |f: &dyn Fn(&CallFacts) -> bool| rows.calls.iter().filter(|c| f(c)).count() as i64;
-    let answered_calls: Vec<&CallFacts> = rows
-        .calls
-        .iter()
-        .filter(|c| result_is(c, "answered"))
+    let mut t = CallTally::default();
+    for c in inbound(rows) {
+        tally_call(&mut t, c);
+    }
+    for _ in &rows.missed {
+        t.add_missed();
+    }
+    let answered: Vec<&CallFacts> = inbound(rows)
+        .filter(|c| c.queued_at.is_some() && c.acd_result.as_deref() == Some("answered"))
         .collect();
-    let waits: Vec<i64> = answered_calls.iter().filter_map(|c| c.wait_ms).collect();
-    let handling: Vec<i64> = answered_calls
+    let waits: Vec<i64> = answered.iter().filter_map(|c| c.wait_ms).collect();
+    let handling: Vec<i64> = answered
         .iter()
         .filter_map(|c| Some(c.talk_ms? + c.wrap_up_ms?))
         .collect();
-    let sl = SERVICE_LEVEL_WAIT_MS as i64;
-
-    let offered = rows.calls.len() as i64;
-    let asked_for_agent = count(&|c| c.queued_at.is_some());
-    let answered = answered_calls.len() as i64;
-    let answered_within_15s = waits.iter().filter(|w| **w <= sl).count() as i64;
-    let abandoned = count(&|c| result_is(c, "abandoned"));
-    let abandoned_within_5s =
-        count(&|c| result_is(c, "abandoned") && c.wait_ms.is_some_and(|w| w <= SHORT_ABANDON_MS));
+    let received = inbound(rows).count() as i64 + t.missed;
     CallFigures {
-        offered,
-        asked_for_agent,
-        answered,
-        answered_within_15s,
-        abandoned,
-        abandoned_within_5s,
-        expired: count(&|c| result_is(c, "expired")),
-        turned_away: count(&|c| result_is(c, "queue_full") || result_is(c, "no_agents")),
-        left_for_callback: count(&|c| result_is(c, "callback_requested")),
-        missed: rows.missed,
+        received,
+        ivr_only: received - t.offered,
+        offered: t.offered,
+        queued: t.offered - t.missed,
+        answered: t.answered,
+        answered_within_15s: t.answered_within_15s,
+        abandoned: t.abandoned,
+        abandoned_within_5s: t.abandoned_within_5s,
+        expired: t.expired,
+        turned_away: t.turned_away,
+        left_for_callback: t.left_for_callback,
+        waiting: t.waiting,
+        missed: t.missed,
         voicemails: count_events(rows, ActionKind::LeftVoicemail),
         callbacks_requested: count_events(rows, ActionKind::RequestCallback),
         handled: handling.len() as i64,
-        answer_rate: ratio(answered, asked_for_agent + rows.missed),
-        service_level: ratio(answered_within_15s, asked_for_agent),
+        answer_rate: t.answer_rate(),
+        service_level: t.service_level(),
         avg_speed_of_answer_ms: mean(&waits),
         avg_handling_time_ms: mean(&handling),
+    }
+}
+
+fn hour_figures(rows: &DayRows, tz: Tz) -> Vec<HourFigures> {
+    let mut hours = [CallTally::default(); 24];
+    let hour = |at: &DateTime<Utc>| at.with_timezone(&tz).hour() as usize;
+    for c in inbound(rows) {
+        tally_call(&mut hours[hour(&c.arrived_at)], c);
+    }
+    for m in &rows.missed {
+        hours[hour(&m.arrived_at)].add_missed();
+    }
+    hours
+        .iter()
+        .zip(0..)
+        .map(|(t, hour)| HourFigures {
+            hour,
+            offered: t.offered,
+            answered: t.answered,
+            abandoned: t.abandoned,
+            missed: t.missed,
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct AgentTimes {
+    calls: i64,
+    inbound: i64,
+    talk_ms: i64,
+    wrap_up_ms: i64,
+    logged_in_ms: i64,
+    ready_ms: i64,
+    not_ready_ms: i64,
+    busy_ms: i64,
+}
+
+/// Per agent: calls from the call rows, state times by replaying `agent_events` over
+/// `[from, end)`.
+fn agent_figures(rows: &DayRows, from: DateTime<Utc>, end: DateTime<Utc>) -> Vec<AgentFigures> {
+    let mut agents: BTreeMap<&str, AgentTimes> = BTreeMap::new();
+    for c in &rows.calls {
+        let (Some(agent), Some(_)) = (c.agent.as_deref(), c.agent_answered_at) else {
+            continue;
+        };
+        let a = agents.entry(agent).or_default();
+        a.calls += 1;
+        if c.direction == "inbound" {
+            a.inbound += 1;
+        }
+        a.talk_ms += c.talk_ms.unwrap_or(0);
+        a.wrap_up_ms += c.wrap_up_ms.unwrap_or(0);
+    }
+    // Rows come ordered by agent, then time; the first of an agent may be before `from`.
+    let mut i = 0;
+    let evs = &rows.agent_events;
+    while i < evs.len() {
+        let ext = evs[i].extension.as_str();
+        let n = evs[i..].iter().take_while(|e| e.extension == ext).count();
+        let a = agents.entry(ext).or_default();
+        for (k, e) in evs[i..i + n].iter().enumerate() {
+            let start = e.at.max(from);
+            let stop = evs[i..i + n]
+                .get(k + 1)
+                .map_or(end, |next| next.at.min(end))
+                .max(start);
+            let ms = (stop - start).num_milliseconds();
+            match e.to_state.as_str() {
+                "logged_out" => continue,
+                "ready" => a.ready_ms += ms,
+                "not_ready" => a.not_ready_ms += ms,
+                "offered" | "on_call" | "wrap_up" => a.busy_ms += ms,
+                _ => {}
+            }
+            a.logged_in_ms += ms;
+        }
+        i += n;
+    }
+    agents
+        .into_iter()
+        .map(|(agent, a)| AgentFigures {
+            agent: agent.to_owned(),
+            calls: a.calls,
+            inbound: a.inbound,
+            talk_ms: a.talk_ms,
+            wrap_up_ms: a.wrap_up_ms,
+            logged_in_ms: a.logged_in_ms,
+            ready_ms: a.ready_ms,
+            not_ready_ms: a.not_ready_ms,
+            busy_ms: a.busy_ms,
+            occupancy: ratio(a.busy_ms, a.logged_in_ms - a.not_ready_ms),
+        })
+        .collect()
+}
+
+fn callback_figures(rows: &DayRows) -> CallbackFigures {
+    let mut attempts_by_result = BTreeMap::new();
+    for a in &rows.attempts {
+        *attempts_by_result.entry(a.result.clone()).or_insert(0) += 1;
+    }
+    CallbackFigures {
+        tasks_created: rows.tasks_created,
+        attempts: rows.attempts.len() as i64,
+        tasks_done: attempts_by_result.get("reached").copied().unwrap_or(0),
+        attempts_by_result,
+        tasks_failed: count_named(rows, "callback_failed"),
+        tasks_uncallable: count_named(rows, "callback_uncallable"),
+        tasks_skipped: count_named(rows, "callback_skipped"),
     }
 }
 
@@ -371,14 +739,21 @@ fn parse_verdict(note: &str) -> Option<Satisfaction> {
     .find(|s| s.as_str() == first || s.score().to_string() == first)
 }
 
-fn verdicts(rows: &DayRows, event: &str) -> Verdicts {
+fn verdicts<'a>(events: impl Iterator<Item = &'a EventFacts>) -> Verdicts {
     let mut v = Verdicts::default();
-    rows.events
-        .iter()
-        .filter(|e| e.event == event)
+    events
         .filter_map(|e| parse_verdict(e.note.as_deref()?))
         .for_each(|s| v.add(s));
     v
+}
+
+/// The latest event named `name` of each case (events come in time order).
+fn latest_per_case<'a>(rows: &'a DayRows, name: &str) -> BTreeMap<i64, &'a EventFacts> {
+    let mut latest = BTreeMap::new();
+    for e in rows.events.iter().filter(|e| e.event == name) {
+        latest.insert(e.case_id, e);
+    }
+    latest
 }
 
 fn case_figures(rows: &DayRows) -> CaseFigures {
@@ -390,11 +765,11 @@ fn case_figures(rows: &DayRows) -> CaseFigures {
         *by_channel.entry(c.channel.clone()).or_insert(0) += 1;
     }
     let replied = ActionKind::Reply.event();
-    let resolved = count_named(rows, replied);
-    let resolved_on_time = rows
-        .events
-        .iter()
-        .filter(|e| e.event == replied && e.deadline.is_some_and(|d| e.at <= d))
+    let replies = latest_per_case(rows, replied);
+    let resolved = replies.len() as i64;
+    let resolved_on_time = replies
+        .values()
+        .filter(|e| e.deadline.is_some_and(|d| e.at <= d))
         .count() as i64;
 
     // The last status change before 24:00 of each candidate (rows come ordered).
@@ -408,9 +783,11 @@ fn case_figures(rows: &DayRows) -> CaseFigures {
         .filter(|s| held.iter().any(|h| h.as_str() == **s))
         .count() as i64;
 
-    let revisited = count_events(rows, ActionKind::Revisit);
-    let revisit_verdicts = verdicts(rows, ActionKind::Revisit.event());
-    let survey_verdicts = verdicts(rows, "satisfaction");
+    let revisit = ActionKind::Revisit.event();
+    let revisits = latest_per_case(rows, revisit);
+    let revisit_verdicts = verdicts(revisits.values().copied());
+    let survey_verdicts = verdicts(rows.events.iter().filter(|e| e.event == "satisfaction"));
+    let revisited = revisits.len() as i64;
     CaseFigures {
         registered: rows.cases.len() as i64,
         by_category,
@@ -418,11 +795,14 @@ fn case_figures(rows: &DayRows) -> CaseFigures {
         dispatched: count_events(rows, ActionKind::Dispatch),
         resolved,
         resolved_on_time,
+        reply_events: count_named(rows, replied),
         overdue,
         urged: count_events(rows, ActionKind::Urge),
         redone: count_events(rows, ActionKind::Redo),
         revisited,
         revisit_verdicts,
+        revisit_events: count_named(rows, revisit),
+        revisit_event_verdicts: verdicts(rows.events.iter().filter(|e| e.event == revisit)),
         survey_verdicts,
         on_time_rate: ratio(resolved_on_time, resolved),
         revisit_rate: ratio(revisited, resolved),

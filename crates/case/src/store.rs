@@ -546,12 +546,13 @@ impl CaseStore {
         }
     }
 
-    /// The daily report (每日一报) of local day `day` in `tz`, `[00:00, 24:00)`: calls,
-    /// ACD figures and work orders, with each figure's formula in [`DailyReport`]'s docs.
+    /// The daily report (每日一报) of local day `day` in `tz`, `[00:00, 24:00)`: calls
+    /// (the day and each hour), agents, callbacks and work orders, with each figure's
+    /// formula in [`DailyReport`]'s docs. For today, agents' state times run up to now.
     pub async fn daily_report(&self, day: NaiveDate, tz: Tz) -> Result<DailyReport, CaseError> {
         let bounds = report::day_bounds(day, tz);
         let rows = on_backend!(self, b => b.report_rows(bounds.0, bounds.1).await?);
-        Ok(report::compute(day, tz, bounds, rows))
+        Ok(report::compute(day, tz, bounds, rows, Utc::now()))
     }
 
     // ----- Callback worklist -----

@@ -3,12 +3,14 @@
 
 use crate::error::CaseError;
 use crate::report::{
-    CallFacts, CaseFacts, DayRows, EventFacts, StatusFacts, CALLS_SQL, CASES_SQL, EVENTS_SQL,
-    MISSED_SQL, STATUS_SQL,
+    AgentEventFacts, AttemptFacts, CallFacts, CaseFacts, DayRows, EventFacts, MissedFacts,
+    StatusFacts, AGENT_EVENTS_SQL, ATTEMPTS_SQL, CALLS_SQL, CASES_SQL, EVENTS_SQL, MISSED_SQL,
+    STATUS_SQL, TASKS_SQL,
 };
 
 impl Backend {
-    /// The calls, missed calls, cases and audit events of `[from, to)`, and the status
+    /// The calls, missed calls, cases, audit events, agent state changes and callback
+    /// attempts and tasks of `[from, to)`, each agent's state at `from`, and the status
     /// changes before `to` of the cases that may have been overdue at `to`.
     pub(crate) async fn report_rows(
         &self,
@@ -20,10 +22,10 @@ impl Backend {
             .bind(to)
             .fetch_all(&self.pool)
             .await?;
-        let missed: i64 = sqlx::query_scalar(MISSED_SQL)
+        let missed: Vec<MissedFacts> = sqlx::query_as(MISSED_SQL)
             .bind(from)
             .bind(to)
-            .fetch_one(&self.pool)
+            .fetch_all(&self.pool)
             .await?;
         let cases: Vec<CaseFacts> = sqlx::query_as(CASES_SQL)
             .bind(from)
@@ -39,12 +41,30 @@ impl Backend {
             .bind(to)
             .fetch_all(&self.pool)
             .await?;
+        let agent_events: Vec<AgentEventFacts> = sqlx::query_as(AGENT_EVENTS_SQL)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?;
+        let attempts: Vec<AttemptFacts> = sqlx::query_as(ATTEMPTS_SQL)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?;
+        let tasks_created: i64 = sqlx::query_scalar(TASKS_SQL)
+            .bind(from)
+            .bind(to)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(DayRows {
             calls,
             missed,
             cases,
             events,
             statuses,
+            agent_events,
+            attempts,
+            tasks_created,
         })
     }
 }

@@ -10,8 +10,11 @@ use chrono_tz::Asia::Shanghai;
 use super::backends::Db;
 use super::{new_agent, REALM};
 use crate::calendar::{DeadlinePolicy, WorkCalendar};
+use crate::callback::{CallbackMode, CallbackReason, CallbackResult};
 use crate::lifecycle::{Action, CaseState, DispatchMode, Role, Satisfaction};
-use crate::model::{Actor, CallId, CaseFields, Category, MissedCall, NewCall, NewDepartment};
+use crate::model::{
+    Actor, CallId, CaseFields, Category, MissedCall, NewAgentEvent, NewCall, NewDepartment,
+};
 use crate::report::Verdicts;
 use crate::store::CaseStore;
 
@@ -115,10 +118,12 @@ async fn missed(store: &CaseStore, n: u32, at: DateTime<Utc>) {
     store.record_missed_call(&m).await.unwrap();
 }
 
-/// A case registered on March `d` at 09:00, dispatched by phone to `district-a` at
-/// 10:00 (deadline: the end of the third working day after) and accepted at 11:00.
+/// A case registered on March `d` at 09:00 (its call answered by agent 1001, which makes
+/// it a work order), dispatched by phone to `district-a` at 10:00 (deadline: the end of
+/// the third working day after) and accepted at 11:00.
 async fn dispatched_on(store: &CaseStore, n: u32, d: u32) -> String {
-    let (_, ticket, _) = call(store, n, local(d, 9, 0, 0)).await;
+    let (c, ticket, _) = call(store, n, local(d, 9, 0, 0)).await;
+    answered(store, c, local(d, 9, 0, 5), 1_000, Some((60_000, 5_000))).await;
     categorize(store, &ticket, Category::Consult).await;
     let dispatch = Action::Dispatch {
         department: "district-a".into(),
@@ -320,13 +325,48 @@ pub(in crate::store::tests) async fn daily_report_on_a_fixture_day(db: Db) {
     let d = store.case_by_ticket(&w8).await.unwrap().unwrap();
     assert_eq!(d.case.status, CaseState::Accepted);
 
+    // ----- Agent states -----
+    for ext in ["1002", "1003"] {
+        store
+            .add_agent(new_agent(ext, "consult:5"), REALM)
+            .await
+            .unwrap();
+    }
+    let states = [
+        ("1001", local(9, 22, 0, 0), "logged_out", "ready"),
+        ("1003", local(9, 20, 0, 0), "logged_out", "ready"),
+        ("1001", local(10, 8, 0, 0), "ready", "on_call"),
+        ("1001", local(10, 8, 5, 0), "on_call", "wrap_up"),
+        ("1001", local(10, 8, 6, 0), "wrap_up", "not_ready"),
+        ("1001", local(10, 12, 0, 0), "not_ready", "ready"),
+        ("1001", local(10, 23, 0, 0), "ready", "logged_out"),
+        ("1002", local(11, 8, 0, 0), "logged_out", "ready"),
+        ("1001", local(11, 8, 0, 0), "logged_out", "ready"),
+    ];
+    for (extension, at, from, to) in states {
+        store
+            .record_agent_event(&NewAgentEvent {
+                extension,
+                at,
+                from,
+                to,
+                reason: None,
+                sip_call_id: None,
+                actor: None,
+            })
+            .await
+            .unwrap();
+    }
+
     let r = store.daily_report(day, Shanghai).await.unwrap();
     assert_eq!((r.day, r.time_zone.as_str()), (day, "Asia/Shanghai"));
     assert_eq!((r.from, r.to), (local(10, 0, 0, 0), local(11, 0, 0, 0)));
 
     let c = &r.calls;
-    assert_eq!(c.offered, 9, "C1..C9");
-    assert_eq!(c.asked_for_agent, 8, "C1..C7, C9 (not C8)");
+    assert_eq!(c.received, 10, "C1..C9 and the missed call");
+    assert_eq!(c.ivr_only, 1, "C8");
+    assert_eq!(c.offered, 9, "C1..C7, C9 (not C8) and the missed call");
+    assert_eq!(c.queued, 8, "C1..C7, C9");
     assert_eq!(c.answered, 4, "C1, C2, C6, C7");
     assert_eq!(c.answered_within_15s, 3, "C1 8 s, C6 10 s, C7 10 s");
     assert_eq!(
@@ -335,35 +375,95 @@ pub(in crate::store::tests) async fn daily_report_on_a_fixture_day(db: Db) {
         "C3 3 s, C4 30 s"
     );
     assert_eq!((c.expired, c.turned_away, c.left_for_callback), (0, 1, 1));
-    assert_eq!(c.missed, 1);
+    assert_eq!((c.waiting, c.missed), (0, 1));
+    // Every offered call has one outcome.
+    assert_eq!(
+        c.answered
+            + c.abandoned
+            + c.expired
+            + c.turned_away
+            + c.left_for_callback
+            + c.waiting
+            + c.missed,
+        c.offered
+    );
     assert_eq!((c.voicemails, c.callbacks_requested), (1, 1), "C8; C9");
     assert_eq!(c.handled, 3, "C1, C2, C7 (C6 still talking)");
-    // 4 / (8 + 1) = 0.44444…
+    // 4 / 9 = 0.44444…
     assert_eq!(c.answer_rate, Some(0.4444));
-    // 3 / 8
-    assert_eq!(c.service_level, Some(0.375));
+    // 3 / 9
+    assert_eq!(c.service_level, Some(0.3333));
     // (8000 + 20000 + 10000 + 10000) / 4
     assert_eq!(c.avg_speed_of_answer_ms, Some(12_000));
     // (330000 + 130000 + 70000) / 3 = 176666.67
     assert_eq!(c.avg_handling_time_ms, Some(176_667));
 
+    // Per local hour of arrival: C8 at 0; C1 at 8; C2 at 9; C3 at 10; C4 at 11; C5 at
+    // 12; C6 at 13; C9 at 15; the missed call at 16; C7 at 23.
+    assert_eq!(r.hours.len(), 24);
+    let hour = |h: usize| {
+        let x = &r.hours[h];
+        assert_eq!(x.hour as usize, h);
+        (x.offered, x.answered, x.abandoned, x.missed)
+    };
+    assert_eq!(hour(0), (0, 0, 0, 0), "C8 asked for no agent");
+    assert_eq!(hour(8), (1, 1, 0, 0));
+    assert_eq!(hour(9), (1, 1, 0, 0));
+    assert_eq!(hour(10), (1, 0, 1, 0));
+    assert_eq!(hour(11), (1, 0, 1, 0));
+    assert_eq!(hour(12), (1, 0, 0, 0), "turned away");
+    assert_eq!(hour(13), (1, 1, 0, 0));
+    assert_eq!(hour(15), (1, 0, 0, 0), "left for a callback");
+    assert_eq!(hour(16), (1, 0, 0, 1));
+    assert_eq!(hour(23), (1, 1, 0, 0));
+    let offered: i64 = r.hours.iter().map(|h| h.offered).sum();
+    assert_eq!(offered, c.offered, "the hours add up to the day");
+
+    // Agents: 1001 took C1, C2, C6, C7 (talk 300 + 120 + 60 s, C6 still talking; wrap-up
+    // 30 + 10 + 10 s). Its states (see above): ready 00:00–08:00 and 12:00–23:00, on a
+    // call 08:00–08:05, wrap-up 08:05–08:06, not ready 08:06–12:00, logged out at 23:00.
+    // 1003 was ready all day (since the 9th); 1002 only acted on the 11th.
+    let h = |x: i64| x * 3_600_000;
+    let m = |x: i64| x * 60_000;
+    assert_eq!(r.agents.len(), 2, "{:#?}", r.agents);
+    let a = &r.agents[0];
+    assert_eq!(a.agent, "1001");
+    assert_eq!((a.calls, a.inbound), (4, 4));
+    assert_eq!((a.talk_ms, a.wrap_up_ms), (480_000, 50_000));
+    assert_eq!(a.logged_in_ms, h(23));
+    assert_eq!(a.ready_ms, h(19));
+    assert_eq!(a.not_ready_ms, h(3) + m(54));
+    assert_eq!(a.busy_ms, m(6));
+    // 6 min / (23 h − 3 h 54 min)
+    assert_eq!(a.occupancy, Some(0.0052));
+    let b = &r.agents[1];
+    assert_eq!(b.agent, "1003");
+    assert_eq!((b.calls, b.talk_ms), (0, 0));
+    assert_eq!(
+        (b.logged_in_ms, b.ready_ms, b.not_ready_ms),
+        (h(24), h(24), 0)
+    );
+    assert_eq!(b.occupancy, Some(0.0));
+
     let k = &r.cases;
-    assert_eq!(k.registered, 9, "C1..C9's cases");
+    // Work orders: C1, C2, C6, C7 (an agent answered), C8 (a voicemail), C9 (a callback
+    // request). C3, C4 (abandoned) and C5 (turned away) made no request.
+    assert_eq!(k.registered, 6, "C1, C2, C6..C9's cases: {k:#?}");
     let by_category: BTreeMap<String, i64> = [
-        ("complaint", 2),
+        ("complaint", 1),
         ("consult", 1),
         ("help", 1),
-        ("uncategorized", 5),
+        ("uncategorized", 3),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     assert_eq!(k.by_category, by_category);
-    assert_eq!(k.by_channel, BTreeMap::from([("phone".to_owned(), 9)]));
+    assert_eq!(k.by_channel.values().sum::<i64>(), 6, "{:?}", k.by_channel);
     assert_eq!(k.dispatched, 1, "W6");
     assert_eq!(
-        (k.resolved, k.resolved_on_time),
-        (2, 1),
+        (k.resolved, k.resolved_on_time, k.reply_events),
+        (2, 1, 2),
         "W1 late, W2 on time"
     );
     assert_eq!(k.overdue, 3, "W4, W5, W8");
@@ -374,6 +474,7 @@ pub(in crate::store::tests) async fn daily_report_on_a_fixture_day(db: Db) {
         unsatisfied: 1,
     };
     assert_eq!(k.revisit_verdicts, verdicts, "W2, W1, W3");
+    assert_eq!((k.revisit_events, k.revisit_event_verdicts), (3, verdicts));
     assert_eq!(k.survey_verdicts, Verdicts::default());
     // 1 / 2; 3 / 2; (1 + 1) / 3
     assert_eq!(k.on_time_rate, Some(0.5));
@@ -415,4 +516,190 @@ pub(in crate::store::tests) async fn daily_report_on_a_fixture_day(db: Db) {
     let json = serde_json::to_value(&r).unwrap();
     assert_eq!(json["day"], "2026-01-01");
     assert!(json["calls"]["answer_rate"].is_null());
+}
+
+/// Each body below on both backends (kept here rather than in the list of `tests.rs`).
+macro_rules! report_on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                use super::super::backends::{run, Kind};
+                #[tokio::test]
+                async fn sqlite() {
+                    run(Kind::Sqlite, super::$name).await;
+                }
+                #[tokio::test]
+                async fn postgres() {
+                    run(Kind::Postgres, super::$name).await;
+                }
+            }
+        )+
+    };
+}
+
+report_on_both_backends!(
+    report_counts_resolved_and_revisited_per_case,
+    report_offered_includes_missed_calls,
+    report_counts_callback_outcomes,
+);
+
+/// The finding: one case replied twice was "resolved 2", and an unsatisfied revisit
+/// followed (after the redo) by a satisfied one gave 满意率 50 %. 12345 offices count
+/// cases: resolved 1, revisited 1, the latest verdict (satisfied) → 100 %.
+async fn report_counts_resolved_and_revisited_per_case(db: Db) {
+    let store = &db.store;
+    store
+        .add_agent(new_agent("1001", "consult:5"), REALM)
+        .await
+        .unwrap();
+    store
+        .add_department(NewDepartment {
+            code: "district-a".into(),
+            name: "District A".into(),
+            parent: None,
+            level: 1,
+        })
+        .await
+        .unwrap();
+    let day = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
+    // Dispatched Mon 9th (due Thu 12th); on the 10th: replied 09:00, revisited
+    // unsatisfied 10:00, redone 10:30 (new deadline), accepted 11:00, replied again
+    // 12:00, revisited satisfied 13:00.
+    let w = dispatched_on(store, 31, 9).await;
+    reply(store, &w, local(10, 9, 0, 0)).await;
+    revisit(store, &w, Satisfaction::Unsatisfied, local(10, 10, 0, 0)).await;
+    let redo = Action::Redo { department: None };
+    act(store, &w, redo, &supervisor(), local(10, 10, 30, 0)).await;
+    act(
+        store,
+        &w,
+        Action::Accept,
+        &supervisor(),
+        local(10, 11, 0, 0),
+    )
+    .await;
+    reply(store, &w, local(10, 12, 0, 0)).await;
+    revisit(store, &w, Satisfaction::Satisfied, local(10, 13, 0, 0)).await;
+
+    let r = store.daily_report(day, Shanghai).await.unwrap();
+    let k = &r.cases;
+    assert_eq!((k.resolved, k.resolved_on_time), (1, 1), "one case: {k:#?}");
+    assert_eq!(k.revisited, 1, "one case revisited: {k:#?}");
+    let latest = Verdicts {
+        satisfied: 1,
+        ..Verdicts::default()
+    };
+    assert_eq!(k.revisit_verdicts, latest, "the latest verdict counts");
+    assert_eq!(k.satisfaction_rate, Some(1.0));
+    assert_eq!((k.on_time_rate, k.revisit_rate), (Some(1.0), Some(1.0)));
+    assert_eq!((k.redone, k.dispatched), (1, 0));
+    // The events stay countable, under their own names.
+    assert_eq!((k.reply_events, k.revisit_events), (2, 2));
+    let both = Verdicts {
+        satisfied: 1,
+        mostly_satisfied: 0,
+        unsatisfied: 1,
+    };
+    assert_eq!(k.revisit_event_verdicts, both);
+}
+
+/// The finding: a call cancelled while ringing (a missed call) was left out of
+/// `offered` but counted against 接通率 (`offered 0 … missed 1 / 接通率 0.0%`). One set
+/// of definitions: offered includes it, and both rates divide by offered.
+async fn report_offered_includes_missed_calls(db: Db) {
+    let store = &db.store;
+    store
+        .add_agent(new_agent("1001", "consult:5"), REALM)
+        .await
+        .unwrap();
+    let day = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
+    missed(store, 1, local(10, 9, 0, 0)).await;
+    let r = store.daily_report(day, Shanghai).await.unwrap();
+    let c = &r.calls;
+    assert_eq!((c.offered, c.missed, c.answered), (1, 1, 0), "{c:#?}");
+    assert_eq!(c.answer_rate, Some(0.0));
+    assert_eq!(c.service_level, Some(0.0), "the same denominator as 接通率");
+
+    // Add an answered call (8 s) at 09:30 and an abandoned one (3 s) at 10:15.
+    let (c1, _, _) = call(store, 1, local(10, 9, 30, 0)).await;
+    answered(store, c1, local(10, 9, 30, 5), 8_000, Some((60_000, 5_000))).await;
+    let (c2, _, _) = call(store, 2, local(10, 10, 15, 0)).await;
+    left(store, c2, local(10, 10, 15, 5), 3_000, "abandoned").await;
+    let r = store.daily_report(day, Shanghai).await.unwrap();
+    let c = &r.calls;
+    assert_eq!((c.offered, c.missed, c.answered, c.abandoned), (3, 1, 1, 1));
+    assert_eq!(c.answer_rate, Some(0.3333), "1 / 3");
+    assert_eq!(c.service_level, Some(0.3333), "1 / 3");
+    assert_eq!((c.received, c.queued, c.ivr_only), (3, 2, 0));
+    assert_eq!(
+        (r.hours[9].offered, r.hours[9].answered, r.hours[9].missed),
+        (2, 1, 1)
+    );
+    assert_eq!((r.hours[10].offered, r.hours[10].abandoned), (1, 1));
+
+    // The wallboard's queue figures count the same calls the same way: the queues'
+    // offered add up to the report's queued (offered less the missed, which reached no
+    // queue).
+    let q = store.queue_stats(local(10, 0, 0, 0)).await.unwrap();
+    assert_eq!(q.len(), 1, "{q:#?}");
+    let q = &q[0];
+    assert_eq!(q.offered as i64, c.queued);
+    assert_eq!(
+        (
+            q.answered as i64,
+            q.abandoned as i64,
+            q.answered_within_15s as i64
+        ),
+        (c.answered, c.abandoned, c.answered_within_15s)
+    );
+}
+
+/// Callback outcomes: attempts by result, tasks done and failed, on the day of the
+/// attempt; tasks created on the day they were created.
+async fn report_counts_callback_outcomes(db: Db) {
+    let store = &db.store;
+    let day = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
+    let (_, _, case) = call(store, 1, local(10, 8, 0, 0)).await;
+    let task = |max: u32| {
+        store.create_callback_task(
+            case,
+            "13900001111",
+            CallbackReason::Voicemail,
+            CallbackMode::Agent,
+            0,
+            local(10, 8, 0, 0),
+            max,
+            "sup",
+        )
+    };
+    let (a, b) = (task(3).await.unwrap(), task(1).await.unwrap());
+    let attempt = |id, result, at| async move {
+        store.claim_callback(id, "agent7", at).await.unwrap();
+        store
+            .record_callback_attempt(id, result, "agent7", None, at, Duration::zero(), None)
+            .await
+            .unwrap();
+    };
+    // A: no answer at 09:00, reached at 09:10 (done). B (one attempt): busy (failed).
+    attempt(a.id, CallbackResult::NoAnswer, local(10, 9, 0, 0)).await;
+    attempt(a.id, CallbackResult::Reached, local(10, 9, 10, 0)).await;
+    attempt(b.id, CallbackResult::Busy, local(10, 9, 20, 0)).await;
+
+    let r = store.daily_report(day, Shanghai).await.unwrap();
+    let cb = &r.callbacks;
+    assert_eq!(cb.attempts, 3, "{cb:#?}");
+    let by_result: BTreeMap<String, i64> = [("busy", 1), ("no_answer", 1), ("reached", 1)]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    assert_eq!(cb.attempts_by_result, by_result);
+    assert_eq!((cb.tasks_done, cb.tasks_failed), (1, 1));
+    assert_eq!((cb.tasks_uncallable, cb.tasks_skipped), (0, 0));
+    // The tasks were created now (the store stamps them), not on the 10th.
+    assert_eq!(cb.tasks_created, 0);
+    let today = Utc::now().with_timezone(&Shanghai).date_naive();
+    let r = store.daily_report(today, Shanghai).await.unwrap();
+    if Utc::now().with_timezone(&Shanghai).date_naive() == today {
+        assert_eq!((r.callbacks.tasks_created, r.callbacks.attempts), (2, 0));
+    }
 }
