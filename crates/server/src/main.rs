@@ -8,6 +8,7 @@ mod desk;
 mod dialler;
 mod endpoint;
 mod http;
+mod report_cli;
 mod security;
 mod status;
 
@@ -272,7 +273,7 @@ fn main() -> Result<()> {
         Command::Migrate => runtime()?.block_on(migrate(&cli.config)),
         Command::Report {
             command: ReportCommand::Daily { date, json },
-        } => runtime()?.block_on(report_daily(&cli.config, date, json)),
+        } => runtime()?.block_on(report_cli::daily(&cli.config, date, json)),
         Command::Callbacks {
             command:
                 CallbacksCommand::List {
@@ -767,65 +768,4 @@ fn skills_text(skills: &[hotline_case::Skill]) -> String {
         .map(|s| format!("{}:{}", s.name, s.level))
         .collect::<Vec<_>>()
         .join(",")
-}
-
-async fn report_daily(path: &Path, date: Option<chrono::NaiveDate>, json: bool) -> Result<()> {
-    let cfg = Config::load(path)?;
-    let loaded = check::load_all(&cfg)?;
-    let tz = loaded.ivr.timezone;
-    let store = cfg.open_store().await?;
-    let day = date.unwrap_or_else(|| chrono::Utc::now().with_timezone(&tz).date_naive());
-    let r = store.daily_report(day, tz).await?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
-        return Ok(());
-    }
-    let pct = |v: Option<f64>| {
-        v.map(|x| format!("{:.1}%", x * 100.0))
-            .unwrap_or_else(|| "-".into())
-    };
-    let ms = |v: Option<i64>| {
-        v.map(|x| format!("{:.1} s", x as f64 / 1000.0))
-            .unwrap_or_else(|| "-".into())
-    };
-    let c = &r.calls;
-    println!("12345 daily report {} ({})", r.day, r.time_zone);
-    println!("calls offered {}, asked for an agent {}, answered {}, abandoned {} ({} within 5 s), missed {}", c.offered, c.asked_for_agent, c.answered, c.abandoned, c.abandoned_within_5s, c.missed);
-    println!(
-        "answer rate 接通率 {}, answered within 15 s {}, service level {}",
-        pct(c.answer_rate),
-        c.answered_within_15s,
-        pct(c.service_level)
-    );
-    println!(
-        "average speed of answer {}, average handling time {}",
-        ms(c.avg_speed_of_answer_ms),
-        ms(c.avg_handling_time_ms)
-    );
-    println!(
-        "voicemails {}, callbacks requested {}",
-        c.voicemails, c.callbacks_requested
-    );
-    let k = &r.cases;
-    println!(
-        "cases registered {} by category {:?} by channel {:?}",
-        k.registered, k.by_category, k.by_channel
-    );
-    println!(
-        "dispatched {}, resolved {}, on time 按时办结率 {}, overdue {}, urged {}, redone {}",
-        k.dispatched,
-        k.resolved,
-        pct(k.on_time_rate),
-        k.overdue,
-        k.urged,
-        k.redone
-    );
-    println!(
-        "revisited {} (回访率 {}), satisfaction 满意率 {}, phone survey {}",
-        k.revisited,
-        pct(k.revisit_rate),
-        pct(k.satisfaction_rate),
-        pct(k.survey_satisfaction_rate)
-    );
-    Ok(())
 }

@@ -475,3 +475,61 @@ fn relative_paths_are_the_config_files_not_the_working_directorys() {
         "nothing written in the working directory"
     );
 }
+
+/// `hotline report daily`: every part of the report (calls, hours, agents, callbacks,
+/// work orders) in the JSON and in the tables, with no rate where nothing was counted.
+/// The figures themselves are checked on a real day by the e2e test `report`.
+#[test]
+fn daily_report_has_every_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "");
+    let c = cfg.to_str().unwrap();
+    let args = ["report", "daily", "--date", "2026-01-05", "--config", c];
+    let (ok, out) = hotline(&[&args[..], &["--json"]].concat());
+    assert!(ok, "{out}");
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let calls = &r["calls"];
+    for k in [
+        "received", "ivr_only", "offered", "queued", "answered", "missed",
+    ] {
+        assert_eq!(calls[k], 0, "{k}: {out}");
+    }
+    assert!(calls["answer_rate"].is_null() && calls["service_level"].is_null());
+    let hours = r["hours"].as_array().expect("hours");
+    assert_eq!(hours.len(), 24);
+    for (i, h) in hours.iter().enumerate() {
+        assert_eq!(h["hour"], i, "{h}");
+        assert_eq!(
+            (h["offered"].as_i64(), h["answered"].as_i64()),
+            (Some(0), Some(0))
+        );
+    }
+    assert_eq!(r["agents"], serde_json::json!([]));
+    assert_eq!(r["callbacks"]["attempts"], 0);
+    assert_eq!(r["callbacks"]["tasks_done"], 0);
+    let k = &r["cases"];
+    assert_eq!(
+        (k["resolved"].as_i64(), k["reply_events"].as_i64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(
+        (k["revisited"].as_i64(), k["revisit_events"].as_i64()),
+        (Some(0), Some(0))
+    );
+    assert!(k["satisfaction_rate"].is_null(), "{out}");
+
+    let (ok, out) = hotline(&args);
+    assert!(ok, "{out}");
+    for part in [
+        "12345 daily report 每日一报 2026-01-05 (Asia/Shanghai)",
+        "Calls 话务",
+        "By hour 分时段",
+        "Agents 坐席",
+        "Callbacks 回拨",
+        "Work orders 工单 (per case)",
+        "answer rate 接通率 (answered / offered)",
+        "satisfaction 满意率 (latest verdict)",
+    ] {
+        assert!(out.contains(part), "no {part:?} in:\n{out}");
+    }
+}

@@ -61,8 +61,10 @@ pub struct Invite {
 /// Counters for the status API.
 #[derive(Debug, Default)]
 pub struct CallStats {
-    /// INVITEs to the hotline's numbers from the trunk.
-    pub offered: AtomicU64,
+    /// INVITEs received, refused ones included (403 from a source that is not a trunk,
+    /// 404, 503). Not the report's "offered" (calls that asked for an agent, see
+    /// `hotline_case::report::CallTally`), hence its own name.
+    pub invites: AtomicU64,
     /// Calls the hotline itself answered (200 OK to the trunk, the IVR starts) — not calls
     /// an agent answered, which the ACD figures count.
     pub answered_by_ivr: AtomicU64,
@@ -276,7 +278,7 @@ impl Calls {
             req, info, source, ..
         } = &invite;
         let ctx = &self.ctx;
-        ctx.stats.offered.fetch_add(1, Ordering::Relaxed);
+        ctx.stats.invites.fetch_add(1, Ordering::Relaxed);
         let refuse = |code: u16, why: &str| {
             ctx.stats.refused.fetch_add(1, Ordering::Relaxed);
             tracing::info!(call_id = %info.call_id, %source, code, "INVITE refused: {why}");

@@ -177,7 +177,7 @@ async fn status(State(s): State<AppState>, auth: Auth) -> Result<Response, ApiEr
     Ok(Json(json!({
         "active_calls": s.calls.active(),
         "calls": {
-            "offered": c.offered.load(Ordering::Relaxed),
+            "invites": c.invites.load(Ordering::Relaxed),
             "answered_by_ivr": c.answered_by_ivr.load(Ordering::Relaxed),
             "refused": c.refused.load(Ordering::Relaxed),
             "voicemails": c.voicemails.load(Ordering::Relaxed),

@@ -1,4 +1,6 @@
-//! Reports: the daily report (每日一报) for the hotline's leadership.
+//! Reports: the daily report (每日一报) for the hotline's leadership. The body is the
+//! store's [`hotline_case::report::DailyReport`] as it is, which is also what
+//! `hotline report daily --json` prints; every figure's formula is in its docs.
 
 use super::auth::Auth;
 use super::error::ApiError;
@@ -16,7 +18,8 @@ pub struct DailyQuery {
     date: Option<String>,
 }
 
-/// `GET /api/reports/daily?date=YYYY-MM-DD`: supervisors and admins.
+/// `GET /api/reports/daily?date=YYYY-MM-DD`: supervisors and admins. The day is local to
+/// the IVR's time zone.
 pub async fn daily(
     State(s): State<AppState>,
     auth: Auth,
