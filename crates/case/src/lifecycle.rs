@@ -4,6 +4,9 @@
 //! # The path of a case
 //!
 //! ```text
+//! no_request ─┬─ an agent answers the call ─▶ registered
+//!              └─ voicemail / callback request ─▶ callback_pending
+//!
 //! registered (受理) ─┬─ answer ───▶ answered   (当即答复: resolved on the call; final)
 //!                    ├─ forward ──▶ forwarded  (转阅: for reference, no reply owed; final)
 //!                    └─ dispatch ─▶ dispatched (转办/交办: a department owes a reply by a deadline)
@@ -54,6 +57,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// Where a work order is in its life. Stored as text ([`CaseState::as_str`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CaseState {
+    /// A phone call's row, opened when the switch answered, before the caller asked for
+    /// anything: not a work order. It becomes one ([`CaseState::Registered`]) when an
+    /// agent answers, or a voicemail or callback request when the caller leaves one; a
+    /// call that only asked for a case's progress or hung up in the IVR or the queue
+    /// leaves it here for good, counted in no case figure and listed to no one.
+    NoRequest,
     /// 受理: created, being handled on the call.
     Registered,
     /// A voicemail case not yet triaged.
@@ -86,7 +95,8 @@ pub enum CaseState {
 
 impl CaseState {
     /// Every state, in the order of the case's life.
-    pub const ALL: [CaseState; 13] = [
+    pub const ALL: [CaseState; 14] = [
+        CaseState::NoRequest,
         CaseState::Registered,
         CaseState::Voicemail,
         CaseState::CallbackPending,
@@ -106,6 +116,7 @@ impl CaseState {
     /// `revisited_unsatisfied`, so the text alone says which actions come next.
     pub fn as_str(self) -> &'static str {
         match self {
+            CaseState::NoRequest => "no_request",
             CaseState::Registered => "registered",
             CaseState::Voicemail => "voicemail",
             CaseState::CallbackPending => "callback_pending",
@@ -147,6 +158,7 @@ impl CaseState {
     /// Words for messages: "a case that is …".
     fn describe(self) -> &'static str {
         match self {
+            CaseState::NoRequest => "a call with no request (not a work order)",
             CaseState::Registered => "registered",
             CaseState::Voicemail => "an untriaged voicemail",
             CaseState::CallbackPending => "awaiting a callback",
@@ -393,6 +405,9 @@ pub enum Action {
     LeftVoicemail,
     /// The caller chose a callback instead of waiting (audit event `callback_requested`).
     RequestCallback,
+    /// An agent answered the call: its row becomes a work order (audit event
+    /// `registered`).
+    Register,
 }
 
 impl Action {
@@ -416,6 +431,7 @@ impl Action {
             Action::CalledBack => ActionKind::CalledBack,
             Action::LeftVoicemail => ActionKind::LeftVoicemail,
             Action::RequestCallback => ActionKind::RequestCallback,
+            Action::Register => ActionKind::Register,
         }
     }
 }
@@ -458,11 +474,13 @@ pub enum ActionKind {
     LeftVoicemail,
     /// See [`Action::RequestCallback`].
     RequestCallback,
+    /// See [`Action::Register`].
+    Register,
 }
 
 impl ActionKind {
     /// Every kind of action.
-    pub const ALL: [ActionKind; 17] = [
+    pub const ALL: [ActionKind; 18] = [
         ActionKind::Answer,
         ActionKind::Forward,
         ActionKind::Dispatch,
@@ -480,6 +498,7 @@ impl ActionKind {
         ActionKind::CalledBack,
         ActionKind::LeftVoicemail,
         ActionKind::RequestCallback,
+        ActionKind::Register,
     ];
 
     /// The audit event this action writes, e.g. `dispatched`.
@@ -502,6 +521,7 @@ impl ActionKind {
             ActionKind::CalledBack => "called_back",
             ActionKind::LeftVoicemail => "voicemail",
             ActionKind::RequestCallback => "callback_requested",
+            ActionKind::Register => "registered",
         }
     }
 
@@ -525,6 +545,7 @@ impl ActionKind {
             ActionKind::CalledBack => "call back",
             ActionKind::LeftVoicemail => "record a voicemail for",
             ActionKind::RequestCallback => "request a callback for",
+            ActionKind::Register => "register",
         }
     }
 
@@ -674,8 +695,8 @@ const REVISIT: &[Role] = &[Role::Agent, Role::Supervisor, Role::Admin, Role::Sys
 
 /// Shorthands for the table.
 use CaseState::{
-    Accepted, Answered, CallbackPending, Closed, Dispatched, Forwarded, Redo, Registered, Replied,
-    Returned, Voicemail,
+    Accepted, Answered, CallbackPending, Closed, Dispatched, Forwarded, NoRequest, Redo,
+    Registered, Replied, Returned, Voicemail,
 };
 const SATISFIED: CaseState = CaseState::Revisited { unsatisfied: false };
 const UNSATISFIED: CaseState = CaseState::Revisited { unsatisfied: true };
@@ -689,6 +710,10 @@ macro_rules! rules {
 /// The whitelist: every allowed (state, action), where it leads and who may do it.
 /// Anything not here is refused. Urges and extension steps lead back to the same state.
 pub const RULES: &[Rule] = rules! {
+    // A call answered by the switch, no request yet: only the call makes it a work order.
+    NoRequest, Register => Next::To(Registered), SYSTEM;
+    NoRequest, LeftVoicemail => Next::To(CallbackPending), SYSTEM;
+    NoRequest, RequestCallback => Next::To(CallbackPending), SYSTEM;
     // 受理: handled on the call.
     Registered, Answer => Next::To(Answered), HOTLINE;
     Registered, Forward => Next::To(Forwarded), HOTLINE;

@@ -546,6 +546,11 @@ pub struct CaseQuery {
     pub limit: u32,
     /// Skip this many.
     pub offset: u32,
+    /// Leave out every confidential case (the flag, or a complaint or report, as
+    /// [`CaseDetail::is_confidential`]). Set for a department handler who filters by the
+    /// caller's number: whether a given person complained must not be learnt from what a
+    /// search finds, how many, in what order or how fast.
+    pub exclude_confidential: bool,
 }
 
 /// A department (network unit, 承办单位), as stored.

@@ -95,7 +95,7 @@ impl PostgresBackend {
         )
         .bind(&ticket)
         .bind(Channel::Phone.as_str())
-        .bind(CaseStatus::Registered.as_str())
+        .bind(CaseStatus::NoRequest.as_str())
         .bind(&c.caller_number)
         .bind(c.answered_at)
         .fetch_one(&mut *tx)
@@ -120,10 +120,10 @@ impl PostgresBackend {
             case,
             c.answered_at,
             SYSTEM_ACTOR,
-            "registered",
+            "opened",
             None,
-            Some(CaseStatus::Registered),
-            Some(&format!("call {}", c.sip_call_id)),
+            Some(CaseStatus::NoRequest),
+            None,
         )
         .await?;
         tx.commit().await?;
@@ -253,11 +253,12 @@ impl PostgresBackend {
     }
 
     pub(crate) async fn list_cases(&self, limit: u32) -> Result<Vec<CaseSummary>, CaseError> {
-        let rows: Vec<CaseRecord> =
-            sqlx::query_as(&format!("{CASE_SELECT} ORDER BY c.id DESC LIMIT $1"))
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<CaseRecord> = sqlx::query_as(&format!(
+            "{CASE_SELECT} WHERE c.status <> 'no_request' ORDER BY c.id DESC LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
         convert_all(rows)
     }
 
@@ -496,6 +497,7 @@ impl PostgresBackend {
             mut acd,
         } = state.ok_or(CaseError::CallNotFound(call))?;
         let outbound = direction == Direction::Outbound.as_str();
+        let answered = matches!(step, AcdStep::Answered { .. });
         let audit = acd.advance(call, step, at, outbound)?;
         sqlx::query(
             "UPDATE calls SET queue = $1, agent = $2, agent_call_id = $3, queued_at = $4, \
@@ -538,6 +540,9 @@ impl PostgresBackend {
                 Some(&note),
             )
             .await?;
+        }
+        if answered {
+            work::register_on_answer(&mut tx, case_id, at).await?;
         }
         tx.commit().await?;
         Ok(())

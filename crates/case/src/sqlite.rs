@@ -98,7 +98,7 @@ impl SqliteBackend {
         )
         .bind(&ticket)
         .bind(Channel::Phone.as_str())
-        .bind(CaseStatus::Registered.as_str())
+        .bind(CaseStatus::NoRequest.as_str())
         .bind(&c.caller_number)
         .bind(c.answered_at)
         .bind(c.answered_at)
@@ -124,10 +124,10 @@ impl SqliteBackend {
             case,
             c.answered_at,
             SYSTEM_ACTOR,
-            "registered",
+            "opened",
             None,
-            Some(CaseStatus::Registered),
-            Some(&format!("call {}", c.sip_call_id)),
+            Some(CaseStatus::NoRequest),
+            None,
         )
         .await?;
         tx.commit().await?;
@@ -256,11 +256,12 @@ impl SqliteBackend {
     }
 
     pub(crate) async fn list_cases(&self, limit: u32) -> Result<Vec<CaseSummary>, CaseError> {
-        let rows: Vec<CaseRecord> =
-            sqlx::query_as(&format!("{CASE_SELECT} ORDER BY c.id DESC LIMIT ?"))
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<CaseRecord> = sqlx::query_as(&format!(
+            "{CASE_SELECT} WHERE c.status <> 'no_request' ORDER BY c.id DESC LIMIT ?"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
         convert_all(rows)
     }
 
@@ -493,6 +494,7 @@ impl SqliteBackend {
             mut acd,
         } = state.ok_or(CaseError::CallNotFound(call))?;
         let outbound = direction == Direction::Outbound.as_str();
+        let answered = matches!(step, AcdStep::Answered { .. });
         let audit = acd.advance(call, step, at, outbound)?;
         sqlx::query(
             "UPDATE calls SET queue = ?, agent = ?, agent_call_id = ?, queued_at = ?, \
@@ -534,6 +536,9 @@ impl SqliteBackend {
                 Some(&note),
             )
             .await?;
+        }
+        if answered {
+            work::register_on_answer(&mut tx, case_id, at).await?;
         }
         tx.commit().await?;
         Ok(())

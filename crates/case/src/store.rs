@@ -140,6 +140,16 @@ impl CaseStore {
         Ok(opened)
     }
 
+    /// [`CaseStore::open_call`], then the case made a work order as an agent's answer
+    /// makes it (`registered`): for tests of what happens to work orders.
+    #[cfg(test)]
+    pub(crate) async fn open_answered_call(&self, c: NewCall) -> Result<OpenedCall, CaseError> {
+        let at = c.answered_at;
+        let opened = self.open_call(c).await?;
+        on_backend!(self, b => b.register_case(opened.case.0, at).await)?;
+        Ok(opened)
+    }
+
     /// Records the end of a call: its end time, hangup cause and the IVR path taken.
     ///
     /// Fails with [`CaseError::CallNotFound`] or, if it was already ended,
@@ -217,7 +227,8 @@ impl CaseStore {
         }
     }
 
-    /// The `limit` most recently registered cases, newest first.
+    /// The `limit` most recently opened work orders, newest first (calls that made no
+    /// request, [`crate::lifecycle::CaseState::NoRequest`], are not work orders).
     pub async fn list_cases(&self, limit: u32) -> Result<Vec<CaseSummary>, CaseError> {
         match &self.backend {
             Backend::Sqlite(b) => b.list_cases(limit).await,
@@ -557,12 +568,12 @@ impl CaseStore {
 
     // ----- Callback worklist -----
 
-    /// Puts a callback task on the worklist by hand (e.g. a revisit): calling `number`
-    /// about `case` from `earliest_at`, at most `max_attempts` times (1 to 20), agent
-    /// first or by the IVR (`mode`). Its place
-    /// is the arrival of the case's first call. Audit event `callback_created`.
+    /// Puts a callback task on the worklist by hand (a supervisor's, or a revisit):
+    /// calling `number` about `case` from `earliest_at`, at most `max_attempts` times (1
+    /// to 20), agent first or by the IVR (`mode`). Its place is the arrival of the case's
+    /// first call. Audit event `callback_created` by `actor`.
     /// [`CaseError::InvalidField`] for a bad number or attempt count,
-    /// [`CaseError::CaseNotFound`].
+    /// [`CaseError::CaseNotFound`], [`CaseError::CaseFinal`] for a case that is over.
     #[allow(clippy::too_many_arguments)]
     pub async fn create_callback_task(
         &self,
@@ -573,6 +584,7 @@ impl CaseStore {
         priority: i32,
         earliest_at: DateTime<Utc>,
         max_attempts: u32,
+        actor: &str,
     ) -> Result<CallbackTask, CaseError> {
         // A person is giving the number: refuse one that may not be dialled, saying why.
         let number = self
@@ -592,7 +604,7 @@ impl CaseStore {
             earliest_at,
             max_attempts,
         };
-        on_backend!(self, b => b.create_callback_task(case, &spec, Utc::now()).await)
+        on_backend!(self, b => b.create_callback_task(case, &spec, actor, Utc::now()).await)
     }
 
     /// The tasks due at `now` (`pending` with `next_attempt_at <= now`), higher priority
@@ -727,6 +739,29 @@ impl CaseStore {
         actor: &str,
     ) -> Result<CallbackTask, CaseError> {
         on_backend!(self, b => b.reschedule_callback(task.0, at, actor, Utc::now()).await)
+    }
+
+    /// Gives a `failed` task `more_attempts` more (1 to 20), due again at `at`, with the
+    /// number checked again by today's policy (audit `callback_reopened` by `actor`): a
+    /// supervisor's answer to "we could not reach them" when there is reason to try
+    /// again. [`CaseError::CallbackState`] unless failed (or for a revisit of a case no
+    /// longer replied), [`CaseError::CaseFinal`] if the case is over,
+    /// [`CaseError::InvalidField`] (`number`) if it may still not be dialled.
+    pub async fn reopen_callback(
+        &self,
+        task: CallbackTaskId,
+        at: DateTime<Utc>,
+        more_attempts: u32,
+        actor: &str,
+    ) -> Result<CallbackTask, CaseError> {
+        if !(1..=20).contains(&more_attempts) {
+            return Err(field("attempts", "1 to 20"));
+        }
+        let t = self.callback_task(task).await?;
+        self.callback_numbers
+            .check(&t.number)
+            .map_err(|p| field("number", &p.to_string()))?;
+        on_backend!(self, b => b.reopen_callback(task.0, at, more_attempts, actor, Utc::now()).await)
     }
 
     /// A `pending` task whose number may not be dialled (the policy changed, or the task is
@@ -883,14 +918,16 @@ impl CaseStore {
         on_backend!(self, b => b.update_case_fields(ticket, &fields, actor, Utc::now()).await)
     }
 
-    /// The cases matching every criterion of `q`, newest first.
-    /// [`CaseError::DepartmentNotFound`] for an unknown department code.
+    /// The cases matching every criterion of `q`, newest first. Without a status in `q`,
+    /// calls that made no request ([`crate::lifecycle::CaseState::NoRequest`]) are left
+    /// out. [`CaseError::DepartmentNotFound`] for an unknown department code.
     pub async fn search_cases(&self, q: &CaseQuery) -> Result<Vec<CaseSummary>, CaseError> {
         on_backend!(self, b => b.search_cases(q).await)
     }
 
-    /// The cases of this caller number that are still open (not answered, forwarded or
-    /// closed), newest first: shown to the agent when the number calls again.
+    /// The work orders of this caller number that are still open (not answered,
+    /// forwarded or closed; calls that made no request are none), newest first: shown to
+    /// the agent when the number calls again.
     pub async fn open_cases_for_number(&self, number: &str) -> Result<Vec<CaseSummary>, CaseError> {
         on_backend!(self, b => b.open_cases_for_number(number).await)
     }

@@ -26,6 +26,13 @@ pub(crate) fn named_department(action: &Action) -> Option<&str> {
 }
 
 /// Whether the action needs the case's pending extension request (if any).
+/// The lifecycle's step that makes a call's case a work order when an agent answers
+/// (`no_request` → `registered`, by the system).
+pub(crate) fn register_transition() -> lifecycle::Transition {
+    lifecycle::apply(CaseState::NoRequest, &Action::Register, Role::System)
+        .expect("the lifecycle lets the system register a call's case")
+}
+
 pub(crate) fn needs_pending_extension(action: &Action) -> bool {
     matches!(
         action,
@@ -213,7 +220,8 @@ pub(crate) fn plan_transition(
             next.closed_at = Some(now);
             note = text.as_deref().map(str::trim).map(str::to_owned);
         }
-        Action::CalledBack | Action::LeftVoicemail | Action::RequestCallback => {}
+        Action::CalledBack | Action::LeftVoicemail | Action::RequestCallback | Action::Register => {
+        }
     }
 
     // The deadline.

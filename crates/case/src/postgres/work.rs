@@ -14,7 +14,7 @@ use crate::calendar::{DeadlinePolicy, WorkCalendar};
 use crate::error::CaseError;
 use crate::lifecycle::{Action, CaseState, Role, Satisfaction};
 use crate::model::{
-    Actor, CallId, CaseDetail, CaseFields, CaseId, CaseQuery, CaseSummary, Department,
+    Actor, CallId, CaseDetail, CaseFields, CaseId, CaseQuery, CaseSummary, Category, Department,
     NewDepartment, NewUser, RecordingId, User, UserId,
 };
 use crate::rows::{

@@ -244,20 +244,20 @@ async fn backend_name_of_a_sqlite_store() {
 async fn tickets_are_sequential_and_restart_each_day(db: Db) {
     let store = &db.store;
     let d1 = day(2026, 11, 21);
-    let a = store.open_call(new_call(1, d1)).await.unwrap();
-    let b = store.open_call(new_call(2, d1)).await.unwrap();
+    let a = store.open_answered_call(new_call(1, d1)).await.unwrap();
+    let b = store.open_answered_call(new_call(2, d1)).await.unwrap();
     assert_eq!(a.ticket, "2026112100001");
     assert_eq!(b.ticket, "2026112100002");
     assert_ne!(a.case, b.case);
     assert_ne!(a.call, b.call);
 
     let c = store
-        .open_call(new_call(3, day(2026, 11, 22)))
+        .open_answered_call(new_call(3, day(2026, 11, 22)))
         .await
         .unwrap();
     assert_eq!(c.ticket, "2026112200001");
     // The old day's counter is untouched by the new day.
-    let d = store.open_call(new_call(4, d1)).await.unwrap();
+    let d = store.open_answered_call(new_call(4, d1)).await.unwrap();
     assert_eq!(d.ticket, "2026112100003");
 }
 
@@ -265,7 +265,7 @@ async fn sequence_widens_past_99999(db: Db) {
     let store = &db.store;
     set_sequence(store, "20261121", 99_999).await;
     let opened = store
-        .open_call(new_call(1, day(2026, 11, 21)))
+        .open_answered_call(new_call(1, day(2026, 11, 21)))
         .await
         .unwrap();
     assert_eq!(opened.ticket, "20261121100000");
@@ -282,7 +282,7 @@ async fn concurrent_calls_get_distinct_tickets(db: Db) {
     let tasks: Vec<_> = (0..100)
         .map(|n| {
             let store = store.clone();
-            tokio::spawn(async move { store.open_call(new_call(n, d)).await.unwrap() })
+            tokio::spawn(async move { store.open_answered_call(new_call(n, d)).await.unwrap() })
         })
         .collect();
     let mut tickets = Vec::new();
@@ -295,7 +295,7 @@ async fn concurrent_calls_get_distinct_tickets(db: Db) {
     assert_eq!(distinct, expected);
     assert_eq!(store.list_cases(1000).await.unwrap().len(), 100);
     // The sequence stopped at exactly 100.
-    let next = store.open_call(new_call(100, d)).await.unwrap();
+    let next = store.open_answered_call(new_call(100, d)).await.unwrap();
     assert_eq!(next.ticket, crate::ticket::format(d, 101));
 }
 
@@ -306,7 +306,7 @@ async fn concurrent_changes_to_one_call_and_case_serialize(db: Db) {
     let store = &db.store;
     store.add_agent(new_agent("1001", ""), REALM).await.unwrap();
     let opened = store
-        .open_call(new_call(1, day(2026, 11, 21)))
+        .open_answered_call(new_call(1, day(2026, 11, 21)))
         .await
         .unwrap();
     let t0 = Utc.with_ymd_and_hms(2026, 11, 21, 1, 2, 10).unwrap();
@@ -376,13 +376,18 @@ async fn concurrent_agent_adds_of_one_extension_admit_one(db: Db) {
 
 async fn open_call_writes_case_call_and_registered_event(db: Db) {
     let store = &db.store;
+    store
+        .add_agent(new_agent("1001", "consult:5"), REALM)
+        .await
+        .unwrap();
     let call = new_call(7, day(2026, 11, 21));
     let opened = store.open_call(call.clone()).await.unwrap();
     let detail = store.case_by_ticket(&opened.ticket).await.unwrap().unwrap();
 
+    // Answered by the switch, nothing asked yet: a row, not a work order.
     assert_eq!(detail.case.id, opened.case);
     assert_eq!(detail.case.channel, Channel::Phone);
-    assert_eq!(detail.case.status, CaseStatus::Registered);
+    assert_eq!(detail.case.status, CaseStatus::NoRequest);
     assert_eq!(detail.case.caller_number, call.caller_number);
     assert_eq!(detail.case.created_at, call.answered_at);
 
@@ -398,15 +403,80 @@ async fn open_call_writes_case_call_and_registered_event(db: Db) {
     assert!(detail.recordings.is_empty());
     assert_eq!(detail.events.len(), 1);
     let ev: &CaseEvent = &detail.events[0];
-    assert_eq!(ev.event, "registered");
+    assert_eq!(ev.event, "opened");
     assert_eq!(ev.from_status, None);
-    assert_eq!(ev.to_status, Some(CaseStatus::Registered));
+    assert_eq!(ev.to_status, Some(CaseStatus::NoRequest));
+    // The trail, shown to department handlers, carries no SIP Call-ID.
+    assert_eq!(ev.note, None);
+
+    // Listed to no one, found only by its state.
+    let number = call.caller_number.as_str();
+    assert!(store.list_cases(10).await.unwrap().is_empty());
+    assert!(store
+        .open_cases_for_number(number)
+        .await
+        .unwrap()
+        .is_empty());
+    let by_number = CaseQuery {
+        caller_number: Some(number.into()),
+        ..CaseQuery::default()
+    };
+    assert!(store.search_cases(&by_number).await.unwrap().is_empty());
+    let no_request = CaseQuery {
+        status: Some(CaseStatus::NoRequest),
+        ..CaseQuery::default()
+    };
+    let found = store.search_cases(&no_request).await.unwrap();
+    assert_eq!(found.len(), 1);
+
+    // An agent answers: now it is a work order (受理), audited.
+    let t0 = call.answered_at + secs(20);
+    store.call_queued(opened.call, "consult", t0).await.unwrap();
+    store.call_offered(opened.call, "1001", t0).await.unwrap();
+    store
+        .call_agent_answered(opened.call, "1001", "leg@hotline", t0 + secs(3))
+        .await
+        .unwrap();
+    let detail = store.case_by_ticket(&opened.ticket).await.unwrap().unwrap();
+    assert_eq!(detail.case.status, CaseStatus::Registered);
+    let registered = detail
+        .events
+        .iter()
+        .find(|e| e.event == "registered")
+        .expect("a registered event");
+    assert_eq!(registered.from_status, Some(CaseStatus::NoRequest));
+    assert_eq!(registered.to_status, Some(CaseStatus::Registered));
+    assert_eq!(registered.at, t0 + secs(3));
+    assert_eq!(store.list_cases(10).await.unwrap().len(), 1);
+    let open = store.open_cases_for_number(number).await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(store.search_cases(&by_number).await.unwrap().len(), 1);
+
+    // A voicemail or a callback request makes one too, straight from no request.
+    let vm = store
+        .open_call(new_call(8, day(2026, 11, 21)))
+        .await
+        .unwrap();
+    store.mark_voicemail(vm.case).await.unwrap();
+    let cb = store
+        .open_call(new_call(9, day(2026, 11, 21)))
+        .await
+        .unwrap();
+    store.mark_callback_requested(cb.case).await.unwrap();
+    for (t, want) in [
+        (&vm.ticket, CaseStatus::CallbackPending),
+        (&cb.ticket, CaseStatus::CallbackPending),
+    ] {
+        let d = store.case_by_ticket(t).await.unwrap().unwrap();
+        assert_eq!(d.case.status, want);
+    }
+    assert_eq!(store.list_cases(10).await.unwrap().len(), 3);
 }
 
 async fn end_call_and_recording_show_in_case_detail(db: Db) {
     let store = &db.store;
     let opened = store
-        .open_call(new_call(1, day(2026, 11, 21)))
+        .open_answered_call(new_call(1, day(2026, 11, 21)))
         .await
         .unwrap();
     let ended = Utc.with_ymd_and_hms(2026, 11, 21, 1, 7, 0).unwrap();
@@ -463,11 +533,11 @@ async fn end_call_and_recording_show_in_case_detail(db: Db) {
 async fn add_recording_checks_path_and_ownership(db: Db) {
     let store = &db.store;
     let a = store
-        .open_call(new_call(1, day(2026, 11, 21)))
+        .open_answered_call(new_call(1, day(2026, 11, 21)))
         .await
         .unwrap();
     let b = store
-        .open_call(new_call(2, day(2026, 11, 21)))
+        .open_answered_call(new_call(2, day(2026, 11, 21)))
         .await
         .unwrap();
     let rec = |path: &str, call: CallId, case: CaseId| NewRecording {
@@ -534,7 +604,7 @@ async fn mark_voicemail_changes_status_and_audits(db: Db) {
     let ev = &detail.events[1];
     assert_eq!(ev.event, "voicemail");
     assert_eq!(ev.actor, "system");
-    assert_eq!(ev.from_status, Some(CaseStatus::Registered));
+    assert_eq!(ev.from_status, Some(CaseStatus::NoRequest));
     assert_eq!(ev.to_status, Some(CaseStatus::CallbackPending));
 
     let again = store.mark_voicemail(opened.case).await.unwrap_err();
@@ -596,7 +666,7 @@ async fn reopening_keeps_data_and_sequence(db: Db) {
 async fn unknown_ticket_is_none(db: Db) {
     let store = &db.store;
     store
-        .open_call(new_call(1, day(2026, 11, 21)))
+        .open_answered_call(new_call(1, day(2026, 11, 21)))
         .await
         .unwrap();
     assert!(store
@@ -635,7 +705,7 @@ async fn list_cases_is_newest_first_and_limited(db: Db) {
     assert!(store.list_cases(10).await.unwrap().is_empty());
     for n in 1..=3 {
         store
-            .open_call(new_call(n, day(2026, 11, 21)))
+            .open_answered_call(new_call(n, day(2026, 11, 21)))
             .await
             .unwrap();
     }
@@ -659,11 +729,11 @@ async fn case_detail_serializes_to_json(db: Db) {
     let detail = store.case_by_ticket(&opened.ticket).await.unwrap().unwrap();
     let json = serde_json::to_value(&detail).unwrap();
     assert_eq!(json["case"]["ticket"], "2026112100001");
-    assert_eq!(json["case"]["status"], "registered");
+    assert_eq!(json["case"]["status"], "no_request");
     assert_eq!(json["case"]["channel"], "phone");
     assert_eq!(json["case"]["id"], opened.case.0);
     assert_eq!(json["calls"][0]["direction"], "inbound");
-    assert_eq!(json["events"][0]["to_status"], "registered");
+    assert_eq!(json["events"][0]["to_status"], "no_request");
 }
 
 async fn missed_calls_are_kept_newest_first(db: Db) {
@@ -698,7 +768,7 @@ async fn times_round_trip(db: Db) {
     let micros = base + chrono::Duration::microseconds(123_456);
     let nanos = micros + chrono::Duration::nanoseconds(789);
     let opened = store
-        .open_call(NewCall {
+        .open_answered_call(NewCall {
             arrived_at: micros,
             answered_at: nanos,
             ..new_call(1, day(2026, 11, 22))
@@ -1094,6 +1164,8 @@ async fn acd_lifecycle_computes_wait_talk_and_wrap_up(db: Db) {
             ("offer_rejected", Some("agent 1001: no_answer")),
             ("offered", Some("agent 1001")),
             ("agent_answered", Some("agent 1001")),
+            // The agent's answer made the call a work order.
+            ("registered", None),
         ]
     );
 
@@ -1129,7 +1201,7 @@ async fn acd_steps_check_order_and_inputs(db: Db) {
     let store = &db.store;
     store.add_agent(new_agent("1001", ""), REALM).await.unwrap();
     let opened = store
-        .open_call(new_call(1, day(2026, 11, 21)))
+        .open_answered_call(new_call(1, day(2026, 11, 21)))
         .await
         .unwrap();
     let c = opened.call;
@@ -1204,7 +1276,7 @@ async fn left_queue_results_set_wait(db: Db) {
     ];
     for (n, (text, result, wait)) in results.into_iter().enumerate() {
         let opened = store
-            .open_call(new_call(n as u32, day(2026, 11, 21)))
+            .open_answered_call(new_call(n as u32, day(2026, 11, 21)))
             .await
             .unwrap();
         store.call_queued(opened.call, "consult", t0).await.unwrap();
@@ -1249,7 +1321,7 @@ async fn queue_stats_count_per_queue_since(db: Db) {
     for (queue, after, outcome, wait) in calls {
         n += 1;
         let opened = store
-            .open_call(new_call(n, day(2026, 11, 21)))
+            .open_answered_call(new_call(n, day(2026, 11, 21)))
             .await
             .unwrap();
         let queued = midnight + secs(after);
@@ -1269,7 +1341,7 @@ async fn queue_stats_count_per_queue_since(db: Db) {
     }
     // A call that never asked for an agent is not in any queue.
     store
-        .open_call(new_call(99, day(2026, 11, 21)))
+        .open_answered_call(new_call(99, day(2026, 11, 21)))
         .await
         .unwrap();
 
@@ -1307,7 +1379,7 @@ async fn queue_stats_count_per_queue_since(db: Db) {
 async fn callback_requested_changes_status_and_audits(db: Db) {
     let store = &db.store;
     let opened = store
-        .open_call(new_call(1, day(2026, 11, 21)))
+        .open_answered_call(new_call(1, day(2026, 11, 21)))
         .await
         .unwrap();
     let t0 = Utc.with_ymd_and_hms(2026, 11, 21, 1, 2, 10).unwrap();

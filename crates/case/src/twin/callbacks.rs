@@ -212,6 +212,28 @@ impl AttemptRecord {
     }
 }
 
+/// Fails unless the task's case still owes the citizen this call: a final case owes
+/// none ([`CaseError::CaseFinal`]), and a revisit is owed only while the case is
+/// `replied` ([`CaseError::CallbackState`]).
+async fn still_owed(conn: &mut Conn, t: &CallbackTask) -> Result<(), CaseError> {
+    let status: String = sqlx::query_scalar("SELECT status FROM cases WHERE id = $1")
+        .bind(t.case_id.0)
+        .fetch_one(&mut *conn)
+        .await?;
+    let status = rows::status(&status)?;
+    if status.is_final() {
+        return Err(CaseError::CaseFinal(t.ticket.clone()));
+    }
+    if t.reason == CallbackReason::Revisit && status != CaseState::Replied {
+        return Err(CaseError::CallbackState {
+            task: t.id.0,
+            status: format!("a revisit of a case that is {status}"),
+            action: "reopen",
+        });
+    }
+    Ok(())
+}
+
 fn state_error(t: &CallbackTask, action: &'static str) -> CaseError {
     CaseError::CallbackState {
         task: t.id.0,
@@ -225,22 +247,34 @@ impl Backend {
         &self,
         case: CaseId,
         spec: &TaskSpec<'_>,
+        actor: &str,
         now: DateTime<Utc>,
     ) -> Result<CallbackTask, CaseError> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let status: Option<(String, String)> =
+            sqlx::query_as("SELECT status, ticket FROM cases WHERE id = $1")
+                .bind(case.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (status, ticket) = status.ok_or(CaseError::CaseNotFound(case))?;
+        // Nobody is rung about a case that is over.
+        if rows::status(&status)?.is_final() {
+            return Err(CaseError::CaseFinal(ticket));
+        }
         let id = insert_task(&mut tx, case, spec, false, now)
             .await?
             .expect("always inserted");
-        let note = format!("task {id}: {} {}", spec.reason, spec.number.unwrap_or(""));
+        // The number is on the task; the trail, shown to department handlers, names none.
+        let note = format!("task {id}: {}", spec.reason);
         insert_event(
             &mut tx,
             case.0,
             now,
-            "system",
+            actor,
             "callback_created",
             None,
             None,
-            Some(note.trim_end()),
+            Some(&note),
         )
         .await?;
         let task = load_task(&mut tx, id, false).await?;
@@ -437,6 +471,51 @@ impl Backend {
             now,
             actor,
             "callback_rescheduled",
+            None,
+            None,
+            Some(&text),
+        )
+        .await?;
+        let t = load_task(&mut tx, task, false).await?;
+        tx.commit().await?;
+        Ok(t)
+    }
+
+    pub(crate) async fn reopen_callback(
+        &self,
+        task: i64,
+        at: DateTime<Utc>,
+        more_attempts: u32,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CallbackTask, CaseError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let t = load_task(&mut tx, task, true).await?;
+        if t.status != CallbackStatus::Failed {
+            return Err(state_error(&t, "reopen (only a failed task is reopened)"));
+        }
+        still_owed(&mut tx, &t).await?;
+        sqlx::query(
+            "UPDATE callback_tasks SET status = 'pending', next_attempt_at = $1, \
+             max_attempts = attempts + $2, number_problem = NULL, agent = NULL, updated_at = $3 \
+             WHERE id = $4",
+        )
+        .bind(at)
+        .bind(i64::from(more_attempts))
+        .bind(now)
+        .bind(task)
+        .execute(&mut *tx)
+        .await?;
+        let text = format!(
+            "task {task}: {more_attempts} more attempt(s) from {}",
+            at.to_rfc3339()
+        );
+        insert_event(
+            &mut tx,
+            t.case_id.0,
+            now,
+            actor,
+            "callback_reopened",
             None,
             None,
             Some(&text),
@@ -720,8 +799,10 @@ impl Backend {
             _ => e.into(),
         })?;
         let note = match c.task {
-            Some(task) => format!("call {id} to {} for task {task}", c.to_number),
-            None => format!("call {id} to {}", c.to_number),
+            // The number dialled is on the call's row; the trail, shown to department
+            // handlers, names no number.
+            Some(task) => format!("outbound call {id} for task {task}"),
+            None => format!("outbound call {id}"),
         };
         let actor = c.agent.as_deref().unwrap_or("system");
         insert_event(

@@ -287,8 +287,15 @@ impl Backend {
         if let Some(n) = &q.caller_number {
             b.push(" AND c.caller_number = ").push_bind(n.clone());
         }
-        if let Some(s) = q.status {
-            b.push(" AND c.status = ").push_bind(s.as_str());
+        match q.status {
+            Some(s) => {
+                b.push(" AND c.status = ").push_bind(s.as_str());
+            }
+            // A call that asked for nothing is not a work order: found only by its state.
+            None => {
+                b.push(" AND c.status <> ")
+                    .push_bind(CaseState::NoRequest.as_str());
+            }
         }
         if let Some(d) = &department {
             if q.include_subtree {
@@ -299,6 +306,15 @@ impl Backend {
         }
         if let Some(c) = q.category {
             b.push(" AND c.category = ").push_bind(c.as_str());
+        }
+        if q.exclude_confidential {
+            b.push(" AND c.confidential = ")
+                .push_bind(false)
+                .push(" AND (c.category IS NULL OR c.category NOT IN (")
+                .push_bind(Category::Complaint.as_str())
+                .push(", ")
+                .push_bind(Category::Report.as_str())
+                .push("))");
         }
         if let Some(from) = q.from {
             b.push(" AND c.created_at >= ").push_bind(from);
@@ -324,7 +340,7 @@ impl Backend {
     ) -> Result<Vec<CaseSummary>, CaseError> {
         let found: Vec<CaseRecord> = sqlx::query_as(&format!(
             "{CASE_SELECT} WHERE c.caller_number = $1 AND c.status NOT IN {FINAL_STATES} \
-             ORDER BY c.id DESC"
+             AND c.status <> 'no_request' ORDER BY c.id DESC"
         ))
         .bind(number)
         .fetch_all(&self.pool)
@@ -344,12 +360,11 @@ impl Backend {
         if rows::status(&target.status)?.is_final() {
             return Err(CaseError::CaseFinal(ticket.to_owned()));
         }
-        let found: Option<(i64, String)> =
-            sqlx::query_as("SELECT case_id, sip_call_id FROM calls WHERE id = $1")
-                .bind(call.0)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let (old_case, sip_call_id) = found.ok_or(CaseError::CallNotFound(call))?;
+        let found: Option<i64> = sqlx::query_scalar("SELECT case_id FROM calls WHERE id = $1")
+            .bind(call.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let old_case = found.ok_or(CaseError::CallNotFound(call))?;
         if old_case != target.id {
             let old: CaseRecord =
                 sqlx::query_as(&format!("{CASE_SELECT} WHERE c.id = $1{LOCK_CASE}"))
@@ -371,7 +386,9 @@ impl Backend {
                 .bind(target.id)
                 .execute(&mut *tx)
                 .await?;
-            let note = format!("call {sip_call_id} from ticket {}", old.ticket);
+            // The call's row id, not its SIP Call-ID: the trail is shown to department
+            // handlers, and a Call-ID ties the case to a caller's call.
+            let note = format!("call {} from ticket {}", call.0, old.ticket);
             let user = &actor.user;
             insert_event(
                 &mut tx,
@@ -390,7 +407,7 @@ impl Backend {
                 .fetch_one(&mut *tx)
                 .await?;
             let from = rows::status(&old.status)?;
-            let note = format!("call {sip_call_id} linked to ticket {ticket}");
+            let note = format!("call {} linked to ticket {ticket}", call.0);
             if left == 0 && from == CaseState::Registered {
                 sqlx::query(
                     "UPDATE cases SET status = $1, closed_at = $2, updated_at = $2 WHERE id = $3",
@@ -880,4 +897,39 @@ fn is_extension_taken(e: &sqlx::Error) -> bool {
         }
         _ => false,
     }
+}
+
+impl Backend {
+    /// [`register_on_answer`] alone, for tests that need a work order opened by a call
+    /// without driving the ACD.
+    #[cfg(test)]
+    pub(crate) async fn register_case(&self, case: i64, at: DateTime<Utc>) -> Result<(), CaseError> {
+        let mut tx = self.write_tx().await?;
+        register_on_answer(&mut tx, case, at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// An agent answered the call of this case: a case with no request yet
+/// ([`CaseState::NoRequest`]) becomes a work order (`registered`, audit event
+/// `registered`) in the caller's transaction. A case already past that (a callback's, a
+/// revisit's) is left as it is.
+pub(super) async fn register_on_answer(
+    conn: &mut Conn,
+    case: i64,
+    at: DateTime<Utc>,
+) -> Result<(), CaseError> {
+    let t = workflow::register_transition();
+    let done = sqlx::query("UPDATE cases SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4")
+        .bind(t.to.as_str())
+        .bind(at)
+        .bind(case)
+        .bind(t.from.as_str())
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() == 1 {
+        insert_event(conn, case, at, "system", t.event, Some(t.from), Some(t.to), None).await?;
+    }
+    Ok(())
 }

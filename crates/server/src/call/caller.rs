@@ -8,6 +8,7 @@ use super::out_leg::OutLeg;
 use super::{CallEvent, Calls, Ctx, ALLOW};
 use crate::endpoint::EndpointHandle;
 use chrono::Utc;
+use hotline_case::lifecycle::CaseState;
 use hotline_case::{CallId, CaseId, OpenedCall, RecordingKind};
 use hotline_ivr::{CaseStatusSpeech, Flow, Input, Output};
 use hotline_media::{BridgeHandle, MediaEvent, MediaHandle, RecordStop, RecordingInfo};
@@ -397,6 +398,11 @@ impl Answered {
     /// its status (a stranger learns nothing, not even that it exists beyond "not yours").
     async fn case_status_for_caller(&self, ticket: &str) -> CaseStatusSpeech {
         match self.ctx.store.case_by_ticket(ticket).await {
+            // A call that asked for nothing opened no work order; its number was never
+            // told to anyone.
+            Ok(Some(detail)) if detail.case.status == CaseState::NoRequest => {
+                CaseStatusSpeech::NotFound
+            }
             Ok(Some(detail)) if detail.case.caller_number == self.caller_number => {
                 let tz = self.ctx.ivr.timezone;
                 CaseStatusSpeech::Found {

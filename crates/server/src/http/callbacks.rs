@@ -1,6 +1,10 @@
 //! The callback worklist for the agent desktop: list, claim, record an attempt,
 //! reschedule, skip. Agents, supervisors and admins (not department handlers). Dialling
 //! is not done here: the agent (or the dialler) reports each attempt's result.
+//!
+//! Supervisors (and admins) also put a task on the worklist by hand and reopen a failed
+//! one (reschedule it, or start it at once) with more attempts; each is audited on the
+//! case with who did it. A task is never created or reopened for a case that is over.
 
 use super::auth::Auth;
 use super::error::{ApiError, Body};
@@ -9,7 +13,10 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use hotline_case::lifecycle::Role;
-use hotline_case::{CallbackAttempt, CallbackResult, CallbackStatus, CallbackTask, CallbackTaskId};
+use hotline_case::{
+    CallbackAttempt, CallbackMode, CallbackReason, CallbackResult, CallbackStatus, CallbackTask,
+    CallbackTaskId,
+};
 use serde::Deserialize;
 use serde::Serialize;
 
@@ -99,7 +106,8 @@ pub struct StartBody {
 /// `POST /api/callbacks/{id}/start`: call this pending task now, agent first: the named
 /// agent's softphone rings at once (outside the queue), then the citizen is dialled.
 /// 409 if the task is not pending or already being called, 422 if the agent's softphone
-/// is not registered, 503 if the hotline has no outbound trunk.
+/// is not registered, 503 if the hotline has no outbound trunk. A supervisor may start a
+/// failed task: it is reopened with one more attempt first (audited); an agent gets 409.
 pub async fn start(
     State(s): State<AppState>,
     auth: Auth,
@@ -113,7 +121,19 @@ pub async fn start(
             "callbacks are not dialled here (no [trunk.outbound], or callbacks.enabled = false)",
         ));
     };
-    let task = ctx.store.callback_task(CallbackTaskId(id)).await?;
+    let mut task = ctx.store.callback_task(CallbackTaskId(id)).await?;
+    if task.status == CallbackStatus::Failed {
+        if auth.require_supervisor().is_err() {
+            return Err(ApiError::conflict(format!(
+                "callback task {id} is failed: a supervisor can start it again (it is then \
+                 given one more attempt)"
+            )));
+        }
+        task = ctx
+            .store
+            .reopen_callback(task.id, Utc::now(), 1, &auth.user.username)
+            .await?;
+    }
     if task.status != CallbackStatus::Pending {
         return Err(ApiError::conflict(format!(
             "callback task {id} is {}, not pending",
@@ -205,9 +225,13 @@ pub async fn attempt(
 pub struct RescheduleBody {
     /// When to call, RFC 3339.
     at: DateTime<Utc>,
+    /// For a failed task: how many more attempts it gets (default 1, at most 20).
+    attempts: Option<u32>,
 }
 
-/// `POST /api/callbacks/{id}/reschedule`: due again at `at`.
+/// `POST /api/callbacks/{id}/reschedule`: due again at `at`. A failed task is reopened
+/// by a supervisor with `attempts` more attempts (default 1; 403 for agents), its number
+/// checked again (422 if it still may not be dialled); 409 if its case is over.
 pub async fn reschedule(
     State(s): State<AppState>,
     auth: Auth,
@@ -215,12 +239,27 @@ pub async fn reschedule(
     Body(b): Body<RescheduleBody>,
 ) -> Result<Json<CallbackTask>, ApiError> {
     allowed(&auth)?;
-    let t = s
-        .calls
-        .ctx
-        .store
-        .reschedule_callback(CallbackTaskId(id), b.at, &auth.user.username)
-        .await?;
+    let store = &s.calls.ctx.store;
+    let task = store.callback_task(CallbackTaskId(id)).await?;
+    let t = if task.status == CallbackStatus::Failed {
+        auth.require_supervisor().map_err(|_| {
+            ApiError::forbidden("a failed callback task is reopened by a supervisor")
+        })?;
+        let more = b.attempts.unwrap_or(1);
+        store
+            .reopen_callback(task.id, b.at, more, &auth.user.username)
+            .await?
+    } else {
+        if b.attempts.is_some() {
+            return Err(ApiError::unprocessable(format!(
+                "attempts: only a failed task is given more attempts (task {id} is {})",
+                task.status
+            )));
+        }
+        store
+            .reschedule_callback(task.id, b.at, &auth.user.username)
+            .await?
+    };
     if let Some(d) = s.calls.ctx.dialler.get() {
         d.poke();
     }
@@ -248,4 +287,79 @@ pub async fn skip(
         .skip_callback(CallbackTaskId(id), &b.reason, &auth.user.username)
         .await?;
     Ok(Json(t))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    /// The case the call is about.
+    ticket: String,
+    /// The number to call (default: the case's caller number).
+    number: Option<String>,
+    /// voicemail, callback_requested (default) or revisit.
+    reason: Option<String>,
+    /// agent (default: an agent's phone rings first) or auto (the IVR asks the revisit
+    /// question).
+    mode: Option<String>,
+    /// Higher is called first (default 0).
+    priority: Option<i32>,
+    /// When to call, RFC 3339 (default now).
+    at: Option<DateTime<Utc>>,
+    /// How many attempts (default `[callbacks] max_attempts`, 1 to 20).
+    max_attempts: Option<u32>,
+}
+
+/// `POST /api/callbacks`: a supervisor puts a task on the worklist by hand (201), audited
+/// `callback_created` on the case by them. 404 for an unknown ticket, 409 for a case that
+/// is over, 422 naming a bad field (a number that may not be dialled, among others).
+pub async fn create(
+    State(s): State<AppState>,
+    auth: Auth,
+    Body(b): Body<CreateBody>,
+) -> Result<(axum::http::StatusCode, Json<CallbackTask>), ApiError> {
+    auth.require_supervisor()?;
+    let ctx = &s.calls.ctx;
+    let reason = match b.reason.as_deref() {
+        None => CallbackReason::CallbackRequested,
+        Some(r) => CallbackReason::parse(r).ok_or_else(|| {
+            ApiError::unprocessable(format!(
+                "reason: `{r}` is not voicemail, callback_requested or revisit"
+            ))
+        })?,
+    };
+    let mode = match b.mode.as_deref() {
+        None => CallbackMode::Agent,
+        Some(m) => CallbackMode::parse(m)
+            .ok_or_else(|| ApiError::unprocessable(format!("mode: `{m}` is not agent or auto")))?,
+    };
+    let ticket = b.ticket.trim();
+    if ticket.is_empty() || !ticket.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(ApiError::unprocessable(
+            "ticket: a ticket number is digits only",
+        ));
+    }
+    let case = ctx
+        .store
+        .case_by_ticket(ticket)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no case with ticket {ticket}")))?;
+    let number = b.number.unwrap_or_else(|| case.case.caller_number.clone());
+    let max_attempts = b.max_attempts.unwrap_or(ctx.cfg.callbacks.max_attempts);
+    let task = ctx
+        .store
+        .create_callback_task(
+            case.case.id,
+            &number,
+            reason,
+            mode,
+            b.priority.unwrap_or(0),
+            b.at.unwrap_or_else(Utc::now),
+            max_attempts,
+            &auth.user.username,
+        )
+        .await?;
+    if let Some(d) = ctx.dialler.get() {
+        d.poke();
+    }
+    Ok((axum::http::StatusCode::CREATED, Json(task)))
 }

@@ -146,13 +146,25 @@ pub(crate) fn redact(v: &mut Value, detail: &CaseDetail) {
             }
         }
     }
+    scrub(v, &secrets(detail));
+}
+
+/// What identifies the caller of a case, longest first: the numbers, name and address,
+/// and the SIP Call-IDs of its calls (which tie the case to one person's call in the
+/// switch's and the carrier's logs).
+fn secrets(detail: &CaseDetail) -> Vec<String> {
     let mut secrets: Vec<String> = vec![detail.case.caller_number.clone()];
-    secrets.extend(detail.calls.iter().map(|c| c.caller_number.clone()));
+    for c in &detail.calls {
+        secrets.push(c.caller_number.clone());
+        secrets.push(c.sip_call_id.clone());
+        secrets.extend(c.agent_call_id.clone());
+    }
     secrets.extend(detail.order.caller_name.clone());
     secrets.extend(detail.order.location.clone());
     secrets.retain(|s| s.trim().chars().count() >= 2);
     secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    scrub(v, &secrets);
+    secrets.dedup();
+    secrets
 }
 
 /// Replaces every occurrence of each secret in every string of `v` by `***`.
@@ -267,6 +279,7 @@ pub async fn search(
             .then(Utc::now),
         limit: param(&q, "limit", "a count", |v| v.parse().ok())?.unwrap_or(0),
         offset: param(&q, "offset", "a count", |v| v.parse().ok())?.unwrap_or(0),
+        exclude_confidential: false,
     };
     let store = &s.calls.ctx.store;
     if !auth.is_handler() {
@@ -275,6 +288,9 @@ pub async fn search(
     let Some(mine) = auth.user.department.clone() else {
         return Ok(Json(json!([])).into_response());
     };
+    // A handler may look a number up among the cases whose caller is not hidden from
+    // them, never among the confidential ones: not even that one exists may show.
+    query.exclude_confidential = query.caller_number.is_some();
     match &query.department {
         Some(d) if !store.is_within(d, &mine).await? => return Ok(Json(json!([])).into_response()),
         Some(_) => {}
@@ -291,6 +307,9 @@ pub async fn search(
         let hide = detail.as_ref().is_none_or(|d| hide_caller(&auth, d));
         if hide {
             v["caller_number"] = Value::Null;
+            if let Some(d) = &detail {
+                scrub(&mut v, &secrets(d));
+            }
         }
         v["redacted"] = json!(hide);
         out.push(v);

@@ -122,6 +122,7 @@ pub(crate) fn routes() -> Vec<Route> {
         ),
         authed("get", "/api/reports/daily", get(reports::daily)),
         authed("get", "/api/callbacks", get(callbacks::list)),
+        authed("post", "/api/callbacks", post(callbacks::create)),
         authed("get", "/api/callbacks/{id}", get(callbacks::show)),
         authed("post", "/api/callbacks/{id}/start", post(callbacks::start)),
         authed("post", "/api/callbacks/{id}/claim", post(callbacks::claim)),

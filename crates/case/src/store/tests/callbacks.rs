@@ -22,7 +22,7 @@ async fn call_at(store: &CaseStore, n: u32, arrived: DateTime<Utc>) -> (CaseId, 
         answered_at: arrived + Duration::seconds(1),
         ..new_call(n, day(2026, 11, 21))
     };
-    let o = store.open_call(c).await.unwrap();
+    let o = store.open_answered_call(c).await.unwrap();
     (o.case, o.ticket)
 }
 
@@ -75,19 +75,19 @@ pub(super) async fn worklist_is_due_tasks_oldest_place_first(db: Db) {
     let v = CallbackReason::Voicemail;
     let ag = CallbackMode::Agent;
     let a = store
-        .create_callback_task(late, "13800000001", v, ag, 0, t(4, 0), 3)
+        .create_callback_task(late, "13800000001", v, ag, 0, t(4, 0), 3, "sup")
         .await
         .unwrap();
     let b = store
-        .create_callback_task(early, "+8613800000002", v, ag, 0, t(5, 0), 3)
+        .create_callback_task(early, "+8613800000002", v, ag, 0, t(5, 0), 3, "sup")
         .await
         .unwrap();
     let c = store
-        .create_callback_task(future, "13800000003", v, ag, 0, t(9, 0), 3)
+        .create_callback_task(future, "13800000003", v, ag, 0, t(9, 0), 3, "sup")
         .await
         .unwrap();
     let d = store
-        .create_callback_task(urgent, "13800000004", v, ag, 5, t(4, 0), 3)
+        .create_callback_task(urgent, "13800000004", v, ag, 5, t(4, 0), 3, "sup")
         .await
         .unwrap();
     assert_eq!(b.place_at, t(1, 0));
@@ -113,7 +113,7 @@ pub(super) async fn worklist_is_due_tasks_oldest_place_first(db: Db) {
         vec![b.id, a.id]
     );
     let bad = store
-        .create_callback_task(late, "12a", v, ag, 0, t(4, 0), 3)
+        .create_callback_task(late, "12a", v, ag, 0, t(4, 0), 3, "sup")
         .await;
     assert!(matches!(
         bad,
@@ -123,7 +123,7 @@ pub(super) async fn worklist_is_due_tasks_oldest_place_first(db: Db) {
         })
     ));
     let bad = store
-        .create_callback_task(late, "13800000009", v, ag, 0, t(4, 0), 0)
+        .create_callback_task(late, "13800000009", v, ag, 0, t(4, 0), 0, "sup")
         .await;
     assert!(matches!(
         bad,
@@ -133,7 +133,7 @@ pub(super) async fn worklist_is_due_tasks_oldest_place_first(db: Db) {
         })
     ));
     let none = store
-        .create_callback_task(CaseId(999), "13800000009", v, ag, 0, t(4, 0), 3)
+        .create_callback_task(CaseId(999), "13800000009", v, ag, 0, t(4, 0), 3, "sup")
         .await;
     assert!(matches!(none, Err(CaseError::CaseNotFound(_))));
 }
@@ -368,7 +368,7 @@ pub(super) async fn uncallable_numbers_are_failed_at_once_and_never_due(db: Db) 
             answered_at: t(1, n as u32) + Duration::seconds(1),
             ..new_call(n as u32 + 1, day(2026, 11, 21))
         };
-        let o = store.open_call(c).await.unwrap();
+        let o = store.open_answered_call(c).await.unwrap();
         store.mark_voicemail(o.case).await.unwrap();
         cases.push((o.case, o.ticket, number));
     }
@@ -408,6 +408,7 @@ pub(super) async fn uncallable_numbers_are_failed_at_once_and_never_due(db: Db) 
             0,
             t(4, 0),
             3,
+            "sup",
         )
         .await;
     match bad {

@@ -29,7 +29,7 @@ async fn inbound(store: &CaseStore, n: u32, arrived: DateTime<Utc>) -> (CaseId, 
         answered_at: arrived + Duration::seconds(1),
         ..new_call(n, day(2026, 11, 21))
     };
-    let o = store.open_call(c).await.unwrap();
+    let o = store.open_answered_call(c).await.unwrap();
     (o.case, o.ticket, o.call)
 }
 
@@ -131,7 +131,7 @@ pub(super) async fn outbound_call_is_a_call_row_of_the_case(db: Db) {
     assert_eq!(dialled.actor, "1001");
     assert_eq!(
         dialled.note.as_deref(),
-        Some(format!("call {call} to 13800000001 for task {}", task.id).as_str())
+        Some(format!("outbound call {call} for task {}", task.id).as_str())
     );
     // An outbound call is not a queue figure.
     assert!(store.queue_stats(t(0, 0)).await.unwrap().is_empty());
@@ -176,7 +176,7 @@ pub(super) async fn outbound_call_is_a_call_row_of_the_case(db: Db) {
     );
     assert_eq!(
         last.note.as_deref(),
-        Some(format!("call {auto} to 13800000001").as_str())
+        Some(format!("outbound call {auto}").as_str())
     );
 
     // Refusals write nothing.
@@ -466,7 +466,7 @@ pub(super) async fn tasks_are_listed_by_status(db: Db) {
     for n in 1..=3 {
         let (case, _, _) = inbound(store, n, t(1, n)).await;
         let task = store
-            .create_callback_task(case, "13800000001", v, ag, 0, t(2, 0), 1)
+            .create_callback_task(case, "13800000001", v, ag, 0, t(2, 0), 1, "sup")
             .await
             .unwrap();
         ids.push(task.id);

@@ -85,7 +85,7 @@ fn events(d: &CaseDetail) -> Vec<&str> {
 /// Monday 10:00 Shanghai.
 pub(super) async fn dispatched_case(store: &CaseStore, n: u32) -> String {
     let opened = store
-        .open_call(new_call(n, day(2026, 11, 21)))
+        .open_answered_call(new_call(n, day(2026, 11, 21)))
         .await
         .unwrap();
     let fields = CaseFields {
@@ -241,6 +241,7 @@ pub(super) async fn full_life_of_a_dispatched_case(db: Db) {
     assert_eq!(
         events(&d),
         [
+            "opened",
             "registered",
             "updated",
             "dispatched",
@@ -250,7 +251,7 @@ pub(super) async fn full_life_of_a_dispatched_case(db: Db) {
             "closed"
         ]
     );
-    let trail: Vec<_> = d.events[2..]
+    let trail: Vec<_> = d.events[3..]
         .iter()
         .map(|e| (e.actor.as_str(), e.from_status, e.to_status, e.at))
         .collect();
@@ -275,12 +276,12 @@ pub(super) async fn full_life_of_a_dispatched_case(db: Db) {
             ),
         ]
     );
-    assert!(d.events[2].note.as_deref().unwrap().contains("district-a"));
-    assert_eq!(d.events[4].note.as_deref(), Some("Fixed the light"));
+    assert!(d.events[3].note.as_deref().unwrap().contains("district-a"));
+    assert_eq!(d.events[5].note.as_deref(), Some("Fixed the light"));
 
     // Answered on the call: final at once.
     let opened = store
-        .open_call(new_call(2, day(2026, 11, 21)))
+        .open_answered_call(new_call(2, day(2026, 11, 21)))
         .await
         .unwrap();
     let answer = Action::Answer {
@@ -515,7 +516,7 @@ pub(super) async fn refused_actions_change_nothing(db: Db) {
     let store = &db.store;
     departments(store).await;
     let opened = store
-        .open_call(new_call(1, day(2026, 11, 21)))
+        .open_answered_call(new_call(1, day(2026, 11, 21)))
         .await
         .unwrap();
     let ticket = opened.ticket;
@@ -579,7 +580,7 @@ pub(super) async fn department_handlers_are_limited(db: Db) {
     let store = &db.store;
     departments(store).await;
     let opened = store
-        .open_call(new_call(1, day(2026, 11, 21)))
+        .open_answered_call(new_call(1, day(2026, 11, 21)))
         .await
         .unwrap();
     let ticket = opened.ticket;
@@ -673,7 +674,7 @@ pub(super) async fn department_handlers_are_limited(db: Db) {
 pub(super) async fn update_case_fields_checks_every_field(db: Db) {
     let store = &db.store;
     let opened = store
-        .open_call(new_call(1, day(2026, 11, 21)))
+        .open_answered_call(new_call(1, day(2026, 11, 21)))
         .await
         .unwrap();
     let ticket = opened.ticket;
@@ -824,7 +825,7 @@ pub(super) async fn search_filters(db: Db) {
     let t1 = dispatched_case(store, 1).await; // district-a, consult, deadline Thu
     let t2 = {
         let o = store
-            .open_call(new_call(2, day(2026, 11, 21)))
+            .open_answered_call(new_call(2, day(2026, 11, 21)))
             .await
             .unwrap();
         let f = CaseFields {
@@ -842,7 +843,7 @@ pub(super) async fn search_filters(db: Db) {
         o.ticket
     };
     let t3 = store
-        .open_call(new_call(3, day(2026, 11, 22)))
+        .open_answered_call(new_call(3, day(2026, 11, 22)))
         .await
         .unwrap()
         .ticket;
@@ -934,17 +935,17 @@ pub(super) async fn repeat_caller_is_recognised_and_linked(db: Db) {
         caller_number: number.into(),
         ..new_call(n, day(2026, 11, 21))
     };
-    let first = store.open_call(call(1)).await.unwrap();
-    let answered = store.open_call(call(2)).await.unwrap();
+    let first = store.open_answered_call(call(1)).await.unwrap();
+    let answered = store.open_answered_call(call(2)).await.unwrap();
     let answer = Action::Answer {
         summary: "Explained".into(),
     };
     act(store, &answered.ticket, answer, &agent(), mon(0, 2))
         .await
         .unwrap();
-    let second = store.open_call(call(3)).await.unwrap();
+    let second = store.open_answered_call(call(3)).await.unwrap();
     store
-        .open_call(new_call(4, day(2026, 11, 21)))
+        .open_answered_call(new_call(4, day(2026, 11, 21)))
         .await
         .unwrap();
 
@@ -995,7 +996,7 @@ pub(super) async fn repeat_caller_is_recognised_and_linked(db: Db) {
     assert_eq!(open, [first.ticket.as_str()]);
 
     // Not to a final case.
-    let third = store.open_call(call(5)).await.unwrap();
+    let third = store.open_answered_call(call(5)).await.unwrap();
     let err = store
         .link_call_to_case(third.call, &answered.ticket, &agent())
         .await
@@ -1151,7 +1152,7 @@ pub(super) async fn users_login_and_sessions(db: Db) {
 pub(super) async fn recording_access_is_audited(db: Db) {
     let store = &db.store;
     let opened = store
-        .open_call(new_call(1, day(2026, 11, 21)))
+        .open_answered_call(new_call(1, day(2026, 11, 21)))
         .await
         .unwrap();
     let rec = store
@@ -1243,7 +1244,7 @@ fn web_case() -> NewCase {
 pub(super) async fn create_case_shares_the_ticket_sequence(db: Db) {
     let store = &db.store;
     let d = day(2026, 11, 21);
-    let first = store.open_call(new_call(1, d)).await.unwrap();
+    let first = store.open_answered_call(new_call(1, d)).await.unwrap();
     assert_eq!(first.ticket, ticket::format(d, 1));
     let made = store
         .create_case(web_case(), &agent(), d, mon(0, 2))
@@ -1291,7 +1292,7 @@ pub(super) async fn create_case_shares_the_ticket_sequence(db: Db) {
     assert_eq!(by_phone.case.ticket, ticket::format(d, 3));
     assert_eq!(by_phone.case.channel, Channel::Phone);
     assert_eq!(by_phone.order.location, None);
-    let next = store.open_call(new_call(2, d)).await.unwrap();
+    let next = store.open_answered_call(new_call(2, d)).await.unwrap();
     assert_eq!(next.ticket, ticket::format(d, 4));
     // Another day starts at 1.
     let other = store
@@ -1427,11 +1428,11 @@ pub(super) async fn voicemail_makes_a_voicemail_case(db: Db) {
     let vm = store.case_by_ticket(&vm.ticket).await.unwrap().unwrap();
     assert_eq!(vm.case.channel, Channel::Voicemail);
     assert_eq!(vm.case.status, CaseState::CallbackPending);
-    assert_eq!(events(&vm), ["registered", "voicemail"]);
+    assert_eq!(events(&vm), ["opened", "voicemail"]);
     let cb = store.case_by_ticket(&cb.ticket).await.unwrap().unwrap();
     assert_eq!(cb.case.channel, Channel::Phone);
     // A refused voicemail mark changes nothing, the channel included.
-    let answered = store.open_call(new_call(3, d)).await.unwrap();
+    let answered = store.open_answered_call(new_call(3, d)).await.unwrap();
     act(
         store,
         &answered.ticket,
