@@ -343,6 +343,9 @@ pub fn response(req: &Request, code: u16, to_tag: Option<&str>) -> Response {
                 }
             }
             Header::Timestamp(_) if code == 100 => headers.push(h.clone()),
+            // §12.1.1: a response that may make a dialog carries the proxies' Record-Route,
+            // so the caller's ACK and BYE come back through them (Kamailio in front).
+            Header::RecordRoute(_) if (101..300).contains(&code) => headers.push(h.clone()),
             _ => {}
         }
     }
@@ -569,6 +572,29 @@ Content-Length: 0\r\n\r\n";
             .starts_with("SIP/2.0 423 Interval Too Brief\r\n"));
         let trying = response(&r, 100, Some("srv1")).to_string();
         assert!(trying.contains("To: <sip:12345@127.0.0.1>\r\n"));
+    }
+
+    #[test]
+    fn dialog_responses_copy_record_route() {
+        let rr = INVITE.replace(
+            "Max-Forwards",
+            "Record-Route: <sip:10.0.0.10;lr>\r\nRecord-Route: <sip:10.0.0.9;lr>\r\nMax-Forwards",
+        );
+        let SipMessage::Request(r) = parse(rr.as_bytes(), 9999).unwrap().msg else {
+            panic!()
+        };
+        let ok = response(&r, 200, Some("srv1")).to_string();
+        assert!(
+            ok.contains("Record-Route: <sip:10.0.0.10;lr>\r\nRecord-Route: <sip:10.0.0.9;lr>\r\n"),
+            "{ok}"
+        );
+        assert!(response(&r, 180, Some("srv1"))
+            .to_string()
+            .contains("Record-Route"));
+        assert!(!response(&r, 100, None).to_string().contains("Record-Route"));
+        assert!(!response(&r, 486, Some("srv1"))
+            .to_string()
+            .contains("Record-Route"));
     }
 
     #[test]
