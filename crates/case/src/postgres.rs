@@ -28,11 +28,11 @@ use crate::lifecycle::{self, Action, Role};
 use crate::model::{
     Agent, AgentEvent, AgentSecrets, CallId, CaseDetail, CaseId, CaseStatus, CaseSummary, Channel,
     Direction, MissedCall, NewAgent, NewAgentEvent, NewCall, NewRecording, OpenedCall, QueueStats,
-    RecordingId, Skill, SERVICE_LEVEL_WAIT_MS,
+    RecordingId, Skill,
 };
 use crate::rows::{
-    self, convert_all, AcdState, AgentEventRecord, AgentRecord, CaseRecord, QueueStatsRecord,
-    SecretsRecord, SkillRecord, CASE_SELECT,
+    self, convert_all, AcdState, AgentEventRecord, AgentRecord, CaseRecord, SecretsRecord,
+    SkillRecord, CASE_SELECT,
 };
 use crate::secret::AgentHashes;
 use crate::ticket;
@@ -552,32 +552,13 @@ impl PostgresBackend {
         &self,
         since: DateTime<Utc>,
     ) -> Result<Vec<QueueStats>, CaseError> {
-        // COUNT is already BIGINT; AVG of BIGINT is NUMERIC, rounded half away from zero
-        // (as SQLite's ROUND) and cast back to BIGINT.
-        let rows: Vec<QueueStatsRecord> = sqlx::query_as(
-            "SELECT queue, \
-               COUNT(*) AS offered, \
-               COUNT(*) FILTER (WHERE acd_result = 'answered') AS answered, \
-               COUNT(*) FILTER (WHERE acd_result = 'answered' AND wait_ms <= $1) \
-                 AS answered_within_sl, \
-               COUNT(*) FILTER (WHERE acd_result = 'abandoned') AS abandoned, \
-               COUNT(*) FILTER (WHERE acd_result = 'expired') AS expired, \
-               COUNT(*) FILTER (WHERE acd_result = 'queue_full') AS queue_full, \
-               COUNT(*) FILTER (WHERE acd_result = 'no_agents') AS no_agents, \
-               COUNT(*) FILTER (WHERE acd_result = 'callback_requested') AS callback_requested, \
-               COUNT(*) FILTER (WHERE acd_result IS NULL) AS waiting, \
-               ROUND(AVG(wait_ms))::BIGINT AS avg_wait_ms, \
-               ROUND(AVG(wait_ms) FILTER (WHERE acd_result = 'answered'))::BIGINT \
-                 AS avg_answer_ms, \
-               MAX(wait_ms) AS max_wait_ms \
-             FROM calls WHERE queue IS NOT NULL AND queued_at >= $2 \
-             GROUP BY queue ORDER BY queue COLLATE \"C\"",
-        )
-        .bind(SERVICE_LEVEL_WAIT_MS as i64)
-        .bind(since)
-        .fetch_all(&self.pool)
-        .await?;
-        convert_all(rows)
+        // The rows only: the figures are counted as the daily report counts them.
+        let rows: Vec<crate::report::QueueCallFacts> =
+            sqlx::query_as(crate::report::QUEUE_CALLS_SQL)
+                .bind(since)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(crate::report::queue_stats(rows))
     }
 
     /// Sets a day's last sequence number, for tests.

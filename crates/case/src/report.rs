@@ -5,9 +5,10 @@
 //!
 //! Offered, answered, abandoned (and within 5 s), missed, 接通率 and service level are
 //! defined in one place, [`CallTally`]: every table of the report (the day, each local
-//! hour) and the wallboard's per-queue figures of
-//! [`crate::CaseStore::queue_stats`] count calls with it, so a figure of the same name
-//! means the same thing everywhere. In short:
+//! hour) and the wallboard's per-queue figures of [`crate::CaseStore::queue_stats`]
+//! (`GET /api/queues`, `hotline status`) count calls with it, so a figure of the same
+//! name means the same thing everywhere. (`GET /api/status` counts SIP INVITEs, refused
+//! ones included, as `invites`: not a call figure.) In short:
 //!
 //! - **offered** = calls that asked for an agent (entered an ACD queue) + missed calls
 //!   (the caller hung up while the hotline was still ringing, before the switch
@@ -66,7 +67,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::lifecycle::{ActionKind, CaseState, Satisfaction};
-use crate::model::SERVICE_LEVEL_WAIT_MS;
+use crate::model::{QueueStats, SERVICE_LEVEL_WAIT_MS};
 
 /// An abandoned call that waited at most this long (5 s) is a short abandon: the caller
 /// hung up almost at once, which says little about the service.
@@ -809,6 +810,72 @@ fn case_figures(rows: &DayRows) -> CaseFigures {
         satisfaction_rate: revisit_verdicts.rate(),
         survey_satisfaction_rate: survey_verdicts.rate(),
     }
+}
+
+// ----- The wallboard's queues -----
+
+/// The calls that entered a queue at or after `$1` (for the wallboard's "today").
+pub(crate) const QUEUE_CALLS_SQL: &str = "SELECT queue, acd_result, wait_ms FROM calls \
+     WHERE queue IS NOT NULL AND queued_at >= $1";
+
+/// A call that entered a queue.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct QueueCallFacts {
+    pub queue: String,
+    pub acd_result: Option<String>,
+    pub wait_ms: Option<i64>,
+}
+
+/// Per queue (by name, in byte order), its calls counted by [`CallTally`] — the same
+/// definitions as the daily report's (a missed call reached no queue, so a queue's
+/// `offered` is its queued calls) — with turned-away calls split into `queue_full` and
+/// `no_agents`, and the waits: the mean of every known wait, the mean wait of the
+/// answered calls, the longest wait.
+pub(crate) fn queue_stats(rows: Vec<QueueCallFacts>) -> Vec<QueueStats> {
+    #[derive(Default)]
+    struct Queue {
+        tally: CallTally,
+        queue_full: i64,
+        waits: Vec<i64>,
+        answer_waits: Vec<i64>,
+    }
+    let mut queues: BTreeMap<String, Queue> = BTreeMap::new();
+    for c in rows {
+        let result = c.acd_result.as_deref();
+        let q = queues.entry(c.queue).or_default();
+        q.tally.add_call(true, result, c.wait_ms);
+        if result == Some("queue_full") {
+            q.queue_full += 1;
+        }
+        if let Some(w) = c.wait_ms {
+            q.waits.push(w);
+            if result == Some("answered") {
+                q.answer_waits.push(w);
+            }
+        }
+    }
+    let n = |v: i64| v.max(0) as u64;
+    queues
+        .into_iter()
+        .map(|(queue, q)| {
+            let t = q.tally;
+            QueueStats {
+                queue,
+                offered: n(t.offered),
+                answered: n(t.answered),
+                answered_within_15s: n(t.answered_within_15s),
+                abandoned: n(t.abandoned),
+                expired: n(t.expired),
+                queue_full: n(q.queue_full),
+                no_agents: n(t.turned_away - q.queue_full),
+                callback_requested: n(t.left_for_callback),
+                waiting: n(t.waiting),
+                avg_wait_ms: mean(&q.waits).map(n),
+                avg_answer_ms: mean(&q.answer_waits).map(n),
+                max_wait_ms: q.waits.iter().max().copied().map(n),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ use crate::lifecycle::{CaseState, DispatchMode, Role, Satisfaction};
 use crate::model::{
     AcdResult, Agent, AgentEvent, AgentSecrets, CallId, CallRow, CaseEvent, CaseId, CaseStatus,
     CaseSummary, Category, Channel, Department, DepartmentId, Direction, ExtensionRequest,
-    ExtensionStatus, HandlingMode, QueueStats, RecordingId, RecordingKind, RecordingRow, Skill,
-    User, UserId, WorkOrder,
+    ExtensionStatus, HandlingMode, RecordingId, RecordingKind, RecordingRow, Skill, User, UserId,
+    WorkOrder,
 };
 
 /// Selects [`CaseRecord`]s: a case (alias `c`) with its department (alias `d`). The
@@ -196,24 +196,6 @@ pub(crate) struct AgentEventRecord {
     pub reason: Option<String>,
     pub sip_call_id: Option<String>,
     pub actor: Option<String>,
-}
-
-/// One queue's counts, as aggregated by the database.
-#[derive(sqlx::FromRow)]
-pub(crate) struct QueueStatsRecord {
-    pub queue: String,
-    pub offered: i64,
-    pub answered: i64,
-    pub answered_within_sl: i64,
-    pub abandoned: i64,
-    pub expired: i64,
-    pub queue_full: i64,
-    pub no_agents: i64,
-    pub callback_requested: i64,
-    pub waiting: i64,
-    pub avg_wait_ms: Option<i64>,
-    pub avg_answer_ms: Option<i64>,
-    pub max_wait_ms: Option<i64>,
 }
 
 /// A row of `recordings`.
@@ -534,28 +516,6 @@ impl TryFrom<AgentEventRecord> for AgentEvent {
             reason: r.reason,
             sip_call_id: r.sip_call_id,
             actor: r.actor,
-        })
-    }
-}
-
-impl TryFrom<QueueStatsRecord> for QueueStats {
-    type Error = CaseError;
-
-    fn try_from(r: QueueStatsRecord) -> Result<Self, CaseError> {
-        Ok(QueueStats {
-            offered: unsigned(r.offered, "offered")?,
-            answered: unsigned(r.answered, "answered")?,
-            answered_within_15s: unsigned(r.answered_within_sl, "answered_within_15s")?,
-            abandoned: unsigned(r.abandoned, "abandoned")?,
-            expired: unsigned(r.expired, "expired")?,
-            queue_full: unsigned(r.queue_full, "queue_full")?,
-            no_agents: unsigned(r.no_agents, "no_agents")?,
-            callback_requested: unsigned(r.callback_requested, "callback_requested")?,
-            waiting: unsigned(r.waiting, "waiting")?,
-            avg_wait_ms: optional_unsigned(r.avg_wait_ms, "avg_wait_ms")?,
-            avg_answer_ms: optional_unsigned(r.avg_answer_ms, "avg_answer_ms")?,
-            max_wait_ms: optional_unsigned(r.max_wait_ms, "max_wait_ms")?,
-            queue: r.queue,
         })
     }
 }

@@ -23,11 +23,11 @@ use crate::lifecycle::{self, Action, Role};
 use crate::model::{
     Agent, AgentEvent, AgentSecrets, CallId, CaseDetail, CaseId, CaseStatus, CaseSummary, Channel,
     Direction, MissedCall, NewAgent, NewAgentEvent, NewCall, NewRecording, OpenedCall, QueueStats,
-    RecordingId, Skill, SERVICE_LEVEL_WAIT_MS,
+    RecordingId, Skill,
 };
 use crate::rows::{
-    self, convert_all, AcdState, AgentEventRecord, AgentRecord, CaseRecord, QueueStatsRecord,
-    SecretsRecord, SkillRecord, CASE_SELECT,
+    self, convert_all, AcdState, AgentEventRecord, AgentRecord, CaseRecord, SecretsRecord,
+    SkillRecord, CASE_SELECT,
 };
 use crate::secret::AgentHashes;
 use crate::ticket;
@@ -548,32 +548,13 @@ impl SqliteBackend {
         &self,
         since: DateTime<Utc>,
     ) -> Result<Vec<QueueStats>, CaseError> {
-        // Times are RFC 3339 UTC text, which sorts like the instants it names.
-        let rows: Vec<QueueStatsRecord> = sqlx::query_as(
-            "SELECT queue, \
-               COUNT(*) AS offered, \
-               COUNT(CASE WHEN acd_result = 'answered' THEN 1 END) AS answered, \
-               COUNT(CASE WHEN acd_result = 'answered' AND wait_ms <= ?1 THEN 1 END) \
-                 AS answered_within_sl, \
-               COUNT(CASE WHEN acd_result = 'abandoned' THEN 1 END) AS abandoned, \
-               COUNT(CASE WHEN acd_result = 'expired' THEN 1 END) AS expired, \
-               COUNT(CASE WHEN acd_result = 'queue_full' THEN 1 END) AS queue_full, \
-               COUNT(CASE WHEN acd_result = 'no_agents' THEN 1 END) AS no_agents, \
-               COUNT(CASE WHEN acd_result = 'callback_requested' THEN 1 END) \
-                 AS callback_requested, \
-               COUNT(CASE WHEN acd_result IS NULL THEN 1 END) AS waiting, \
-               CAST(ROUND(AVG(wait_ms)) AS INTEGER) AS avg_wait_ms, \
-               CAST(ROUND(AVG(CASE WHEN acd_result = 'answered' THEN wait_ms END)) AS INTEGER) \
-                 AS avg_answer_ms, \
-               MAX(wait_ms) AS max_wait_ms \
-             FROM calls WHERE queue IS NOT NULL AND queued_at >= ?2 \
-             GROUP BY queue ORDER BY queue",
-        )
-        .bind(SERVICE_LEVEL_WAIT_MS as i64)
-        .bind(since)
-        .fetch_all(&self.pool)
-        .await?;
-        convert_all(rows)
+        // The rows only: the figures are counted as the daily report counts them.
+        let rows: Vec<crate::report::QueueCallFacts> =
+            sqlx::query_as(crate::report::QUEUE_CALLS_SQL)
+                .bind(since)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(crate::report::queue_stats(rows))
     }
 
     /// The journal mode SQLite reports, for tests.
