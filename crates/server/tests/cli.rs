@@ -533,3 +533,165 @@ fn daily_report_has_every_table() {
         assert!(out.contains(part), "no {part:?} in:\n{out}");
     }
 }
+
+/// The `[Service]` settings of a unit file, in order (`key`, `value`).
+fn unit_settings(unit: &str) -> Vec<(String, String)> {
+    let mut section = "";
+    let mut out = Vec::new();
+    for line in unit.lines().map(str::trim) {
+        if line.starts_with('[') {
+            section = line;
+        } else if section == "[Service]" && !line.starts_with('#') {
+            if let Some((k, v)) = line.split_once('=') {
+                out.push((k.trim().to_string(), v.trim().to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// Whether `path` is writable under the unit's `ProtectSystem=strict`: below one of its
+/// `ReadWritePaths` or a `StateDirectory` (/var/lib/NAME).
+fn writable_in_unit(settings: &[(String, String)], path: &Path) -> bool {
+    let mut roots: Vec<PathBuf> = Vec::new();
+    for (k, v) in settings {
+        for item in v.split_whitespace() {
+            match k.as_str() {
+                "ReadWritePaths" => roots.push(PathBuf::from(item.trim_start_matches(['-', '+']))),
+                "StateDirectory" => roots.push(Path::new("/var/lib").join(item)),
+                _ => {}
+            }
+        }
+    }
+    roots.iter().any(|r| path.starts_with(r))
+}
+
+/// The finding (issue 10): `deploy/hotline.service` ran `hotline … --config
+/// /etc/hotline/config/production.toml`, a file nothing provided. `deploy/production.toml`
+/// is that file: the unit's install comment puts it there, its ExecStartPre check passes on
+/// it, everything it writes is writable under `ProtectSystem=strict`, and `systemd-analyze
+/// verify` finds nothing to say about the unit (ExecStart pointed at the built binary).
+#[test]
+fn the_systemd_unit_runs_the_shipped_production_config() {
+    let unit = std::fs::read_to_string(repo().join("deploy/hotline.service")).unwrap();
+    let settings = unit_settings(&unit);
+    let get = |key: &str| -> Vec<&str> {
+        settings
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    let installed = "/etc/hotline/config/production.toml";
+    let (start, pre) = (get("ExecStart"), get("ExecStartPre"));
+    assert_eq!(start.len(), 1, "{unit}");
+    assert!(
+        start[0].ends_with(&format!("serve --config {installed}")),
+        "{unit}"
+    );
+    assert!(
+        pre.iter()
+            .any(|p| p.ends_with(&format!("check-config --config {installed}"))),
+        "the unit checks its config before each start: {unit}"
+    );
+    assert!(
+        unit.lines().any(|l| l.starts_with('#')
+            && l.contains("deploy/production.toml")
+            && l.contains(installed)),
+        "the install comment copies deploy/production.toml to {installed}: {unit}"
+    );
+    assert_eq!(get("ProtectSystem"), ["strict"], "{unit}");
+
+    // The ExecStartPre check, on the shipped file, from elsewhere (as systemd runs it).
+    let shipped = repo().join("deploy/production.toml");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let (ok, out) = hotline_in(
+        elsewhere.path(),
+        &["check-config", "--config", shipped.to_str().unwrap()],
+    );
+    assert!(
+        ok,
+        "hotline check-config --config deploy/production.toml: {out}"
+    );
+    assert!(
+        out.contains("database postgres://"),
+        "production is PostgreSQL: {out}"
+    );
+    assert!(
+        !out.contains("CHANGE-ME"),
+        "the password is not printed: {out}"
+    );
+
+    // What the node writes: the data directory (operator token, SQLite if any) and the
+    // recordings (default: under it).
+    let cfg: toml::Value = std::fs::read_to_string(&shipped).unwrap().parse().unwrap();
+    let data = &cfg["data"];
+    let dir = PathBuf::from(data["dir"].as_str().unwrap());
+    assert!(
+        dir.is_absolute(),
+        "the data directory is absolute: {}",
+        dir.display()
+    );
+    let mut written = vec![dir.clone()];
+    written.push(
+        data.get("recordings")
+            .and_then(|r| r.as_str())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| dir.join("recordings")),
+    );
+    if let Some(file) = data
+        .get("database")
+        .and_then(|d| d.as_str())
+        .and_then(|d| d.strip_prefix("sqlite://"))
+    {
+        written.push(PathBuf::from(file));
+    }
+    for path in &written {
+        assert!(
+            writable_in_unit(&settings, path),
+            "{} is read-only under ProtectSystem=strict: add it to ReadWritePaths\n{unit}",
+            path.display()
+        );
+    }
+    assert!(
+        !writable_in_unit(&settings, Path::new("/srv/recordings")),
+        "the check above can fail"
+    );
+    assert!(
+        out.contains(&format!("recordings {}", written[1].display())),
+        "check-config names the recordings directory that was checked: {out}"
+    );
+
+    // systemd's own reading of the unit, with ExecStart resolvable.
+    let Ok(verify) = Command::new("systemd-analyze").arg("--version").output() else {
+        assert!(
+            std::env::var_os("HOTLINE_REQUIRE_SYSTEMD").is_none(),
+            "systemd-analyze is missing but HOTLINE_REQUIRE_SYSTEMD is set"
+        );
+        eprintln!("SYSTEMD-ANALYZE VERIFY SKIPPED: systemd-analyze is not installed (apt-get install systemd)");
+        return;
+    };
+    assert!(verify.status.success());
+    let copy = elsewhere.path().join("hotline.service");
+    std::fs::write(
+        &copy,
+        unit.replace("/usr/local/bin/hotline", env!("CARGO_BIN_EXE_hotline")),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&copy)
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && !said.contains("hotline.service"),
+        "systemd-analyze verify deploy/hotline.service ({}):\n{said}",
+        out.status
+    );
+}
