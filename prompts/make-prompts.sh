@@ -7,7 +7,8 @@
 # Each prompt is spoken by espeak-ng's `cmn-latn-pinyin` voice from tone-numbered pinyin
 # (Debian's `cmn` voice lacks many common characters and reads them as English), then
 # converted by sox to what the media crate plays: 8 kHz, mono, 16-bit signed PCM WAV,
-# leading/trailing silence trimmed to a short pad, peak normalized to -3 dBFS.
+# leading/trailing silence trimmed to a short pad (30 ms before, 80 ms after: prompts are
+# chained, e.g. 每天 + 八 + 点, and the pads add up), peak normalized to -3 dBFS.
 # `beep` is a synthesized 1000 Hz tone and `queue_music` (hold music between queue
 # announcements) a soft synthesized two-tone chime, low in volume; neither is speech.
 #
@@ -23,7 +24,11 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="$here/zh"
 voice="cmn-latn-pinyin"
-speed=150 # words per minute; espeak-ng's default 175 is hurried on an 8 kHz line
+# Words (here: syllables) per minute. 250 is about 6 syllables a second, a brisk but clear
+# Mandarin pace; with the short texts below a caller hears the whole menu within 12 s of
+# the answer and, outside staffed hours, the tone within 20 s (checked by the ivr crate's
+# tests from these files' lengths, and end to end over RTP).
+speed=250
 
 for tool in espeak-ng sox; do
     if ! command -v "$tool" >/dev/null 2>&1; then
@@ -40,15 +45,18 @@ fi
 # Numbers are spelled out as they are read on a Chinese phone line ("1" is yao1), except the
 # num_* prompts: queue positions are counts read the Chinese way (一百零五, "1" is yi1), put
 # together by the IVR from 零…九, 十, 百, 千; dates read back by the status query use them too
-# (二零二六 年 十一 月 二十一 日: a year's digits are read yi1, not yao1).
+# (二零二六 年 十一 月 二十一 日: a year's digits are read yi1, not yao1), and so do the staffed
+# hours the closed notice reads from config/ivr.toml (每天 八 点 至 二十二 点: every_day,
+# weekday_*, hours_to, hour, minute, hours_and, day_off, all_day).
 prompts=(
-    "welcome|您好,欢迎致电12345政务服务便民热线。|nin2 hao3, huan1 ying2 zhi4 dian4 yao1 er4 san1 si4 wu3 zheng4 wu4 fu2 wu4 bian4 min2 re4 xian4."
-    "emergency|如遇火警、医疗急救、治安或交通事故等紧急情况,请挂机后拨打119、120、110、122。|ru2 yu4 huo3 jing3, yi1 liao2 ji2 jiu4, zhi4 an1 huo4 jiao1 tong1 shi4 gu4 deng3 jin3 ji2 qing2 kuang4, qing3 gua4 ji1 hou4 bo1 da3 yao1 yao1 jiu3, yao1 er4 ling2, yao1 yao1 ling2, yao1 er4 er4."
-    "menu|咨询请按1,投诉举报请按2,企业服务请按3,人工服务请按0。|zi1 xun2 qing3 an4 yi1, tou2 su4 ju3 bao4 qing3 an4 er4, qi3 ye4 fu2 wu4 qing3 an4 san1, ren2 gong1 fu2 wu4 qing3 an4 ling2."
+    "welcome|欢迎致电12345热线。|huan1 ying2 zhi4 dian4 yao1 er4 san1 si4 wu3 re4 xian4."
+    "emergency|紧急情况请拨119、120、110、122。|jin3 ji2 qing2 kuang4 qing3 bo1 yao1 yao1 jiu3, yao1 er4 ling2, yao1 yao1 ling2, yao1 er4 er4."
+    "menu|咨询按1,投诉举报按2,企业服务按3,人工服务按0。|zi1 xun2 an4 yi1, tou2 su4 ju3 bao4 an4 er4, qi3 ye4 fu2 wu4 an4 san1, ren2 gong1 fu2 wu4 an4 ling2."
     "invalid|输入有误,请重新选择。|shu1 ru4 you3 wu4, qing3 chong2 xin1 xuan3 ze2."
-    "closed|现在是非工作时间。人工服务时间为每天早上8点至晚上10点。|xian4 zai4 shi4 fei1 gong1 zuo4 shi2 jian1. ren2 gong1 fu2 wu4 shi2 jian1 wei2 mei3 tian1 zao3 shang4 ba1 dian3 zhi4 wan3 shang4 shi2 dian3."
-    "agents_busy|坐席全忙。|zuo4 xi2 quan2 mang2."
-    "voicemail|请在提示音后留言,说明您的姓名、联系电话和诉求,按井号键结束。|qing3 zai4 ti2 shi4 yin1 hou4 liu2 yan2, shuo1 ming2 nin2 de xing4 ming2, lian2 xi4 dian4 hua4 he2 su4 qiu2, an4 jing3 hao4 jian4 jie2 shu4."
+    "closed|现在是非工作时间。|xian4 zai4 shi4 fei1 gong1 zuo4 shi2 jian1."
+    "closed_hours|人工服务时间为|ren2 gong1 fu2 wu4 shi2 jian1 wei2"
+    "agents_busy|座席全忙。|zuo4 xi2 quan2 mang2."
+    "voicemail|请在提示音后留言,说明姓名、电话和诉求,按井号键结束。|qing3 zai4 ti2 shi4 yin1 hou4 liu2 yan2, shuo1 ming2 xing4 ming2, dian4 hua4 he2 su4 qiu2, an4 jing3 hao4 jian4 jie2 shu4."
     "recorded|您的留言已记录,工作人员将尽快给您回电。|nin2 de liu2 yan2 yi3 ji4 lu4, gong1 zuo4 ren2 yuan2 jiang1 jin3 kuai4 gei3 nin2 hui2 dian4."
     "no_message|没有收到您的留言。|mei2 you3 shou1 dao4 nin2 de liu2 yan2."
     "ticket_is|您的工单号是|nin2 de gong1 dan1 hao4 shi4"
@@ -74,12 +82,12 @@ prompts=(
     "agent_ready|已签入,示闲。|yi3 qian1 ru4, shi4 xian2."
     "callback_connecting|回拨任务,正在接通市民,请稍候。|hui2 bo1 ren4 wu4, zheng4 zai4 jie1 tong1 shi4 min2, qing3 shao1 hou4."
     "callback_unreached|市民未接通,已记录,稍后将再次回拨。|shi4 min2 wei4 jie1 tong1, yi3 ji4 lu4, shao1 hou4 jiang1 zai4 ci4 hui2 bo1."
-    "revisit_intro|您好,这里是12345政务服务便民热线,现对您反映的问题办理结果进行回访。|nin2 hao3, zhe4 li3 shi4 yao1 er4 san1 si4 wu3 zheng4 wu4 fu2 wu4 bian4 min2 re4 xian4, xian4 dui4 nin2 fan3 ying4 de wen4 ti2 ban4 li3 jie2 guo3 jin4 xing2 hui2 fang3."
+    "revisit_intro|您好,这里是12345热线,现对您反映问题的办理结果进行回访。|nin2 hao3, zhe4 li3 shi4 yao1 er4 san1 si4 wu3 re4 xian4, xian4 dui4 nin2 fan3 ying4 wen4 ti2 de ban4 li3 jie2 guo3 jin4 xing2 hui2 fang3."
     "revisit_question|对办理结果,满意请按1,基本满意请按2,不满意请按3。|dui4 ban4 li3 jie2 guo3, man3 yi4 qing3 an4 yi1, ji1 ben3 man3 yi4 qing3 an4 er4, bu4 man3 yi4 qing3 an4 san1."
     "agent_not_ready|已示忙。|yi3 shi4 mang2."
     "agent_logged_out|已签出。|yi3 qian1 chu1."
     "agent_unknown_code|无效的功能码。|wu2 xiao4 de gong1 neng2 ma3."
-    "menu_status|查询工单办理进度请按4。|cha2 xun2 gong1 dan1 ban4 li3 jin4 du4 qing3 an4 si4."
+    "menu_status|查询工单进度按4。|cha2 xun2 gong1 dan1 jin4 du4 an4 si4."
     "status_enter_ticket|请输入您的工单号,以井号键结束。|qing3 shu1 ru4 nin2 de gong1 dan1 hao4, yi3 jing3 hao4 jian4 jie2 shu4."
     "status_not_found|未查询到该工单,请重新输入。|wei4 cha2 xun2 dao4 gai1 gong1 dan1, qing3 chong2 xin1 shu1 ru4."
     "status_not_found_final|未查询到该工单。|wei4 cha2 xun2 dao4 gai1 gong1 dan1."
@@ -113,6 +121,20 @@ prompts=(
     "num_10|十|shi2"
     "num_100|百|bai3"
     "num_1000|千|qian1"
+    "every_day|每天|mei3 tian1"
+    "weekday_1|周一|zhou1 yi1"
+    "weekday_2|周二|zhou1 er4"
+    "weekday_3|周三|zhou1 san1"
+    "weekday_4|周四|zhou1 si4"
+    "weekday_5|周五|zhou1 wu3"
+    "weekday_6|周六|zhou1 liu4"
+    "weekday_7|周日|zhou1 ri4"
+    "hours_to|至|zhi4"
+    "hour|点|dian3"
+    "minute|分|fen1"
+    "hours_and|和|he2"
+    "day_off|休息|xiu1 xi"
+    "all_day|24小时|er4 shi2 si4 xiao3 shi2"
 )
 beep_text="(1000 Hz tone, 400 ms)"
 music_text="(hold music: soft chime, 523 Hz then 659 Hz, every 2 s, 10 s, peak -20 dBFS)"
@@ -129,11 +151,11 @@ mkdir -p "$out"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-# 8 kHz mono 16-bit; trim silence below 0.5% at both ends (keep 60/150 ms pads), peak -3 dBFS.
+# 8 kHz mono 16-bit; trim silence below 0.5% at both ends (keep 30/80 ms pads), peak -3 dBFS.
 to_line_format() { # raw.wav out.wav
     sox -R "$1" -r 8000 -c 1 -b 16 -e signed-integer "$2" \
         silence 1 0.02 0.5% reverse silence 1 0.02 0.5% reverse \
-        pad 0.06 0.15 norm -3
+        pad 0.03 0.08 norm -3
 }
 
 for row in "${prompts[@]}"; do

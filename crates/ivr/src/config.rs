@@ -24,7 +24,7 @@ pub struct IvrConfig {
     pub hours: Hours,
     pub greeting: Greeting,
     pub menu: Menu,
-    pub closed: Step,
+    pub closed: Closed,
     pub agents_busy: Step,
     pub voicemail: Voicemail,
     pub goodbye: Step,
@@ -109,7 +109,28 @@ pub struct Status {
     pub states: BTreeMap<String, String>,
 }
 
-/// A step that only plays prompts (`[closed]`, `[agents_busy]`, `[goodbye]`).
+/// `[closed]`: outside staffed hours, before the voicemail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Closed {
+    /// "现在是非工作时间。"
+    pub prompts: Vec<String>,
+    /// Introduces the staffed hours ("人工服务时间为"), which follow as read from `[hours]`
+    /// ([`Hours::spoken`]: 每天 8点 至 22点; per run of weekdays when days differ). Empty:
+    /// the hours are not announced. Not played when no day is ever staffed.
+    pub hours_prompts: Vec<String>,
+}
+
+impl Default for Closed {
+    fn default() -> Closed {
+        Closed {
+            prompts: names(&["closed"]),
+            hours_prompts: names(&["closed_hours"]),
+        }
+    }
+}
+
+/// A step that only plays prompts (`[agents_busy]`, `[goodbye]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
@@ -211,6 +232,10 @@ pub struct CallbackPrompts {
     pub unreached: Vec<String>,
     /// To the citizen first on a revisit ("您好,这里是12345…进行回访。").
     pub revisit_intro: Vec<String>,
+    /// After the introduction, the ticket the revisit is about ("您的工单号是"), followed by
+    /// its digits read one at a time (`[voicemail] digit_prompt_prefix`). Empty: the ticket
+    /// is not read.
+    pub revisit_ticket: Vec<String>,
     /// The revisit question, keys 1 / 2 / 3 (asked at most twice).
     pub revisit_question: Vec<String>,
     /// After a key ("感谢您的评价,再见。").
@@ -225,6 +250,7 @@ impl Default for CallbackPrompts {
             connecting: names(&["callback_connecting"]),
             unreached: names(&["callback_unreached"]),
             revisit_intro: names(&["revisit_intro"]),
+            revisit_ticket: names(&["ticket_is"]),
             revisit_question: names(&["revisit_question"]),
             revisit_thanks: names(&["thanks"]),
             revisit_goodbye: names(&["goodbye"]),
@@ -244,9 +270,7 @@ impl Default for IvrConfig {
             hours: Hours::default(),
             greeting: Greeting::default(),
             menu: Menu::default(),
-            closed: Step {
-                prompts: names(&["closed"]),
-            },
+            closed: Closed::default(),
             agents_busy: Step {
                 prompts: names(&["agents_busy"]),
             },
@@ -616,12 +640,18 @@ impl IvrConfig {
                 }
             }
             let numbers = match field {
+                "closed.hours_prompts" => self.announces_hours(),
                 "queue.position_before_prompts" => self.queue.announce_position,
                 "status.deadline_prompts" => self.status_key().is_some(),
                 _ => false,
             };
             if numbers {
                 for name in crate::number::NUMBER_PROMPTS {
+                    add((*name).to_owned());
+                }
+            }
+            if field == "closed.hours_prompts" && self.announces_hours() {
+                for name in crate::hours::HOURS_PROMPTS {
                     add((*name).to_owned());
                 }
             }
@@ -632,6 +662,27 @@ impl IvrConfig {
             }
         }
         out
+    }
+
+    /// Whether the closed notice reads the staffed hours: `[closed] hours_prompts` is set
+    /// and some day is staffed.
+    pub fn announces_hours(&self) -> bool {
+        !self.closed.hours_prompts.is_empty() && !self.hours.spoken().is_empty()
+    }
+
+    /// What a caller outside staffed hours hears before the voicemail prompts: `[closed]
+    /// prompts`, then (when [`IvrConfig::announces_hours`]) `hours_prompts` and the weekly
+    /// hours read out ([`Hours::spoken`]).
+    pub fn closed_prompts(&self) -> Vec<String> {
+        let mut prompts = self.closed.prompts.clone();
+        if !self.closed.hours_prompts.is_empty() {
+            let hours = self.hours.spoken();
+            if !hours.is_empty() {
+                prompts.extend(self.closed.hours_prompts.iter().cloned());
+                prompts.extend(hours);
+            }
+        }
+        prompts
     }
 
     /// Whether a person is on duty at this instant, read in [`IvrConfig::timezone`].
@@ -680,13 +731,30 @@ impl IvrConfig {
         self.queue.callback_digit.chars().next()
     }
 
+    /// What a revisit says after its introduction: `[callback_prompts] revisit_ticket` and
+    /// the ticket's digits one at a time; nothing when either is empty.
+    pub fn revisit_ticket_prompts(&self, ticket: &str) -> Vec<String> {
+        let intro = &self.callback_prompts.revisit_ticket;
+        let digits: Vec<String> = ticket
+            .chars()
+            .filter(char::is_ascii_digit)
+            .map(|d| self.digit_prompt(d))
+            .collect();
+        if intro.is_empty() || digits.is_empty() {
+            return Vec::new();
+        }
+        let mut prompts = intro.clone();
+        prompts.extend(digits);
+        prompts
+    }
+
     /// The prompt that says one digit of a ticket number.
     pub fn digit_prompt(&self, digit: char) -> String {
         format!("{}{digit}", self.voicemail.digit_prompt_prefix)
     }
 
     /// Each prompt list with its TOML path, in flow order.
-    fn prompt_lists(&self) -> [(&'static str, &Vec<String>); 38] {
+    fn prompt_lists(&self) -> [(&'static str, &Vec<String>); 40] {
         let (q, s, a) = (&self.queue, &self.survey, &self.agent_prompts);
         let cb = &self.callback_prompts;
         let st = &self.status;
@@ -695,6 +763,7 @@ impl IvrConfig {
             ("menu.prompts", &self.menu.prompts),
             ("menu.invalid_prompts", &self.menu.invalid_prompts),
             ("closed.prompts", &self.closed.prompts),
+            ("closed.hours_prompts", &self.closed.hours_prompts),
             ("queue.comfort_prompts", &q.comfort_prompts),
             ("queue.position_before_prompts", &q.position_before_prompts),
             ("queue.position_after_prompts", &q.position_after_prompts),
@@ -735,6 +804,7 @@ impl IvrConfig {
             ("callback_prompts.connecting", &cb.connecting),
             ("callback_prompts.unreached", &cb.unreached),
             ("callback_prompts.revisit_intro", &cb.revisit_intro),
+            ("callback_prompts.revisit_ticket", &cb.revisit_ticket),
             ("callback_prompts.revisit_question", &cb.revisit_question),
             ("callback_prompts.revisit_thanks", &cb.revisit_thanks),
             ("callback_prompts.revisit_goodbye", &cb.revisit_goodbye),
@@ -872,6 +942,101 @@ mod tests {
         }
     }
 
+    /// How long `names` play one after another from the shipped `prompts/zh` files, as the
+    /// media crate sends them: each clip in whole 20 ms frames (its last one padded).
+    fn playing_time(names: &[String]) -> Duration {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../prompts/zh");
+        let samples: usize = names
+            .iter()
+            .map(|name| {
+                let bytes = std::fs::read(dir.join(format!("{name}.wav"))).expect(name);
+                let (_, _, _, data_len) = wav_format(&bytes).expect(name);
+                (data_len / 2).div_ceil(160) * 160
+            })
+            .sum();
+        Duration::from_micros(samples as u64 * 125)
+    }
+
+    #[test]
+    fn shipped_prompts_reach_the_menu_within_12_s_and_the_tone_within_20_s() {
+        let cfg = IvrConfig::from_toml_str(SHIPPED).unwrap();
+        // Staffed: greeting, then the menu; the caller has heard every option by then.
+        let mut to_menu_end = cfg.greeting.prompts.clone();
+        to_menu_end.extend(cfg.menu.prompts.iter().cloned());
+        let menu = playing_time(&to_menu_end);
+        // Closed: greeting, the closed notice with the shipped hours, the voicemail prompts
+        // (which end with the tone).
+        let mut to_tone = cfg.greeting.prompts.clone();
+        to_tone.extend(cfg.closed_prompts());
+        let before_tone = to_tone.len();
+        to_tone.extend(cfg.voicemail.prompts.iter().cloned());
+        let tone_end = playing_time(&to_tone);
+        let tone_start = playing_time(&to_tone[..to_tone.len() - 1]);
+        eprintln!(
+            "answer to the end of the menu {menu:?} ({to_menu_end:?}); to the tone {tone_start:?}, \
+             its end {tone_end:?} ({to_tone:?}, the hours {:?})",
+            &to_tone[cfg.greeting.prompts.len()..before_tone]
+        );
+        // Each play also waits up to a packet time for the session's ticker: keep a margin.
+        assert!(
+            menu <= Duration::from_millis(11_500),
+            "the menu ends {menu:?} after the answer (at most 12 s)"
+        );
+        assert!(
+            tone_end <= Duration::from_millis(19_500),
+            "the tone ends {tone_end:?} after the answer at night (at most 20 s)"
+        );
+        // The hours are announced: every day 8 to 22.
+        assert!(cfg.announces_hours());
+        assert!(to_tone.contains(&"every_day".to_owned()), "{to_tone:?}");
+    }
+
+    #[test]
+    fn every_hours_and_ticket_prompt_is_in_the_manifest() {
+        let manifest = MANIFEST;
+        for name in crate::HOURS_PROMPTS
+            .iter()
+            .chain(&["closed_hours", "ticket_is"])
+        {
+            assert!(
+                manifest.contains(&format!("name = \"{name}\"")),
+                "{name} missing from prompts/zh/manifest.toml"
+            );
+        }
+        assert!(
+            !manifest.contains('坐'),
+            "座席, not 坐席 (the agents' seats)"
+        );
+    }
+
+    #[test]
+    fn revisit_reads_the_ticket_digit_by_digit() {
+        let cfg = IvrConfig::default();
+        assert_eq!(
+            cfg.revisit_ticket_prompts("20250618-042"),
+            [
+                "ticket_is",
+                "digit_2",
+                "digit_0",
+                "digit_2",
+                "digit_5",
+                "digit_0",
+                "digit_6",
+                "digit_1",
+                "digit_8",
+                "digit_0",
+                "digit_4",
+                "digit_2"
+            ]
+        );
+        assert!(cfg.revisit_ticket_prompts("").is_empty());
+        let quiet = IvrConfig::from_toml_str("[callback_prompts]\nrevisit_ticket = []\n").unwrap();
+        assert!(quiet.revisit_ticket_prompts("2025").is_empty());
+        assert!(IvrConfig::default()
+            .prompt_names()
+            .contains(&"ticket_is".to_owned()));
+    }
+
     /// (sample rate, channels, bits per sample, data bytes) of a PCM WAV file.
     fn wav_format(b: &[u8]) -> Option<(u32, u16, u16, usize)> {
         let u16_at = |i: usize| Some(u16::from_le_bytes(b.get(i..i + 2)?.try_into().ok()?));
@@ -906,6 +1071,7 @@ mod tests {
             "menu",
             "invalid",
             "closed",
+            "closed_hours",
             "agents_busy",
             "voicemail",
             "beep",
@@ -958,6 +1124,7 @@ mod tests {
         expected.extend(('0'..='9').map(|d| format!("digit_{d}")));
         expected.extend(('0'..='9').map(|d| format!("num_{d}")));
         expected.extend(["num_10", "num_100", "num_1000"].map(String::from));
+        expected.extend(crate::HOURS_PROMPTS.iter().map(|s| s.to_string()));
         let mut sorted = names.clone();
         sorted.sort();
         expected.sort();
@@ -970,8 +1137,14 @@ mod tests {
         cfg.queue.announce_position = false;
         assert!(cfg.prompt_names().contains(&"num_10".to_owned()));
         cfg.menu.status_digit.clear();
+        assert!(
+            cfg.prompt_names().contains(&"num_10".to_owned()),
+            "for the hours"
+        );
+        cfg.closed.hours_prompts.clear();
         let names = cfg.prompt_names();
         assert!(!names.iter().any(|n| n.starts_with("num_")), "{names:?}");
+        assert!(!names.contains(&"every_day".to_owned()), "{names:?}");
         assert!(!names.iter().any(|n| n.starts_with("state_")), "{names:?}");
         assert!(names.contains(&"queue_comfort".to_owned()));
     }

@@ -469,7 +469,7 @@ impl Flow {
         match self.state {
             State::Greeting if !self.staffed => {
                 self.note("closed");
-                let prompts = self.cfg.closed.prompts.clone();
+                let prompts = self.cfg.closed_prompts();
                 self.play(now, prompts, false, State::Closed);
             }
             State::Greeting if !self.cfg.has_menu() => {

@@ -217,6 +217,104 @@ impl Hours {
     }
 }
 
+/// Every prompt [`Hours::spoken`] may use besides the number prompts
+/// ([`NUMBER_PROMPTS`](crate::NUMBER_PROMPTS)): 每天, 周一 … 周日, 至, 点, 分, 和,
+/// 休息 (a closed day), 24小时 (a day staffed around the clock).
+pub const HOURS_PROMPTS: &[&str] = &[
+    "every_day",
+    "weekday_1",
+    "weekday_2",
+    "weekday_3",
+    "weekday_4",
+    "weekday_5",
+    "weekday_6",
+    "weekday_7",
+    "hours_to",
+    "hour",
+    "minute",
+    "hours_and",
+    "day_off",
+    "all_day",
+];
+
+impl Hours {
+    /// The weekly staffed hours read out, as prompt names: the same hours every day are
+    /// 每天 8点 至 22点 (`every_day num_8 hour hours_to num_2 num_10 num_2 hour`); days that
+    /// differ are read per run of consecutive weekdays with the same hours, Monday first:
+    /// 周一 至 周五 8点30分 至 12点 和 13点30分 至 17点30分, 周六 9点 至 12点, 周日 休息
+    /// (two days in a run are named both, three or more as first 至 last). Hours and minutes
+    /// are Chinese numbers ([`chinese_number_prompts`](crate::chinese_number_prompts)),
+    /// minutes below ten with 零 (8点05分). Holidays and swapped workdays are not read.
+    /// Empty when no day is ever staffed (nothing to announce).
+    pub fn spoken(&self) -> Vec<String> {
+        let days = [
+            &self.mon, &self.tue, &self.wed, &self.thu, &self.fri, &self.sat, &self.sun,
+        ];
+        let mut out = Vec::new();
+        if days.iter().all(|d| d.is_closed()) {
+            return out;
+        }
+        let mut first = 0;
+        while first < days.len() {
+            let mut last = first;
+            while last + 1 < days.len() && days[last + 1] == days[first] {
+                last += 1;
+            }
+            if first == 0 && last == days.len() - 1 {
+                out.push("every_day".to_owned());
+            } else {
+                let name = |i: usize| format!("weekday_{}", i + 1);
+                out.push(name(first));
+                match last - first {
+                    0 => {}
+                    1 => out.push(name(last)),
+                    _ => {
+                        out.push("hours_to".to_owned());
+                        out.push(name(last));
+                    }
+                }
+            }
+            days[first].spoken_into(&mut out);
+            first = last + 1;
+        }
+        out
+    }
+}
+
+impl DayHours {
+    /// 休息, 24小时, or each span as start 至 end, joined by 和.
+    fn spoken_into(&self, out: &mut Vec<String>) {
+        match self.spans.as_slice() {
+            [] => out.push("day_off".to_owned()),
+            [(0, DAY)] => out.push("all_day".to_owned()),
+            spans => {
+                for (i, &(start, end)) in spans.iter().enumerate() {
+                    if i > 0 {
+                        out.push("hours_and".to_owned());
+                    }
+                    spoken_time(start, out);
+                    out.push("hours_to".to_owned());
+                    spoken_time(end, out);
+                }
+            }
+        }
+    }
+}
+
+/// Minutes since midnight as 8点, 13点30分, 8点05分, 零点, 24点.
+fn spoken_time(minutes: u16, out: &mut Vec<String>) {
+    let (h, m) = (usize::from(minutes / 60), usize::from(minutes % 60));
+    out.extend(crate::number::chinese_number_prompts(h));
+    out.push("hour".to_owned());
+    if m > 0 {
+        if m < 10 {
+            out.push("num_0".to_owned());
+        }
+        out.extend(crate::number::chinese_number_prompts(m));
+        out.push("minute".to_owned());
+    }
+}
+
 /// Dates as `"2025-10-01"` strings or TOML's bare `2025-10-01` local dates.
 mod dates {
     use chrono::NaiveDate;
@@ -343,6 +441,115 @@ mod tests {
         assert!(!hours.is_staffed(d("2025-10-11"), t(8, 30, 0)));
         hours.holiday_hours = DayHours::parse("09:00-12:00").unwrap();
         assert!(hours.is_staffed(d("2025-10-01"), t(10, 0, 0)));
+    }
+
+    /// The hours of `[hours]` written as TOML lines, read out as one string of characters.
+    fn spoken(toml_lines: &str) -> String {
+        let hours: Hours = toml::from_str(toml_lines).unwrap();
+        hours
+            .spoken()
+            .iter()
+            .map(|p| match p.as_str() {
+                "every_day" => "每天 ",
+                "weekday_1" => "周一 ",
+                "weekday_2" => "周二 ",
+                "weekday_3" => "周三 ",
+                "weekday_4" => "周四 ",
+                "weekday_5" => "周五 ",
+                "weekday_6" => "周六 ",
+                "weekday_7" => "周日 ",
+                "hours_to" => "至 ",
+                "hour" => "点 ",
+                "minute" => "分 ",
+                "hours_and" => "和 ",
+                "day_off" => "休息 ",
+                "all_day" => "24小时 ",
+                "num_0" => "零",
+                "num_1" => "一",
+                "num_2" => "二",
+                "num_3" => "三",
+                "num_4" => "四",
+                "num_5" => "五",
+                "num_6" => "六",
+                "num_7" => "七",
+                "num_8" => "八",
+                "num_9" => "九",
+                "num_10" => "十",
+                other => panic!("unexpected prompt {other}"),
+            })
+            .collect::<String>()
+            .trim_end()
+            .to_owned()
+    }
+
+    #[test]
+    fn the_same_hours_every_day_are_read_once() {
+        assert_eq!(spoken(""), "每天 八点 至 二十二点");
+        assert_eq!(
+            Hours::default().spoken(),
+            [
+                "every_day",
+                "num_8",
+                "hour",
+                "hours_to",
+                "num_2",
+                "num_10",
+                "num_2",
+                "hour"
+            ]
+        );
+        let all = "mon='24h'\ntue='24h'\nwed='24h'\nthu='24h'\nfri='24h'\nsat='24h'\nsun='24h'";
+        assert_eq!(spoken(all), "每天 24小时");
+        let split = "mon='08:00-12:00,13:30-17:30'\ntue='08:00-12:00,13:30-17:30'\n\
+                     wed='08:00-12:00,13:30-17:30'\nthu='08:00-12:00,13:30-17:30'\n\
+                     fri='08:00-12:00,13:30-17:30'\nsat='08:00-12:00,13:30-17:30'\n\
+                     sun='08:00-12:00,13:30-17:30'";
+        assert_eq!(
+            spoken(split),
+            "每天 八点 至 十二点 和 十三点 三十分 至 十七点 三十分"
+        );
+    }
+
+    #[test]
+    fn differing_days_are_read_per_run_of_weekdays() {
+        assert_eq!(
+            spoken("sat = 'closed'\nsun = 'closed'"),
+            "周一 至 周五 八点 至 二十二点 周六 周日 休息"
+        );
+        assert_eq!(
+            spoken(
+                "mon='08:30-12:00,13:30-17:30'\ntue='08:30-12:00,13:30-17:30'\n\
+                 wed='08:30-12:00,13:30-17:30'\nthu='08:30-12:00,13:30-17:30'\n\
+                 fri='08:30-12:00,13:30-17:30'\nsat='09:05-12:00'\nsun='closed'"
+            ),
+            "周一 至 周五 八点 三十分 至 十二点 和 十三点 三十分 至 十七点 三十分 \
+             周六 九点 零五分 至 十二点 周日 休息"
+        );
+        // A day in the middle that differs splits the week; the first and last runs are
+        // not joined (Sunday to Monday is not a run).
+        assert_eq!(
+            spoken("wed = '00:00-06:00,22:00-24:00'\nsun = '24h'"),
+            "周一 周二 八点 至 二十二点 周三 零点 至 六点 和 二十二点 至 二十四点 \
+             周四 至 周六 八点 至 二十二点 周日 24小时"
+        );
+        let closed = "mon='closed'\ntue='closed'\nwed='closed'\nthu='closed'\nfri='closed'\nsat='closed'\nsun='closed'";
+        assert_eq!(spoken(closed), "", "never staffed: nothing to announce");
+        // Holidays do not change the weekly reading.
+        assert_eq!(spoken("holidays = ['2025-10-01']"), "每天 八点 至 二十二点");
+    }
+
+    #[test]
+    fn every_prompt_spoken_is_listed() {
+        let hours: Hours = toml::from_str(
+            "mon='00:00-00:59,01:01-23:10'\ntue='closed'\nwed='24h'\nthu='09:00-24:00'",
+        )
+        .unwrap();
+        for p in hours.spoken() {
+            assert!(
+                HOURS_PROMPTS.contains(&p.as_str()) || crate::NUMBER_PROMPTS.contains(&p.as_str()),
+                "{p}"
+            );
+        }
     }
 
     #[test]

@@ -75,9 +75,9 @@ mod hours;
 mod number;
 
 pub use config::{
-    AgentPrompts, CallbackPrompts, ConfigError, FieldError, Greeting, InvalidConfig, IvrConfig,
-    Menu, Queue, Status, Step, Survey, Voicemail,
+    AgentPrompts, CallbackPrompts, Closed, ConfigError, FieldError, Greeting, InvalidConfig,
+    IvrConfig, Menu, Queue, Status, Step, Survey, Voicemail,
 };
 pub use flow::{CaseStatusSpeech, Flow, Input, Output, RECORDING_GRACE};
-pub use hours::{DayHours, Hours, HoursError};
+pub use hours::{DayHours, Hours, HoursError, HOURS_PROMPTS};
 pub use number::{chinese_number_prompts, MAX_SPOKEN_NUMBER, NUMBER_PROMPTS};

@@ -354,9 +354,24 @@ fn closed_hours_lead_to_voicemail() {
         "keys mean nothing when closed"
     );
     assert_eq!(call.input(secs(2), Input::Digit('1')), []);
+    // 现在是非工作时间。人工服务时间为 每天 八 点 至 二十二 点。
     assert_eq!(
         call.input(secs(18), Input::PlaybackFinished),
-        [play(&["closed"], false)]
+        [play(
+            &[
+                "closed",
+                "closed_hours",
+                "every_day",
+                "num_8",
+                "hour",
+                "hours_to",
+                "num_2",
+                "num_10",
+                "num_2",
+                "hour"
+            ],
+            false
+        )]
     );
     call.reach_recording();
     call.input(secs(40), Input::Digit('#'));
@@ -590,13 +605,148 @@ fn holiday_and_swapped_saturday_decide_the_flow() {
     ] {
         let (mut call, _) = Call::at(cfg.clone(), wall);
         let next = call.input(secs(20), Input::PlaybackFinished);
+        // 周一 至 周五 八点 至 十七点三十分 周六 周日 休息
         let expected = if staffed {
             play(&["menu", "menu_status"], true)
         } else {
-            play(&["closed"], false)
+            play(
+                &[
+                    "closed",
+                    "closed_hours",
+                    "weekday_1",
+                    "hours_to",
+                    "weekday_5",
+                    "num_8",
+                    "hour",
+                    "hours_to",
+                    "num_10",
+                    "num_7",
+                    "hour",
+                    "num_3",
+                    "num_10",
+                    "minute",
+                    "weekday_6",
+                    "weekday_7",
+                    "day_off",
+                ],
+                false,
+            )
         };
         assert_eq!(next, [expected], "{wall}");
     }
+}
+
+/// The prompts played after the greeting outside staffed hours with `[hours]` as TOML.
+fn closed_notice(hours_and_closed: &str) -> Vec<Output> {
+    let cfg = IvrConfig::from_toml_str(hours_and_closed).unwrap();
+    // 03:00 in Shanghai is outside every span of these tests.
+    let (mut call, _) = Call::at(cfg, shanghai(2025, 6, 18, 3, 0));
+    assert!(!call.flow.is_staffed());
+    call.input(secs(10), Input::PlaybackFinished)
+}
+
+#[test]
+fn the_closed_notice_reads_the_configured_hours() {
+    assert_eq!(
+        closed_notice(
+            "[hours]\nmon = '09:00-12:00,13:30-18:00'\ntue = '09:00-12:00,13:30-18:00'\n\
+             wed = '09:00-12:00,13:30-18:00'\nthu = '09:00-12:00,13:30-18:00'\n\
+             fri = '09:00-12:00,13:30-18:00'\nsat = '09:00-12:00'\nsun = 'closed'\n"
+        ),
+        [play(
+            &[
+                "closed",
+                "closed_hours",
+                // 周一 至 周五 九点 至 十二点 和 十三点三十分 至 十八点
+                "weekday_1",
+                "hours_to",
+                "weekday_5",
+                "num_9",
+                "hour",
+                "hours_to",
+                "num_10",
+                "num_2",
+                "hour",
+                "hours_and",
+                "num_10",
+                "num_3",
+                "hour",
+                "num_3",
+                "num_10",
+                "minute",
+                "hours_to",
+                "num_10",
+                "num_8",
+                "hour",
+                // 周六 九点 至 十二点
+                "weekday_6",
+                "num_9",
+                "hour",
+                "hours_to",
+                "num_10",
+                "num_2",
+                "hour",
+                // 周日 休息
+                "weekday_7",
+                "day_off",
+            ],
+            false
+        )]
+    );
+    // Other hours every day: 每天 七点 至 二十点.
+    let every = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .map(|d| format!("{d} = '07:00-20:00'\n"))
+        .concat();
+    assert_eq!(
+        closed_notice(&format!("[hours]\n{every}")),
+        [play(
+            &[
+                "closed",
+                "closed_hours",
+                "every_day",
+                "num_7",
+                "hour",
+                "hours_to",
+                "num_2",
+                "num_10",
+                "hour"
+            ],
+            false
+        )]
+    );
+}
+
+#[test]
+fn no_hours_are_read_when_none_are_staffed_or_none_asked_for() {
+    let never = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .map(|d| format!("{d} = 'closed'\n"))
+        .concat();
+    assert_eq!(
+        closed_notice(&format!("[hours]\n{never}")),
+        [play(&["closed"], false)]
+    );
+    assert_eq!(
+        closed_notice("[closed]\nhours_prompts = []\n"),
+        [play(&["closed"], false)]
+    );
+    // Without a closed notice of its own the hours still follow their introduction.
+    assert_eq!(
+        closed_notice("[closed]\nprompts = []\nhours_prompts = ['hours_intro']\n"),
+        [play(
+            &[
+                "hours_intro",
+                "every_day",
+                "num_8",
+                "hour",
+                "hours_to",
+                "num_2",
+                "num_10",
+                "num_2",
+                "hour"
+            ],
+            false
+        )]
+    );
 }
 
 #[test]
