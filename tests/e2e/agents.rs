@@ -613,3 +613,71 @@ fn unregister_logs_out_and_a_foreign_aor_is_refused() {
     let (code, body) = server.api_post_sup("/api/agents/1001/state", &json!({"state": "ready"}));
     assert_eq!(code, 409, "{body}");
 }
+
+#[test]
+fn calls_that_ask_for_nothing_are_no_work_orders_and_agents_are_not_shown_them() {
+    let a1 = AgentSpec::new("1001", "consult:5");
+    let server = Server::start(ServerOptions {
+        agents: vec![a1.clone()],
+        ..Default::default()
+    });
+    // 13800138000 hangs up in the greeting, then calls to ask about that ticket (key 4).
+    let hung_up = hotline_e2e::flows::plain_call(&server, hotline_e2e::Transport::Udp, 1000);
+    server.wait_call_ended(&hung_up);
+    let sink = RtpSink::bind(server.ports.base + 61);
+    let mut query = hotline_e2e::Sipp::new("uac_status_query.xml")
+        .key("sink_port", sink.port)
+        .key("caller", "13800138000");
+    for (i, d) in hung_up.chars().enumerate() {
+        query = query.key(&format!("t{}", i + 1), d);
+    }
+    let run = query.timeout(Duration::from_secs(90)).run(&server);
+    run.assert_success("status query");
+    let asked = run.x_ticket().expect("X-Ticket of the status query");
+    server.wait_call_ended(&asked);
+    drop(sink);
+
+    // Two calls, no work order: nothing registered, nothing listed.
+    let (status, cases) = server.api_sup("/api/cases");
+    assert_eq!(status, 200, "{cases}");
+    assert_eq!(cases, json!([]), "calls that asked for nothing are listed");
+    for t in [&hung_up, &asked] {
+        let case = server.case_show(t);
+        assert_eq!(case["case"]["status"], "no_request", "{case:#}");
+    }
+
+    // The same number now asks for a person: the agent's phone rings with the call's own
+    // ticket and no list of "open cases" made of the two calls that asked for nothing.
+    let p1 = AgentPhone::new(&a1, server.ports.base + 84);
+    ready_all(&server, &[&p1]);
+    let uas1 = p1.answer(&server, "agent_answer.xml", 1, Duration::from_secs(40));
+    silent_caller_pcap(&server);
+    let sink = RtpSink::bind(server.ports.base + 60);
+    let run = caller('1', 1000, 3000, sink.port, server.ports.base + 80).run(&server);
+    run.assert_success("caller asking for an agent");
+    let ticket = run.x_ticket().expect("X-Ticket in the caller's 200 OK");
+    let answered = uas1.wait();
+    answered.assert_success("agent 1001 answering");
+    let inv = invites(&answered);
+    assert_eq!(inv.len(), 1, "{}", answered.messages);
+    assert_eq!(
+        header(&inv[0], "X-Ticket"),
+        Some(ticket.as_str()),
+        "{}",
+        inv[0]
+    );
+    assert_eq!(header(&inv[0], "X-Open-Tickets"), None, "{}", inv[0]);
+
+    // The agent's answer made that call a work order, the only one.
+    wait_acd_done(&server, &ticket);
+    let case = server.case_show(&ticket);
+    assert_eq!(case["case"]["status"], "registered", "{case:#}");
+    let (_, cases) = server.api_sup("/api/cases");
+    let tickets: Vec<&str> = cases
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["ticket"].as_str())
+        .collect();
+    assert_eq!(tickets, [ticket.as_str()], "{cases:#}");
+}

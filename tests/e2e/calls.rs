@@ -5,8 +5,8 @@ use hotline_e2e::rtp::RtpSink;
 use hotline_e2e::{Server, ServerOptions, Sipp, Transport};
 use std::time::Duration;
 
-/// Checks the work order a plain call leaves: the caller hung up, the call was answered
-/// and went through the greeting, the case is registered.
+/// Checks the row a plain call leaves: the caller hung up, the call was answered and went
+/// through the greeting; it asked for nothing, so its case is not a work order.
 fn check_plain_case(server: &Server, ticket: &str) {
     assert!(
         ticket.bytes().all(|b| b.is_ascii_digit()) && ticket.len() >= 13,
@@ -15,7 +15,7 @@ fn check_plain_case(server: &Server, ticket: &str) {
     let case = server.wait_call_ended(ticket);
     let call = &case["calls"][0];
     assert_eq!(case["case"]["ticket"], ticket, "{case:#}");
-    assert_eq!(case["case"]["status"], "registered", "{case:#}");
+    assert_eq!(case["case"]["status"], "no_request", "{case:#}");
     assert_eq!(call["hangup_cause"], "caller_bye", "{case:#}");
     assert_eq!(call["called_number"], "12345", "{case:#}");
     assert_eq!(call["caller_number"], "13800138000", "{case:#}");
@@ -43,7 +43,10 @@ fn plain_call_answered_and_hung_up_by_caller() {
     assert_eq!(status, 200, "{case}");
     assert_eq!(case["case"]["ticket"], ticket.as_str(), "{case:#}");
     assert_eq!(case["calls"][0]["hangup_cause"], "caller_bye", "{case:#}");
+    // It asked for nothing: no work order to list, found only by its state.
     let (status, list) = server.api_authorized("/api/cases", &token);
+    assert_eq!((status, list), (200, serde_json::json!([])));
+    let (status, list) = server.api_authorized("/api/cases?status=no_request", &token);
     assert_eq!(status, 200, "{list}");
     let list = list
         .as_array()

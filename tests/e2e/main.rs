@@ -8,6 +8,7 @@
 mod agents;
 mod callbacks;
 mod calls;
+mod confidential;
 mod deploy;
 mod hostile_auth;
 mod hostile_media;

@@ -28,9 +28,27 @@ fn status_by_phone_reads_the_callers_case_and_refuses_a_stranger() {
         hours: Hours::Staffed,
         ..Default::default()
     });
-    // 13800138000 opens a case with a plain call.
-    let ticket = plain_call(&server, Transport::Udp, 1000);
-    server.wait_call_ended(&ticket);
+    // A plain call asks for nothing: its ticket was never told and is no work order, so
+    // asking about it finds nothing.
+    let empty = plain_call(&server, Transport::Udp, 1000);
+    server.wait_call_ended(&empty);
+    let own = query(&server, "13800138000", &empty);
+    let case = server.wait_call_ended(&own);
+    let path = case["calls"][0]["ivr_path"].as_str().unwrap_or_default();
+    assert!(path.contains("status:not_found"), "{path}");
+
+    // 13800138000's work order, registered by an agent.
+    let (status, made) = server.api_post_sup(
+        "/api/cases",
+        &serde_json::json!({
+            "caller_number": "13800138000",
+            "channel": "phone",
+            "category": "consult",
+            "subject": "路灯不亮",
+        }),
+    );
+    assert_eq!(status, 201, "{made}");
+    let ticket = made["case"]["ticket"].as_str().unwrap().to_string();
 
     // The same number asks about it: found, read back, then the hotline hangs up.
     let own = query(&server, "13800138000", &ticket);

@@ -465,9 +465,10 @@ digest_algorithms = [{algs}]
         }
     }
 
-    /// `hotline case list --json`: the cases, as an array.
+    /// `hotline case list --all --json`: the case row of every call (work orders and
+    /// calls that made no request), newest first.
     pub fn case_list(&self) -> Vec<Value> {
-        match self.cli_json(&["case", "list", "--json"]) {
+        match self.cli_json(&["case", "list", "--all", "--json"]) {
             Value::Array(a) => a,
             other => panic!("case list is not an array: {other}"),
         }

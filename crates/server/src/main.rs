@@ -222,6 +222,10 @@ enum CaseCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Also the calls that made no request (a status query, a hang-up in the IVR or
+        /// the queue): rows with a ticket that are not work orders.
+        #[arg(long)]
+        all: bool,
         /// How many.
         #[arg(long, default_value_t = 50)]
         limit: u32,
@@ -511,8 +515,18 @@ async fn case(path: &Path, cmd: CaseCommand) -> Result<()> {
                 }
             }
         }
-        CaseCommand::List { json, limit } => {
-            let cases = store.list_cases(limit).await?;
+        CaseCommand::List { json, all, limit } => {
+            let mut cases = store.list_cases(limit).await?;
+            if all {
+                let q = hotline_case::CaseQuery {
+                    status: Some(hotline_case::lifecycle::CaseState::NoRequest),
+                    limit,
+                    ..Default::default()
+                };
+                cases.extend(store.search_cases(&q).await?);
+                cases.sort_by_key(|c| std::cmp::Reverse(c.id.0));
+                cases.truncate(limit as usize);
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&cases)?);
             } else {
