@@ -517,6 +517,20 @@ fn daily_report_has_every_table() {
         (Some(0), Some(0))
     );
     assert!(k["satisfaction_rate"].is_null(), "{out}");
+    // The OpenAPI document describes exactly these fields.
+    let doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("crates/server/openapi.json")).unwrap(),
+    )
+    .unwrap();
+    let schema = &doc["components"]["schemas"]["DailyReport"];
+    same_fields(schema, &r, "DailyReport");
+    let with_rows =
+        serde_json::json!({ "hour": 0, "offered": 0, "answered": 0, "abandoned": 0, "missed": 0 });
+    same_fields(
+        &schema["properties"]["hours"]["items"],
+        &with_rows,
+        "hours[]",
+    );
 
     let (ok, out) = hotline(&args);
     assert!(ok, "{out}");
@@ -694,4 +708,25 @@ fn the_systemd_unit_runs_the_shipped_production_config() {
         "systemd-analyze verify deploy/hotline.service ({}):\n{said}",
         out.status
     );
+}
+
+/// The object schema `schema` names exactly the fields of `value`, and so on down for the
+/// fields that are objects with `properties` themselves.
+fn same_fields(schema: &serde_json::Value, value: &serde_json::Value, at: &str) {
+    let props = schema["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{at}: no properties in {schema}"));
+    let fields = value
+        .as_object()
+        .unwrap_or_else(|| panic!("{at}: {value} is not an object"));
+    let mut documented: Vec<&String> = props.keys().collect();
+    let mut present: Vec<&String> = fields.keys().collect();
+    documented.sort();
+    present.sort();
+    assert_eq!(documented, present, "{at}: openapi.json against the report");
+    for (k, v) in fields {
+        if v.is_object() && props[k]["properties"].is_object() {
+            same_fields(&props[k], v, &format!("{at}.{k}"));
+        }
+    }
 }
