@@ -376,7 +376,17 @@ fn busy_then_no_answer_then_wrong_number_fails_with_spaced_retries() {
     let (status, failed) = server.api_authorized("/api/callbacks?status=failed", &token);
     assert_eq!(status, 200);
     assert_eq!(failed.as_array().map(Vec::len), Some(1), "{failed:#}");
-    let case = server.case_show(&ticket);
+    // The last attempt failed while the agent was still hearing "not reached": its call
+    // row ends when that call does.
+    let outbound_ended = |case: &Value| {
+        case["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["direction"] == "outbound" && !k["ended_at"].is_null())
+            .count()
+    };
+    let case = server.wait_case(&ticket, Duration::from_secs(10), |c| outbound_ended(c) == 3);
     assert!(
         case["events"]
             .as_array()
@@ -393,6 +403,92 @@ fn busy_then_no_answer_then_wrong_number_fails_with_spaced_retries() {
         .filter_map(|k| k["hangup_cause"].as_str())
         .collect();
     assert_eq!(causes, ["busy", "no_answer", "wrong_number"]);
+
+    // An agent cannot bring a failed task back; a supervisor can, with one more attempt.
+    server.cli_text(&[
+        "user",
+        "add",
+        "li",
+        "--name",
+        "Li",
+        "--role",
+        "agent",
+        "--extension",
+        "1002",
+        "--password",
+        "agent-pass-1",
+    ]);
+    let (status, login) = server.api_post(
+        "/api/login",
+        &json!({ "username": "li", "password": "agent-pass-1" }),
+    );
+    assert_eq!(status, 200, "{login}");
+    let agent_token = login["token"].as_str().unwrap().to_string();
+    let now = chrono::Utc::now().to_rfc3339();
+    let reschedule = format!("/api/callbacks/{id}/reschedule");
+    let (status, body) =
+        server.api_post_authorized(&reschedule, &json!({ "at": now }), &agent_token);
+    assert_eq!(status, 403, "{body}");
+    let gateway = answering_gateway(&server, gw_port, 1000, 1500);
+    let agent_uas = agent_ready_to_answer(&server, &phone, 1);
+    let (status, body) = server.api_post_sup(&reschedule, &json!({ "at": now, "attempts": 1 }));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["status"], &body["max_attempts"]),
+        (&json!("pending"), &json!(4))
+    );
+    // The dialler calls the citizen again, and this time they answer.
+    let t = wait_task(&server, &token, id, Duration::from_secs(30), |t| {
+        t["status"] == "done"
+    });
+    gateway
+        .wait()
+        .assert_success("gateway answers the reopened task");
+    agent_uas
+        .wait()
+        .assert_success("agent takes the reopened task");
+    assert_eq!(
+        (&t["status"], &t["attempts"]),
+        (&json!("done"), &json!(4)),
+        "{t:#}"
+    );
+
+    // A supervisor puts another call on the worklist by hand (for tomorrow)…
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let (status, made) = server.api_post_sup(
+        "/api/callbacks",
+        &json!({ "ticket": ticket, "at": tomorrow, "max_attempts": 2 }),
+    );
+    assert_eq!(status, 201, "{made}");
+    assert_eq!(made["status"], "pending", "{made:#}");
+    assert_eq!(made["number"], CITIZEN, "{made:#}");
+    assert_eq!(made["reason"], "callback_requested", "{made:#}");
+    let (status, body) =
+        server.api_post_authorized("/api/callbacks", &json!({ "ticket": ticket }), &agent_token);
+    assert_eq!(status, 403, "agents do not create tasks by hand: {body}");
+    // …then the case is closed: the task is no longer owed, and none can be added.
+    let (status, body) = server.api_post_sup(
+        &format!("/api/cases/{ticket}/transitions"),
+        &json!({ "action": "close", "note": "reached on the reopened callback" }),
+    );
+    assert_eq!(status, 200, "close: {body}");
+    let (_, t) = server.api_sup(&format!("/api/callbacks/{}", made["id"]));
+    assert_eq!(t["status"], "skipped", "{t:#}");
+    let (status, body) = server.api_post_sup("/api/callbacks", &json!({ "ticket": ticket }));
+    assert_eq!(status, 409, "a task for a closed case: {body}");
+    let case = server.case_show(&ticket);
+    let by_sup: Vec<&str> = case["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == "sup")
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    assert_eq!(
+        by_sup,
+        ["callback_reopened", "callback_created", "closed"],
+        "{case:#}"
+    );
 }
 
 #[test]
