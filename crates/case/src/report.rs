@@ -695,6 +695,8 @@ fn agent_figures(rows: &DayRows, from: DateTime<Utc>, end: DateTime<Utc>) -> Vec
     }
     agents
         .into_iter()
+        // An agent logged out all day (its last change before 00:00 was a log-out).
+        .filter(|(_, a)| a.calls > 0 || a.logged_in_ms > 0)
         .map(|(agent, a)| AgentFigures {
             agent: agent.to_owned(),
             calls: a.calls,

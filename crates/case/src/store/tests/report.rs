@@ -326,7 +326,7 @@ pub(in crate::store::tests) async fn daily_report_on_a_fixture_day(db: Db) {
     assert_eq!(d.case.status, CaseState::Accepted);
 
     // ----- Agent states -----
-    for ext in ["1002", "1003"] {
+    for ext in ["1002", "1003", "1004"] {
         store
             .add_agent(new_agent(ext, "consult:5"), REALM)
             .await
@@ -341,6 +341,8 @@ pub(in crate::store::tests) async fn daily_report_on_a_fixture_day(db: Db) {
         ("1001", local(10, 12, 0, 0), "not_ready", "ready"),
         ("1001", local(10, 23, 0, 0), "ready", "logged_out"),
         ("1002", local(11, 8, 0, 0), "logged_out", "ready"),
+        ("1004", local(9, 8, 0, 0), "logged_out", "ready"),
+        ("1004", local(9, 17, 0, 0), "ready", "logged_out"),
         ("1001", local(11, 8, 0, 0), "logged_out", "ready"),
     ];
     for (extension, at, from, to) in states {
@@ -422,7 +424,8 @@ pub(in crate::store::tests) async fn daily_report_on_a_fixture_day(db: Db) {
     // Agents: 1001 took C1, C2, C6, C7 (talk 300 + 120 + 60 s, C6 still talking; wrap-up
     // 30 + 10 + 10 s). Its states (see above): ready 00:00–08:00 and 12:00–23:00, on a
     // call 08:00–08:05, wrap-up 08:05–08:06, not ready 08:06–12:00, logged out at 23:00.
-    // 1003 was ready all day (since the 9th); 1002 only acted on the 11th.
+    // 1003 was ready all day (since the 9th); 1002 only acted on the 11th; 1004 logged
+    // out on the 9th and stayed out.
     let h = |x: i64| x * 3_600_000;
     let m = |x: i64| x * 60_000;
     assert_eq!(r.agents.len(), 2, "{:#?}", r.agents);
