@@ -120,10 +120,10 @@ impl Kamailio {
                 &format!("CTL_SOCKET=\"unix:{}\"", run.join("ctl").display()),
             ])
             .args(["-A", "CHILDREN=2"])
-            // Ping every second, and take a silent node as down after 1 s, to keep the
+            // Ping every second, and take a silent node as down after 2 s, to keep the
             // test short (the shipped defaults are 10 s and 3 s).
             .args(["-A", "PING_INTERVAL=1"])
-            .args(["-A", "NODE_TIMEOUT_MS=1000"])
+            .args(["-A", "NODE_TIMEOUT_MS=2000"])
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
