@@ -50,6 +50,7 @@ on_both_backends! {
     tickets_are_sequential_and_restart_each_day,
     sequence_widens_past_99999,
     open_call_writes_case_call_and_registered_event,
+    migration_0009_leaves_only_real_requests_registered,
     end_call_and_recording_show_in_case_detail,
     add_recording_checks_path_and_ownership,
     mark_voicemail_changes_status_and_audits,
@@ -471,6 +472,71 @@ async fn open_call_writes_case_call_and_registered_event(db: Db) {
         assert_eq!(d.case.status, want);
     }
     assert_eq!(store.list_cases(10).await.unwrap().len(), 3);
+}
+
+/// Migration 0009 run on rows written before it: only the empty phone cases — no agent
+/// answered, nobody acted, nothing written — leave `registered`, audited.
+async fn migration_0009_leaves_only_real_requests_registered(db: Db) {
+    let store = &db.store;
+    let d = day(2026, 11, 21);
+    let empty = store.open_call(new_call(1, d)).await.unwrap();
+    let taken = store.open_call(new_call(2, d)).await.unwrap();
+    let touched = store.open_call(new_call(3, d)).await.unwrap();
+    let written = store.open_call(new_call(4, d)).await.unwrap();
+    // As the server before 0009 left them: every call's case registered.
+    execute(store, "UPDATE cases SET status = 'registered'")
+        .await
+        .unwrap();
+    let sql = |q: String| async move { execute(store, &q).await.unwrap() };
+    sql(format!(
+        "UPDATE calls SET agent_answered_at = answered_at WHERE id = {}",
+        taken.call.0
+    ))
+    .await;
+    sql(format!(
+        "INSERT INTO case_events (case_id, at, actor, event) \
+         SELECT id, updated_at, 'wang', 'updated' FROM cases WHERE id = {}",
+        touched.case.0
+    ))
+    .await;
+    sql(format!(
+        "UPDATE cases SET subject = 'street light' WHERE id = {}",
+        written.case.0
+    ))
+    .await;
+
+    let migration = match store.backend_name() {
+        "postgres" => include_str!("../../../../migrations/postgres/0009_no_request.sql"),
+        _ => include_str!("../../../../migrations/sqlite/0009_no_request.sql"),
+    };
+    let code: String = migration
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let statements: Vec<String> = code
+        .split(';')
+        .filter(|st| !st.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(statements.len(), 2, "{statements:#?}");
+    for st in statements {
+        sql(st).await;
+    }
+
+    let status = |t: String| async move {
+        let c = store.case_by_ticket(&t).await.unwrap().unwrap();
+        (c.case.status, c.events.last().map(|e| e.event.clone()))
+    };
+    let (st, last) = status(empty.ticket.clone()).await;
+    assert_eq!(
+        (st, last.as_deref()),
+        (CaseStatus::NoRequest, Some("no_request"))
+    );
+    for opened in [&taken, &touched, &written] {
+        let (st, _) = status(opened.ticket.clone()).await;
+        assert_eq!(st, CaseStatus::Registered, "{}", opened.ticket);
+    }
 }
 
 async fn end_call_and_recording_show_in_case_detail(db: Db) {
