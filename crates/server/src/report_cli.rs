@@ -52,12 +52,26 @@ fn verdicts(v: &Verdicts) -> String {
     )
 }
 
+/// Columns `s` takes in a terminal: CJK characters take two.
+fn width(s: &str) -> usize {
+    s.chars()
+        .map(|c| {
+            if ('\u{2E80}'..='\u{FFEF}').contains(&c) {
+                2
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
 /// The report as text: a title, then one table per part.
 pub fn render(r: &DailyReport) -> String {
     let mut out = String::new();
     let o = &mut out;
     let row = |o: &mut String, label: &str, value: String| {
-        let _ = writeln!(o, "  {label:<42} {value:>12}");
+        let pad = 42usize.saturating_sub(width(label));
+        let _ = writeln!(o, "  {label}{:pad$} {value:>12}", "");
     };
     let _ = writeln!(o, "12345 daily report 每日一报 {} ({})", r.day, r.time_zone);
 
