@@ -224,6 +224,82 @@ pub(super) async fn attempts_retry_with_spacing_then_fail(db: Db) {
     // A failed task can be neither claimed nor skipped.
     assert!(store.claim_callback(id, "1001", now).await.is_err());
     assert!(store.skip_callback(id, "x", "1001").await.is_err());
+
+    // A supervisor reopens it with two more attempts: due then, audited as theirs.
+    let later = now + Duration::hours(2);
+    for bad in [0, 21] {
+        let r = store.reopen_callback(id, later, bad, "sup").await;
+        assert!(
+            matches!(
+                r,
+                Err(CaseError::InvalidField {
+                    field: "attempts",
+                    ..
+                })
+            ),
+            "{r:?}"
+        );
+    }
+    let t = store.reopen_callback(id, later, 2, "sup").await.unwrap();
+    assert_eq!(
+        (t.status, t.attempts, t.max_attempts, t.next_attempt_at),
+        (CallbackStatus::Pending, 3, 5, later)
+    );
+    assert!(store.callback_worklist(now, 0).await.unwrap().is_empty());
+    assert_eq!(store.callback_worklist(later, 0).await.unwrap().len(), 1);
+    let again = store.reopen_callback(id, later, 1, "sup").await;
+    assert!(
+        matches!(again, Err(CaseError::CallbackState { .. })),
+        "{again:?}"
+    );
+    let ev = events(store, &ticket).await;
+    assert_eq!(
+        ev.last().unwrap(),
+        &(
+            "callback_reopened".to_owned(),
+            Some(format!(
+                "task {id}: 2 more attempt(s) from {}",
+                later.to_rfc3339()
+            ))
+        )
+    );
+    // Used up again, then the case is closed: a failed task of a closed case stays failed.
+    store.claim_callback(id, "1001", later).await.unwrap();
+    store
+        .record_callback_attempt(id, no, "1001", None, later, spacing, None)
+        .await
+        .unwrap();
+    store
+        .claim_callback(id, "1001", later + spacing)
+        .await
+        .unwrap();
+    let failed = store
+        .record_callback_attempt(id, no, "1001", None, later + spacing, spacing, None)
+        .await
+        .unwrap();
+    assert_eq!(failed.status, CallbackStatus::Failed);
+    let sup = crate::model::Actor::new("sup", crate::lifecycle::Role::Supervisor);
+    let close = crate::lifecycle::Action::Close {
+        note: Some("unreachable".into()),
+    };
+    super::work::act(store, &ticket, close, &sup, later + spacing)
+        .await
+        .unwrap();
+    let r = store.reopen_callback(id, later, 1, "sup").await;
+    assert!(matches!(r, Err(CaseError::CaseFinal(_))), "{r:?}");
+    let r = store
+        .create_callback_task(
+            case,
+            "13800000001",
+            CallbackReason::CallbackRequested,
+            CallbackMode::Agent,
+            0,
+            later,
+            1,
+            "sup",
+        )
+        .await;
+    assert!(matches!(r, Err(CaseError::CaseFinal(_))), "{r:?}");
 }
 
 pub(super) async fn reached_is_done_and_reschedule_and_skip(db: Db) {

@@ -883,6 +883,19 @@ pub(super) async fn search_filters(db: Db) {
         ..CaseQuery::default()
     };
     assert_eq!(search(q).await, [t2.as_str()]);
+    // Without the confidential ones (the complaint t2): what a handler's search by number
+    // is limited to.
+    let q = CaseQuery {
+        exclude_confidential: true,
+        ..CaseQuery::default()
+    };
+    assert_eq!(search(q).await, [t3.as_str(), t1.as_str()]);
+    let q = CaseQuery {
+        caller_number: Some(new_call(2, day(2026, 11, 21)).caller_number),
+        exclude_confidential: true,
+        ..CaseQuery::default()
+    };
+    assert!(search(q).await.is_empty());
     // All three cases were created at the same instant (new_call's answer time).
     let created = new_call(1, day(2026, 11, 21)).answered_at;
     let q = CaseQuery {
