@@ -206,6 +206,28 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     }
 }
 
+/// An agent (`4000`, added once) answers the call, as the ACD would: the call's case
+/// becomes a work order (`registered`).
+async fn answered_by_agent(store: &hotline_case::CaseStore, call: hotline_case::CallId) {
+    if store.agent("4000").await.unwrap().is_none() {
+        let agent = hotline_case::NewAgent {
+            extension: "4000".into(),
+            name: "Agent 4000".into(),
+            password: "agent-4000".into(),
+            skills: hotline_case::Skill::parse_list("consult:5").unwrap(),
+            max_ring_secs: 20,
+            wrap_up_secs: 30,
+        };
+        store.add_agent(agent, "hotline").await.unwrap();
+    }
+    let now = chrono::Utc::now();
+    store.call_queued(call, "consult", now).await.unwrap();
+    store
+        .call_agent_answered(call, "4000", "agent-leg@127.0.0.1", now)
+        .await
+        .unwrap();
+}
+
 /// Places two phone cases through the store, the second with a conversation recording.
 /// Returns their tickets and the recording's id and bytes.
 fn place_cases(dir: &Path) -> (String, String, String, i64, Vec<u8>) {
@@ -236,6 +258,7 @@ fn place_cases(dir: &Path) -> (String, String, String, i64, Vec<u8>) {
                 })
                 .await
                 .unwrap();
+            answered_by_agent(&store, opened.call).await;
             store
                 .end_call(opened.call, chrono::Utc::now(), "caller_bye", "greeting")
                 .await
@@ -305,6 +328,7 @@ fn place_call(dir: &Path, sip_call_id: &str, number: &str) -> (String, i64) {
             })
             .await
             .unwrap();
+        answered_by_agent(&store, opened.call).await;
         store.close().await;
         (opened.ticket, opened.call.0)
     })
@@ -553,7 +577,18 @@ fn work_orders_over_http() {
         .req("GET", &format!("/api/cases/{a}"), Some(&agent), None)
         .json();
     assert_eq!(case_a["case"]["status"], "registered", "{case_a}");
-    assert_eq!(case_a["events"].as_array().unwrap().len(), 1, "{case_a}");
+    // Opened by the switch, made a work order by the agent's answer; refusals wrote nothing.
+    let trail: Vec<&str> = case_a["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    assert_eq!(
+        trail,
+        ["opened", "queued", "agent_answered", "registered"],
+        "{case_a}"
+    );
 
     // --- A case's whole life over HTTP ---
     let r = s.req(
