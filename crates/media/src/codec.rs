@@ -84,7 +84,20 @@ impl Codec {
             Codec::Pcma => g711::alaw_encode(0),
         }
     }
+
+    /// One 20 ms frame of digital silence, encoded: what a session sends while it has
+    /// nothing to say (a constant, so sending it allocates nothing).
+    pub fn silence_frame(self) -> &'static [u8] {
+        match self {
+            Codec::Pcmu => &PCMU_SILENCE,
+            Codec::Pcma => &PCMA_SILENCE,
+        }
+    }
 }
+
+/// µ-law of 0 is 0xFF, A-law of 0 is 0xD5 (checked against the encoders in the tests).
+const PCMU_SILENCE: [u8; FRAME_SAMPLES] = [0xFF; FRAME_SAMPLES];
+const PCMA_SILENCE: [u8; FRAME_SAMPLES] = [0xD5; FRAME_SAMPLES];
 
 #[cfg(test)]
 mod tests {
@@ -128,5 +141,14 @@ mod tests {
     fn silence_bytes() {
         assert_eq!(Codec::Pcmu.silence_byte(), 0xFF);
         assert_eq!(Codec::Pcma.silence_byte(), 0xD5);
+        for c in Codec::ALL {
+            let frame = c.silence_frame();
+            assert_eq!(frame.len(), FRAME_SAMPLES);
+            assert!(frame.iter().all(|&b| b == c.silence_byte()));
+            let mut pcm = Vec::new();
+            c.decode(frame, &mut pcm);
+            // A-law has no zero: its quietest step decodes to ±8.
+            assert!(pcm.iter().all(|&s| s.abs() <= 8), "{c:?} silence is silent");
+        }
     }
 }

@@ -29,8 +29,11 @@
 //! nothing is sent: the sender derives each packet's timestamp from the tick's instant
 //! (frames of 20 ms since the session began), so a silence between two prompts, or a tick
 //! the loaded runtime skipped, appears as a timestamp gap and not as audio played late.
-//! The first packet of every playback carries the marker bit (a new talkspurt). Idle
-//! sessions send nothing. On the receiving side the recorder trusts the *sender's*
+//! The first packet of every playback carries the marker bit (a new talkspurt). A session
+//! with nothing to play sends a frame of encoded silence every 20 ms (while the caller
+//! records a message or keys digits, between prompts), so no carrier's session border
+//! controller sees one-way silence and drops the call
+//! ([`MediaHandle::set_idle_silence`]). On the receiving side the recorder trusts the *sender's*
 //! timestamps: a gap (lost packets, silence suppression) is written as silence, at most one
 //! second per gap, so a voicemail lasts as long as the caller spoke.
 //!

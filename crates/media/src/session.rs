@@ -49,6 +49,10 @@ const DTMF_VOLUME: u8 = 10;
 const DTMF_PAUSE: Duration = Duration::from_millis(60);
 /// Digits waiting to be sent; beyond this `send_dtmf` drops them.
 const DTMF_QUEUE: usize = 32;
+/// In a bridge, silence is sent only after the other leg has given us nothing to relay for
+/// this long (its phone suppresses silence, or it is on hold), so relayed audio and
+/// silence never interleave at ordinary network jitter.
+const RELAY_QUIET: Duration = Duration::from_millis(200);
 
 /// What was negotiated in SDP for this leg.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,6 +157,7 @@ enum Command {
     StopRecording,
     Bridge(Box<Link>),
     SendDtmf(char),
+    IdleSilence(bool),
 }
 
 /// Starts per-call media sessions.
@@ -215,6 +220,7 @@ impl std::fmt::Debug for Command {
             Command::StopRecording => "StopRecording",
             Command::Bridge(_) => "Bridge",
             Command::SendDtmf(_) => "SendDtmf",
+            Command::IdleSilence(_) => "IdleSilence",
         })
     }
 }
@@ -262,6 +268,19 @@ impl MediaHandle {
     /// key; nothing is sent while the leg has no remote.
     pub fn send_dtmf(&self, digit: char) {
         self.send(Command::SendDtmf(digit));
+    }
+
+    /// Whether the session sends silence while it has nothing else to send (on by
+    /// default): one 20 ms frame of encoded digital silence in the negotiated codec per
+    /// packet time whenever no prompt is playing — while waiting for keys, while
+    /// recording, between prompts, and in a bridge when the other leg has been quiet for
+    /// a moment (200 ms). Carriers' session border controllers drop calls whose media has
+    /// gone one-way silent; this keeps RTP flowing towards the remote. The stream stays
+    /// one stream: sequence numbers and timestamps run on through silence and prompts, and
+    /// each prompt still starts with the marker bit. Nothing is sent while the leg has no
+    /// remote, nor while an outgoing DTMF digit is being sent.
+    pub fn set_idle_silence(&self, on: bool) {
+        self.send(Command::IdleSilence(on));
     }
 
     /// Ends the session (also done when the last handle drops). A running recording is
@@ -442,6 +461,10 @@ struct Task {
     bridge: Option<Bridge>,
     dtmf_out: DtmfOut,
     dtmf: DtmfReceiver,
+    /// Send silence frames while nothing else is sent ([`MediaHandle::set_idle_silence`]).
+    idle_silence: bool,
+    /// When a frame from the other leg of a bridge was last sent.
+    last_relayed: Option<Instant>,
     events: mpsc::Sender<MediaEvent>,
     stats: Arc<Counters>,
     last_rx: Instant,
@@ -472,6 +495,8 @@ impl Task {
             bridge: None,
             dtmf_out: DtmfOut::default(),
             dtmf: DtmfReceiver::new(),
+            idle_silence: true,
+            last_relayed: None,
             events,
             stats,
             last_rx: now,
@@ -522,7 +547,7 @@ impl Task {
                 },
                 // After the commands: whatever was asked before `close` still happens.
                 _ = close.changed() => break,
-                t = ticker.tick(), if self.playback.is_some() => self.on_tick(&socket, t).await,
+                t = ticker.tick(), if self.ticking() => self.on_tick(&socket, t).await,
                 () = &mut dtmf_timer, if self.dtmf_out.next_at.is_some() => {
                     self.on_dtmf_timer(&socket).await;
                 }
@@ -590,7 +615,7 @@ impl Task {
                 }
             }
             Command::Play(clips) => {
-                let was_idle = self.playback.is_none();
+                let was_idle = !self.ticking();
                 let pb = Playback {
                     clips,
                     clip: 0,
@@ -640,7 +665,13 @@ impl Task {
                 tracing::debug!("bridged");
             }
             Command::SendDtmf(digit) => self.queue_dtmf(digit),
+            Command::IdleSilence(on) => self.idle_silence = on,
         }
+    }
+
+    /// Whether the packet-time ticker runs: a prompt plays, or silence may be due.
+    fn ticking(&self) -> bool {
+        self.playback.is_some() || (self.idle_silence && self.remote.is_some())
     }
 
     /// Sets the sender's timestamp for a packet of `samples` sent at `at`: the wall time
@@ -717,6 +748,7 @@ impl Task {
             &mut self.out,
         );
         self.transcoded = payload;
+        self.last_relayed = Some(Instant::now());
         if self.send_packet(socket, remote).await {
             self.stats.packets_relayed.fetch_add(1, Relaxed);
         }
@@ -810,8 +842,13 @@ impl Task {
         }
     }
 
-    /// Sends one frame of the current playback, timestamped from the tick's wall time.
+    /// Sends one frame of the current playback, timestamped from the tick's wall time, or
+    /// a frame of silence when nothing plays.
     async fn on_tick(&mut self, socket: &UdpSocket, tick: Instant) {
+        if self.playback.is_none() {
+            self.send_silence(socket, tick).await;
+            return;
+        }
         self.stamp(tick, FRAME_SAMPLES as u32);
 
         let codec = self.codec;
@@ -838,6 +875,33 @@ impl Task {
             self.playback = None;
             self.emit(MediaEvent::PlaybackFinished);
         }
+    }
+
+    /// One frame of encoded silence (a constant: nothing is allocated), unless there is
+    /// nowhere to send, a digit is being sent, or the other leg of a bridge is talking.
+    async fn send_silence(&mut self, socket: &UdpSocket, tick: Instant) {
+        if !self.idle_silence || self.dtmf_out.next_at.is_some() {
+            return;
+        }
+        let Some(remote) = self.remote else {
+            return;
+        };
+        if self.bridge.is_some()
+            && self
+                .last_relayed
+                .is_some_and(|at| tick.saturating_duration_since(at) < RELAY_QUIET)
+        {
+            return;
+        }
+        self.stamp(tick, FRAME_SAMPLES as u32);
+        let codec = self.codec;
+        self.sender.build(
+            Pt(codec.payload_type()),
+            codec.silence_frame(),
+            FRAME_SAMPLES as u32,
+            &mut self.out,
+        );
+        self.send_packet(socket, remote).await;
     }
 
     fn on_datagram(&mut self, data: &[u8], src: SocketAddr) {

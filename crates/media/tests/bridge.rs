@@ -26,7 +26,19 @@ fn pool() -> PortPool {
     PortPool::new(LO, 45000, 45998)
 }
 
+/// A leg that sends only prompts and relayed audio (the tests count packets); its
+/// silence is tested in [`silence_fills_only_when_the_other_leg_is_quiet`].
 async fn leg(codec: Codec, remote: Option<SocketAddr>) -> (MediaHandle, Receiver<MediaEvent>) {
+    let (h, ev) = filling_leg(codec, remote).await;
+    h.set_idle_silence(false);
+    (h, ev)
+}
+
+/// A leg as the server starts one: silence whenever it has nothing else to send.
+async fn filling_leg(
+    codec: Codec,
+    remote: Option<SocketAddr>,
+) -> (MediaHandle, Receiver<MediaEvent>) {
     let params = MediaParams {
         codec,
         remote,
@@ -770,4 +782,54 @@ async fn closing_a_leg_ends_the_bridge_and_finalizes_the_recording() {
         }
         assert!(!br.is_active());
     }
+}
+
+#[tokio::test]
+async fn silence_fills_only_when_the_other_leg_is_quiet() {
+    let (caller, agent) = (phone().await, phone().await);
+    let (a, _aev) = filling_leg(Codec::Pcmu, Some(caller.local_addr().unwrap())).await;
+    let (b, _bev) = filling_leg(Codec::Pcmu, Some(agent.local_addr().unwrap())).await;
+    let _br = bridge(&a, &b, None);
+    // The caller talks 1 s: the agent hears the caller's frames, no silence slipped in
+    // between them (the first may follow silence sent before the caller began).
+    let tone = Prompt::tone(1000.0, 1000, 0.5);
+    let mut ctx = RtpSender::with_initial(Ssrc(0xCA11), Seq(7), 1234);
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 2048];
+    let talking = talk(
+        &caller,
+        a.local_addr(),
+        &mut ctx,
+        Codec::Pcmu,
+        &tone,
+        0..50,
+        0,
+    );
+    let listening = async {
+        // Until 600 ms after the caller's last frame.
+        let end = tokio::time::Instant::now() + Duration::from_millis(1600);
+        while let Ok(Ok(n)) = tokio::time::timeout_at(end, agent.recv(&mut buf)).await {
+            got.push(rtp::parse(&buf[..n]).unwrap().payload.to_vec());
+        }
+    };
+    tokio::join!(talking, listening);
+    let silent = |p: &Vec<u8>| p.iter().all(|&x| x == 0xFF);
+    let first = got.iter().position(|p| !silent(p)).expect("relayed audio");
+    let last = got.iter().rposition(|p| !silent(p)).unwrap();
+    assert!(
+        got[first..=last].iter().all(|p| !silent(p)),
+        "silence interleaved with relayed audio"
+    );
+    assert!(
+        (45..=50).contains(&(last - first + 1)),
+        "{}",
+        last - first + 1
+    );
+    // Then the caller is quiet: silence resumes after a moment (200 ms) and keeps flowing.
+    let after = got.len() - last - 1;
+    assert!(
+        (10..=25).contains(&after),
+        "{after} silence packets in the 600 ms after the caller stopped"
+    );
+    assert!(got[last + 1..].iter().all(silent));
 }

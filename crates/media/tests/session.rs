@@ -23,7 +23,17 @@ fn pool() -> PortPool {
     PortPool::new(LO, 41000, 41998)
 }
 
+/// A session that sends only what it plays (the tests below count packets exactly); the
+/// silence it sends by default is tested on its own ([`start_filling`]).
 async fn start(remote: Option<SocketAddr>) -> (MediaHandle, Receiver<MediaEvent>) {
+    let (h, ev) = start_filling(remote).await;
+    // Queued before the task first runs (this runtime has one thread): no silence leaves.
+    h.set_idle_silence(false);
+    (h, ev)
+}
+
+/// A session as the server starts one: silence whenever no prompt plays.
+async fn start_filling(remote: Option<SocketAddr>) -> (MediaHandle, Receiver<MediaEvent>) {
     let params = MediaParams {
         codec: Codec::Pcmu,
         remote,
@@ -493,4 +503,145 @@ async fn caller_behind_nat_is_latched_and_answered() {
         }
     }
     assert_eq!(h.stats().packets_foreign, 8);
+}
+
+/// Receives packets for `d` and returns them with their arrival times.
+async fn receive_for(sock: &UdpSocket, d: Duration) -> Vec<(tokio::time::Instant, Vec<u8>)> {
+    let end = tokio::time::Instant::now() + d;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 2048];
+    while let Ok(Ok(n)) = tokio::time::timeout_at(end, sock.recv(&mut buf)).await {
+        got.push((tokio::time::Instant::now(), buf[..n].to_vec()));
+    }
+    got
+}
+
+#[tokio::test]
+async fn idle_session_sends_silence_around_prompts_in_one_stream() {
+    let peer = UdpSocket::bind((LO, 0)).await.unwrap();
+    let (h, mut ev) = start_filling(Some(peer.local_addr().unwrap())).await;
+    // Nothing plays: a frame of µ-law silence every 20 ms.
+    let idle = receive_for(&peer, Duration::from_millis(300)).await;
+    assert!(idle.len() >= 8, "{} packets in 300 ms", idle.len());
+    for (_, p) in &idle {
+        let p = rtp::parse(p).unwrap();
+        assert_eq!(p.pt, Pt(0));
+        assert_eq!(p.payload, &[0xFF; 160][..]);
+    }
+    let tone = Arc::new(Prompt::tone(440.0, 100, 0.3)); // 5 frames
+    h.play(vec![tone.clone()]);
+    assert_eq!(next_event(&mut ev).await, MediaEvent::PlaybackFinished);
+    let after = receive_for(&peer, Duration::from_millis(200)).await;
+    h.set_idle_silence(false);
+    let all: Vec<_> = idle.iter().chain(&after).map(|(_, p)| p.clone()).collect();
+    let parsed: Vec<_> = all.iter().map(|p| rtp::parse(p).unwrap()).collect();
+    // One stream: same SSRC, sequence +1, timestamps on the 20 ms grid, never backwards.
+    for w in parsed.windows(2) {
+        assert_eq!(w[1].ssrc, w[0].ssrc);
+        assert_eq!(w[1].seq.0, w[0].seq.0.wrapping_add(1));
+        let dts = w[1].timestamp.wrapping_sub(w[0].timestamp);
+        assert!(
+            dts >= 160 && dts % 160 == 0 && dts < 160 * 20,
+            "ts step {dts}"
+        );
+    }
+    // The prompt's frames are consecutive, the first with the marker, silence on both sides.
+    let first = parsed
+        .iter()
+        .position(|p| p.payload != [0xFF; 160])
+        .expect("the prompt was sent");
+    for (k, p) in parsed[first..first + 5].iter().enumerate() {
+        assert_eq!(p.payload, tone.frame(Codec::Pcmu, k).unwrap(), "frame {k}");
+        assert_eq!(p.marker, k == 0);
+    }
+    assert!(
+        parsed[first + 5..].len() >= 5,
+        "silence again after the prompt"
+    );
+    assert!(parsed[first + 5..]
+        .iter()
+        .all(|p| p.payload == [0xFF; 160] && !p.marker));
+    assert!(parsed[1..first].iter().all(|p| !p.marker));
+    // Switched off: nothing more (a packet already on its way may still arrive).
+    let _ = receive_for(&peer, Duration::from_millis(60)).await;
+    assert!(receive_for(&peer, Duration::from_millis(200))
+        .await
+        .is_empty());
+}
+
+#[tokio::test]
+async fn silence_follows_the_codec_and_waits_for_a_remote() {
+    let peer = UdpSocket::bind((LO, 0)).await.unwrap();
+    // No address from SDP: nothing to send to, so nothing is sent.
+    let (h, mut ev) = start_filling(None).await;
+    assert!(receive_for(&peer, Duration::from_millis(200))
+        .await
+        .is_empty());
+    // The caller's first packet gives the address: silence follows at once.
+    let mut tx = RtpSender::with_initial(Ssrc(9), Seq(1), 0);
+    press(&peer, h.local_addr(), &mut tx, 5).await;
+    assert_eq!(next_event(&mut ev).await, MediaEvent::Digit('5'));
+    let got = receive_for(&peer, Duration::from_millis(200)).await;
+    assert!(got.len() >= 5, "{} packets", got.len());
+    // A-law renegotiated: A-law silence.
+    h.update(MediaParams {
+        codec: Codec::Pcma,
+        remote: Some(peer.local_addr().unwrap()),
+        dtmf_pt: Some(DTMF_PT),
+    });
+    let _ = receive_for(&peer, Duration::from_millis(60)).await;
+    for (_, p) in receive_for(&peer, Duration::from_millis(200)).await {
+        let p = rtp::parse(&p).unwrap();
+        assert_eq!(p.pt, Pt(8));
+        assert_eq!(p.payload, &[0xD5; 160][..]);
+    }
+}
+
+#[tokio::test]
+async fn silence_while_recording_leaves_the_message_and_the_keys_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vm.wav");
+    let peer = UdpSocket::bind((LO, 0)).await.unwrap();
+    let (h, mut ev) = start_filling(Some(peer.local_addr().unwrap())).await;
+    let to = h.local_addr();
+    h.record(path.clone(), Duration::from_secs(30));
+    // The caller speaks 0.5 s (paced), keys '#'; meanwhile we keep sending silence.
+    let tone = Prompt::tone(1000.0, 500, 0.5);
+    let mut tx = RtpSender::with_initial(Ssrc(77), Seq(10), 1000);
+    let mut out = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    for i in 0..tone.frame_count() {
+        tick.tick().await;
+        tx.set_frame(i as u64, 160);
+        tx.build(Pt(0), tone.frame(Codec::Pcmu, i).unwrap(), 160, &mut out);
+        peer.send_to(&out, to).await.unwrap();
+    }
+    tx.set_frame(100, 160);
+    press(&peer, to, &mut tx, 11).await;
+    assert_eq!(next_event(&mut ev).await, MediaEvent::Digit('#'));
+    h.stop_recording();
+    let MediaEvent::RecordingFinished(info, RecordStop::Stopped) = next_event(&mut ev).await else {
+        panic!("expected RecordingFinished");
+    };
+    assert_eq!(info.duration_ms, 500, "the caller's audio, nothing of ours");
+    let samples: Vec<i16> = hound::WavReader::open(&path)
+        .unwrap()
+        .into_samples()
+        .map(Result::unwrap)
+        .collect();
+    assert!(rms(&samples) > 8000.0);
+    // What we sent meanwhile: silence, about one packet per 20 ms, no long hole.
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 2048];
+    while let Ok(Ok(n)) = timeout(Duration::from_millis(1), peer.recv(&mut buf)).await {
+        got.push(buf[..n].to_vec());
+    }
+    assert!(
+        got.len() >= 20,
+        "{} silence packets during 0.5 s",
+        got.len()
+    );
+    assert!(got
+        .iter()
+        .all(|p| rtp::parse(p).unwrap().payload == [0xFF; 160]));
 }
