@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! claim task ─> INVITE citizen ─ 486/480/no answer ─> attempt (retry later or failed)
-//!                   └─ 200 ─> record; intro + question ─ key 1/2/3 ─> thanks ─> BYE
+//!                   └─ 200 ─> record; intro + ticket + question ─ key 1/2/3 ─> thanks ─> BYE
 //!                                  │                          └─> recording ─> revisit (+ redo)
 //!                                  └─ no key (asked twice) or hung up ─> attempt no_answer
 //! ```
@@ -210,13 +210,19 @@ impl Revisit {
         self.leg.media.record(path, MAX_RECORDING);
     }
 
-    /// Plays the question (with the introduction the first time).
+    /// Plays the question; the first time after the introduction and the ticket the
+    /// revisit is about ("您的工单号是" and its digits), so the citizen knows which case.
     fn ask(&mut self, intro: bool) {
         self.asked += 1;
-        let p = &self.ctx.ivr.callback_prompts;
+        let ivr = &self.ctx.ivr;
+        let p = &ivr.callback_prompts;
         let mut clips = Vec::new();
         if intro {
             clips = self.ctx.prompt_list(&p.revisit_intro);
+            clips.extend(
+                self.ctx
+                    .prompt_list(&ivr.revisit_ticket_prompts(&self.task.ticket)),
+            );
         }
         clips.extend(self.ctx.prompt_list(&p.revisit_question));
         self.leg.media.play(clips);
