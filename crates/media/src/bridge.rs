@@ -23,6 +23,10 @@
 //! - **Hold.** A leg whose remote sends nothing relays nothing; a leg with no remote
 //!   (`update` with `remote: None`) drops what it would send. The recording shows such a
 //!   side as silence.
+//! - **Silence.** When the other leg has given nothing to relay for 200 ms (its phone
+//!   suppresses silence, or holds), a leg sends frames of encoded silence to its own
+//!   remote until relayed audio comes again, so neither phone's carrier sees one-way
+//!   silence ([`MediaHandle::set_idle_silence`](crate::MediaHandle::set_idle_silence)).
 //! - **Stereo recording** (optional, [`StereoTarget`]): one WAV, 8 kHz, 16-bit, left =
 //!   what leg `a` received (the citizen), right = what leg `b` received (the agent), both
 //!   placed on one clock that starts at [`bridge`]. A side's packets are placed by their
