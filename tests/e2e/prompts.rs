@@ -97,10 +97,11 @@ fn heard_in_order(got: &[RtpPacket], sequences: &[&[&str]]) -> Vec<usize> {
             )
         });
         if k > 0 {
-            // Between two plays the hotline sends silence while its controller reacts.
+            // Between two plays the hotline sends silence while its controller reacts
+            // (a few frames; up to half a second on a loaded machine), nothing else.
             let between = &got[next..i];
             assert!(
-                between.len() <= 10 && between.iter().all(is_silence),
+                between.len() <= 25 && between.iter().all(is_silence),
                 "{} packets ({} not silence) between the previous sequence and {names:?}",
                 between.len(),
                 between.iter().filter(|p| !is_silence(p)).count()

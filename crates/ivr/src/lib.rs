@@ -57,7 +57,8 @@
 //! Greeting (with the emergency numbers) → in staffed hours, a one-level menu whose keys are
 //! shortcuts to a queue (keys may be pressed during the greeting and the menu); a wrong key
 //! replays the menu a few times; silence, or too many wrong keys, go to a person. When no
-//! agent can take the call, or outside staffed hours, the caller may leave a message, which
+//! agent can take the call, or outside staffed hours (the closed notice then reads the weekly
+//! staffed hours from `[hours]`, [`Hours::spoken`]), the caller may leave a message, which
 //! becomes a voicemail case with a pending callback; its ticket number is read back digit by
 //! digit. While the call waits in the queue the caller hears a comfort prompt, how many
 //! callers are ahead (read as a Chinese number, [`chinese_number_prompts`]) and the offer of
