@@ -405,25 +405,7 @@ fn busy_then_no_answer_then_wrong_number_fails_with_spaced_retries() {
     assert_eq!(causes, ["busy", "no_answer", "wrong_number"]);
 
     // An agent cannot bring a failed task back; a supervisor can, with one more attempt.
-    server.cli_text(&[
-        "user",
-        "add",
-        "li",
-        "--name",
-        "Li",
-        "--role",
-        "agent",
-        "--extension",
-        "1002",
-        "--password",
-        "agent-pass-1",
-    ]);
-    let (status, login) = server.api_post(
-        "/api/login",
-        &json!({ "username": "li", "password": "agent-pass-1" }),
-    );
-    assert_eq!(status, 200, "{login}");
-    let agent_token = login["token"].as_str().unwrap().to_string();
+    let agent_token = server.user_token("li", "agent", &["--extension", "1002"]);
     let now = chrono::Utc::now().to_rfc3339();
     let reschedule = format!("/api/callbacks/{id}/reschedule");
     let (status, body) =
@@ -498,40 +480,13 @@ fn automatic_revisit_unsatisfied_sends_the_case_to_redo_with_the_recording() {
         extra_config: callback_config(gw_port, ALL_DAY, "auto"),
         ..Default::default()
     });
-    server.cli_text(&[
-        "user",
-        "add",
-        "admin",
-        "--name",
-        "Admin",
-        "--role",
-        "admin",
-        "--password",
-        "admin-pass-1",
-    ]);
-    let (status, body) = server.api_post(
-        "/api/login",
-        &json!({ "username": "admin", "password": "admin-pass-1" }),
-    );
-    assert_eq!(status, 200, "{body}");
-    let token = body["token"].as_str().unwrap().to_string();
-    let post = |path: &str, body: Value| {
-        let (status, out) = server.api_post_authorized(path, &body, &token);
-        assert!((200..300).contains(&status), "POST {path}: {status} {out}");
-        out
+    let token = server.user_token("admin", "admin", &[]);
+    let ticket = hotline_e2e::flows::accepted_case(&server, &token);
+    let act = |body: Value| {
+        let path = format!("/api/cases/{ticket}/transitions");
+        let (code, out) = server.api_post_authorized(&path, &body, &token);
+        assert!((200..300).contains(&code), "POST {path}: {code} {out}");
     };
-    post(
-        "/api/departments",
-        json!({ "code": "district-a", "name": "A区城管局", "level": 1 }),
-    );
-    let case = post(
-        "/api/cases",
-        json!({ "channel": "web", "caller_number": "13900139000", "subject": "路灯不亮" }),
-    );
-    let ticket = hotline_e2e::server::ticket_of(&case);
-    let act = |body: Value| post(&format!("/api/cases/{ticket}/transitions"), body);
-    act(json!({ "action": "dispatch", "department": "district-a", "mode": "phone" }));
-    act(json!({ "action": "accept" }));
     // The citizen answers, hears the question and presses 3 (不满意).
     pcap::write(
         &server.dir().join("gateway.pcap"),

@@ -37,19 +37,6 @@ fn a_handler_cannot_learn_who_complained() {
         "--level",
         "1",
     ]);
-    server.cli_text(&[
-        "user",
-        "add",
-        "wang",
-        "--name",
-        "Wang",
-        "--role",
-        "department_handler",
-        "--department",
-        "housing",
-        "--password",
-        "handler-pass-1",
-    ]);
 
     // The complainant's call reaches the hotline; the agent writes the complaint up and
     // joins the call (with its SIP Call-ID) to it.
@@ -85,12 +72,7 @@ fn a_handler_cannot_learn_who_complained() {
         }),
     );
 
-    let (status, login) = server.api_post(
-        "/api/login",
-        &json!({ "username": "wang", "password": "handler-pass-1" }),
-    );
-    assert_eq!(status, 200, "{login}");
-    let token = login["token"].as_str().unwrap().to_string();
+    let token = server.user_token("wang", "department_handler", &["--department", "housing"]);
     let get = |path: &str| {
         let (status, body) = server.api_authorized(path, &token);
         assert_eq!(status, 200, "GET {path}: {body}");

@@ -482,40 +482,13 @@ fn revisit_names_the_ticket_before_the_question() {
         extra_config: revisit_config(gw_port),
         ..Default::default()
     });
-    server.cli_text(&[
-        "user",
-        "add",
-        "admin",
-        "--name",
-        "Admin",
-        "--role",
-        "admin",
-        "--password",
-        "admin-pass-1",
-    ]);
-    let (code, body) = server.api_post(
-        "/api/login",
-        &json!({ "username": "admin", "password": "admin-pass-1" }),
-    );
-    assert_eq!(code, 200, "{body}");
-    let token = body["token"].as_str().unwrap().to_string();
-    let post = |path: &str, body: Value| {
-        let (code, out) = server.api_post_authorized(path, &body, &token);
+    let token = server.user_token("admin", "admin", &[]);
+    let ticket = hotline_e2e::flows::accepted_case(&server, &token);
+    let act = |body: Value| {
+        let path = format!("/api/cases/{ticket}/transitions");
+        let (code, out) = server.api_post_authorized(&path, &body, &token);
         assert!((200..300).contains(&code), "POST {path}: {code} {out}");
-        out
     };
-    post(
-        "/api/departments",
-        json!({ "code": "district-a", "name": "A区城管局", "level": 1 }),
-    );
-    let case = post(
-        "/api/cases",
-        json!({ "channel": "web", "caller_number": "13900139000", "subject": "路灯不亮" }),
-    );
-    let ticket = hotline_e2e::server::ticket_of(&case);
-    let act = |body: Value| post(&format!("/api/cases/{ticket}/transitions"), body);
-    act(json!({ "action": "dispatch", "department": "district-a", "mode": "phone" }));
-    act(json!({ "action": "accept" }));
 
     let digits: Vec<String> = ticket
         .chars()

@@ -114,3 +114,27 @@ pub fn check_voicemail(server: &Server, case: &Value, expect_secs: f64, tone_sec
     );
     wav
 }
+
+/// A web case of 13900139000 that an admin (`token`) dispatched to a new department
+/// `district-a`, which accepted it: the state a department's reply (and then the
+/// revisit) starts from. Its ticket.
+pub fn accepted_case(server: &Server, token: &str) -> String {
+    let post = |path: &str, body: serde_json::Value| {
+        let (code, out) = server.api_post_authorized(path, &body, token);
+        assert!((200..300).contains(&code), "POST {path}: {code} {out}");
+        out
+    };
+    post(
+        "/api/departments",
+        serde_json::json!({ "code": "district-a", "name": "A区城管局", "level": 1 }),
+    );
+    let case = post(
+        "/api/cases",
+        serde_json::json!({ "channel": "web", "caller_number": "13900139000", "subject": "路灯不亮" }),
+    );
+    let ticket = crate::server::ticket_of(&case);
+    let act = |body: serde_json::Value| post(&format!("/api/cases/{ticket}/transitions"), body);
+    act(serde_json::json!({ "action": "dispatch", "department": "district-a", "mode": "phone" }));
+    act(serde_json::json!({ "action": "accept" }));
+    ticket
+}

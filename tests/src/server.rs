@@ -365,6 +365,35 @@ digest_algorithms = [{algs}]
             .to_string()
     }
 
+    /// Adds the API user `username` with `role` (and `extra` CLI arguments, e.g.
+    /// `--department housing` or `--extension 1001`) and logs them in: their session token.
+    /// The password is `<username>-pass-1`.
+    pub fn user_token(&self, username: &str, role: &str, extra: &[&str]) -> String {
+        let password = format!("{username}-pass-1");
+        let mut args = vec![
+            "user",
+            "add",
+            username,
+            "--name",
+            username,
+            "--role",
+            role,
+            "--password",
+        ];
+        args.push(&password);
+        args.extend_from_slice(extra);
+        self.cli_text(&args);
+        let (status, body) = self.api_post(
+            "/api/login",
+            &serde_json::json!({ "username": username, "password": password }),
+        );
+        assert_eq!(status, 200, "login of {username}: {body}");
+        body["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token in {body}"))
+            .to_string()
+    }
+
     /// GET on the HTTP API with a session token.
     pub fn api_authorized(&self, path: &str, token: &str) -> (u16, Value) {
         let (status, body) = http::get_authorized(self.http, path, token)
