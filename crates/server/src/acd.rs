@@ -97,6 +97,8 @@ pub struct AcdService {
     /// Last state seen per agent, to audit changes.
     states: Mutex<HashMap<AgentId, String>>,
     settings: DashMap<AgentId, AgentSettings>,
+    /// The call whose wrap-up each agent is in: only that call's timer may end it.
+    wrapping: DashMap<AgentId, CallKey>,
     wake: Notify,
     pub live: broadcast::Sender<LiveEvent>,
     audit: mpsc::UnboundedSender<AgentAudit>,
@@ -155,6 +157,7 @@ impl AcdService {
             sip_call_ids: DashMap::new(),
             states: Mutex::new(HashMap::new()),
             settings: DashMap::new(),
+            wrapping: DashMap::new(),
             wake: Notify::new(),
             live,
             audit,
@@ -389,13 +392,16 @@ impl AcdService {
             .get(&agent)
             .map(|s| s.wrap_up)
             .unwrap_or(Duration::from_secs(30));
+        self.wrapping.insert(agent.clone(), call);
         let me = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(wrap).await;
             on_wrap_up_done();
             me.sip_call_ids.remove(&call);
-            // Still in wrap-up (not paused or logged out meanwhile): ready for the next call.
-            if matches!(me.router().agent_state(&agent), Some(AgentState::WrapUp)) {
+            // Still in this call's wrap-up (not paused, logged out, or made ready and on to
+            // another call meanwhile, whose wrap-up has its own timer): ready for the next.
+            let mine = me.wrapping.remove_if(&agent, |_, c| *c == call).is_some();
+            if mine && matches!(me.router().agent_state(&agent), Some(AgentState::WrapUp)) {
                 me.set_ready(&agent, By::System);
             }
         });
@@ -465,5 +471,59 @@ impl AcdService {
     /// Queues and agents as the supervisor sees them.
     pub fn snapshot(&self) -> Snapshot {
         self.router().snapshot(self.now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn service(dir: &std::path::Path) -> Arc<AcdService> {
+        let url = format!("sqlite://{}/acd.db", dir.display());
+        let store = CaseStore::open(&url).await.unwrap();
+        AcdService::start(&AcdConfig::default(), store)
+    }
+
+    /// One call, offered to and answered by `agent`, then ended.
+    fn take_call(svc: &Arc<AcdService>, call: u64, tx: &mpsc::Sender<CallEvent>) {
+        let key = CallKey(call);
+        let d = svc.enqueue(key, &format!("c{call}"), "consult", 0, tx.clone());
+        assert!(matches!(d, Decision::Offer { .. }), "{d:?}");
+        svc.answered(key);
+        svc.conversation_ended(key, || {});
+    }
+
+    /// The wrap-up timer of a call whose wrap-up a supervisor cut short must not end the
+    /// wrap-up of the agent's next call early.
+    #[tokio::test]
+    async fn a_stale_wrap_up_timer_does_not_end_the_next_calls_wrap_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let svc = service(dir.path()).await;
+        // The store is open (its pool's timeouts run on real time); the timers are faked.
+        tokio::time::pause();
+        let agent = AgentId("1001".into());
+        let settings = AgentSettings {
+            max_ring: Duration::from_secs(20),
+            wrap_up: Duration::from_secs(10),
+        };
+        svc.login(&agent, &[("consult".into(), 5)], settings, By::System);
+        svc.set_ready(&agent, By::System);
+        let (tx, _rx) = mpsc::channel(64);
+
+        take_call(&svc, 1, &tx); // wrap-up of call 1 until t = 10 s
+        assert_eq!(svc.agent_state(&agent), Some(AgentState::WrapUp));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        svc.set_ready(&agent, By::System); // cut short by a supervisor
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        take_call(&svc, 2, &tx); // wrap-up of call 2 until t = 13 s
+
+        tokio::time::sleep(Duration::from_millis(7_500)).await; // t = 10.5 s
+        assert_eq!(
+            svc.agent_state(&agent),
+            Some(AgentState::WrapUp),
+            "call 1's timer ended call 2's wrap-up"
+        );
+        tokio::time::sleep(Duration::from_secs(3)).await; // t = 13.5 s
+        assert_eq!(svc.agent_state(&agent), Some(AgentState::Ready));
     }
 }

@@ -303,13 +303,72 @@ impl Calls {
             return refuse(503, "at max_calls");
         }
         let (tx, rx) = mpsc::channel(64);
-        self.map.insert(info.call_id.clone(), tx.clone());
+        let slot = CallSlot::take(&self.map, &info.call_id, tx.clone());
         let calls = self.clone();
-        let call_id = info.call_id.clone();
         tokio::spawn(async move {
-            inbound::run(calls.clone(), ep, invite, tx, rx).await;
-            calls.map.remove(&call_id);
+            // Moved into the task: freed when the task ends, panics or is aborted.
+            let _slot = slot;
+            inbound::run(calls, ep, invite, tx, rx).await;
         });
         None
+    }
+}
+
+/// A call's place among the live calls (its Call-ID routed to its channel, one of
+/// `max_calls`), given back when dropped — whatever ends the call's task, a panic included.
+struct CallSlot {
+    map: Arc<DashMap<String, mpsc::Sender<CallEvent>>>,
+    call_id: String,
+}
+
+impl CallSlot {
+    fn take(
+        map: &Arc<DashMap<String, mpsc::Sender<CallEvent>>>,
+        call_id: &str,
+        tx: mpsc::Sender<CallEvent>,
+    ) -> CallSlot {
+        map.insert(call_id.to_owned(), tx);
+        CallSlot {
+            map: Arc::clone(map),
+            call_id: call_id.to_owned(),
+        }
+    }
+}
+
+impl Drop for CallSlot {
+    fn drop(&mut self) {
+        self.map.remove(&self.call_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A call task that panics still gives its slot back (it used to be freed only after
+    /// the task's future returned, so each panic kept one of `max_calls` for good).
+    #[tokio::test]
+    async fn a_panicking_call_task_frees_its_slot() {
+        let map: Arc<DashMap<String, mpsc::Sender<CallEvent>>> = Arc::default();
+        let (tx, _rx) = mpsc::channel(1);
+        let slot = CallSlot::take(&map, "c1@trunk", tx.clone());
+        assert_eq!(map.len(), 1);
+        let task = tokio::spawn(async move {
+            let _slot = slot;
+            tokio::task::yield_now().await;
+            panic!("a bug in the call controller");
+        });
+        assert!(task.await.unwrap_err().is_panic());
+        assert_eq!(map.len(), 0, "the slot stayed taken");
+
+        // And an aborted one.
+        let slot = CallSlot::take(&map, "c2@trunk", tx);
+        let task = tokio::spawn(async move {
+            let _slot = slot;
+            std::future::pending::<()>().await;
+        });
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+        assert_eq!(map.len(), 0);
     }
 }
