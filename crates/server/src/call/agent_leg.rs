@@ -17,13 +17,14 @@ pub struct AgentOffer<'a> {
     pub extra: Vec<Header>,
 }
 
-/// Starts a leg to `extension`'s registered contact.
+/// Starts a leg to `extension`'s registered contact (`route`: see [`OutLeg::start`]).
 pub async fn ring(
     ep: EndpointHandle,
     ports: &PortPool,
     extension: &str,
     binding: Binding,
     offer: AgentOffer<'_>,
+    route: impl FnOnce(&str),
 ) -> Result<OutLeg, String> {
     let host = ep.advertised.ip();
     let citizen = offer.citizen;
@@ -43,5 +44,5 @@ pub async fn ring(
         credentials: None,
         peer: extension.to_string(),
     };
-    OutLeg::start(ep, ports, target).await
+    OutLeg::start(ep, ports, target, route).await
 }

@@ -267,10 +267,19 @@ impl Callback {
             ticket: &t.ticket,
             extra,
         };
-        match agent_leg::ring(self.ep.clone(), &self.ctx.ports, &agent.0, binding, offer).await {
+        let (calls, tx) = (&self.calls, &self.tx);
+        let route = |id: &str| calls.register(id, tx.clone());
+        let ring = agent_leg::ring(
+            self.ep.clone(),
+            &self.ctx.ports,
+            &agent.0,
+            binding,
+            offer,
+            route,
+        );
+        match ring.await {
             Ok(leg) => {
                 tracing::info!(agent = %agent.0, "ringing agent for a callback");
-                self.calls.register(&leg.call_id, self.tx.clone());
                 self.ring_deadline = Some(Instant::now() + self.ctx.acd.max_ring(&agent));
                 self.agent = Some(leg);
                 self.agent_id = Some(agent);
@@ -410,12 +419,14 @@ impl Callback {
                     .prompt_list(&self.ctx.ivr.callback_prompts.connecting),
             );
         }
+        let (calls, tx) = (&self.calls, &self.tx);
         let leg = trunk_leg::dial(
             self.ep.clone(),
             &self.ctx.ports,
             &trunk,
             &self.task.number,
             &self.task.ticket,
+            |id| calls.register(id, tx.clone()),
         )
         .await;
         let leg = match leg {
@@ -432,7 +443,6 @@ impl Callback {
                 return;
             }
         };
-        self.calls.register(&leg.call_id, self.tx.clone());
         let now = Utc::now();
         let opened = self
             .ctx

@@ -183,11 +183,19 @@ impl Answered {
             ticket: &self.opened.ticket,
             extra,
         };
-        let leg = agent_leg::ring(self.ep.clone(), &self.ctx.ports, &agent.0, binding, offer);
+        let (calls, tx) = (&self.calls, &self.tx);
+        let route = |id: &str| calls.register(id, tx.clone());
+        let leg = agent_leg::ring(
+            self.ep.clone(),
+            &self.ctx.ports,
+            &agent.0,
+            binding,
+            offer,
+            route,
+        );
         match leg.await {
             Ok(leg) => {
                 tracing::info!(agent = %agent.0, "ringing agent");
-                self.calls.register(&leg.call_id, self.tx.clone());
                 self.ring_deadline =
                     Some(tokio::time::Instant::now() + self.ctx.acd.max_ring(&agent));
                 self.agent = Some(leg);

@@ -117,11 +117,14 @@ pub struct OutLeg {
 }
 
 impl OutLeg {
-    /// Opens an RTP port and sends the INVITE.
+    /// Opens an RTP port and sends the INVITE. `route` is given the leg's Call-ID before
+    /// the INVITE leaves, so that the call routes its answers to itself: a phone that
+    /// answers at once is never dropped as belonging to no call.
     pub async fn start(
         ep: EndpointHandle,
         ports: &PortPool,
         target: Target,
+        route: impl FnOnce(&str),
     ) -> Result<OutLeg, String> {
         let (media, media_rx) = MediaSession::start(
             ports,
@@ -157,6 +160,7 @@ impl OutLeg {
             ep,
         };
         leg.invite = leg.build_invite(None);
+        route(&leg.call_id);
         leg.ep
             .request(leg.invite.clone(), leg.target.dest, leg.target.transport);
         Ok(leg)

@@ -71,7 +71,9 @@ pub async fn run(calls: Calls, ep: EndpointHandle, task: CallbackTask) {
             return;
         }
         let (tx, rx) = mpsc::channel(64);
-        let leg = match trunk_leg::dial(ep, &ctx.ports, &trunk, &task.number, &task.ticket).await {
+        let route = |id: &str| calls.register(id, tx.clone());
+        let dialled = trunk_leg::dial(ep, &ctx.ports, &trunk, &task.number, &task.ticket, route);
+        let leg = match dialled.await {
             Ok(l) => l,
             Err(e) => {
                 // Out of RTP ports or the like: counted as not reached, tried again later.
@@ -82,7 +84,6 @@ pub async fn run(calls: Calls, ep: EndpointHandle, task: CallbackTask) {
                 return;
             }
         };
-        calls.register(&leg.call_id, tx);
         let call = ctx
             .store
             .open_outbound_call(NewOutboundCall {

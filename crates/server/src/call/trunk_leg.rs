@@ -9,13 +9,14 @@ use hotline_case::CallbackResult;
 use hotline_media::PortPool;
 use hotline_sip::message::Transport;
 
-/// Starts a leg to `number` through the gateway.
+/// Starts a leg to `number` through the gateway (`route`: see [`OutLeg::start`]).
 pub async fn dial(
     ep: EndpointHandle,
     ports: &PortPool,
     trunk: &OutboundTrunk,
     number: &str,
     ticket: &str,
+    route: impl FnOnce(&str),
 ) -> Result<OutLeg, String> {
     let gw = trunk.gateway;
     let dialled = format!("{}{number}", trunk.prefix);
@@ -40,7 +41,7 @@ pub async fn dial(
         credentials: trunk.username.clone().zip(trunk.password.clone()),
         peer: number.to_string(),
     };
-    OutLeg::start(ep, ports, target).await
+    OutLeg::start(ep, ports, target, route).await
 }
 
 /// How a failed call to a citizen counts (RFC 3261 §21 codes as carriers use them).
