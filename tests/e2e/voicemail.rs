@@ -162,3 +162,72 @@ fn closed_hours_voicemail_finalized_on_hangup() {
     let sent_after_beep = f64::from(bye_at - record_at) / 1000.0;
     check_voicemail(&server, &case, sent_after_beep, f64::from(tone_ms) / 1000.0);
 }
+
+#[test]
+fn sigterm_hangs_up_and_keeps_the_voicemail_being_recorded() {
+    let mut server = Server::start(ServerOptions {
+        hours: Hours::Closed,
+        ..Default::default()
+    });
+    let record_at = prompts_ms(&["welcome", "emergency", "closed", "voicemail", "beep"]);
+    // The caller speaks (a tone) from just after the beep until the hotline hangs up.
+    let segments = [
+        Segment::Silence {
+            ms: record_at + MARGIN_MS,
+        },
+        Segment::Tone {
+            freq: TONE_HZ,
+            ms: 30_000,
+        },
+    ];
+    pcap::write(&server.dir().join("caller.pcap"), &segments);
+    let sink = RtpSink::bind(server.ports.base + 60);
+    let caller = Sipp::new("uac_wait_for_bye.xml")
+        .key("sink_port", sink.port)
+        .timeout(Duration::from_secs(90))
+        .spawn(&server);
+    // Three seconds into the message, the service is stopped as systemd stops it.
+    std::thread::sleep(Duration::from_millis(u64::from(
+        record_at + MARGIN_MS + 3000,
+    )));
+    let asked = std::time::Instant::now();
+    let status = server
+        .terminate(Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("still running 20 s after SIGTERM:\n{}", server.log_text()));
+    let took = asked.elapsed();
+    assert!(status.success(), "exit {status}:\n{}", server.log_text());
+    eprintln!("SIGTERM -> exit in {:.2} s", took.as_secs_f64());
+    assert!(took < Duration::from_secs(5), "stopping took {took:?}");
+
+    // The caller was hung up on (BYE), not left with dead air.
+    let run = caller.wait();
+    run.assert_success("the caller gets the hotline's BYE");
+    let ticket = run.x_ticket().expect("X-Ticket in the 200 OK");
+
+    // The call row is closed, the message kept as a voicemail to call back.
+    let case = server.case_show(&ticket);
+    let call = &case["calls"][0];
+    assert_eq!(call["hangup_cause"], "hotline_shutdown", "{case:#}");
+    assert!(!call["ended_at"].is_null(), "{case:#}");
+    assert_eq!(case["case"]["status"], "callback_pending", "{case:#}");
+    let recs = case["recordings"].as_array().expect("recordings");
+    assert_eq!(recs.len(), 1, "{case:#}");
+    let path = server
+        .recordings_dir()
+        .join(recs[0]["path"].as_str().expect("recording path"));
+    let wav = hotline_e2e::audio::Wav::read(&path);
+    let row_secs = recs[0]["duration_ms"].as_f64().unwrap() / 1000.0;
+    assert!(
+        (wav.secs() - row_secs).abs() < 0.2,
+        "row {row_secs} s, file {:.2} s",
+        wav.secs()
+    );
+    let loud = hotline_e2e::flows::loud_secs(&wav.samples);
+    let share = hotline_e2e::audio::power_share_at(&wav.samples, TONE_HZ);
+    eprintln!(
+        "voicemail kept: {:.2} s, {loud:.2} s of tone, 1 kHz share {share:.3}",
+        wav.secs()
+    );
+    assert!(loud > 1.5, "only {loud:.2} s of the caller's message kept");
+    assert!(share > 0.8, "1 kHz share {share:.2}");
+}

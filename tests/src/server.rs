@@ -281,6 +281,29 @@ digest_algorithms = [{algs}]
         }
     }
 
+    /// Sends SIGTERM, as systemd stops the service, and waits (at most `limit`) for the
+    /// process to exit: its exit status, or None if it was still running (then killed).
+    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid}");
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits for `/healthz`; Err with what went wrong (and the log) if the server exits
     /// or is not healthy within `limit`.
     fn wait_healthy(&mut self, limit: Duration) -> Result<(), String> {

@@ -411,13 +411,26 @@ async fn serve(path: &Path) -> Result<()> {
         )
     })?;
     // `http::serve` puts the client's `ConnectInfo<SocketAddr>` on every request.
-    let app = http::router(calls, ep, operator);
+    let app = http::router(calls.clone(), ep, operator);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot watch for SIGTERM")?;
     tokio::select! {
         r = http::serve(listener, app, http_limits) => r.context("HTTP server")?,
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
+        _ = term.recv() => tracing::info!("SIGTERM; stopping"),
     }
+    // Calls are hung up, not cut: BYE to every leg, recordings finalized, rows closed.
+    let left = calls.shutdown(SHUTDOWN_GRACE).await;
+    if left > 0 {
+        tracing::warn!(calls = left, "stopped with calls still ending");
+    }
+    tracing::info!("stopped");
     Ok(())
 }
+
+/// How long a stopping server waits for its calls to hang up and write their recordings
+/// and rows (systemd's default stop timeout is 90 s).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 fn parse_callback_status(s: &str) -> Result<hotline_case::CallbackStatus, String> {
     hotline_case::CallbackStatus::parse(s)

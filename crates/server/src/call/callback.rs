@@ -189,6 +189,11 @@ impl Callback {
                     Some(CallEvent::Sip(ev)) => self.on_sip(ev).await,
                     Some(CallEvent::Offer { agent }) => self.on_offer(agent).await,
                     Some(CallEvent::QueueExpired) | None => self.phase = Phase::Done,
+                    Some(CallEvent::Shutdown) => {
+                        // The claim is released at the next start; the task is called again.
+                        self.cause = "hotline_shutdown";
+                        self.phase = Phase::Done;
+                    }
                 },
                 Some(ev) = leg_media(&mut self.agent) => match ev {
                     MediaEvent::Digit(d) => {

@@ -128,6 +128,11 @@ impl Answered {
                     }
                     Some(CallEvent::Offer { agent }) => self.on_offer(agent).await,
                     Some(CallEvent::QueueExpired) => self.on_queue_expired().await,
+                    Some(CallEvent::Shutdown) => {
+                        tracing::info!("server stopping; hanging up");
+                        self.cause = Some(Cause::Shutdown);
+                        self.send_bye();
+                    }
                     None => self.cause = Some(Cause::CallerBye),
                 },
                 Some(ev) = next_leg_media(&mut self.agent) => self.on_agent_media(ev),
@@ -447,7 +452,7 @@ impl Answered {
         let deadline = tokio::time::Instant::now() + TEARDOWN;
         let mut bye_done = !matches!(
             cause,
-            Cause::HotlineBye | Cause::AckTimeout | Cause::MaxDuration
+            Cause::HotlineBye | Cause::AckTimeout | Cause::MaxDuration | Cause::Shutdown
         );
         let mut media_done = false;
         while !(bye_done && media_done) {

@@ -36,6 +36,8 @@ pub(super) enum Cause {
     HotlineBye,
     AckTimeout,
     MaxDuration,
+    /// The server is stopping (SIGTERM): the hotline hung up.
+    Shutdown,
 }
 
 impl Cause {
@@ -45,6 +47,7 @@ impl Cause {
             Cause::HotlineBye => "hotline_bye",
             Cause::AckTimeout => "ack_timeout",
             Cause::MaxDuration => "max_duration",
+            Cause::Shutdown => "hotline_shutdown",
         }
     }
 }
@@ -194,6 +197,12 @@ impl Setup {
                                 tracing::error!(error = %e, "cannot store the missed call");
                             }
                             self.ctx.stats.ended.fetch_add(1, Ordering::Relaxed);
+                            return None;
+                        }
+                        Some(CallEvent::Shutdown) => {
+                            // Not answered yet: the trunk tries another node.
+                            tracing::info!("server stopping; refusing the call");
+                            self.reply(503, &tag);
                             return None;
                         }
                         Some(_) => {}

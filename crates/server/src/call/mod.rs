@@ -30,6 +30,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Methods we handle, for Allow headers.
@@ -46,6 +47,8 @@ pub enum CallEvent {
     Offer { agent: hotline_acd::AgentId },
     /// The call waited as long as its queue allows.
     QueueExpired,
+    /// The server is stopping: hang up now, finishing the recording and the call's rows.
+    Shutdown,
 }
 
 /// A new INVITE as the endpoint hands it to a call.
@@ -215,6 +218,8 @@ impl Ctx {
 #[derive(Clone)]
 pub struct Calls {
     map: Arc<DashMap<String, mpsc::Sender<CallEvent>>>,
+    /// Set when the server stops: new INVITEs get 503.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
     pub ctx: Arc<Ctx>,
 }
 
@@ -223,8 +228,33 @@ impl Calls {
     pub fn new(ctx: Arc<Ctx>) -> Calls {
         Calls {
             map: Arc::default(),
+            stopping: Arc::default(),
             ctx,
         }
+    }
+
+    /// Stops the calls for a server that is going away (SIGTERM): new INVITEs get 503
+    /// (the trunk or Kamailio tries another node), every live call hangs up with a BYE,
+    /// finishes its recording and closes its rows. Returns when none is left, or after
+    /// `grace` with the number still live.
+    pub async fn shutdown(&self, grace: Duration) -> usize {
+        self.stopping.store(true, Ordering::SeqCst);
+        // One channel serves all the Call-IDs of a call (its legs): tell each once.
+        let mut told: Vec<mpsc::Sender<CallEvent>> = Vec::new();
+        for entry in self.map.iter() {
+            if !told.iter().any(|t| t.same_channel(entry.value())) {
+                told.push(entry.value().clone());
+            }
+        }
+        tracing::info!(calls = told.len(), "stopping: hanging up the live calls");
+        for tx in &told {
+            let _ = tx.try_send(CallEvent::Shutdown);
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        while !self.map.is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.map.len()
     }
 
     /// The channel of a live call.
@@ -298,6 +328,9 @@ impl Calls {
             .unwrap_or_default();
         if !ctx.cfg.trunk.numbers.contains(&called) {
             return refuse(404, "not one of our numbers");
+        }
+        if self.stopping.load(Ordering::SeqCst) {
+            return refuse(503, "the server is stopping");
         }
         if self.map.len() >= ctx.cfg.calls.max_calls {
             return refuse(503, "at max_calls");

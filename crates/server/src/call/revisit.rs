@@ -143,6 +143,11 @@ impl Revisit {
                             self.on_leg(what).await;
                         }
                     }
+                    Some(CallEvent::Shutdown) => {
+                        // The claim is released at the next start; the task is called again.
+                        self.cause = "hotline_shutdown";
+                        self.phase = Phase::Done;
+                    }
                     Some(_) => {}
                     None => self.phase = Phase::Done,
                 },
