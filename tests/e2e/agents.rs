@@ -681,3 +681,33 @@ fn calls_that_ask_for_nothing_are_no_work_orders_and_agents_are_not_shown_them()
         .collect();
     assert_eq!(tickets, [ticket.as_str()], "{cases:#}");
 }
+
+#[test]
+fn a_phone_registered_before_a_restart_is_rung_after_it() {
+    let a1 = AgentSpec::new("1001", "consult:5");
+    let mut server = Server::start(ServerOptions {
+        agents: vec![a1.clone()],
+        ..Default::default()
+    });
+    let p1 = AgentPhone::new(&a1, server.ports.base + 84);
+    let (_, code) = p1.register_once(&server, "1001", "1001", &p1.password, 3600);
+    assert_eq!(code, Some(200), "REGISTER for an hour");
+
+    // The node restarts; the phone believes it is registered for most of an hour yet.
+    server.restart(|config| config);
+    let reg = server.api_agent("1001");
+    assert_eq!(reg["registered_contacts"], 1, "after the restart: {reg:#}");
+
+    // Made ready, the agent's phone is rung for the next caller without registering again.
+    let uas = p1.answer(&server, "agent_answer.xml", 1, Duration::from_secs(40));
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, body) =
+        server.api_post_sup("/api/agents/1001/state", &json!({ "state": "ready" }));
+    assert_eq!(status, 200, "{body}");
+    silent_caller_pcap(&server);
+    let sink = RtpSink::bind(server.ports.base + 60);
+    let run = caller('1', 1000, 3000, sink.port, server.ports.base + 80).run(&server);
+    run.assert_success("caller asking for an agent");
+    uas.wait()
+        .assert_success("the phone registered before the restart answers");
+}

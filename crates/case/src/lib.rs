@@ -63,6 +63,7 @@ mod error;
 pub mod lifecycle;
 pub mod model;
 mod postgres;
+pub mod registration;
 pub mod report;
 mod rows;
 mod secret;
@@ -86,6 +87,7 @@ pub use model::{
     QueueStats, RecordingId, RecordingKind, RecordingRow, Skill, User, UserId, WorkOrder,
     SERVICE_LEVEL_WAIT_MS,
 };
+pub use registration::StoredBinding;
 pub use report::DailyReport;
 pub use security::SecurityEvent;
 pub use store::{redact_password, CaseStore};

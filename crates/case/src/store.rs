@@ -1135,6 +1135,7 @@ fn is_contained_relative(path: &str) -> bool {
         && p.components().all(|c| matches!(c, Component::Normal(_)))
 }
 
+mod registrations;
 mod security;
 
 #[cfg(test)]

@@ -11,11 +11,12 @@ use crate::acd::AcdService;
 use crate::call::Invite;
 use crate::config::AgentsConfig;
 use crate::endpoint::EndpointHandle;
+use chrono::Utc;
 use hotline_acd::AgentId;
-use hotline_case::CaseStore;
+use hotline_case::{CaseStore, StoredBinding};
 use hotline_sip::digest::{self, Algorithm, Challenge, NonceCheck, NonceKeeper};
 use hotline_sip::lockout::{Lock, Lockout, Verdict};
-use hotline_sip::message;
+use hotline_sip::message::{self, Transport};
 use hotline_sip::registrar::{Binding, RegisterOutcome, Registrar, RegistrarConfig};
 use rsip::{Request, Response};
 use std::net::SocketAddr;
@@ -97,6 +98,75 @@ impl Desk {
                 }
                 _ = self.wake.notified() => {}
             }
+        }
+    }
+
+    /// Puts back the registrations stored before a restart (those not yet lapsed), so the
+    /// agents' phones are rung without waiting for them to register again. Returns how many.
+    pub async fn restore_registrations(&self) -> usize {
+        let stored = match self.store.live_registrations(Utc::now()).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the stored registrations");
+                return 0;
+            }
+        };
+        let (now, wall) = (Instant::now(), Utc::now());
+        let mut restored = 0;
+        for b in stored {
+            let (Ok(source), Ok(left)) = (b.source.parse(), (b.expires_at - wall).to_std()) else {
+                continue;
+            };
+            let binding = Binding {
+                contact: b.contact,
+                expires_at: now + left,
+                source,
+                transport: if b.transport == "tcp" {
+                    Transport::Tcp
+                } else {
+                    Transport::Udp
+                },
+                call_id: b.call_id,
+                cseq: b.cseq,
+                q: b.q,
+            };
+            if lock(&self.registrar).restore(&b.extension, binding, now) {
+                restored += 1;
+            }
+        }
+        if restored > 0 {
+            tracing::info!(bindings = restored, "softphone registrations restored");
+        }
+        self.wake.notify_one();
+        restored
+    }
+
+    /// Stores `extension`'s live bindings after a REGISTER changed them (none: all gone).
+    async fn save_registrations(&self, extension: &str) {
+        let (now, wall) = (Instant::now(), Utc::now());
+        let bindings: Vec<StoredBinding> = self
+            .contacts(extension)
+            .into_iter()
+            .map(|b| StoredBinding {
+                extension: extension.to_owned(),
+                contact: b.contact,
+                source: b.source.to_string(),
+                transport: if b.transport == Transport::Tcp {
+                    "tcp"
+                } else {
+                    "udp"
+                }
+                .to_owned(),
+                call_id: b.call_id,
+                cseq: b.cseq,
+                q: b.q,
+                expires_at: wall
+                    + chrono::Duration::from_std(b.expires_at.saturating_duration_since(now))
+                        .unwrap_or_default(),
+            })
+            .collect();
+        if let Err(e) = self.store.save_registrations(extension, &bindings).await {
+            tracing::error!(agent = %extension, error = %e, "cannot store the registration");
         }
     }
 
@@ -248,9 +318,11 @@ impl Desk {
                 if !was_registered {
                     tracing::info!(agent = %aor_user, contacts, source = %r.source, "softphone registered");
                 }
+                self.save_registrations(&aor_user).await;
             }
             RegisterOutcome::Removed { aor_user } => {
                 tracing::info!(agent = %aor_user, "softphone unregistered; agent logged out");
+                self.save_registrations(&aor_user).await;
                 self.acd.logout(&AgentId(aor_user), crate::acd::By::Phone);
             }
             RegisterOutcome::Rejected => {}

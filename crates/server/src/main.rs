@@ -388,6 +388,8 @@ async fn serve(path: &Path) -> Result<()> {
         loaded.ivr,
         calendar,
     ));
+    // Phones registered before a restart are rung at once, not after they re-register.
+    ctx.desk.restore_registrations().await;
     let calls = call::Calls::new(ctx);
     let ep = endpoint::start(
         sip_listen,

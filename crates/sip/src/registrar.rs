@@ -335,6 +335,29 @@ impl Registrar {
         gone
     }
 
+    /// Puts back a binding kept across a restart (the node's registrations are stored after
+    /// each REGISTER): as if `user` had just registered it, unless it has lapsed at `now`
+    /// or the AOR already has this contact (a REGISTER since wins). Returns whether it was
+    /// added.
+    pub fn restore(&mut self, user: &str, binding: Binding, now: Instant) -> bool {
+        if binding.expires_at <= now {
+            return false;
+        }
+        let list = self.aors.entry(user.to_owned()).or_default();
+        let key = uri_key(&binding.contact);
+        if list.iter().any(|e| uri_key(&e.binding.contact) == key)
+            || list.len() >= MAX_CONTACTS_PER_AOR
+        {
+            return false;
+        }
+        self.seq += 1;
+        list.push(Entry {
+            binding,
+            seq: self.seq,
+        });
+        true
+    }
+
     /// Users with bindings not yet reaped by `handle_timeout`, sorted.
     pub fn users(&self) -> Vec<String> {
         let mut users: Vec<String> = self.aors.keys().cloned().collect();

@@ -51,6 +51,7 @@ on_both_backends! {
     sequence_widens_past_99999,
     open_call_writes_case_call_and_registered_event,
     migration_0009_leaves_only_real_requests_registered,
+    registrations_are_kept_replaced_and_lapse,
     end_call_and_recording_show_in_case_detail,
     add_recording_checks_path_and_ownership,
     mark_voicemail_changes_status_and_audits,
@@ -537,6 +538,46 @@ async fn migration_0009_leaves_only_real_requests_registered(db: Db) {
         let (st, _) = status(opened.ticket.clone()).await;
         assert_eq!(st, CaseStatus::Registered, "{}", opened.ticket);
     }
+}
+
+/// Softphone bindings written after REGISTERs are read back (the live ones) at start.
+async fn registrations_are_kept_replaced_and_lapse(db: Db) {
+    use crate::registration::StoredBinding;
+    let store = &db.store;
+    let now = Utc.with_ymd_and_hms(2026, 12, 3, 8, 0, 0).unwrap();
+    let b = |ext: &str, contact: &str, secs: i64| StoredBinding {
+        extension: ext.into(),
+        contact: contact.into(),
+        source: "127.0.0.1:5070".into(),
+        transport: "udp".into(),
+        call_id: format!("reg-{ext}@phone"),
+        cseq: 7,
+        q: Some(0.5),
+        expires_at: now + chrono::Duration::seconds(secs),
+    };
+    let phone = b("1001", "sip:1001@127.0.0.1:5070", 600);
+    let old = b("1001", "sip:1001@127.0.0.1:5071", -5);
+    store
+        .save_registrations("1001", &[phone.clone(), old])
+        .await
+        .unwrap();
+    store
+        .save_registrations("1002", &[b("1002", "sip:1002@127.0.0.1:5080", 60)])
+        .await
+        .unwrap();
+    let live = store.live_registrations(now).await.unwrap();
+    assert_eq!(live.len(), 2, "{live:#?}");
+    assert_eq!(live[0], phone);
+    // A REGISTER with Expires: 0 leaves none for that extension; the other is kept.
+    store.save_registrations("1001", &[]).await.unwrap();
+    let live = store.live_registrations(now).await.unwrap();
+    let exts: Vec<&str> = live.iter().map(|b| b.extension.as_str()).collect();
+    assert_eq!(exts, ["1002"]);
+    assert!(store
+        .live_registrations(now + chrono::Duration::seconds(61))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn end_call_and_recording_show_in_case_detail(db: Db) {

@@ -356,3 +356,33 @@ fn malformed_requests_get_400() {
         (400, RegisterOutcome::Rejected)
     );
 }
+
+#[test]
+fn restored_bindings_are_live_until_they_lapse_and_a_register_since_wins() {
+    let mut r = Registrar::new(RegistrarConfig::default());
+    let now = Instant::now();
+    let kept = |contact: &str, secs: u64| Binding {
+        contact: contact.into(),
+        expires_at: now + Duration::from_secs(secs),
+        source: "127.0.0.1:5070".parse().unwrap(),
+        transport: Transport::Udp,
+        call_id: "reg-1@phone".into(),
+        cseq: 3,
+        q: None,
+    };
+    assert!(r.restore("1001", kept("sip:1001@127.0.0.1:5070", 600), now));
+    // Lapsed while the node was down: not restored.
+    let lapsed = Binding {
+        expires_at: now,
+        ..kept("sip:1001@127.0.0.1:5071", 0)
+    };
+    assert!(!r.restore("1001", lapsed, now));
+    // The same contact again (already there): the live one stays.
+    assert!(!r.restore("1001", kept("sip:1001@127.0.0.1:5070", 10), now));
+    let live = r.contacts("1001", now);
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].expires_at, now + Duration::from_secs(600));
+    // It lapses like any binding, and the agent is reported gone.
+    assert_eq!(r.poll_timeout(), Some(now + Duration::from_secs(600)));
+    assert_eq!(r.handle_timeout(now + Duration::from_secs(601)), ["1001"]);
+}
