@@ -87,6 +87,7 @@ prompts=(
     "agent_not_ready|已示忙。|yi3 shi4 mang2."
     "agent_logged_out|已签出。|yi3 qian1 chu1."
     "agent_unknown_code|无效的功能码。|wu2 xiao4 de gong1 neng2 ma3."
+    "agent_not_registered|话机未注册,不能示闲。|hua4 ji1 wei4 zhu4 ce4, bu4 neng2 shi4 xian2."
     "menu_status|查询工单进度按4。|cha2 xun2 gong1 dan1 jin4 du4 an4 si4."
     "status_enter_ticket|请输入您的工单号,以井号键结束。|qing3 shu1 ru4 nin2 de gong1 dan1 hao4, yi3 jing3 hao4 jian4 jie2 shu4."
     "status_not_found|未查询到该工单,请重新输入。|wei4 cha2 xun2 dao4 gai1 gong1 dan1, qing3 chong2 xin1 shu1 ru4."

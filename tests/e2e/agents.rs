@@ -711,3 +711,28 @@ fn a_phone_registered_before_a_restart_is_rung_after_it() {
     uas.wait()
         .assert_success("the phone registered before the restart answers");
 }
+
+#[test]
+fn a_phone_that_is_not_registered_cannot_make_its_agent_ready() {
+    let a1 = AgentSpec::new("1001", "consult:5");
+    let server = Server::start(ServerOptions {
+        agents: vec![a1.clone()],
+        ..Default::default()
+    });
+    let p1 = AgentPhone::new(&a1, server.ports.base + 84);
+    // The phone unregisters (or was forgotten), then dials *1: told so, and not made ready —
+    // no caller waits for a phone that is never rung.
+    p1.register_and_dial(&server, 0, "*1");
+    let a = server.api_agent("1001");
+    assert_eq!(a["registered_contacts"], 0, "{a:#}");
+    assert_ne!(a["state"], "ready", "{a:#}");
+    assert!(
+        server
+            .log_text()
+            .contains("ready refused: the softphone is not registered"),
+        "{}",
+        server.log_text()
+    );
+    // Registered, the same code makes it ready.
+    p1.ready(&server);
+}

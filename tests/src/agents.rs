@@ -49,9 +49,16 @@ impl AgentPhone {
     /// Registers (digest) and dials feature `code` (`*1` ready, `*2` not ready, `*3` log
     /// out); panics unless the whole exchange succeeded.
     pub fn dial_code(&self, server: &Server, code: &str) -> SippRun {
+        self.register_and_dial(server, 300, code)
+    }
+
+    /// [`AgentPhone::dial_code`] with the REGISTER asking for `expires` seconds (0: the
+    /// phone unregisters, then dials the code).
+    pub fn register_and_dial(&self, server: &Server, expires: u32, code: &str) -> SippRun {
         let run = self
             .sipp("agent_register.xml")
             .key("code", code)
+            .key("expires", expires)
             .timeout(Duration::from_secs(20))
             .run(server);
         run.assert_success(&format!("agent {} REGISTER + {code}", self.extension));

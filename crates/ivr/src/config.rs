@@ -219,6 +219,9 @@ pub struct AgentPrompts {
     pub logged_out: Vec<String>,
     /// A code the server does not know ("无效的功能码。").
     pub unknown_code: Vec<String>,
+    /// `*1` from a phone whose registration the server does not hold: not made ready, as
+    /// no call could reach it ("话机未注册,不能示闲。").
+    pub not_registered: Vec<String>,
 }
 
 /// `[callback_prompts]`: what the server plays on the calls it makes — to the agent of an
@@ -359,6 +362,7 @@ impl Default for AgentPrompts {
             not_ready: names(&["agent_not_ready"]),
             logged_out: names(&["agent_logged_out"]),
             unknown_code: names(&["agent_unknown_code"]),
+            not_registered: names(&["agent_not_registered"]),
         }
     }
 }
@@ -754,7 +758,7 @@ impl IvrConfig {
     }
 
     /// Each prompt list with its TOML path, in flow order.
-    fn prompt_lists(&self) -> [(&'static str, &Vec<String>); 40] {
+    fn prompt_lists(&self) -> [(&'static str, &Vec<String>); 41] {
         let (q, s, a) = (&self.queue, &self.survey, &self.agent_prompts);
         let cb = &self.callback_prompts;
         let st = &self.status;
@@ -801,6 +805,7 @@ impl IvrConfig {
             ("agent_prompts.not_ready", &a.not_ready),
             ("agent_prompts.logged_out", &a.logged_out),
             ("agent_prompts.unknown_code", &a.unknown_code),
+            ("agent_prompts.not_registered", &a.not_registered),
             ("callback_prompts.connecting", &cb.connecting),
             ("callback_prompts.unreached", &cb.unreached),
             ("callback_prompts.revisit_intro", &cb.revisit_intro),
@@ -1092,6 +1097,7 @@ mod tests {
             "agent_not_ready",
             "agent_logged_out",
             "agent_unknown_code",
+            "agent_not_registered",
             "callback_connecting",
             "callback_unreached",
             "revisit_intro",

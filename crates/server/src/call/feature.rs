@@ -13,6 +13,7 @@ use hotline_sip::sdp::{self, G711};
 use hotline_sip::transaction::Event;
 use rsip::headers::untyped::UntypedHeader;
 use rsip::{Header, Method};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -48,7 +49,13 @@ pub(super) async fn run(calls: Calls, invite: Invite, ep: EndpointHandle) {
     let span = tracing::info_span!("feature", agent = %ext, %code);
     let _e = span.enter();
     let agent = AgentId(ext.clone());
-    let prompt = match action {
+    let said = &ctx.ivr.agent_prompts;
+    let prompts = match action {
+        // Ready means "ring me": not for a phone whose registration we do not hold.
+        Action::Ready if ctx.desk.contacts(&ext).is_empty() => {
+            tracing::info!("ready refused: the softphone is not registered");
+            &said.not_registered
+        }
         Action::Ready => match ctx.store.agent(&ext).await {
             Ok(Some(rec)) => {
                 let skills: Vec<(String, u8)> = rec
@@ -63,34 +70,40 @@ pub(super) async fn run(calls: Calls, invite: Invite, ep: EndpointHandle) {
                 ctx.acd.login(&agent, &skills, settings, By::Phone);
                 ctx.acd.set_ready(&agent, By::Phone);
                 tracing::info!("agent ready");
-                "agent_ready"
+                &said.ready
             }
-            _ => "agent_unknown_code",
+            _ => &said.unknown_code,
         },
         Action::NotReady => {
             if matches!(
                 ctx.acd.agent_state(&agent),
                 None | Some(AgentState::LoggedOut)
             ) {
-                "agent_logged_out"
+                &said.logged_out
             } else {
                 let _ = ctx.acd.set_not_ready(&agent, "break", By::Phone);
                 tracing::info!("agent not ready");
-                "agent_not_ready"
+                &said.not_ready
             }
         }
         Action::Logout => {
             ctx.acd.logout(&agent, By::Phone);
             tracing::info!("agent logged out");
-            "agent_logged_out"
+            &said.logged_out
         }
-        Action::Unknown => "agent_unknown_code",
+        Action::Unknown => &said.unknown_code,
     };
-    confirm(calls, invite, ep, prompt).await;
+    let prompts = ctx.prompt_list(prompts);
+    confirm(calls, invite, ep, prompts).await;
 }
 
-/// Answers, plays `prompt`, hangs up (or hears the phone hang up first).
-async fn confirm(calls: Calls, invite: Invite, ep: EndpointHandle, prompt: &str) {
+/// Answers, plays `prompts`, hangs up (or hears the phone hang up first).
+async fn confirm(
+    calls: Calls,
+    invite: Invite,
+    ep: EndpointHandle,
+    prompts: Vec<Arc<hotline_media::Prompt>>,
+) {
     let ctx = calls.ctx.clone();
     let tag = message::random_token(10);
     let contact = format!(
@@ -146,7 +159,7 @@ async fn confirm(calls: Calls, invite: Invite, ep: EndpointHandle, prompt: &str)
         body.into_bytes(),
     );
     ep.respond(&invite.key, ok);
-    media.play(ctx.prompts.get(prompt).into_iter().collect());
+    media.play(prompts);
     let deadline = tokio::time::sleep(Duration::from_secs(15));
     tokio::pin!(deadline);
     loop {
@@ -162,6 +175,11 @@ async fn confirm(calls: Calls, invite: Invite, ep: EndpointHandle, prompt: &str)
             ev = rx.recv() => match ev {
                 Some(CallEvent::Sip(Event::Request { key, req, .. })) if req.method == Method::Bye => {
                     ep.respond(&key, message::response(&req, 200, None));
+                    break;
+                }
+                Some(CallEvent::Shutdown) => {
+                    let bye = dialog.request(Method::Bye, ep.advertised);
+                    ep.request(bye, dialog.destination(), dialog.transport);
                     break;
                 }
                 Some(_) => {}
