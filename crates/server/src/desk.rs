@@ -308,6 +308,13 @@ impl Desk {
         }
         let (resp, outcome) =
             lock(&self.registrar).register(Instant::now(), &r.req, &r.info, r.source, r.transport);
+        // Stored before the phone hears 200: a registration it was granted survives a
+        // restart that follows at once.
+        if let RegisterOutcome::Updated { aor_user, .. } | RegisterOutcome::Removed { aor_user } =
+            &outcome
+        {
+            self.save_registrations(aor_user).await;
+        }
         ep.respond(&r.key, resp);
         match outcome {
             RegisterOutcome::Updated {
@@ -318,11 +325,9 @@ impl Desk {
                 if !was_registered {
                     tracing::info!(agent = %aor_user, contacts, source = %r.source, "softphone registered");
                 }
-                self.save_registrations(&aor_user).await;
             }
             RegisterOutcome::Removed { aor_user } => {
                 tracing::info!(agent = %aor_user, "softphone unregistered; agent logged out");
-                self.save_registrations(&aor_user).await;
                 self.acd.logout(&AgentId(aor_user), crate::acd::By::Phone);
             }
             RegisterOutcome::Rejected => {}
