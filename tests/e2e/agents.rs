@@ -736,3 +736,59 @@ fn a_phone_that_is_not_registered_cannot_make_its_agent_ready() {
     // Registered, the same code makes it ready.
     p1.ready(&server);
 }
+
+#[test]
+fn a_caller_put_on_hold_hears_music_and_is_taken_back() {
+    let a1 = AgentSpec::new("1001", "consult:5");
+    let server = Server::start(ServerOptions {
+        agents: vec![a1.clone()],
+        ..Default::default()
+    });
+    let p1 = AgentPhone::new(&a1, server.ports.base + 84);
+    ready_all(&server, &[&p1]);
+    // The agent answers, holds 1.5 s later for 5 s, then takes the caller back.
+    let uas = p1
+        .sipp("agent_answer_hold.xml")
+        .set("hold_at_ms", 1500)
+        .set("hold_ms", 5000)
+        .calls(1)
+        .timeout(Duration::from_secs(60))
+        .spawn(&server);
+    silent_caller_pcap(&server);
+    let sink = RtpSink::bind(server.ports.base + 60);
+    let run = caller('1', 1000, 10_000, sink.port, server.ports.base + 80).run(&server);
+    run.assert_success("caller put on hold");
+    uas.wait()
+        .assert_success("agent holds, resumes, and is hung up on");
+
+    // What the caller heard, 2 s at a time: somewhere the hold music (the chime's two
+    // notes, 523 and 659 Hz), where before the fix there was only silence.
+    let pcm: Vec<i16> = sink
+        .packets()
+        .iter()
+        .filter(|p| p.pt == 0)
+        .flat_map(|p| {
+            p.payload
+                .iter()
+                .map(|&b| hotline_e2e::audio::ulaw_decode(b))
+        })
+        .collect();
+    let windows: Vec<(f64, f64)> = pcm
+        .chunks(16_000)
+        .filter(|w| w.len() == 16_000)
+        .map(|w| {
+            let notes = power_share_at(w, 523.25) + power_share_at(w, 659.25);
+            (notes, rms(w))
+        })
+        .collect();
+    eprintln!("2 s windows (share of the chime's notes, RMS): {windows:.2?}");
+    assert!(
+        windows
+            .iter()
+            .any(|&(notes, level)| notes > 0.8 && level > 100.0),
+        "no hold music heard: {windows:.2?}"
+    );
+    let log = server.log_text();
+    assert!(log.contains("agent put the caller on hold"), "{log}");
+    assert!(log.contains("agent took the caller back"), "{log}");
+}

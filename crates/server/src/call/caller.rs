@@ -54,6 +54,8 @@ pub(super) struct Answered {
     /// The agent's leg while ringing or talking.
     pub(super) agent: Option<OutLeg>,
     pub(super) bridge: Option<BridgeHandle>,
+    /// The agent put the caller on hold: they hear hold music until taken back.
+    pub(super) on_hold: bool,
     /// Path (relative) of the conversation's stereo recording.
     pub(super) conversation: Option<String>,
     pub(super) ring_deadline: Option<tokio::time::Instant>,
@@ -284,6 +286,8 @@ impl Answered {
     async fn on_media(&mut self, ev: MediaEvent) {
         let now = Instant::now();
         match ev {
+            // Hold music plays round until the agent takes the caller back.
+            MediaEvent::PlaybackFinished if self.on_hold => self.play_hold_music(),
             MediaEvent::PlaybackFinished => self.flow.handle_input(now, Input::PlaybackFinished),
             MediaEvent::Digit(d) => {
                 tracing::debug!(digit = %d, "DTMF by RFC 4733");

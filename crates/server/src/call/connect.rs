@@ -292,6 +292,20 @@ impl Answered {
                 }
             }
             LegEvent::Digit(d) => self.media.send_dtmf(d),
+            // The agent's phone holds (a=sendonly/inactive): the caller hears music, not
+            // silence; taken back, the conversation goes on (the bridge never stopped).
+            LegEvent::Held(true) => {
+                tracing::info!(agent = %ext, "agent put the caller on hold");
+                self.on_hold = true;
+                self.play_hold_music();
+                self.live("on_hold");
+            }
+            LegEvent::Held(false) => {
+                tracing::info!(agent = %ext, "agent took the caller back");
+                self.on_hold = false;
+                self.media.stop_playback();
+                self.live("resumed");
+            }
             LegEvent::Failed(failure) => {
                 let reason = failure.to_string();
                 self.ring_deadline = None;
@@ -332,6 +346,12 @@ impl Answered {
         }
     }
 
+    /// Plays the hold music (`[queue] hold_prompts`) to the caller, from the start.
+    pub(super) fn play_hold_music(&self) {
+        let music = self.ctx.prompt_list(&self.ctx.ivr.queue.hold_prompts);
+        self.media.play(music);
+    }
+
     /// A media event of the agent leg: its keys go on to the caller.
     pub(super) fn on_agent_media(&mut self, ev: MediaEvent) {
         if let MediaEvent::Digit(d) = ev {
@@ -342,6 +362,9 @@ impl Answered {
     /// The conversation is over (either side hung up): unbridge (the stereo recording is
     /// finalized and reported on the caller's media channel) and start the agent's wrap-up.
     pub(super) async fn end_conversation(&mut self) {
+        if std::mem::take(&mut self.on_hold) {
+            self.media.stop_playback();
+        }
         if let Some(b) = self.bridge.take() {
             b.unbridge();
         }

@@ -290,6 +290,7 @@ impl Setup {
             acd_entry: None,
             agent: None,
             bridge: None,
+            on_hold: false,
             conversation: None,
             ring_deadline: None,
             left_queue_recorded: false,

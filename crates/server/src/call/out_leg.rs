@@ -37,6 +37,9 @@ pub enum LegEvent {
     HungUp,
     /// A key sent by SIP INFO (keys in RTP arrive as media events).
     Digit(char),
+    /// The far end put the other party on hold (`true`: its offer is `sendonly` or
+    /// `inactive`) or took them back (`false`).
+    Held(bool),
     /// The far end (an agent) transferred the other party with REFER to this user part
     /// (e.g. `survey`); the REFER was accepted (202, NOTIFY 200). The call decides.
     Transfer(String),
@@ -108,6 +111,8 @@ pub struct OutLeg {
     invite: Request,
     /// Answered a challenge already: a second one fails the leg.
     authorized: bool,
+    /// The far end holds the call (its last offer was `sendonly` or `inactive`).
+    held: bool,
     dialog: Option<Dialog>,
     negotiated: Option<Negotiated>,
     state: State,
@@ -152,6 +157,7 @@ impl OutLeg {
                 body: vec![],
             },
             authorized: false,
+            held: false,
             dialog: None,
             negotiated: None,
             state: State::Inviting,
@@ -450,9 +456,13 @@ impl OutLeg {
                     "application/sdp",
                     body.into_bytes(),
                 );
+                let held = matches!(
+                    n.offered_direction,
+                    sdp::Direction::SendOnly | sdp::Direction::Inactive
+                );
                 self.negotiated = Some(n);
                 self.ep.respond(&key, ok);
-                None
+                (held != std::mem::replace(&mut self.held, held)).then_some(LegEvent::Held(held))
             }
             Method::Refer => {
                 // RFC 3515: accept, then report the outcome at once (we carry it out

@@ -204,7 +204,7 @@ impl Revisit {
             }
             LegEvent::Digit(d) => self.on_digit(d).await,
             // A carrier does not transfer our revisit anywhere; accepted and ignored.
-            LegEvent::Transfer(_) => {}
+            LegEvent::Transfer(_) | LegEvent::Held(_) => {}
         }
     }
 
