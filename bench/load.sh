@@ -6,7 +6,8 @@
 # Starts target/release/hotline on its own ports and a scratch data directory, places calls
 # at RATE calls/s for SECONDS seconds, each hearing the greeting for CALL_MS ms and hanging
 # up, then prints: calls attempted / succeeded / failed, CPU of hotline (percent of one
-# core, averaged over the run), peak RSS, and peak simultaneous calls as SIPp saw them.
+# core, averaged over the run), peak RSS, peak simultaneous calls as SIPp saw them, the
+# INVITE -> 200 OK time per call (p50, p99, max) and the WARN/ERROR lines the server logged.
 # Loopback only; bounded by -m and a timeout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,10 +36,11 @@ peak_rss=0
 sampler=$!
 ulimit -n 65536 2>/dev/null || true
 set +e
-timeout $((secs + call_ms / 1000 + 60)) sipp -sn uac 127.0.0.1:15060 -s 12345 -i 127.0.0.1 -p 25060 -mp 26000 \
+# In the scratch directory: SIPp writes its per-call response times (-trace_rtt) there.
+(cd "$work" && timeout $((secs + call_ms / 1000 + 60)) sipp -sn uac 127.0.0.1:15060 -s 12345 -i 127.0.0.1 -p 25060 -mp 26000 \
   -r "$rate" -rp 1000 -m "$calls" -d "$call_ms" -l $((rate * (call_ms / 1000 + 2) + 100)) \
   -timeout $((secs + call_ms / 1000 + 50))s -nostdin -trace_stat -stf "$work/stat.csv" -fd 1 -trace_err -error_file "$work/err.log" \
-  > "$work/sipp.out" 2>&1
+  -trace_rtt -rtt_freq 1 > "$work/sipp.out" 2>&1)
 rc=$?
 set -e
 c1=$(cpu); t1=$(date +%s.%N)
@@ -53,3 +55,14 @@ printf 'rate %s cps for %s s, %s ms calls: attempted %s, succeeded %s, failed %s
   "$rate" "$secs" "$call_ms" "$(field TotalCallCreated)" "$(field SuccessfulCall\(C\))" "$(field FailedCall\(C\))" "$rc"
 printf 'hotline CPU %.1f%% of one core (avg), peak RSS %.1f MiB, peak concurrent calls %s\n' \
   "$cpu_pct" "$(echo "$peak_rss / 1024" | bc -l)" "$(awk -F';' -v c="$(col CurrentCall)" 'NR>1{if($c>m)m=$c}END{print m+0}' "$work/stat.csv")"
+# INVITE -> 200 OK per call (SIPp's response time 1, ms), and what the server logged.
+rtt=$(ls "$work"/*_rtt.csv 2>/dev/null | head -1)
+if [ -n "$rtt" ]; then
+  awk -F';' 'NR>1 && $2 ~ /^[0-9.]+$/ {print $2}' "$rtt" | sort -n > "$work/rtt.sorted"
+  n=$(wc -l < "$work/rtt.sorted")
+  pct() { awk -v n="$n" -v p="$1" 'NR==int((n-1)*p/100)+1{print; exit}' "$work/rtt.sorted"; }
+  printf 'INVITE->200 OK over %s calls: p50 %s ms, p99 %s ms, max %s ms\n' "$n" "$(pct 50)" "$(pct 99)" "$(tail -1 "$work/rtt.sorted")"
+fi
+printf 'server log (RUST_LOG=warn): %s WARN, %s ERROR lines\n' \
+  "$(grep -c ' WARN ' "$work/hotline.log" || true)" "$(grep -c ' ERROR ' "$work/hotline.log" || true)"
+grep -E ' (WARN|ERROR) ' "$work/hotline.log" | sed -E 's/^[^ ]+ +//' | cut -c1-120 | sort | uniq -c | sort -rn | head -5

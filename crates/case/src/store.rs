@@ -757,11 +757,10 @@ impl CaseStore {
         if !(1..=20).contains(&more_attempts) {
             return Err(field("attempts", "1 to 20"));
         }
-        let t = self.callback_task(task).await?;
-        self.callback_numbers
-            .check(&t.number)
-            .map_err(|p| field("number", &p.to_string()))?;
-        on_backend!(self, b => b.reopen_callback(task.0, at, more_attempts, actor, Utc::now()).await)
+        let numbers = &self.callback_numbers;
+        on_backend!(self, b => {
+            b.reopen_callback(task.0, at, more_attempts, numbers, actor, Utc::now()).await
+        })
     }
 
     /// A `pending` task whose number may not be dialled (the policy changed, or the task is

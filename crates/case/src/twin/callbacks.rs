@@ -486,6 +486,7 @@ impl Backend {
         task: i64,
         at: DateTime<Utc>,
         more_attempts: u32,
+        numbers: &NumberPolicy,
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<CallbackTask, CaseError> {
@@ -495,6 +496,14 @@ impl Backend {
             return Err(state_error(&t, "reopen (only a failed task is reopened)"));
         }
         still_owed(&mut tx, &t).await?;
+        // Today's policy: a number refused when the task failed may be allowed now, and
+        // the other way round.
+        numbers
+            .check(&t.number)
+            .map_err(|p| CaseError::InvalidField {
+                field: "number",
+                reason: p.to_string(),
+            })?;
         sqlx::query(
             "UPDATE callback_tasks SET status = 'pending', next_attempt_at = $1, \
              max_attempts = attempts + $2, number_problem = NULL, agent = NULL, updated_at = $3 \

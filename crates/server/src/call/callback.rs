@@ -272,8 +272,7 @@ impl Callback {
             ticket: &t.ticket,
             extra,
         };
-        let (calls, tx) = (&self.calls, &self.tx);
-        let route = |id: &str| calls.register(id, tx.clone());
+        let route = self.calls.route_to(&self.tx);
         let ring = agent_leg::ring(
             self.ep.clone(),
             &self.ctx.ports,
@@ -424,14 +423,13 @@ impl Callback {
                     .prompt_list(&self.ctx.ivr.callback_prompts.connecting),
             );
         }
-        let (calls, tx) = (&self.calls, &self.tx);
         let leg = trunk_leg::dial(
             self.ep.clone(),
             &self.ctx.ports,
             &trunk,
             &self.task.number,
             &self.task.ticket,
-            |id| calls.register(id, tx.clone()),
+            self.calls.route_to(&self.tx),
         )
         .await;
         let leg = match leg {

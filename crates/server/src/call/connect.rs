@@ -183,8 +183,7 @@ impl Answered {
             ticket: &self.opened.ticket,
             extra,
         };
-        let (calls, tx) = (&self.calls, &self.tx);
-        let route = |id: &str| calls.register(id, tx.clone());
+        let route = self.calls.route_to(&self.tx);
         let leg = agent_leg::ring(
             self.ep.clone(),
             &self.ctx.ports,

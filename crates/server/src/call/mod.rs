@@ -267,6 +267,12 @@ impl Calls {
         self.map.insert(call_id.to_string(), tx);
     }
 
+    /// What [`out_leg::OutLeg::start`] calls with a new leg's Call-ID before its INVITE
+    /// leaves: routes it to the channel `tx` of the call that places the leg.
+    pub fn route_to<'a>(&'a self, tx: &'a mpsc::Sender<CallEvent>) -> impl FnOnce(&str) + 'a {
+        move |call_id| self.register(call_id, tx.clone())
+    }
+
     /// Stops routing a Call-ID.
     pub fn unregister(&self, call_id: &str) {
         self.map.remove(call_id);

@@ -71,7 +71,7 @@ pub async fn run(calls: Calls, ep: EndpointHandle, task: CallbackTask) {
             return;
         }
         let (tx, rx) = mpsc::channel(64);
-        let route = |id: &str| calls.register(id, tx.clone());
+        let route = calls.route_to(&tx);
         let dialled = trunk_leg::dial(ep, &ctx.ports, &trunk, &task.number, &task.ticket, route);
         let leg = match dialled.await {
             Ok(l) => l,
