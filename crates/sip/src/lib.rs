@@ -13,6 +13,7 @@
 //!   front of every password check (atomic, per source, per user and per trusted device).
 //! - [`dialog`]: dialog state and in-dialog request building (§12).
 //! - [`sdp`]: offer/answer for one audio stream (RFC 3264).
+//! - [`refer`]: call transfer — REFER and its NOTIFYs (RFC 3515), Replaces (RFC 3891).
 //! - [`transport`]: the only I/O — UDP and TCP on one address.
 //! - [`admission`]: connection caps per source and in total, and rate-limited refusal and
 //!   accept-error logs, for SIP's TCP listener and the server's HTTP one alike.
@@ -27,6 +28,7 @@ pub mod framing;
 pub mod lockout;
 pub mod message;
 pub mod normalize;
+pub mod refer;
 pub mod registrar;
 pub mod sdp;
 pub mod transaction;
