@@ -37,7 +37,8 @@
 //!   `a`'s task.
 //!
 //! The bridge ends when [`BridgeHandle`] is dropped (or [`BridgeHandle::unbridge`]), when
-//! either leg closes, or when either leg is bridged anew. Then the recording is finalized
+//! either leg closes, or when either leg is bridged anew or added to a
+//! [`mix`](crate::mix::mix) (a leg has one link at a time). Then the recording is finalized
 //! and reported on **leg `a`'s** event channel as
 //! [`MediaEvent::RecordingFinished`]`(info, `[`RecordStop::BridgeEnded`]`)` (or
 //! [`MediaEvent::RecordingFailed`]).
@@ -56,9 +57,11 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::codec::Codec;
+use tokio::sync::oneshot;
+
+use crate::codec::{Codec, FRAME_SAMPLES};
 use crate::rtp::Ssrc;
-use crate::session::{Counters, MediaHandle};
+use crate::session::{Counters, MediaEvent, MediaHandle};
 use crate::stereo::{samples_since, Side, StereoRecorder};
 
 /// Frames queued from one leg towards the other before newer ones are dropped (200 ms).
@@ -122,40 +125,73 @@ pub fn bridge(a: &MediaHandle, b: &MediaHandle, recording: Option<StereoTarget>)
         relay_tx: a_to_b,
         relay_rx: a_from_b,
         stop: stop_rx.clone(),
-        peer_stats: b.counters(),
+        peer_stats: Some(b.counters()),
         recording: recording.map(|t| (t, start)),
+        report_to: None,
     });
     b.send_link(Link {
         relay_tx: b_to_a,
         relay_rx: b_from_a,
         stop: stop_rx,
-        peer_stats: a.counters(),
+        peer_stats: Some(a.counters()),
         recording: None,
+        report_to: None,
     });
     BridgeHandle { stop }
 }
 
-/// One received audio packet on its way to the other leg.
+/// A relayed packet's payload: a 20 ms G.711 frame (what we negotiate, and what a mix
+/// sends) travels inline, so the steady state allocates nothing per packet; any other
+/// size goes on the heap.
+#[derive(Debug)]
+pub(crate) enum RelayPayload {
+    Frame([u8; FRAME_SAMPLES]),
+    Other(Vec<u8>),
+}
+
+impl RelayPayload {
+    pub fn new(payload: &[u8]) -> RelayPayload {
+        match <[u8; FRAME_SAMPLES]>::try_from(payload) {
+            Ok(frame) => RelayPayload::Frame(frame),
+            Err(_) => RelayPayload::Other(payload.to_vec()),
+        }
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            RelayPayload::Frame(f) => f,
+            RelayPayload::Other(v) => v,
+        }
+    }
+}
+
+/// One received audio packet on its way to the other leg (or to or from a mix).
 #[derive(Debug)]
 pub(crate) struct RelayFrame {
     pub codec: Codec,
-    pub payload: Vec<u8>,
+    pub payload: RelayPayload,
     pub ssrc: Ssrc,
     pub timestamp: u32,
     pub marker: bool,
     pub arrived: Instant,
 }
 
-/// A leg's half of a bridge, as handed to its task.
+/// A leg's half of a bridge (or its place in a mix), as handed to its task.
 #[derive(Debug)]
 pub(crate) struct Link {
+    /// What the leg receives goes here (to the other leg, or to the mixer).
     pub relay_tx: mpsc::Sender<RelayFrame>,
+    /// What arrives here the leg sends to its remote.
     pub relay_rx: mpsc::Receiver<RelayFrame>,
     pub stop: watch::Receiver<bool>,
-    /// The other leg's counters, for the frames its queue had to drop.
-    pub peer_stats: Arc<Counters>,
-    /// Only on leg `a`: the target and the bridge's start.
+    /// The other leg's counters, for the frames its queue had to drop (none in a mix:
+    /// the mixer drains its queues every tick).
+    pub peer_stats: Option<Arc<Counters>>,
+    /// Only on leg `a` of a bridge: the target and the bridge's start.
     pub recording: Option<(StereoTarget, Instant)>,
+    /// In a mix, on a party recorded on the left: the leg hands its event channel back,
+    /// so the mix's recording can be reported there.
+    pub report_to: Option<oneshot::Sender<mpsc::Sender<MediaEvent>>>,
 }
 
 /// The receiving half of a [`Link`], polled by the session loop.

@@ -2,7 +2,9 @@
 //!
 //! Every call's audio passes through us (the B2BUA anchors media), and this crate is what
 //! handles it: one RTP endpoint per call leg that plays IVR prompts, hears and sends DTMF,
-//! records voicemail, and relays (and records in stereo) a citizen's leg to an agent's. It knows nothing of SIP. The server's call controller reads the SDP, then
+//! records voicemail, relays (and records in stereo) a citizen's leg to an agent's, and mixes
+//! three or more legs (conference, supervisor listen, whisper, barge-in). It knows nothing
+//! of SIP. The server's call controller reads the SDP, then
 //! hands us a [`MediaParams`] (codec, remote address, telephone-event payload type) and
 //! puts our [`MediaHandle::local_addr`] in its answer; DTMF that arrives by SIP INFO is
 //! parsed here too ([`parse_dtmf_relay`]) but delivered by the controller.
@@ -23,6 +25,10 @@
 //!   ([`MediaHandle::send_dtmf`]).
 //! - [`bridge`](mod@bridge): relaying two sessions (citizen and agent legs) to each other, with the
 //!   optional stereo recording ([`bridge()`], [`BridgeHandle`], [`StereoTarget`]).
+//! - [`mix`](mod@mix): two or more sessions mixed on a 20 ms tick, with a "who hears whom"
+//!   matrix that may change while the mix runs (three-way conference, supervisor listen,
+//!   whisper, barge-in) and the same optional stereo recording ([`mix()`], [`MixHandle`],
+//!   [`Hearing`]).
 //!
 //! ## Time
 //! RTP timestamps are media time, and media time must follow the wall clock even when
@@ -50,7 +56,8 @@
 //! Per call: one UDP socket, one task, a 2 KiB receive buffer, a few small queues (bounded;
 //! a full queue drops with a warning rather than grows), and while recording one thread.
 //! A bridge adds two queues of [`bridge::RELAY_QUEUE`] frames (one per direction), one
-//! copy of each relayed payload, and while recording in stereo one more thread.
+//! copy of each relayed payload, and while recording in stereo one more thread. A mix adds
+//! one task, and per party two small queues and 60 ms of decoded audio.
 //! Network input never panics the task: datagrams that are not RTP, RTCP on the RTP port,
 //! unknown payload types are counted in [`MediaStats::packets_ignored`] and dropped.
 
@@ -58,6 +65,7 @@ pub mod bridge;
 pub mod codec;
 pub mod dtmf;
 pub mod g711;
+pub mod mix;
 pub mod port;
 pub mod prompt;
 pub mod recorder;
@@ -69,6 +77,7 @@ pub mod stereo;
 pub use bridge::{bridge, BridgeHandle, StereoTarget};
 pub use codec::Codec;
 pub use dtmf::{parse_dtmf_relay, DtmfReceiver, TelephoneEvent};
+pub use mix::{mix, Hearing, MixHandle, PartyId};
 pub use port::{PortLease, PortPool};
 pub use prompt::{Prompt, PromptError, PromptSet, PromptStore};
 pub use recorder::{Recorder, RecorderError, RecordingInfo};
@@ -77,4 +86,4 @@ pub use session::{
     MediaError, MediaEvent, MediaHandle, MediaParams, MediaSession, MediaStats, RecordStop,
 };
 pub use source::{SourceLock, Verdict};
-pub use stereo::StereoRecorder;
+pub use stereo::{Side, StereoRecorder};

@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +17,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 
-use crate::bridge::{next_link_event, Link, LinkEvent, LinkRx, RelayFrame, StereoRec};
+use crate::bridge::{
+    next_link_event, Link, LinkEvent, LinkRx, RelayFrame, RelayPayload, StereoRec,
+};
 use crate::codec::{Codec, FRAME_SAMPLES, PTIME_MS};
 use crate::dtmf::{digit_to_event, DtmfReceiver, TelephoneEvent};
 use crate::port::{PortLease, PortPool};
@@ -93,7 +95,9 @@ pub enum RecordStop {
     /// The session closed.
     Closed,
     /// A bridge's stereo recording ended: the bridge was dropped or unbridged, either leg
-    /// closed, or a leg was bridged anew. Reported on leg `a` of the bridge.
+    /// closed, or a leg was bridged anew. Reported on leg `a` of the bridge. A
+    /// [mix](crate::mix)'s recording ends with this too (the mix ended, or the party it
+    /// reports to left it), reported on that party's leg.
     BridgeEnded,
 }
 
@@ -113,11 +117,11 @@ pub struct MediaStats {
     /// RTP packets (audio or DTMF) dropped because they came from a source other than the
     /// negotiated or latched one ([`crate::source`]); also counted in `packets_received`.
     pub packets_foreign: u64,
-    /// Packets sent on this leg that came from the other leg of a bridge (also counted in
-    /// `packets_sent`).
+    /// Packets sent on this leg that came from the other leg of a bridge, or from a mix
+    /// (also counted in `packets_sent`).
     pub packets_relayed: u64,
-    /// Frames from the other leg not sent on this leg: its queue was full, a prompt was
-    /// playing on this leg, or this leg had no remote (hold).
+    /// Frames from the other leg (or the mix) not sent on this leg: its queue was full, a
+    /// prompt was playing on this leg, or this leg had no remote (hold).
     pub relay_dropped: u64,
 }
 
@@ -147,6 +151,15 @@ pub(crate) struct Counters {
     packets_foreign: AtomicU64,
     packets_relayed: AtomicU64,
     pub(crate) relay_dropped: AtomicU64,
+    /// Payload type of the codec the leg sends, so a mix encodes towards it in it.
+    codec: AtomicU8,
+}
+
+impl Counters {
+    /// The codec the leg sends (as last negotiated).
+    pub(crate) fn codec(&self) -> Codec {
+        Codec::from_payload_type(self.codec.load(Relaxed)).unwrap_or(Codec::Pcmu)
+    }
 }
 
 enum Command {
@@ -388,11 +401,11 @@ impl Recording {
     }
 }
 
-/// This leg's side of a bridge.
+/// This leg's side of a bridge (or of a mix).
 struct Bridge {
-    /// Towards the other leg's task.
+    /// Towards the other leg's task (or the mixer).
     relay_tx: mpsc::Sender<RelayFrame>,
-    peer_stats: Arc<Counters>,
+    peer_stats: Option<Arc<Counters>>,
     /// Only on leg `a`.
     recording: Option<StereoRec>,
     /// The next relayed packet starts a talkspurt (bridge start, after a prompt).
@@ -415,7 +428,7 @@ impl Bridge {
         }
         let frame = RelayFrame {
             codec,
-            payload: p.payload.to_vec(),
+            payload: RelayPayload::new(p.payload),
             ssrc: p.ssrc,
             timestamp: p.timestamp,
             marker: p.marker,
@@ -424,7 +437,9 @@ impl Bridge {
         match self.relay_tx.try_send(frame) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
-                self.peer_stats.relay_dropped.fetch_add(1, Relaxed);
+                if let Some(peer) = &self.peer_stats {
+                    peer.relay_dropped.fetch_add(1, Relaxed);
+                }
             }
             // The other leg left; its end of the link reaches us shortly.
             Err(mpsc::error::TrySendError::Closed(_)) => {}
@@ -481,6 +496,7 @@ fn usable(addr: Option<SocketAddr>) -> Option<SocketAddr> {
 impl Task {
     fn new(params: MediaParams, events: mpsc::Sender<MediaEvent>, stats: Arc<Counters>) -> Task {
         let now = Instant::now();
+        stats.codec.store(params.codec.payload_type(), Relaxed);
         Task {
             codec: params.codec,
             sdp_remote: params.remote,
@@ -605,6 +621,7 @@ impl Task {
         match cmd {
             Command::Update(p) => {
                 self.codec = p.codec;
+                self.stats.codec.store(p.codec.payload_type(), Relaxed);
                 self.dtmf_pt = p.dtmf_pt;
                 self.sources.update(p.remote);
                 // A refresh re-INVITE repeats the old address; keep a latched one then,
@@ -644,7 +661,12 @@ impl Task {
                     stop,
                     peer_stats,
                     recording,
+                    report_to,
                 } = *l;
+                if let Some(tx) = report_to {
+                    // Refused only if the mix already ended; nothing to report then.
+                    let _ = tx.send(self.events.clone());
+                }
                 let recording =
                     recording.and_then(|(target, start)| {
                         match StereoRecorder::create(&target.path, start) {
@@ -716,7 +738,7 @@ impl Task {
         };
         if let Some(rec) = b.recording.as_mut() {
             self.pcm.clear();
-            f.codec.decode(&f.payload, &mut self.pcm);
+            f.codec.decode(f.payload.as_slice(), &mut self.pcm);
             rec.push(Side::Right, f.ssrc, f.timestamp, f.arrived, &self.pcm);
         }
         let remote = match self.remote {
@@ -731,10 +753,10 @@ impl Task {
         let mut payload = std::mem::take(&mut self.transcoded);
         payload.clear();
         if f.codec == self.codec {
-            payload.extend_from_slice(&f.payload);
+            payload.extend_from_slice(f.payload.as_slice());
         } else {
             self.pcm.clear();
-            f.codec.decode(&f.payload, &mut self.pcm);
+            f.codec.decode(f.payload.as_slice(), &mut self.pcm);
             self.codec.encode(&self.pcm, &mut payload);
         }
         let gap = self.stamp(Instant::now(), payload.len() as u32);
