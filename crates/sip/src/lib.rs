@@ -13,6 +13,7 @@
 //!   front of every password check (atomic, per source, per user and per trusted device).
 //! - [`dialog`]: dialog state and in-dialog request building (§12).
 //! - [`sdp`]: offer/answer for one audio stream (RFC 3264).
+//! - [`session_timer`]: session timers (RFC 4028) where the peer asks for them.
 //! - [`refer`]: call transfer — REFER and its NOTIFYs (RFC 3515), Replaces (RFC 3891).
 //! - [`transport`]: the only I/O — UDP and TCP on one address.
 //! - [`admission`]: connection caps per source and in total, and rate-limited refusal and
@@ -31,6 +32,7 @@ pub mod normalize;
 pub mod refer;
 pub mod registrar;
 pub mod sdp;
+pub mod session_timer;
 pub mod transaction;
 pub mod transport;
 

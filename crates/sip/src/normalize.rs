@@ -75,6 +75,7 @@ pub fn expand_compact(name: &str) -> &str {
         b'r' => "Refer-To",
         b'u' => "Allow-Events",
         b'b' => "Referred-By",
+        b'x' => "Session-Expires",
         _ => name,
     }
 }
