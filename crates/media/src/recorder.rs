@@ -4,16 +4,29 @@
 //! (and a slow disk) never stall the task that paces RTP. When the `Recorder` is finished
 //! or dropped the channel closes and the thread finalizes the WAV header, so a recording
 //! cut short by a hang-up or an error path is still a valid file.
+//!
+//! A process killed outright (`kill -9`, power cut) finalizes nothing, so the header is
+//! also kept true while the file grows: after at most [`FLUSH_SAMPLES`] of new audio, or
+//! [`FLUSH_EVERY`] without any, the thread flushes its buffer and rewrites the RIFF and
+//! data sizes (two 4-byte writes). At any instant the file plays up to about the last
+//! second written; what lies past the header's size is audio the next start's recovery
+//! (`hotline serve`) takes in from the file's length.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crate::codec::CLOCK_RATE;
 
 /// Chunks the channel holds before `push` starts dropping audio (about 5 s of 20 ms
 /// frames): bounded so a stuck disk cannot grow memory without limit.
 const QUEUE_CHUNKS: usize = 256;
+/// New samples (per channel) after which the header is brought up to date: one second,
+/// what a crash may cost at most, for two small writes a second at most.
+pub const FLUSH_SAMPLES: u64 = CLOCK_RATE as u64;
+/// How long audio may sit unflushed when no more comes (a stalled stream).
+pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 /// A finished recording.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,8 +95,10 @@ impl Recorder {
             bits_per_sample: 16,
             sample_format: hound::SampleFormat::Int,
         };
-        let writer =
-            hound::WavWriter::create(&path, spec).map_err(|source| RecorderError::Create {
+        // Flushed at once: the header is on disk (a valid empty WAV) before any audio.
+        let writer = hound::WavWriter::create(&path, spec)
+            .and_then(|mut w| w.flush().map(|()| w))
+            .map_err(|source| RecorderError::Create {
                 path: path.clone(),
                 source,
             })?;
@@ -194,20 +209,38 @@ fn write_all(
         source,
     };
     let mut samples: u64 = 0;
+    let mut flushed: u64 = 0;
+    let mut flushed_at = Instant::now();
     let mut failed = None;
-    for chunk in rx {
+    loop {
+        let chunk = match rx.recv_timeout(FLUSH_EVERY) {
+            Ok(chunk) => Some(chunk),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         if failed.is_some() {
             continue; // keep draining so senders never block; report the first error
         }
         let r = match chunk {
-            Chunk::Samples(v) => {
+            Some(Chunk::Samples(v)) => {
                 samples += v.len() as u64;
                 v.iter().try_for_each(|&s| writer.write_sample(s))
             }
-            Chunk::Silence(n) => {
+            Some(Chunk::Silence(n)) => {
                 samples += u64::from(n);
                 (0..n).try_for_each(|_| writer.write_sample(0i16))
             }
+            None => Ok(()),
+        };
+        let due = samples - flushed >= FLUSH_SAMPLES
+            || (samples > flushed && flushed_at.elapsed() >= FLUSH_EVERY);
+        let r = match r {
+            Ok(()) if due => {
+                flushed = samples;
+                flushed_at = Instant::now();
+                writer.flush()
+            }
+            r => r,
         };
         if let Err(e) = r {
             failed = Some(e);
@@ -294,6 +327,39 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert_eq!(read_back(&path).1, vec![7; 1600]);
+    }
+
+    /// A crash (the recorder never finished nor dropped: its thread keeps waiting) leaves a
+    /// file that parses, with every sample pushed once the flush interval has passed.
+    #[test]
+    fn unfinished_recorder_keeps_a_valid_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crash.wav");
+        let mut rec = Recorder::create(&path).unwrap();
+        let frame: Vec<i16> = (0..160).map(|i| i * 7).collect();
+        for _ in 0..130 {
+            rec.push(&frame); // 2.6 s: two flushes by size, the rest by time
+        }
+        std::mem::forget(rec);
+        let total = 130 * 160;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            // Parses at every instant, with at most a flush interval missing.
+            let r = hound::WavReader::open(&path).expect("header valid while recording");
+            let len = r.len() as usize;
+            assert!(len <= total);
+            if len == total {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "stuck at {len} of {total} samples"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let (_, samples) = read_back(&path);
+        assert_eq!(&samples[..160], &frame[..]);
+        assert_eq!(&samples[total - 160..], &frame[..]);
     }
 
     #[test]

@@ -11,7 +11,10 @@
 //! far ahead, which keeps the buffers bounded.
 //!
 //! When the recorder is finished or dropped the thread writes up to the current position
-//! (the bridge's length), fixes the header and reports.
+//! (the bridge's length), fixes the header and reports. While it runs, the header is
+//! brought up to date after every second written
+//! ([`FLUSH_SAMPLES`](crate::recorder::FLUSH_SAMPLES)), so a process killed outright
+//! leaves a file that plays up to about its last second.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -21,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::codec::{CLOCK_RATE, FRAME_SAMPLES, PTIME_MS};
-use crate::recorder::{RecorderError, RecordingInfo};
+use crate::recorder::{RecorderError, RecordingInfo, FLUSH_SAMPLES};
 
 /// How far behind the wall clock the writer stays, in samples (300 ms): a chunk placed up
 /// to this late still lands in its place.
@@ -78,8 +81,10 @@ impl StereoRecorder {
             bits_per_sample: 16,
             sample_format: hound::SampleFormat::Int,
         };
-        let writer =
-            hound::WavWriter::create(&path, spec).map_err(|source| RecorderError::Create {
+        // Flushed at once: the header is on disk (a valid empty WAV) before any audio.
+        let writer = hound::WavWriter::create(&path, spec)
+            .and_then(|mut w| w.flush().map(|()| w))
+            .map_err(|source| RecorderError::Create {
                 path: path.clone(),
                 source,
             })?;
@@ -92,6 +97,7 @@ impl StereoRecorder {
             path: path.clone(),
             bufs: [VecDeque::new(), VecDeque::new()],
             written: 0,
+            flushed: 0,
             failed: None,
         };
         let thread_stop = stop.clone();
@@ -182,6 +188,8 @@ struct Writer {
     bufs: [VecDeque<i16>; 2],
     /// Samples per channel already in the file.
     written: u64,
+    /// Samples per channel the header counted at its last update.
+    flushed: u64,
     failed: Option<hound::Error>,
 }
 
@@ -211,6 +219,9 @@ impl Writer {
                 let target =
                     (frames as u64 * FRAME_SAMPLES as u64).saturating_sub(WRITE_DELAY_SAMPLES);
                 self.write_to(target);
+                if self.written - self.flushed >= FLUSH_SAMPLES {
+                    self.checkpoint();
+                }
             }
         }
         // Whatever was queued before the stop still goes in.
@@ -269,6 +280,18 @@ impl Writer {
         }
     }
 
+    /// Flushes what is buffered and rewrites the header's sizes to match: the file is a
+    /// valid WAV of everything written so far, should the process die now.
+    fn checkpoint(&mut self) {
+        self.flushed = self.written;
+        if self.failed.is_none() {
+            if let Err(e) = self.writer.flush() {
+                tracing::warn!(path = %self.path.display(), error = %e, "stereo flush failed");
+                self.failed = Some(e);
+            }
+        }
+    }
+
     fn write_to(&mut self, target: u64) {
         while self.written < target {
             let l = self.bufs[0].pop_front().unwrap_or(0);
@@ -316,6 +339,7 @@ mod tests {
             path: path.clone(),
             bufs: [VecDeque::new(), VecDeque::new()],
             written: 0,
+            flushed: 0,
             failed: None,
         };
         let chunk = |side, pos, pcm: &[i16]| Chunk {
@@ -365,6 +389,32 @@ mod tests {
         assert_eq!(s.len() / 2, 160);
         assert_eq!(info.bytes, 44 + s.len() as u64 * 2);
         assert_eq!(&s[..4], &[0, 9, 0, 9]);
+    }
+
+    /// Read while the recorder runs (as after a crash): the header already counts the
+    /// audio written up to about a second ago, and the samples are in place.
+    #[test]
+    fn running_recorder_keeps_a_valid_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("live.wav");
+        let mut rec = StereoRecorder::create(&path, Instant::now()).unwrap();
+        rec.push(Side::Left, 0, &[4; 12_000]);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let frames = loop {
+            let r = hound::WavReader::open(&path).expect("header valid while recording");
+            let frames = r.len() / 2;
+            if frames >= 8000 {
+                break frames;
+            }
+            assert!(Instant::now() < deadline, "header stuck at {frames} frames");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let (_, s) = read(&path);
+        assert!(s.len() / 2 >= frames as usize);
+        let left: Vec<i16> = s.iter().step_by(2).copied().collect();
+        assert!(left[..8000].iter().all(|&x| x == 4));
+        assert!(s.iter().skip(1).step_by(2).all(|&x| x == 0));
+        drop(rec);
     }
 
     #[test]
