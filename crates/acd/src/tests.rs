@@ -466,3 +466,53 @@ fn a_call_enqueued_with_an_earlier_arrival_keeps_its_place() {
         queued(3, "consult", 2)
     );
 }
+
+#[test]
+fn a_direct_offer_reserves_a_ready_agent_and_is_never_queued() {
+    let mut r = router();
+    ready(&mut r, "1001", &[("consult", 3)], 0);
+    ready(&mut r, "1002", &[("consult", 3)], 0);
+    // Only a Ready agent can be reserved.
+    assert_eq!(
+        r.offer_direct(CallKey(90), &a("1999"), 5),
+        Err(DirectRefusal::UnknownAgent)
+    );
+    r.offer_direct(CallKey(90), &a("1002"), 5).unwrap();
+    assert_eq!(
+        r.agent_state(&a("1002")),
+        Some(&AgentState::Offered(CallKey(90)))
+    );
+    assert_eq!(
+        r.offer_direct(CallKey(91), &a("1002"), 6),
+        Err(DirectRefusal::Busy)
+    );
+    // A queue's call meanwhile goes to the other agent, not the reserved one.
+    assert_eq!(r.enqueue(CallKey(1), "consult", 0, 7), offer(1, "1001"));
+    // It fails: the agent pauses and nobody else is offered the call.
+    assert!(r.offer_failed(CallKey(90), "no answer", 20).is_empty());
+    assert_eq!(
+        r.agent_state(&a("1002")),
+        Some(&AgentState::NotReady("no answer".into()))
+    );
+    assert_eq!(r.position(CallKey(90)), None);
+    // Reserved again, answered, ended: wrap-up as for a queue's call.
+    r.set_ready(&a("1002"), 30);
+    r.offer_direct(CallKey(92), &a("1002"), 31).unwrap();
+    r.offer_answered(CallKey(92), 32);
+    assert_eq!(
+        r.agent_state(&a("1002")),
+        Some(&AgentState::OnCall(CallKey(92)))
+    );
+    r.call_ended(CallKey(92), 40);
+    assert_eq!(r.agent_state(&a("1002")), Some(&AgentState::WrapUp));
+    // Withdrawn before it answers: the agent is Ready again.
+    r.set_ready(&a("1002"), 50);
+    r.offer_direct(CallKey(93), &a("1002"), 51).unwrap();
+    r.abandon(CallKey(93), 52);
+    assert_eq!(r.agent_state(&a("1002")), Some(&AgentState::Ready));
+    r.logout(&a("1002"), 60);
+    assert_eq!(
+        r.offer_direct(CallKey(94), &a("1002"), 61),
+        Err(DirectRefusal::LoggedOut)
+    );
+}

@@ -182,3 +182,17 @@ pub struct AgentSnapshot {
     /// Calls answered since login.
     pub answered_calls: u64,
 }
+
+/// Why [`Router::offer_direct`](crate::Router::offer_direct) refused to reserve an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DirectRefusal {
+    /// No agent with that extension ever logged in.
+    #[error("no such agent")]
+    UnknownAgent,
+    /// The agent is logged out.
+    #[error("the agent is logged out")]
+    LoggedOut,
+    /// The agent is not ready (on a call, ringing, wrapping up, paused).
+    #[error("the agent is busy")]
+    Busy,
+}

@@ -347,6 +347,23 @@ impl AcdService {
         }
     }
 
+    /// Reserves the Ready agent `agent` for `call` (an agent's transfer or consultation to
+    /// that extension): the agent shows as ringing, then on the call; `answered`,
+    /// `offer_failed` (the agent pauses; nobody else is offered it), `conversation_ended`
+    /// and `leave` (withdrawn) apply as for a queue's offer.
+    pub fn offer_direct(
+        &self,
+        call: CallKey,
+        agent: &AgentId,
+        label: &str,
+    ) -> Result<(), hotline_acd::DirectRefusal> {
+        self.router().offer_direct(call, agent, self.now())?;
+        self.with_agent.insert(call, agent.clone());
+        self.sip_call_ids.insert(call, label.to_string());
+        self.sync_agent(agent, Some(call));
+        Ok(())
+    }
+
     /// The caller left (hung up, asked for a callback) while waiting or ringing an agent.
     pub fn leave(&self, call: CallKey) {
         self.calls.remove(&call);

@@ -70,6 +70,9 @@ struct Call {
     agent: Option<Slot>,
     /// Its entry in `Router::timers` while waiting.
     deadline: Option<Millis>,
+    /// Offered to one named agent ([`Router::offer_direct`]): never queued, and a failed
+    /// offer is not retried with anyone else.
+    direct: bool,
 }
 
 impl Call {
@@ -411,6 +414,7 @@ impl Router {
             next_step: 0,
             agent: None,
             deadline: None,
+            direct: false,
         };
         if settle(q, &self.queue_ids, &mut c, now) {
             return Decision::Expired { call };
@@ -459,8 +463,58 @@ impl Router {
         }
         a.state = AgentState::NotReady(reason.to_string());
         a.since = now;
-        self.requeue(call, now, &mut out);
+        if self.calls.get(&call).is_some_and(|c| c.direct) {
+            self.calls.remove(&call);
+        } else {
+            self.requeue(call, now, &mut out);
+        }
         out
+    }
+
+    /// Reserves the Ready agent `agent` for `call` (a transfer or consultation to that
+    /// agent by name): the agent is Offered the call, then goes through OnCall and WrapUp
+    /// as for a queue's offer ([`Router::offer_answered`], [`Router::call_ended`]); if it
+    /// fails ([`Router::offer_failed`]) the agent pauses and nobody else is offered it;
+    /// [`Router::abandon`] gives the agent back. Refused unless the agent is Ready.
+    pub fn offer_direct(
+        &mut self,
+        call: CallKey,
+        agent: &AgentId,
+        now: Millis,
+    ) -> Result<(), DirectRefusal> {
+        let &slot = self
+            .agent_ids
+            .get(agent)
+            .ok_or(DirectRefusal::UnknownAgent)?;
+        if self.calls.contains_key(&call) {
+            return Err(DirectRefusal::Busy);
+        }
+        let a = &self.agents[slot as usize];
+        match a.state {
+            AgentState::Ready => {}
+            AgentState::LoggedOut => return Err(DirectRefusal::LoggedOut),
+            _ => return Err(DirectRefusal::Busy),
+        }
+        let queue = a.resolved.first().map(|r| r.0).unwrap_or(0);
+        self.unindex_agent(slot);
+        self.calls.insert(
+            call,
+            Call {
+                queue,
+                priority: 0,
+                arrival: now,
+                min_level: 1,
+                overflow: Vec::new(),
+                next_step: 0,
+                agent: Some(slot),
+                deadline: None,
+                direct: true,
+            },
+        );
+        let a = &mut self.agents[slot as usize];
+        a.state = AgentState::Offered(call);
+        a.since = now;
+        Ok(())
     }
 
     /// The conversation ended: OnCall → WrapUp, and the router forgets the call. The

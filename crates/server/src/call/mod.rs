@@ -8,6 +8,7 @@ mod agent_leg;
 mod callback;
 mod caller;
 mod connect;
+mod control;
 mod feature;
 mod inbound;
 mod out_leg;
