@@ -22,7 +22,7 @@
 //!   (a leg has one link at a time): the leg's task hands every audio packet it receives
 //!   to the mixer and sends to its remote, at once, every frame the mixer gives it, under
 //!   its own SSRC, numbering, timestamps (its 20 ms wall-clock grid) and codec. So what
-//!   the [bridge](crate::bridge) documents holds here too: **prompts win** (a party put on
+//!   the [bridge](mod@crate::bridge) documents holds here too: **prompts win** (a party put on
 //!   hold hears the music its own leg plays while the others go on mixing), **DTMF is
 //!   not mixed** (each leg reports its digits), a leg with no remote drops what it would
 //!   send, and a leg that hears nothing for 200 ms sends its own **comfort silence**
@@ -653,6 +653,78 @@ mod tests {
         assert!(!Hearing::Only(vec![1, 2]).hears(1, 1));
         assert!(!Hearing::Only(vec![2]).hears(1, 3));
         assert!(!Hearing::Nobody.hears(1, 2));
+    }
+
+    fn party(from_leg: mpsc::Receiver<RelayFrame>) -> Party {
+        let (to_leg, _) = mpsc::channel(1);
+        Party {
+            id: 1,
+            hears: Hearing::Everyone,
+            side: None,
+            from_leg,
+            to_leg,
+            _stop: watch::channel(false).0,
+            stats: Arc::default(),
+            queue: VecDeque::new(),
+            voice: [0; FRAME_SAMPLES],
+            spoke: false,
+            sent_last: false,
+            gone: false,
+        }
+    }
+
+    fn frame(codec: Codec, value: i16, samples: usize) -> RelayFrame {
+        let mut payload = Vec::new();
+        codec.encode(&vec![value; samples], &mut payload);
+        RelayFrame {
+            codec,
+            payload: RelayPayload::new(&payload),
+            ssrc: Ssrc(1),
+            timestamp: 0,
+            marker: false,
+            arrived: Instant::now(),
+        }
+    }
+
+    /// One frame per tick, a late packet still in order, and never more than
+    /// [`JITTER_FRAMES`] queued: a burst loses its oldest audio.
+    #[test]
+    fn gather_takes_a_frame_per_tick_and_bounds_the_queue() {
+        let (tx, rx) = mpsc::channel(16);
+        let mut p = party(rx);
+        let mut scratch = Vec::new();
+        let value = |c| g711::ulaw_decode(g711::ulaw_encode(c));
+        p.gather(&mut scratch);
+        assert!(!p.spoke && p.voice.iter().all(|&s| s == 0));
+        // Two frames in one tick (jitter): both are played, one per tick.
+        tx.try_send(frame(Codec::Pcmu, 1000, 160)).unwrap();
+        tx.try_send(frame(Codec::Pcma, 2000, 160)).unwrap();
+        p.gather(&mut scratch);
+        assert!(p.spoke && p.voice.iter().all(|&s| s == value(1000)));
+        p.gather(&mut scratch);
+        let a2000 = g711::alaw_decode(g711::alaw_encode(2000));
+        assert!(p.spoke && p.voice.iter().all(|&s| s == a2000));
+        p.gather(&mut scratch);
+        assert!(!p.spoke);
+        // A burst of five: the two oldest are dropped.
+        for v in 1..=5 {
+            tx.try_send(frame(Codec::Pcmu, v * 100, 160)).unwrap();
+        }
+        for v in 3..=5 {
+            p.gather(&mut scratch);
+            assert!(p.voice.iter().all(|&s| s == value(v * 100)), "{v}");
+        }
+        // A 30 ms packet: a full frame, then half a frame and silence.
+        tx.try_send(frame(Codec::Pcmu, 700, 240)).unwrap();
+        p.gather(&mut scratch);
+        assert!(p.voice.iter().all(|&s| s == value(700)));
+        p.gather(&mut scratch);
+        assert!(p.spoke && p.voice[..80].iter().all(|&s| s == value(700)));
+        assert!(p.voice[80..].iter().all(|&s| s == 0));
+        assert!(!p.gone);
+        drop(tx);
+        p.gather(&mut scratch);
+        assert!(p.gone);
     }
 
     #[test]

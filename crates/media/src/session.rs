@@ -96,7 +96,7 @@ pub enum RecordStop {
     Closed,
     /// A bridge's stereo recording ended: the bridge was dropped or unbridged, either leg
     /// closed, or a leg was bridged anew. Reported on leg `a` of the bridge. A
-    /// [mix](crate::mix)'s recording ends with this too (the mix ended, or the party it
+    /// [mix](mod@crate::mix)'s recording ends with this too (the mix ended, or the party it
     /// reports to left it), reported on that party's leg.
     BridgeEnded,
 }
