@@ -35,7 +35,10 @@
 //!   (saturated to 16 bits) of the parties it hears, never itself, encoded in the codec
 //!   its leg sends. A listener none of whose heard parties sent anything this tick gets
 //!   no frame (its leg fills with silence after 200 ms, as in a bridge). The mixer adds
-//!   20–80 ms of latency (one tick plus what the queue holds), against a bridge's none.
+//!   latency a bridge does not: up to one tick (20 ms) of waiting, plus up to 40 ms that
+//!   network jitter may leave queued, shed again (20 ms a second) once the jitter is
+//!   gone. Packets of 20 ms (what we negotiate) mix best; others are cut into 20 ms
+//!   frames.
 //! - **Stereo recording** (optional, [`StereoTarget`]): one WAV, 8 kHz, 16-bit, on a clock
 //!   that starts at [`mix`]; left = the sum of the voices of the parties added with
 //!   [`Side::Left`] (the citizen), right = those with [`Side::Right`] (agents, a
@@ -94,6 +97,9 @@ pub type PartyId = u32;
 /// jitter; beyond it the oldest audio is dropped so latency cannot grow.
 pub const JITTER_FRAMES: usize = 3;
 const JITTER_SAMPLES: usize = JITTER_FRAMES * FRAME_SAMPLES;
+/// Ticks (1 s) over which a party's queue never ran below some level: that much audio
+/// waited without need (left over from a burst), and is dropped to cut the latency.
+const SHRINK_TICKS: u32 = 50;
 /// Commands queued to the mixer; they are rare, a full queue means a stuck mixer.
 const COMMANDS: usize = 64;
 const FRAME: Duration = Duration::from_millis(PTIME_MS);
@@ -266,6 +272,10 @@ struct Party {
     stats: Arc<Counters>,
     /// Decoded audio received and not mixed yet, at most [`JITTER_SAMPLES`].
     queue: VecDeque<i16>,
+    /// The least audio left in `queue` after a tick, over the current [`SHRINK_TICKS`].
+    low: usize,
+    /// Ticks of the current window.
+    window: u32,
     /// This tick's voice (silence after what was received).
     voice: [i16; FRAME_SAMPLES],
     /// Whether the party sent anything for this tick.
@@ -305,6 +315,15 @@ impl Party {
             *v = s;
         }
         self.voice[n..].fill(0);
+        // A queue that never emptied for a second holds latency a past burst left.
+        self.low = self.low.min(self.queue.len());
+        self.window += 1;
+        if self.window == SHRINK_TICKS {
+            let standing = self.low.min(FRAME_SAMPLES);
+            self.queue.drain(..standing);
+            self.low = usize::MAX;
+            self.window = 0;
+        }
     }
 }
 
@@ -393,6 +412,8 @@ impl Mixer {
                     _stop: stop,
                     stats,
                     queue: VecDeque::with_capacity(JITTER_SAMPLES + 2 * FRAME_SAMPLES),
+                    low: usize::MAX,
+                    window: 0,
                     voice: [0; FRAME_SAMPLES],
                     spoke: false,
                     sent_last: false,
@@ -666,6 +687,8 @@ mod tests {
             _stop: watch::channel(false).0,
             stats: Arc::default(),
             queue: VecDeque::new(),
+            low: usize::MAX,
+            window: 0,
             voice: [0; FRAME_SAMPLES],
             spoke: false,
             sent_last: false,
@@ -725,6 +748,28 @@ mod tests {
         drop(tx);
         p.gather(&mut scratch);
         assert!(p.gone);
+    }
+
+    /// After a burst, a steady sender keeps two frames waiting in the queue; within
+    /// two windows they are shed, one frame per window.
+    #[test]
+    fn standing_latency_is_shed() {
+        let (tx, rx) = mpsc::channel(16);
+        let mut p = party(rx);
+        let mut scratch = Vec::new();
+        for _ in 0..3 {
+            tx.try_send(frame(Codec::Pcmu, 1000, 160)).unwrap();
+        }
+        let mut queued = Vec::new();
+        for _ in 0..3 * SHRINK_TICKS {
+            tx.try_send(frame(Codec::Pcmu, 1000, 160)).unwrap();
+            p.gather(&mut scratch);
+            assert!(p.spoke);
+            queued.push(p.queue.len());
+        }
+        assert_eq!(queued[0], 2 * FRAME_SAMPLES);
+        assert_eq!(*queued.last().unwrap(), 0);
+        assert!(queued.windows(2).all(|w| w[1] <= w[0]));
     }
 
     #[test]

@@ -434,9 +434,12 @@ async fn citizen_leaving_finalizes_the_recording_on_its_leg() {
     m.add(0, &a, Hearing::Everyone, Some(Side::Left));
     m.add(1, &b, Hearing::Everyone, Some(Side::Right));
     m.add(2, &c, Hearing::Everyone, Some(Side::Right));
-    let _ta = pa.talk(a.local_addr(), Codec::Pcmu, A);
+    let ta = pa.talk(a.local_addr(), Codec::Pcmu, A);
     let mark = pb.mark();
     hears(&pb, mark, A, 25, "B").await;
+    // Quiet first: the closed leg's port may go to another test's leg at once, and a
+    // stray stream would be latched there.
+    drop(ta);
     a.close();
     let info = recording_finished(&mut aev).await;
     let (left, right) = read_stereo(&info.path);
