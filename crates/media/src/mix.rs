@@ -22,11 +22,11 @@
 //!   (a leg has one link at a time): the leg's task hands every audio packet it receives
 //!   to the mixer and sends to its remote, at once, every frame the mixer gives it, under
 //!   its own SSRC, numbering, timestamps (its 20 ms wall-clock grid) and codec. So what
-//!   the [bridge](mod@crate::bridge) documents holds here too: **prompts win** (a party put on
-//!   hold hears the music its own leg plays while the others go on mixing), **DTMF is
-//!   not mixed** (each leg reports its digits), a leg with no remote drops what it would
-//!   send, and a leg that hears nothing for 200 ms sends its own **comfort silence**
-//!   ([`MediaHandle::set_idle_silence`]).
+//!   the [bridge](mod@crate::bridge) documents holds here too: **prompts win** (a party
+//!   put on hold hears the music its own leg plays while the others go on mixing),
+//!   **DTMF is not mixed** (each leg reports its digits), a leg with no remote drops
+//!   what it would send, and a leg that hears nothing for 200 ms sends its own
+//!   **comfort silence** ([`MediaHandle::set_idle_silence`]).
 //! - **Mixing.** The mixer runs on one 20 ms tick. On each tick it takes what each party
 //!   sent (decoded from PCMU or PCMA to 16-bit PCM, kept in a small per-party queue: a
 //!   packet arriving a little late is still played in order, and more than
