@@ -147,7 +147,13 @@ impl Dialog {
     /// The ACK for the 2xx that created this UAC dialog (§13.2.2.4): same CSeq number as the
     /// INVITE, a new branch, sent to the remote target.
     pub fn ack(&self, via_host: SocketAddr) -> Request {
-        let mut ack = self.build(Method::Ack, self.local_seq, via_host);
+        self.ack_for(self.local_seq, via_host)
+    }
+
+    /// The ACK for a 2xx to our (re-)INVITE of CSeq `cseq` (§13.2.2.4), which may be below
+    /// the dialog's current CSeq when other requests went out since.
+    pub fn ack_for(&self, cseq: u32, via_host: SocketAddr) -> Request {
+        let mut ack = self.build(Method::Ack, cseq, via_host);
         ack.headers.retain(|h| !matches!(h, Header::Contact(_)));
         ack
     }

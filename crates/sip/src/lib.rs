@@ -12,6 +12,9 @@
 //! - [`registrar`] and [`lockout`]: registrations (§10.3) and the brute-force lockout in
 //!   front of every password check (atomic, per source, per user and per trusted device).
 //! - [`dialog`]: dialog state and in-dialog request building (§12).
+//! - [`invite`]: the INVITE session usage, sans-IO: [`invite::InviteClient`] (we call) and
+//!   [`invite::DialogUsage`] (an established call, either side: BYE, hold re-INVITE/UPDATE,
+//!   INFO digits, REFER, OPTIONS, glare, session timers), so the server builds no SIP by hand.
 //! - [`sdp`]: offer/answer for one audio stream (RFC 3264).
 //! - [`session_timer`]: session timers (RFC 4028) where the peer asks for them.
 //! - [`refer`]: call transfer — REFER and its NOTIFYs (RFC 3515), Replaces (RFC 3891).
@@ -26,6 +29,7 @@ pub mod admission;
 pub mod dialog;
 pub mod digest;
 pub mod framing;
+pub mod invite;
 pub mod lockout;
 pub mod message;
 pub mod normalize;

@@ -56,8 +56,11 @@ impl ReferError {
 /// (local) tag, `from_tag` the remote one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Replaces {
+    /// Call-ID of the dialog to replace (percent-decoded when it came inside a Refer-To).
     pub call_id: String,
+    /// The receiver's own tag in that dialog.
     pub to_tag: String,
+    /// The other party's tag in that dialog.
     pub from_tag: String,
     /// `early-only`: replace only a dialog that is not yet confirmed (486 otherwise).
     pub early_only: bool,
@@ -234,6 +237,7 @@ impl FromStr for ReferTo {
 /// A REFER, read: where to transfer and who asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refer {
+    /// Where to transfer (with Replaces for an attended transfer).
     pub target: ReferTo,
     /// The Referred-By URI (RFC 3892), if given.
     pub referred_by: Option<String>,

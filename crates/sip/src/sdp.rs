@@ -251,6 +251,57 @@ pub fn answer(n: &Negotiated, local: SocketAddr, session_id: u64, version: u64) 
     )
 }
 
+/// The direction an SDP offer asks for on its first audio stream, read leniently without
+/// negotiating codecs (a media-level attribute wins over a session-level one; `c=0.0.0.0`
+/// is the old way to say `sendonly`, RFC 3264 §8.4). None when there is no audio stream.
+pub fn offered_direction(body: &[u8]) -> Option<Direction> {
+    let text = std::str::from_utf8(body).ok()?;
+    let mut session: Option<Direction> = None;
+    let mut media: Option<Direction> = None;
+    let (mut in_audio, mut seen_audio, mut zero_conn) = (false, false, false);
+    for line in text.lines().map(str::trim) {
+        if let Some(m) = line.strip_prefix("m=") {
+            if seen_audio {
+                break;
+            }
+            in_audio = m.starts_with("audio ");
+            seen_audio |= in_audio;
+            continue;
+        }
+        if seen_audio && !in_audio {
+            continue;
+        }
+        let dir = match line {
+            "a=sendrecv" => Some(Direction::SendRecv),
+            "a=sendonly" => Some(Direction::SendOnly),
+            "a=recvonly" => Some(Direction::RecvOnly),
+            "a=inactive" => Some(Direction::Inactive),
+            _ => None,
+        };
+        if let Some(c) = line.strip_prefix("c=") {
+            if c.split_whitespace().nth(2) == Some("0.0.0.0") {
+                zero_conn = true;
+            } else if in_audio {
+                zero_conn = false;
+            }
+        }
+        match (dir, in_audio) {
+            (Some(d), true) => media = Some(d),
+            (Some(d), false) => session = Some(d),
+            _ => {}
+        }
+    }
+    if !seen_audio {
+        return None;
+    }
+    let d = media.or(session).unwrap_or(Direction::SendRecv);
+    Some(if zero_conn && d == Direction::SendRecv {
+        Direction::SendOnly
+    } else {
+        d
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,5 +376,34 @@ a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n
         .unwrap();
         assert_eq!(old.remote, None);
         assert_eq!(old.offered_direction, Direction::SendOnly);
+    }
+
+    #[test]
+    fn reads_offered_direction_without_negotiating() {
+        assert_eq!(
+            offered_direction(OFFER.as_bytes()),
+            Some(Direction::SendRecv)
+        );
+        let g729_only = OFFER
+            .replace("18 8 0 101", "18")
+            .replace("a=sendrecv", "a=sendonly");
+        assert_eq!(
+            offered_direction(g729_only.as_bytes()),
+            Some(Direction::SendOnly)
+        );
+        let session_level = OFFER
+            .replace("t=0 0\r\n", "t=0 0\r\na=inactive\r\n")
+            .replace("a=sendrecv\r\n", "");
+        assert_eq!(
+            offered_direction(session_level.as_bytes()),
+            Some(Direction::Inactive)
+        );
+        let zero = OFFER.replace("c=IN IP4 10.0.0.1", "c=IN IP4 0.0.0.0");
+        assert_eq!(
+            offered_direction(zero.as_bytes()),
+            Some(Direction::SendOnly)
+        );
+        assert_eq!(offered_direction(b"v=0\r\nm=video 1 RTP/AVP 96\r\n"), None);
+        assert_eq!(offered_direction(b"\xff\xfe"), None);
     }
 }

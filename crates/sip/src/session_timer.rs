@@ -37,14 +37,18 @@ pub enum SessionTimerError {
 /// Which side of the transaction that carried the header refreshes (RFC 4028 §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refresher {
+    /// The side that sent the request carrying the header.
     Uac,
+    /// The side that answers it.
     Uas,
 }
 
 /// A Session-Expires value: the interval in seconds and, maybe, who refreshes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionExpires {
+    /// Session interval in seconds.
     pub interval: u32,
+    /// Who refreshes; None when the header does not say.
     pub refresher: Option<Refresher>,
 }
 
