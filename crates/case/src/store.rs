@@ -1134,6 +1134,7 @@ fn is_contained_relative(path: &str) -> bool {
         && p.components().all(|c| matches!(c, Component::Normal(_)))
 }
 
+pub(crate) mod recovery;
 mod registrations;
 mod security;
 
