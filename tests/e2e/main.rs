@@ -9,6 +9,7 @@ mod agents;
 mod callbacks;
 mod calls;
 mod confidential;
+mod crash;
 mod deploy;
 mod hostile_auth;
 mod hostile_media;

@@ -8,6 +8,7 @@ mod desk;
 mod dialler;
 mod endpoint;
 mod http;
+mod recovery;
 mod report_cli;
 mod security;
 mod status;
@@ -372,6 +373,16 @@ async fn serve(path: &Path) -> Result<()> {
         .await?
         .with_callback_attempts(cfg.callbacks.max_attempts)
         .with_callback_numbers(cfg.callbacks.number_policy(&cfg.trunk.numbers)?);
+    // Before any call is accepted: what a crash left (open calls, recordings without a
+    // row, voicemails never marked) is repaired, so no citizen is lost.
+    recovery::recover(
+        &store,
+        &cfg.recordings_dir(),
+        loaded.ivr.timezone,
+        Duration::from_secs(loaded.ivr.voicemail.min_secs),
+    )
+    .await
+    .context("crash recovery")?;
     let sip_listen = cfg.sip.listen;
     let advertised = cfg.sip.advertised;
     let max_message = cfg.sip.max_message_bytes;
