@@ -548,7 +548,10 @@ fn survey_after(agent_scenario: &str, ext: &str, score: char) -> Value {
     let uas = agent_ready_with(
         &server,
         &phone,
-        phone.sipp(agent_scenario).set("hold_ms", 2000),
+        phone
+            .sipp(agent_scenario)
+            .set("hold_ms", 2000)
+            .key("target", "survey"),
     );
     let sink = RtpSink::bind(server.ports.base + 60);
     let run = Sipp::new("uac_survey.xml")
@@ -586,7 +589,7 @@ fn after_call_survey_answer_is_stored_on_the_call_and_the_case() {
 #[test]
 fn agent_transfers_the_caller_to_the_survey() {
     // The agent's softphone transfers (REFER to sip:survey@…) instead of hanging up.
-    let case = survey_after("agent_transfer_survey.xml", "1005", '2');
+    let case = survey_after("agent_transfer.xml", "1005", '2');
     assert_eq!(case["calls"][0]["satisfaction"], 2, "{case:#}");
     assert_eq!(satisfaction_event(&case), "2 mostly satisfied");
 }

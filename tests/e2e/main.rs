@@ -19,4 +19,5 @@ mod report;
 mod robustness;
 mod status;
 mod transactions;
+mod transfer;
 mod voicemail;

@@ -32,6 +32,38 @@ pub(crate) enum AcdStep<'a> {
     WrapUpDone,
     /// It left the queue unanswered (never [`AcdResult::Answered`]).
     LeftQueue(AcdResult),
+    /// Something for the case trail only (transfer, hold, supervision).
+    Note(CallNote<'a>),
+}
+
+/// What agents and supervisors did on an answered call, for the case's trail: the row
+/// keeps the first agent's figures, the trail says what followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallNote<'a> {
+    /// The citizen was sent on (`to`: "agent 1002", "queue complaint", "number 110",
+    /// "survey").
+    Transferred { to: &'a str },
+    /// The transfer's target answered.
+    TransferAnswered { by: &'a str },
+    /// The citizen was on hold this long.
+    Held { ms: i64 },
+    /// A supervisor (`who`, a user or an extension) listened, whispered or barged in.
+    Supervised { who: &'a str, how: &'a str },
+    /// A supervisor ended the call.
+    ForcedHangUp { who: &'a str },
+}
+
+impl CallNote<'_> {
+    /// The trail's event name and note.
+    fn audit(&self) -> Audit {
+        match self {
+            CallNote::Transferred { to } => ("transferred", format!("to {to}")),
+            CallNote::TransferAnswered { by } => ("transfer_answered", (*by).to_owned()),
+            CallNote::Held { ms } => ("held", format!("{} s", (ms + 500) / 1000)),
+            CallNote::Supervised { who, how } => ("supervised", format!("{how} by {who}")),
+            CallNote::ForcedHangUp { who } => ("force_hangup", format!("by {who}")),
+        }
+    }
 }
 
 /// An audit event for the case: (event, note).
@@ -127,6 +159,12 @@ impl AcdRecord {
                 self.wrap_up_ended_at = Some(at);
                 self.wrap_up_ms = Some(elapsed_ms(ended, at));
                 Ok(None)
+            }
+            AcdStep::Note(n) => {
+                if self.agent_answered_at.is_none() {
+                    return Err(invalid("no agent answered it"));
+                }
+                Ok(Some(n.audit()))
             }
             AcdStep::LeftQueue(result) => {
                 if result == AcdResult::Answered {

@@ -57,6 +57,7 @@
 //! too (argon2id password hashes; only a SHA-256 of each session token).
 
 mod acd;
+pub use acd::CallNote;
 pub mod calendar;
 pub mod callback;
 mod error;

@@ -417,6 +417,16 @@ impl CaseStore {
         self.acd_step(call, AcdStep::AgentEnded, at).await
     }
 
+    /// A transfer, hold or supervision on the answered call, for the case's trail.
+    pub async fn call_note(
+        &self,
+        call: CallId,
+        note: crate::acd::CallNote<'_>,
+        at: DateTime<Utc>,
+    ) -> Result<(), CaseError> {
+        self.acd_step(call, AcdStep::Note(note), at).await
+    }
+
     /// The agent finished wrap-up for the call: `wrap_up_ms` since the talk ended.
     pub async fn call_wrap_up_done(
         &self,

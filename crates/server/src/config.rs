@@ -232,6 +232,9 @@ pub struct AgentsConfig {
     /// An agent's blind transfer (REFER) to this user part sends the caller to the
     /// satisfaction survey, as if the agent had hung up first.
     pub survey_transfer: String,
+    /// Outside numbers an agent may transfer or consult to through `[trunk.outbound]`
+    /// (emergency services, departments' lines); anything else is refused.
+    pub transfer_numbers: Vec<String>,
 }
 
 impl AgentsConfig {
@@ -261,6 +264,7 @@ impl Default for AgentsConfig {
             auth_block_secs: 300,
             digest_algorithms: vec!["MD5".into()],
             survey_transfer: "survey".into(),
+            transfer_numbers: ["110", "119", "120", "122"].map(String::from).to_vec(),
         }
     }
 }

@@ -194,6 +194,11 @@ impl Callback {
                         self.cause = "hotline_shutdown";
                         self.phase = Phase::Done;
                     }
+                    Some(CallEvent::Command { reply, .. }) => {
+                        let _ = reply.send(Err(super::CommandError::Refused(
+                            "a callback takes no call control yet".into(),
+                        )));
+                    }
                 },
                 Some(ev) = leg_media(&mut self.agent) => match ev {
                     MediaEvent::Digit(d) => {

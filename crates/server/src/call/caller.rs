@@ -2,16 +2,15 @@
 //! (BYE, INFO keys, re-INVITE for hold), and the teardown that writes the last rows.
 //! Connecting to an agent is in `connect.rs`.
 
-use super::connect::{event_call_id, AcdEntry};
+use super::connect::{event_call_id, next_leg_media, AcdEntry, AgentSide};
 use super::inbound::{media_params, Cause};
-use super::out_leg::OutLeg;
 use super::{CallEvent, Calls, Ctx, ALLOW};
 use crate::endpoint::EndpointHandle;
 use chrono::Utc;
 use hotline_case::lifecycle::CaseState;
 use hotline_case::{CallId, CaseId, OpenedCall, RecordingKind};
 use hotline_ivr::{CaseStatusSpeech, Flow, Input, Output};
-use hotline_media::{BridgeHandle, MediaEvent, MediaHandle, RecordStop, RecordingInfo};
+use hotline_media::{MediaEvent, MediaHandle, RecordStop, RecordingInfo};
 use hotline_sip::dialog::Dialog;
 use hotline_sip::message::{self, Info};
 use hotline_sip::sdp::{self, Negotiated, G711};
@@ -51,28 +50,14 @@ pub(super) struct Answered {
     pub(super) started: Instant,
     /// While the call is in the ACD (waiting, ringing, talking to an agent).
     pub(super) acd_entry: Option<AcdEntry>,
-    /// The agent's leg while ringing or talking.
-    pub(super) agent: Option<OutLeg>,
-    pub(super) bridge: Option<BridgeHandle>,
-    /// The agent put the caller on hold: they hear hold music until taken back.
-    pub(super) on_hold: bool,
-    /// Path (relative) of the conversation's stereo recording.
-    pub(super) conversation: Option<String>,
-    pub(super) ring_deadline: Option<tokio::time::Instant>,
+    /// Agents, consulted parties and supervisors: their legs and how they are linked.
+    pub(super) side: AgentSide,
     pub(super) left_queue_recorded: bool,
 }
 
-/// Waits for the next media event of the agent leg, if there is one.
-async fn next_leg_media(agent: &mut Option<OutLeg>) -> Option<MediaEvent> {
-    match agent {
-        Some(leg) => leg.media_rx.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+async fn sleep_until_opt(at: Option<Instant>) {
     match at {
-        Some(at) => tokio::time::sleep_until(at).await,
+        Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
     }
 }
@@ -121,12 +106,14 @@ impl Answered {
             tokio::select! {
                 ev = self.rx.recv() => match ev {
                     Some(CallEvent::Sip(ev)) => {
-                        let to_leg = self.agent.as_ref().is_some_and(|l| l.call_id == event_call_id(&ev));
-                        if to_leg {
-                            self.on_leg_sip(ev).await;
-                        } else {
-                            self.on_sip(ev).await;
+                        match self.side.leg_of(event_call_id(&ev)) {
+                            Some(leg) => self.on_leg_sip(leg, ev).await,
+                            None => self.on_sip(ev).await,
                         }
+                    }
+                    Some(CallEvent::Command { cmd, agent, reply }) => {
+                        let done = self.on_command(cmd, agent).await;
+                        let _ = reply.send(done);
                     }
                     Some(CallEvent::Offer { agent }) => self.on_offer(agent).await,
                     Some(CallEvent::QueueExpired) => self.on_queue_expired().await,
@@ -137,8 +124,8 @@ impl Answered {
                     }
                     None => self.cause = Some(Cause::CallerBye),
                 },
-                Some(ev) = next_leg_media(&mut self.agent) => self.on_agent_media(ev),
-                _ = sleep_until_opt(self.ring_deadline) => self.ring_timeout(),
+                Some((leg, ev)) = next_leg_media(&mut self.side.legs) => self.on_leg_media(leg, ev),
+                _ = sleep_until_opt(self.side.control.poll_timeout()) => self.on_control_timeout().await,
                 _ = position_tick.tick(), if waiting => self.check_position(),
                 ev = self.media_rx.recv(), if media_open => match ev {
                     Some(ev) => self.on_media(ev).await,
@@ -287,7 +274,7 @@ impl Answered {
         let now = Instant::now();
         match ev {
             // Hold music plays round until the agent takes the caller back.
-            MediaEvent::PlaybackFinished if self.on_hold => self.play_hold_music(),
+            MediaEvent::PlaybackFinished if self.side.music => self.play_hold_music(),
             MediaEvent::PlaybackFinished => self.flow.handle_input(now, Input::PlaybackFinished),
             MediaEvent::Digit(d) => {
                 tracing::debug!(digit = %d, "DTMF by RFC 4733");
@@ -311,15 +298,20 @@ impl Answered {
 
     /// A key from the caller: to the agent while talking, else to the flow.
     fn on_digit(&mut self, d: char) {
-        match self.agent.as_ref().filter(|l| l.is_connected()) {
+        let talking = self.side.control.conversation_leg();
+        match talking.and_then(|id| self.side.legs.get(&id)) {
             Some(leg) => leg.media.send_dtmf(d),
+            None if self.side.control.is_talking() => {} // on hold: keys go nowhere
             None => self.flow.handle_input(Instant::now(), Input::Digit(d)),
         }
     }
 
     async fn store_recording(&mut self, info: RecordingInfo, why: RecordStop) {
         let (path, kind) = if why == RecordStop::BridgeEnded {
-            (self.conversation.take(), RecordingKind::Conversation)
+            (
+                self.side.conversations.pop_front(),
+                RecordingKind::Conversation,
+            )
         } else {
             (self.recording.take(), RecordingKind::Voicemail)
         };
@@ -354,7 +346,7 @@ impl Answered {
                 Output::StopRecording => self.media.stop_recording(),
                 Output::Enqueue { queue } => self.enqueue(queue).await,
                 Output::LeaveQueue => {
-                    self.leave_queue();
+                    self.leave_queue().await;
                     leaving = true;
                 }
                 Output::CallbackRequested => {
@@ -437,7 +429,7 @@ impl Answered {
         self.media.record(path, max);
     }
 
-    fn send_bye(&mut self) {
+    pub(super) fn send_bye(&mut self) {
         let bye = self.dialog.request(Method::Bye, self.ep.advertised);
         let dest = self.dialog.destination();
         self.ep.request(bye, dest, self.dialog.transport);
@@ -448,8 +440,10 @@ impl Answered {
     pub(super) async fn finish(mut self) {
         let cause = self.cause.unwrap_or(Cause::HotlineBye);
         if self.acd_entry.as_ref().is_some_and(|e| !e.connected) {
-            self.leave_queue();
-            self.left_queue("abandoned").await;
+            self.leave_queue().await;
+            if !self.side.control.has_answered() {
+                self.left_queue("abandoned").await;
+            }
         }
         self.end_conversation().await;
         self.media.close();

@@ -143,10 +143,12 @@ pub enum Record {
 /// What the IVR flow must hear.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlowNote {
-    AgentRinging,
-    AgentAnswered,
+    /// An agent's phone rings.
+    Ringing,
+    /// The first agent answered.
+    Answered,
     /// The last agent is gone: the survey follows.
-    AgentHungUp,
+    HungUp,
 }
 
 /// One thing the actor must do.
@@ -306,9 +308,9 @@ impl Control {
         matches!(self.state, State::Talking(_))
     }
 
-    /// Whether a phone rings for the call.
-    pub fn is_ringing(&self) -> bool {
-        matches!(self.state, State::Ringing { .. })
+    /// Whether an agent ever answered the call.
+    pub fn has_answered(&self) -> bool {
+        self.answered_once
     }
 
     /// The leg the citizen talks with, for keys the citizen presses.
@@ -364,7 +366,7 @@ impl Control {
         });
         if !transfer && !self.answered_once {
             self.push(Action::Record(Record::Offered(agent.clone())));
-            self.push(Action::Flow(FlowNote::AgentRinging));
+            self.push(Action::Flow(FlowNote::Ringing));
         }
         self.state = State::Ringing {
             peer: Peer {
@@ -465,7 +467,7 @@ impl Control {
                     self.push(Action::Record(Record::TransferAnswered("number".into())));
                 }
                 if !self.answered_once {
-                    self.push(Action::Flow(FlowNote::AgentAnswered));
+                    self.push(Action::Flow(FlowNote::Answered));
                     self.first_leg = Some(peer.leg);
                 }
                 self.answered_once = true;
@@ -514,7 +516,7 @@ impl Control {
                         std::mem::replace(&mut self.state, State::Ended)
                     }
                     None => {
-                        self.push(Action::Flow(FlowNote::AgentHungUp));
+                        self.push(Action::Flow(FlowNote::HungUp));
                         State::Idle
                     }
                 }
@@ -636,7 +638,7 @@ impl Control {
         if let Some((leg, _)) = t.supervisor {
             self.push(Action::HangUp(leg));
         }
-        self.push(Action::Flow(FlowNote::AgentHungUp));
+        self.push(Action::Flow(FlowNote::HungUp));
         State::Idle
     }
 
@@ -734,7 +736,7 @@ impl Control {
         self.state = State::Idle;
         match to {
             Destination::Survey => {
-                self.push(Action::Flow(FlowNote::AgentHungUp));
+                self.push(Action::Flow(FlowNote::HungUp));
             }
             Destination::Queue(q) => self.wait_in_queue(q),
             Destination::Agent { agent, key } => {

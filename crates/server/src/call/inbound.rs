@@ -38,6 +38,8 @@ pub(super) enum Cause {
     MaxDuration,
     /// The server is stopping (SIGTERM): the hotline hung up.
     Shutdown,
+    /// A supervisor ended the call (强拆).
+    SupervisorHangUp,
 }
 
 impl Cause {
@@ -48,6 +50,7 @@ impl Cause {
             Cause::AckTimeout => "ack_timeout",
             Cause::MaxDuration => "max_duration",
             Cause::Shutdown => "hotline_shutdown",
+            Cause::SupervisorHangUp => "supervisor_hangup",
         }
     }
 }
@@ -87,7 +90,11 @@ pub(super) async fn run(
         tracing::info!(%caller, %called, source = %invite.source, transport = ?invite.transport, "incoming call");
         let setup = Setup { ctx, calls, ep, invite, tx, caller, called, arrived: Utc::now() };
         if let Some(mut call) = setup.answer(rx).await {
+            // The desk and supervisors reach a live call by its ticket.
+            let ticket = call.opened.ticket.clone();
+            call.calls.tickets.insert(ticket.clone(), call.tx.clone());
             call.converse().await;
+            call.calls.tickets.remove(&ticket);
             call.finish().await;
         }
     }
@@ -288,11 +295,7 @@ impl Setup {
             cause: None,
             started: now,
             acd_entry: None,
-            agent: None,
-            bridge: None,
-            on_hold: false,
-            conversation: None,
-            ring_deadline: None,
+            side: super::connect::AgentSide::new(),
             left_queue_recorded: false,
         })
     }

@@ -34,8 +34,25 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+pub use connect::Command;
+pub use control::Supervision;
+
+/// Why a call-control command was not carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// No live call has that ticket (it ended, or never reached the IVR).
+    #[error("no live call has this ticket")]
+    NoCall,
+    /// An agent asked about a call it is not on.
+    #[error("{0}")]
+    NotYours(String),
+    /// The call cannot do it now (no agent, no consultation…) or the target is refused.
+    #[error("{0}")]
+    Refused(String),
+}
+
 /// Methods we handle, for Allow headers.
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY";
 
 /// What a call receives.
 // SIP events are nearly all of the traffic: boxing them would allocate per message.
@@ -50,6 +67,13 @@ pub enum CallEvent {
     QueueExpired,
     /// The server is stopping: hang up now, finishing the recording and the call's rows.
     Shutdown,
+    /// The desk or a supervisor acts on the call; the answer says whether it could.
+    Command {
+        cmd: Command,
+        /// The asking agent's extension (none for a supervisor).
+        agent: Option<String>,
+        reply: tokio::sync::oneshot::Sender<Result<(), CommandError>>,
+    },
 }
 
 /// A new INVITE as the endpoint hands it to a call.
@@ -219,6 +243,8 @@ impl Ctx {
 #[derive(Clone)]
 pub struct Calls {
     map: Arc<DashMap<String, mpsc::Sender<CallEvent>>>,
+    /// Live inbound calls by ticket, for call control from the desk.
+    pub(crate) tickets: Arc<DashMap<String, mpsc::Sender<CallEvent>>>,
     /// Set when the server stops: new INVITEs get 503.
     stopping: Arc<std::sync::atomic::AtomicBool>,
     pub ctx: Arc<Ctx>,
@@ -229,6 +255,7 @@ impl Calls {
     pub fn new(ctx: Arc<Ctx>) -> Calls {
         Calls {
             map: Arc::default(),
+            tickets: Arc::default(),
             stopping: Arc::default(),
             ctx,
         }
@@ -272,6 +299,26 @@ impl Calls {
     /// leaves: routes it to the channel `tx` of the call that places the leg.
     pub fn route_to<'a>(&'a self, tx: &'a mpsc::Sender<CallEvent>) -> impl FnOnce(&str) + 'a {
         move |call_id| self.register(call_id, tx.clone())
+    }
+
+    /// Asks the live call of `ticket` to carry out `cmd`. `agent`: the extension the
+    /// asking agent works at — an agent controls only the call it is on.
+    pub async fn command(
+        &self,
+        ticket: &str,
+        cmd: Command,
+        agent: Option<String>,
+    ) -> Result<(), CommandError> {
+        let tx = self
+            .tickets
+            .get(ticket)
+            .map(|t| t.clone())
+            .ok_or(CommandError::NoCall)?;
+        let (reply, done) = tokio::sync::oneshot::channel();
+        tx.send(CallEvent::Command { cmd, agent, reply })
+            .await
+            .map_err(|_| CommandError::NoCall)?;
+        done.await.map_err(|_| CommandError::NoCall)?
     }
 
     /// Stops routing a Call-ID.

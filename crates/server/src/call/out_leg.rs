@@ -41,7 +41,8 @@ pub enum LegEvent {
     /// `inactive`) or took them back (`false`).
     Held(bool),
     /// The far end (an agent) transferred the other party with REFER to this user part
-    /// (e.g. `survey`); the REFER was accepted (202, NOTIFY 200). The call decides.
+    /// (an extension, a queue, a number, `survey`); the REFER was accepted (202, NOTIFY
+    /// "100 Trying"). The call decides and answers with [`OutLeg::notify_refer`].
     Transfer(String),
 }
 
@@ -113,6 +114,8 @@ pub struct OutLeg {
     authorized: bool,
     /// The far end holds the call (its last offer was `sendonly` or `inactive`).
     held: bool,
+    /// A REFER was accepted and its final NOTIFY not yet sent.
+    refer_pending: bool,
     dialog: Option<Dialog>,
     negotiated: Option<Negotiated>,
     state: State,
@@ -158,6 +161,7 @@ impl OutLeg {
             },
             authorized: false,
             held: false,
+            refer_pending: false,
             dialog: None,
             negotiated: None,
             state: State::Inviting,
@@ -314,6 +318,42 @@ impl OutLeg {
         self.media.close();
     }
 
+    /// Reports the outcome of the REFER this leg sent (a sipfrag status: 200 carried out,
+    /// 4xx/5xx refused — the call stays up) and ends its subscription. Once per REFER.
+    pub fn notify_refer(&mut self, code: u16) {
+        if std::mem::take(&mut self.refer_pending) {
+            self.send_notify(code);
+        }
+    }
+
+    /// The NOTIFY of the REFER subscription: "100 Trying" keeps it active, a final
+    /// status terminates it.
+    fn send_notify(&mut self, code: u16) {
+        let Some(d) = self.dialog.as_mut() else {
+            return;
+        };
+        let mut notify = d.request(Method::Notify, self.ep.advertised);
+        notify
+            .headers
+            .push(Header::Other("Event".into(), "refer".into()));
+        let state = if code < 200 {
+            "active;expires=60"
+        } else {
+            "terminated;reason=noresource"
+        };
+        notify
+            .headers
+            .push(Header::Other("Subscription-State".into(), state.into()));
+        let frag = format!("SIP/2.0 {code} {}\r\n", message::reason_phrase(code));
+        message::set_body(
+            &mut notify.headers,
+            &mut notify.body,
+            "message/sipfrag;version=2.0",
+            frag.into_bytes(),
+        );
+        self.ep.request(notify, d.destination(), d.transport);
+    }
+
     /// A SIP event of this leg's Call-ID.
     pub fn on_sip(&mut self, ev: Event) -> Option<LegEvent> {
         match ev {
@@ -465,29 +505,17 @@ impl OutLeg {
                 (held != std::mem::replace(&mut self.held, held)).then_some(LegEvent::Held(held))
             }
             Method::Refer => {
-                // RFC 3515: accept, then report the outcome at once (we carry it out
-                // ourselves, without a new INVITE) and end the implicit subscription.
+                // RFC 3515: accepted (202) and "100 Trying" at once; the call carries the
+                // transfer out itself (no new INVITE from the phone) and reports how it
+                // went with `notify_refer`, which ends the implicit subscription.
                 let target = message::first(&req.headers, "Refer-To")
                     .map(|v| v.trim().trim_start_matches('<'))
                     .and_then(message::uri_user)
                     .unwrap_or("")
                     .to_string();
                 self.ep.respond(&key, message::response(&req, 202, None));
-                let mut notify = d.request(Method::Notify, self.ep.advertised);
-                notify
-                    .headers
-                    .push(Header::Other("Event".into(), "refer".into()));
-                notify.headers.push(Header::Other(
-                    "Subscription-State".into(),
-                    "terminated;reason=noresource".into(),
-                ));
-                message::set_body(
-                    &mut notify.headers,
-                    &mut notify.body,
-                    "message/sipfrag;version=2.0",
-                    b"SIP/2.0 200 OK\r\n".to_vec(),
-                );
-                self.ep.request(notify, d.destination(), d.transport);
+                self.refer_pending = true;
+                self.send_notify(100);
                 Some(LegEvent::Transfer(target))
             }
             Method::Info => {

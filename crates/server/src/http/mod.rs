@@ -18,6 +18,7 @@
 
 mod auth;
 mod callbacks;
+mod calls;
 mod cases;
 mod departments;
 mod error;
@@ -121,6 +122,13 @@ pub(crate) fn routes() -> Vec<Route> {
             get(cases::recording),
         ),
         authed("get", "/api/reports/daily", get(reports::daily)),
+        authed("post", "/api/calls/{ticket}/control", post(calls::control)),
+        authed(
+            "post",
+            "/api/calls/{ticket}/supervise",
+            post(calls::supervise),
+        ),
+        authed("post", "/api/calls/{ticket}/hangup", post(calls::hang_up)),
         authed("get", "/api/callbacks", get(callbacks::list)),
         authed("post", "/api/callbacks", post(callbacks::create)),
         authed("get", "/api/callbacks/{id}", get(callbacks::show)),

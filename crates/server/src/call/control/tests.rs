@@ -46,7 +46,7 @@ fn an_offer_rings_and_the_answer_bridges_the_agent() {
                 dial: Dial::Agent(agent("1001"))
             },
             Action::Record(Record::Offered(agent("1001"))),
-            Action::Flow(FlowNote::AgentRinging),
+            Action::Flow(FlowNote::Ringing),
         ]
     );
     assert_eq!(c.poll_timeout(), Some(t0 + RING));
@@ -59,7 +59,7 @@ fn an_offer_rings_and_the_answer_bridges_the_agent() {
                 agent: agent("1001"),
                 leg: 1
             }),
-            Action::Flow(FlowNote::AgentAnswered),
+            Action::Flow(FlowNote::Answered),
             Action::Live("answered"),
             pair(1),
         ]
@@ -155,7 +155,7 @@ fn the_agent_hanging_up_starts_wrap_up_and_the_survey() {
         vec![
             Action::Acd(AcdOp::ConversationEnded(CallKey(1))),
             Action::Record(Record::AgentEnded),
-            Action::Flow(FlowNote::AgentHungUp),
+            Action::Flow(FlowNote::HungUp),
             Action::Media(Topology::default()),
         ]
     );
@@ -207,7 +207,7 @@ fn blind_transfer_to_an_agent_rings_them_with_music_and_they_take_over() {
         !acts.contains(&Action::Record(Record::AgentEnded)),
         "the row's agent ended once"
     );
-    assert!(acts.contains(&Action::Flow(FlowNote::AgentHungUp)));
+    assert!(acts.contains(&Action::Flow(FlowNote::HungUp)));
 }
 
 #[test]
@@ -264,12 +264,12 @@ fn transfer_to_a_queue_or_the_survey() {
     let acts = drain(&mut c);
     assert!(acts.contains(&Action::Acd(AcdOp::Requeue("complaint".into()))));
     assert!(acts.contains(&Action::Music(true)));
-    assert!(!acts.contains(&Action::Flow(FlowNote::AgentHungUp)));
+    assert!(!acts.contains(&Action::Flow(FlowNote::HungUp)));
 
     let mut c = talking(t0);
     c.transfer(Destination::Survey, Some(1), RING, t0).unwrap();
     let acts = drain(&mut c);
-    assert!(acts.contains(&Action::Flow(FlowNote::AgentHungUp)));
+    assert!(acts.contains(&Action::Flow(FlowNote::HungUp)));
     assert!(!acts.iter().any(|a| matches!(a, Action::Music(true))));
     // Nothing to transfer once the agent is gone.
     assert_eq!(
@@ -396,7 +396,7 @@ fn a_conference_lets_all_three_hear_each_other() {
     c.handle_leg(1, LegEvent::HungUp, t0);
     let acts = drain(&mut c);
     assert!(acts.contains(&pair(2)), "{acts:?}");
-    assert!(!acts.contains(&Action::Flow(FlowNote::AgentHungUp)));
+    assert!(!acts.contains(&Action::Flow(FlowNote::HungUp)));
 }
 
 #[test]
