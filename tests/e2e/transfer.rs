@@ -6,6 +6,7 @@
 
 use hotline_e2e::agents::{caller, ready_all, s, AgentPhone};
 use hotline_e2e::audio::{power_share_at, rms, ulaw_decode, Wav};
+use hotline_e2e::baresip::Baresip;
 use hotline_e2e::pcap::{self, Segment};
 use hotline_e2e::rtp::{RtpPacket, RtpSink};
 use hotline_e2e::sipp::Sipp;
@@ -413,4 +414,84 @@ fn a_supervisor_listens_whispers_barges_in_and_ends_the_call() {
     ] {
         assert!(ev.contains(&(e.into(), n.into())), "{e} {n}: {ev:?}");
     }
+}
+
+#[test]
+fn a_baresip_agent_holds_resumes_and_transfers_to_another_agent() {
+    let (a3, a2) = (
+        AgentSpec::new("1003", "agent:3"),
+        AgentSpec::new("1002", "agent:3"),
+    );
+    // baresip 1.0 gives up on a 401 offering an algorithm it lacks: MD5 only.
+    let server = Server::start(ServerOptions {
+        agents: vec![a3.clone(), a2.clone()],
+        digest_algorithms: vec!["MD5".into()],
+        ..Default::default()
+    });
+    let base = server.ports.base;
+    let phone = Baresip::start(
+        &server,
+        "1003",
+        &a3.password,
+        AGENT_HZ,
+        60,
+        (base + 70, base + 79),
+        Duration::from_secs(60),
+    );
+    server.wait_agent("1003", Duration::from_secs(10), |a| {
+        a["registered_contacts"].as_u64().unwrap_or(0) >= 1
+    });
+    phone
+        .command("dial", &format!("sip:*1@{}", server.sip))
+        .expect("dial *1");
+    let a = server.wait_agent("1003", Duration::from_secs(10), |a| a["state"] == "ready");
+    assert_eq!(a["state"], "ready", "{a:#}\n{}", phone.log());
+    std::thread::sleep(Duration::from_millis(300));
+    let p2 = AgentPhone::new(&a2, base + 88);
+    p2.ready(&server);
+    voices(&server);
+    let second = p2.answer(&server, "agent_answer_tone.xml", 1, Duration::from_secs(40));
+    let sink = RtpSink::bind(base + 60);
+    let citizen = caller('0', 1000, 14_000, sink.port, base + 80).spawn(&server);
+    server.wait_agent("1003", Duration::from_secs(10), |a| a["state"] == "on_call");
+    std::thread::sleep(Duration::from_secs(1));
+    // The softphone's hold: the citizen hears music, then is taken back.
+    phone.command("hold", "").expect("hold");
+    let held = Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    phone.command("resume", "").expect("resume");
+    std::thread::sleep(Duration::from_secs(1));
+    let music = pcm_between(&sink.packets(), held, held + Duration::from_secs(3));
+    let chime = heard(&music, 523.25) + heard(&music, 659.25);
+    eprintln!("hold music share {chime:.2}");
+    assert!(
+        chime > 0.5,
+        "no hold music while baresip held\n{}",
+        phone.log()
+    );
+    // The softphone's blind transfer to 1002.
+    let t = phone.command("transfer", &format!("sip:1002@{}", server.sip));
+    eprintln!("baresip transfer: {t:?}");
+    let run = citizen.wait();
+    run.assert_success("citizen");
+    second
+        .wait()
+        .assert_success("1002 takes the transferred call");
+    let ticket = run.x_ticket().unwrap();
+    let case = server.wait_case(&ticket, Duration::from_secs(10), |c| {
+        events(c).iter().any(|(e, _)| e == "transfer_answered")
+    });
+    let ev = events(&case);
+    assert!(
+        ev.contains(&("transferred".into(), "to agent 1002".into())),
+        "{ev:?}\n{}",
+        phone.log()
+    );
+    assert!(ev.iter().any(|(e, _)| e == "held"), "{ev:?}");
+    let wavs = conversations(&server, &ticket, 2);
+    let (left, _) = channels(&wavs[1]);
+    assert!(
+        heard(&left, CITIZEN_HZ) > 0.7,
+        "1002's recording lacks the citizen"
+    );
 }

@@ -926,6 +926,15 @@ impl Control {
         let agent = t.peer.leg;
         let mut parties = Vec::new();
         let held = t.held_since.is_some();
+        if t.consult.is_none() && t.conference.is_none() && t.supervisor.is_none() {
+            // The plain conversation, held or not: the bridge and its recording go on,
+            // the music wins over the agent's audio towards the citizen.
+            let parties = vec![
+                (CITIZEN, Hears::Everyone, true),
+                (agent, Hears::Everyone, true),
+            ];
+            return (Topology { parties }, held);
+        }
         let mut others = vec![agent];
         let third = t.conference.as_ref().map(|p| p.leg);
         others.extend(third);
@@ -963,13 +972,6 @@ impl Control {
                 if let Some((_, Hears::Only(h), _)) = parties.first_mut() {
                     h.push(s);
                 }
-            }
-        }
-        // Whom everyone else hears: simplify "all the others" for the plain pair.
-        let plain = parties.len() == 2 && !held;
-        if plain {
-            for p in &mut parties {
-                p.1 = Hears::Everyone;
             }
         }
         (Topology { parties }, held)

@@ -138,7 +138,10 @@ fn hold_plays_music_and_the_trail_gets_the_hold_time() {
     let acts = drain(&mut c);
     assert!(acts.contains(&Action::Record(Record::Held(Duration::from_secs(7)))));
     assert!(acts.contains(&Action::Music(false)));
-    assert!(acts.contains(&pair(1)));
+    assert!(
+        !acts.iter().any(|a| matches!(a, Action::Media(_))),
+        "hold keeps the bridge (and its recording): {acts:?}"
+    );
     // The desk's hold and resume do the same.
     c.hold(t0 + Duration::from_secs(20)).unwrap();
     c.resume(t0 + Duration::from_secs(21)).unwrap();
