@@ -495,3 +495,77 @@ fn a_baresip_agent_holds_resumes_and_transfers_to_another_agent() {
         "1002's recording lacks the citizen"
     );
 }
+
+#[test]
+fn an_agent_sends_an_emergency_to_110_through_the_trunk() {
+    let gw_port = hotline_e2e::ports::free_port();
+    let a1 = AgentSpec::new("1001", "agent:3");
+    let server = Server::start(ServerOptions {
+        agents: vec![a1.clone()],
+        extra_config: format!(
+            "[trunk.outbound]\ngateway = \"127.0.0.1:{gw_port}\"\ncaller_id = \"12345\"\nusername = \"hotline\"\npassword = \"gw-secret-1\"\n"
+        ),
+        ..Default::default()
+    });
+    let p1 = AgentPhone::new(&a1, server.ports.base + 84);
+    p1.ready(&server);
+    voices(&server);
+    pcap::write(
+        &server.dir().join("gateway.pcap"),
+        &[
+            Segment::Silence { ms: 200 },
+            Segment::Tone {
+                freq: SUPERVISOR_HZ,
+                ms: 4000,
+            },
+        ],
+    );
+    // 110 (the gateway) answers and hangs up 5 s later.
+    let gateway = Sipp::new("gw_challenge_answer.xml")
+        .local_port(gw_port)
+        .media_port(server.ports.base + 92)
+        .key("user", "hotline")
+        .key("password", "gw-secret-1")
+        .set("hold_ms", 5000)
+        .timeout(Duration::from_secs(60))
+        .spawn(&server);
+    let agent = p1
+        .sipp("agent_transfer.xml")
+        .key("target", "110")
+        .set("hold_ms", 1500)
+        .timeout(Duration::from_secs(40))
+        .spawn(&server);
+    let sink = RtpSink::bind(server.ports.base + 60);
+    let run = caller('0', 1000, 12_000, sink.port, server.ports.base + 80).run(&server);
+    run.assert_success("caller");
+    agent.wait().assert_success("1001 transfers to 110");
+    let gw = gateway.wait();
+    gw.assert_success("110 answers");
+    let invite = gw
+        .received()
+        .iter()
+        .find(|m| m.starts_with("INVITE "))
+        .cloned()
+        .expect("the gateway got an INVITE");
+    assert!(invite.starts_with("INVITE sip:110@"), "{invite}");
+    let ticket = run.x_ticket().unwrap();
+    let case = server.wait_case(&ticket, Duration::from_secs(10), |c| {
+        !c["calls"][0]["ended_at"].is_null()
+    });
+    let ev = events(&case);
+    assert!(
+        ev.contains(&("transferred".into(), "to number 110".into())),
+        "{ev:?}"
+    );
+    assert!(ev.iter().any(|(e, _)| e == "transfer_answered"), "{ev:?}");
+    let wavs = conversations(&server, &ticket, 2);
+    let (left, right) = channels(&wavs[1]);
+    assert!(
+        heard(&left, CITIZEN_HZ) > 0.7,
+        "110's recording lacks the citizen"
+    );
+    assert!(
+        heard(&right, SUPERVISOR_HZ) > 0.7,
+        "110's recording lacks 110"
+    );
+}
