@@ -5,6 +5,7 @@
 use hotline_e2e::flows::{check_voicemail, prompts_ms};
 use hotline_e2e::pcap::{self, Segment};
 use hotline_e2e::rtp::RtpSink;
+use hotline_e2e::sip::{header, status, RawSip};
 use hotline_e2e::{Hours, Server, ServerOptions, Sipp};
 use std::time::Duration;
 
@@ -164,13 +165,15 @@ fn closed_hours_voicemail_finalized_on_hangup() {
 }
 
 #[test]
-fn sigterm_hangs_up_and_keeps_the_voicemail_being_recorded() {
+fn sigterm_drains_then_hangs_up_and_keeps_three_voicemails_being_recorded() {
+    const DRAIN_SECS: u64 = 4;
     let mut server = Server::start(ServerOptions {
         hours: Hours::Closed,
+        drain_secs: DRAIN_SECS,
         ..Default::default()
     });
     let record_at = prompts_ms(&["welcome", "emergency", "closed", "voicemail", "beep"]);
-    // The caller speaks (a tone) from just after the beep until the hotline hangs up.
+    // Three callers speak (a tone) from just after the beep until the hotline hangs up.
     let segments = [
         Segment::Silence {
             ms: record_at + MARGIN_MS,
@@ -182,52 +185,93 @@ fn sigterm_hangs_up_and_keeps_the_voicemail_being_recorded() {
     ];
     pcap::write(&server.dir().join("caller.pcap"), &segments);
     let sink = RtpSink::bind(server.ports.base + 60);
-    let caller = Sipp::new("uac_wait_for_bye.xml")
+    let callers = Sipp::new("uac_wait_for_bye.xml")
         .key("sink_port", sink.port)
+        .calls(3)
         .timeout(Duration::from_secs(90))
         .spawn(&server);
-    // Three seconds into the message, the service is stopped as systemd stops it.
+    // Three seconds into the messages, the service is stopped as systemd stops it.
     std::thread::sleep(Duration::from_millis(u64::from(
         record_at + MARGIN_MS + 3000,
     )));
     let asked = std::time::Instant::now();
+    server.send_sigterm();
+    // While the live calls drain, a new call is refused at once, for the trunk (or
+    // Kamailio) to send it to another node.
+    std::thread::sleep(Duration::from_millis(300));
+    let peer = RawSip::new(server.sip);
+    let invite = peer.invite(
+        "12345",
+        "during-drain",
+        "drain1",
+        server.ports.base + 70,
+        "0 101",
+    );
+    peer.send(invite.as_bytes());
+    let reply = peer
+        .final_response(Duration::from_secs(2))
+        .unwrap_or_else(|| {
+            panic!(
+                "no answer to an INVITE while draining:\n{}",
+                server.log_text()
+            )
+        });
+    assert_eq!(status(&reply), Some(503), "{reply}");
+    assert!(header(&reply, "Retry-After").is_some(), "{reply}");
     let status = server
-        .terminate(Duration::from_secs(20))
-        .unwrap_or_else(|| panic!("still running 20 s after SIGTERM:\n{}", server.log_text()));
+        .wait_exit(Duration::from_secs(DRAIN_SECS + 15))
+        .unwrap_or_else(|| panic!("still running after SIGTERM:\n{}", server.log_text()));
     let took = asked.elapsed();
     assert!(status.success(), "exit {status}:\n{}", server.log_text());
     eprintln!("SIGTERM -> exit in {:.2} s", took.as_secs_f64());
-    assert!(took < Duration::from_secs(5), "stopping took {took:?}");
-
-    // The caller was hung up on (BYE), not left with dead air.
-    let run = caller.wait();
-    run.assert_success("the caller gets the hotline's BYE");
-    let ticket = run.x_ticket().expect("X-Ticket in the 200 OK");
-
-    // The call row is closed, the message kept as a voicemail to call back.
-    let case = server.case_show(&ticket);
-    let call = &case["calls"][0];
-    assert_eq!(call["hangup_cause"], "hotline_shutdown", "{case:#}");
-    assert!(!call["ended_at"].is_null(), "{case:#}");
-    assert_eq!(case["case"]["status"], "callback_pending", "{case:#}");
-    let recs = case["recordings"].as_array().expect("recordings");
-    assert_eq!(recs.len(), 1, "{case:#}");
-    let path = server
-        .recordings_dir()
-        .join(recs[0]["path"].as_str().expect("recording path"));
-    let wav = hotline_e2e::audio::Wav::read(&path);
-    let row_secs = recs[0]["duration_ms"].as_f64().unwrap() / 1000.0;
+    // The calls went on through the drain, then were hung up well before systemd's limit.
     assert!(
-        (wav.secs() - row_secs).abs() < 0.2,
-        "row {row_secs} s, file {:.2} s",
-        wav.secs()
+        took >= Duration::from_secs(DRAIN_SECS) && took < Duration::from_secs(DRAIN_SECS + 5),
+        "stopping took {took:?}"
     );
-    let loud = hotline_e2e::flows::loud_secs(&wav.samples);
-    let share = hotline_e2e::audio::power_share_at(&wav.samples, TONE_HZ);
-    eprintln!(
-        "voicemail kept: {:.2} s, {loud:.2} s of tone, 1 kHz share {share:.3}",
-        wav.secs()
-    );
-    assert!(loud > 1.5, "only {loud:.2} s of the caller's message kept");
-    assert!(share > 0.8, "1 kHz share {share:.2}");
+
+    // The callers were hung up on (BYE), not left with dead air.
+    let run = callers.wait();
+    run.assert_success("the callers get the hotline's BYE");
+    let tickets: Vec<String> = run
+        .received()
+        .iter()
+        .filter(|m| {
+            m.starts_with("SIP/2.0 200") && header(m, "CSeq").is_some_and(|c| c.ends_with("INVITE"))
+        })
+        .filter_map(|m| header(m, "X-Ticket").map(str::to_string))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(tickets.len(), 3, "{tickets:?}");
+
+    // Every call row is closed, every message kept as a voicemail to call back.
+    for ticket in &tickets {
+        let case = server.case_show(ticket);
+        let call = &case["calls"][0];
+        assert_eq!(call["hangup_cause"], "hotline_shutdown", "{case:#}");
+        assert!(!call["ended_at"].is_null(), "{case:#}");
+        assert_eq!(case["case"]["status"], "callback_pending", "{case:#}");
+        let recs = case["recordings"].as_array().expect("recordings");
+        assert_eq!(recs.len(), 1, "{case:#}");
+        let path = server
+            .recordings_dir()
+            .join(recs[0]["path"].as_str().expect("recording path"));
+        let wav = hotline_e2e::audio::Wav::read(&path);
+        let row_secs = recs[0]["duration_ms"].as_f64().unwrap() / 1000.0;
+        assert!(
+            (wav.secs() - row_secs).abs() < 0.2,
+            "row {row_secs} s, file {:.2} s",
+            wav.secs()
+        );
+        let loud = hotline_e2e::flows::loud_secs(&wav.samples);
+        let share = hotline_e2e::audio::power_share_at(&wav.samples, TONE_HZ);
+        eprintln!(
+            "{ticket}: voicemail kept: {:.2} s, {loud:.2} s of tone, 1 kHz share {share:.3}",
+            wav.secs()
+        );
+        // 3 s before SIGTERM plus the drain.
+        assert!(loud > 5.0, "only {loud:.2} s of the caller's message kept");
+        assert!(share > 0.8, "1 kHz share {share:.2}");
+    }
 }

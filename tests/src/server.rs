@@ -66,6 +66,8 @@ pub struct ServerOptions {
     pub hours: Hours,
     pub t1_ms: u64,
     pub answer_delay_ms: u64,
+    /// `[calls] drain_secs`: how long live calls go on after SIGTERM (2 s in tests).
+    pub drain_secs: u64,
     pub allowed_sources: Vec<String>,
     pub max_message_bytes: usize,
     /// Agents added with `hotline agent add` before the server starts.
@@ -121,6 +123,7 @@ impl Default for ServerOptions {
             hours: Hours::Staffed,
             t1_ms: 500,
             answer_delay_ms: 0,
+            drain_secs: 2,
             allowed_sources: vec!["127.0.0.1/32".into()],
             max_message_bytes: 16_384,
             agents: Vec::new(),
@@ -196,6 +199,7 @@ prompts = "{prompts}"
 [calls]
 answer_delay_ms = {delay}
 max_call_secs = 3600
+drain_secs = {drain}
 
 [agents]
 realm = "hotline12345"
@@ -217,6 +221,7 @@ digest_algorithms = [{algs}]
             ivr = ivr.display(),
             prompts = ws.join("prompts/zh").display(),
             delay = opts.answer_delay_ms,
+            drain = opts.drain_secs,
             max_fail = opts.auth_max_failures,
             block = opts.auth_block_secs,
             algs = opts
@@ -284,12 +289,23 @@ digest_algorithms = [{algs}]
     /// Sends SIGTERM, as systemd stops the service, and waits (at most `limit`) for the
     /// process to exit: its exit status, or None if it was still running (then killed).
     pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        self.send_sigterm();
+        self.wait_exit(limit)
+    }
+
+    /// Sends SIGTERM and returns at once (the server drains: see [`Server::wait_exit`]).
+    pub fn send_sigterm(&mut self) {
         let pid = self.child.id().to_string();
         let sent = std::process::Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .expect("run kill");
         assert!(sent.success(), "kill -TERM {pid}");
+    }
+
+    /// Waits (at most `limit`) for the process to exit: its exit status, or None if it
+    /// was still running (then killed).
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + limit;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {

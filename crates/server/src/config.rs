@@ -570,6 +570,11 @@ pub struct CallConfig {
     /// Calls handled at once; more get 503.
     #[serde(default = "default_max_calls")]
     pub max_calls: usize,
+    /// On SIGTERM, calls in progress may go on this long (new INVITEs get 503 with
+    /// Retry-After meanwhile, so the trunk or Kamailio sends them to another node); those
+    /// still up then get BYE. systemd's `TimeoutStopSec` must exceed it by ~15 s.
+    #[serde(default = "default_drain")]
+    pub drain_secs: u64,
 }
 
 impl Default for CallConfig {
@@ -578,8 +583,13 @@ impl Default for CallConfig {
             answer_delay_ms: 0,
             max_call_secs: default_max_call(),
             max_calls: default_max_calls(),
+            drain_secs: default_drain(),
         }
     }
+}
+
+fn default_drain() -> u64 {
+    30
 }
 
 fn default_max_message() -> usize {

@@ -432,8 +432,10 @@ async fn serve(path: &Path) -> Result<()> {
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
         _ = term.recv() => tracing::info!("SIGTERM; stopping"),
     }
-    // Calls are hung up, not cut: BYE to every leg, recordings finalized, rows closed.
-    let left = calls.shutdown(SHUTDOWN_GRACE).await;
+    // Calls finish or are hung up, not cut: BYE to every leg, recordings finalized, rows
+    // closed.
+    let drain = std::time::Duration::from_secs(calls.ctx.cfg.calls.drain_secs);
+    let left = calls.shutdown(drain, SHUTDOWN_GRACE).await;
     if left > 0 {
         tracing::warn!(calls = left, "stopped with calls still ending");
     }

@@ -262,27 +262,48 @@ impl Calls {
     }
 
     /// Stops the calls for a server that is going away (SIGTERM): new INVITEs get 503
-    /// (the trunk or Kamailio tries another node), every live call hangs up with a BYE,
-    /// finishes its recording and closes its rows. Returns when none is left, or after
-    /// `grace` with the number still live.
-    pub async fn shutdown(&self, grace: Duration) -> usize {
+    /// (the trunk or Kamailio tries another node) while the calls in progress go on for
+    /// up to `drain`; those still up then hang up with a BYE, finish their recordings and
+    /// close their rows. Returns when none is left, or `grace` after the drain with the
+    /// number still live.
+    pub async fn shutdown(&self, drain: Duration, grace: Duration) -> usize {
         self.stopping.store(true, Ordering::SeqCst);
-        // One channel serves all the Call-IDs of a call (its legs): tell each once.
-        let mut told: Vec<mpsc::Sender<CallEvent>> = Vec::new();
-        for entry in self.map.iter() {
-            if !told.iter().any(|t| t.same_channel(entry.value())) {
-                told.push(entry.value().clone());
+        let live = self.map.len();
+        tracing::info!(
+            calls = live,
+            drain_secs = drain.as_secs(),
+            "stopping: new calls refused, letting the live ones finish"
+        );
+        if !self.wait_empty(drain).await {
+            // One channel serves all the Call-IDs of a call (its legs): tell each once.
+            let mut told: Vec<mpsc::Sender<CallEvent>> = Vec::new();
+            for entry in self.map.iter() {
+                if !told.iter().any(|t| t.same_channel(entry.value())) {
+                    told.push(entry.value().clone());
+                }
             }
-        }
-        tracing::info!(calls = told.len(), "stopping: hanging up the live calls");
-        for tx in &told {
-            let _ = tx.try_send(CallEvent::Shutdown);
-        }
-        let deadline = tokio::time::Instant::now() + grace;
-        while !self.map.is_empty() && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tracing::info!(
+                calls = told.len(),
+                "drain time over: hanging up the live calls"
+            );
+            for tx in &told {
+                let _ = tx.try_send(CallEvent::Shutdown);
+            }
+            self.wait_empty(grace).await;
         }
         self.map.len()
+    }
+
+    /// Waits until no call is live (true) or `limit` passed (false).
+    async fn wait_empty(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while !self.map.is_empty() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        true
     }
 
     /// The channel of a live call.
