@@ -100,8 +100,10 @@ impl CaseStore {
     }
 }
 
-// The store tests' harness (a fresh database per backend), compiled again here.
+// The store tests' harness (a fresh database per backend), compiled again here: its
+// items are private to `store::tests`.
 #[cfg(test)]
+#[allow(clippy::duplicate_mod)]
 #[path = "tests/backends.rs"]
 mod backends;
 
@@ -115,9 +117,7 @@ mod tests {
     use super::backends::{run, Db, Kind};
     use super::*;
     use crate::callback::CallbackReason;
-    use crate::model::{
-        AcdResult, CaseId, Channel, NewAgent, NewCall, OpenedCall, RecordingKind, Skill,
-    };
+    use crate::model::{AcdResult, Channel, NewAgent, NewCall, OpenedCall, RecordingKind, Skill};
 
     macro_rules! on_both {
         ($($name:ident),+ $(,)?) => {
@@ -366,10 +366,8 @@ mod tests {
         assert!(store.recover_voicemails(2_000).await.unwrap().is_empty());
 
         store.close_crashed_calls().await.unwrap();
-        assert_eq!(
-            store.recover_voicemails(2_000).await.unwrap(),
-            [vm.ticket.clone()]
-        );
+        let marked = store.recover_voicemails(2_000).await.unwrap();
+        assert_eq!(marked, std::slice::from_ref(&vm.ticket));
 
         let detail = store.case_by_ticket(&vm.ticket).await.unwrap().unwrap();
         assert_eq!(detail.case.channel, Channel::Voicemail);
