@@ -1,22 +1,23 @@
 //! The citizen's leg once answered: the IVR flow, the caller's media, in-dialog requests
-//! (BYE, INFO keys, re-INVITE for hold), and the teardown that writes the last rows.
-//! Connecting to an agent is in `connect.rs`.
+//! (BYE, INFO keys, re-INVITE/UPDATE for hold — answered by the dialog's
+//! [`DialogUsage`], which also runs session timers), and the teardown that writes the last
+//! rows. Connecting to an agent is in `connect.rs`.
 
 use super::connect::{event_call_id, next_leg_media, AcdEntry, AgentSide};
 use super::inbound::{media_params, Cause};
-use super::{CallEvent, Calls, Ctx, ALLOW};
+use super::out_leg::send;
+use super::{CallEvent, Calls, Ctx};
 use crate::endpoint::EndpointHandle;
 use chrono::Utc;
 use hotline_case::lifecycle::CaseState;
 use hotline_case::{CallId, CaseId, OpenedCall, RecordingKind};
 use hotline_ivr::{CaseStatusSpeech, Flow, Input, Output};
 use hotline_media::{MediaEvent, MediaHandle, RecordStop, RecordingInfo};
-use hotline_sip::dialog::Dialog;
+use hotline_sip::invite::{DialogUsage, EndReason, SessionEvent};
 use hotline_sip::message::{self, Info};
-use hotline_sip::sdp::{self, Negotiated, G711};
+use hotline_sip::sdp::{self, G711};
 use hotline_sip::transaction::{Event, ServerKey};
-use rsip::headers::untyped::UntypedHeader;
-use rsip::{Header, Method, Request};
+use rsip::{Method, Request};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,17 +34,16 @@ pub(super) struct Answered {
     pub(super) tx: mpsc::Sender<CallEvent>,
     pub(super) caller_number: String,
     pub(super) ep: EndpointHandle,
-    pub(super) dialog: Dialog,
+    /// The caller's dialog: in-dialog requests, our BYE, session timers.
+    pub(super) usage: DialogUsage,
     pub(super) opened: OpenedCall,
     pub(super) media: MediaHandle,
     pub(super) media_rx: mpsc::Receiver<MediaEvent>,
     pub(super) rx: mpsc::Receiver<CallEvent>,
     pub(super) flow: Flow,
-    pub(super) negotiated: Option<Negotiated>,
+    /// The `o=` session id and version of our SDP (answers to their re-INVITEs).
     pub(super) session_id: u64,
     pub(super) sdp_version: u64,
-    /// Delayed offer: the ACK carries their answer.
-    pub(super) awaiting_answer: bool,
     /// Path (relative to the recordings directory) of the recording in progress.
     pub(super) recording: Option<String>,
     pub(super) cause: Option<Cause>,
@@ -69,7 +69,7 @@ impl Answered {
 
     /// The caller leg's SIP Call-ID.
     pub(super) fn sip_call_id(&self) -> String {
-        self.dialog.id.call_id.clone()
+        self.usage.dialog().id.call_id.clone()
     }
 
     /// This call's recording of `kind`: relative and full path (see [`Ctx::recording_file`]).
@@ -137,6 +137,7 @@ impl Answered {
                     }
                 },
                 _ = flow_timer => self.flow.handle_timeout(Instant::now()),
+                _ = sleep_until_opt(self.usage.poll_timeout()) => self.on_usage_timeout().await,
                 _ = tokio::time::sleep_until(max) => {
                     tracing::warn!("maximum call duration reached");
                     self.cause = Some(Cause::MaxDuration);
@@ -150,20 +151,10 @@ impl Answered {
     async fn on_sip(&mut self, ev: Event) {
         match ev {
             Event::Request { key, req, info, .. } => self.on_request(key, req, info).await,
-            Event::Ack { req, .. } => {
-                if self.awaiting_answer && !req.body.is_empty() {
-                    self.awaiting_answer = false;
-                    match sdp::negotiate(&req.body, &G711) {
-                        Ok(n) => {
-                            self.media.update(media_params(&n));
-                            self.negotiated = Some(n);
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "unusable SDP answer in ACK; ending call");
-                            self.cause = Some(Cause::HotlineBye);
-                            self.send_bye();
-                        }
-                    }
+            Event::Ack { req, info, .. } => {
+                // Delayed offer (ours in a 2xx): their answer comes in the ACK.
+                if let Some(ev) = self.usage.handle_ack(&req, &info) {
+                    self.on_session(ev).await;
                 }
             }
             Event::AckTimeout { .. } => {
@@ -171,103 +162,119 @@ impl Answered {
                 self.cause = Some(Cause::AckTimeout);
                 self.send_bye();
             }
+            // Answers to our BYE, NOTIFY or refresh re-INVITE.
+            Event::Response { key, resp, info } => {
+                let ev = self
+                    .usage
+                    .handle_response(&key, &resp, &info, Instant::now());
+                self.flush_caller();
+                if let Some(ev) = ev {
+                    self.on_session(ev).await;
+                }
+            }
+            Event::Timeout { key, .. } => {
+                let ev = self.usage.handle_tx_timeout(&key);
+                self.flush_caller();
+                if let Some(ev) = ev {
+                    self.on_session(ev).await;
+                }
+            }
             // A CANCEL after the 200 OK: the layer answered it; the call goes on (RFC 3261 §9.2).
-            Event::Cancelled { .. } | Event::Response { .. } | Event::Timeout { .. } => {}
+            Event::Cancelled { .. } => {}
+        }
+    }
+
+    /// Sends what the caller's dialog asks for.
+    fn flush_caller(&mut self) {
+        while let Some(out) = self.usage.poll_output() {
+            send(&self.ep, out);
+        }
+    }
+
+    /// The caller dialog's timer: a session refresh or a 491 retry is due, or the session
+    /// expired (our BYE is sent).
+    async fn on_usage_timeout(&mut self) {
+        let ev = self.usage.handle_timeout(Instant::now());
+        self.flush_caller();
+        if let Some(ev) = ev {
+            self.on_session(ev).await;
         }
     }
 
     async fn on_request(&mut self, key: ServerKey, req: Request, info: Info) {
-        let respond =
-            |ep: &EndpointHandle, code: u16| ep.respond(&key, message::response(&req, code, None));
-        if !self.dialog.matches(&info) {
-            return respond(&self.ep, 481);
+        let ev = self.usage.handle_request(&key, &req, &info, Instant::now());
+        self.flush_caller();
+        if let Some(ev) = ev {
+            self.on_session(ev).await;
         }
-        if let Err(e) = self.dialog.accept_remote_cseq(req.method, info.cseq) {
-            tracing::info!(error = %e, "in-dialog request out of order");
-            return respond(&self.ep, 500);
-        }
-        match req.method {
-            Method::Bye => {
-                respond(&self.ep, 200);
+    }
+
+    /// What happened in the caller's dialog (its response is sent already, except to a
+    /// re-INVITE's offer, answered here).
+    async fn on_session(&mut self, ev: SessionEvent) {
+        match ev {
+            SessionEvent::Bye => {
                 tracing::info!("caller hung up");
                 self.flow.handle_input(Instant::now(), Input::Hangup);
                 self.cause = Some(Cause::CallerBye);
                 self.end_conversation().await;
             }
-            Method::Info => {
-                let ctype = message::first(&req.headers, "Content-Type")
-                    .unwrap_or("")
-                    .to_ascii_lowercase();
-                let body = String::from_utf8_lossy(&req.body);
-                if ctype.starts_with("application/dtmf") {
-                    match hotline_media::parse_dtmf_relay(&body) {
-                        Some(d) => {
-                            tracing::debug!(digit = %d, "DTMF by INFO");
-                            self.on_digit(d);
-                            respond(&self.ep, 200)
-                        }
-                        None => respond(&self.ep, 400),
-                    }
-                } else if ctype.is_empty() {
-                    respond(&self.ep, 200) // keep-alive INFO
-                } else {
-                    respond(&self.ep, 415)
+            SessionEvent::Dtmf(d) => {
+                tracing::debug!(digit = %d, "DTMF by INFO");
+                self.on_digit(d);
+            }
+            SessionEvent::ReInvite { offer, held, .. } => self.on_reinvite(&offer, held),
+            SessionEvent::Answer { sdp } => match sdp::negotiate(&sdp, &G711) {
+                Ok(n) => self.media.update(media_params(&n)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "unusable SDP answer in ACK; ending call");
+                    self.cause = Some(Cause::HotlineBye);
+                    self.send_bye();
                 }
+            },
+            SessionEvent::Refer(r) => {
+                // The citizen's side transfers nothing here: accepted by the stack (202),
+                // then declined in the subscription's final NOTIFY; the call goes on.
+                tracing::info!(target = %r.target.uri, "REFER from the caller declined");
+                let _ = self.usage.notify_refer(603);
+                self.flush_caller();
             }
-            Method::Invite => self.on_reinvite(&key, &req),
-            Method::Options => {
-                let mut r = message::response(&req, 200, None);
-                r.headers
-                    .push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
-                self.ep.respond(&key, r);
-            }
-            _ => {
-                let mut r = message::response(&req, 405, None);
-                r.headers
-                    .push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
-                self.ep.respond(&key, r);
+            SessionEvent::OfferRejected(_) => {}
+            SessionEvent::Ended(why) => {
+                tracing::info!(?why, "caller dialog ended");
+                // Expiry and no response: our BYE is sent; 408/481: the dialog is gone.
+                self.cause = Some(match why {
+                    EndReason::SessionExpired | EndReason::NoResponse => Cause::HotlineBye,
+                    EndReason::Status(_) => Cause::CallerBye,
+                });
             }
         }
     }
 
-    /// A re-INVITE (hold, unhold, new address): answer with our current SDP.
-    fn on_reinvite(&mut self, key: &ServerKey, req: &Request) {
-        let n = if req.body.is_empty() {
-            self.negotiated.clone()
-        } else {
-            match sdp::negotiate(&req.body, &G711) {
-                Ok(n) => Some(n),
-                Err(e) => {
-                    self.ep
-                        .respond(key, message::response(req, e.status(), None));
-                    return;
+    /// A re-INVITE or UPDATE offer (hold, unhold, new address): follow it and answer with
+    /// our SDP, or refuse it (488…) and keep the session as it was.
+    fn on_reinvite(&mut self, offer: &[u8], held: bool) {
+        match sdp::negotiate(offer, &G711) {
+            Ok(n) => {
+                tracing::debug!(held, "caller re-INVITE");
+                self.media.update(media_params(&n));
+                self.sdp_version += 1;
+                let body = sdp::answer(
+                    &n,
+                    self.media.local_addr(),
+                    self.session_id,
+                    self.sdp_version,
+                );
+                if let Err(e) = self.usage.answer_offer(body, Instant::now()) {
+                    tracing::warn!(error = %e, "cannot answer the caller's offer");
                 }
             }
-        };
-        let Some(n) = n else {
-            self.ep.respond(key, message::response(req, 488, None));
-            return;
-        };
-        self.media.update(media_params(&n));
-        self.sdp_version += 1;
-        let body = sdp::answer(
-            &n,
-            self.media.local_addr(),
-            self.session_id,
-            self.sdp_version,
-        );
-        self.negotiated = Some(n);
-        let mut ok = message::response(req, 200, None);
-        ok.headers.push(Header::Contact(rsip::headers::Contact::new(
-            self.dialog.local_contact.clone(),
-        )));
-        message::set_body(
-            &mut ok.headers,
-            &mut ok.body,
-            "application/sdp",
-            body.into_bytes(),
-        );
-        self.ep.respond(key, ok);
+            Err(e) => {
+                tracing::info!(error = %e, "caller re-INVITE refused");
+                let _ = self.usage.reject_offer(e.status());
+            }
+        }
+        self.flush_caller();
     }
 
     async fn on_media(&mut self, ev: MediaEvent) {
@@ -429,10 +436,10 @@ impl Answered {
         self.media.record(path, max);
     }
 
+    /// Hangs up the caller: BYE (once; none once the dialog is over).
     pub(super) fn send_bye(&mut self) {
-        let bye = self.dialog.request(Method::Bye, self.ep.advertised);
-        let dest = self.dialog.destination();
-        self.ep.request(bye, dest, self.dialog.transport);
+        self.usage.bye();
+        self.flush_caller();
     }
 
     /// Tears down: waits (bounded) for our BYE's answer and the recording's finalization,
@@ -460,7 +467,7 @@ impl Answered {
                     break;
                 }
                 ev = self.rx.recv(), if !bye_done => match ev {
-                    Some(CallEvent::Sip(Event::Response { resp, info, .. })) if resp.status_code.code() >= 200 && info.call_id == self.dialog.id.call_id => bye_done = true,
+                    Some(CallEvent::Sip(Event::Response { resp, info, .. })) if resp.status_code.code() >= 200 && info.call_id == self.usage.dialog().id.call_id => bye_done = true,
                     Some(CallEvent::Sip(Event::Timeout { .. })) | None => bye_done = true,
                     Some(CallEvent::Sip(Event::Request { key, req, .. })) => {
                         // A BYE crossing ours, or anything late: the dialog is over.

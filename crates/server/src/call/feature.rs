@@ -1,20 +1,20 @@
 //! A feature code dialled from an agent's softphone (`*1` ready, `*2` not ready, `*3` log
 //! out): authenticated like a REGISTER, carried out, confirmed by a short prompt, hung up.
 
-use super::{CallEvent, Calls, Invite, ALLOW};
+use super::out_leg::send;
+use super::{CallEvent, Calls, Invite};
 use crate::acd::{AgentSettings, By};
 use crate::desk::Auth;
 use crate::endpoint::EndpointHandle;
 use hotline_acd::{AgentId, AgentState};
 use hotline_media::{Codec, MediaEvent, MediaParams, MediaSession};
-use hotline_sip::dialog::Dialog;
+use hotline_sip::invite::{DialogUsage, Local, SessionEvent};
 use hotline_sip::message;
 use hotline_sip::sdp::{self, G711};
+use hotline_sip::session_timer;
 use hotline_sip::transaction::Event;
-use rsip::headers::untyped::UntypedHeader;
-use rsip::{Header, Method};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// What a feature code asks for.
@@ -117,16 +117,6 @@ async fn confirm(
             message::response(&invite.req, code, Some(&tag)),
         )
     };
-    let Ok(mut dialog) = Dialog::uas(
-        &invite.req,
-        &invite.info,
-        &tag,
-        &contact,
-        invite.source,
-        invite.transport,
-    ) else {
-        return reply(400);
-    };
     let negotiated = if invite.req.body.is_empty() {
         None
     } else {
@@ -146,46 +136,72 @@ async fn confirm(
     };
     let (tx, mut rx) = mpsc::channel(16);
     calls.register(&invite.info.call_id, tx);
-    let mut ok = message::response(&invite.req, 200, Some(&tag));
-    ok.headers
-        .push(Header::Contact(rsip::headers::Contact::new(contact)));
-    ok.headers
-        .push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
     let body = sdp::answer(&n, media.local_addr(), u64::from(rand::random::<u32>()), 1);
-    message::set_body(
-        &mut ok.headers,
-        &mut ok.body,
-        "application/sdp",
-        body.into_bytes(),
-    );
-    ep.respond(&invite.key, ok);
+    let local = Local {
+        tag: tag.clone(),
+        contact,
+        via_host: ep.advertised,
+        peer: invite.source,
+        transport: invite.transport,
+        min_se: session_timer::MIN_SE,
+    };
+    let mut usage =
+        match DialogUsage::accept(&invite.req, &invite.info, local, body, Instant::now()) {
+            Ok((ok, usage)) => {
+                ep.respond(&invite.key, ok);
+                usage
+            }
+            Err(e) => {
+                ep.respond(&invite.key, e.response(&invite.req, Some(&tag)));
+                media.close();
+                calls.unregister(&invite.info.call_id);
+                return;
+            }
+        };
     media.play(prompts);
     let deadline = tokio::time::sleep(Duration::from_secs(15));
     tokio::pin!(deadline);
     loop {
-        tokio::select! {
+        let done = tokio::select! {
             ev = media_rx.recv() => match ev {
                 Some(MediaEvent::PlaybackFinished) | None => {
-                    let bye = dialog.request(Method::Bye, ep.advertised);
-                    ep.request(bye, dialog.destination(), dialog.transport);
-                    break;
+                    usage.bye();
+                    true
                 }
-                Some(_) => {}
+                Some(_) => false,
             },
             ev = rx.recv() => match ev {
-                Some(CallEvent::Sip(Event::Request { key, req, .. })) if req.method == Method::Bye => {
-                    ep.respond(&key, message::response(&req, 200, None));
-                    break;
+                Some(CallEvent::Sip(Event::Request { key, req, info, .. })) => {
+                    // BYE ends it; a hold re-INVITE during the prompt is declined.
+                    match usage.handle_request(&key, &req, &info, Instant::now()) {
+                        Some(SessionEvent::ReInvite { .. }) => {
+                            let _ = usage.reject_offer(488);
+                            false
+                        }
+                        Some(SessionEvent::Refer(_)) => {
+                            let _ = usage.notify_refer(603);
+                            false
+                        }
+                        _ => usage.is_terminated(),
+                    }
                 }
-                Some(CallEvent::Shutdown) => {
-                    let bye = dialog.request(Method::Bye, ep.advertised);
-                    ep.request(bye, dialog.destination(), dialog.transport);
-                    break;
+                Some(CallEvent::Sip(Event::AckTimeout { .. })) | Some(CallEvent::Shutdown) => {
+                    usage.bye();
+                    true
                 }
-                Some(_) => {}
-                None => break,
+                Some(_) => false,
+                None => true,
             },
-            _ = &mut deadline => break,
+            _ = &mut deadline => {
+                usage.bye();
+                true
+            }
+        };
+        while let Some(out) = usage.poll_output() {
+            send(&ep, out);
+        }
+        if done {
+            break;
         }
     }
     media.close();

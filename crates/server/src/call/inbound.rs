@@ -1,22 +1,27 @@
 //! One citizen's call from the trunk, from INVITE to the last row written.
 //!
 //! ```text
-//! INVITE ─> SDP + RTP port ─> [180, ring] ─> case row (ticket) ─> 200 OK ─> IVR flow
-//!   flow: play / record / enqueue ─> media + ACD      caller: INFO, re-INVITE, BYE
+//! INVITE ─> SDP + RTP port ─> dialog accepted ─> [180, ring] ─> case row (ticket) ─> 200 OK ─> IVR flow
+//!   flow: play / record / enqueue ─> media + ACD      caller: INFO, re-INVITE/UPDATE, BYE
 //!   end: BYE either way ─> recording finalized ─> call row closed
 //! ```
 //! The case row exists before the 200 OK is sent, so an answered call is never unlogged.
+//! The 200 OK and everything in the dialog afterwards are the SIP stack's
+//! [`DialogUsage`]'s (To tag, Contact, Allow, Supported, session timers); an INVITE it
+//! cannot accept (no Contact, a session interval below our Min-SE) is refused before the
+//! phone rings or a case is written.
 
 use super::caller::Answered;
-use super::{CallEvent, Calls, Ctx, Invite, ALLOW};
+use super::{CallEvent, Calls, Ctx, Invite};
 use crate::endpoint::EndpointHandle;
 use chrono::Utc;
 use hotline_case::{MissedCall, NewCall};
 use hotline_ivr::Flow;
 use hotline_media::{Codec, MediaParams, MediaSession};
-use hotline_sip::dialog::Dialog;
+use hotline_sip::invite::{DialogUsage, Local};
 use hotline_sip::message::{self};
 use hotline_sip::sdp::{self, Negotiated, G711};
+use hotline_sip::session_timer;
 use hotline_sip::transaction::Event;
 use rsip::headers::untyped::UntypedHeader;
 use rsip::Header;
@@ -138,21 +143,6 @@ impl Setup {
     /// ended before it was answered (refused or cancelled).
     async fn answer(self, mut rx: mpsc::Receiver<CallEvent>) -> Option<Answered> {
         let tag = message::random_token(10);
-        let local_contact = format!("<sip:{}@{}>", self.called, self.ep.advertised);
-        let dialog = match Dialog::uas(
-            &self.invite.req,
-            &self.invite.info,
-            &tag,
-            &local_contact,
-            self.invite.source,
-            self.invite.transport,
-        ) {
-            Ok(d) => d,
-            Err(e) => {
-                self.refuse(400, &tag, &e.to_string());
-                return None;
-            }
-        };
         let offer = if self.invite.req.body.is_empty() {
             None // delayed offer: we offer in the 200, they answer in the ACK
         } else {
@@ -178,6 +168,45 @@ impl Setup {
                     tracing::warn!(error = %cause, "no RTP socket: the system refuses any UDP socket, not only the range's ports");
                 }
                 self.refuse(503, &tag, &e.to_string());
+                return None;
+            }
+        };
+        // Our SDP: the answer to their offer, or our offer (delayed offer: they answer in
+        // the ACK). The 200 OK that carries it is made now (the dialog accepted or the
+        // INVITE refused before anything rings) and sent once the case row exists.
+        let session_id = u64::from(rand::random::<u32>());
+        let body = match &offer {
+            Some(n) => sdp::answer(n, media.local_addr(), session_id, 1),
+            None => sdp::describe(
+                media.local_addr(),
+                G711[0],
+                Some(OFFER_DTMF_PT),
+                sdp::Direction::SendRecv,
+                session_id,
+                1,
+            ),
+        };
+        let local = Local {
+            tag: tag.clone(),
+            contact: format!("<sip:{}@{}>", self.called, self.ep.advertised),
+            via_host: self.ep.advertised,
+            peer: self.invite.source,
+            transport: self.invite.transport,
+            min_se: session_timer::MIN_SE,
+        };
+        let (mut ok, usage) = match DialogUsage::accept(
+            &self.invite.req,
+            &self.invite.info,
+            local,
+            body,
+            Instant::now(),
+        ) {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::info!(code = e.status(), "refused: {e}");
+                self.ep
+                    .respond(&self.invite.key, e.response(&self.invite.req, Some(&tag)));
+                media.close();
                 return None;
             }
         };
@@ -242,31 +271,8 @@ impl Setup {
             }
         };
         tracing::Span::current().record("ticket", opened.ticket.as_str());
-        let session_id = u64::from(rand::random::<u32>());
-        let body = match &offer {
-            Some(n) => sdp::answer(n, media.local_addr(), session_id, 1),
-            None => sdp::describe(
-                media.local_addr(),
-                G711[0],
-                Some(OFFER_DTMF_PT),
-                sdp::Direction::SendRecv,
-                session_id,
-                1,
-            ),
-        };
-        let mut ok = message::response(&self.invite.req, 200, Some(&tag));
-        ok.headers
-            .push(Header::Contact(rsip::headers::Contact::new(local_contact)));
-        ok.headers
-            .push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
         ok.headers
             .push(Header::Other("X-Ticket".into(), opened.ticket.clone()));
-        message::set_body(
-            &mut ok.headers,
-            &mut ok.body,
-            "application/sdp",
-            body.into_bytes(),
-        );
         self.ep.respond(&self.invite.key, ok);
         self.ctx
             .stats
@@ -281,16 +287,14 @@ impl Setup {
             tx: self.tx,
             caller_number: self.caller,
             ep: self.ep,
-            dialog,
+            usage,
             opened,
             media,
             media_rx,
             rx,
             flow,
-            negotiated: offer,
             session_id,
             sdp_version: 1,
-            awaiting_answer: self.invite.req.body.is_empty(),
             recording: None,
             cause: None,
             started: now,

@@ -51,8 +51,9 @@ pub enum CommandError {
     Refused(String),
 }
 
-/// Methods we handle, for Allow headers.
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY";
+/// Methods we handle, for Allow headers (the endpoint's out-of-dialog OPTIONS and 405s):
+/// the SIP stack's, which its usages put on our INVITEs, 2xx, OPTIONS answers and 405s.
+pub use hotline_sip::invite::ALLOW;
 
 /// What a call receives.
 // SIP events are nearly all of the traffic: boxing them would allocate per message.

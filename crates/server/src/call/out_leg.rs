@@ -1,25 +1,34 @@
 //! An outbound leg: we are the caller (UAC) towards an agent's softphone or, through the
 //! carrier's gateway, a citizen's phone. `agent_leg.rs` and `trunk_leg.rs` say whom to
-//! call and with which headers; this file runs the dialog.
+//! call and with which headers; the SIP is [`hotline_sip::invite::InviteClient`]'s (and,
+//! once answered, its [`DialogUsage`](hotline_sip::invite::DialogUsage)'s): this file
+//! drives it, sends what it asks for, and follows the media.
 //!
 //! ```text
 //! start: RTP port + INVITE ─> 180 ─> 200 ─> ACK: connected
 //!          │  └─ 401/407 (once, with credentials) ─> INVITE with Authorization ─> …
-//!          └─ ring timeout ─> CANCEL ─> 487     └─ 3xx–6xx / 408 / no response: failed
-//! connected: BYE either way; re-INVITE (hold) answered with our SDP
+//!          └─ ring timeout ─> CANCEL (after the first 1xx) ─> 487 / crossing 200: ACK + BYE
+//!                                           └─ 3xx–6xx / 408 / no response: failed
+//! connected: BYE either way; re-INVITE/UPDATE (hold) answered with our SDP; INFO keys;
+//!            REFER (202, NOTIFY 100, later notify_refer); session timers if the 2xx asks
 //! ```
-//! The leg reports what happened as [`LegEvent`]s; the call decides what follows.
+//! The leg reports what happened as [`LegEvent`]s; the call decides what follows. The leg
+//! has no task of its own: its owner calls [`OutLeg::handle_timeout`] at
+//! [`OutLeg::poll_timeout`] (a CANCEL never answered, session refreshes, 491 retries).
 
+use super::inbound::media_params;
 use crate::endpoint::EndpointHandle;
 use hotline_media::{Codec, MediaEvent, MediaHandle, MediaParams, MediaSession, PortPool};
-use hotline_sip::dialog::{self, Dialog};
-use hotline_sip::message::{self, Info, Transport};
-use hotline_sip::sdp::{self, Negotiated, G711};
-use hotline_sip::transaction::{ClientKey, Event, ServerKey};
-use rsip::headers::untyped::UntypedHeader;
-use rsip::{Header, Headers, Method, Request};
-use std::fmt;
+use hotline_sip::invite::{self, ClientEvent, EndReason, InviteClient, Output, SessionEvent};
+use hotline_sip::message::Transport;
+use hotline_sip::refer::Replaces;
+use hotline_sip::sdp::{self, G711};
+use hotline_sip::transaction::Event;
+use rsip::Header;
+use std::time::Instant;
 use tokio::sync::mpsc;
+
+pub use hotline_sip::invite::Failure;
 
 /// Payload type we offer for telephone-event.
 const DTMF_PT: u8 = 101;
@@ -33,7 +42,8 @@ pub enum LegEvent {
     Answered,
     /// The call did not connect.
     Failed(Failure),
-    /// The far end hung up.
+    /// The far end hung up (or the dialog ended on its own: session expired, 481/408 to
+    /// our refresh; we sent the BYE where one was due).
     HungUp,
     /// A key sent by SIP INFO (keys in RTP arrive as media events).
     Digit(char),
@@ -43,31 +53,9 @@ pub enum LegEvent {
     /// The far end (an agent) transferred the other party with REFER to this user part
     /// (an extension, a queue, a number, `survey`); the REFER was accepted (202, NOTIFY
     /// "100 Trying"). The call decides and answers with [`OutLeg::notify_refer`].
+    /// For an attended transfer (the Refer-To carries `?Replaces=`), the dialog to
+    /// replace is [`OutLeg::refer_replaces`] until `notify_refer`.
     Transfer(String),
-}
-
-/// Why an outbound leg did not connect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
-    /// We gave up ringing (CANCEL).
-    NoAnswer,
-    /// A final response 300–699 (a second 401/407, or one we have no credentials for, too).
-    Status(u16),
-    /// No response at all (Timer B).
-    NoResponse,
-    /// An answer we cannot use (bad SDP, bad 200).
-    Unusable(&'static str),
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Failure::NoAnswer => f.write_str("no answer"),
-            Failure::Status(code) => write!(f, "{code}"),
-            Failure::NoResponse => f.write_str("no response"),
-            Failure::Unusable(what) => f.write_str(what),
-        }
-    }
 }
 
 /// Whom a leg calls and how.
@@ -91,14 +79,6 @@ pub struct Target {
     pub peer: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    Inviting,
-    Cancelling,
-    Connected,
-    Ended,
-}
-
 /// One outbound leg.
 pub struct OutLeg {
     /// Who is called (extension or number).
@@ -106,22 +86,34 @@ pub struct OutLeg {
     pub call_id: String,
     pub media: MediaHandle,
     pub media_rx: mpsc::Receiver<MediaEvent>,
-    target: Target,
-    from_tag: String,
-    cseq: u32,
-    invite: Request,
-    /// Answered a challenge already: a second one fails the leg.
-    authorized: bool,
+    client: InviteClient,
     /// The far end holds the call (its last offer was `sendonly` or `inactive`).
     held: bool,
     /// A REFER was accepted and its final NOTIFY not yet sent.
     refer_pending: bool,
-    dialog: Option<Dialog>,
-    negotiated: Option<Negotiated>,
-    state: State,
+    /// The Replaces of that REFER's Refer-To (attended transfer).
+    replaces: Option<Replaces>,
     session_id: u64,
     sdp_version: u64,
     ep: EndpointHandle,
+}
+
+/// Sends what a usage asks for, one to one on the endpoint's calls.
+pub(super) fn send(ep: &EndpointHandle, out: Output) {
+    match out {
+        Output::Respond { key, response } => ep.respond(&key, response),
+        Output::Request {
+            request,
+            dest,
+            transport,
+        } => ep.request(request, dest, transport),
+        Output::Ack {
+            invite,
+            request,
+            dest,
+            transport,
+        } => ep.ack(&invite, request, dest, transport),
+    }
 }
 
 impl OutLeg {
@@ -144,126 +136,57 @@ impl OutLeg {
         )
         .await
         .map_err(|e| e.to_string())?;
+        let session_id = u64::from(rand::random::<u32>());
+        let offer = sdp::offer(media.local_addr(), &G711, DTMF_PT, session_id, 1);
+        let Target {
+            uri,
+            dest,
+            transport,
+            from,
+            to,
+            asserted,
+            extra,
+            credentials,
+            peer,
+        } = target;
+        let client = InviteClient::new(
+            invite::Target {
+                uri,
+                dest,
+                transport,
+                from,
+                to,
+                asserted,
+                extra,
+                credentials,
+                contact: format!("<sip:12345@{}>", ep.advertised),
+                via_host: ep.advertised,
+            },
+            offer,
+        );
         let mut leg = OutLeg {
-            peer: target.peer.clone(),
-            call_id: format!("{}@hotline", message::random_token(16)),
+            peer,
+            call_id: client.call_id().to_string(),
             media,
             media_rx,
-            target,
-            from_tag: message::random_token(10),
-            cseq: 1,
-            invite: Request {
-                method: Method::Invite,
-                uri: rsip::Uri::default(),
-                version: rsip::Version::V2,
-                headers: Headers::default(),
-                body: vec![],
-            },
-            authorized: false,
+            client,
             held: false,
             refer_pending: false,
-            dialog: None,
-            negotiated: None,
-            state: State::Inviting,
-            session_id: u64::from(rand::random::<u32>()),
+            replaces: None,
+            session_id,
             sdp_version: 1,
             ep,
         };
-        leg.invite = leg.build_invite(None);
         route(&leg.call_id);
-        leg.ep
-            .request(leg.invite.clone(), leg.target.dest, leg.target.transport);
+        leg.flush();
         Ok(leg)
     }
 
-    /// The INVITE with the current CSeq, a new branch, and `auth` if given.
-    fn build_invite(&self, auth: Option<Header>) -> Request {
-        let us = self.ep.advertised;
-        let t = &self.target;
-        let mut headers = Headers::default();
-        headers.push(Header::Via(rsip::headers::Via::new(format!(
-            "SIP/2.0/{} {us};branch={};rport",
-            t.transport.as_via(),
-            message::new_branch()
-        ))));
-        headers.push(Header::MaxForwards(rsip::headers::MaxForwards::new("70")));
-        headers.push(Header::From(rsip::headers::From::new(format!(
-            "{};tag={}",
-            t.from, self.from_tag
-        ))));
-        headers.push(Header::To(rsip::headers::To::new(t.to.clone())));
-        headers.push(Header::CallId(rsip::headers::CallId::new(
-            self.call_id.clone(),
-        )));
-        headers.push(Header::CSeq(rsip::headers::CSeq::new(format!(
-            "{} INVITE",
-            self.cseq
-        ))));
-        headers.push(Header::Contact(rsip::headers::Contact::new(format!(
-            "<sip:12345@{us}>"
-        ))));
-        if let Some(pai) = &t.asserted {
-            headers.push(Header::Other("P-Asserted-Identity".into(), pai.clone()));
+    /// Sends everything the INVITE session asks for.
+    fn flush(&mut self) {
+        while let Some(out) = self.client.poll_output() {
+            send(&self.ep, out);
         }
-        for h in &t.extra {
-            headers.push(h.clone());
-        }
-        if let Some(a) = auth {
-            headers.push(a);
-        }
-        headers.push(Header::Allow(rsip::headers::Allow::new(super::ALLOW)));
-        let mut invite = Request {
-            method: Method::Invite,
-            uri: t.uri.clone(),
-            version: rsip::Version::V2,
-            headers,
-            body: vec![],
-        };
-        let body = sdp::offer(self.media.local_addr(), &G711, DTMF_PT, self.session_id, 1);
-        message::set_body(
-            &mut invite.headers,
-            &mut invite.body,
-            "application/sdp",
-            body.into_bytes(),
-        );
-        invite
-    }
-
-    /// Answers a 401/407 once, if we have credentials: the same INVITE with the next
-    /// CSeq, a new branch and Authorization (RFC 3261 §22.2). False if we cannot.
-    fn answer_challenge(&mut self, resp: &rsip::Response) -> bool {
-        if self.authorized || self.state != State::Inviting {
-            return false;
-        }
-        let Some((user, password)) = self.target.credentials.clone() else {
-            return false;
-        };
-        let proxy = resp.status_code.code() == 407;
-        let name = if proxy {
-            "Proxy-Authenticate"
-        } else {
-            "WWW-Authenticate"
-        };
-        // The first challenge we can answer (a server may offer SHA-256 and MD5).
-        let Some(ch) = message::all(&resp.headers, name)
-            .find_map(|v| hotline_sip::digest::parse_challenge(v).ok())
-        else {
-            return false;
-        };
-        let uri = self.target.uri.to_string();
-        let cnonce = message::random_token(12);
-        let c = hotline_sip::digest::authorize(&ch, "INVITE", &uri, &user, &password, &cnonce, 1);
-        let header = if proxy {
-            Header::ProxyAuthorization(rsip::headers::ProxyAuthorization::new(c.to_string()))
-        } else {
-            Header::Authorization(rsip::headers::Authorization::new(c.to_string()))
-        };
-        self.authorized = true;
-        self.cseq += 1;
-        self.invite = self.build_invite(Some(header));
-        self.ep
-            .request(self.invite.clone(), self.target.dest, self.target.transport);
-        true
     }
 
     /// Waits (at most `within`) for the recording on this leg's media to be finalized,
@@ -287,246 +210,183 @@ impl OutLeg {
 
     /// Whether the leg is talking.
     pub fn is_connected(&self) -> bool {
-        self.state == State::Connected
+        self.client.is_connected()
     }
 
-    /// The agent did not answer in time: CANCEL (§9.1). The 487 ends the leg.
+    /// The agent did not answer in time: CANCEL (§9.1), sent once the phone has sent a
+    /// provisional response. The 487 (or a 200 that crossed it, which is ACKed and BYEd)
+    /// ends the leg as [`Failure::NoAnswer`].
     pub fn cancel(&mut self) {
-        if self.state == State::Inviting {
-            self.state = State::Cancelling;
-            self.ep.request(
-                dialog::cancel_for(&self.invite),
-                self.target.dest,
-                self.target.transport,
-            );
-        }
+        self.client.cancel(Instant::now());
+        self.flush();
     }
 
     /// Ends the leg from our side: BYE when connected, CANCEL while ringing.
     pub fn hang_up(&mut self) {
-        match self.state {
-            State::Connected => {
-                if let Some(d) = self.dialog.as_mut() {
-                    let bye = d.request(Method::Bye, self.ep.advertised);
-                    self.ep.request(bye, d.destination(), d.transport);
-                }
-                self.state = State::Ended;
-            }
-            State::Inviting => self.cancel(),
-            _ => {}
-        }
+        self.client.hang_up(Instant::now());
+        self.flush();
         self.media.close();
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next: a CANCEL never
+    /// answered gives up, a session refresh or a 491 retry is due, the session expires.
+    /// `None`: no timer runs.
+    // Called by the call loops (connect.rs) once they drive the leg's timers.
+    #[allow(dead_code)]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.client.poll_timeout()
+    }
+
+    /// Time passed (call it at [`poll_timeout`](Self::poll_timeout)): what the leg's
+    /// timers did — `Failed(NoAnswer)` for a CANCEL never answered, `HungUp` for a
+    /// session that expired (our BYE sent).
+    // Called by the call loops (connect.rs) once they drive the leg's timers.
+    #[allow(dead_code)]
+    pub fn handle_timeout(&mut self, now: Instant) -> Option<LegEvent> {
+        let ev = self.client.handle_timeout(now);
+        let ev = ev.and_then(|ev| self.on_client(ev, now));
+        self.flush();
+        ev
     }
 
     /// Reports the outcome of the REFER this leg sent (a sipfrag status: 200 carried out,
     /// 4xx/5xx refused — the call stays up) and ends its subscription. Once per REFER.
     pub fn notify_refer(&mut self, code: u16) {
         if std::mem::take(&mut self.refer_pending) {
-            self.send_notify(code);
+            self.replaces = None;
+            if let Some(u) = self.client.session() {
+                if let Err(e) = u.notify_refer(code) {
+                    tracing::debug!(peer = %self.peer, error = %e, "no NOTIFY for the REFER");
+                }
+            }
+            self.flush();
         }
     }
 
-    /// The NOTIFY of the REFER subscription: "100 Trying" keeps it active, a final
-    /// status terminates it.
-    fn send_notify(&mut self, code: u16) {
-        let Some(d) = self.dialog.as_mut() else {
-            return;
-        };
-        let mut notify = d.request(Method::Notify, self.ep.advertised);
-        notify
-            .headers
-            .push(Header::Other("Event".into(), "refer".into()));
-        let state = if code < 200 {
-            "active;expires=60"
-        } else {
-            "terminated;reason=noresource"
-        };
-        notify
-            .headers
-            .push(Header::Other("Subscription-State".into(), state.into()));
-        let frag = format!("SIP/2.0 {code} {}\r\n", message::reason_phrase(code));
-        message::set_body(
-            &mut notify.headers,
-            &mut notify.body,
-            "message/sipfrag;version=2.0",
-            frag.into_bytes(),
-        );
-        self.ep.request(notify, d.destination(), d.transport);
+    /// For the REFER last reported as [`LegEvent::Transfer`] and not yet answered with
+    /// [`notify_refer`](Self::notify_refer): the dialog its Refer-To asks to replace
+    /// (`?Replaces=`, an attended transfer), as the receiver of that Replaces sees it.
+    // Called by the call loops (connect.rs) once they drive the leg's timers.
+    #[allow(dead_code)]
+    pub fn refer_replaces(&self) -> Option<&Replaces> {
+        self.replaces.as_ref()
     }
 
     /// A SIP event of this leg's Call-ID.
     pub fn on_sip(&mut self, ev: Event) -> Option<LegEvent> {
-        match ev {
-            Event::Response { key, resp, info } => self.on_response(key, resp, info),
-            Event::Timeout { key, .. }
-                if key.method() == Method::Invite && self.state != State::Connected =>
-            {
-                self.end();
-                Some(LegEvent::Failed(Failure::NoResponse))
-            }
-            Event::Request { key, req, info, .. } => self.on_request(key, req, info),
-            _ => None,
-        }
-    }
-
-    fn end(&mut self) {
-        self.state = State::Ended;
-        self.media.close();
-    }
-
-    fn on_response(
-        &mut self,
-        key: ClientKey,
-        resp: rsip::Response,
-        info: Info,
-    ) -> Option<LegEvent> {
-        if key.method() != Method::Invite {
-            return None; // the answers to our CANCEL and BYE
-        }
-        let code = resp.status_code.code();
-        match (self.state, code) {
-            (State::Inviting, 180..=183) => Some(LegEvent::Ringing),
-            (State::Inviting | State::Cancelling, 200..=299) => {
-                let contact = format!("<sip:12345@{}>", self.ep.advertised);
-                let d = match Dialog::uac(
-                    &self.invite,
-                    &resp,
-                    &info,
-                    &contact,
-                    self.target.dest,
-                    self.target.transport,
-                ) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        tracing::warn!(peer = %self.peer, error = %e, "unusable 200");
-                        self.end();
-                        return Some(LegEvent::Failed(Failure::Unusable("bad answer")));
-                    }
-                };
-                let ack = d.ack(self.ep.advertised);
-                self.ep.ack(&key, ack, d.destination(), d.transport);
-                self.dialog = Some(d);
-                if self.state == State::Cancelling {
-                    // Answered as we gave up: hang up at once (§9.1's race).
-                    self.state = State::Connected;
-                    self.hang_up();
-                    return Some(LegEvent::Failed(Failure::NoAnswer));
+        let now = Instant::now();
+        let out = match ev {
+            Event::Response { key, resp, info } => self
+                .client
+                .handle_response(&key, &resp, &info, now)
+                .and_then(|ev| self.on_client(ev, now)),
+            Event::Request { key, req, info, .. } => self
+                .client
+                .handle_request(&key, &req, &info, now)
+                .and_then(|ev| self.on_session(ev, now)),
+            Event::Ack { req, info, .. } => self
+                .client
+                .session()
+                .and_then(|u| u.handle_ack(&req, &info))
+                .and_then(|ev| self.on_session(ev, now)),
+            Event::Timeout { key, .. } => self
+                .client
+                .handle_tx_timeout(&key)
+                .and_then(|ev| self.on_client(ev, now)),
+            Event::AckTimeout { .. } => {
+                // Our 200 to their re-INVITE was never ACKed (§13.3.1.4): the dialog is gone.
+                tracing::warn!(peer = %self.peer, "no ACK for our 200 to a re-INVITE; hanging up");
+                if let Some(u) = self.client.session() {
+                    u.bye();
                 }
-                match sdp::negotiate(&resp.body, &G711) {
-                    Ok(n) => {
-                        self.media.update(MediaParams {
-                            codec: Codec::from_encoding_name(n.codec.name).unwrap_or(Codec::Pcmu),
-                            remote: n.remote,
-                            dtmf_pt: n.dtmf_pt,
-                        });
-                        self.negotiated = Some(n);
-                        self.state = State::Connected;
-                        Some(LegEvent::Answered)
-                    }
-                    Err(e) => {
-                        tracing::warn!(peer = %self.peer, error = %e, "answered with unusable SDP");
-                        self.state = State::Connected;
-                        self.hang_up();
-                        Some(LegEvent::Failed(Failure::Unusable("bad SDP")))
-                    }
-                }
-            }
-            (State::Inviting, 401 | 407) if self.answer_challenge(&resp) => None,
-            (State::Inviting | State::Cancelling, 300..) => {
-                let was_cancel = self.state == State::Cancelling;
-                self.end();
-                Some(LegEvent::Failed(if was_cancel {
-                    Failure::NoAnswer
-                } else {
-                    Failure::Status(code)
-                }))
-            }
-            _ => None,
-        }
-    }
-
-    fn on_request(&mut self, key: ServerKey, req: Request, info: Info) -> Option<LegEvent> {
-        let Some(d) = self.dialog.as_mut() else {
-            self.ep.respond(&key, message::response(&req, 481, None));
-            return None;
-        };
-        if !d.matches(&info) || d.accept_remote_cseq(req.method, info.cseq).is_err() {
-            self.ep.respond(
-                &key,
-                message::response(&req, if d.matches(&info) { 500 } else { 481 }, None),
-            );
-            return None;
-        }
-        match req.method {
-            Method::Bye => {
-                self.ep.respond(&key, message::response(&req, 200, None));
-                self.end();
+                self.media.close();
                 Some(LegEvent::HungUp)
             }
-            Method::Invite => {
+            Event::Cancelled { .. } => None,
+        };
+        self.flush();
+        out
+    }
+
+    fn on_client(&mut self, ev: ClientEvent, now: Instant) -> Option<LegEvent> {
+        match ev {
+            ClientEvent::Ringing => Some(LegEvent::Ringing),
+            ClientEvent::Answered { sdp } => match sdp::negotiate(&sdp, &G711) {
+                Ok(n) => {
+                    self.media.update(media_params(&n));
+                    Some(LegEvent::Answered)
+                }
+                Err(e) => {
+                    tracing::warn!(peer = %self.peer, error = %e, "answered with unusable SDP");
+                    self.client.hang_up(now);
+                    self.media.close();
+                    Some(LegEvent::Failed(Failure::Unusable("bad SDP")))
+                }
+            },
+            ClientEvent::Failed(f) => {
+                if let Failure::Unusable(what) = f {
+                    tracing::warn!(peer = %self.peer, %what, "unusable answer");
+                }
+                self.media.close();
+                Some(LegEvent::Failed(f))
+            }
+            ClientEvent::Session(ev) => self.on_session(ev, now),
+        }
+    }
+
+    fn on_session(&mut self, ev: SessionEvent, now: Instant) -> Option<LegEvent> {
+        match ev {
+            SessionEvent::Bye => {
+                self.media.close();
+                Some(LegEvent::HungUp)
+            }
+            SessionEvent::Ended(why) => {
+                let why = match why {
+                    EndReason::SessionExpired => "session expired".to_string(),
+                    EndReason::Status(code) => format!("{code} to our request"),
+                    EndReason::NoResponse => "no response to our re-INVITE".to_string(),
+                };
+                tracing::info!(peer = %self.peer, %why, "dialog ended");
+                self.media.close();
+                Some(LegEvent::HungUp)
+            }
+            SessionEvent::ReInvite { held, offer, .. } => {
                 // Hold / unhold from the far end: follow it and answer with our SDP.
-                let n = if req.body.is_empty() {
-                    self.negotiated.clone()
-                } else {
-                    sdp::negotiate(&req.body, &G711).ok()
-                };
-                let Some(n) = n else {
-                    self.ep.respond(&key, message::response(&req, 488, None));
-                    return None;
-                };
-                self.media.update(MediaParams {
-                    codec: Codec::from_encoding_name(n.codec.name).unwrap_or(Codec::Pcmu),
-                    remote: n.remote,
-                    dtmf_pt: n.dtmf_pt,
-                });
-                self.sdp_version += 1;
-                let body = sdp::answer(
-                    &n,
-                    self.media.local_addr(),
-                    self.session_id,
-                    self.sdp_version,
-                );
-                let mut ok = message::response(&req, 200, None);
-                ok.headers.push(Header::Contact(rsip::headers::Contact::new(
-                    d.local_contact.clone(),
-                )));
-                message::set_body(
-                    &mut ok.headers,
-                    &mut ok.body,
-                    "application/sdp",
-                    body.into_bytes(),
-                );
-                let held = matches!(
-                    n.offered_direction,
-                    sdp::Direction::SendOnly | sdp::Direction::Inactive
-                );
-                self.negotiated = Some(n);
-                self.ep.respond(&key, ok);
-                (held != std::mem::replace(&mut self.held, held)).then_some(LegEvent::Held(held))
+                let u = self.client.session()?;
+                match sdp::negotiate(&offer, &G711) {
+                    Ok(n) => {
+                        self.media.update(media_params(&n));
+                        self.sdp_version += 1;
+                        let body = sdp::answer(
+                            &n,
+                            self.media.local_addr(),
+                            self.session_id,
+                            self.sdp_version,
+                        );
+                        if let Err(e) = u.answer_offer(body, now) {
+                            tracing::warn!(peer = %self.peer, error = %e, "cannot answer the offer");
+                        }
+                        (held != std::mem::replace(&mut self.held, held))
+                            .then_some(LegEvent::Held(held))
+                    }
+                    Err(e) => {
+                        tracing::info!(peer = %self.peer, error = %e, "re-INVITE refused");
+                        let _ = u.reject_offer(e.status());
+                        None
+                    }
+                }
             }
-            Method::Refer => {
-                // RFC 3515: accepted (202) and "100 Trying" at once; the call carries the
-                // transfer out itself (no new INVITE from the phone) and reports how it
-                // went with `notify_refer`, which ends the implicit subscription.
-                let target = message::first(&req.headers, "Refer-To")
-                    .map(|v| v.trim().trim_start_matches('<'))
-                    .and_then(message::uri_user)
-                    .unwrap_or("")
-                    .to_string();
-                self.ep.respond(&key, message::response(&req, 202, None));
+            SessionEvent::Dtmf(d) => Some(LegEvent::Digit(d)),
+            SessionEvent::Refer(r) => {
+                // RFC 3515: accepted (202) and "100 Trying" at once (the usage sent them);
+                // the call carries the transfer out itself (no new INVITE from the phone)
+                // and reports how it went with `notify_refer`, which ends the subscription.
                 self.refer_pending = true;
-                self.send_notify(100);
-                Some(LegEvent::Transfer(target))
+                self.replaces = r.target.replaces;
+                Some(LegEvent::Transfer(r.target.user.unwrap_or_default()))
             }
-            Method::Info => {
-                let digit = hotline_media::parse_dtmf_relay(&String::from_utf8_lossy(&req.body));
-                self.ep.respond(&key, message::response(&req, 200, None));
-                digit.map(LegEvent::Digit)
-            }
-            _ => {
-                self.ep.respond(&key, message::response(&req, 200, None));
-                None
-            }
+            // We send no re-INVITE of our own on this leg: nothing to follow.
+            SessionEvent::Answer { .. } | SessionEvent::OfferRejected(_) => None,
         }
     }
 }
