@@ -194,6 +194,9 @@ impl Callback {
                         self.cause = "hotline_shutdown";
                         self.phase = Phase::Done;
                     }
+                    Some(CallEvent::HandOver { reply, .. }) => {
+                        let _ = reply.send(None);
+                    }
                     Some(CallEvent::Command { reply, .. }) => {
                         let _ = reply.send(Err(super::CommandError::Refused(
                             "a callback takes no call control yet".into(),

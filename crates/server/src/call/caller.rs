@@ -111,6 +111,9 @@ impl Answered {
                             None => self.on_sip(ev).await,
                         }
                     }
+                    Some(CallEvent::HandOver { reply, .. }) => {
+                        let _ = reply.send(None);
+                    }
                     Some(CallEvent::Command { cmd, agent, reply }) => {
                         let done = self.on_command(cmd, agent).await;
                         let _ = reply.send(done);

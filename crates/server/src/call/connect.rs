@@ -21,6 +21,7 @@ use super::control::{
     Supervision, Topology, CITIZEN,
 };
 use super::inbound::Cause;
+use super::internal::{self, ReplacesTags};
 use super::out_leg::{self, OutLeg};
 use super::trunk_leg;
 use super::CommandError;
@@ -386,7 +387,15 @@ impl Answered {
                 return;
             }
             out_leg::LegEvent::Transfer(target) => {
-                self.on_refer(id, &target).await;
+                let replaces = self
+                    .side
+                    .legs
+                    .get(&id)
+                    .and_then(|l| l.refer_replaces().cloned());
+                match replaces {
+                    Some(r) => self.on_attended_refer(id, &target, r).await,
+                    None => self.on_refer(id, &target).await,
+                }
                 return;
             }
         };
@@ -425,6 +434,38 @@ impl Answered {
                 tracing::info!(%target, code, why, "transfer refused; the call stays");
                 self.side.control.refuse_refer(id, code);
             }
+        }
+        self.run_control().await;
+    }
+
+    /// A REFER with Replaces from leg `id`: the agent's phone completes an attended
+    /// transfer to the party it called itself (its own call through the hotline, named by
+    /// `replaces`): that party takes the citizen, or NOTIFY 481 and the call stays.
+    async fn on_attended_refer(
+        &mut self,
+        id: LegId,
+        target: &str,
+        replaces: hotline_sip::refer::Replaces,
+    ) {
+        tracing::info!(%target, replaces = %replaces.call_id, "attended transfer asked by the phone");
+        // The receiver's view: our tag on that dialog is the Replaces' to-tag.
+        let tags = ReplacesTags {
+            local_tag: replaces.to_tag.clone(),
+            remote_tag: replaces.from_tag.clone(),
+        };
+        let Some(h) = internal::take_over(&self.calls, &replaces.call_id, tags).await else {
+            tracing::info!("no such call of the agent's to take over; the call stays");
+            self.side.control.refuse_refer(id, 481);
+            self.run_control().await;
+            return;
+        };
+        let new = self.side.control.new_leg();
+        self.calls.register(&h.leg.call_id, self.tx.clone());
+        self.side.legs.insert(new, h.leg);
+        if let Err(e) = self.side.control.adopt(new, h.agent, id, Instant::now()) {
+            tracing::info!(error = %e, "cannot complete the attended transfer");
+            self.hang_up_leg(new);
+            self.side.control.refuse_refer(id, 481);
         }
         self.run_control().await;
     }

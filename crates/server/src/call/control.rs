@@ -833,6 +833,37 @@ impl Control {
         Ok(())
     }
 
+    /// An attended transfer completed from the agent's phone: `leg` — the colleague or
+    /// number the agent called from the phone, already talking, handed over from that call
+    /// (REFER with Replaces on leg `refer`) — takes the citizen; the agent leaves.
+    pub fn adopt(
+        &mut self,
+        leg: LegId,
+        agent: Option<(AgentId, CallKey)>,
+        refer: LegId,
+        now: Instant,
+    ) -> Result<(), Refused> {
+        let mut t = self.talking()?.clone();
+        self.push(Action::Notify {
+            leg: refer,
+            code: 200,
+        });
+        self.end_held(&mut t, now);
+        self.push(Action::HangUp(t.peer.leg));
+        self.end_peer(&t.peer);
+        if let Some(c) = t.consult.take() {
+            self.hang_up_peer(&c);
+        }
+        let peer = Peer {
+            leg,
+            agent,
+            direct: true,
+        };
+        self.state = self.promote(t, peer);
+        self.sync_media();
+        Ok(())
+    }
+
     /// Joins the consulted party into a three-way conference.
     pub fn conference(&mut self, now: Instant) -> Result<(), Refused> {
         let mut t = self.talking()?.clone();

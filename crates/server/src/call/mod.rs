@@ -11,6 +11,7 @@ mod connect;
 mod control;
 mod feature;
 mod inbound;
+mod internal;
 mod out_leg;
 mod revisit;
 mod trunk_leg;
@@ -69,6 +70,12 @@ pub enum CallEvent {
     /// The server is stopping: hang up now, finishing the recording and the call's rows.
     Shutdown,
     /// The desk or a supervisor acts on the call; the answer says whether it could.
+    /// A citizen's call asks this agent's own call (from the phone) for its far leg: the
+    /// REFER of an attended transfer named this call's dialog in `Replaces`.
+    HandOver {
+        tags: internal::ReplacesTags,
+        reply: tokio::sync::oneshot::Sender<Option<internal::HandOver>>,
+    },
     Command {
         cmd: Command,
         /// The asking agent's extension (none for a supervisor).
@@ -346,6 +353,17 @@ impl Calls {
     /// Stops routing a Call-ID.
     pub fn unregister(&self, call_id: &str) {
         self.map.remove(call_id);
+    }
+
+    /// Whether an INVITE to `user` is a call an agent places from the softphone (to an
+    /// extension or an allowed number) rather than a citizen's call to the hotline.
+    pub fn is_internal_target(&self, user: &str) -> bool {
+        internal::is_internal_target(self, user)
+    }
+
+    /// An agent's call from the softphone: authenticated, the other side rung and bridged.
+    pub fn spawn_internal(&self, invite: Invite, ep: EndpointHandle) {
+        tokio::spawn(internal::run(self.clone(), invite, ep));
     }
 
     /// A feature code dialled by an agent (`*1`…): authenticated and carried out.

@@ -497,3 +497,38 @@ fn the_citizen_hanging_up_ends_every_other_leg() {
         ]
     );
 }
+
+#[test]
+fn an_attended_transfer_from_the_phone_hands_the_colleague_the_citizen() {
+    let t0 = Instant::now();
+    let mut c = talking(t0);
+    // The agent's phone holds the citizen, calls 1002 itself, then REFERs with Replaces.
+    c.handle_leg(1, LegEvent::Held(true), t0);
+    drain(&mut c);
+    let handed = c.new_leg();
+    c.adopt(
+        handed,
+        Some((agent("1002"), CallKey(2))),
+        1,
+        t0 + Duration::from_secs(9),
+    )
+    .unwrap();
+    let acts = drain(&mut c);
+    assert_eq!(acts[0], Action::Notify { leg: 1, code: 200 });
+    for a in [
+        Action::Record(Record::Held(Duration::from_secs(9))),
+        Action::HangUp(1),
+        Action::Acd(AcdOp::ConversationEnded(CallKey(1))),
+        Action::Record(Record::AgentEnded),
+        Action::Record(Record::Transferred("agent 1002".into())),
+        pair(handed),
+        Action::Music(false),
+    ] {
+        assert!(acts.contains(&a), "{a:?} missing: {acts:?}");
+    }
+    // 1002 hangs up later: its own wrap-up, then the survey.
+    c.handle_leg(handed, LegEvent::HungUp, t0 + Duration::from_secs(60));
+    let acts = drain(&mut c);
+    assert!(acts.contains(&Action::Acd(AcdOp::ConversationEnded(CallKey(2)))));
+    assert!(acts.contains(&Action::Flow(FlowNote::HungUp)));
+}
