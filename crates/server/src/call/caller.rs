@@ -103,6 +103,7 @@ impl Answered {
                     None => std::future::pending().await,
                 }
             };
+            let leg_timeout = self.side.next_leg_timeout();
             tokio::select! {
                 ev = self.rx.recv() => match ev {
                     Some(CallEvent::Sip(ev)) => {
@@ -129,6 +130,7 @@ impl Answered {
                 },
                 Some((leg, ev)) = next_leg_media(&mut self.side.legs) => self.on_leg_media(leg, ev),
                 _ = sleep_until_opt(self.side.control.poll_timeout()) => self.on_control_timeout().await,
+                _ = sleep_until_opt(leg_timeout) => self.on_leg_timeouts().await,
                 _ = position_tick.tick(), if waiting => self.check_position(),
                 ev = self.media_rx.recv(), if media_open => match ev {
                     Some(ev) => self.on_media(ev).await,

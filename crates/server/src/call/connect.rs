@@ -122,6 +122,11 @@ impl AgentSide {
         }
     }
 
+    /// When the earliest of the legs' own timers is due.
+    pub(super) fn next_leg_timeout(&self) -> Option<Instant> {
+        self.legs.values().filter_map(|l| l.poll_timeout()).min()
+    }
+
     /// The leg a SIP Call-ID belongs to.
     pub(super) fn leg_of(&self, call_id: &str) -> Option<LegId> {
         self.legs
@@ -323,7 +328,38 @@ impl Answered {
         let Some(leg) = self.side.legs.get_mut(&id) else {
             return;
         };
-        let Some(what) = leg.on_sip(ev) else { return };
+        if let Some(what) = leg.on_sip(ev) {
+            self.on_leg_event(id, what).await;
+        }
+    }
+
+    /// The legs' own timers (a CANCEL never answered, session refreshes and expiry).
+    pub(super) async fn on_leg_timeouts(&mut self) {
+        let now = std::time::Instant::now();
+        let due: Vec<LegId> = self
+            .side
+            .legs
+            .iter()
+            .filter(|(_, l)| l.poll_timeout().is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            let what = self
+                .side
+                .legs
+                .get_mut(&id)
+                .and_then(|l| l.handle_timeout(now));
+            if let Some(what) = what {
+                self.on_leg_event(id, what).await;
+            }
+        }
+    }
+
+    /// What a leg reported.
+    async fn on_leg_event(&mut self, id: LegId, what: out_leg::LegEvent) {
+        let Some(leg) = self.side.legs.get(&id) else {
+            return;
+        };
         let peer = leg.peer.clone();
         let now = Instant::now();
         let ended = matches!(

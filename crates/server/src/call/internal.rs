@@ -168,6 +168,13 @@ pub(super) async fn run(calls: Calls, invite: Invite, ep: EndpointHandle) {
                 }
             };
             let timer = call.usage.as_ref().and_then(|u| u.poll_timeout());
+            let leg_timer = leg.poll_timeout();
+            let leg_sleep = async {
+                match leg_timer {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             let usage_timer = async {
                 match timer {
                     Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -223,6 +230,10 @@ pub(super) async fn run(calls: Calls, invite: Invite, ep: EndpointHandle) {
                     leg.cancel();
                     false
                 }
+                _ = leg_sleep => match leg.handle_timeout(Instant::now()) {
+                    Some(what) => call.on_leg(&mut leg, what, &mut ring_until),
+                    None => false,
+                },
                 _ = usage_timer => {
                     if let Some(u) = call.usage.as_mut() {
                         let ev = u.handle_timeout(Instant::now());

@@ -231,8 +231,6 @@ impl OutLeg {
     /// When [`handle_timeout`](Self::handle_timeout) must be called next: a CANCEL never
     /// answered gives up, a session refresh or a 491 retry is due, the session expires.
     /// `None`: no timer runs.
-    // Called by the call loops (connect.rs) once they drive the leg's timers.
-    #[allow(dead_code)]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.client.poll_timeout()
     }
@@ -240,8 +238,6 @@ impl OutLeg {
     /// Time passed (call it at [`poll_timeout`](Self::poll_timeout)): what the leg's
     /// timers did — `Failed(NoAnswer)` for a CANCEL never answered, `HungUp` for a
     /// session that expired (our BYE sent).
-    // Called by the call loops (connect.rs) once they drive the leg's timers.
-    #[allow(dead_code)]
     pub fn handle_timeout(&mut self, now: Instant) -> Option<LegEvent> {
         let ev = self.client.handle_timeout(now);
         let ev = ev.and_then(|ev| self.on_client(ev, now));
@@ -385,8 +381,16 @@ impl OutLeg {
                 self.replaces = r.target.replaces;
                 Some(LegEvent::Transfer(r.target.user.unwrap_or_default()))
             }
-            // We send no re-INVITE of our own on this leg: nothing to follow.
-            SessionEvent::Answer { .. } | SessionEvent::OfferRejected(_) => None,
+            // Their answer to the SDP we offered in the 200 to their offerless re-INVITE
+            // (it comes in the ACK; we send no re-INVITE of our own on this leg).
+            SessionEvent::Answer { sdp } => {
+                match sdp::negotiate(&sdp, &G711) {
+                    Ok(n) => self.media.update(media_params(&n)),
+                    Err(e) => tracing::info!(peer = %self.peer, error = %e, "unusable SDP in ACK"),
+                }
+                None
+            }
+            SessionEvent::OfferRejected(_) => None,
         }
     }
 }
