@@ -569,3 +569,94 @@ fn an_agent_sends_an_emergency_to_110_through_the_trunk() {
         "110's recording lacks 110"
     );
 }
+
+#[test]
+fn a_supervisor_listens_from_the_phone_with_a_feature_code() {
+    let (a1, sv, other) = (
+        AgentSpec::new("1001", "agent:3"),
+        AgentSpec::new("1009", "agent:3"),
+        AgentSpec::new("1002", "agent:3"),
+    );
+    let server = Server::start(ServerOptions {
+        agents: vec![a1.clone(), sv.clone(), other.clone()],
+        ..Default::default()
+    });
+    let (p1, ps, po) = (
+        AgentPhone::new(&a1, server.ports.base + 84),
+        AgentPhone::new(&sv, server.ports.base + 88),
+        AgentPhone::new(&other, server.ports.base + 92),
+    );
+    ready_all(&server, &[&p1]);
+    // The supervisor's and the other agent's phones are registered, not ready.
+    ps.dial_code(&server, "*2");
+    po.dial_code(&server, "*2");
+    // 1009 is the supervisor "wang"'s extension; 1002 belongs to no supervisor.
+    server.user_token("wang", "supervisor", &["--extension", "1009"]);
+    voices(&server);
+    let agent = p1.answer(&server, "agent_answer_tone.xml", 1, Duration::from_secs(60));
+    let sink = RtpSink::bind(server.ports.base + 60);
+    let citizen = caller('0', 1000, 16_000, sink.port, server.ports.base + 80).spawn(&server);
+    server.wait_agent("1001", Duration::from_secs(10), |a| a["state"] == "on_call");
+    let ticket = live_ticket(&server);
+    // An agent's phone cannot listen in.
+    let refused = po
+        .sipp("supervisor_dial.xml")
+        .key("code", "*411001")
+        .key("sink_port", server.ports.base + 68)
+        .set("listen_ms", 1000)
+        .timeout(Duration::from_secs(20))
+        .run(&server);
+    refused.assert_success("the other agent's attempt");
+    assert!(
+        refused
+            .received()
+            .iter()
+            .any(|m| hotline_e2e::sip::status(m) == Some(403)),
+        "no 403 for an agent's phone"
+    );
+    // The supervisor listens for 5 s, playing a 2 kHz tone nobody must hear.
+    let sup_sink = RtpSink::bind(server.ports.base + 64);
+    let t0 = Instant::now();
+    let listen = ps
+        .sipp("supervisor_dial.xml")
+        .key("code", "*411001")
+        .key("sink_port", sup_sink.port)
+        .set("listen_ms", 5000)
+        .timeout(Duration::from_secs(30))
+        .run(&server);
+    listen.assert_success("the supervisor listens, then hangs up");
+    let heard_by_sup = pcm_between(&sup_sink.packets(), t0, Instant::now());
+    let (c, a) = (
+        heard(&heard_by_sup, CITIZEN_HZ),
+        heard(&heard_by_sup, AGENT_HZ),
+    );
+    eprintln!("the supervisor heard the citizen {c:.2}, the agent {a:.2}");
+    assert!(
+        c > 0.2 && a > 0.2,
+        "the supervisor does not hear both sides"
+    );
+    let leaked = heard(
+        &pcm_between(&sink.packets(), t0, Instant::now()),
+        SUPERVISOR_HZ,
+    );
+    assert!(
+        leaked < 0.05,
+        "the citizen heard the listening supervisor: {leaked:.2}"
+    );
+    // The call goes on after the supervisor left, until the citizen hangs up.
+    citizen.wait().assert_success("citizen");
+    agent.wait().assert_success("agent");
+    let case = server.wait_case(&ticket, Duration::from_secs(10), |c| {
+        !c["calls"][0]["ended_at"].is_null()
+    });
+    assert_eq!(
+        s(&case["calls"][0], "hangup_cause"),
+        "caller_bye",
+        "{case:#}"
+    );
+    let ev = events(&case);
+    assert!(
+        ev.contains(&("supervised".into(), "listen by wang".into())),
+        "{ev:?}"
+    );
+}

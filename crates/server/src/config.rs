@@ -215,6 +215,11 @@ pub struct AgentsConfig {
     pub code_not_ready: String,
     /// Feature code that logs the agent out.
     pub code_logout: String,
+    /// Supervisors' codes, followed by an agent's extension (`*411001`): listen to that
+    /// agent's call (监听), whisper to the agent (耳语), barge in (强插).
+    pub code_listen: String,
+    pub code_whisper: String,
+    pub code_barge: String,
     /// REGISTER expiry bounds (seconds).
     pub min_expires: u32,
     pub max_expires: u32,
@@ -256,6 +261,9 @@ impl Default for AgentsConfig {
             code_ready: "*1".into(),
             code_not_ready: "*2".into(),
             code_logout: "*3".into(),
+            code_listen: "*41".into(),
+            code_whisper: "*42".into(),
+            code_barge: "*43".into(),
             min_expires: 60,
             max_expires: 3600,
             auth_max_failures: 5,
@@ -491,6 +499,35 @@ pub struct DataConfig {
     /// Recordings directory; the default is `dir/recordings`.
     #[serde(default)]
     pub recordings: Option<PathBuf>,
+    /// This node's name, written on every call row it handles: the crash recovery at start
+    /// closes only the calls of its own node, so nodes sharing one database must each have
+    /// their own, kept across restarts. 1–64 letters, digits, `.`, `-`, `_`. The default
+    /// (empty in the file) is the machine's hostname, filled in by [`Config::load`].
+    #[serde(default)]
+    pub node: String,
+}
+
+/// The longest `[data] node` (a Linux hostname's limit).
+const MAX_NODE_LEN: usize = 64;
+
+/// Whether `name` can be a `[data] node`: 1–64 ASCII letters, digits, `.`, `-`, `_`.
+fn is_valid_node(name: &str) -> bool {
+    (1..=MAX_NODE_LEN).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+/// The default `[data] node`: this machine's hostname — the kernel's
+/// (`/proc/sys/kernel/hostname`), else `/etc/hostname`, else `$HOSTNAME` — the first that
+/// is a valid node name (not the kernel's `(none)`, say).
+fn default_node() -> Option<String> {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .into_iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .chain(std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .find(|name| is_valid_node(name))
 }
 
 /// The carrier trunk: who may send us calls, and which numbers are ours.
@@ -671,6 +708,11 @@ impl Config {
             toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
         let base = config_dir(path)?;
         cfg.resolve_paths(&base);
+        if cfg.data.node.is_empty() {
+            cfg.data.node = default_node()
+                .context("data.node: not set, and this machine's hostname cannot be read or is not a valid node name: set it")
+                .with_context(|| format!("in {}", path.display()))?;
+        }
         // Callback tasks wait in their own queue for as long as it takes: no maximum wait.
         if !cfg.acd.queues.iter().any(|q| q.name == cfg.callbacks.queue) {
             cfg.acd.queues.push(QueueConfig {
@@ -703,6 +745,12 @@ impl Config {
     }
 
     fn validate(&self) -> Result<()> {
+        if !is_valid_node(&self.data.node) {
+            bail!(
+                "data.node {:?}: 1 to {MAX_NODE_LEN} letters, digits, '.', '-' or '_'",
+                self.data.node
+            );
+        }
         if self.media.rtp_port_min >= self.media.rtp_port_max {
             bail!("media.rtp_port_min must be below media.rtp_port_max");
         }
@@ -743,6 +791,9 @@ impl Config {
             &self.agents.code_ready,
             &self.agents.code_not_ready,
             &self.agents.code_logout,
+            &self.agents.code_listen,
+            &self.agents.code_whisper,
+            &self.agents.code_barge,
         ] {
             if !code.starts_with('*') || code.len() < 2 {
                 bail!("agents: feature code `{code}` must start with * (e.g. *1)");
@@ -818,12 +869,14 @@ impl Config {
             .collect()
     }
 
-    /// Opens the case database; an error names it with its password hidden (the systemd
-    /// unit's journal and a terminal must never show it).
+    /// Opens the case database, writing calls as this node's (`[data] node`); an error
+    /// names it with its password hidden (the systemd unit's journal and a terminal must
+    /// never show it).
     pub async fn open_store(&self) -> Result<hotline_case::CaseStore> {
-        hotline_case::CaseStore::open(&self.database_url())
+        let store = hotline_case::CaseStore::open(&self.database_url())
             .await
-            .with_context(|| format!("database {}", self.database_url_shown()))
+            .with_context(|| format!("database {}", self.database_url_shown()))?;
+        Ok(store.with_node(&self.data.node))
     }
 
     /// [`Config::database_url`] fit for logs and output: its password replaced by `***`.
@@ -959,6 +1012,36 @@ mod tests {
         ] {
             assert_eq!(resolve_sqlite_url(base, url), want, "{url}");
         }
+    }
+
+    #[test]
+    fn node_defaults_to_the_hostname_and_is_checked() {
+        let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/default.toml");
+        let text = std::fs::read_to_string(&default).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let with_node = |node: &str| {
+            let path = dir.path().join("node.toml");
+            let text = text.replacen("[data]\n", &format!("[data]\nnode = {node:?}\n"), 1);
+            assert!(
+                text.contains("node = "),
+                "config/default.toml has a [data] section"
+            );
+            std::fs::write(&path, text).unwrap();
+            Config::load(&path)
+        };
+        // Not set: the machine's name, which nodes sharing a database tell apart by.
+        let cfg = Config::load(&default).unwrap();
+        assert_eq!(Some(cfg.data.node.clone()), default_node());
+        assert!(is_valid_node(&cfg.data.node), "{:?}", cfg.data.node);
+        assert_eq!(
+            with_node("hotline-b.dc1").unwrap().data.node,
+            "hotline-b.dc1"
+        );
+        for bad in ["has space", "a/b", "(none)", &"x".repeat(MAX_NODE_LEN + 1)] {
+            let e = with_node(bad).expect_err(bad);
+            assert!(format!("{e:#}").contains("data.node"), "{bad}: {e:#}");
+        }
+        assert!(is_valid_node(&"x".repeat(MAX_NODE_LEN)));
     }
 
     #[test]

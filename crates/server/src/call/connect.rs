@@ -79,6 +79,19 @@ pub enum Command {
     ForceHangUp {
         who: String,
     },
+    /// A supervisor who dialled a code from the phone (`*41` + extension): its media is
+    /// mixed in; dropping `gone` tells the phone's task to hang up.
+    SupervisePhone {
+        how: Supervision,
+        who: String,
+        extension: String,
+        media: hotline_media::MediaHandle,
+        gone: tokio::sync::oneshot::Sender<()>,
+    },
+    /// That supervisor's phone hung up (its media's local address).
+    SupervisorLeft {
+        addr: std::net::SocketAddr,
+    },
 }
 
 /// How the legs' audio is linked now.
@@ -100,6 +113,11 @@ pub(super) struct AgentSide {
     pub(super) conversations: VecDeque<String>,
     /// Supervisors' phones ringing or in the call: how, who asked, which extension.
     supervisors: HashMap<LegId, (Supervision, String, String)>,
+    /// Parties whose dialog another task keeps (a supervisor who dialled in): their media,
+    /// and the sender whose drop tells that task to hang up.
+    external: HashMap<LegId, (hotline_media::MediaHandle, tokio::sync::oneshot::Sender<()>)>,
+    /// The agent last published in `Calls::agents_on_call`.
+    published: Option<String>,
     /// The first agent's ACD key: its wrap-up is the call row's.
     first_key: Option<CallKey>,
     /// Hold music plays to the citizen.
@@ -116,6 +134,8 @@ impl AgentSide {
             link: Link::None,
             conversations: VecDeque::new(),
             supervisors: HashMap::new(),
+            external: HashMap::new(),
+            published: None,
             first_key: None,
             music: false,
             links_started: 0,
@@ -556,6 +576,49 @@ impl Answered {
                 how,
                 who,
             } => self.supervise(extension, how, who).await,
+            Command::SupervisePhone {
+                how,
+                who,
+                extension,
+                media,
+                gone,
+            } => {
+                if self.side.control.agent().is_some_and(|a| a.0 == extension) {
+                    return Err("the agent cannot supervise their own call".into());
+                }
+                let id = self.side.control.new_leg();
+                self.side.external.insert(id, (media, gone));
+                self.side
+                    .supervisors
+                    .insert(id, (how, who.clone(), extension));
+                if let Err(e) = self.side.control.supervise(id, how) {
+                    self.side.external.remove(&id);
+                    self.side.supervisors.remove(&id);
+                    return Err(refused(e));
+                }
+                self.note(CallNote::Supervised {
+                    who: &who,
+                    how: supervision_name(how),
+                })
+                .await;
+                Ok(())
+            }
+            Command::SupervisorLeft { addr } => {
+                let id = self
+                    .side
+                    .external
+                    .iter()
+                    .find(|(_, (m, _))| m.local_addr() == addr)
+                    .map(|(id, _)| *id);
+                if let Some(id) = id {
+                    self.side.external.remove(&id);
+                    self.side.supervisors.remove(&id);
+                    self.side
+                        .control
+                        .handle_leg(id, LegEvent::HungUp, Instant::now());
+                }
+                Ok(())
+            }
             Command::ForceHangUp { who } => {
                 if !self.side.control.is_talking() {
                     return Err(refused(Refused::NotTalking));
@@ -690,6 +753,8 @@ impl Answered {
 
     fn hang_up_leg(&mut self, id: LegId) {
         self.side.supervisors.remove(&id);
+        // Dropping its `gone` sender makes the phone's task hang up.
+        self.side.external.remove(&id);
         if let Some(mut leg) = self.side.legs.remove(&id) {
             leg.hang_up();
             self.calls.unregister(&leg.call_id);
@@ -738,6 +803,32 @@ impl Answered {
                 Action::Live(what) => self.live(what),
             }
         }
+        self.publish_agent();
+    }
+
+    /// Keeps `Calls::agents_on_call` naming this call for the agent talking on it.
+    fn publish_agent(&mut self) {
+        let now = self
+            .side
+            .control
+            .conversation_leg()
+            .and_then(|_| self.side.control.agent())
+            .map(|a| a.0.clone());
+        if now == self.side.published {
+            return;
+        }
+        let ticket = &self.opened.ticket;
+        if let Some(old) = self.side.published.take() {
+            self.calls
+                .agents_on_call
+                .remove_if(&old, |_, t| t == ticket);
+        }
+        if let Some(ext) = &now {
+            self.calls
+                .agents_on_call
+                .insert(ext.clone(), ticket.clone());
+        }
+        self.side.published = now;
     }
 
     /// Starts leg `id`; a leg that cannot start fails at once.
@@ -846,6 +937,8 @@ impl Answered {
                         &self.media
                     } else if let Some(l) = self.side.legs.get(id) {
                         &l.media
+                    } else if let Some((m, _)) = self.side.external.get(id) {
+                        m
                     } else {
                         continue;
                     };
@@ -870,6 +963,8 @@ impl Answered {
                         &self.media
                     } else if let Some(l) = self.side.legs.get(id) {
                         &l.media
+                    } else if let Some((m, _)) = self.side.external.get(id) {
+                        m
                     } else {
                         continue;
                     };

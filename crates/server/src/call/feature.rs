@@ -16,6 +16,7 @@ use hotline_sip::transaction::Event;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 /// What a feature code asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +38,12 @@ pub(super) async fn run(calls: Calls, invite: Invite, ep: EndpointHandle) {
         .unwrap_or("")
         .to_string();
     let a = &ctx.cfg.agents;
+    if let Some(asked) = super::supervise::parse(a, &code) {
+        let span = tracing::info_span!("supervise", supervisor = %ext, %code);
+        return super::supervise::run(calls, invite, ep, ext, asked)
+            .instrument(span)
+            .await;
+    }
     let action = if code == a.code_ready {
         Action::Ready
     } else if code == a.code_not_ready {

@@ -14,6 +14,7 @@ mod inbound;
 mod internal;
 mod out_leg;
 mod revisit;
+mod supervise;
 mod trunk_leg;
 
 use crate::acd::AcdService;
@@ -253,6 +254,8 @@ pub struct Calls {
     map: Arc<DashMap<String, mpsc::Sender<CallEvent>>>,
     /// Live inbound calls by ticket, for call control from the desk.
     pub(crate) tickets: Arc<DashMap<String, mpsc::Sender<CallEvent>>>,
+    /// The ticket of the call each agent (extension) is talking on, for supervisors.
+    pub(crate) agents_on_call: Arc<DashMap<String, String>>,
     /// Set when the server stops: new INVITEs get 503.
     stopping: Arc<std::sync::atomic::AtomicBool>,
     pub ctx: Arc<Ctx>,
@@ -264,6 +267,7 @@ impl Calls {
         Calls {
             map: Arc::default(),
             tickets: Arc::default(),
+            agents_on_call: Arc::default(),
             stopping: Arc::default(),
             ctx,
         }
@@ -348,6 +352,12 @@ impl Calls {
             .await
             .map_err(|_| CommandError::NoCall)?;
         done.await.map_err(|_| CommandError::NoCall)?
+    }
+
+    /// The channel of the call agent `extension` is talking on.
+    pub fn call_of_agent(&self, extension: &str) -> Option<mpsc::Sender<CallEvent>> {
+        let ticket = self.agents_on_call.get(extension)?.clone();
+        self.tickets.get(&ticket).map(|t| t.clone())
     }
 
     /// Stops routing a Call-ID.
