@@ -6,6 +6,7 @@
 //! `play_pcap_audio` need root (raw sockets). A failing test prints the server's log.
 
 mod agents;
+mod attended;
 mod callbacks;
 mod calls;
 mod confidential;

@@ -18,6 +18,7 @@ pub mod rtp;
 pub mod server;
 pub mod sip;
 pub mod sipp;
+pub mod uac;
 
 pub use server::{AgentSpec, Hours, Server, ServerOptions};
 pub use sipp::{Sipp, Transport};
