@@ -184,6 +184,12 @@ impl Callback {
 
     async fn run(&mut self) {
         while self.phase != Phase::Done {
+            let leg_timer = [self.agent.as_ref(), self.citizen.as_ref()]
+                .into_iter()
+                .flatten()
+                .filter_map(|l| l.poll_timeout())
+                .min()
+                .map(Instant::from_std);
             tokio::select! {
                 ev = self.rx.recv() => match ev {
                     Some(CallEvent::Sip(ev)) => self.on_sip(ev).await,
@@ -216,6 +222,8 @@ impl Callback {
                 },
                 Some(ev) = leg_media(&mut self.citizen) => self.on_citizen_media(ev).await,
                 _ = sleep_opt(self.ring_deadline) => self.ring_timeout(),
+                // The legs' own timers: a CANCEL never answered, session refresh and expiry.
+                _ = sleep_opt(leg_timer) => self.on_leg_timers().await,
                 _ = sleep_opt(self.hangup_at) => {
                     self.hangup_at = None;
                     self.phase = Phase::Done;
@@ -354,6 +362,19 @@ impl Callback {
             let Some(what) = self.citizen.as_mut().and_then(|l| l.on_sip(ev)) else {
                 return;
             };
+            self.on_citizen(what).await;
+        }
+    }
+
+    /// Runs the legs' timers that are due.
+    async fn on_leg_timers(&mut self) {
+        let now = std::time::Instant::now();
+        let agent = self.agent.as_mut().and_then(|l| l.handle_timeout(now));
+        if let Some(what) = agent {
+            self.on_agent(what).await;
+        }
+        let citizen = self.citizen.as_mut().and_then(|l| l.handle_timeout(now));
+        if let Some(what) = citizen {
             self.on_citizen(what).await;
         }
     }

@@ -25,6 +25,7 @@ use hotline_sip::message;
 use hotline_sip::sdp::{self, G711};
 use hotline_sip::session_timer;
 use hotline_sip::transaction::Event;
+use rsip::headers::untyped::UntypedHeader;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
@@ -106,10 +107,12 @@ pub(super) async fn run(calls: Calls, invite: Invite, ep: EndpointHandle) {
         };
         let (tx, mut rx) = mpsc::channel(64);
         let _slot = CallSlot::take(&calls.map, &invite.info.call_id, tx.clone());
-        ep.respond(
-            &invite.key,
-            message::response(&invite.req, 180, Some(&tag)),
-        );
+        // A 180 with a To tag creates an early dialog: it carries our Contact (§12.1.1).
+        let mut ringing = message::response(&invite.req, 180, Some(&tag));
+        ringing.headers.push(rsip::Header::Contact(
+            rsip::headers::Contact::new(format!("<sip:12345@{}>", ep.advertised)),
+        ));
+        ep.respond(&invite.key, ringing);
         let route = calls.route_to(&tx);
         let (leg, ring) = match &target {
             Target::Agent { agent, .. } => {

@@ -133,7 +133,14 @@ impl Revisit {
         let mut ring_deadline = Some(ring);
         let max = Instant::now() + MAX_RECORDING + Duration::from_secs(60);
         while self.phase != Phase::Done {
+            // The leg's own timers: a CANCEL never answered, session refresh and expiry.
+            let leg_timer = self.leg.poll_timeout().map(Instant::from_std);
             tokio::select! {
+                _ = sleep_opt(leg_timer) => {
+                    if let Some(what) = self.leg.handle_timeout(std::time::Instant::now()) {
+                        self.on_leg(what).await;
+                    }
+                }
                 ev = self.rx.recv() => match ev {
                     Some(CallEvent::Sip(ev)) if event_call_id(&ev) == self.leg.call_id => {
                         if let Some(what) = self.leg.on_sip(ev) {
