@@ -46,6 +46,15 @@ pub enum CaseError {
         /// The case named.
         case: CaseId,
     },
+    /// The crash recovery of one node was asked to repair a call another node handles
+    /// (several nodes sharing one database): it is left to that node.
+    #[error("call {call} is handled by node {node:?}, not this one")]
+    CallOfOtherNode {
+        /// The call named.
+        call: CallId,
+        /// The node its row names.
+        node: String,
+    },
     /// The case's current status does not allow the requested change.
     #[error("case {case}: cannot go from {from} to {to}")]
     InvalidTransition {

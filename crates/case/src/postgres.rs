@@ -87,7 +87,11 @@ impl PostgresBackend {
         self.pool.close().await;
     }
 
-    pub(crate) async fn open_call(&self, c: NewCall) -> Result<OpenedCall, CaseError> {
+    pub(crate) async fn open_call(
+        &self,
+        c: NewCall,
+        node: Option<&str>,
+    ) -> Result<OpenedCall, CaseError> {
         let mut tx = self.pool.begin().await?;
         let ticket = next_ticket(&mut tx, c.local_day).await?;
 
@@ -105,7 +109,8 @@ impl PostgresBackend {
 
         let call: i64 = sqlx::query_scalar(
             "INSERT INTO calls (case_id, sip_call_id, caller_number, called_number, direction, \
-             arrived_at, answered_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+             arrived_at, answered_at, node) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             RETURNING id",
         )
         .bind(case)
         .bind(&c.sip_call_id)
@@ -114,6 +119,7 @@ impl PostgresBackend {
         .bind(Direction::Inbound.as_str())
         .bind(c.arrived_at)
         .bind(c.answered_at)
+        .bind(node)
         .fetch_one(&mut *tx)
         .await?;
 

@@ -90,7 +90,11 @@ impl SqliteBackend {
         self.pool.close().await;
     }
 
-    pub(crate) async fn open_call(&self, c: NewCall) -> Result<OpenedCall, CaseError> {
+    pub(crate) async fn open_call(
+        &self,
+        c: NewCall,
+        node: Option<&str>,
+    ) -> Result<OpenedCall, CaseError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let ticket = next_ticket(&mut tx, c.local_day).await?;
 
@@ -109,7 +113,7 @@ impl SqliteBackend {
 
         let call: i64 = sqlx::query_scalar(
             "INSERT INTO calls (case_id, sip_call_id, caller_number, called_number, direction, \
-             arrived_at, answered_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             arrived_at, answered_at, node) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(case)
         .bind(&c.sip_call_id)
@@ -118,6 +122,7 @@ impl SqliteBackend {
         .bind(Direction::Inbound.as_str())
         .bind(c.arrived_at)
         .bind(c.answered_at)
+        .bind(node)
         .fetch_one(&mut *tx)
         .await?;
 

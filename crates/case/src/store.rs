@@ -44,6 +44,8 @@ pub struct CaseStore {
     /// Attempts of the task a voicemail or callback request creates.
     callback_attempts: u32,
     callback_numbers: std::sync::Arc<NumberPolicy>,
+    /// The node (process, machine) this store writes calls for: [`CaseStore::with_node`].
+    node: Option<std::sync::Arc<str>>,
 }
 
 /// The databases the store can run on. Each variant's module holds all of its SQL.
@@ -82,6 +84,7 @@ impl CaseStore {
             backend,
             callback_attempts: crate::callback::DEFAULT_MAX_ATTEMPTS,
             callback_numbers: std::sync::Arc::new(NumberPolicy::default()),
+            node: None,
         };
         tracing::info!(
             backend = store.backend_name(),
@@ -104,6 +107,24 @@ impl CaseStore {
     pub fn with_callback_numbers(mut self, policy: NumberPolicy) -> Self {
         self.callback_numbers = std::sync::Arc::new(policy);
         self
+    }
+
+    /// The same store, writing `node` (the server's `[data] node`, by default its hostname)
+    /// on every call row it opens ([`CaseStore::open_call`],
+    /// [`CaseStore::open_outbound_call`]): the node that handles the call. The crash
+    /// recovery ([`CaseStore::close_crashed_calls`] and the rest of `store/recovery.rs`)
+    /// touches only the calls of its node, so several nodes can share one database.
+    ///
+    /// Without it (the CLI, tests) call rows get no node, as rows written before nodes were
+    /// recorded; such rows are every recovering node's.
+    pub fn with_node(mut self, node: &str) -> Self {
+        self.node = Some(node.into());
+        self
+    }
+
+    /// The node this store writes calls for ([`CaseStore::with_node`]), if it was given.
+    pub fn node(&self) -> Option<&str> {
+        self.node.as_deref()
     }
 
     /// The numbers this store's callback tasks may dial.
@@ -130,11 +151,13 @@ impl CaseStore {
 
     /// Registers an answered inbound call: in one transaction, allocates the day's next
     /// ticket number, inserts the case (channel `phone`, status `registered`), the call
-    /// row, and the audit event `registered`.
+    /// row (with this store's [node](CaseStore::with_node)), and the audit event
+    /// `registered`.
     pub async fn open_call(&self, c: NewCall) -> Result<OpenedCall, CaseError> {
+        let node = self.node();
         let opened = match &self.backend {
-            Backend::Sqlite(b) => b.open_call(c).await?,
-            Backend::Postgres(b) => b.open_call(c).await?,
+            Backend::Sqlite(b) => b.open_call(c, node).await?,
+            Backend::Postgres(b) => b.open_call(c, node).await?,
         };
         tracing::debug!(ticket = %opened.ticket, case = %opened.case, "case registered");
         Ok(opened)
@@ -475,7 +498,8 @@ impl CaseStore {
     /// Registers a call the hotline places to a citizen (a callback or a revisit) when
     /// the dialler sends the INVITE: a call row of the case with direction `outbound`
     /// (caller number = the hotline's caller ID, called number = the citizen, `arrived_at`
-    /// = `started_at`, the agent and the task), and the audit event `callback_dialled` by
+    /// = `started_at`, the agent and the task, this store's
+    /// [node](CaseStore::with_node)), and the audit event `callback_dialled` by
     /// the agent (or `system` when the IVR dials), naming the number and the task. The
     /// returned id takes [`CaseStore::call_answered`], [`CaseStore::call_agent_answered`]
     /// (an agent-first callback is never queued), [`CaseStore::add_recording`] and
@@ -494,7 +518,7 @@ impl CaseStore {
         if let Some(agent) = &c.agent {
             check_extension(agent)?;
         }
-        let call = on_backend!(self, b => b.open_outbound_call(&c).await?);
+        let call = on_backend!(self, b => b.open_outbound_call(&c, self.node()).await?);
         tracing::debug!(case = %c.case, call = %call, "outbound call opened");
         Ok(call)
     }

@@ -77,9 +77,10 @@ pub fn run(path: &Path) -> Result<()> {
         cfg.media.rtp_port_max
     );
     println!(
-        "  database {}, recordings {}",
+        "  database {}, recordings {}, node {}",
         cfg.database_url_shown(),
-        cfg.recordings_dir().display()
+        cfg.recordings_dir().display(),
+        cfg.data.node
     );
     println!(
         "  IVR {} ({}), {} prompts from {}",

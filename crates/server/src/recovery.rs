@@ -20,8 +20,12 @@
 //! back to the day before the oldest call row still open. A row that failed to be
 //! written for a call that ended normally, older than that, is not looked for.
 //!
-//! The store's side assumes this node is the only one handling calls on its database
-//! (see `hotline_case`'s `store/recovery.rs`).
+//! Several nodes may share one database: every call row names its node (`[data] node`),
+//! and the store closes only this node's open calls (and those written before nodes were
+//! recorded, which have none; see `hotline_case`'s `store/recovery.rs`). Each node has
+//! its recordings directory, but if they share storage a file without a row may be
+//! another node's recording in progress: a file whose call is another node's is left
+//! untouched (not repaired, not registered) and logged.
 
 use std::io::Read;
 use std::os::unix::fs::FileExt;
@@ -43,6 +47,9 @@ pub struct Summary {
     pub recordings_registered: usize,
     /// Files without a row that could not be registered (logged one by one).
     pub files_skipped: usize,
+    /// Files without a row whose call another node handles, left to it (logged one by
+    /// one; not counted in `files_skipped`).
+    pub files_of_other_nodes: usize,
     /// Cases marked as voicemail, each with its callback task.
     pub voicemails: usize,
 }
@@ -89,6 +96,7 @@ pub async fn recover(
         recordings_registered = summary.recordings_registered,
         files_skipped = summary.files_skipped,
         voicemails = summary.voicemails,
+        files_of_other_nodes = summary.files_of_other_nodes,
         "crash recovery done"
     );
     Ok(summary)
@@ -106,6 +114,12 @@ async fn register_file(
         summary.files_skipped += 1;
         return Ok(());
     };
+    // Before the file is touched: on shared storage it may be growing on another node.
+    if let Some(node) = other_node(store, call).await? {
+        tracing::info!(file = %rel, %call, %node, "recording without a row is another node's call; left to it");
+        summary.files_of_other_nodes += 1;
+        return Ok(());
+    }
     let facts = match repair_header(path) {
         Ok(f) => f,
         Err(e) => {
@@ -143,12 +157,26 @@ async fn register_file(
             summary.recordings_registered += 1;
         }
         Ok(None) => {}
+        Err(hotline_case::CaseError::CallOfOtherNode { node, .. }) => {
+            tracing::info!(file = %rel, %call, %node, "recording without a row is another node's call; left to it");
+            summary.files_of_other_nodes += 1;
+        }
         Err(e) => {
             tracing::warn!(file = %rel, error = %e, "recording found after a crash not registered; skipped");
             summary.files_skipped += 1;
         }
     }
     Ok(())
+}
+
+/// The node that handles `call` if it is not this store's (nor unknown: a row from before
+/// nodes were recorded is anyone's). A call that does not exist is not another node's.
+async fn other_node(store: &CaseStore, call: CallId) -> Result<Option<String>> {
+    match store.call_node(call).await {
+        Ok(Some(node)) if Some(node.as_str()) != store.node() => Ok(Some(node)),
+        Ok(_) | Err(hotline_case::CaseError::CallNotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Every `.wav` under `YYYY/MM/DD/` directories of `root` from `first_day` on, as its path
@@ -404,5 +432,82 @@ mod tests {
                 "2026/11/22/1-2-voicemail.wav"
             ]
         );
+    }
+
+    /// Two nodes on one database and one recordings directory (shared storage): node B's
+    /// start closes and repairs only B's call, and leaves node A's live call and the file
+    /// A is still writing exactly as they are; A's own start repairs A's.
+    #[tokio::test]
+    async fn recovery_leaves_another_nodes_calls_and_files_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("hotline.db").display());
+        let db = CaseStore::open(&url).await.unwrap();
+        let (a, b) = (
+            db.clone().with_node("node-a"),
+            db.clone().with_node("node-b"),
+        );
+        let tz = chrono_tz::Asia::Shanghai;
+        let now = Utc::now();
+        let day = now.with_timezone(&tz).date_naive();
+        let new_call = |n: u32| hotline_case::NewCall {
+            sip_call_id: format!("node-{n}@trunk"),
+            caller_number: format!("1390000{n:04}"),
+            called_number: "12345".into(),
+            arrived_at: now - Duration::seconds(10),
+            answered_at: now - Duration::seconds(9),
+            local_day: day,
+        };
+        let on_a = a.open_call(new_call(1)).await.unwrap();
+        let on_b = b.open_call(new_call(2)).await.unwrap();
+        let recordings = dir.path().join("recordings");
+        let day_dir = recordings.join(day.format("%Y/%m/%d").to_string());
+        std::fs::create_dir_all(&day_dir).unwrap();
+        let file = |c: &hotline_case::OpenedCall| {
+            day_dir.join(format!("{}-{}-voicemail.wav", c.ticket, c.call))
+        };
+        // Both callers leaving a message; the headers count less than the files hold.
+        for c in [&on_a, &on_b] {
+            wav(&file(c), 1, 3 * 8000);
+            zero_sizes(&file(c));
+        }
+        let a_bytes = std::fs::read(file(&on_a)).unwrap();
+        let min_vm = std::time::Duration::from_secs(2);
+
+        let done = recover(&b, &recordings, tz, min_vm).await.unwrap();
+        let want = Summary {
+            calls_closed: 1,
+            recordings_repaired: 1,
+            recordings_registered: 1,
+            files_skipped: 0,
+            files_of_other_nodes: 1,
+            voicemails: 1,
+        };
+        assert_eq!(done, want);
+        assert_eq!(
+            std::fs::read(file(&on_a)).unwrap(),
+            a_bytes,
+            "A's file untouched"
+        );
+        let a_case = db.case_by_ticket(&on_a.ticket).await.unwrap().unwrap();
+        assert_eq!(a_case.calls[0].ended_at, None, "A's call is live");
+        assert!(a_case.recordings.is_empty());
+        let b_case = db.case_by_ticket(&on_b.ticket).await.unwrap().unwrap();
+        assert_eq!(b_case.calls[0].hangup_cause.as_deref(), Some("crash"));
+        assert_eq!(b_case.recordings.len(), 1);
+
+        // A's next start repairs A's; B's finds nothing left.
+        let done = recover(&a, &recordings, tz, min_vm).await.unwrap();
+        let want = Summary {
+            files_of_other_nodes: 0,
+            ..want
+        };
+        assert_eq!(done, want);
+        assert_eq!(hound::WavReader::open(file(&on_a)).unwrap().len(), 3 * 8000);
+        let a_case = db.case_by_ticket(&on_a.ticket).await.unwrap().unwrap();
+        assert_eq!(a_case.calls[0].hangup_cause.as_deref(), Some("crash"));
+        assert_eq!(a_case.recordings.len(), 1);
+        let again = recover(&b, &recordings, tz, min_vm).await.unwrap();
+        assert_eq!(again, Summary::default());
+        db.close().await;
     }
 }

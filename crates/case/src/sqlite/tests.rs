@@ -70,7 +70,7 @@ async fn writes_resume_after_the_disk_was_full() {
     let b = SqliteBackend::open(&mnt.join("hotline.db").display().to_string())
         .await
         .unwrap();
-    b.open_call(new_call(0)).await.unwrap();
+    b.open_call(new_call(0), None).await.unwrap();
 
     let filler = mnt.join("filler");
     fill(&filler);
@@ -78,7 +78,7 @@ async fn writes_resume_after_the_disk_was_full() {
     // one pooled connection was left behind in the broken state.
     for n in 1..=2 * MAX_CONNECTIONS {
         let e = b
-            .open_call(new_call(n))
+            .open_call(new_call(n), None)
             .await
             .expect_err("a write succeeded on a full disk");
         assert!(
@@ -90,7 +90,7 @@ async fn writes_resume_after_the_disk_was_full() {
     // Space is back: every later write succeeds, on whichever connection it gets.
     std::fs::remove_file(&filler).unwrap();
     for n in 100..100 + 4 * MAX_CONNECTIONS {
-        if let Err(e) = b.open_call(new_call(n)).await {
+        if let Err(e) = b.open_call(new_call(n), None).await {
             panic!("write {n} after space came back failed: {e}");
         }
     }

@@ -6,8 +6,14 @@
 //! start that dies during recovery is repaired by the next one, and a second run changes
 //! nothing. Every change is an audit event on its case, attributed to `system`.
 //!
-//! They assume no other process is handling calls on the same database: on several nodes
-//! sharing one PostgreSQL, another node's live calls would look crashed.
+//! Several nodes may share one database (PostgreSQL behind Kamailio): each call row names
+//! the node that handles it ([`CaseStore::with_node`]), and these repairs touch only the
+//! calls of this store's node — another node's open calls are live, not crashed. Rows
+//! without a node (written before migration 0011, or by a store given none) are every
+//! node's: the first recovery closes them. (So across that migration, start the first
+//! upgraded node only once every node is stopped: a node still running the old version
+//! writes rows without a node, and its live calls would be closed.) Two processes must
+//! never run under the same node name on one database.
 
 use std::collections::HashSet;
 
@@ -22,11 +28,21 @@ use crate::model::{CallId, CaseStatus, NewRecording, RecordingId};
 pub(crate) const CRASH_CAUSE: &str = "crash";
 
 impl CaseStore {
-    /// When the oldest call row still open (no `ended_at`) arrived: recordings older than
-    /// that day cannot belong to a call cut off by a crash, so the scan of the recordings
-    /// directory can stop there. `None` if every call is closed.
+    /// When the oldest call row of this node (or of none) still open (no `ended_at`)
+    /// arrived: recordings older than that day cannot belong to a call cut off by a crash,
+    /// so the scan of the recordings directory can stop there. `None` if every such call
+    /// is closed.
     pub async fn oldest_open_call(&self) -> Result<Option<DateTime<Utc>>, CaseError> {
-        on_backend!(self, b => b.oldest_open_call().await)
+        on_backend!(self, b => b.oldest_open_call(self.node()).await)
+    }
+
+    /// The node that handles (or handled) `call`, as its row says: `None` for a row
+    /// written without one (see the module's notes). [`CaseError::CallNotFound`].
+    ///
+    /// The recovery checks it before it touches a recording file without a row: on
+    /// shared storage the file may be another node's recording in progress.
+    pub async fn call_node(&self, call: CallId) -> Result<Option<String>, CaseError> {
+        on_backend!(self, b => b.call_node(call).await)
     }
 
     /// The paths of the recording rows finalized at or after `since`: what the recovery
@@ -44,7 +60,8 @@ impl CaseStore {
     ///
     /// `Ok(None)` if a row already names this path (nothing done). The same checks as
     /// [`CaseStore::add_recording`]: a contained relative path, a call that exists and
-    /// belongs to the case.
+    /// belongs to the case; and a call of this node (or of none), else
+    /// [`CaseError::CallOfOtherNode`].
     pub async fn recover_recording(
         &self,
         r: NewRecording,
@@ -52,36 +69,38 @@ impl CaseStore {
         if !super::is_contained_relative(&r.path) {
             return Err(CaseError::InvalidRecordingPath(r.path));
         }
-        on_backend!(self, b => b.recover_recording(&r, Utc::now()).await)
+        on_backend!(self, b => b.recover_recording(&r, self.node(), Utc::now()).await)
     }
 
-    /// Closes every call row left open, with cause [`CRASH_CAUSE`], at the last moment it
-    /// is known to have been alive: the end of its latest recording, else its latest ACD
-    /// timestamp, else its answer or arrival. Its ACD facts are closed at the same moment,
-    /// so the reports neither count it as still waiting nor as talking forever: a call
-    /// still queued is `abandoned` (offered, never answered — it counts against the
-    /// answer rate), a conversation under way ends (talk time up to then); it is answered
-    /// by an agent only if an agent did answer. One audit event `call_crashed` per call.
+    /// Closes every call row of this node (or of none, see the module's notes) left open,
+    /// with cause [`CRASH_CAUSE`], at the last moment it is known to have been alive: the
+    /// end of its latest recording, else its latest ACD timestamp, else its answer or
+    /// arrival. Its ACD facts are closed at the same moment, so the reports neither count
+    /// it as still waiting nor as talking forever: a call still queued is `abandoned`
+    /// (offered, never answered — it counts against the answer rate), a conversation
+    /// under way ends (talk time up to then); it is answered by an agent only if an agent
+    /// did answer. One audit event `call_crashed` per call. Other nodes' open calls are
+    /// live: left alone.
     ///
     /// Returns each call closed, with its ticket and end.
     pub async fn close_crashed_calls(
         &self,
     ) -> Result<Vec<(CallId, String, DateTime<Utc>)>, CaseError> {
-        on_backend!(self, b => b.close_crashed_calls(Utc::now()).await)
+        on_backend!(self, b => b.close_crashed_calls(self.node(), Utc::now()).await)
     }
 
     /// Voicemails that a crash kept from being marked: each voicemail recording of at
     /// least `min_duration_ms` (the IVR's `voicemail.min_secs`: shorter is "no message")
-    /// on a call closed by [`CaseStore::close_crashed_calls`], whose case has no
-    /// `voicemail` event, is marked exactly as [`CaseStore::mark_voicemail`] marks it —
-    /// `callback_pending`, channel `voicemail`, a callback task — at the end of the
-    /// recording, so it counts on the day it was left. A case whose state no longer
-    /// allows it is logged and left alone.
+    /// on a call of this node (or of none) closed by [`CaseStore::close_crashed_calls`],
+    /// whose case has no `voicemail` event, is marked exactly as
+    /// [`CaseStore::mark_voicemail`] marks it — `callback_pending`, channel `voicemail`, a
+    /// callback task — at the end of the recording, so it counts on the day it was left.
+    /// A case whose state no longer allows it is logged and left alone.
     ///
     /// Returns the tickets marked.
     pub async fn recover_voicemails(&self, min_duration_ms: u64) -> Result<Vec<String>, CaseError> {
         let min = i64::try_from(min_duration_ms).unwrap_or(i64::MAX);
-        let found = on_backend!(self, b => b.unmarked_crash_voicemails(min).await?);
+        let found = on_backend!(self, b => b.unmarked_crash_voicemails(self.node(), min).await?);
         let mut marked = Vec::new();
         for (case, ticket, at) in found {
             let (to, action) = (CaseStatus::CallbackPending, Action::LeftVoicemail);
@@ -117,7 +136,9 @@ mod tests {
     use super::backends::{run, Db, Kind};
     use super::*;
     use crate::callback::CallbackReason;
-    use crate::model::{AcdResult, Channel, NewAgent, NewCall, OpenedCall, RecordingKind, Skill};
+    use crate::model::{
+        AcdResult, Channel, NewAgent, NewCall, NewOutboundCall, OpenedCall, RecordingKind, Skill,
+    };
 
     macro_rules! on_both {
         ($($name:ident),+ $(,)?) => {
@@ -140,6 +161,7 @@ mod tests {
         recovery_closes_open_calls_at_their_last_moment,
         recovery_registers_files_once_and_checks_their_call,
         recovery_marks_crashed_voicemails_once,
+        recovery_leaves_other_nodes_calls_alone,
     );
 
     fn t0() -> DateTime<Utc> {
@@ -391,5 +413,126 @@ mod tests {
         // Idempotent.
         assert!(store.recover_voicemails(2_000).await.unwrap().is_empty());
         assert_eq!(store.callback_tasks(100).await.unwrap().len(), tasks.len());
+    }
+
+    /// Two nodes on one database (as behind Kamailio on one PostgreSQL): node B's start
+    /// after a crash closes B's open calls and those of no node (rows from before
+    /// migration 0011: nobody knows whose they were, so whoever recovers first closes
+    /// them), never node A's live ones, nor registers a file of A's calls or marks A's
+    /// voicemails; A's own recovery does that.
+    async fn recovery_leaves_other_nodes_calls_alone(db: Db) {
+        let unnamed = &db.store;
+        let a = db.store.clone().with_node("node-a");
+        let b = db.store.clone().with_node("node-b");
+        assert_eq!((unnamed.node(), a.node()), (None, Some("node-a")));
+        let a_live = call(&a, 1).await;
+        let b_cut = call(&b, 2).await;
+        let legacy = call(unnamed, 3).await; // before the migration: no node
+        let a_vm = call(&a, 4).await; // A dies while this caller leaves a message
+        let out = a
+            .open_outbound_call(NewOutboundCall {
+                case: a_live.case,
+                task: None,
+                sip_call_id: "out-1@hotline".into(),
+                from_number: "12345".into(),
+                to_number: "13800000001".into(),
+                started_at: t0() + Duration::seconds(5),
+                agent: None,
+            })
+            .await
+            .unwrap();
+        for (c, node) in [
+            (a_live.call, Some("node-a")),
+            (b_cut.call, Some("node-b")),
+            (legacy.call, None),
+            (a_vm.call, Some("node-a")),
+            (out, Some("node-a")),
+        ] {
+            assert_eq!(b.call_node(c).await.unwrap().as_deref(), node, "{c}");
+        }
+        assert!(matches!(
+            b.call_node(CallId(999_999)).await,
+            Err(CaseError::CallNotFound(_))
+        ));
+        let end = t0() + Duration::seconds(80);
+        // The legacy caller was leaving a message too; A's file is A's to register.
+        b.recover_recording(file(&legacy, RecordingKind::Voicemail, 30_000, end))
+            .await
+            .unwrap()
+            .unwrap();
+        let a_file = file(&a_vm, RecordingKind::Voicemail, 30_000, end);
+        match b.recover_recording(a_file.clone()).await {
+            Err(CaseError::CallOfOtherNode { call, node }) => {
+                assert_eq!((call, node.as_str()), (a_vm.call, "node-a"));
+            }
+            other => panic!("B registered A's file: {other:?}"),
+        }
+        assert!(!b
+            .recording_paths_since(t0())
+            .await
+            .unwrap()
+            .contains(&a_file.path));
+        // Each node sees its own open calls and those of no node.
+        let at = |n: i64| Some(t0() + Duration::seconds(n));
+        assert_eq!(b.oldest_open_call().await.unwrap(), at(2));
+        assert_eq!(a.oldest_open_call().await.unwrap(), at(1));
+
+        // Node B restarts after a crash.
+        let closed: Vec<CallId> = b
+            .close_crashed_calls()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.0)
+            .collect();
+        assert_eq!(closed, [b_cut.call, legacy.call]);
+        assert_eq!(
+            b.recover_voicemails(2_000).await.unwrap(),
+            std::slice::from_ref(&legacy.ticket)
+        );
+        for c in [&a_live, &a_vm] {
+            let row = call_row(&b, c).await;
+            assert_eq!((row.ended_at, row.hangup_cause), (None, None), "{}", c.call);
+        }
+        let detail = b.case_by_ticket(&a_live.ticket).await.unwrap().unwrap();
+        assert!(detail.calls.iter().all(|c| c.ended_at.is_none()));
+        assert!(!detail.events.iter().any(|e| e.event == "call_crashed"));
+        assert_eq!(
+            call_row(&b, &legacy).await.hangup_cause.as_deref(),
+            Some("crash")
+        );
+        assert!(b.close_crashed_calls().await.unwrap().is_empty());
+        assert_eq!(b.oldest_open_call().await.unwrap(), None);
+
+        // Node A's calls are closed by node A's own recovery, and only then its voicemail
+        // is called back; not by B's next start either.
+        a.recover_recording(a_file).await.unwrap().unwrap();
+        a.end_call(
+            a_live.call,
+            t0() + Duration::seconds(60),
+            "caller_bye",
+            "menu",
+        )
+        .await
+        .unwrap();
+        let closed: Vec<CallId> = a
+            .close_crashed_calls()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.0)
+            .collect();
+        assert_eq!(closed, [a_vm.call, out]);
+        assert!(b.recover_voicemails(2_000).await.unwrap().is_empty());
+        assert_eq!(
+            a.recover_voicemails(2_000).await.unwrap(),
+            std::slice::from_ref(&a_vm.ticket)
+        );
+        let row = call_row(&a, &a_vm).await;
+        assert_eq!(
+            (row.ended_at, row.hangup_cause.as_deref()),
+            (Some(end), Some("crash"))
+        );
+        assert_eq!(unnamed.oldest_open_call().await.unwrap(), None);
     }
 }

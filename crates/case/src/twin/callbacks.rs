@@ -761,7 +761,11 @@ impl Backend {
         Ok(task)
     }
 
-    pub(crate) async fn open_outbound_call(&self, c: &NewOutboundCall) -> Result<CallId, CaseError> {
+    pub(crate) async fn open_outbound_call(
+        &self,
+        c: &NewOutboundCall,
+        node: Option<&str>,
+    ) -> Result<CallId, CaseError> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM cases WHERE id = $1")
             .bind(c.case.0)
@@ -789,8 +793,8 @@ impl Backend {
         }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO calls (case_id, sip_call_id, caller_number, called_number, direction, \
-             arrived_at, agent, callback_task_id) \
-             VALUES ($1, $2, $3, $4, 'outbound', $5, $6, $7) RETURNING id",
+             arrived_at, agent, callback_task_id, node) \
+             VALUES ($1, $2, $3, $4, 'outbound', $5, $6, $7, $8) RETURNING id",
         )
         .bind(c.case.0)
         .bind(&c.sip_call_id)
@@ -799,6 +803,7 @@ impl Backend {
         .bind(c.started_at)
         .bind(&c.agent)
         .bind(c.task.map(|t| t.0))
+        .bind(node)
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| match (kind(&e), &c.agent) {

@@ -32,19 +32,37 @@ impl OpenCallRow {
     }
 }
 
+/// The condition on a call row `c` that makes it the recovering node's (`$1`): its own, or
+/// written without a node (before migration 0011, or by a store without one).
+const MINE: &str = "(c.node IS NULL OR c.node = $1)";
+
 /// Milliseconds from `from` to `to`; 0 if the clock went backwards.
 fn crash_elapsed_ms(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
     (to - from).num_milliseconds().max(0)
 }
 
 impl Backend {
-    pub(crate) async fn oldest_open_call(&self) -> Result<Option<DateTime<Utc>>, CaseError> {
-        let at: Option<(DateTime<Utc>,)> = sqlx::query_as(
-            "SELECT arrived_at FROM calls WHERE ended_at IS NULL ORDER BY arrived_at LIMIT 1",
-        )
+    pub(crate) async fn oldest_open_call(
+        &self,
+        node: Option<&str>,
+    ) -> Result<Option<DateTime<Utc>>, CaseError> {
+        let at: Option<(DateTime<Utc>,)> = sqlx::query_as(&format!(
+            "SELECT c.arrived_at FROM calls c WHERE c.ended_at IS NULL AND {MINE} \
+             ORDER BY c.arrived_at LIMIT 1"
+        ))
+        .bind(node)
         .fetch_optional(&self.pool)
         .await?;
         Ok(at.map(|(at,)| at))
+    }
+
+    pub(crate) async fn call_node(&self, call: CallId) -> Result<Option<String>, CaseError> {
+        let node: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT node FROM calls WHERE id = $1")
+                .bind(call.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        node.map(|(n,)| n).ok_or(CaseError::CallNotFound(call))
     }
 
     pub(crate) async fn recording_paths_since(
@@ -62,6 +80,7 @@ impl Backend {
     pub(crate) async fn recover_recording(
         &self,
         r: &NewRecording,
+        node: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Option<RecordingId>, CaseError> {
         let duration_ms =
@@ -75,14 +94,20 @@ impl Backend {
         if known.is_some() {
             return Ok(None);
         }
-        let owner: Option<(i64,)> =
-            sqlx::query_as(&format!("SELECT case_id FROM calls WHERE id = $1{LOCK}"))
+        let owner: Option<(i64, Option<String>)> =
+            sqlx::query_as(&format!("SELECT case_id, node FROM calls WHERE id = $1{LOCK}"))
                 .bind(r.call.0)
                 .fetch_optional(&mut *tx)
                 .await?;
         match owner {
             None => return Err(CaseError::CallNotFound(r.call)),
-            Some((owner,)) if owner != r.case.0 => {
+            Some((_, Some(other))) if Some(other.as_str()) != node => {
+                return Err(CaseError::CallOfOtherNode {
+                    call: r.call,
+                    node: other,
+                })
+            }
+            Some((owner, _)) if owner != r.case.0 => {
                 return Err(CaseError::CallNotInCase {
                     call: r.call,
                     case: r.case,
@@ -124,6 +149,7 @@ impl Backend {
 
     pub(crate) async fn close_crashed_calls(
         &self,
+        node: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Vec<(CallId, String, DateTime<Utc>)>, CaseError> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
@@ -131,8 +157,9 @@ impl Backend {
             "SELECT c.id, c.case_id, k.ticket, c.arrived_at, c.answered_at, c.queued_at, \
              c.agent_answered_at, c.agent_ended_at, c.wrap_up_ended_at, c.acd_result \
              FROM calls c JOIN cases k ON k.id = c.case_id \
-             WHERE c.ended_at IS NULL ORDER BY c.id{LOCK_CALLS}"
+             WHERE c.ended_at IS NULL AND {MINE} ORDER BY c.id{LOCK_CALLS}"
         ))
+        .bind(node)
         .fetch_all(&mut *tx)
         .await?;
         let mut closed = Vec::with_capacity(open.len());
@@ -206,19 +233,22 @@ impl Backend {
         Ok(closed)
     }
 
-    /// Voicemail recordings of calls closed by a crash, at least `min_ms` long, whose case
-    /// was never marked as a voicemail: (case, ticket, end of the recording), one per case.
+    /// Voicemail recordings of `node`'s calls closed by a crash, at least `min_ms` long,
+    /// whose case was never marked as a voicemail: (case, ticket, end of the recording),
+    /// one per case.
     pub(crate) async fn unmarked_crash_voicemails(
         &self,
+        node: Option<&str>,
         min_ms: i64,
     ) -> Result<Vec<(CaseId, String, DateTime<Utc>)>, CaseError> {
-        let rows: Vec<(i64, String, DateTime<Utc>)> = sqlx::query_as(
+        let rows: Vec<(i64, String, DateTime<Utc>)> = sqlx::query_as(&format!(
             "SELECT r.case_id, k.ticket, r.created_at FROM recordings r \
              JOIN calls c ON c.id = r.call_id JOIN cases k ON k.id = r.case_id \
-             WHERE r.kind = $1 AND c.hangup_cause = $2 AND r.duration_ms >= $3 \
+             WHERE {MINE} AND r.kind = $2 AND c.hangup_cause = $3 AND r.duration_ms >= $4 \
              AND NOT EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = r.case_id \
-             AND e.event = $4) ORDER BY r.id",
-        )
+             AND e.event = $5) ORDER BY r.id"
+        ))
+        .bind(node)
         .bind(RecordingKind::Voicemail.as_str())
         .bind(CRASH_CAUSE)
         .bind(min_ms)
