@@ -660,3 +660,36 @@ fn a_supervisor_listens_from_the_phone_with_a_feature_code() {
         "{ev:?}"
     );
 }
+
+#[test]
+fn calls_from_phones_are_challenged_alike_so_scanners_learn_no_extensions() {
+    // A scanner (svwar) is not a trunk: whatever extension it dials, the same challenge.
+    let a1 = AgentSpec::new("1001", "agent:3");
+    let server = Server::start(ServerOptions {
+        agents: vec![a1],
+        allowed_sources: vec!["10.9.9.9/32".into()],
+        ..Default::default()
+    });
+    let peer = hotline_e2e::sip::RawSip::new(server.sip);
+    let mut codes = Vec::new();
+    for (i, number) in ["1001", "9999", "110", "100"].iter().enumerate() {
+        let branch = format!("scan{i}");
+        let invite = peer.invite(
+            number,
+            &format!("scan-{i}"),
+            &branch,
+            server.ports.base + 70,
+            "0 101",
+        );
+        peer.send(invite.as_bytes());
+        let reply = peer
+            .final_response(Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("no answer for {number}"));
+        codes.push(hotline_e2e::sip::status(&reply).unwrap());
+    }
+    assert_eq!(
+        codes,
+        vec![401; 4],
+        "answers differ by extension: {codes:?}"
+    );
+}

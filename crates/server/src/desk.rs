@@ -277,7 +277,8 @@ impl Desk {
     }
 
     /// Whether `source` is exactly where one of `user`'s live registrations came from.
-    fn is_registered_phone(&self, user: &str, source: SocketAddr) -> bool {
+    /// Whether `source` is where extension `user`'s phone is registered from.
+    pub fn is_registered_phone(&self, user: &str, source: SocketAddr) -> bool {
         !user.is_empty() && self.contacts(user).iter().any(|b| b.source == source)
     }
 

@@ -261,10 +261,8 @@ impl Driver {
         let now = Instant::now();
         match req.method {
             Method::Invite if info.to_tag.is_none() => {
-                let user = message::uri_user(&req.uri.to_string())
-                    .unwrap_or("")
-                    .to_string();
-                let feature = user.starts_with('*');
+                let feature =
+                    message::uri_user(&req.uri.to_string()).is_some_and(|u| u.starts_with('*'));
                 let invite = Invite {
                     key: key.clone(),
                     req,
@@ -274,7 +272,7 @@ impl Driver {
                 };
                 if feature {
                     self.calls.spawn_feature(invite, self.handle.clone());
-                } else if self.calls.is_internal_target(&user) {
+                } else if self.calls.is_internal(&invite) {
                     self.calls.spawn_internal(invite, self.handle.clone());
                 } else if let Some(resp) = self.calls.spawn_inbound(invite, self.handle.clone()) {
                     let _ = self.layer.respond(now, &key, resp);

@@ -26,6 +26,8 @@ use hotline_sip::sdp::{self, G711};
 use hotline_sip::session_timer;
 use hotline_sip::transaction::Event;
 use rsip::headers::untyped::UntypedHeader;
+use rsip::Request;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
@@ -294,13 +296,26 @@ fn resolve(calls: &Calls, ext: &str, dialled: &str) -> Result<Target, (u16, Stri
     ))
 }
 
-/// Whether an INVITE to `user` is an agent's own call (an extension or an allowed
-/// number), not a citizen's call to the hotline.
-pub(super) fn is_internal_target(calls: &Calls, user: &str) -> bool {
+/// Whether an INVITE to `user` from `source` is an agent's own call rather than a
+/// citizen's call to the hotline. From a trunk, only when it comes from an agent's
+/// registered phone (`from` is its extension) or carries credentials, and names an
+/// extension or an allowed number: the trunk's wrong numbers keep their 404. From anywhere
+/// else every INVITE that is not to a hotline number is an agent's and is challenged first,
+/// whatever it names — so a scanner cannot tell extensions that exist from those that do
+/// not by the answer (sipvicious' svwar).
+pub(super) fn is_internal(calls: &Calls, user: &str, from: &str, source: SocketAddr, req: &Request) -> bool {
     let ctx = &calls.ctx;
-    !ctx.cfg.trunk.numbers.iter().any(|n| n == user)
-        && (ctx.acd.agent_state(&AgentId(user.to_string())).is_some()
-            || ctx.cfg.agents.transfer_numbers.iter().any(|n| n == user))
+    if ctx.cfg.trunk.numbers.iter().any(|n| n == user) {
+        return false;
+    }
+    if !ctx.trunk.iter().any(|n| n.contains(source.ip())) {
+        return true;
+    }
+    let target = ctx.acd.agent_state(&AgentId(user.to_string())).is_some()
+        || ctx.cfg.agents.transfer_numbers.iter().any(|n| n == user);
+    let credentials = message::first(&req.headers, "Authorization").is_some()
+        || message::first(&req.headers, "Proxy-Authorization").is_some();
+    target && (credentials || ctx.desk.is_registered_phone(from, source))
 }
 
 struct Internal {

@@ -365,10 +365,17 @@ impl Calls {
         self.map.remove(call_id);
     }
 
-    /// Whether an INVITE to `user` is a call an agent places from the softphone (to an
-    /// extension or an allowed number) rather than a citizen's call to the hotline.
-    pub fn is_internal_target(&self, user: &str) -> bool {
-        internal::is_internal_target(self, user)
+    /// Whether a new INVITE is a call an agent places from the softphone (to an extension
+    /// or an allowed number) rather than a citizen's call to the hotline: see
+    /// `internal::is_internal`.
+    pub fn is_internal(&self, invite: &Invite) -> bool {
+        let uri = invite.req.uri.to_string();
+        let user = message::uri_user(&uri).unwrap_or("");
+        let from = message::first(&invite.req.headers, "From")
+            .map(message::addr_uri)
+            .and_then(message::uri_user)
+            .unwrap_or("");
+        internal::is_internal(self, user, from, invite.source, &invite.req)
     }
 
     /// An agent's call from the softphone: authenticated, the other side rung and bridged.
