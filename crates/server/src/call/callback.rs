@@ -13,7 +13,7 @@
 //! Every step is written to the database as it happens; what survives a crash is the task
 //! (released back to `pending` at the next start) and the rows already written.
 
-use super::connect::event_call_id;
+use super::conversation::event_call_id;
 use super::out_leg::{Failure, LegEvent, OutLeg};
 use super::{agent_leg, trunk_leg, CallEvent, Calls, Ctx};
 use crate::endpoint::EndpointHandle;

@@ -3,7 +3,7 @@
 //! [`DialogUsage`], which also runs session timers), and the teardown that writes the last
 //! rows. Connecting to an agent is in `connect.rs`.
 
-use super::connect::{event_call_id, next_leg_media, AcdEntry, AgentSide};
+use super::conversation::{event_call_id, next_leg_media, Conversation};
 use super::inbound::{media_params, Cause};
 use super::out_leg::send;
 use super::{CallEvent, Calls, Ctx};
@@ -48,10 +48,9 @@ pub(super) struct Answered {
     pub(super) recording: Option<String>,
     pub(super) cause: Option<Cause>,
     pub(super) started: Instant,
-    /// While the call is in the ACD (waiting, ringing, talking to an agent).
-    pub(super) acd_entry: Option<AcdEntry>,
-    /// Agents, consulted parties and supervisors: their legs and how they are linked.
-    pub(super) side: AgentSide,
+    /// Agents, consulted parties and supervisors: their legs, how they are linked, the
+    /// call's place in the ACD.
+    pub(super) conv: Conversation,
     pub(super) left_queue_recorded: bool,
 }
 
@@ -93,6 +92,7 @@ impl Answered {
         while self.cause.is_none() {
             // Only a caller waiting in a queue needs its position polled.
             let waiting = self
+                .conv
                 .acd_entry
                 .as_ref()
                 .is_some_and(|e| !e.connected && !e.left);
@@ -103,12 +103,12 @@ impl Answered {
                     None => std::future::pending().await,
                 }
             };
-            let leg_timeout = self.side.next_leg_timeout();
+            let leg_timeout = self.conv.next_leg_timeout();
             tokio::select! {
                 ev = self.rx.recv() => match ev {
                     Some(CallEvent::Sip(ev)) => {
-                        match self.side.leg_of(event_call_id(&ev)) {
-                            Some(leg) => self.on_leg_sip(leg, ev).await,
+                        match self.conv.leg_of(event_call_id(&ev)) {
+                            Some(leg) => self.conv.on_leg_sip(leg, ev).await,
                             None => self.on_sip(ev).await,
                         }
                     }
@@ -116,10 +116,10 @@ impl Answered {
                         let _ = reply.send(None);
                     }
                     Some(CallEvent::Command { cmd, agent, reply }) => {
-                        let done = self.on_command(cmd, agent).await;
+                        let done = self.conv.on_command(cmd, agent).await;
                         let _ = reply.send(done);
                     }
-                    Some(CallEvent::Offer { agent }) => self.on_offer(agent).await,
+                    Some(CallEvent::Offer { agent }) => self.conv.on_offer(agent).await,
                     Some(CallEvent::QueueExpired) => self.on_queue_expired().await,
                     Some(CallEvent::Shutdown) => {
                         tracing::info!("server stopping; hanging up");
@@ -128,9 +128,9 @@ impl Answered {
                     }
                     None => self.cause = Some(Cause::CallerBye),
                 },
-                Some((leg, ev)) = next_leg_media(&mut self.side.legs) => self.on_leg_media(leg, ev),
-                _ = sleep_until_opt(self.side.control.poll_timeout()) => self.on_control_timeout().await,
-                _ = sleep_until_opt(leg_timeout) => self.on_leg_timeouts().await,
+                Some((leg, ev)) = next_leg_media(&mut self.conv.legs) => self.conv.on_leg_media(leg, ev),
+                _ = sleep_until_opt(self.conv.control.poll_timeout()) => self.conv.on_control_timeout().await,
+                _ = sleep_until_opt(leg_timeout) => self.conv.on_leg_timeouts().await,
                 _ = position_tick.tick(), if waiting => self.check_position(),
                 ev = self.media_rx.recv(), if media_open => match ev {
                     Some(ev) => self.on_media(ev).await,
@@ -149,6 +149,7 @@ impl Answered {
                     self.send_bye();
                 }
             }
+            self.apply_notes();
             self.apply_outputs().await;
         }
     }
@@ -222,7 +223,7 @@ impl Answered {
                 tracing::info!("caller hung up");
                 self.flow.handle_input(Instant::now(), Input::Hangup);
                 self.cause = Some(Cause::CallerBye);
-                self.end_conversation().await;
+                self.conv.end_conversation().await;
             }
             SessionEvent::Dtmf(d) => {
                 tracing::debug!(digit = %d, "DTMF by INFO");
@@ -286,7 +287,7 @@ impl Answered {
         let now = Instant::now();
         match ev {
             // Hold music plays round until the agent takes the caller back.
-            MediaEvent::PlaybackFinished if self.side.music => self.play_hold_music(),
+            MediaEvent::PlaybackFinished if self.conv.music => self.conv.play_hold_music(),
             MediaEvent::PlaybackFinished => self.flow.handle_input(now, Input::PlaybackFinished),
             MediaEvent::Digit(d) => {
                 tracing::debug!(digit = %d, "DTMF by RFC 4733");
@@ -310,10 +311,10 @@ impl Answered {
 
     /// A key from the caller: to the agent while talking, else to the flow.
     fn on_digit(&mut self, d: char) {
-        let talking = self.side.control.conversation_leg();
-        match talking.and_then(|id| self.side.legs.get(&id)) {
+        let talking = self.conv.control.conversation_leg();
+        match talking.and_then(|id| self.conv.legs.get(&id)) {
             Some(leg) => leg.media.send_dtmf(d),
-            None if self.side.control.is_talking() => {} // on hold: keys go nowhere
+            None if self.conv.control.is_talking() => {} // on hold: keys go nowhere
             None => self.flow.handle_input(Instant::now(), Input::Digit(d)),
         }
     }
@@ -321,7 +322,7 @@ impl Answered {
     async fn store_recording(&mut self, info: RecordingInfo, why: RecordStop) {
         let (path, kind) = if why == RecordStop::BridgeEnded {
             (
-                self.side.conversations.pop_front(),
+                self.conv.conversations.pop_front(),
                 RecordingKind::Conversation,
             )
         } else {
@@ -451,13 +452,15 @@ impl Answered {
     /// then closes the call row.
     pub(super) async fn finish(mut self) {
         let cause = self.cause.unwrap_or(Cause::HotlineBye);
-        if self.acd_entry.as_ref().is_some_and(|e| !e.connected) {
+        if self.conv.acd_entry.as_ref().is_some_and(|e| !e.connected) {
             self.leave_queue().await;
-            if !self.side.control.has_answered() {
+            if !self.conv.control.has_answered() {
                 self.left_queue("abandoned").await;
             }
         }
-        self.end_conversation().await;
+        self.conv.end_conversation().await;
+        // The citizen is gone: what the conversation would tell the flow no longer matters.
+        self.conv.notes.clear();
         self.media.close();
         let deadline = tokio::time::Instant::now() + TEARDOWN;
         let mut bye_done = !matches!(

@@ -281,6 +281,20 @@ impl Setup {
         tracing::info!(ticket = %opened.ticket, "answered");
         let now = Instant::now();
         let flow = Flow::new(self.ctx.ivr.clone(), opened.ticket.clone(), Utc::now(), now);
+        let party = super::conversation::Party {
+            ticket: opened.ticket.clone(),
+            call: Some(opened.call),
+            caller_number: self.caller.clone(),
+            citizen: Some(media.clone()),
+            recording_kind: "conversation",
+        };
+        let conv = super::conversation::Conversation::new(
+            &self.calls,
+            self.tx.clone(),
+            self.ep.clone(),
+            party,
+            super::control::Control::new(),
+        );
         Some(Answered {
             ctx: self.ctx,
             calls: self.calls,
@@ -298,8 +312,7 @@ impl Setup {
             recording: None,
             cause: None,
             started: now,
-            acd_entry: None,
-            side: super::connect::AgentSide::new(),
+            conv,
             left_queue_recorded: false,
         })
     }

@@ -263,7 +263,7 @@ pub(super) async fn run(calls: Calls, invite: Invite, ep: EndpointHandle) {
 }
 
 fn out_leg_event(ev: &Event, call_id: &str) -> bool {
-    super::connect::event_call_id(ev) == call_id
+    super::conversation::event_call_id(ev) == call_id
 }
 
 /// What the phone dialled: a colleague (reserved in the ACD if ready) or an allowed number.
@@ -303,7 +303,13 @@ fn resolve(calls: &Calls, ext: &str, dialled: &str) -> Result<Target, (u16, Stri
 /// else every INVITE that is not to a hotline number is an agent's and is challenged first,
 /// whatever it names — so a scanner cannot tell extensions that exist from those that do
 /// not by the answer (sipvicious' svwar).
-pub(super) fn is_internal(calls: &Calls, user: &str, from: &str, source: SocketAddr, req: &Request) -> bool {
+pub(super) fn is_internal(
+    calls: &Calls,
+    user: &str,
+    from: &str,
+    source: SocketAddr,
+    req: &Request,
+) -> bool {
     let ctx = &calls.ctx;
     if ctx.cfg.trunk.numbers.iter().any(|n| n == user) {
         return false;

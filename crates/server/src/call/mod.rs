@@ -7,8 +7,10 @@
 mod agent_leg;
 mod callback;
 mod caller;
+mod command;
 mod connect;
 mod control;
+mod conversation;
 mod feature;
 mod inbound;
 mod internal;
@@ -36,7 +38,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-pub use connect::Command;
+pub use command::Command;
 pub use control::Supervision;
 
 /// Why a call-control command was not carried out.

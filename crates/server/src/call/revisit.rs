@@ -10,7 +10,7 @@
 //!                                  └─ no key (asked twice) or hung up ─> attempt no_answer
 //! ```
 
-use super::connect::event_call_id;
+use super::conversation::event_call_id;
 use super::out_leg::{LegEvent, OutLeg};
 use super::{trunk_leg, CallEvent, Calls, Ctx};
 use crate::endpoint::EndpointHandle;
