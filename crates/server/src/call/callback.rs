@@ -1,11 +1,17 @@
 //! An agent-first callback: a task of the worklist waits in the ACD's callback queue like a
 //! call (keeping its caller's place), rings the chosen agent's softphone with the task on
-//! it, and once the agent answers dials the citizen through the trunk, bridges the two and
+//! it, and once the agent answers dials the citizen through the trunk, links the two and
 //! records the conversation into the same case.
+//!
+//! The legs, links, recording and the agent's call control (hold, transfer, consultation,
+//! supervision) are the same [`Conversation`] an inbound call has, on a
+//! [`Control::outbound`] machine whose citizen is a leg it dials; what is the callback's own
+//! is here: the task (claimed, attempts counted, the case moved on), the prompts to the
+//! agent, and the phases.
 //!
 //! ```text
 //! ACD queue ─ Offer ─> ring agent (X-Callback-*) ─ no answer ─> offer failed ─> next agent
-//!                          └─ 200 ─> claim task ─> "connecting" to agent ─> INVITE citizen
+//!                          └─ 200 ─> claim task ─> "connecting" to agent ─> dial citizen
 //!   citizen 200 ─> bridge + stereo recording ─> attempt `reached` ─> … BYE either way
 //!   citizen 486/480/404/603/no answer ─> attempt (retry later or failed) ─> "not reached"
 //!                                         to the agent ─> BYE agent ─> wrap-up
@@ -13,18 +19,18 @@
 //! Every step is written to the database as it happens; what survives a crash is the task
 //! (released back to `pending` at the next start) and the rows already written.
 
-use super::conversation::event_call_id;
-use super::out_leg::{Failure, LegEvent, OutLeg};
-use super::{agent_leg, trunk_leg, CallEvent, Calls, Ctx};
+use super::control::{Control, FlowNote, CITIZEN};
+use super::conversation::{event_call_id, next_leg_media, AcdEntry, Conversation, Note, Party};
+use super::{trunk_leg, CallEvent, Calls, Ctx};
 use crate::endpoint::EndpointHandle;
 use chrono::Utc;
 use hotline_acd::{AgentId, CallKey, Decision};
 use hotline_case::lifecycle::{Action, Role};
 use hotline_case::{
-    Actor, CallId, CallbackReason, CallbackResult, CallbackStatus, CallbackTask, NewOutboundCall,
+    Actor, CallbackReason, CallbackResult, CallbackStatus, CallbackTask, NewOutboundCall,
     RecordingKind,
 };
-use hotline_media::{bridge, BridgeHandle, MediaEvent, RecordStop, StereoTarget};
+use hotline_media::MediaEvent;
 use rsip::Header;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +40,7 @@ use tracing::Instrument;
 
 /// The longest the agent hears "not reached" before we hang up on them.
 const UNREACHED_PROMPT: Duration = Duration::from_secs(6);
-/// How long we wait for BYE answers and the recording at the end.
+/// How long we wait for the recording at the end.
 const TEARDOWN: Duration = Duration::from_secs(5);
 
 /// Where the callback is.
@@ -53,27 +59,16 @@ enum Phase {
 
 struct Callback {
     ctx: Arc<Ctx>,
-    calls: Calls,
-    ep: EndpointHandle,
     task: CallbackTask,
     key: CallKey,
-    tx: mpsc::Sender<CallEvent>,
     rx: mpsc::Receiver<CallEvent>,
     phase: Phase,
-    agent: Option<OutLeg>,
-    agent_id: Option<AgentId>,
-    citizen: Option<OutLeg>,
-    call: Option<CallId>,
-    bridge: Option<BridgeHandle>,
-    recording: Option<String>,
-    /// When to give up ringing (the agent's phone, then the citizen's).
-    ring_deadline: Option<Instant>,
+    /// The agent and the citizen, and how they are linked.
+    conv: Conversation,
     /// When to hang up on the agent after "not reached".
     hangup_at: Option<Instant>,
     /// The call's end cause for the call row.
     cause: &'static str,
-    /// The agent answered: the ACD must hear the conversation ended.
-    in_conversation: bool,
     /// Started by this agent from the desktop, outside the queue.
     direct: Option<AgentId>,
     /// `[calls] max_call_secs` after the agent answered (waiting in the queue is not a call).
@@ -88,25 +83,31 @@ pub async fn run(calls: Calls, ep: EndpointHandle, task: CallbackTask, direct: O
     let (tx, rx) = mpsc::channel(64);
     let key = ctx.next_call_key();
     let span = tracing::info_span!("callback", task = %task.id, ticket = %task.ticket);
+    let party = Party {
+        ticket: task.ticket.clone(),
+        case: Some(task.case_id),
+        call: None,
+        caller_number: task.number.clone(),
+        citizen: None,
+        recording_kind: "callback",
+    };
+    let mut conv = Conversation::new(&calls, tx, ep, party, Control::outbound());
+    conv.acd_entry = Some(AcdEntry {
+        key,
+        queue: ctx.cfg.callbacks.queue.clone(),
+        position: 0,
+        connected: false,
+        left: false,
+    });
     let mut cb = Callback {
         ctx,
-        calls,
-        ep,
         task,
         key,
-        tx,
         rx,
         phase: Phase::Queued,
-        agent: None,
-        agent_id: None,
-        citizen: None,
-        call: None,
-        bridge: None,
-        recording: None,
-        ring_deadline: None,
+        conv,
         hangup_at: None,
         cause: "hotline_bye",
-        in_conversation: false,
         direct: direct.clone(),
         max_until: None,
     };
@@ -117,24 +118,25 @@ pub async fn run(calls: Calls, ep: EndpointHandle, task: CallbackTask, direct: O
                     .acd
                     .set_not_ready(&agent, "callback", crate::acd::By::System);
                 cb.on_offer(agent).await;
-                cb.agent.is_some()
+                !cb.conv.legs.is_empty()
             }
             None => cb.enqueue(),
         };
         if started {
+            // The desk and supervisors reach it by its ticket, as an inbound call.
+            let (tickets, ticket, tx) = (
+                cb.conv.calls.tickets.clone(),
+                cb.task.ticket.clone(),
+                cb.conv.tx.clone(),
+            );
+            tickets.insert(ticket.clone(), tx.clone());
             cb.run().await;
+            tickets.remove_if(&ticket, |_, t| t.same_channel(&tx));
         }
         cb.finish().await;
     }
     .instrument(span)
     .await
-}
-
-async fn leg_media(leg: &mut Option<OutLeg>) -> Option<MediaEvent> {
-    match leg {
-        Some(l) => l.media_rx.recv().await,
-        None => std::future::pending().await,
-    }
 }
 
 async fn sleep_opt(at: Option<Instant>) {
@@ -145,12 +147,19 @@ async fn sleep_opt(at: Option<Instant>) {
 }
 
 impl Callback {
-    /// The extension of the agent rung (empty before one is).
+    /// The extension of the agent on the callback (empty before one answered).
     fn agent_ext(&self) -> String {
-        self.agent
-            .as_ref()
-            .map(|l| l.peer.clone())
+        self.conv
+            .control
+            .agent()
+            .map(|a| a.0.clone())
             .unwrap_or_default()
+    }
+
+    /// The agent's leg, once it answered.
+    fn agent_leg(&self) -> Option<&super::out_leg::OutLeg> {
+        let id = self.conv.control.agent_leg()?;
+        self.conv.legs.get(&id)
     }
 
     /// Puts the task in the callback queue; false if no agent can take it now.
@@ -167,7 +176,7 @@ impl Callback {
             &queue,
             priority,
             waited,
-            self.tx.clone(),
+            self.conv.tx.clone(),
         ) {
             Decision::Queued { position, .. } => {
                 tracing::info!(position, "callback queued for an agent");
@@ -184,15 +193,15 @@ impl Callback {
 
     async fn run(&mut self) {
         while self.phase != Phase::Done {
-            let leg_timer = [self.agent.as_ref(), self.citizen.as_ref()]
-                .into_iter()
-                .flatten()
-                .filter_map(|l| l.poll_timeout())
-                .min()
-                .map(Instant::from_std);
+            let control_timer = self.conv.control.poll_timeout().map(Instant::from_std);
+            let leg_timer = self.conv.next_leg_timeout().map(Instant::from_std);
             tokio::select! {
                 ev = self.rx.recv() => match ev {
-                    Some(CallEvent::Sip(ev)) => self.on_sip(ev).await,
+                    Some(CallEvent::Sip(ev)) => {
+                        if let Some(leg) = self.conv.leg_of(event_call_id(&ev)) {
+                            self.conv.on_leg_sip(leg, ev).await;
+                        }
+                    }
                     Some(CallEvent::Offer { agent }) => self.on_offer(agent).await,
                     Some(CallEvent::QueueExpired) | None => self.phase = Phase::Done,
                     Some(CallEvent::Shutdown) => {
@@ -203,27 +212,19 @@ impl Callback {
                     Some(CallEvent::HandOver { reply, .. }) => {
                         let _ = reply.send(None);
                     }
-                    Some(CallEvent::Command { reply, .. }) => {
-                        let _ = reply.send(Err(super::CommandError::Refused(
-                            "a callback takes no call control yet".into(),
-                        )));
+                    Some(CallEvent::Command { cmd, agent, reply }) => {
+                        let done = self.conv.on_command(cmd, agent).await;
+                        let _ = reply.send(done);
                     }
                 },
-                Some(ev) = leg_media(&mut self.agent) => match ev {
-                    MediaEvent::Digit(d) => {
-                        if let Some(c) = self.citizen.as_ref() {
-                            c.media.send_dtmf(d)
-                        }
+                Some((leg, ev)) = next_leg_media(&mut self.conv.legs) => {
+                    let rest = self.conv.on_leg_media(leg, ev).await;
+                    if rest == Some(MediaEvent::PlaybackFinished) && self.phase == Phase::Unreached {
+                        self.phase = Phase::Done;
                     }
-                    MediaEvent::PlaybackFinished if self.phase == Phase::Unreached => {
-                        self.phase = Phase::Done
-                    }
-                    _ => {}
-                },
-                Some(ev) = leg_media(&mut self.citizen) => self.on_citizen_media(ev).await,
-                _ = sleep_opt(self.ring_deadline) => self.ring_timeout(),
-                // The legs' own timers: a CANCEL never answered, session refresh and expiry.
-                _ = sleep_opt(leg_timer) => self.on_leg_timers().await,
+                }
+                _ = sleep_opt(control_timer) => self.conv.on_control_timeout().await,
+                _ = sleep_opt(leg_timer) => self.conv.on_leg_timeouts().await,
                 _ = sleep_opt(self.hangup_at) => {
                     self.hangup_at = None;
                     self.phase = Phase::Done;
@@ -234,6 +235,62 @@ impl Callback {
                     self.phase = Phase::Done;
                 }
             }
+            self.apply_notes().await;
+        }
+    }
+
+    /// What the conversation asked of the callback.
+    async fn apply_notes(&mut self) {
+        while let Some(note) = self.conv.notes.pop_front() {
+            match note {
+                Note::Flow(FlowNote::Ringing) => {}
+                Note::Flow(FlowNote::Answered) => self.agent_answered().await,
+                Note::Flow(FlowNote::CitizenAnswered) => self.citizen_answered().await,
+                Note::Flow(FlowNote::CitizenUnreached(_)) => {
+                    let failure = self
+                        .conv
+                        .citizen_failure
+                        .take()
+                        .unwrap_or(super::out_leg::Failure::NoResponse);
+                    let result = trunk_leg::result_of(failure);
+                    tracing::info!(%failure, %result, "citizen not reached");
+                    self.cause = result.as_str();
+                    self.attempt(result, &format!("carrier: {failure}")).await;
+                    self.tell_unreached();
+                }
+                Note::Flow(FlowNote::CitizenGone) => {
+                    tracing::info!("citizen hung up");
+                    self.cause = "citizen_bye";
+                    self.phase = Phase::Done;
+                }
+                Note::Flow(FlowNote::HungUp) => {
+                    // The agent is gone (hung up, or transferred to the survey).
+                    if self.phase == Phase::Queued {
+                        continue;
+                    }
+                    tracing::info!("agent hung up");
+                    self.cause = "agent_bye";
+                    if self.phase == Phase::Dialling {
+                        // Hung up while the citizen's phone rang: that attempt is abandoned.
+                        self.attempt(CallbackResult::NoAnswer, "the agent hung up while dialling")
+                            .await;
+                    }
+                    self.phase = Phase::Done;
+                }
+                Note::HangUp(_) => {
+                    self.cause = "supervisor_hangup";
+                    self.phase = Phase::Done;
+                }
+            }
+        }
+        // A direct (desktop) callback whose agent did not answer is over.
+        if self.phase == Phase::Queued
+            && self.direct.is_some()
+            && self.conv.legs.is_empty()
+            && !self.conv.control.has_answered()
+        {
+            tracing::info!("the agent did not take the callback they started");
+            self.phase = Phase::Done;
         }
     }
 
@@ -267,12 +324,6 @@ impl Callback {
                 return;
             }
         }
-        let Some(binding) = self.ctx.desk.contacts(&agent.0).into_iter().next() else {
-            if self.direct.is_none() {
-                self.ctx.acd.offer_failed(self.key, "not registered");
-            }
-            return;
-        };
         let t = &self.task;
         let mut extra = vec![
             Header::Other("X-Callback-Task".into(), t.id.to_string()),
@@ -283,34 +334,9 @@ impl Callback {
         if let Some(url) = self.voicemail_url().await {
             extra.push(Header::Other("X-Voicemail".into(), url));
         }
-        let offer = agent_leg::AgentOffer {
-            citizen: &t.number,
-            ticket: &t.ticket,
-            extra,
-        };
-        let route = self.calls.route_to(&self.tx);
-        let ring = agent_leg::ring(
-            self.ep.clone(),
-            &self.ctx.ports,
-            &agent.0,
-            binding,
-            offer,
-            route,
-        );
-        match ring.await {
-            Ok(leg) => {
-                tracing::info!(agent = %agent.0, "ringing agent for a callback");
-                self.ring_deadline = Some(Instant::now() + self.ctx.acd.max_ring(&agent));
-                self.agent = Some(leg);
-                self.agent_id = Some(agent);
-            }
-            Err(e) => {
-                tracing::error!(agent = %agent.0, error = %e, "cannot ring agent");
-                if self.direct.is_none() {
-                    self.ctx.acd.offer_failed(self.key, "failed");
-                }
-            }
-        }
+        self.conv.offer_extra = extra;
+        tracing::info!(agent = %agent.0, "ringing agent for a callback");
+        self.conv.on_offer(agent).await;
     }
 
     /// The case's newest voicemail, as the API URL the agent desktop plays.
@@ -332,104 +358,10 @@ impl Callback {
         ))
     }
 
-    fn ring_timeout(&mut self) {
-        self.ring_deadline = None;
-        match self.phase {
-            Phase::Queued => {
-                if let Some(leg) = self.agent.as_mut() {
-                    tracing::info!(agent = %leg.peer, "agent did not answer; cancelling");
-                    leg.cancel();
-                }
-            }
-            Phase::Dialling => {
-                if let Some(leg) = self.citizen.as_mut() {
-                    tracing::info!("citizen did not answer; cancelling");
-                    leg.cancel();
-                }
-            }
-            _ => {}
-        }
-    }
-
-    async fn on_sip(&mut self, ev: hotline_sip::transaction::Event) {
-        let id = event_call_id(&ev).to_string();
-        if self.agent.as_ref().is_some_and(|l| l.call_id == id) {
-            let Some(what) = self.agent.as_mut().and_then(|l| l.on_sip(ev)) else {
-                return;
-            };
-            self.on_agent(what).await;
-        } else if self.citizen.as_ref().is_some_and(|l| l.call_id == id) {
-            let Some(what) = self.citizen.as_mut().and_then(|l| l.on_sip(ev)) else {
-                return;
-            };
-            self.on_citizen(what).await;
-        }
-    }
-
-    /// Runs the legs' timers that are due.
-    async fn on_leg_timers(&mut self) {
-        let now = std::time::Instant::now();
-        let agent = self.agent.as_mut().and_then(|l| l.handle_timeout(now));
-        if let Some(what) = agent {
-            self.on_agent(what).await;
-        }
-        let citizen = self.citizen.as_mut().and_then(|l| l.handle_timeout(now));
-        if let Some(what) = citizen {
-            self.on_citizen(what).await;
-        }
-    }
-
-    async fn on_agent(&mut self, what: LegEvent) {
-        match (self.phase, what) {
-            (Phase::Queued, LegEvent::Answered) => self.agent_answered().await,
-            (Phase::Queued, LegEvent::Failed(f)) => {
-                self.ring_deadline = None;
-                if let Some(leg) = self.agent.take() {
-                    self.calls.unregister(&leg.call_id);
-                }
-                let reason = match f {
-                    Failure::NoAnswer => "no answer".to_string(),
-                    f => format!("offer failed: {f}"),
-                };
-                if self.direct.is_some() {
-                    tracing::info!(%reason, "the agent did not take the callback they started");
-                    self.phase = Phase::Done;
-                } else {
-                    tracing::info!(%reason, "callback offer failed; back to the queue");
-                    self.ctx.acd.offer_failed(self.key, &reason);
-                }
-            }
-            (_, LegEvent::HungUp) => {
-                tracing::info!("agent hung up");
-                self.cause = "agent_bye";
-                if let Some(c) = self.citizen.as_mut() {
-                    // Hung up while the citizen's phone rang: that attempt is abandoned.
-                    c.hang_up();
-                }
-                if self.phase == Phase::Dialling {
-                    self.attempt(CallbackResult::NoAnswer, "the agent hung up while dialling")
-                        .await;
-                }
-                self.phase = Phase::Done;
-            }
-            (_, LegEvent::Digit(d)) => {
-                if let Some(c) = self.citizen.as_ref() {
-                    c.media.send_dtmf(d)
-                }
-            }
-            _ => {}
-        }
-    }
-
     /// The agent picked up: the task is theirs; dial the citizen.
     async fn agent_answered(&mut self) {
-        self.ring_deadline = None;
         self.max_until =
             Some(Instant::now() + Duration::from_secs(self.ctx.cfg.calls.max_call_secs));
-        if self.direct.is_none() {
-            self.ctx.acd.answered(self.key);
-            self.in_conversation = true;
-        }
         let ext = self.agent_ext();
         if let Err(e) = self
             .ctx
@@ -446,34 +378,29 @@ impl Callback {
             self.phase = Phase::Done;
             return;
         };
-        if let Some(a) = self.agent.as_ref() {
+        if let Some(a) = self.agent_leg() {
             a.media.play(
                 self.ctx
                     .prompt_list(&self.ctx.ivr.callback_prompts.connecting),
             );
         }
-        let leg = trunk_leg::dial(
-            self.ep.clone(),
-            &self.ctx.ports,
-            &trunk,
-            &self.task.number,
-            &self.task.ticket,
-            self.calls.route_to(&self.tx),
-        )
-        .await;
-        let leg = match leg {
-            Ok(l) => l,
-            Err(e) => {
-                // Out of RTP ports or the like: counted as not reached, tried again later.
-                tracing::error!(error = %e, "cannot dial the citizen");
-                self.attempt(
-                    CallbackResult::NoAnswer,
-                    &format!("could not place the call: {e}"),
-                )
-                .await;
-                self.tell_unreached();
-                return;
-            }
+        self.phase = Phase::Dialling;
+        tracing::info!(number = %self.task.number, "agent answered; dialling the citizen");
+        let ring = Duration::from_secs(self.ctx.cfg.callbacks.ring_secs);
+        let asked =
+            self.conv
+                .control
+                .dial_citizen(&self.task.number, ring, std::time::Instant::now());
+        if let Err(e) = asked {
+            tracing::error!(error = %e, "cannot dial the citizen");
+            self.phase = Phase::Done;
+            return;
+        }
+        self.conv.run_control().await;
+        // The call row, once the citizen's leg exists (its Call-ID is on the row).
+        let Some(leg) = self.conv.legs.get(&CITIZEN) else {
+            // Could not place the call (out of RTP ports…): the note says not reached.
+            return;
         };
         let now = Utc::now();
         let opened = self
@@ -491,10 +418,9 @@ impl Callback {
             .await;
         match opened {
             Ok(call) => {
-                self.call = Some(call);
+                self.conv.call = Some(call);
                 let agent_call_id = self
-                    .agent
-                    .as_ref()
+                    .agent_leg()
                     .map(|l| l.call_id.clone())
                     .unwrap_or_default();
                 if let Err(e) = self
@@ -508,44 +434,13 @@ impl Callback {
             }
             Err(e) => tracing::error!(error = %e, "cannot open the outbound call row"),
         }
-        tracing::info!(number = %self.task.number, "agent answered; dialling the citizen");
-        self.ring_deadline =
-            Some(Instant::now() + Duration::from_secs(self.ctx.cfg.callbacks.ring_secs));
-        self.citizen = Some(leg);
-        self.phase = Phase::Dialling;
-    }
-
-    async fn on_citizen(&mut self, what: LegEvent) {
-        match (self.phase, what) {
-            (Phase::Dialling, LegEvent::Answered) => self.citizen_answered().await,
-            (Phase::Dialling, LegEvent::Failed(f)) => {
-                self.ring_deadline = None;
-                let result = trunk_leg::result_of(f);
-                tracing::info!(failure = %f, %result, "citizen not reached");
-                self.cause = result.as_str();
-                self.attempt(result, &format!("carrier: {f}")).await;
-                self.tell_unreached();
-            }
-            (Phase::Talking, LegEvent::HungUp) => {
-                tracing::info!("citizen hung up");
-                self.cause = "citizen_bye";
-                self.phase = Phase::Done;
-            }
-            (_, LegEvent::Digit(d)) => {
-                if let Some(a) = self.agent.as_ref() {
-                    a.media.send_dtmf(d)
-                }
-            }
-            _ => {}
-        }
     }
 
     async fn citizen_answered(&mut self) {
-        self.ring_deadline = None;
         self.phase = Phase::Talking;
         self.cause = "citizen_bye";
-        tracing::info!("citizen answered; bridging");
-        if let Some(call) = self.call {
+        tracing::info!("citizen answered; linked to the agent");
+        if let Some(call) = self.conv.call {
             if let Err(e) = self.ctx.store.call_answered(call, Utc::now()).await {
                 tracing::error!(error = %e, "cannot record the answer");
             }
@@ -570,20 +465,9 @@ impl Callback {
                 tracing::info!(error = %e, "case not moved to registered");
             }
         }
-        let (Some(agent), Some(citizen)) = (self.agent.as_ref(), self.citizen.as_ref()) else {
-            return;
-        };
-        agent.media.stop_playback();
-        let (rel, path) =
-            self.ctx
-                .recording_file(&self.task.ticket, self.call.map_or(0, |c| c.0), "callback");
-        self.recording = Some(rel);
-        // Left channel the citizen, right the agent, as for inbound calls.
-        self.bridge = Some(bridge(
-            &citizen.media,
-            &agent.media,
-            Some(StereoTarget { path }),
-        ));
+        if let Some(a) = self.agent_leg() {
+            a.media.stop_playback();
+        }
     }
 
     /// Records the attempt's result on the task (and the call it was made on).
@@ -592,7 +476,7 @@ impl Callback {
         let note = (!note.is_empty()).then_some(note);
         if let Some(t) = self
             .ctx
-            .record_attempt(self.task.id, result, &agent, note, self.call)
+            .record_attempt(self.task.id, result, &agent, note, self.conv.call)
             .await
         {
             self.task = t;
@@ -602,13 +486,10 @@ impl Callback {
     /// Tells the agent the citizen was not reached, then hangs up after the prompt.
     fn tell_unreached(&mut self) {
         self.phase = Phase::Unreached;
-        if let Some(c) = self.citizen.take() {
-            self.calls.unregister(&c.call_id);
-        }
         let clips = self
             .ctx
             .prompt_list(&self.ctx.ivr.callback_prompts.unreached);
-        match self.agent.as_ref() {
+        match self.agent_leg() {
             Some(a) if !clips.is_empty() => {
                 a.media.play(clips);
                 self.hangup_at = Some(Instant::now() + UNREACHED_PROMPT);
@@ -617,82 +498,43 @@ impl Callback {
         }
     }
 
-    async fn on_citizen_media(&mut self, ev: MediaEvent) {
-        if let MediaEvent::RecordingFinished(info, RecordStop::BridgeEnded) = ev {
-            self.store_recording(info).await;
-        }
-    }
-
-    async fn store_recording(&mut self, info: hotline_media::RecordingInfo) {
-        let (Some(path), Some(call)) = (self.recording.take(), self.call) else {
-            return;
-        };
-        self.ctx
-            .save_recording(
-                (self.task.case_id, call),
-                RecordingKind::Conversation,
-                path,
-                &info,
-            )
-            .await;
-    }
-
     /// Hangs up what is still up, leaves the ACD, waits (bounded) for the recording, and
     /// closes the call row.
     async fn finish(mut self) {
-        if let Some(b) = self.bridge.take() {
-            b.unbridge();
-        }
-        if let Some(a) = self.agent.as_mut() {
-            a.hang_up();
-        }
-        if let Some(c) = self.citizen.as_mut() {
+        let answered = self.conv.control.has_answered();
+        // The recording is finalized on the citizen leg's media channel: keep it to hear
+        // that while everything else is hung up.
+        let mut citizen = self.conv.legs.remove(&CITIZEN);
+        self.conv.end_conversation().await;
+        self.conv.notes.clear();
+        if let Some(c) = citizen.as_mut() {
             c.hang_up();
+            self.conv.calls.unregister(&c.call_id);
         }
-        if self.in_conversation {
-            let store = self.ctx.store.clone();
-            let call = self.call;
-            if let Some(call) = call {
-                if let Err(e) = store.call_agent_ended(call, Utc::now()).await {
-                    tracing::error!(error = %e, "cannot record the end of the conversation");
-                }
-            }
-            self.ctx.acd.conversation_ended(self.key, move || {
-                if let Some(call) = call {
-                    tokio::spawn(async move {
-                        let _ = store.call_wrap_up_done(call, Utc::now()).await;
-                    });
-                }
-            });
-        } else if let Some(agent) = &self.direct {
+        if let Some(agent) = &self.direct {
             // Back to work unless the agent paused or logged out meanwhile.
             if self.ctx.acd.agent_state(agent)
                 == Some(hotline_acd::AgentState::NotReady("callback".into()))
             {
                 self.ctx.acd.set_ready(agent, crate::acd::By::System);
             }
-        } else {
+        } else if !answered {
             self.ctx.acd.leave(self.key);
         }
-        // The recording is finalized on the citizen leg's media channel.
-        if self.recording.is_some() {
-            let info = match self.citizen.as_mut() {
+        if !self.conv.conversations.is_empty() {
+            let info = match citizen.as_mut() {
                 Some(c) => c.recording_finished(TEARDOWN).await,
                 None => None,
             };
             match info {
-                Some(info) => self.store_recording(info).await,
+                Some(info) => self.conv.recording_finished(&info).await,
                 None => tracing::warn!("callback recording not finalized in time"),
             }
         }
-        for leg in [self.agent.as_ref(), self.citizen.as_ref()]
-            .into_iter()
-            .flatten()
-        {
-            leg.media.close();
-            self.calls.unregister(&leg.call_id);
+        if let Some(c) = citizen.as_ref() {
+            c.media.close();
         }
-        if let Some(call) = self.call {
+        if let Some(call) = self.conv.call {
             if let Err(e) = self
                 .ctx
                 .store

@@ -128,7 +128,9 @@ impl Answered {
                     }
                     None => self.cause = Some(Cause::CallerBye),
                 },
-                Some((leg, ev)) = next_leg_media(&mut self.conv.legs) => self.conv.on_leg_media(leg, ev),
+                Some((leg, ev)) = next_leg_media(&mut self.conv.legs) => {
+                    self.conv.on_leg_media(leg, ev).await;
+                }
                 _ = sleep_until_opt(self.conv.control.poll_timeout()) => self.conv.on_control_timeout().await,
                 _ = sleep_until_opt(leg_timeout) => self.conv.on_leg_timeouts().await,
                 _ = position_tick.tick(), if waiting => self.check_position(),

@@ -149,6 +149,12 @@ impl Answered {
                 Note::Flow(FlowNote::HungUp) => {
                     self.flow.handle_input(Instant::now(), Input::AgentHungUp)
                 }
+                // Only a callback dials its citizen.
+                Note::Flow(
+                    FlowNote::CitizenAnswered
+                    | FlowNote::CitizenUnreached(_)
+                    | FlowNote::CitizenGone,
+                ) => {}
                 Note::HangUp(cause) => {
                     if self.cause.is_none() {
                         self.cause = Some(cause);

@@ -140,15 +140,22 @@ pub enum Record {
     Held(Duration),
 }
 
-/// What the IVR flow must hear.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the call's own flow must hear (the IVR of an inbound call, the phases of a
+/// callback).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FlowNote {
     /// An agent's phone rings.
     Ringing,
     /// The first agent answered.
     Answered,
-    /// The last agent is gone: the survey follows.
+    /// The last agent is gone: the survey follows (a callback ends).
     HungUp,
+    /// A callback's citizen answered the call the agent asked for.
+    CitizenAnswered,
+    /// A callback's citizen was not reached (the carrier's answer).
+    CitizenUnreached(String),
+    /// The citizen hung up (a callback's dialled citizen).
+    CitizenGone,
 }
 
 /// One thing the actor must do.
@@ -263,6 +270,13 @@ pub struct Control {
     /// The leg of the first agent who answered, whose end is the call row's talk end.
     first_leg: Option<LegId>,
     next_leg: LegId,
+    /// The citizen is connected. An inbound citizen is from the start; a callback's is
+    /// dialled once its agent answers ([`Control::dial_citizen`]).
+    citizen_up: bool,
+    /// A callback's citizen is being dialled, until then at the latest.
+    citizen_ringing: Option<Option<Instant>>,
+    /// A callback: the citizen is leg [`CITIZEN`], dialled by the call.
+    outbound: bool,
     actions: VecDeque<Action>,
     media: Topology,
     music: bool,
@@ -283,9 +297,62 @@ impl Control {
             answered_once: false,
             first_leg: None,
             next_leg: CITIZEN + 1,
+            citizen_up: true,
+            citizen_ringing: None,
+            outbound: false,
             actions: VecDeque::new(),
             media: Topology::default(),
             music: false,
+        }
+    }
+
+    /// A callback: the agent is rung first, the citizen dialled once the agent answers.
+    pub fn outbound() -> Control {
+        Control {
+            citizen_up: false,
+            outbound: true,
+            ..Control::new()
+        }
+    }
+
+    /// A callback's agent asks for the citizen: leg [`CITIZEN`] dials `number`, ringing
+    /// at most `ring`. Its outcome comes back as [`FlowNote::CitizenAnswered`] or
+    /// [`FlowNote::CitizenUnreached`].
+    pub fn dial_citizen(
+        &mut self,
+        number: &str,
+        ring: Duration,
+        now: Instant,
+    ) -> Result<(), Refused> {
+        self.talking()?;
+        if self.citizen_up || self.citizen_ringing.is_some() {
+            return Err(Refused::Busy);
+        }
+        self.citizen_ringing = Some(Some(now + ring));
+        self.push(Action::Ring {
+            leg: CITIZEN,
+            dial: Dial::Number(number.to_string()),
+        });
+        Ok(())
+    }
+
+    /// What leg [`CITIZEN`] of a callback reports.
+    fn citizen_leg(&mut self, ev: LegEvent) {
+        match ev {
+            LegEvent::Answered if self.citizen_ringing.is_some() => {
+                self.citizen_ringing = None;
+                self.citizen_up = true;
+                self.push(Action::Live("citizen_answered"));
+                self.push(Action::Flow(FlowNote::CitizenAnswered));
+            }
+            LegEvent::Failed(reason) if self.citizen_ringing.is_some() => {
+                self.citizen_ringing = None;
+                self.push(Action::Flow(FlowNote::CitizenUnreached(reason)));
+            }
+            LegEvent::HungUp if self.citizen_up => {
+                self.push(Action::Flow(FlowNote::CitizenGone));
+            }
+            _ => {}
         }
     }
 
@@ -296,10 +363,15 @@ impl Control {
 
     /// When [`Control::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match &self.state {
+        let mine = match &self.state {
             State::Ringing { until, .. } => *until,
             State::Talking(t) => t.consult.as_ref().and_then(|c| c.until),
             _ => None,
+        };
+        let citizen = self.citizen_ringing.flatten();
+        match (mine, citizen) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -317,6 +389,14 @@ impl Control {
     pub fn conversation_leg(&self) -> Option<LegId> {
         match &self.state {
             State::Talking(t) if t.held_since.is_none() => Some(t.peer.leg),
+            _ => None,
+        }
+    }
+
+    /// The leg of the party talking with (or holding) the citizen.
+    pub fn agent_leg(&self) -> Option<LegId> {
+        match &self.state {
+            State::Talking(t) => Some(t.peer.leg),
             _ => None,
         }
     }
@@ -397,6 +477,13 @@ impl Control {
 
     /// Time has reached `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(until) = self.citizen_ringing.as_mut() {
+            if until.is_some_and(|u| now >= u) {
+                // Cancelled once; the leg's end reports the outcome.
+                *until = None;
+                self.push(Action::Cancel(CITIZEN));
+            }
+        }
         match &mut self.state {
             State::Ringing { peer, until, .. } if until.is_some_and(|u| now >= u) => {
                 *until = None;
@@ -422,6 +509,11 @@ impl Control {
 
     /// What leg `leg` reports.
     pub fn handle_leg(&mut self, leg: LegId, ev: LegEvent, now: Instant) {
+        if leg == CITIZEN {
+            self.citizen_leg(ev);
+            self.sync_media();
+            return;
+        }
         let state = std::mem::replace(&mut self.state, State::Ended);
         self.state = match state {
             State::Ringing {
@@ -911,6 +1003,10 @@ impl Control {
 
     /// The citizen is gone (hung up, or the call is ending): every other leg ends.
     pub fn handle_citizen_gone(&mut self, now: Instant) {
+        // A callback's citizen is a leg of the call: it ends too.
+        if self.outbound && (self.citizen_ringing.take().is_some() || self.citizen_up) {
+            self.push(Action::HangUp(CITIZEN));
+        }
         let state = std::mem::replace(&mut self.state, State::Ended);
         match state {
             State::Ringing { peer, .. } if peer.leg != CITIZEN => self.withdraw(&peer),
@@ -948,6 +1044,10 @@ impl Control {
     }
 
     fn media_for_state(&self) -> (Topology, bool) {
+        if !self.citizen_up {
+            // A callback's citizen is not there yet: nothing to link.
+            return (Topology::default(), false);
+        }
         let t = match &self.state {
             State::Talking(t) => t,
             // The citizen waits for a transfer's target: music.

@@ -27,7 +27,7 @@ use crate::acd::LiveEvent;
 use crate::endpoint::EndpointHandle;
 use chrono::Utc;
 use hotline_acd::{AgentId, CallKey, Decision};
-use hotline_case::{CallId, CallNote};
+use hotline_case::{CallId, CallNote, CaseId};
 use hotline_media::mix::{mix, Hearing, MixHandle};
 use hotline_media::stereo::Side;
 use hotline_media::{bridge, BridgeHandle, MediaEvent, MediaHandle, StereoTarget};
@@ -116,11 +116,18 @@ pub(super) struct Conversation {
     links_started: usize,
     /// What the owner must do, in order.
     pub(super) notes: VecDeque<Note>,
+    /// The case, for recordings whose end is reported on a leg (a callback's citizen).
+    pub(super) case: Option<CaseId>,
+    /// Further headers on the agents' INVITEs (a callback's task, number, voicemail).
+    pub(super) offer_extra: Vec<rsip::Header>,
+    /// How the dialled citizen's leg failed, for the owner to count the attempt.
+    pub(super) citizen_failure: Option<out_leg::Failure>,
 }
 
 /// Who the conversation is for: what [`Conversation::new`] needs besides the context.
 pub(super) struct Party {
     pub ticket: String,
+    pub case: Option<CaseId>,
     pub call: Option<CallId>,
     pub caller_number: String,
     pub citizen: Option<MediaHandle>,
@@ -160,6 +167,9 @@ impl Conversation {
             music: false,
             links_started: 0,
             notes: VecDeque::new(),
+            case: party.case,
+            offer_extra: Vec::new(),
+            citizen_failure: None,
         }
     }
 
@@ -260,7 +270,9 @@ impl Conversation {
             what,
             out_leg::LegEvent::Failed(_) | out_leg::LegEvent::HungUp
         );
-        if ended {
+        // A dialled citizen's leg stays until the call ends: the recording of its link is
+        // reported on its media channel.
+        if ended && id != CITIZEN {
             if let Some(leg) = self.legs.remove(&id) {
                 self.calls.unregister(&leg.call_id);
             }
@@ -296,6 +308,9 @@ impl Conversation {
             }
             out_leg::LegEvent::Failed(f) => {
                 tracing::info!(%peer, reason = %f, "leg did not connect");
+                if id == CITIZEN {
+                    self.citizen_failure = Some(f);
+                }
                 LegEvent::Failed(f.to_string())
             }
             out_leg::LegEvent::HungUp => {
@@ -332,13 +347,51 @@ impl Conversation {
     }
 
     /// A media event of a leg: the talking party's keys go on to the caller.
-    pub(super) fn on_leg_media(&mut self, id: LegId, ev: MediaEvent) {
-        if let MediaEvent::Digit(d) = ev {
-            if self.control.conversation_leg() == Some(id) {
-                if let Some(m) = self.citizen_media() {
-                    m.send_dtmf(d);
+    /// A media event of leg `id`: the talking party's keys go on to the citizen, the keys
+    /// of a dialled citizen to the agent, and a recording reported on a leg (a callback's
+    /// citizen) is stored. Anything else is the owner's (e.g. a prompt that finished).
+    pub(super) async fn on_leg_media(&mut self, id: LegId, ev: MediaEvent) -> Option<MediaEvent> {
+        match ev {
+            MediaEvent::Digit(d) if id == CITIZEN => {
+                let to = self
+                    .control
+                    .conversation_leg()
+                    .and_then(|l| self.legs.get(&l));
+                if let Some(leg) = to {
+                    leg.media.send_dtmf(d);
                 }
+                None
             }
+            MediaEvent::Digit(d) => {
+                if self.control.conversation_leg() == Some(id) {
+                    if let Some(m) = self.citizen_media() {
+                        m.send_dtmf(d);
+                    }
+                }
+                None
+            }
+            MediaEvent::RecordingFinished(info, hotline_media::RecordStop::BridgeEnded) => {
+                self.recording_finished(&info).await;
+                None
+            }
+            ev => Some(ev),
+        }
+    }
+
+    /// A link's stereo recording was finalized: its row, on the case and call.
+    pub(super) async fn recording_finished(&mut self, info: &hotline_media::RecordingInfo) {
+        let Some(path) = self.conversations.pop_front() else {
+            return;
+        };
+        if let (Some(case), Some(call)) = (self.case, self.call) {
+            self.ctx
+                .save_recording(
+                    (case, call),
+                    hotline_case::RecordingKind::Conversation,
+                    path,
+                    info,
+                )
+                .await;
         }
     }
 
@@ -427,7 +480,8 @@ impl Conversation {
             Dial::Agent(agent) => match self.ctx.desk.contacts(&agent.0).into_iter().next() {
                 None => Err("not registered".to_string()),
                 Some(binding) => {
-                    let extra = self.open_tickets_header().await;
+                    let mut extra = self.open_tickets_header().await;
+                    extra.extend(self.offer_extra.iter().cloned());
                     let offer = AgentOffer {
                         citizen: &self.caller_number,
                         ticket: &self.ticket,

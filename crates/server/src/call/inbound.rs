@@ -283,6 +283,7 @@ impl Setup {
         let flow = Flow::new(self.ctx.ivr.clone(), opened.ticket.clone(), Utc::now(), now);
         let party = super::conversation::Party {
             ticket: opened.ticket.clone(),
+            case: Some(opened.case),
             call: Some(opened.call),
             caller_number: self.caller.clone(),
             citizen: Some(media.clone()),

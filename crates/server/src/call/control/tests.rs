@@ -532,3 +532,68 @@ fn an_attended_transfer_from_the_phone_hands_the_colleague_the_citizen() {
     assert!(acts.contains(&Action::Acd(AcdOp::ConversationEnded(CallKey(2)))));
     assert!(acts.contains(&Action::Flow(FlowNote::HungUp)));
 }
+
+#[test]
+fn a_callback_rings_the_agent_then_dials_the_citizen_and_links_them_once_answered() {
+    let t0 = Instant::now();
+    let mut c = Control::outbound();
+    assert_eq!(
+        c.dial_citizen("13800138000", RING, t0),
+        Err(Refused::NotTalking),
+        "the agent first"
+    );
+    c.handle_offer(agent("1004"), CallKey(7), RING, t0);
+    c.handle_leg(1, LegEvent::Answered, t0);
+    let acts = drain(&mut c);
+    assert!(acts.contains(&Action::Flow(FlowNote::Answered)));
+    assert!(
+        !acts.iter().any(|a| matches!(a, Action::Media(_))),
+        "nothing to link before the citizen answers: {acts:?}"
+    );
+    c.dial_citizen("13800138000", Duration::from_secs(30), t0)
+        .unwrap();
+    assert_eq!(
+        drain(&mut c),
+        vec![Action::Ring {
+            leg: CITIZEN,
+            dial: Dial::Number("13800138000".into())
+        }]
+    );
+    assert_eq!(c.poll_timeout(), Some(t0 + Duration::from_secs(30)));
+    c.handle_leg(CITIZEN, LegEvent::Answered, t0 + Duration::from_secs(5));
+    let acts = drain(&mut c);
+    assert!(acts.contains(&Action::Flow(FlowNote::CitizenAnswered)));
+    assert!(acts.contains(&pair(1)), "{acts:?}");
+    // The citizen hangs up: the owner is told; then everything ends.
+    c.handle_leg(CITIZEN, LegEvent::HungUp, t0 + Duration::from_secs(50));
+    assert_eq!(drain(&mut c), vec![Action::Flow(FlowNote::CitizenGone)]);
+    c.handle_citizen_gone(t0 + Duration::from_secs(50));
+    let acts = drain(&mut c);
+    assert!(acts.contains(&Action::HangUp(CITIZEN)));
+    assert!(acts.contains(&Action::HangUp(1)));
+    assert!(acts.contains(&Action::Acd(AcdOp::ConversationEnded(CallKey(7)))));
+}
+
+#[test]
+fn a_callback_citizen_who_does_not_answer_is_cancelled_and_reported() {
+    let t0 = Instant::now();
+    let mut c = Control::outbound();
+    c.handle_offer(agent("1004"), CallKey(7), RING, t0);
+    c.handle_leg(1, LegEvent::Answered, t0);
+    c.dial_citizen("13800138000", Duration::from_secs(30), t0)
+        .unwrap();
+    drain(&mut c);
+    c.handle_timeout(t0 + Duration::from_secs(30));
+    assert_eq!(drain(&mut c), vec![Action::Cancel(CITIZEN)]);
+    c.handle_leg(
+        CITIZEN,
+        LegEvent::Failed("no answer".into()),
+        t0 + Duration::from_secs(30),
+    );
+    assert_eq!(
+        drain(&mut c),
+        vec![Action::Flow(FlowNote::CitizenUnreached("no answer".into()))]
+    );
+    // The agent is still on: the owner tells them and ends the call.
+    assert!(c.is_talking());
+}
