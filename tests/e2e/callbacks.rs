@@ -801,3 +801,58 @@ fn a_voicemail_from_an_international_number_is_never_dialled() {
     );
     drop(uas);
 }
+
+#[test]
+fn an_agent_on_a_callback_has_the_same_call_control() {
+    // The callback runs on the inbound call's model: the desk holds and resumes it, and
+    // the hold is on the case's trail.
+    let gw_port = hotline_e2e::ports::free_port();
+    let agent = AgentSpec::new("1004", "callback:3").max_ring(10).wrap_up(1);
+    let server = Server::start(ServerOptions {
+        hours: Hours::Closed,
+        agents: vec![agent.clone()],
+        extra_config: callback_config(gw_port, ALL_DAY, "off"),
+        ..Default::default()
+    });
+    let token = server.supervisor_token();
+    let zhao = server.user_token("zhao", "agent", &["--extension", "1004"]);
+    let phone = AgentPhone::new(&agent, server.ports.base + 84);
+    // The citizen answers and stays 8 s.
+    let gateway = answering_gateway(&server, gw_port, 6000, 8000);
+    let agent_uas = agent_ready_to_answer(&server, &phone, 1);
+    let ticket = leave_voicemail(&server);
+    let id = only_task(&server, &token)["id"].as_i64().unwrap();
+    // Once the citizen answered (the attempt is `reached`), the desk controls the call.
+    let t = wait_task(&server, &token, id, Duration::from_secs(30), |t| {
+        t["attempts"].as_i64().unwrap_or(0) >= 1
+    });
+    assert_eq!(t["status"], "done", "{t:#}");
+    let control = format!("/api/calls/{ticket}/control");
+    let (status, body) = server.api_post_authorized(&control, &json!({"action": "hold"}), &zhao);
+    assert_eq!(status, 200, "hold on a callback: {body}");
+    std::thread::sleep(Duration::from_millis(1500));
+    let (status, body) = server.api_post_authorized(&control, &json!({"action": "resume"}), &zhao);
+    assert_eq!(status, 200, "resume on a callback: {body}");
+    gateway
+        .wait()
+        .assert_success("the citizen talks and hangs up");
+    agent_uas
+        .wait()
+        .assert_success("the agent takes the callback");
+    let case = server.wait_case(&ticket, Duration::from_secs(10), |c| {
+        c["events"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["event"] == "held"))
+    });
+    let held = case["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "held")
+        .cloned()
+        .unwrap();
+    assert!(
+        held["note"].as_str().is_some_and(|n| n.ends_with(" s")),
+        "{held:#}"
+    );
+}
