@@ -734,6 +734,24 @@ impl Control {
         State::Idle
     }
 
+    /// Everyone but the citizen leaves the conversation: the agent, a consulted or
+    /// conferenced party, a supervisor (the agents to their wrap-up).
+    fn everyone_leaves(&mut self, t: &mut Talk, now: Instant) {
+        self.end_held(t, now);
+        self.push(Action::HangUp(t.peer.leg));
+        self.end_peer(&t.peer);
+        if let Some(c) = t.consult.take() {
+            self.hang_up_peer(&c);
+        }
+        if let Some(p) = t.conference.take() {
+            self.push(Action::HangUp(p.leg));
+            self.end_peer(&p);
+        }
+        if let Some((leg, _)) = t.supervisor.take() {
+            self.push(Action::HangUp(leg));
+        }
+    }
+
     /// Ends a consultation's leg, answered or not.
     fn hang_up_peer(&mut self, c: &Consult) {
         if c.answered {
@@ -810,21 +828,7 @@ impl Control {
         if let Some(leg) = refer {
             self.push(Action::Notify { leg, code: 200 });
         }
-        // Everyone but the citizen leaves: the agent, a consulted or conferenced party, a
-        // supervisor.
-        self.end_held(&mut t, now);
-        self.push(Action::HangUp(t.peer.leg));
-        self.end_peer(&t.peer);
-        if let Some(c) = t.consult.take() {
-            self.hang_up_peer(&c);
-        }
-        if let Some(p) = t.conference.take() {
-            self.push(Action::HangUp(p.leg));
-            self.end_peer(&p);
-        }
-        if let Some((leg, _)) = t.supervisor.take() {
-            self.push(Action::HangUp(leg));
-        }
+        self.everyone_leaves(&mut t, now);
         self.state = State::Idle;
         match to {
             Destination::Survey => {
@@ -1010,21 +1014,7 @@ impl Control {
         let state = std::mem::replace(&mut self.state, State::Ended);
         match state {
             State::Ringing { peer, .. } if peer.leg != CITIZEN => self.withdraw(&peer),
-            State::Talking(mut t) => {
-                self.end_held(&mut t, now);
-                self.push(Action::HangUp(t.peer.leg));
-                self.end_peer(&t.peer);
-                if let Some(c) = t.consult.take() {
-                    self.hang_up_peer(&c);
-                }
-                if let Some(p) = t.conference.take() {
-                    self.push(Action::HangUp(p.leg));
-                    self.end_peer(&p);
-                }
-                if let Some((leg, _)) = t.supervisor {
-                    self.push(Action::HangUp(leg));
-                }
-            }
+            State::Talking(mut t) => self.everyone_leaves(&mut t, now),
             _ => {}
         }
         self.sync_media();

@@ -19,7 +19,7 @@ use super::{agent_leg, trunk_leg, CallEvent, CallSlot, Calls, Invite};
 use crate::desk::Auth;
 use crate::endpoint::EndpointHandle;
 use hotline_acd::{AgentId, CallKey, DirectRefusal};
-use hotline_media::{bridge, BridgeHandle, Codec, MediaEvent, MediaParams, MediaSession};
+use hotline_media::{bridge, BridgeHandle, MediaEvent};
 use hotline_sip::invite::{DialogUsage, Local, SessionEvent};
 use hotline_sip::message;
 use hotline_sip::sdp::{self, G711};
@@ -91,21 +91,12 @@ pub(super) async fn run(calls: Calls, invite: Invite, ep: EndpointHandle) {
                 calls.ctx.acd.leave(*key);
             }
         };
-        let Some(offer) = (!invite.req.body.is_empty())
-            .then(|| sdp::negotiate(&invite.req.body, &G711).ok())
-            .flatten()
-        else {
-            release(&target);
-            return refuse(488, "no usable audio offer");
-        };
-        let params = MediaParams {
-            codec: Codec::from_encoding_name(offer.codec.name).unwrap_or(Codec::Pcmu),
-            remote: offer.remote,
-            dtmf_pt: offer.dtmf_pt,
-        };
-        let Ok((media, mut media_rx)) = MediaSession::start(&ctx.ports, params).await else {
-            release(&target);
-            return refuse(503, "no RTP port");
+        let (media, mut media_rx) = match ctx.open_media(&invite.req).await {
+            Ok((_, media, rx)) => (media, rx),
+            Err(code) => {
+                release(&target);
+                return refuse(code, "no usable audio offer, or no RTP port");
+            }
         };
         let (tx, mut rx) = mpsc::channel(64);
         let _slot = CallSlot::take(&calls.map, &invite.info.call_id, tx.clone());
@@ -459,12 +450,7 @@ impl Internal {
                         // Hold or a new address: answer with the same port.
                         match sdp::negotiate(&offer, &G711) {
                             Ok(n) => {
-                                self.media.update(MediaParams {
-                                    codec: Codec::from_encoding_name(n.codec.name)
-                                        .unwrap_or(Codec::Pcmu),
-                                    remote: n.remote,
-                                    dtmf_pt: n.dtmf_pt,
-                                });
+                                self.media.update(super::inbound::media_params(&n));
                                 let body = sdp::answer(
                                     &n,
                                     self.media.local_addr(),

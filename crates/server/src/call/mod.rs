@@ -239,6 +239,31 @@ impl Ctx {
         }
     }
 
+    /// For a phone's INVITE we answer ourselves (an agent's own call, a supervisor's code):
+    /// the audio it offers and a media session for it. `Err(488)` without a usable offer,
+    /// `Err(503)` without an RTP port.
+    pub(super) async fn open_media(
+        &self,
+        req: &Request,
+    ) -> Result<
+        (
+            hotline_sip::sdp::Negotiated,
+            hotline_media::MediaHandle,
+            mpsc::Receiver<hotline_media::MediaEvent>,
+        ),
+        u16,
+    > {
+        let offer = (!req.body.is_empty())
+            .then(|| hotline_sip::sdp::negotiate(&req.body, &hotline_sip::sdp::G711).ok())
+            .flatten()
+            .ok_or(488u16)?;
+        let params = inbound::media_params(&offer);
+        let (media, rx) = hotline_media::MediaSession::start(&self.ports, params)
+            .await
+            .map_err(|_| 503u16)?;
+        Ok((offer, media, rx))
+    }
+
     /// The prompts of a configured list (checked at start; a missing one is skipped).
     pub fn prompt_list(&self, names: &[String]) -> Vec<Arc<hotline_media::Prompt>> {
         names.iter().filter_map(|n| self.prompts.get(n)).collect()

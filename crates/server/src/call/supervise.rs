@@ -12,10 +12,9 @@ use super::out_leg::send;
 use super::{CallEvent, Calls, Command, Invite, Supervision};
 use crate::endpoint::EndpointHandle;
 use hotline_case::lifecycle::Role;
-use hotline_media::{Codec, MediaParams, MediaSession};
 use hotline_sip::invite::{DialogUsage, Local, SessionEvent};
 use hotline_sip::message;
-use hotline_sip::sdp::{self, G711};
+use hotline_sip::sdp;
 use hotline_sip::session_timer;
 use hotline_sip::transaction::Event;
 use std::time::Instant;
@@ -72,19 +71,9 @@ pub(super) async fn run(
     let Some(call) = calls.call_of_agent(&target) else {
         return refuse(404, "the agent is on no call");
     };
-    let Some(offer) = (!invite.req.body.is_empty())
-        .then(|| sdp::negotiate(&invite.req.body, &G711).ok())
-        .flatten()
-    else {
-        return refuse(488, "no usable audio offer");
-    };
-    let params = MediaParams {
-        codec: Codec::from_encoding_name(offer.codec.name).unwrap_or(Codec::Pcmu),
-        remote: offer.remote,
-        dtmf_pt: offer.dtmf_pt,
-    };
-    let Ok((media, mut media_rx)) = MediaSession::start(&ctx.ports, params).await else {
-        return refuse(503, "no RTP port");
+    let (offer, media, mut media_rx) = match ctx.open_media(&invite.req).await {
+        Ok(opened) => opened,
+        Err(code) => return refuse(code, "no usable audio offer, or no RTP port"),
     };
     let (gone_tx, mut gone) = oneshot::channel();
     let (reply, joined) = oneshot::channel();
