@@ -2,9 +2,10 @@
 //! answers (the citizen's number, the ticket, the caller's other open cases, or for a
 //! callback the task and the voicemail to listen to).
 
-use super::out_leg::{OutLeg, Target};
+use super::out_leg::OutLeg;
 use crate::endpoint::EndpointHandle;
 use hotline_media::PortPool;
+use hotline_sip::invite;
 use hotline_sip::registrar::Binding;
 use rsip::Header;
 
@@ -32,7 +33,7 @@ pub async fn ring(
         .map_err(|e| format!("bad contact {}: {e}", binding.contact))?;
     let mut extra = vec![Header::Other("X-Ticket".into(), offer.ticket.to_string())];
     extra.extend(offer.extra);
-    let target = Target {
+    let target = invite::Target {
         uri,
         dest: binding.source,
         transport: binding.transport,
@@ -42,7 +43,8 @@ pub async fn ring(
         asserted: Some(format!("<sip:{citizen}@{host}>")),
         extra,
         credentials: None,
-        peer: extension.to_string(),
+        contact: format!("<sip:12345@{}>", ep.advertised),
+        via_host: ep.advertised,
     };
-    OutLeg::start(ep, ports, target, route).await
+    OutLeg::start(ep, ports, extension.to_string(), target, route).await
 }

@@ -4,7 +4,7 @@
 //! rows. Connecting to an agent is in `connect.rs`.
 
 use super::conversation::{event_call_id, next_leg_media, Conversation};
-use super::inbound::{media_params, Cause};
+use super::inbound::{follow_offer, media_params, Cause};
 use super::out_leg::send;
 use super::{CallEvent, Calls, Ctx};
 use crate::endpoint::EndpointHandle;
@@ -262,17 +262,9 @@ impl Answered {
     /// A re-INVITE or UPDATE offer (hold, unhold, new address): follow it and answer with
     /// our SDP, or refuse it (488…) and keep the session as it was.
     fn on_reinvite(&mut self, offer: &[u8], held: bool) {
-        match sdp::negotiate(offer, &G711) {
-            Ok(n) => {
+        match follow_offer(&self.media, offer, self.session_id, &mut self.sdp_version) {
+            Ok(body) => {
                 tracing::debug!(held, "caller re-INVITE");
-                self.media.update(media_params(&n));
-                self.sdp_version += 1;
-                let body = sdp::answer(
-                    &n,
-                    self.media.local_addr(),
-                    self.session_id,
-                    self.sdp_version,
-                );
                 if let Err(e) = self.usage.answer_offer(body, Instant::now()) {
                     tracing::warn!(error = %e, "cannot answer the caller's offer");
                 }

@@ -64,6 +64,21 @@ fn codec_of(n: &Negotiated) -> Codec {
     Codec::from_encoding_name(n.codec.name).unwrap_or(Codec::Pcmu)
 }
 
+/// Follows an SDP offer of the far end in a session (hold, unhold, a new address): the
+/// media takes its codec and address, and the answer to send — our `o=` line's next
+/// `version`. An unusable offer is an error whose status refuses it (488…).
+pub(super) fn follow_offer(
+    media: &hotline_media::MediaHandle,
+    offer: &[u8],
+    session_id: u64,
+    version: &mut u64,
+) -> Result<String, sdp::SdpError> {
+    let n = sdp::negotiate(offer, &G711)?;
+    media.update(media_params(&n));
+    *version += 1;
+    Ok(sdp::answer(&n, media.local_addr(), session_id, *version))
+}
+
 pub(super) fn media_params(n: &Negotiated) -> MediaParams {
     MediaParams {
         codec: codec_of(n),

@@ -20,11 +20,9 @@ use super::inbound::media_params;
 use crate::endpoint::EndpointHandle;
 use hotline_media::{Codec, MediaEvent, MediaHandle, MediaParams, MediaSession, PortPool};
 use hotline_sip::invite::{self, ClientEvent, EndReason, InviteClient, Output, SessionEvent};
-use hotline_sip::message::Transport;
 use hotline_sip::refer::Replaces;
 use hotline_sip::sdp::{self, G711};
 use hotline_sip::transaction::Event;
-use rsip::Header;
 use std::time::Instant;
 use tokio::sync::mpsc;
 
@@ -56,27 +54,6 @@ pub enum LegEvent {
     /// For an attended transfer (the Refer-To carries `?Replaces=`), the dialog to
     /// replace is [`OutLeg::refer_replaces`] until `notify_refer`.
     Transfer(String),
-}
-
-/// Whom a leg calls and how.
-pub struct Target {
-    /// Request-URI.
-    pub uri: rsip::Uri,
-    /// Where the INVITE goes.
-    pub dest: std::net::SocketAddr,
-    pub transport: Transport,
-    /// From, without tag: `"display" <sip:user@host>`.
-    pub from: String,
-    /// To: `<sip:user@host>`.
-    pub to: String,
-    /// P-Asserted-Identity, if any: `<sip:user@host>`.
-    pub asserted: Option<String>,
-    /// Further headers (X-Ticket…).
-    pub extra: Vec<Header>,
-    /// Username and password to answer one 401/407 with.
-    pub credentials: Option<(String, String)>,
-    /// Who is called, for logs and the call (extension or number).
-    pub peer: String,
 }
 
 /// One outbound leg.
@@ -117,13 +94,15 @@ pub(super) fn send(ep: &EndpointHandle, out: Output) {
 }
 
 impl OutLeg {
-    /// Opens an RTP port and sends the INVITE. `route` is given the leg's Call-ID before
-    /// the INVITE leaves, so that the call routes its answers to itself: a phone that
-    /// answers at once is never dropped as belonging to no call.
+    /// Opens an RTP port and sends the INVITE to `target` (whom: `peer`, an extension or a
+    /// number, for logs and the call). `route` is given the leg's Call-ID before the
+    /// INVITE leaves, so that the call routes its answers to itself: a phone that answers
+    /// at once is never dropped as belonging to no call.
     pub async fn start(
         ep: EndpointHandle,
         ports: &PortPool,
-        target: Target,
+        peer: String,
+        target: invite::Target,
         route: impl FnOnce(&str),
     ) -> Result<OutLeg, String> {
         let (media, media_rx) = MediaSession::start(
@@ -138,32 +117,7 @@ impl OutLeg {
         .map_err(|e| e.to_string())?;
         let session_id = u64::from(rand::random::<u32>());
         let offer = sdp::offer(media.local_addr(), &G711, DTMF_PT, session_id, 1);
-        let Target {
-            uri,
-            dest,
-            transport,
-            from,
-            to,
-            asserted,
-            extra,
-            credentials,
-            peer,
-        } = target;
-        let client = InviteClient::new(
-            invite::Target {
-                uri,
-                dest,
-                transport,
-                from,
-                to,
-                asserted,
-                extra,
-                credentials,
-                contact: format!("<sip:12345@{}>", ep.advertised),
-                via_host: ep.advertised,
-            },
-            offer,
-        );
+        let client = InviteClient::new(target, offer);
         let mut leg = OutLeg {
             peer,
             call_id: client.call_id().to_string(),
@@ -349,16 +303,13 @@ impl OutLeg {
             SessionEvent::ReInvite { held, offer, .. } => {
                 // Hold / unhold from the far end: follow it and answer with our SDP.
                 let u = self.client.session()?;
-                match sdp::negotiate(&offer, &G711) {
-                    Ok(n) => {
-                        self.media.update(media_params(&n));
-                        self.sdp_version += 1;
-                        let body = sdp::answer(
-                            &n,
-                            self.media.local_addr(),
-                            self.session_id,
-                            self.sdp_version,
-                        );
+                match super::inbound::follow_offer(
+                    &self.media,
+                    &offer,
+                    self.session_id,
+                    &mut self.sdp_version,
+                ) {
+                    Ok(body) => {
                         if let Err(e) = u.answer_offer(body, now) {
                             tracing::warn!(peer = %self.peer, error = %e, "cannot answer the offer");
                         }

@@ -2,11 +2,12 @@
 //! caller ID, digest credentials if the carrier challenges, and how the carrier's answer
 //! reads as a callback result.
 
-use super::out_leg::{Failure, OutLeg, Target};
+use super::out_leg::{Failure, OutLeg};
 use crate::config::OutboundTrunk;
 use crate::endpoint::EndpointHandle;
 use hotline_case::CallbackResult;
 use hotline_media::PortPool;
+use hotline_sip::invite;
 use hotline_sip::message::Transport;
 
 /// Starts a leg to `number` through the gateway (`route`: see [`OutLeg::start`]).
@@ -29,7 +30,7 @@ pub async fn dial(
     };
     let host = ep.advertised.ip();
     let id = &trunk.caller_id;
-    let target = Target {
+    let target = invite::Target {
         uri,
         dest: gw,
         transport,
@@ -39,9 +40,10 @@ pub async fn dial(
         // The carrier ignores it; our own logs and a capture show which case a call was for.
         extra: vec![rsip::Header::Other("X-Ticket".into(), ticket.to_string())],
         credentials: trunk.username.clone().zip(trunk.password.clone()),
-        peer: number.to_string(),
+        contact: format!("<sip:12345@{}>", ep.advertised),
+        via_host: ep.advertised,
     };
-    OutLeg::start(ep, ports, target, route).await
+    OutLeg::start(ep, ports, number.to_string(), target, route).await
 }
 
 /// How a failed call to a citizen counts (RFC 3261 §21 codes as carriers use them).
