@@ -674,10 +674,11 @@ impl Control {
             }
             return State::Talking(t);
         }
-        if t.conference.as_ref().is_some_and(|p| p.leg == leg) {
+        if let Some(peer) = t.conference.take_if(|p| p.leg == leg) {
             if ev == LegEvent::HungUp {
-                let peer = t.conference.take().expect("checked");
                 self.end_peer(&peer);
+            } else {
+                t.conference = Some(peer);
             }
             return State::Talking(t);
         }
