@@ -12,6 +12,7 @@ mod recovery;
 mod report_cli;
 mod security;
 mod status;
+mod web;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};

@@ -164,15 +164,31 @@ fn operator_user() -> User {
     }
 }
 
-/// `POST /api/login`: a session token and the user. Counted by the login lockout before
-/// the password is checked; 429 with `Retry-After` while the source or the user is locked.
-pub async fn login(
-    State(s): State<AppState>,
-    ConnectInfo(source): ConnectInfo<SocketAddr>,
-    Body(b): Body<Login>,
-) -> Result<Response, ApiError> {
+/// Why a login was not granted.
+pub enum LoginRefused {
+    /// The source or the user is locked out for this many seconds.
+    Locked(u64),
+    /// Wrong user name or password (counted).
+    Wrong,
+}
+
+/// A granted login: the user, its new session token and when the session expires.
+pub struct Granted {
+    pub user: User,
+    pub token: String,
+    pub expires_at: chrono::DateTime<Utc>,
+}
+
+/// Checks a login through the lockout (counted before the password is checked, audited
+/// when it locks) and opens a session: what `POST /api/login` and the login page share.
+pub async fn check_login(
+    s: &AppState,
+    source: SocketAddr,
+    username: &str,
+    password: &str,
+) -> Result<Result<Granted, LoginRefused>, ApiError> {
     let store = &s.calls.ctx.store;
-    let verdict = s.logins().begin(source, &b.username, false, Instant::now());
+    let verdict = s.logins().begin(source, username, false, Instant::now());
     let attempt = match verdict {
         Verdict::Allow(a) => a,
         Verdict::Delay(d, a) => {
@@ -180,20 +196,13 @@ pub async fn login(
             a
         }
         Verdict::Block(scope) => {
-            tracing::info!(%source, user = %b.username, %scope, "login refused: locked out");
-            let mut r = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too many failed logins: try again later",
-            )
-            .into_response();
-            let secs = s.calls.ctx.cfg.http.login_block_secs.to_string();
-            if let Ok(v) = header::HeaderValue::from_str(&secs) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            return Ok(r);
+            tracing::info!(%source, user = %username, %scope, "login refused: locked out");
+            return Ok(Err(LoginRefused::Locked(
+                s.calls.ctx.cfg.http.login_block_secs,
+            )));
         }
     };
-    let found = match store.verify_login(&b.username, &b.password).await {
+    let found = match store.verify_login(username, password).await {
         Ok(found) => found,
         Err(e) => {
             s.logins().forgive(attempt, Instant::now());
@@ -201,21 +210,52 @@ pub async fn login(
         }
     };
     let Some(user) = found else {
-        tracing::info!(%source, user = %b.username, "login failed");
+        tracing::info!(%source, user = %username, "login failed");
         let locks = s.logins().failed(attempt, Instant::now());
         for l in locks {
-            tracing::warn!(%source, user = %b.username, scope = %l.scope, failures = l.failures,
+            tracing::warn!(%source, user = %username, scope = %l.scope, failures = l.failures,
                 "HTTP login locked out");
-            crate::security::audit_lock(store, "http_login_locked", &l, source, &b.username);
+            crate::security::audit_lock(store, "http_login_locked", &l, source, username);
         }
-        return Err(ApiError::unauthorized("wrong user name or password"));
+        return Ok(Err(LoginRefused::Wrong));
     };
     s.logins().succeeded(attempt, Instant::now());
     let now = Utc::now();
     let ttl = chrono::Duration::hours(i64::from(s.calls.ctx.cfg.http.session_ttl_hours));
     let token = store.create_session(user.id, now, ttl).await?;
     tracing::info!(user = %user.username, role = %user.role, "logged in");
-    Ok(Json(json!({ "token": token, "expires_at": now + ttl, "user": user })).into_response())
+    Ok(Ok(Granted {
+        user,
+        token,
+        expires_at: now + ttl,
+    }))
+}
+
+/// `POST /api/login`: a session token and the user. Counted by the login lockout before
+/// the password is checked; 429 with `Retry-After` while the source or the user is locked.
+pub async fn login(
+    State(s): State<AppState>,
+    ConnectInfo(source): ConnectInfo<SocketAddr>,
+    Body(b): Body<Login>,
+) -> Result<Response, ApiError> {
+    match check_login(&s, source, &b.username, &b.password).await? {
+        Ok(g) => Ok(
+            Json(json!({ "token": g.token, "expires_at": g.expires_at, "user": g.user }))
+                .into_response(),
+        ),
+        Err(LoginRefused::Locked(secs)) => {
+            let mut r = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many failed logins: try again later",
+            )
+            .into_response();
+            if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            Ok(r)
+        }
+        Err(LoginRefused::Wrong) => Err(ApiError::unauthorized("wrong user name or password")),
+    }
 }
 
 /// `POST /api/logout`: ends the session of the token sent.

@@ -16,7 +16,7 @@
 //! Every route is listed once in [`routes`], which builds the router and which the
 //! OpenAPI document (`crates/server/openapi.json`) is tested against.
 
-mod auth;
+pub(crate) mod auth;
 mod callbacks;
 mod calls;
 mod cases;
@@ -167,6 +167,8 @@ pub fn router(calls: Calls, ep: EndpointHandle, operator: OperatorToken) -> Rout
         })
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such route") })
         .layer(axum::middleware::map_response(error::json_errors))
+        // The pages answer in HTML: outside the API's JSON error layer.
+        .merge(crate::web::router())
         .with_state(AppState {
             calls,
             ep,
@@ -313,15 +315,29 @@ async fn set_agent_state(
     Body(body): Body<StateChange>,
 ) -> Result<Response, ApiError> {
     auth.require_agent_control(&ext)?;
-    let ctx = &s.calls.ctx;
-    let Some(rec) = ctx.store.agent(&ext).await? else {
+    let by = By::User(&auth.user.username);
+    let (state, reason) =
+        change_agent_state(&s.calls.ctx, &ext, &body.state, body.reason.as_deref(), by).await?;
+    Ok(Json(json!({ "extension": ext, "state": state, "reason": reason })).into_response())
+}
+
+/// Makes agent `ext` ready, not ready (`reason`, "break" by default) or logged out, as the
+/// API and the agent desk page ask: the state afterwards. Ready needs a registered
+/// softphone; a pause is refused while a call rings or talks (409).
+pub(crate) async fn change_agent_state(
+    ctx: &crate::call::Ctx,
+    ext: &str,
+    state: &str,
+    reason: Option<&str>,
+    by: By<'_>,
+) -> Result<(&'static str, Option<String>), ApiError> {
+    let Some(rec) = ctx.store.agent(ext).await? else {
         return Err(ApiError::not_found("no agent with that extension"));
     };
-    let agent = hotline_acd::AgentId(ext.clone());
-    let by = By::User(&auth.user.username);
-    match body.state.as_str() {
+    let agent = hotline_acd::AgentId(ext.to_string());
+    match state {
         "ready" => {
-            if ctx.desk.contacts(&ext).is_empty() {
+            if ctx.desk.contacts(ext).is_empty() {
                 return Err(ApiError::conflict(
                     "the agent's softphone is not registered",
                 ));
@@ -345,7 +361,7 @@ async fn set_agent_state(
             ) {
                 return Err(ApiError::conflict("the agent is logged out"));
             }
-            let reason = body.reason.as_deref().unwrap_or("break");
+            let reason = reason.unwrap_or("break");
             if !ctx.acd.set_not_ready(&agent, reason, by) {
                 return Err(ApiError::conflict(
                     "the agent is on a call: pause during its wrap-up or after",
@@ -359,12 +375,11 @@ async fn set_agent_state(
             )))
         }
     }
-    let (state, reason) = ctx
+    Ok(ctx
         .acd
         .agent_state(&agent)
         .map(|st| crate::acd::state_name(&st))
-        .unwrap_or(("logged_out", None));
-    Ok(Json(json!({ "extension": ext, "state": state, "reason": reason })).into_response())
+        .unwrap_or(("logged_out", None)))
 }
 
 /// Server-sent events: every agent state change and queue movement as it happens.

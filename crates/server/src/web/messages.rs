@@ -1,0 +1,68 @@
+//! The pages' words: `templates/messages.zh-CN.toml`, embedded in the binary and read
+//! once. A key a page uses but the file lacks fails the test below, not a shift.
+
+use serde::Deserialize;
+use std::sync::OnceLock;
+
+/// Every text the pages show (zh-CN).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Messages {
+    pub site: String,
+    pub login_title: String,
+    pub username: String,
+    pub password: String,
+    pub login_button: String,
+    pub login_wrong: String,
+    pub login_locked: String,
+    pub logout: String,
+    pub desk_title: String,
+    pub extension: String,
+    pub no_extension: String,
+    pub state: String,
+    pub go_ready: String,
+    pub go_not_ready: String,
+    pub go_logged_out: String,
+    pub state_ready: String,
+    pub state_not_ready: String,
+    pub state_logged_out: String,
+    pub state_offered: String,
+    pub state_on_call: String,
+    pub state_wrap_up: String,
+    pub refused: String,
+    pub not_registered: String,
+    pub cannot_pause: String,
+}
+
+const FILE: &str = include_str!("../../templates/messages.zh-CN.toml");
+
+/// The messages, parsed on first use.
+pub fn m() -> &'static Messages {
+    static M: OnceLock<Messages> = OnceLock::new();
+    M.get_or_init(|| {
+        toml::from_str(FILE).expect("templates/messages.zh-CN.toml is checked by a test")
+    })
+}
+
+impl Messages {
+    /// How an agent state (as `/api/agents` names it) reads on the page.
+    pub fn state_label(&self, state: &str) -> &str {
+        match state {
+            "ready" => &self.state_ready,
+            "not_ready" => &self.state_not_ready,
+            "offered" => &self.state_offered,
+            "on_call" => &self.state_on_call,
+            "wrap_up" => &self.state_wrap_up,
+            _ => &self.state_logged_out,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_messages_file_has_every_key_and_no_other() {
+        let m: super::Messages = toml::from_str(super::FILE).expect("messages parse");
+        assert_eq!(m.state_label("on_call"), "通话中");
+    }
+}

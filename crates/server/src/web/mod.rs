@@ -1,0 +1,251 @@
+//! The pages people work in, served by `hotline serve` on the HTTP listener: server-side
+//! templates (askama, compiled into the binary) with their words in one messages file, a
+//! small vendored client library (htmx 2.0.4 and its SSE extension, from their npm
+//! packages, in `static/`) and a stylesheet — nothing from outside the binary.
+//!
+//! Logged-in pages use the session cookie and CSRF tokens of [`session`]; every action goes
+//! through the same checks as the API (`require_agent_control`…).
+//!
+//! - `/` → the desk (or `/login`).
+//! - `/login` (GET, POST), `/logout` (POST).
+//! - `/desk`: the agent desk (坐席工作台): who, extension, state, ready / not ready / sign out.
+//! - `/static/…`: the vendored assets, cached a day.
+
+pub mod messages;
+pub mod session;
+
+use crate::acd::By;
+use crate::http::auth::{check_login, LoginRefused};
+use crate::http::AppState;
+use askama::Template;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use messages::{m, Messages};
+use serde::Deserialize;
+use session::PageUser;
+use std::net::SocketAddr;
+
+/// The pages' routes (merged into the HTTP router, outside the API's JSON error layer).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(index))
+        .route("/login", get(login_page).post(login_submit))
+        .route("/logout", post(logout))
+        .route("/desk", get(desk))
+        .route("/desk/state", post(desk_state))
+        .route("/static/{file}", get(asset))
+}
+
+fn render(t: impl Template) -> Response {
+    match t.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "page template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "page error").into_response()
+        }
+    }
+}
+
+async fn index(user: Result<PageUser, Response>) -> Response {
+    match user {
+        Ok(_) => Redirect::to("/desk").into_response(),
+        Err(_) => Redirect::to("/login").into_response(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    m: &'a Messages,
+    error: Option<&'a str>,
+    username: &'a str,
+}
+
+async fn login_page() -> Response {
+    render(LoginPage {
+        m: m(),
+        error: None,
+        username: "",
+    })
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+}
+
+async fn login_submit(
+    State(s): State<AppState>,
+    ConnectInfo(source): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    // Served over TLS by the proxy in front (the listener itself speaks plain HTTP): the
+    // cookie is then Secure.
+    let tls = headers
+        .get("x-forwarded-proto")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+    let refused = |msg: &str, code: StatusCode| {
+        let page = render(LoginPage {
+            m: m(),
+            error: Some(msg),
+            username: &f.username,
+        });
+        (code, page).into_response()
+    };
+    match check_login(&s, source, &f.username, &f.password).await {
+        Ok(Ok(g)) => {
+            let ttl = (g.expires_at - chrono::Utc::now()).num_seconds().max(0);
+            let cookie = session::set_cookie(&g.token, ttl, tls);
+            ([(header::SET_COOKIE, cookie)], Redirect::to("/desk")).into_response()
+        }
+        Ok(Err(LoginRefused::Wrong)) => refused(&m().login_wrong, StatusCode::UNAUTHORIZED),
+        Ok(Err(LoginRefused::Locked(_))) => {
+            refused(&m().login_locked, StatusCode::TOO_MANY_REQUESTS)
+        }
+        Err(e) => {
+            tracing::error!(error = ?e, "login page");
+            (StatusCode::INTERNAL_SERVER_ERROR, "error").into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(State(s): State<AppState>, user: PageUser, Form(f): Form<CsrfForm>) -> Response {
+    if !user.check_csrf(&f.csrf) {
+        return (StatusCode::FORBIDDEN, "CSRF token mismatch").into_response();
+    }
+    if let Err(e) = s.calls.ctx.store.end_session(&user.token).await {
+        tracing::error!(error = %e, "cannot end the session");
+    }
+    (
+        [(header::SET_COOKIE, session::clear_cookie())],
+        Redirect::to("/login"),
+    )
+        .into_response()
+}
+
+#[derive(Template)]
+#[template(path = "desk.html")]
+struct DeskPage<'a> {
+    m: &'a Messages,
+    name: &'a str,
+    csrf: String,
+    extension: Option<&'a str>,
+    state: &'a str,
+    state_label: &'a str,
+    reason: Option<String>,
+    error: Option<String>,
+}
+
+fn desk_page(s: &AppState, user: &PageUser, error: Option<String>) -> Response {
+    let ext = user.user.extension.as_deref();
+    let (state, reason) = ext
+        .and_then(|e| {
+            s.calls
+                .ctx
+                .acd
+                .agent_state(&hotline_acd::AgentId(e.to_string()))
+        })
+        .map(|st| crate::acd::state_name(&st))
+        .unwrap_or(("logged_out", None));
+    render(DeskPage {
+        m: m(),
+        name: &user.user.name,
+        csrf: user.csrf(),
+        extension: ext,
+        state,
+        state_label: m().state_label(state),
+        reason,
+        error,
+    })
+}
+
+async fn desk(State(s): State<AppState>, user: PageUser) -> Response {
+    desk_page(&s, &user, None)
+}
+
+#[derive(Deserialize)]
+struct StateForm {
+    csrf: String,
+    state: String,
+}
+
+/// The desk's state buttons: the API's checks, then the desk again.
+async fn desk_state(
+    State(s): State<AppState>,
+    user: PageUser,
+    Form(f): Form<StateForm>,
+) -> Response {
+    if !user.check_csrf(&f.csrf) {
+        return (StatusCode::FORBIDDEN, "CSRF token mismatch").into_response();
+    }
+    let Some(ext) = user.user.extension.clone() else {
+        return desk_page(&s, &user, Some(m().no_extension.clone()));
+    };
+    let by = By::User(&user.user.username);
+    let auth = crate::http::auth::Auth {
+        user: user.user.clone(),
+        token: user.token.clone(),
+    };
+    let done = match auth.require_agent_control(&ext) {
+        Ok(()) => crate::http::change_agent_state(&s.calls.ctx, &ext, &f.state, None, by)
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match done {
+        Ok(()) => Redirect::to("/desk").into_response(),
+        // The API's refusals, in the desk's words.
+        Err(e) if e.status == StatusCode::CONFLICT && f.state == "ready" => {
+            desk_page(&s, &user, Some(m().not_registered.clone()))
+        }
+        Err(e) if e.status == StatusCode::CONFLICT && f.state == "not_ready" => {
+            let logged_out = s
+                .calls
+                .ctx
+                .acd
+                .agent_state(&hotline_acd::AgentId(ext.clone()))
+                .is_none_or(|st| st == hotline_acd::AgentState::LoggedOut);
+            let why = if logged_out {
+                &m().state_logged_out
+            } else {
+                &m().cannot_pause
+            };
+            desk_page(&s, &user, Some(why.clone()))
+        }
+        Err(e) => desk_page(&s, &user, Some(e.message)),
+    }
+}
+
+/// The vendored assets, from the binary.
+async fn asset(Path(file): Path<String>) -> Response {
+    let (body, kind): (&'static str, &str) = match file.as_str() {
+        "htmx-2.0.4.min.js" => (
+            include_str!("../../static/htmx-2.0.4.min.js"),
+            "text/javascript",
+        ),
+        "htmx-ext-sse-2.2.2.js" => (
+            include_str!("../../static/htmx-ext-sse-2.2.2.js"),
+            "text/javascript",
+        ),
+        "hotline.css" => (include_str!("../../static/hotline.css"), "text/css"),
+        _ => return (StatusCode::NOT_FOUND, "no such file").into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        body,
+    )
+        .into_response()
+}
