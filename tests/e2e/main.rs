@@ -12,6 +12,7 @@ mod calls;
 mod confidential;
 mod crash;
 mod deploy;
+mod desk;
 mod hostile_auth;
 mod hostile_media;
 mod hostile_network;

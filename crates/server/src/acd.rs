@@ -31,6 +31,17 @@ pub enum LiveEvent {
         reason: Option<String>,
         at: chrono::DateTime<chrono::Utc>,
     },
+    /// An agent's phone rings for a call (the desk's screen pop).
+    Offer {
+        agent: String,
+        ticket: String,
+        queue: String,
+        /// The caller's way through the IVR.
+        path: String,
+        /// How long the caller has waited since the call began.
+        waited_ms: u64,
+        at: chrono::DateTime<chrono::Utc>,
+    },
     /// A caller joined, left or was connected.
     Call {
         ticket: String,

@@ -119,7 +119,10 @@ impl Answered {
                         let done = self.conv.on_command(cmd, agent).await;
                         let _ = reply.send(done);
                     }
-                    Some(CallEvent::Offer { agent }) => self.conv.on_offer(agent).await,
+                    Some(CallEvent::Offer { agent }) => {
+                        self.conv.ivr_path = self.flow.path().to_string();
+                        self.conv.on_offer(agent).await
+                    }
                     Some(CallEvent::QueueExpired) => self.on_queue_expired().await,
                     Some(CallEvent::Shutdown) => {
                         tracing::info!("server stopping; hanging up");

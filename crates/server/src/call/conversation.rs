@@ -122,6 +122,8 @@ pub(super) struct Conversation {
     pub(super) offer_extra: Vec<rsip::Header>,
     /// How the dialled citizen's leg failed, for the owner to count the attempt.
     pub(super) citizen_failure: Option<out_leg::Failure>,
+    /// The caller's way through the IVR so far (shown to the agent whose phone rings).
+    pub(super) ivr_path: String,
 }
 
 /// Who the conversation is for: what [`Conversation::new`] needs besides the context.
@@ -170,6 +172,7 @@ impl Conversation {
             case: party.case,
             offer_extra: Vec::new(),
             citizen_failure: None,
+            ivr_path: String::new(),
         }
     }
 
@@ -516,6 +519,21 @@ impl Conversation {
         match started {
             Ok(leg) => {
                 tracing::info!(peer = %leg.peer, "ringing");
+                if let Dial::Agent(agent) = &dial {
+                    // The agent's desk pops the call up as the phone rings.
+                    let _ = self.ctx.acd.live.send(LiveEvent::Offer {
+                        agent: agent.0.clone(),
+                        ticket: self.ticket.clone(),
+                        queue: self
+                            .acd_entry
+                            .as_ref()
+                            .map(|e| e.queue.clone())
+                            .unwrap_or_default(),
+                        path: self.ivr_path.clone(),
+                        waited_ms: self.started.elapsed().as_millis() as u64,
+                        at: Utc::now(),
+                    });
+                }
                 self.legs.insert(id, leg);
             }
             Err(e) => {

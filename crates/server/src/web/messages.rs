@@ -32,6 +32,16 @@ pub struct Messages {
     pub refused: String,
     pub not_registered: String,
     pub cannot_pause: String,
+    pub pop_title: String,
+    pub pop_caller: String,
+    pub pop_ticket: String,
+    pub pop_queue: String,
+    pub pop_path: String,
+    pub pop_waited: String,
+    pub pop_open_cases: String,
+    pub pop_no_cases: String,
+    pub pop_deadline: String,
+    pub seconds: String,
 }
 
 const FILE: &str = include_str!("../../templates/messages.zh-CN.toml");

@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(logout))
         .route("/desk", get(desk))
         .route("/desk/state", post(desk_state))
+        .route("/desk/events", get(desk_events))
         .route("/static/{file}", get(asset))
 }
 
@@ -248,4 +249,103 @@ async fn asset(Path(file): Path<String>) -> Response {
         body,
     )
         .into_response()
+}
+
+#[derive(Template)]
+#[template(path = "pop.html")]
+struct Pop<'a> {
+    m: &'a Messages,
+    caller: String,
+    ticket: &'a str,
+    queue: &'a str,
+    path: &'a str,
+    waited: String,
+    /// (ticket, state, deadline) of the caller's other open cases.
+    cases: Vec<(String, String, String)>,
+}
+
+/// A number as the desk shows it: the middle digits hidden (138****8000).
+pub fn mask_number(n: &str) -> String {
+    let chars: Vec<char> = n.chars().collect();
+    if chars.len() >= 8 {
+        let (head, tail) = (&chars[..3], &chars[chars.len() - 4..]);
+        format!(
+            "{}****{}",
+            head.iter().collect::<String>(),
+            tail.iter().collect::<String>()
+        )
+    } else if chars.len() > 2 {
+        format!(
+            "{}{}",
+            "*".repeat(chars.len() - 2),
+            chars[chars.len() - 2..].iter().collect::<String>()
+        )
+    } else {
+        n.to_string()
+    }
+}
+
+/// The screen pop of a call ringing at this agent's phone.
+async fn pop_html(s: &AppState, ticket: &str, queue: &str, path: &str, waited_ms: u64) -> String {
+    let store = &s.calls.ctx.store;
+    let tz = s.calls.ctx.ivr.timezone;
+    let number = match store.case_by_ticket(ticket).await {
+        Ok(Some(d)) => d.case.caller_number,
+        _ => String::new(),
+    };
+    let cases = match store.open_cases_for_number(&number).await {
+        Ok(list) => list
+            .into_iter()
+            .filter(|c| c.ticket != ticket)
+            .map(|c| {
+                let deadline = c
+                    .deadline
+                    .map(|d| d.with_timezone(&tz).format("%Y-%m-%d").to_string())
+                    .unwrap_or_default();
+                (c.ticket, c.status.to_string(), deadline)
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let pop = Pop {
+        m: m(),
+        caller: mask_number(&number),
+        ticket,
+        queue,
+        path,
+        waited: format!("{} {}", waited_ms / 1000, m().seconds),
+        cases,
+    };
+    pop.render().unwrap_or_default()
+}
+
+/// The desk's live stream (htmx SSE): the screen pop when the agent's phone rings (`pop`)
+/// and the agent's state as it changes (`state`). The browser reconnects by itself.
+async fn desk_events(
+    State(s): State<AppState>,
+    user: PageUser,
+) -> axum::response::sse::Sse<
+    impl futures::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+> {
+    use crate::acd::LiveEvent;
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let mut rx = s.calls.ctx.acd.live.subscribe();
+    let ext = user.user.extension.clone().unwrap_or_default();
+    let stream = async_stream::stream! {
+        loop {
+            match rx.recv().await {
+                Ok(LiveEvent::Offer { agent, ticket, queue, path, waited_ms, .. }) if agent == ext => {
+                    let html = pop_html(&s, &ticket, &queue, &path, waited_ms).await;
+                    yield Ok(Event::default().event("pop").data(html.replace('\n', "")));
+                }
+                Ok(LiveEvent::Agent { agent, to, .. }) if agent == ext => {
+                    yield Ok(Event::default().event("state").data(m().state_label(&to)));
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => break,
+            }
+        }
+    };
+    Sse::new(stream).keep_alive(KeepAlive::default())
 }

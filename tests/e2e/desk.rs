@@ -1,0 +1,137 @@
+//! The agent desk page as a browser uses it, over plain HTTP: the session cookie from the
+//! login form, the desk's live stream and its screen pop while the agent's phone rings.
+//! (The same pages in a real browser: `pages.rs`.)
+
+use hotline_e2e::agents::{caller, silent_caller_pcap, AgentPhone};
+use hotline_e2e::rtp::RtpSink;
+use hotline_e2e::{AgentSpec, Server, ServerOptions};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// Logs in through the login form: the session cookie's value.
+fn login_cookie(server: &Server, user: &str, password: &str) -> String {
+    let body = format!("username={user}&password={password}");
+    let mut s = TcpStream::connect(server.http).expect("connect");
+    write!(
+        s,
+        "POST /login HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        server.http,
+        body.len()
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 303"), "login: {text}");
+    let cookie = text
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap_or_else(|| panic!("no cookie: {text}"));
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    cookie
+        .split_once("hotline_session=")
+        .and_then(|(_, v)| v.split(';').next())
+        .unwrap()
+        .to_string()
+}
+
+/// The desk's event stream, read as the browser's EventSource does.
+struct DeskEvents(BufReader<TcpStream>);
+
+impl DeskEvents {
+    fn open(server: &Server, cookie: &str) -> DeskEvents {
+        let mut s = TcpStream::connect(server.http).expect("connect");
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        write!(
+            s,
+            "GET /desk/events HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n\
+             Cookie: hotline_session={cookie}\r\n\r\n",
+            server.http
+        )
+        .unwrap();
+        DeskEvents(BufReader::new(s))
+    }
+
+    /// The data of the next event named `name`, within `limit`.
+    fn next(&mut self, name: &str, limit: Duration) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        let mut event = String::new();
+        let mut data = String::new();
+        while Instant::now() < deadline {
+            let mut line = String::new();
+            match self.0.read_line(&mut line) {
+                Ok(0) => return None,
+                Ok(_) => {
+                    let line = line.trim_end();
+                    if let Some(e) = line.strip_prefix("event:") {
+                        event = e.trim().to_string();
+                    } else if let Some(d) = line.strip_prefix("data:") {
+                        data.push_str(d.trim_start());
+                    } else if line.is_empty() {
+                        if event == name {
+                            return Some(data);
+                        }
+                        event.clear();
+                        data.clear();
+                    }
+                }
+                Err(_) => {}
+            }
+        }
+        None
+    }
+}
+
+#[test]
+fn the_desk_pops_up_the_callers_case_while_the_phone_rings() {
+    let spec = AgentSpec::new("1001", "agent:3");
+    let server = Server::start(ServerOptions {
+        agents: vec![spec.clone()],
+        ..Default::default()
+    });
+    server.user_token("li", "agent", &["--extension", "1001"]);
+    let cookie = login_cookie(&server, "li", "li-pass-1");
+    let mut events = DeskEvents::open(&server, &cookie);
+    let phone = AgentPhone::new(&spec, server.ports.base + 84);
+    phone.ready(&server);
+    // Going ready shows on the desk too (after the sign-in's 示忙).
+    let mut seen = Vec::new();
+    while let Some(state) = events.next("state", Duration::from_secs(5)) {
+        let ready = state == "空闲";
+        seen.push(state);
+        if ready {
+            break;
+        }
+    }
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("空闲"),
+        "state events: {seen:?}"
+    );
+    let uas = phone.answer(&server, "agent_answer.xml", 1, Duration::from_secs(30));
+    silent_caller_pcap(&server);
+    let sink = RtpSink::bind(server.ports.base + 60);
+    let run = caller('0', 1000, 4000, sink.port, server.ports.base + 80).spawn(&server);
+    let pop = events
+        .next("pop", Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("no screen pop:\n{}", server.log_text()));
+    let run = run.wait();
+    run.assert_success("caller");
+    uas.wait().assert_success("agent");
+    let ticket = run.x_ticket().unwrap();
+    assert!(pop.contains(&ticket), "the pop names the ticket: {pop}");
+    assert!(
+        pop.contains("138****8000"),
+        "the caller's number, masked: {pop}"
+    );
+    assert!(!pop.contains("13800138000"), "the full number: {pop}");
+    assert!(pop.contains("menu:0"), "the IVR path: {pop}");
+    // Without the cookie the desk is the login page.
+    let (status, _) = hotline_e2e::http::get(server.http, "/desk").unwrap();
+    assert_eq!(status, 303);
+}
