@@ -94,6 +94,15 @@ fn the_desk_pops_up_the_callers_case_while_the_phone_rings() {
         agents: vec![spec.clone()],
         ..Default::default()
     });
+    server.cli_text(&[
+        "department",
+        "add",
+        "housing",
+        "--name",
+        "市住建局",
+        "--level",
+        "1",
+    ]);
     server.user_token("li", "agent", &["--extension", "1001"]);
     let cookie = login_cookie(&server, "li", "li-pass-1");
     let mut events = DeskEvents::open(&server, &cookie);
@@ -131,7 +140,82 @@ fn the_desk_pops_up_the_callers_case_while_the_phone_rings() {
     );
     assert!(!pop.contains("13800138000"), "the full number: {pop}");
     assert!(pop.contains("menu:0"), "the IVR path: {pop}");
+    // The work-order form in the pop: 转办 to a department, the deadline shown first.
+    let csrf = pop
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("the form's CSRF token")
+        .to_string();
+    let (status, deadline) = get_with_cookie(
+        &server,
+        "/desk/deadline?mode=phone&category=complaint",
+        &cookie,
+    );
+    assert_eq!(status, 200, "{deadline}");
+    assert!(
+        deadline.trim().starts_with("20"),
+        "deadline preview: {deadline}"
+    );
+    let form = format!(
+        "csrf={csrf}&caller_name=%E5%BC%A0%E4%B8%89&location=&category=complaint&subject=noise\
+         &description=night+works&action=dispatch&department=housing&mode=phone"
+    );
+    let (status, saved) = post_form(&server, &format!("/desk/case/{ticket}"), &form, &cookie);
+    assert_eq!(status, 200, "{saved}");
+    assert!(
+        saved.contains("case-saved") && saved.contains(deadline.trim()),
+        "{saved} vs {deadline}"
+    );
+    let case = server.case_show(&ticket);
+    assert_eq!(case["case"]["status"], "dispatched", "{case:#}");
+    assert_eq!(case["case"]["department"], "housing", "{case:#}");
+    assert_eq!(case["order"]["caller_name"], "张三", "{case:#}");
+    // A form without the session's token is refused.
+    let (status, _) = post_form(
+        &server,
+        &format!("/desk/case/{ticket}"),
+        "csrf=forged&category=help&subject=x&action=answer",
+        &cookie,
+    );
+    assert_eq!(status, 403);
     // Without the cookie the desk is the login page.
     let (status, _) = hotline_e2e::http::get(server.http, "/desk").unwrap();
     assert_eq!(status, 303);
+}
+
+/// A GET with the session cookie: status and body.
+fn get_with_cookie(server: &Server, path: &str, cookie: &str) -> (u16, String) {
+    request(server, &format!("GET {path} HTTP/1.1\r\nHost: {}\r\nCookie: hotline_session={cookie}\r\nConnection: close\r\n\r\n", server.http))
+}
+
+/// A form POST with the session cookie: status and body.
+fn post_form(server: &Server, path: &str, form: &str, cookie: &str) -> (u16, String) {
+    request(
+        server,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nCookie: hotline_session={cookie}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{form}",
+            server.http,
+            form.len()
+        ),
+    )
+}
+
+fn request(server: &Server, raw: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(server.http).expect("connect");
+    s.write_all(raw.as_bytes()).unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
 }

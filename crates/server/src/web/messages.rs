@@ -42,6 +42,30 @@ pub struct Messages {
     pub pop_no_cases: String,
     pub pop_deadline: String,
     pub seconds: String,
+    pub form_title: String,
+    pub caller_name: String,
+    pub location: String,
+    pub category: String,
+    pub subject: String,
+    pub description: String,
+    pub confidential: String,
+    pub act_answer: String,
+    pub act_dispatch: String,
+    pub act_forward: String,
+    pub department: String,
+    pub mode: String,
+    pub mode_phone: String,
+    pub mode_written: String,
+    pub mode_urgent: String,
+    pub deadline_preview: String,
+    pub save: String,
+    pub saved: String,
+    pub cat_consult: String,
+    pub cat_help: String,
+    pub cat_complaint: String,
+    pub cat_report: String,
+    pub cat_suggestion: String,
+    pub cat_praise: String,
 }
 
 const FILE: &str = include_str!("../../templates/messages.zh-CN.toml");
@@ -55,6 +79,18 @@ pub fn m() -> &'static Messages {
 }
 
 impl Messages {
+    /// How a work-order category reads.
+    pub fn category_label(&self, c: &str) -> &str {
+        match c {
+            "consult" => &self.cat_consult,
+            "help" => &self.cat_help,
+            "complaint" => &self.cat_complaint,
+            "report" => &self.cat_report,
+            "suggestion" => &self.cat_suggestion,
+            _ => &self.cat_praise,
+        }
+    }
+
     /// How an agent state (as `/api/agents` names it) reads on the page.
     pub fn state_label(&self, state: &str) -> &str {
         match state {

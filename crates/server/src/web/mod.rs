@@ -37,6 +37,8 @@ pub fn router() -> Router<AppState> {
         .route("/desk", get(desk))
         .route("/desk/state", post(desk_state))
         .route("/desk/events", get(desk_events))
+        .route("/desk/case/{ticket}", post(save_case))
+        .route("/desk/deadline", get(deadline_preview))
         .route("/static/{file}", get(asset))
 }
 
@@ -255,6 +257,10 @@ async fn asset(Path(file): Path<String>) -> Response {
 #[template(path = "pop.html")]
 struct Pop<'a> {
     m: &'a Messages,
+    csrf: String,
+    /// (code, label) of the categories; (code, name) of the departments cases go to.
+    categories: Vec<(&'static str, String)>,
+    departments: Vec<(String, String)>,
     caller: String,
     ticket: &'a str,
     queue: &'a str,
@@ -286,7 +292,12 @@ pub fn mask_number(n: &str) -> String {
 }
 
 /// The screen pop of a call ringing at this agent's phone.
-async fn pop_html(s: &AppState, ticket: &str, queue: &str, path: &str, waited_ms: u64) -> String {
+async fn pop_html(
+    s: &AppState,
+    csrf: String,
+    (ticket, queue, path): (&str, &str, &str),
+    waited_ms: u64,
+) -> String {
     let store = &s.calls.ctx.store;
     let tz = s.calls.ctx.ivr.timezone;
     let number = match store.case_by_ticket(ticket).await {
@@ -307,8 +318,22 @@ async fn pop_html(s: &AppState, ticket: &str, queue: &str, path: &str, waited_ms
             .collect(),
         Err(_) => Vec::new(),
     };
+    let departments = match store.departments().await {
+        Ok(list) => list
+            .into_iter()
+            .filter(|d| d.active)
+            .map(|d| (d.code, d.name))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
     let pop = Pop {
         m: m(),
+        csrf,
+        categories: CATEGORIES
+            .iter()
+            .map(|c| (*c, m().category_label(c).to_string()))
+            .collect(),
+        departments,
         caller: mask_number(&number),
         ticket,
         queue,
@@ -335,7 +360,7 @@ async fn desk_events(
         loop {
             match rx.recv().await {
                 Ok(LiveEvent::Offer { agent, ticket, queue, path, waited_ms, .. }) if agent == ext => {
-                    let html = pop_html(&s, &ticket, &queue, &path, waited_ms).await;
+                    let html = pop_html(&s, user.csrf(), (&ticket, &queue, &path), waited_ms).await;
                     yield Ok(Event::default().event("pop").data(html.replace('\n', "")));
                 }
                 Ok(LiveEvent::Agent { agent, to, .. }) if agent == ext => {
@@ -348,4 +373,168 @@ async fn desk_events(
         }
     };
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// The categories of a work order, as the API names them.
+const CATEGORIES: [&str; 6] = [
+    "consult",
+    "help",
+    "complaint",
+    "report",
+    "suggestion",
+    "praise",
+];
+
+#[derive(Deserialize)]
+struct CaseForm {
+    csrf: String,
+    #[serde(default)]
+    caller_name: String,
+    #[serde(default)]
+    location: String,
+    category: String,
+    subject: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    confidential: Option<String>,
+    action: String,
+    #[serde(default)]
+    department: String,
+    #[serde(default)]
+    mode: String,
+}
+
+fn non_empty(s: String) -> Option<String> {
+    let t = s.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+/// The desk's work-order form: the fields, then 当即答复 / 转办 / 转阅 — the API's store
+/// calls and checks; answers with a line for the form (htmx).
+async fn save_case(
+    State(s): State<AppState>,
+    user: PageUser,
+    Path(ticket): Path<String>,
+    Form(f): Form<CaseForm>,
+) -> Response {
+    use hotline_case::lifecycle::{Action, DispatchMode, Role};
+    if !user.check_csrf(&f.csrf) {
+        return (StatusCode::FORBIDDEN, "CSRF token mismatch").into_response();
+    }
+    if !matches!(user.user.role, Role::Agent | Role::Supervisor | Role::Admin) {
+        return (
+            StatusCode::FORBIDDEN,
+            "only agents and supervisors register work orders",
+        )
+            .into_response();
+    }
+    let ctx = &s.calls.ctx;
+    let actor = hotline_case::Actor::new(user.user.username.clone(), user.user.role);
+    let fail = |e: String| {
+        (
+            StatusCode::CONFLICT,
+            Html(format!(
+                "<p class=\"error\">{}: {}</p>",
+                m().refused,
+                askama_escape(&e)
+            )),
+        )
+            .into_response()
+    };
+    let Some(category) = hotline_case::Category::parse(&f.category) else {
+        return fail(format!("category `{}`", f.category));
+    };
+    let fields = hotline_case::CaseFields {
+        caller_name: non_empty(f.caller_name),
+        location: non_empty(f.location),
+        category: Some(category),
+        subject: non_empty(f.subject),
+        description: non_empty(f.description.clone()),
+        confidential: Some(f.confidential.is_some()),
+    };
+    if let Err(e) = ctx.store.update_case_fields(&ticket, fields, &actor).await {
+        return fail(e.to_string());
+    }
+    let action = match f.action.as_str() {
+        "answer" => Action::Answer {
+            summary: f.description.trim().to_string(),
+        },
+        "dispatch" | "forward" if f.department.is_empty() => {
+            return fail(m().department.clone());
+        }
+        "dispatch" => Action::Dispatch {
+            department: f.department.clone(),
+            mode: DispatchMode::parse(&f.mode).unwrap_or(DispatchMode::Phone),
+        },
+        "forward" => Action::Forward {
+            department: f.department.clone(),
+        },
+        other => return fail(format!("action `{other}`")),
+    };
+    match ctx
+        .store
+        .transition(
+            &ticket,
+            action,
+            &actor,
+            &ctx.calendar,
+            &ctx.policy,
+            chrono::Utc::now(),
+        )
+        .await
+    {
+        Ok(d) => {
+            let deadline = d
+                .case
+                .deadline
+                .map(|t| {
+                    t.with_timezone(&ctx.ivr.timezone)
+                        .format("%Y-%m-%d %H:%M")
+                        .to_string()
+                })
+                .unwrap_or_default();
+            Html(format!(
+                "<p id=\"case-saved\" class=\"saved\">{} · {} · {} {}</p>",
+                m().saved,
+                askama_escape(&ticket),
+                m().deadline_preview,
+                deadline
+            ))
+            .into_response()
+        }
+        Err(e) => fail(e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct DeadlineQuery {
+    mode: String,
+    #[serde(default)]
+    category: String,
+}
+
+/// The deadline a dispatch made now would get, shown before saving.
+async fn deadline_preview(
+    State(s): State<AppState>,
+    _user: PageUser,
+    axum::extract::Query(q): axum::extract::Query<DeadlineQuery>,
+) -> Response {
+    let ctx = &s.calls.ctx;
+    let mode = hotline_case::lifecycle::DispatchMode::parse(&q.mode)
+        .unwrap_or(hotline_case::lifecycle::DispatchMode::Phone);
+    let category = (!q.category.is_empty()).then_some(q.category.as_str());
+    let at = ctx
+        .policy
+        .deadline(&ctx.calendar, chrono::Utc::now(), mode, category)
+        .with_timezone(&ctx.ivr.timezone);
+    Html(at.format("%Y-%m-%d %H:%M").to_string()).into_response()
+}
+
+/// HTML-escapes text put into a fragment by hand.
+fn askama_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
