@@ -125,10 +125,34 @@ fn the_desk_pops_up_the_callers_case_while_the_phone_rings() {
     let uas = phone.answer(&server, "agent_answer.xml", 1, Duration::from_secs(30));
     silent_caller_pcap(&server);
     let sink = RtpSink::bind(server.ports.base + 60);
-    let run = caller('0', 1000, 4000, sink.port, server.ports.base + 80).spawn(&server);
+    let run = caller('0', 1000, 8000, sink.port, server.ports.base + 80).spawn(&server);
     let pop = events
         .next("pop", Duration::from_secs(15))
         .unwrap_or_else(|| panic!("no screen pop:\n{}", server.log_text()));
+    // The desk's call controls: hold and take back, as the API does.
+    server.wait_agent("1001", Duration::from_secs(10), |a| a["state"] == "on_call");
+    let ticket_now = pop
+        .split("id=\"pop-ticket\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .expect("the pop's ticket")
+        .to_string();
+    let csrf = pop
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("the form's CSRF token")
+        .to_string();
+    for action in ["hold", "resume"] {
+        let (status, body) = post_form(
+            &server,
+            &format!("/desk/call/{ticket_now}"),
+            &format!("csrf={csrf}&action={action}&target="),
+            &cookie,
+        );
+        assert_eq!(status, 200, "{action}: {body}");
+        assert!(body.contains("control-done"), "{action}: {body}");
+    }
     let run = run.wait();
     run.assert_success("caller");
     uas.wait().assert_success("agent");
@@ -140,13 +164,17 @@ fn the_desk_pops_up_the_callers_case_while_the_phone_rings() {
     );
     assert!(!pop.contains("13800138000"), "the full number: {pop}");
     assert!(pop.contains("menu:0"), "the IVR path: {pop}");
+    assert_eq!(ticket_now, ticket);
+    let case = server.case_show(&ticket);
+    assert!(
+        case["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "held"),
+        "the desk's hold on the trail: {case:#}"
+    );
     // The work-order form in the pop: 转办 to a department, the deadline shown first.
-    let csrf = pop
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .expect("the form's CSRF token")
-        .to_string();
     let (status, deadline) = get_with_cookie(
         &server,
         "/desk/deadline?mode=phone&category=complaint",

@@ -66,6 +66,16 @@ pub struct Messages {
     pub cat_report: String,
     pub cat_suggestion: String,
     pub cat_praise: String,
+    pub ctl_title: String,
+    pub ctl_hold: String,
+    pub ctl_resume: String,
+    pub ctl_transfer: String,
+    pub ctl_consult: String,
+    pub ctl_complete: String,
+    pub ctl_return: String,
+    pub ctl_conference: String,
+    pub ctl_target: String,
+    pub ctl_done: String,
 }
 
 const FILE: &str = include_str!("../../templates/messages.zh-CN.toml");

@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/desk/events", get(desk_events))
         .route("/desk/case/{ticket}", post(save_case))
         .route("/desk/deadline", get(deadline_preview))
+        .route("/desk/call/{ticket}", post(call_control))
         .route("/static/{file}", get(asset))
 }
 
@@ -537,4 +538,73 @@ fn askama_escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[derive(Deserialize)]
+struct ControlForm {
+    csrf: String,
+    action: String,
+    #[serde(default)]
+    target: String,
+}
+
+/// The desk's call-control buttons: the same commands as `POST /api/calls/{ticket}/control`
+/// (an agent controls only the call it is on).
+async fn call_control(
+    State(s): State<AppState>,
+    user: PageUser,
+    Path(ticket): Path<String>,
+    Form(f): Form<ControlForm>,
+) -> Response {
+    use crate::call::{Command, CommandError};
+    use hotline_case::lifecycle::Role;
+    if !user.check_csrf(&f.csrf) {
+        return (StatusCode::FORBIDDEN, "CSRF token mismatch").into_response();
+    }
+    let agent = match user.user.role {
+        Role::Supervisor | Role::Admin => None,
+        Role::Agent => match user.user.extension.clone() {
+            Some(ext) => Some(ext),
+            None => return (StatusCode::FORBIDDEN, m().no_extension.clone()).into_response(),
+        },
+        _ => return (StatusCode::FORBIDDEN, "call control is for agents").into_response(),
+    };
+    let target = f.target.trim().to_string();
+    let cmd = match f.action.as_str() {
+        "hold" => Command::Hold,
+        "resume" => Command::Resume,
+        "transfer" if !target.is_empty() => Command::Transfer(target),
+        "consult" if !target.is_empty() => Command::Consult(target),
+        "complete" => Command::Complete,
+        "return" => Command::Return,
+        "conference" => Command::Conference,
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Html(format!("<span class=\"error\">{}</span>", m().ctl_target)),
+            )
+                .into_response()
+        }
+    };
+    match s.calls.command(&ticket, cmd, agent).await {
+        Ok(()) => {
+            Html(format!("<span id=\"control-done\">{}</span>", m().ctl_done)).into_response()
+        }
+        Err(e) => {
+            let code = match e {
+                CommandError::NoCall => StatusCode::NOT_FOUND,
+                CommandError::NotYours(_) => StatusCode::FORBIDDEN,
+                CommandError::Refused(_) => StatusCode::CONFLICT,
+            };
+            (
+                code,
+                Html(format!(
+                    "<span class=\"error\">{}: {}</span>",
+                    m().refused,
+                    askama_escape(&e.to_string())
+                )),
+            )
+                .into_response()
+        }
+    }
 }
