@@ -9,6 +9,7 @@
 pub mod agents;
 pub mod audio;
 pub mod baresip;
+pub mod browser;
 pub mod crash;
 pub mod flows;
 pub mod http;
