@@ -157,3 +157,44 @@ fn assert_redirected_to_login((status, location): (u16, Option<String>)) {
     let to = location.split('?').next().unwrap_or_default();
     assert!(to.ends_with("/login"), "redirected to {location:?}");
 }
+
+#[test]
+fn the_wallboard_counts_a_call_without_a_reload() {
+    let spec = AgentSpec::new("1001", "agent:3");
+    let server = Server::start(ServerOptions {
+        agents: vec![spec.clone()],
+        ..Default::default()
+    });
+    server.supervisor_token();
+    let base = format!("http://{}", server.http);
+    let browser = Browser::start();
+    browser.goto(&format!("{base}/login"));
+    log_in(&browser, "sup", "sup-pass-1");
+    wait_path(&browser, &base, "/desk");
+    browser.goto(&format!("{base}/wallboard"));
+    browser.wait_text("#wb-offered", "0", WAIT);
+    assert!(
+        browser.exists("#wb-chart"),
+        "no chart:\n{}",
+        browser.source()
+    );
+    browser.screenshot(&server.dir().join("5-wallboard-before.png"));
+    // A caller asks for an agent (none is ready: turned away, offered all the same).
+    let phone = hotline_e2e::agents::AgentPhone::new(&spec, server.ports.base + 84);
+    phone.dial_code(&server, "*2");
+    hotline_e2e::agents::silent_caller_pcap(&server);
+    let sink = hotline_e2e::rtp::RtpSink::bind(server.ports.base + 60);
+    let marker = browser.execute("window.__same_page = 42; return 1;");
+    assert_eq!(marker, serde_json::json!(1));
+    let run = hotline_e2e::agents::caller('0', 1000, 3000, sink.port, server.ports.base + 80)
+        .run(&server);
+    run.assert_success("caller");
+    // The board follows the live stream: no reload (the page's own variable survives).
+    browser.wait_text("#wb-offered", "1", WAIT);
+    assert_eq!(
+        browser.execute("return window.__same_page;"),
+        serde_json::json!(42),
+        "the page was reloaded"
+    );
+    browser.screenshot(&server.dir().join("6-wallboard-after.png"));
+}

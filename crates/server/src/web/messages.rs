@@ -76,6 +76,19 @@ pub struct Messages {
     pub ctl_conference: String,
     pub ctl_target: String,
     pub ctl_done: String,
+    pub wb_title: String,
+    pub wb_queue: String,
+    pub wb_waiting: String,
+    pub wb_longest: String,
+    pub wb_offered: String,
+    pub wb_answered: String,
+    pub wb_abandoned: String,
+    pub wb_within15: String,
+    pub wb_answer_rate: String,
+    pub wb_service_level: String,
+    pub wb_target: String,
+    pub wb_hourly: String,
+    pub wb_overdue: String,
 }
 
 const FILE: &str = include_str!("../../templates/messages.zh-CN.toml");

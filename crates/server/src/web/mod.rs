@@ -9,10 +9,12 @@
 //! - `/` → the desk (or `/login`).
 //! - `/login` (GET, POST), `/logout` (POST).
 //! - `/desk`: the agent desk (坐席工作台): who, extension, state, ready / not ready / sign out.
+//! - `/wallboard`: the floor's 大屏 ([`wallboard`]).
 //! - `/static/…`: the vendored assets, cached a day.
 
 pub mod messages;
 pub mod session;
+pub mod wallboard;
 
 use crate::acd::By;
 use crate::http::auth::{check_login, LoginRefused};
@@ -40,6 +42,9 @@ pub fn router() -> Router<AppState> {
         .route("/desk/case/{ticket}", post(save_case))
         .route("/desk/deadline", get(deadline_preview))
         .route("/desk/call/{ticket}", post(call_control))
+        .route("/wallboard", get(wallboard::page))
+        .route("/wallboard/board", get(wallboard::board))
+        .route("/wallboard/events", get(wallboard::events))
         .route("/static/{file}", get(asset))
 }
 

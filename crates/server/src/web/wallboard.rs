@@ -1,0 +1,237 @@
+//! The wallboard (大屏) for a TV on the floor: today's figures against their targets, the
+//! queues as they are now, calls per hour today against the same weekday last week as an
+//! SVG chart drawn here. The page refetches its board whenever the live stream says
+//! something changed (htmx SSE; it reconnects by itself) and every 30 s.
+
+use super::messages::{m, Messages};
+use super::session::PageUser;
+use crate::http::AppState;
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use hotline_case::lifecycle::Role;
+use std::fmt::Write;
+
+/// 接通率 target: green at or above, amber within 10 points, red below.
+pub const ANSWER_RATE_TARGET: f64 = 0.90;
+/// Service level (answered within 15 s / offered) target.
+pub const SERVICE_LEVEL_TARGET: f64 = 0.80;
+
+#[derive(Template)]
+#[template(path = "wallboard.html")]
+struct Wall<'a> {
+    m: &'a Messages,
+    name: &'a str,
+    board: String,
+}
+
+#[derive(Template)]
+#[template(path = "board.html")]
+struct Board<'a> {
+    m: &'a Messages,
+    offered: i64,
+    answered: i64,
+    abandoned: i64,
+    within15: i64,
+    /// (text, colour class)
+    answer_rate: (String, &'static str),
+    service_level: (String, &'static str),
+    answer_target: String,
+    service_target: String,
+    overdue: i64,
+    /// (name, waiting, longest wait s, ready, on call, wrap-up, not ready)
+    queues: Vec<(String, usize, u64, usize, usize, usize, usize)>,
+    chart: String,
+}
+
+fn floor(user: &PageUser) -> Result<(), Response> {
+    match user.user.role {
+        Role::Agent | Role::Supervisor | Role::Admin => Ok(()),
+        _ => Err((StatusCode::FORBIDDEN, "the wallboard is for the floor").into_response()),
+    }
+}
+
+fn percent(v: Option<f64>) -> String {
+    v.map(|r| format!("{:.1}%", r * 100.0))
+        .unwrap_or_else(|| "—".into())
+}
+
+/// Green at or above the target, amber within 10 points below, red under that.
+pub fn colour(v: Option<f64>, target: f64) -> &'static str {
+    match v {
+        Some(r) if r >= target => "green",
+        Some(r) if r >= target - 0.10 => "amber",
+        Some(_) => "red",
+        None => "",
+    }
+}
+
+/// Bars per hour: today (solid) next to the same weekday last week (light).
+pub fn hourly_chart(today: &[i64], last_week: &[i64]) -> String {
+    let (w, h, pad) = (960.0, 220.0, 24.0);
+    let max = today
+        .iter()
+        .chain(last_week)
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let slot = (w - 2.0 * pad) / 24.0;
+    let mut svg = format!(
+        r#"<svg class="chart" id="wb-chart" viewBox="0 0 {w} {h}" role="img" xmlns="http://www.w3.org/2000/svg">"#
+    );
+    for hour in 0..24 {
+        let x = pad + hour as f64 * slot;
+        for (i, (v, fill)) in [
+            (last_week.get(hour).copied().unwrap_or(0), "#c9d6e8"),
+            (today.get(hour).copied().unwrap_or(0), "#1f6feb"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let bh = (h - 2.0 * pad) * v as f64 / max;
+            let bx = x + 2.0 + i as f64 * (slot / 2.0 - 2.0);
+            let _ = write!(
+                svg,
+                r#"<rect x="{bx:.1}" y="{:.1}" width="{:.1}" height="{bh:.1}" fill="{fill}"><title>{hour}:00 {v}</title></rect>"#,
+                h - pad - bh,
+                slot / 2.0 - 3.0
+            );
+        }
+        if hour % 3 == 0 {
+            let _ = write!(svg, r#"<text x="{x:.1}" y="{:.1}">{hour}</text>"#, h - 6.0);
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+async fn board_html(s: &AppState) -> String {
+    let ctx = &s.calls.ctx;
+    let tz = ctx.ivr.timezone;
+    let today = chrono::Utc::now().with_timezone(&tz).date_naive();
+    let report = ctx.store.daily_report(today, tz).await;
+    let last_week = ctx
+        .store
+        .daily_report(today - chrono::Duration::days(7), tz)
+        .await;
+    let hours = |r: &Result<hotline_case::report::DailyReport, _>| -> Vec<i64> {
+        r.as_ref()
+            .map(|r| r.hours.iter().map(|h| h.offered).collect())
+            .unwrap_or_default()
+    };
+    let chart = hourly_chart(&hours(&report), &hours(&last_week));
+    let snap = ctx.acd.snapshot();
+    let queues = snap
+        .queues
+        .iter()
+        .map(|q| {
+            (
+                q.name.clone(),
+                q.waiting,
+                q.longest_wait_ms / 1000,
+                q.ready,
+                q.on_call + q.offered,
+                q.wrap_up,
+                q.not_ready,
+            )
+        })
+        .collect();
+    let (c, overdue) = match &report {
+        Ok(r) => (Some(&r.calls), r.cases.overdue),
+        Err(e) => {
+            tracing::error!(error = %e, "wallboard: cannot read today's figures");
+            (None, 0)
+        }
+    };
+    let board = Board {
+        m: m(),
+        offered: c.map_or(0, |c| c.offered),
+        answered: c.map_or(0, |c| c.answered),
+        abandoned: c.map_or(0, |c| c.abandoned),
+        within15: c.map_or(0, |c| c.answered_within_15s),
+        answer_rate: (
+            percent(c.and_then(|c| c.answer_rate)),
+            colour(c.and_then(|c| c.answer_rate), ANSWER_RATE_TARGET),
+        ),
+        service_level: (
+            percent(c.and_then(|c| c.service_level)),
+            colour(c.and_then(|c| c.service_level), SERVICE_LEVEL_TARGET),
+        ),
+        answer_target: percent(Some(ANSWER_RATE_TARGET)),
+        service_target: percent(Some(SERVICE_LEVEL_TARGET)),
+        overdue,
+        queues,
+        chart,
+    };
+    board.render().unwrap_or_default()
+}
+
+/// `GET /wallboard`.
+pub async fn page(State(s): State<AppState>, user: PageUser) -> Response {
+    if let Err(r) = floor(&user) {
+        return r;
+    }
+    let wall = Wall {
+        m: m(),
+        name: &user.user.name,
+        board: board_html(&s).await,
+    };
+    match wall.render() {
+        Ok(h) => Html(h).into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "page error").into_response(),
+    }
+}
+
+/// `GET /wallboard/board`: the board alone, refetched live.
+pub async fn board(State(s): State<AppState>, user: PageUser) -> Response {
+    if let Err(r) = floor(&user) {
+        return r;
+    }
+    Html(board_html(&s).await).into_response()
+}
+
+/// `GET /wallboard/events`: `change` whenever an agent or a call moves.
+pub async fn events(
+    State(s): State<AppState>,
+    user: PageUser,
+) -> Result<
+    axum::response::sse::Sse<
+        impl futures::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+    >,
+    Response,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    floor(&user)?;
+    let mut rx = s.calls.ctx.acd.live.subscribe();
+    let stream = async_stream::stream! {
+        loop {
+            match rx.recv().await {
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    yield Ok(Event::default().event("change").data("1"));
+                }
+                Err(_) => break,
+            }
+        }
+    };
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_colour_the_figures_and_the_chart_has_both_days() {
+        assert_eq!(colour(Some(0.95), 0.9), "green");
+        assert_eq!(colour(Some(0.85), 0.9), "amber");
+        assert_eq!(colour(Some(0.5), 0.9), "red");
+        assert_eq!(colour(None, 0.9), "");
+        let mut today = vec![0; 24];
+        today[9] = 12;
+        let svg = hourly_chart(&today, &[3; 24]);
+        assert_eq!(svg.matches("<rect").count(), 48);
+        assert!(svg.contains("<title>9:00 12</title>") && svg.contains("<title>9:00 3</title>"));
+    }
+}
