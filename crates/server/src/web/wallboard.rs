@@ -45,10 +45,11 @@ struct Board<'a> {
     chart: String,
 }
 
-fn floor(user: &PageUser) -> Result<(), Response> {
+/// The floor's people (agents, supervisors, admins) see the wallboard; others get 403.
+fn floor(user: &PageUser) -> Result<(), (StatusCode, &'static str)> {
     match user.user.role {
         Role::Agent | Role::Supervisor | Role::Admin => Ok(()),
-        _ => Err((StatusCode::FORBIDDEN, "the wallboard is for the floor").into_response()),
+        _ => Err((StatusCode::FORBIDDEN, "the wallboard is for the floor")),
     }
 }
 
@@ -171,7 +172,7 @@ async fn board_html(s: &AppState) -> String {
 /// `GET /wallboard`.
 pub async fn page(State(s): State<AppState>, user: PageUser) -> Response {
     if let Err(r) = floor(&user) {
-        return r;
+        return r.into_response();
     }
     let wall = Wall {
         m: m(),
@@ -187,7 +188,7 @@ pub async fn page(State(s): State<AppState>, user: PageUser) -> Response {
 /// `GET /wallboard/board`: the board alone, refetched live.
 pub async fn board(State(s): State<AppState>, user: PageUser) -> Response {
     if let Err(r) = floor(&user) {
-        return r;
+        return r.into_response();
     }
     Html(board_html(&s).await).into_response()
 }
@@ -200,19 +201,14 @@ pub async fn events(
     axum::response::sse::Sse<
         impl futures::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
     >,
-    Response,
+    (StatusCode, &'static str),
 > {
     use axum::response::sse::{Event, KeepAlive, Sse};
     floor(&user)?;
     let mut rx = s.calls.ctx.acd.live.subscribe();
     let stream = async_stream::stream! {
-        loop {
-            match rx.recv().await {
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    yield Ok(Event::default().event("change").data("1"));
-                }
-                Err(_) => break,
-            }
+        while let Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) = rx.recv().await {
+            yield Ok(Event::default().event("change").data("1"));
         }
     };
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
