@@ -256,7 +256,7 @@ pub async fn search(
         }
     };
     let date = "a date (YYYY-MM-DD) or an RFC 3339 time";
-    let mut query = CaseQuery {
+    let query = CaseQuery {
         ticket: param(&q, "ticket", "a ticket number", |v| {
             v.bytes().all(|b| b.is_ascii_digit()).then(|| v.to_owned())
         })?,
@@ -281,18 +281,29 @@ pub async fn search(
         offset: param(&q, "offset", "a count", |v| v.parse().ok())?.unwrap_or(0),
         exclude_confidential: false,
     };
-    let store = &s.calls.ctx.store;
     if !auth.is_handler() {
-        return Ok(Json(store.search_cases(&query).await?).into_response());
+        return Ok(Json(s.calls.ctx.store.search_cases(&query).await?).into_response());
     }
+    Ok(Json(handler_search(&s, &auth, query).await?).into_response())
+}
+
+/// A department handler's search: only its subtree, never a confidential case by the
+/// caller's number, the caller's identity taken out of the confidential ones — what
+/// `GET /api/cases` answers a handler and the department portal shows.
+pub(crate) async fn handler_search(
+    s: &AppState,
+    auth: &Auth,
+    mut query: CaseQuery,
+) -> Result<Vec<Value>, ApiError> {
+    let store = &s.calls.ctx.store;
     let Some(mine) = auth.user.department.clone() else {
-        return Ok(Json(json!([])).into_response());
+        return Ok(Vec::new());
     };
     // A handler may look a number up among the cases whose caller is not hidden from
     // them, never among the confidential ones: not even that one exists may show.
     query.exclude_confidential = query.caller_number.is_some();
     match &query.department {
-        Some(d) if !store.is_within(d, &mine).await? => return Ok(Json(json!([])).into_response()),
+        Some(d) if !store.is_within(d, &mine).await? => return Ok(Vec::new()),
         Some(_) => {}
         None => {
             query.department = Some(mine);
@@ -304,7 +315,7 @@ pub async fn search(
     for summary in found {
         let mut v = serde_json::to_value(&summary).unwrap_or_default();
         let detail = store.case_by_ticket(&summary.ticket).await?;
-        let hide = detail.as_ref().is_none_or(|d| hide_caller(&auth, d));
+        let hide = detail.as_ref().is_none_or(|d| hide_caller(auth, d));
         if hide {
             v["caller_number"] = Value::Null;
             if let Some(d) = &detail {
@@ -314,7 +325,7 @@ pub async fn search(
         v["redacted"] = json!(hide);
         out.push(v);
     }
-    Ok(Json(out).into_response())
+    Ok(out)
 }
 
 #[derive(Deserialize)]
@@ -519,14 +530,26 @@ pub async fn transition(
     Path(ticket): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    load(&s, &auth, &ticket).await?;
     let action = parse_action(&body)?;
+    Ok(Json(act(&s, &auth, &ticket, action).await?).into_response())
+}
+
+/// Does `action` on the case `ticket` as `auth`'s user — visibility, the lifecycle's
+/// rules, the revisit a reply owes — and the case afterwards as that user may see it:
+/// what `POST /api/cases/{ticket}/transitions` and the department portal share.
+pub(crate) async fn act(
+    s: &AppState,
+    auth: &Auth,
+    ticket: &str,
+    action: hotline_case::lifecycle::Action,
+) -> Result<Value, ApiError> {
+    load(s, auth, ticket).await?;
     let replied = matches!(action, hotline_case::lifecycle::Action::Reply { .. });
     let ctx = &s.calls.ctx;
     let detail = ctx
         .store
         .transition(
-            &ticket,
+            ticket,
             action,
             &auth.actor(),
             &ctx.calendar,
@@ -535,14 +558,14 @@ pub async fn transition(
         )
         .await?;
     if replied {
-        schedule_revisit(ctx, &ticket).await;
+        schedule_revisit(ctx, ticket).await;
     }
     // The case may have left the handler's subtree (redispatched elsewhere): show it
     // only if still visible.
-    if !visible(&s, &auth, &detail).await? {
-        return Ok(Json(json!({ "ticket": ticket, "status": detail.case.status })).into_response());
+    if !visible(s, auth, &detail).await? {
+        return Ok(json!({ "ticket": ticket, "status": detail.case.status }));
     }
-    Ok(Json(view(&auth, &detail)).into_response())
+    Ok(view(auth, &detail))
 }
 
 /// A department replied: the citizen is owed a revisit (回访), made by an agent or by the

@@ -19,7 +19,7 @@
 pub(crate) mod auth;
 mod callbacks;
 mod calls;
-mod cases;
+pub(crate) mod cases;
 mod departments;
 mod error;
 mod listener;

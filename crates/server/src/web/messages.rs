@@ -89,6 +89,24 @@ pub struct Messages {
     pub wb_target: String,
     pub wb_hourly: String,
     pub wb_overdue: String,
+    pub portal_title: String,
+    pub portal_deadline: String,
+    pub portal_left: String,
+    pub portal_overdue: String,
+    pub portal_caller: String,
+    pub portal_hidden: String,
+    pub portal_accept: String,
+    pub portal_return: String,
+    pub portal_reason: String,
+    pub portal_reply: String,
+    pub portal_result: String,
+    pub portal_extend: String,
+    pub portal_days: String,
+    pub portal_none: String,
+    pub portal_category: String,
+    pub hours: String,
+    /// How each work-order state (`CaseState::as_str`) reads.
+    pub case_status: std::collections::HashMap<String, String>,
 }
 
 const FILE: &str = include_str!("../../templates/messages.zh-CN.toml");
@@ -114,6 +132,11 @@ impl Messages {
         }
     }
 
+    /// How a work-order state (as the API names it) reads; the code itself if unknown.
+    pub fn status_label<'a>(&'a self, status: &'a str) -> &'a str {
+        self.case_status.get(status).map_or(status, String::as_str)
+    }
+
     /// How an agent state (as `/api/agents` names it) reads on the page.
     pub fn state_label(&self, state: &str) -> &str {
         match state {
@@ -133,5 +156,11 @@ mod tests {
     fn the_messages_file_has_every_key_and_no_other() {
         let m: super::Messages = toml::from_str(super::FILE).expect("messages parse");
         assert_eq!(m.state_label("on_call"), "通话中");
+        for st in hotline_case::lifecycle::CaseState::ALL {
+            assert!(
+                m.case_status.contains_key(st.as_str()),
+                "no [case_status] label for {st}"
+            );
+        }
     }
 }

@@ -10,9 +10,11 @@
 //! - `/login` (GET, POST), `/logout` (POST).
 //! - `/desk`: the agent desk (坐席工作台): who, extension, state, ready / not ready / sign out.
 //! - `/wallboard`: the floor's 大屏 ([`wallboard`]).
+//! - `/portal`: the departments' 承办单位 page ([`portal`]).
 //! - `/static/…`: the vendored assets, cached a day.
 
 pub mod messages;
+pub mod portal;
 pub mod session;
 pub mod wallboard;
 
@@ -42,6 +44,8 @@ pub fn router() -> Router<AppState> {
         .route("/desk/case/{ticket}", post(save_case))
         .route("/desk/deadline", get(deadline_preview))
         .route("/desk/call/{ticket}", post(call_control))
+        .route("/portal", get(portal::page))
+        .route("/portal/case/{ticket}", post(portal::act))
         .route("/wallboard", get(wallboard::page))
         .route("/wallboard/board", get(wallboard::board))
         .route("/wallboard/events", get(wallboard::events))
@@ -60,6 +64,9 @@ fn render(t: impl Template) -> Response {
 
 async fn index(user: Result<PageUser, Response>) -> Response {
     match user {
+        Ok(u) if u.user.role == hotline_case::lifecycle::Role::DepartmentHandler => {
+            Redirect::to("/portal").into_response()
+        }
         Ok(_) => Redirect::to("/desk").into_response(),
         Err(_) => Redirect::to("/login").into_response(),
     }
@@ -110,7 +117,7 @@ async fn login_submit(
         Ok(Ok(g)) => {
             let ttl = (g.expires_at - chrono::Utc::now()).num_seconds().max(0);
             let cookie = session::set_cookie(&g.token, ttl, tls);
-            ([(header::SET_COOKIE, cookie)], Redirect::to("/desk")).into_response()
+            ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
         }
         Ok(Err(LoginRefused::Wrong)) => refused(&m().login_wrong, StatusCode::UNAUTHORIZED),
         Ok(Err(LoginRefused::Locked(_))) => {
@@ -319,7 +326,7 @@ async fn pop_html(
                     .deadline
                     .map(|d| d.with_timezone(&tz).format("%Y-%m-%d").to_string())
                     .unwrap_or_default();
-                (c.ticket, c.status.to_string(), deadline)
+                (c.ticket, m().status_label(c.status.as_str()).to_string(), deadline)
             })
             .collect(),
         Err(_) => Vec::new(),

@@ -1,0 +1,179 @@
+//! The department portal (承办单位): a handler's subtree's cases sorted by deadline with a
+//! countdown (red overdue, amber within one working day), and accept / return with a
+//! reason / reply / ask for more time. It shows exactly what the API lets a handler see:
+//! the list is the API's handler search (confidential callers taken out), the actions the
+//! API's transitions (the lifecycle's rules, the revisit a reply owes).
+
+use super::messages::{m, Messages};
+use super::session::PageUser;
+use crate::http::auth::Auth;
+use crate::http::AppState;
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Form;
+use chrono::{DateTime, Utc};
+use hotline_case::lifecycle::{Action, CaseState, Role};
+use hotline_case::CaseQuery;
+use serde::Deserialize;
+
+/// One case as the portal lists it.
+struct Row {
+    ticket: String,
+    category: String,
+    status: String,
+    caller: String,
+    deadline: String,
+    countdown: String,
+    /// `overdue`, `soon` (within one working day) or empty.
+    urgency: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "portal.html")]
+struct Portal<'a> {
+    m: &'a Messages,
+    name: &'a str,
+    department: &'a str,
+    csrf: String,
+    cases: Vec<Row>,
+    error: Option<String>,
+}
+
+fn auth_of(user: &PageUser) -> Auth {
+    Auth {
+        user: user.user.clone(),
+        token: user.token.clone(),
+    }
+}
+
+/// The cases a department still holds: dispatched, accepted or sent back to be redone.
+const HELD: [CaseState; 3] = [CaseState::Dispatched, CaseState::Accepted, CaseState::Redo];
+
+async fn render(s: &AppState, user: &PageUser, error: Option<String>) -> Response {
+    if user.user.role != Role::DepartmentHandler {
+        return (
+            StatusCode::FORBIDDEN,
+            "the portal is for department handlers",
+        )
+            .into_response();
+    }
+    let auth = auth_of(user);
+    let ctx = &s.calls.ctx;
+    let now = Utc::now();
+    let mut found = Vec::new();
+    for status in HELD {
+        let query = CaseQuery {
+            status: Some(status),
+            limit: 500,
+            ..Default::default()
+        };
+        match crate::http::cases::handler_search(s, &auth, query).await {
+            Ok(v) => found.extend(v),
+            Err(e) => tracing::error!(error = %e.message, "portal: cannot list the cases"),
+        }
+    }
+    let deadline_of = |v: &serde_json::Value| {
+        v["deadline"]
+            .as_str()
+            .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
+            .map(|d| d.with_timezone(&Utc))
+    };
+    found.sort_by_key(|v| deadline_of(v).unwrap_or(DateTime::<Utc>::MAX_UTC));
+    let tz = ctx.ivr.timezone;
+    let cases = found
+        .iter()
+        .map(|v| {
+            let deadline = deadline_of(v);
+            let (countdown, urgency) = match deadline {
+                Some(d) if ctx.calendar.is_overdue(d, now) => {
+                    (m().portal_overdue.clone(), "overdue")
+                }
+                Some(d) => {
+                    let hours = (d - now).num_hours().max(0);
+                    let soon = ctx.calendar.working_days_between(now, d) <= 1;
+                    (
+                        format!("{} {} {}", m().portal_left, hours, m().hours),
+                        if soon { "soon" } else { "" },
+                    )
+                }
+                None => (String::new(), ""),
+            };
+            Row {
+                ticket: v["ticket"].as_str().unwrap_or_default().to_string(),
+                category: v["category"]
+                    .as_str()
+                    .map(|c| m().category_label(c).to_string())
+                    .unwrap_or_default(),
+                status: m()
+                    .status_label(v["status"].as_str().unwrap_or_default())
+                    .to_string(),
+                caller: match v["caller_number"].as_str() {
+                    Some(n) if v["redacted"] != true => n.to_string(),
+                    _ => m().portal_hidden.clone(),
+                },
+                deadline: deadline
+                    .map(|d| d.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
+                    .unwrap_or_default(),
+                countdown,
+                urgency,
+            }
+        })
+        .collect();
+    let page = Portal {
+        m: m(),
+        name: &user.user.name,
+        department: user.user.department.as_deref().unwrap_or(""),
+        csrf: user.csrf(),
+        cases,
+        error,
+    };
+    match page.render() {
+        Ok(h) => Html(h).into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "page error").into_response(),
+    }
+}
+
+/// `GET /portal`.
+pub async fn page(State(s): State<AppState>, user: PageUser) -> Response {
+    render(&s, &user, None).await
+}
+
+#[derive(Deserialize)]
+pub struct ActForm {
+    csrf: String,
+    action: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    days: Option<u32>,
+}
+
+/// `POST /portal/case/{ticket}`: accept, return (reason), reply (result), ask for more
+/// time (days, reason) — then the portal again.
+pub async fn act(
+    State(s): State<AppState>,
+    user: PageUser,
+    Path(ticket): Path<String>,
+    Form(f): Form<ActForm>,
+) -> Response {
+    if !user.check_csrf(&f.csrf) {
+        return (StatusCode::FORBIDDEN, "CSRF token mismatch").into_response();
+    }
+    let text = f.text.trim().to_string();
+    let action = match f.action.as_str() {
+        "accept" => Action::Accept,
+        "reply" => Action::Reply { result: text },
+        "return" => Action::Return { reason: text },
+        "request_extension" => Action::RequestExtension {
+            days: f.days.unwrap_or(0),
+            reason: text,
+        },
+        other => return render(&s, &user, Some(format!("action `{other}`"))).await,
+    };
+    match crate::http::cases::act(&s, &auth_of(&user), &ticket, action).await {
+        Ok(_) => Redirect::to("/portal").into_response(),
+        Err(e) => render(&s, &user, Some(e.message)).await,
+    }
+}
