@@ -2,7 +2,9 @@
 //! ([`Browser`]). Each step's screenshot is kept in the test's directory (`server.dir()`,
 //! kept with `HOTLINE_E2E_KEEP=1` or when the test fails).
 
+use hotline_e2e::agents::{caller, silent_caller_pcap, AgentPhone};
 use hotline_e2e::browser::Browser;
+use hotline_e2e::rtp::RtpSink;
 use hotline_e2e::server::{AgentSpec, Server, ServerOptions};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -198,3 +200,163 @@ fn the_wallboard_counts_a_call_without_a_reload() {
     );
     browser.screenshot(&server.dir().join("6-wallboard-after.png"));
 }
+
+/// The whole life of a call in the pages, as the issue tells it: the agent goes ready at the
+/// desk; a caller presses 0; the desk pops the caller's ticket and earlier open case while
+/// the softphone rings (within 1 s of the INVITE reaching it); the agent writes the complaint
+/// up and dispatches it; the department's handler sees it in the portal with its deadline and
+/// without the caller's number, and replies.
+#[test]
+fn a_call_pops_at_the_desk_is_dispatched_and_replied_in_the_portal() {
+    let spec = AgentSpec::new("1001", "agent:3");
+    let server = Server::start(ServerOptions {
+        agents: vec![spec.clone()],
+        ..Default::default()
+    });
+    server.cli_text(&[
+        "department",
+        "add",
+        "housing",
+        "--name",
+        "市住建局",
+        "--level",
+        "1",
+    ]);
+    server.user_token("li", "agent", &["--extension", "1001"]);
+    server.user_token("zhou", "department_handler", &["--department", "housing"]);
+    // The caller rang before: an open case of theirs, with the department.
+    let (status, made) = server.api_post_sup(
+        "/api/cases",
+        &serde_json::json!({
+            "caller_number": CALLER,
+            "channel": "phone",
+            "category": "help",
+            "subject": "路灯不亮",
+        }),
+    );
+    assert_eq!(status, 201, "{made}");
+    let earlier = made["case"]["ticket"].as_str().unwrap().to_string();
+    let (status, body) = server.api_post_sup(
+        &format!("/api/cases/{earlier}/transitions"),
+        &serde_json::json!({ "action": "dispatch", "department": "housing", "mode": "phone" }),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    let base = format!("http://{}", server.http);
+    let browser = Browser::start();
+    let shot = |name: &str| browser.screenshot(&server.dir().join(format!("{name}.png")));
+    browser.goto(&format!("{base}/login"));
+    log_in(&browser, "li", "li-pass-1");
+    wait_path(&browser, &base, "/desk");
+    // The softphone registers (signing in not ready); the desk's button makes it ready.
+    let phone = AgentPhone::new(&spec, server.ports.base + 84);
+    phone.dial_code(&server, "*2");
+    browser.goto(&format!("{base}/desk"));
+    browser.click("#go-ready");
+    browser.wait_text("#state", "空闲", WAIT);
+    assert_eq!(server.api_agent("1001")["state"], "ready");
+    shot("7-desk-ready");
+
+    let uas = phone.answer(&server, "agent_ring_answer.xml", 1, Duration::from_secs(60));
+    silent_caller_pcap(&server);
+    let sink = RtpSink::bind(server.ports.base + 60);
+    let call = caller('0', 1000, 15_000, sink.port, server.ports.base + 80).spawn(&server);
+    // The pop, while the phone still rings.
+    let ticket = browser.wait_text("#pop-ticket", "", Duration::from_secs(20));
+    let popped = chrono::Local::now();
+    assert_eq!(
+        server.api_agent("1001")["state"],
+        "offered",
+        "the pop came after the phone stopped ringing"
+    );
+    let invite = uas
+        .received_so_far_at()
+        .into_iter()
+        .find(|(_, m)| m.starts_with("INVITE sip:"))
+        .map(|(at, _)| at)
+        .expect("the phone's INVITE");
+    let late = popped.naive_local() - invite;
+    assert!(
+        late < chrono::Duration::seconds(1),
+        "the pop came {late} after the phone rang"
+    );
+    assert_eq!(browser.text("#pop-caller"), "138****8000");
+    assert!(!browser.source().contains(CALLER), "the whole number shows");
+    let cases = browser.text("#pop-cases");
+    assert!(cases.contains(&earlier), "the earlier case: {cases}");
+    assert!(cases.contains("已转办"), "its state: {cases}");
+    shot("8-desk-pop");
+
+    // The agent writes the complaint up and dispatches it, the deadline shown first.
+    server.wait_agent("1001", Duration::from_secs(10), |a| a["state"] == "on_call");
+    browser.fill("#case-form input[name=caller_name]", "张三");
+    browser.fill("#case-form input[name=location]", "幸福路12号");
+    browser.click("#case-form select[name=category] option[value=complaint]");
+    browser.fill("#case-form input[name=subject]", "工地夜间施工噪音");
+    browser.fill(
+        "#case-form textarea[name=description]",
+        "幸福路12号旁工地夜间施工,请核查。",
+    );
+    browser.click("#case-form select[name=action] option[value=dispatch]");
+    browser.click("#case-form select[name=department] option[value=housing]");
+    browser.click("#case-form select[name=mode] option[value=phone]");
+    let preview = browser.wait_text("#deadline", "20", WAIT);
+    shot("9-desk-form");
+    browser.click("#save-case");
+    let saved = browser.wait_text("#case-saved", &ticket, WAIT);
+    assert!(
+        saved.contains(&preview),
+        "saved {saved:?}, preview {preview:?}"
+    );
+    let case = server.case_show(&ticket);
+    assert_eq!(case["case"]["status"], "dispatched", "{case:#}");
+    assert_eq!(case["case"]["department"], "housing", "{case:#}");
+    shot("10-desk-saved");
+    call.wait().assert_success("caller");
+    uas.wait().assert_success("agent");
+
+    // The handler: the case with its deadline, the complainant hidden, then the reply.
+    browser.click("form#logout button");
+    wait_path(&browser, &base, "/login");
+    log_in(&browser, "zhou", "zhou-pass-1");
+    wait_path(&browser, &base, "/portal");
+    let row = format!("#case-{ticket}");
+    let deadline = browser.text(&format!("{row} .deadline"));
+    assert!(
+        preview.starts_with(deadline.trim()) || deadline.trim().starts_with(&preview[..10]),
+        "portal deadline {deadline:?}, desk preview {preview:?}"
+    );
+    assert_eq!(browser.text(&format!("{row} .caller")), "保密");
+    assert!(
+        browser.exists(&format!("#case-{earlier}")),
+        "the earlier case too"
+    );
+    // (The earlier request was no complaint: its number may show; this one's row never.)
+    let html = browser.execute(&format!(
+        "return document.querySelector('{row}').outerHTML;"
+    ));
+    let html = html.as_str().unwrap_or_default();
+    for hidden in [CALLER, "138****8000", "张三", "幸福路12号"] {
+        assert!(!html.contains(hidden), "the portal shows {hidden}: {html}");
+    }
+    shot("11-portal");
+    browser.click(&format!("{row} button[value=accept]"));
+    browser.wait_text(&format!("{row} .status"), "已签收", WAIT);
+    browser.fill(&format!("{row} input[name=text]"), "已责令工地停止夜间施工");
+    browser.click(&format!("{row} button[value=reply]"));
+    wait_path(&browser, &base, "/portal");
+    let deadline = Instant::now() + WAIT;
+    while browser.exists(&row) {
+        assert!(
+            Instant::now() < deadline,
+            "the replied case is still listed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    shot("12-portal-replied");
+    let case = server.case_show(&ticket);
+    assert_eq!(case["case"]["status"], "replied", "{case:#}");
+}
+
+/// The number the e2e callers ring from.
+const CALLER: &str = "13800138000";

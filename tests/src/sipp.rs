@@ -260,6 +260,11 @@ impl SippChild {
         self.report(0).received()
     }
 
+    /// [`SippRun::received_at`] of what the running SIPp has traced so far.
+    pub fn received_so_far_at(&self) -> Vec<(chrono::NaiveDateTime, String)> {
+        self.report(0).received_at()
+    }
+
     fn report(&self, code: i32) -> SippRun {
         let file = |ext: &str| PathBuf::from(format!("{}.{ext}", self.base.display()));
         let read = |p: PathBuf| std::fs::read_to_string(p).unwrap_or_default();
@@ -299,12 +304,22 @@ impl SippRun {
 
     /// The SIP messages SIPp received, as in its message trace.
     pub fn received(&self) -> Vec<String> {
+        self.received_at().into_iter().map(|(_, m)| m).collect()
+    }
+
+    /// The SIP messages SIPp received with when it received them (the trace's local time).
+    pub fn received_at(&self) -> Vec<(chrono::NaiveDateTime, String)> {
         self.messages
             .split("----------------------------------------------- ")
             .filter_map(|block| {
                 let (head, msg) = block.split_once(":\n\n")?;
-                head.contains("message received")
-                    .then(|| msg.trim().to_string())
+                if !head.contains("message received") {
+                    return None;
+                }
+                let stamp = head.get(..26).unwrap_or_default();
+                let at = chrono::NaiveDateTime::parse_from_str(stamp, "%Y-%m-%d %H:%M:%S%.f")
+                    .unwrap_or_default();
+                Some((at, msg.trim().to_string()))
             })
             .collect()
     }

@@ -189,8 +189,14 @@ pub async fn show(
     auth: Auth,
     Path(ticket): Path<String>,
 ) -> Result<Response, ApiError> {
-    let detail = load(&s, &auth, &ticket).await?;
-    Ok(Json(view(&auth, &detail)).into_response())
+    Ok(Json(case_view(&s, &auth, &ticket).await?).into_response())
+}
+
+/// The case `ticket` as `auth`'s user may see it (404 outside their view): what
+/// `GET /api/cases/{ticket}` answers and the department portal shows.
+pub(crate) async fn case_view(s: &AppState, auth: &Auth, ticket: &str) -> Result<Value, ApiError> {
+    let detail = load(s, auth, ticket).await?;
+    Ok(view(auth, &detail))
 }
 
 /// `GET /api/cases/{ticket}/events`: the audit trail, oldest first.

@@ -103,8 +103,8 @@ pub struct Messages {
     pub portal_extend: String,
     pub portal_days: String,
     pub portal_none: String,
-    pub portal_category: String,
     pub hours: String,
+    pub days: String,
     /// How each work-order state (`CaseState::as_str`) reads.
     pub case_status: std::collections::HashMap<String, String>,
 }

@@ -326,7 +326,11 @@ async fn pop_html(
                     .deadline
                     .map(|d| d.with_timezone(&tz).format("%Y-%m-%d").to_string())
                     .unwrap_or_default();
-                (c.ticket, m().status_label(c.status.as_str()).to_string(), deadline)
+                (
+                    c.ticket,
+                    m().status_label(c.status.as_str()).to_string(),
+                    deadline,
+                )
             })
             .collect(),
         Err(_) => Vec::new(),

@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
 use chrono::{DateTime, Utc};
-use hotline_case::lifecycle::{Action, CaseState, Role};
+use hotline_case::lifecycle::{allowed_actions, Action, ActionKind, CaseState, Role};
 use hotline_case::CaseQuery;
 use serde::Deserialize;
 
@@ -23,11 +23,23 @@ struct Row {
     ticket: String,
     category: String,
     status: String,
+    subject: String,
+    description: String,
+    /// The number, or 保密 when the case hides its caller from departments.
     caller: String,
+    location: String,
     deadline: String,
     countdown: String,
     /// `overdue`, `soon` (within one working day) or empty.
     urgency: &'static str,
+    /// What the handler may do now: `accept`, `reply`, `return`, `request_extension`.
+    actions: Vec<&'static str>,
+}
+
+impl Row {
+    fn may(&self, action: &str) -> bool {
+        self.actions.contains(&action)
+    }
 }
 
 #[derive(Template)]
@@ -35,7 +47,7 @@ struct Row {
 struct Portal<'a> {
     m: &'a Messages,
     name: &'a str,
-    department: &'a str,
+    department: String,
     csrf: String,
     cases: Vec<Row>,
     error: Option<String>,
@@ -82,49 +94,82 @@ async fn render(s: &AppState, user: &PageUser, error: Option<String>) -> Respons
     };
     found.sort_by_key(|v| deadline_of(v).unwrap_or(DateTime::<Utc>::MAX_UTC));
     let tz = ctx.ivr.timezone;
-    let cases = found
-        .iter()
-        .map(|v| {
-            let deadline = deadline_of(v);
-            let (countdown, urgency) = match deadline {
-                Some(d) if ctx.calendar.is_overdue(d, now) => {
-                    (m().portal_overdue.clone(), "overdue")
-                }
-                Some(d) => {
-                    let hours = (d - now).num_hours().max(0);
-                    let soon = ctx.calendar.working_days_between(now, d) <= 1;
-                    (
-                        format!("{} {} {}", m().portal_left, hours, m().hours),
-                        if soon { "soon" } else { "" },
-                    )
-                }
-                None => (String::new(), ""),
-            };
-            Row {
-                ticket: v["ticket"].as_str().unwrap_or_default().to_string(),
-                category: v["category"]
-                    .as_str()
-                    .map(|c| m().category_label(c).to_string())
-                    .unwrap_or_default(),
-                status: m()
-                    .status_label(v["status"].as_str().unwrap_or_default())
-                    .to_string(),
-                caller: match v["caller_number"].as_str() {
-                    Some(n) if v["redacted"] != true => n.to_string(),
-                    _ => m().portal_hidden.clone(),
-                },
-                deadline: deadline
-                    .map(|d| d.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
-                    .unwrap_or_default(),
-                countdown,
-                urgency,
+    let mut cases = Vec::with_capacity(found.len());
+    for summary in &found {
+        let ticket = summary["ticket"].as_str().unwrap_or_default();
+        // The whole case as the API shows this handler (the caller taken out when hidden).
+        let v = match crate::http::cases::case_view(s, &auth, ticket).await {
+            Ok(v) => v,
+            Err(_) => continue,
+        };
+        let text = |k: &str| v["order"][k].as_str().unwrap_or_default().to_string();
+        let deadline = deadline_of(summary);
+        let (countdown, urgency) = match deadline {
+            Some(d) if ctx.calendar.is_overdue(d, now) => (m().portal_overdue.clone(), "overdue"),
+            Some(d) => {
+                let hours = (d - now).num_hours().max(0);
+                let soon = ctx.calendar.working_days_between(now, d) <= 1;
+                let left = if hours >= 24 {
+                    format!("{} {} {} {}", hours / 24, m().days, hours % 24, m().hours)
+                } else {
+                    format!("{hours} {}", m().hours)
+                };
+                (
+                    format!("{} {left}", m().portal_left),
+                    if soon { "soon" } else { "" },
+                )
             }
-        })
-        .collect();
+            None => (String::new(), ""),
+        };
+        let state = summary["status"].as_str().unwrap_or_default();
+        let actions = CaseState::parse(state)
+            .map(|st| allowed_actions(st, Role::DepartmentHandler))
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|a| match a {
+                ActionKind::Accept => Some("accept"),
+                ActionKind::Reply => Some("reply"),
+                ActionKind::Return => Some("return"),
+                ActionKind::RequestExtension => Some("request_extension"),
+                _ => None,
+            })
+            .collect();
+        cases.push(Row {
+            ticket: ticket.to_string(),
+            category: summary["category"]
+                .as_str()
+                .map(|c| m().category_label(c).to_string())
+                .unwrap_or_default(),
+            status: m().status_label(state).to_string(),
+            subject: text("subject"),
+            description: text("description"),
+            caller: match v["case"]["caller_number"].as_str() {
+                Some(n) if v["redacted"] != true => n.to_string(),
+                _ => m().portal_hidden.clone(),
+            },
+            location: text("location"),
+            deadline: deadline
+                .map(|d| d.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_default(),
+            countdown,
+            urgency,
+            actions,
+        });
+    }
+    let department = match &user.user.department {
+        Some(code) => match ctx.store.departments().await {
+            Ok(all) => all
+                .into_iter()
+                .find(|d| &d.code == code)
+                .map_or_else(|| code.clone(), |d| d.name),
+            Err(_) => code.clone(),
+        },
+        None => String::new(),
+    };
     let page = Portal {
         m: m(),
         name: &user.user.name,
-        department: user.user.department.as_deref().unwrap_or(""),
+        department,
         csrf: user.csrf(),
         cases,
         error,
