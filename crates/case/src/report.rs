@@ -308,6 +308,13 @@ pub struct CaseFigures {
     /// Registered cases by channel (`phone`, `voicemail`, `callback`, `web`). Sums to
     /// [`CaseFigures::registered`].
     pub by_channel: BTreeMap<String, i64>,
+    /// Per department (承办单位) with a dispatch, a reply or an overdue case in the day,
+    /// by code: the [`CaseFigures::dispatched`], [`CaseFigures::resolved`],
+    /// [`CaseFigures::resolved_on_time`] and [`CaseFigures::overdue`] cases that are
+    /// now at it. A case counts for its **current** department (as for its deadline: a
+    /// case redispatched since counts for where it went), the department itself, not
+    /// its parent. Dispatched, resolved and overdue each add up to the day's figure.
+    pub by_department: Vec<DepartmentFigures>,
     /// Dispatched (转办): audit events `dispatched` (first dispatches; redispatches and
     /// redos are not counted again).
     pub dispatched: i64,
@@ -355,6 +362,46 @@ pub struct CaseFigures {
     pub satisfaction_rate: Option<f64>,
     /// The phone survey's rate, same formula over [`CaseFigures::survey_verdicts`].
     pub survey_satisfaction_rate: Option<f64>,
+}
+
+/// One department's part of the day's work orders ([`CaseFigures::by_department`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DepartmentFigures {
+    /// The department's code.
+    pub department: String,
+    /// Its name.
+    pub name: String,
+    /// Dispatch events of the day of the cases now at it.
+    pub dispatched: i64,
+    /// Resolved cases of the day now at it.
+    pub resolved: i64,
+    /// Of those, resolved on time.
+    pub resolved_on_time: i64,
+    /// Overdue cases at the end of the day held by it.
+    pub overdue: i64,
+    /// 按时办结率 = `resolved_on_time / resolved`.
+    pub on_time_rate: Option<f64>,
+}
+
+/// One day's 按时办结率 and 满意率, for a trend over many days
+/// ([`crate::CaseStore::daily_rates`]): the same figures, by the same rules, as the day's
+/// [`DailyReport`] has in [`CaseFigures`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct DayRates {
+    /// The local day.
+    pub day: NaiveDate,
+    /// [`CaseFigures::resolved`].
+    pub resolved: i64,
+    /// [`CaseFigures::resolved_on_time`].
+    pub resolved_on_time: i64,
+    /// [`CaseFigures::on_time_rate`].
+    pub on_time_rate: Option<f64>,
+    /// [`CaseFigures::revisited`].
+    pub revisited: i64,
+    /// [`CaseFigures::revisit_verdicts`].
+    pub revisit_verdicts: Verdicts,
+    /// [`CaseFigures::satisfaction_rate`].
+    pub satisfaction_rate: Option<f64>,
 }
 
 /// Counts of the three satisfaction answers (满意 / 基本满意 / 不满意).
@@ -436,8 +483,10 @@ pub(crate) const CASES_SQL: &str = "SELECT category, channel FROM cases \
 
 /// The audit events in `[$1, $2)` the report counts, with their case's deadline, in the
 /// order they happened.
-pub(crate) const EVENTS_SQL: &str = "SELECT e.case_id, e.event, e.at, e.note, c.deadline \
+pub(crate) const EVENTS_SQL: &str = "SELECT e.case_id, e.event, e.at, e.note, c.deadline, \
+       d.code AS department, d.name AS department_name \
      FROM case_events e JOIN cases c ON c.id = e.case_id \
+       LEFT JOIN departments d ON d.id = c.department_id \
      WHERE e.at >= $1 AND e.at < $2 AND e.event IN ('dispatched', 'replied', 'urged', \
        'redo', 'revisited', 'voicemail', 'callback_requested', 'satisfaction', \
        'callback_failed', 'callback_uncallable', 'callback_skipped') \
@@ -445,8 +494,10 @@ pub(crate) const EVENTS_SQL: &str = "SELECT e.case_id, e.event, e.at, e.note, c.
 
 /// For each case that may have been overdue at `$1` — a deadline before it, and held by
 /// a department now or changed since `$1` — its status changes before `$1`, in order.
-pub(crate) const STATUS_SQL: &str = "SELECT e.case_id, e.to_status \
+pub(crate) const STATUS_SQL: &str = "SELECT e.case_id, e.to_status, \
+       d.code AS department, d.name AS department_name \
      FROM case_events e JOIN cases c ON c.id = e.case_id \
+       LEFT JOIN departments d ON d.id = c.department_id \
      WHERE c.deadline < $1 \
        AND (c.status IN ('dispatched', 'accepted', 'redo') OR c.updated_at >= $1) \
        AND e.to_status IS NOT NULL AND e.at < $1 \
@@ -459,6 +510,14 @@ pub(crate) const AGENT_EVENTS_SQL: &str = "SELECT e.extension, e.at, e.to_state 
      WHERE e.at < $2 AND (e.at >= $1 OR e.id = (SELECT MAX(p.id) FROM agent_events p \
        WHERE p.extension = e.extension AND p.at < $1)) \
      ORDER BY e.extension, e.at, e.id";
+
+/// The replies and revisits in `[$1, $2)` (the rates' events over many days), with
+/// their case's deadline, in the order they happened: [`EVENTS_SQL`] narrowed to them.
+pub(crate) const RATES_SQL: &str = "SELECT e.case_id, e.event, e.at, e.note, c.deadline, \
+       CAST(NULL AS TEXT) AS department, CAST(NULL AS TEXT) AS department_name \
+     FROM case_events e JOIN cases c ON c.id = e.case_id \
+     WHERE e.at >= $1 AND e.at < $2 AND e.event IN ('replied', 'revisited') \
+     ORDER BY e.at, e.id";
 
 /// Callback attempts made in `[$1, $2)`.
 pub(crate) const ATTEMPTS_SQL: &str =
@@ -503,6 +562,9 @@ pub(crate) struct EventFacts {
     pub at: DateTime<Utc>,
     pub note: Option<String>,
     pub deadline: Option<DateTime<Utc>>,
+    /// The case's current department (code, name).
+    pub department: Option<String>,
+    pub department_name: Option<String>,
 }
 
 /// A status change of a case that may have been overdue.
@@ -510,6 +572,9 @@ pub(crate) struct EventFacts {
 pub(crate) struct StatusFacts {
     pub case_id: i64,
     pub to_status: String,
+    /// The case's current department (code, name).
+    pub department: Option<String>,
+    pub department_name: Option<String>,
 }
 
 /// An agent's state change.
@@ -751,12 +816,99 @@ fn verdicts<'a>(events: impl Iterator<Item = &'a EventFacts>) -> Verdicts {
 }
 
 /// The latest event named `name` of each case (events come in time order).
-fn latest_per_case<'a>(rows: &'a DayRows, name: &str) -> BTreeMap<i64, &'a EventFacts> {
+fn latest_per_case<'a>(
+    events: impl IntoIterator<Item = &'a EventFacts>,
+    name: &str,
+) -> BTreeMap<i64, &'a EventFacts> {
     let mut latest = BTreeMap::new();
-    for e in rows.events.iter().filter(|e| e.event == name) {
+    for e in events.into_iter().filter(|e| e.event == name) {
         latest.insert(e.case_id, e);
     }
     latest
+}
+
+/// Whether a reply was at or before its case's deadline.
+fn on_time(reply: &EventFacts) -> bool {
+    reply.deadline.is_some_and(|d| reply.at <= d)
+}
+
+/// The resolved cases (the latest reply of each) and the revisited ones (the latest
+/// revisit of each) among one day's events.
+struct Results<'a> {
+    replies: BTreeMap<i64, &'a EventFacts>,
+    revisits: BTreeMap<i64, &'a EventFacts>,
+}
+
+impl<'a> Results<'a> {
+    fn of(events: &'a [EventFacts]) -> Self {
+        Results {
+            replies: latest_per_case(events, ActionKind::Reply.event()),
+            revisits: latest_per_case(events, ActionKind::Revisit.event()),
+        }
+    }
+
+    fn resolved_on_time(&self) -> i64 {
+        self.replies.values().filter(|e| on_time(e)).count() as i64
+    }
+
+    fn revisit_verdicts(&self) -> Verdicts {
+        verdicts(self.revisits.values().copied())
+    }
+}
+
+/// The 按时办结率 and 满意率 of each day from `first` to `last` (local to `tz`), from the
+/// replies and revisits of `[first's 00:00, the day after last's 00:00)` in time order
+/// ([`RATES_SQL`]): the same rules as [`case_figures`].
+pub(crate) fn day_rates(
+    first: NaiveDate,
+    last: NaiveDate,
+    tz: Tz,
+    events: Vec<EventFacts>,
+) -> Vec<DayRates> {
+    let mut out = Vec::new();
+    let mut rest = events.as_slice();
+    for day in first.iter_days().take_while(|d| *d <= last) {
+        let (_, to) = day_bounds(day, tz);
+        let n = rest.iter().take_while(|e| e.at < to).count();
+        let (today, later) = rest.split_at(n);
+        rest = later;
+        let r = Results::of(today);
+        let resolved = r.replies.len() as i64;
+        let resolved_on_time = r.resolved_on_time();
+        let revisit_verdicts = r.revisit_verdicts();
+        out.push(DayRates {
+            day,
+            resolved,
+            resolved_on_time,
+            on_time_rate: ratio(resolved_on_time, resolved),
+            revisited: r.revisits.len() as i64,
+            revisit_verdicts,
+            satisfaction_rate: revisit_verdicts.rate(),
+        });
+    }
+    out
+}
+
+#[derive(Default)]
+struct DepartmentTally {
+    name: String,
+    dispatched: i64,
+    resolved: i64,
+    resolved_on_time: i64,
+    overdue: i64,
+}
+
+/// The tally of department `code` (named `name`), if the case has one.
+fn department<'r, 'm>(
+    map: &'m mut BTreeMap<&'r str, DepartmentTally>,
+    code: &'r Option<String>,
+    name: &Option<String>,
+) -> Option<&'m mut DepartmentTally> {
+    let code = code.as_deref()?;
+    Some(map.entry(code).or_insert_with(|| DepartmentTally {
+        name: name.clone().unwrap_or_default(),
+        ..DepartmentTally::default()
+    }))
 }
 
 fn case_figures(rows: &DayRows) -> CaseFigures {
@@ -767,39 +919,66 @@ fn case_figures(rows: &DayRows) -> CaseFigures {
         *by_category.entry(cat.to_owned()).or_insert(0) += 1;
         *by_channel.entry(c.channel.clone()).or_insert(0) += 1;
     }
-    let replied = ActionKind::Reply.event();
-    let replies = latest_per_case(rows, replied);
-    let resolved = replies.len() as i64;
-    let resolved_on_time = replies
-        .values()
-        .filter(|e| e.deadline.is_some_and(|d| e.at <= d))
-        .count() as i64;
+    let results = Results::of(&rows.events);
+    let resolved = results.replies.len() as i64;
+    let resolved_on_time = results.resolved_on_time();
 
     // The last status change before 24:00 of each candidate (rows come ordered).
-    let mut last: BTreeMap<i64, &str> = BTreeMap::new();
+    let mut last: BTreeMap<i64, &StatusFacts> = BTreeMap::new();
     for s in &rows.statuses {
-        last.insert(s.case_id, &s.to_status);
+        last.insert(s.case_id, s);
     }
     let held = [CaseState::Dispatched, CaseState::Accepted, CaseState::Redo];
-    let overdue = last
+    let overdue_cases: Vec<&StatusFacts> = last
         .values()
-        .filter(|s| held.iter().any(|h| h.as_str() == **s))
-        .count() as i64;
+        .filter(|s| held.iter().any(|h| h.as_str() == s.to_status))
+        .copied()
+        .collect();
 
+    let mut departments: BTreeMap<&str, DepartmentTally> = BTreeMap::new();
+    let dispatch = ActionKind::Dispatch.event();
+    for e in rows.events.iter().filter(|e| e.event == dispatch) {
+        if let Some(t) = department(&mut departments, &e.department, &e.department_name) {
+            t.dispatched += 1;
+        }
+    }
+    for e in results.replies.values() {
+        if let Some(t) = department(&mut departments, &e.department, &e.department_name) {
+            t.resolved += 1;
+            t.resolved_on_time += i64::from(on_time(e));
+        }
+    }
+    for s in &overdue_cases {
+        if let Some(t) = department(&mut departments, &s.department, &s.department_name) {
+            t.overdue += 1;
+        }
+    }
+    let by_department = departments
+        .into_iter()
+        .map(|(code, t)| DepartmentFigures {
+            department: code.to_owned(),
+            name: t.name,
+            dispatched: t.dispatched,
+            resolved: t.resolved,
+            resolved_on_time: t.resolved_on_time,
+            overdue: t.overdue,
+            on_time_rate: ratio(t.resolved_on_time, t.resolved),
+        })
+        .collect();
     let revisit = ActionKind::Revisit.event();
-    let revisits = latest_per_case(rows, revisit);
-    let revisit_verdicts = verdicts(revisits.values().copied());
+    let revisit_verdicts = results.revisit_verdicts();
     let survey_verdicts = verdicts(rows.events.iter().filter(|e| e.event == "satisfaction"));
-    let revisited = revisits.len() as i64;
+    let revisited = results.revisits.len() as i64;
     CaseFigures {
         registered: rows.cases.len() as i64,
         by_category,
         by_channel,
+        by_department,
         dispatched: count_events(rows, ActionKind::Dispatch),
         resolved,
         resolved_on_time,
-        reply_events: count_named(rows, replied),
-        overdue,
+        reply_events: count_named(rows, ActionKind::Reply.event()),
+        overdue: overdue_cases.len() as i64,
         urged: count_events(rows, ActionKind::Urge),
         redone: count_events(rows, ActionKind::Redo),
         revisited,

@@ -600,6 +600,25 @@ impl CaseStore {
         Ok(report::compute(day, tz, bounds, rows, Utc::now()))
     }
 
+    /// The 按时办结率 and 满意率 (with their counts) of each local day from `first` to
+    /// `last` in `tz`, oldest first, one query for all of them: each day's figures are
+    /// those of its [`DailyReport`]'s [`report::CaseFigures`]. Empty if `last` is before
+    /// `first`.
+    pub async fn daily_rates(
+        &self,
+        first: NaiveDate,
+        last: NaiveDate,
+        tz: Tz,
+    ) -> Result<Vec<report::DayRates>, CaseError> {
+        if last < first {
+            return Ok(Vec::new());
+        }
+        let (from, _) = report::day_bounds(first, tz);
+        let (_, to) = report::day_bounds(last, tz);
+        let rows = on_backend!(self, b => b.rate_rows(from, to).await?);
+        Ok(report::day_rates(first, last, tz, rows))
+    }
+
     // ----- Callback worklist -----
 
     /// Puts a callback task on the worklist by hand (a supervisor's, or a revisit):

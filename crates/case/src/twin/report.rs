@@ -5,7 +5,7 @@ use crate::error::CaseError;
 use crate::report::{
     AgentEventFacts, AttemptFacts, CallFacts, CaseFacts, DayRows, EventFacts, MissedFacts,
     StatusFacts, AGENT_EVENTS_SQL, ATTEMPTS_SQL, CALLS_SQL, CASES_SQL, EVENTS_SQL, MISSED_SQL,
-    STATUS_SQL, TASKS_SQL,
+    RATES_SQL, STATUS_SQL, TASKS_SQL,
 };
 
 impl Backend {
@@ -66,5 +66,18 @@ impl Backend {
             attempts,
             tasks_created,
         })
+    }
+
+    /// The replies and revisits of `[from, to)`, in time order (for the rates' trend).
+    pub(crate) async fn rate_rows(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<EventFacts>, CaseError> {
+        Ok(sqlx::query_as(RATES_SQL)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?)
     }
 }

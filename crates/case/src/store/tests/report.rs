@@ -122,11 +122,16 @@ async fn missed(store: &CaseStore, n: u32, at: DateTime<Utc>) {
 /// it a work order), dispatched by phone to `district-a` at 10:00 (deadline: the end of
 /// the third working day after) and accepted at 11:00.
 async fn dispatched_on(store: &CaseStore, n: u32, d: u32) -> String {
+    dispatched_to(store, n, d, "district-a").await
+}
+
+/// [`dispatched_on`], to `department`.
+async fn dispatched_to(store: &CaseStore, n: u32, d: u32, department: &str) -> String {
     let (c, ticket, _) = call(store, n, local(d, 9, 0, 0)).await;
     answered(store, c, local(d, 9, 0, 5), 1_000, Some((60_000, 5_000))).await;
     categorize(store, &ticket, Category::Consult).await;
     let dispatch = Action::Dispatch {
-        department: "district-a".into(),
+        department: department.into(),
         mode: DispatchMode::Phone,
     };
     act(store, &ticket, dispatch, &supervisor(), local(d, 10, 0, 0)).await;
@@ -168,6 +173,15 @@ pub(in crate::store::tests) async fn daily_report_on_a_fixture_day(db: Db) {
         .add_department(NewDepartment {
             code: "district-a".into(),
             name: "District A".into(),
+            parent: None,
+            level: 1,
+        })
+        .await
+        .unwrap();
+    store
+        .add_department(NewDepartment {
+            code: "bureau-b".into(),
+            name: "住建局".into(),
             parent: None,
             level: 1,
         })
@@ -281,9 +295,9 @@ pub(in crate::store::tests) async fn daily_report_on_a_fixture_day(db: Db) {
         local(10, 23, 59, 59),
     )
     .await;
-    // W2: dispatched Mon 9th (due Thu 12th), replied on the 10th 11:00: on time.
-    // Revisited 15:00: satisfied.
-    let w2 = dispatched_on(store, 22, 9).await;
+    // W2: dispatched Mon 9th to bureau-b (due Thu 12th), replied on the 10th 11:00: on
+    // time. Revisited 15:00: satisfied.
+    let w2 = dispatched_to(store, 22, 9, "bureau-b").await;
     reply(store, &w2, local(10, 11, 0, 0)).await;
     revisit(store, &w2, Satisfaction::Satisfied, local(10, 15, 0, 0)).await;
     // W3: dispatched Thu 5th (due Tue 10th), replied on the 9th; revisited 09:00 on the
@@ -484,6 +498,75 @@ pub(in crate::store::tests) async fn daily_report_on_a_fixture_day(db: Db) {
     assert_eq!(k.revisit_rate, Some(1.5));
     assert_eq!(k.satisfaction_rate, Some(0.6667));
     assert_eq!(k.survey_satisfaction_rate, None);
+    // Per department (by code): bureau-b resolved W2 on time; district-a had W6's
+    // dispatch, W1's late reply and the overdue W4, W5, W8.
+    let depts: Vec<_> = k
+        .by_department
+        .iter()
+        .map(|d| {
+            (
+                d.department.as_str(),
+                d.name.as_str(),
+                (d.dispatched, d.resolved, d.resolved_on_time, d.overdue),
+                d.on_time_rate,
+            )
+        })
+        .collect();
+    assert_eq!(
+        depts,
+        [
+            ("bureau-b", "住建局", (0, 1, 1, 0), Some(1.0)),
+            ("district-a", "District A", (1, 1, 0, 3), Some(0.0)),
+        ]
+    );
+    let sum = |f: fn(&crate::report::DepartmentFigures) -> i64| -> i64 {
+        k.by_department.iter().map(f).sum()
+    };
+    assert_eq!(
+        (
+            sum(|d| d.dispatched),
+            sum(|d| d.resolved),
+            sum(|d| d.overdue)
+        ),
+        (k.dispatched, k.resolved, k.overdue)
+    );
+
+    // The rates' trend, one query for many days, gives each day's report's figures:
+    // the 9th (W3 and W7 replied, W7 revisited), the 10th, the 11th (W5 late).
+    let first = NaiveDate::from_ymd_opt(2026, 3, 8).unwrap();
+    let last = NaiveDate::from_ymd_opt(2026, 3, 11).unwrap();
+    let rates = store.daily_rates(first, last, Shanghai).await.unwrap();
+    assert_eq!(rates.len(), 4);
+    for (d, rate) in first.iter_days().zip(&rates) {
+        let k = store.daily_report(d, Shanghai).await.unwrap().cases;
+        assert_eq!(rate.day, d);
+        assert_eq!(
+            (rate.resolved, rate.resolved_on_time, rate.on_time_rate),
+            (k.resolved, k.resolved_on_time, k.on_time_rate),
+            "{d}"
+        );
+        assert_eq!(
+            (
+                rate.revisited,
+                rate.revisit_verdicts,
+                rate.satisfaction_rate
+            ),
+            (k.revisited, k.revisit_verdicts, k.satisfaction_rate),
+            "{d}"
+        );
+    }
+    assert_eq!(
+        (rates[2].on_time_rate, rates[2].satisfaction_rate),
+        (Some(0.5), Some(0.6667))
+    );
+    assert_eq!((rates[1].resolved, rates[1].revisited), (2, 1));
+    assert_eq!((rates[3].resolved, rates[3].on_time_rate), (1, Some(0.0)));
+    assert_eq!((rates[0].resolved, rates[0].on_time_rate), (0, None));
+    assert!(store
+        .daily_rates(last, first, Shanghai)
+        .await
+        .unwrap()
+        .is_empty());
 
     // The survey answers count on the day they were given: today.
     let today = Utc::now().with_timezone(&Shanghai).date_naive();
