@@ -515,15 +515,23 @@ fn supervisor_sees_queues_agents_and_live_events() {
         wrap_up.is_some(),
         "no agent event to wrap_up; saw {seen:#?}"
     );
+    // Only the configured reason codes: an unknown one names the choices.
     let (code, body) = server.api_post_sup(
         "/api/agents/1001/state",
         &json!({"state": "not_ready", "reason": "lunch"}),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("meal"), "{body}");
+    assert_eq!(server.api_agent("1001")["state"], "wrap_up");
+    let (code, body) = server.api_post_sup(
+        "/api/agents/1001/state",
+        &json!({"state": "not_ready", "reason": "meal"}),
     );
     assert!((200..300).contains(&code), "POST state: {code} {body}");
     let a = server.api_agent("1001");
     assert_eq!(
         (a["state"].as_str(), a["reason"].as_str()),
-        (Some("not_ready"), Some("lunch")),
+        (Some("not_ready"), Some("meal")),
         "{a:#}"
     );
 }

@@ -211,8 +211,11 @@ pub struct AgentsConfig {
     pub realm: String,
     /// Feature code that logs the agent in and makes it ready.
     pub code_ready: String,
-    /// Feature code for not ready (a pause; the reason is "break").
+    /// Feature code for not ready (a pause with the first of `not_ready_reasons`).
     pub code_not_ready: String,
+    /// The reasons an agent may give for not being ready (示忙原因), first the default:
+    /// the desk's choices, what `POST /api/agents/{ext}/state` accepts, what reports count.
+    pub not_ready_reasons: Vec<NotReadyReason>,
     /// Feature code that logs the agent out.
     pub code_logout: String,
     /// Supervisors' codes, followed by an agent's extension (`*411001`): listen to that
@@ -242,7 +245,29 @@ pub struct AgentsConfig {
     pub transfer_numbers: Vec<String>,
 }
 
+/// One reason code for not being ready.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NotReadyReason {
+    /// What the API and the agent events carry (`break`, `meal`…).
+    pub code: String,
+    /// What the desk shows (小休, 用餐…).
+    pub name: String,
+}
+
 impl AgentsConfig {
+    /// The reason a pause gets when none is given (the first configured).
+    pub fn default_reason(&self) -> &str {
+        self.not_ready_reasons
+            .first()
+            .map_or("break", |r| r.code.as_str())
+    }
+
+    /// The configured reason `code`, if any.
+    pub fn reason(&self, code: &str) -> Option<&NotReadyReason> {
+        self.not_ready_reasons.iter().find(|r| r.code == code)
+    }
+
     /// The lockout in front of agents' digest authentication.
     pub fn lockout_policy(&self) -> hotline_sip::lockout::LockoutPolicy {
         hotline_sip::lockout::LockoutPolicy {
@@ -260,6 +285,18 @@ impl Default for AgentsConfig {
             realm: "hotline12345".into(),
             code_ready: "*1".into(),
             code_not_ready: "*2".into(),
+            not_ready_reasons: [
+                ("break", "小休"),
+                ("meal", "用餐"),
+                ("training", "培训"),
+                ("meeting", "会议"),
+                ("after_call", "工单处理"),
+            ]
+            .map(|(code, name)| NotReadyReason {
+                code: code.into(),
+                name: name.into(),
+            })
+            .to_vec(),
             code_logout: "*3".into(),
             code_listen: "*41".into(),
             code_whisper: "*42".into(),
@@ -785,6 +822,34 @@ impl Config {
                         bail!("acd.queues[{i}].widening[{j}].overflow_to: no queue named `{o}`");
                     }
                 }
+            }
+        }
+        if self.agents.not_ready_reasons.is_empty() {
+            bail!("agents.not_ready_reasons: list at least one (the default pause, e.g. break)");
+        }
+        for (i, r) in self.agents.not_ready_reasons.iter().enumerate() {
+            let ok = !r.code.is_empty()
+                && r.code.len() <= 32
+                && r.code
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !ok {
+                bail!(
+                    "agents.not_ready_reasons[{i}].code {:?}: 1 to 32 of a-z, 0-9, _",
+                    r.code
+                );
+            }
+            if r.name.trim().is_empty() {
+                bail!("agents.not_ready_reasons[{i}].name: say what the desk shows");
+            }
+            if self.agents.not_ready_reasons[..i]
+                .iter()
+                .any(|o| o.code == r.code)
+            {
+                bail!(
+                    "agents.not_ready_reasons[{i}].code `{}` is listed twice",
+                    r.code
+                );
             }
         }
         for code in [

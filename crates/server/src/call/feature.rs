@@ -88,7 +88,9 @@ pub(super) async fn run(calls: Calls, invite: Invite, ep: EndpointHandle) {
             ) {
                 &said.logged_out
             } else {
-                let _ = ctx.acd.set_not_ready(&agent, "break", By::Phone);
+                let _ = ctx
+                    .acd
+                    .set_not_ready(&agent, ctx.cfg.agents.default_reason(), By::Phone);
                 tracing::info!("agent not ready");
                 &said.not_ready
             }

@@ -278,6 +278,8 @@ async fn agents(State(s): State<AppState>, auth: Auth) -> Result<Response, ApiEr
     auth.require_floor()?;
     let ctx = &s.calls.ctx;
     let records = ctx.store.list_agents().await?;
+    // The desk users bound to each extension (`hotline user add … --extension`).
+    let users = ctx.store.users().await?;
     let snap = ctx.acd.snapshot();
     let now = ctx.acd.now();
     let list: Vec<_> = records
@@ -296,6 +298,12 @@ async fn agents(State(s): State<AppState>, auth: Auth) -> Result<Response, ApiEr
                 "answered_calls": live.map(|l| l.answered_calls).unwrap_or(0),
                 "skills": a.skills,
                 "registered_contacts": ctx.desk.contacts(&a.extension).len(),
+                // The ticket of the call the agent is on (talking, held, consulting).
+                "ticket": s.calls.agents_on_call.get(&a.extension).map(|t| t.clone()),
+                "user": users
+                    .iter()
+                    .find(|u| u.extension.as_deref() == Some(a.extension.as_str()))
+                    .map(|u| u.username.clone()),
             })
         })
         .collect();
@@ -321,9 +329,10 @@ async fn set_agent_state(
     Ok(Json(json!({ "extension": ext, "state": state, "reason": reason })).into_response())
 }
 
-/// Makes agent `ext` ready, not ready (`reason`, "break" by default) or logged out, as the
-/// API and the agent desk page ask: the state afterwards. Ready needs a registered
-/// softphone; a pause is refused while a call rings or talks (409).
+/// Makes agent `ext` ready, not ready (`reason`: one of `[agents] not_ready_reasons`, the
+/// first by default) or logged out, as the API and the agent desk page ask: the state
+/// afterwards. Ready needs a registered softphone; a pause is refused while a call rings
+/// or talks (409).
 pub(crate) async fn change_agent_state(
     ctx: &crate::call::Ctx,
     ext: &str,
@@ -361,7 +370,22 @@ pub(crate) async fn change_agent_state(
             ) {
                 return Err(ApiError::conflict("the agent is logged out"));
             }
-            let reason = reason.unwrap_or("break");
+            let reasons = &ctx.cfg.agents;
+            let reason = match reason {
+                None => reasons.default_reason(),
+                Some(r) if reasons.reason(r).is_some() => r,
+                Some(r) => {
+                    let known: Vec<&str> = reasons
+                        .not_ready_reasons
+                        .iter()
+                        .map(|x| x.code.as_str())
+                        .collect();
+                    return Err(ApiError::bad_request(format!(
+                        "reason `{r}`: use one of {} ([agents] not_ready_reasons)",
+                        known.join(", ")
+                    )));
+                }
+            };
             if !ctx.acd.set_not_ready(&agent, reason, by) {
                 return Err(ApiError::conflict(
                     "the agent is on a call: pause during its wrap-up or after",

@@ -1,0 +1,473 @@
+//! The agent desk (坐席工作台): the state bar (ready / not ready with a reason / signed
+//! out, time in state, wrap-up countdown, calls today) bound to the user's extension — the
+//! softphone's state is the same state —, the screen pop while the phone rings, the work
+//! order form on the call's ticket, and the call controls. Every action goes through the
+//! API's own checks.
+
+use super::messages::{m, Messages};
+use super::session::PageUser;
+use super::{askama_escape, render};
+use crate::acd::By;
+use crate::http::AppState;
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+
+/// The desk's routes.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/desk", get(desk))
+        .route("/desk/state", post(desk_state))
+        .route("/desk/events", get(desk_events))
+        .route("/desk/case/{ticket}", post(save_case))
+        .route("/desk/deadline", get(deadline_preview))
+        .route("/desk/call/{ticket}", post(call_control))
+}
+
+#[derive(Template)]
+#[template(path = "desk.html")]
+struct DeskPage<'a> {
+    m: &'a Messages,
+    name: &'a str,
+    csrf: String,
+    extension: Option<&'a str>,
+    state: &'a str,
+    state_label: &'a str,
+    reason: Option<String>,
+    error: Option<String>,
+}
+
+fn desk_page(s: &AppState, user: &PageUser, error: Option<String>) -> Response {
+    let ext = user.user.extension.as_deref();
+    let (state, reason) = ext
+        .and_then(|e| {
+            s.calls
+                .ctx
+                .acd
+                .agent_state(&hotline_acd::AgentId(e.to_string()))
+        })
+        .map(|st| crate::acd::state_name(&st))
+        .unwrap_or(("logged_out", None));
+    render(DeskPage {
+        m: m(),
+        name: &user.user.name,
+        csrf: user.csrf(),
+        extension: ext,
+        state,
+        state_label: m().state_label(state),
+        reason,
+        error,
+    })
+}
+
+async fn desk(State(s): State<AppState>, user: PageUser) -> Response {
+    desk_page(&s, &user, None)
+}
+
+#[derive(Deserialize)]
+struct StateForm {
+    csrf: String,
+    state: String,
+}
+
+/// The desk's state buttons: the API's checks, then the desk again.
+async fn desk_state(
+    State(s): State<AppState>,
+    user: PageUser,
+    Form(f): Form<StateForm>,
+) -> Response {
+    if !user.check_csrf(&f.csrf) {
+        return (StatusCode::FORBIDDEN, "CSRF token mismatch").into_response();
+    }
+    let Some(ext) = user.user.extension.clone() else {
+        return desk_page(&s, &user, Some(m().no_extension.clone()));
+    };
+    let by = By::User(&user.user.username);
+    let auth = crate::http::auth::Auth {
+        user: user.user.clone(),
+        token: user.token.clone(),
+    };
+    let done = match auth.require_agent_control(&ext) {
+        Ok(()) => crate::http::change_agent_state(&s.calls.ctx, &ext, &f.state, None, by)
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match done {
+        Ok(()) => Redirect::to("/desk").into_response(),
+        // The API's refusals, in the desk's words.
+        Err(e) if e.status == StatusCode::CONFLICT && f.state == "ready" => {
+            desk_page(&s, &user, Some(m().not_registered.clone()))
+        }
+        Err(e) if e.status == StatusCode::CONFLICT && f.state == "not_ready" => {
+            let logged_out = s
+                .calls
+                .ctx
+                .acd
+                .agent_state(&hotline_acd::AgentId(ext.clone()))
+                .is_none_or(|st| st == hotline_acd::AgentState::LoggedOut);
+            let why = if logged_out {
+                &m().state_logged_out
+            } else {
+                &m().cannot_pause
+            };
+            desk_page(&s, &user, Some(why.clone()))
+        }
+        Err(e) => desk_page(&s, &user, Some(e.message)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pop.html")]
+struct Pop<'a> {
+    m: &'a Messages,
+    csrf: String,
+    /// (code, label) of the categories; (code, name) of the departments cases go to.
+    categories: Vec<(&'static str, String)>,
+    departments: Vec<(String, String)>,
+    caller: String,
+    ticket: &'a str,
+    queue: &'a str,
+    path: &'a str,
+    waited: String,
+    /// (ticket, state, deadline) of the caller's other open cases.
+    cases: Vec<(String, String, String)>,
+}
+
+/// A number as the desk shows it: the middle digits hidden (138****8000).
+pub fn mask_number(n: &str) -> String {
+    let chars: Vec<char> = n.chars().collect();
+    if chars.len() >= 8 {
+        let (head, tail) = (&chars[..3], &chars[chars.len() - 4..]);
+        format!(
+            "{}****{}",
+            head.iter().collect::<String>(),
+            tail.iter().collect::<String>()
+        )
+    } else if chars.len() > 2 {
+        format!(
+            "{}{}",
+            "*".repeat(chars.len() - 2),
+            chars[chars.len() - 2..].iter().collect::<String>()
+        )
+    } else {
+        n.to_string()
+    }
+}
+
+/// The screen pop of a call ringing at this agent's phone.
+async fn pop_html(
+    s: &AppState,
+    csrf: String,
+    (ticket, queue, path): (&str, &str, &str),
+    waited_ms: u64,
+) -> String {
+    let store = &s.calls.ctx.store;
+    let tz = s.calls.ctx.ivr.timezone;
+    let number = match store.case_by_ticket(ticket).await {
+        Ok(Some(d)) => d.case.caller_number,
+        _ => String::new(),
+    };
+    let cases = match store.open_cases_for_number(&number).await {
+        Ok(list) => list
+            .into_iter()
+            .filter(|c| c.ticket != ticket)
+            .map(|c| {
+                let deadline = c
+                    .deadline
+                    .map(|d| d.with_timezone(&tz).format("%Y-%m-%d").to_string())
+                    .unwrap_or_default();
+                (
+                    c.ticket,
+                    m().status_label(c.status.as_str()).to_string(),
+                    deadline,
+                )
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let departments = match store.departments().await {
+        Ok(list) => list
+            .into_iter()
+            .filter(|d| d.active)
+            .map(|d| (d.code, d.name))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let pop = Pop {
+        m: m(),
+        csrf,
+        categories: CATEGORIES
+            .iter()
+            .map(|c| (*c, m().category_label(c).to_string()))
+            .collect(),
+        departments,
+        caller: mask_number(&number),
+        ticket,
+        queue,
+        path,
+        waited: format!("{} {}", waited_ms / 1000, m().seconds),
+        cases,
+    };
+    pop.render().unwrap_or_default()
+}
+
+/// The desk's live stream (htmx SSE): the screen pop when the agent's phone rings (`pop`)
+/// and the agent's state as it changes (`state`). The browser reconnects by itself.
+async fn desk_events(
+    State(s): State<AppState>,
+    user: PageUser,
+) -> axum::response::sse::Sse<
+    impl futures::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+> {
+    use crate::acd::LiveEvent;
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let mut rx = s.calls.ctx.acd.live.subscribe();
+    let ext = user.user.extension.clone().unwrap_or_default();
+    let stream = async_stream::stream! {
+        loop {
+            match rx.recv().await {
+                Ok(LiveEvent::Offer { agent, ticket, queue, path, waited_ms, .. }) if agent == ext => {
+                    let html = pop_html(&s, user.csrf(), (&ticket, &queue, &path), waited_ms).await;
+                    yield Ok(Event::default().event("pop").data(html.replace('\n', "")));
+                }
+                Ok(LiveEvent::Agent { agent, to, .. }) if agent == ext => {
+                    yield Ok(Event::default().event("state").data(m().state_label(&to)));
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => break,
+            }
+        }
+    };
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// The categories of a work order, as the API names them.
+const CATEGORIES: [&str; 6] = [
+    "consult",
+    "help",
+    "complaint",
+    "report",
+    "suggestion",
+    "praise",
+];
+
+#[derive(Deserialize)]
+struct CaseForm {
+    csrf: String,
+    #[serde(default)]
+    caller_name: String,
+    #[serde(default)]
+    location: String,
+    category: String,
+    subject: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    confidential: Option<String>,
+    action: String,
+    #[serde(default)]
+    department: String,
+    #[serde(default)]
+    mode: String,
+}
+
+fn non_empty(s: String) -> Option<String> {
+    let t = s.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+/// The desk's work-order form: the fields, then 当即答复 / 转办 / 转阅 — the API's store
+/// calls and checks; answers with a line for the form (htmx).
+async fn save_case(
+    State(s): State<AppState>,
+    user: PageUser,
+    Path(ticket): Path<String>,
+    Form(f): Form<CaseForm>,
+) -> Response {
+    use hotline_case::lifecycle::{Action, DispatchMode, Role};
+    if !user.check_csrf(&f.csrf) {
+        return (StatusCode::FORBIDDEN, "CSRF token mismatch").into_response();
+    }
+    if !matches!(user.user.role, Role::Agent | Role::Supervisor | Role::Admin) {
+        return (
+            StatusCode::FORBIDDEN,
+            "only agents and supervisors register work orders",
+        )
+            .into_response();
+    }
+    let ctx = &s.calls.ctx;
+    let actor = hotline_case::Actor::new(user.user.username.clone(), user.user.role);
+    let fail = |e: String| {
+        (
+            StatusCode::CONFLICT,
+            Html(format!(
+                "<p class=\"error\">{}: {}</p>",
+                m().refused,
+                askama_escape(&e)
+            )),
+        )
+            .into_response()
+    };
+    let Some(category) = hotline_case::Category::parse(&f.category) else {
+        return fail(format!("category `{}`", f.category));
+    };
+    let fields = hotline_case::CaseFields {
+        caller_name: non_empty(f.caller_name),
+        location: non_empty(f.location),
+        category: Some(category),
+        subject: non_empty(f.subject),
+        description: non_empty(f.description.clone()),
+        confidential: Some(f.confidential.is_some()),
+    };
+    if let Err(e) = ctx.store.update_case_fields(&ticket, fields, &actor).await {
+        return fail(e.to_string());
+    }
+    let action = match f.action.as_str() {
+        "answer" => Action::Answer {
+            summary: f.description.trim().to_string(),
+        },
+        "dispatch" | "forward" if f.department.is_empty() => {
+            return fail(m().department.clone());
+        }
+        "dispatch" => Action::Dispatch {
+            department: f.department.clone(),
+            mode: DispatchMode::parse(&f.mode).unwrap_or(DispatchMode::Phone),
+        },
+        "forward" => Action::Forward {
+            department: f.department.clone(),
+        },
+        other => return fail(format!("action `{other}`")),
+    };
+    match ctx
+        .store
+        .transition(
+            &ticket,
+            action,
+            &actor,
+            &ctx.calendar,
+            &ctx.policy,
+            chrono::Utc::now(),
+        )
+        .await
+    {
+        Ok(d) => {
+            let deadline = d
+                .case
+                .deadline
+                .map(|t| {
+                    t.with_timezone(&ctx.ivr.timezone)
+                        .format("%Y-%m-%d %H:%M")
+                        .to_string()
+                })
+                .unwrap_or_default();
+            Html(format!(
+                "<p id=\"case-saved\" class=\"saved\">{} · {} · {} {}</p>",
+                m().saved,
+                askama_escape(&ticket),
+                m().deadline_preview,
+                deadline
+            ))
+            .into_response()
+        }
+        Err(e) => fail(e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct DeadlineQuery {
+    mode: String,
+    #[serde(default)]
+    category: String,
+}
+
+/// The deadline a dispatch made now would get, shown before saving.
+async fn deadline_preview(
+    State(s): State<AppState>,
+    _user: PageUser,
+    axum::extract::Query(q): axum::extract::Query<DeadlineQuery>,
+) -> Response {
+    let ctx = &s.calls.ctx;
+    let mode = hotline_case::lifecycle::DispatchMode::parse(&q.mode)
+        .unwrap_or(hotline_case::lifecycle::DispatchMode::Phone);
+    let category = (!q.category.is_empty()).then_some(q.category.as_str());
+    let at = ctx
+        .policy
+        .deadline(&ctx.calendar, chrono::Utc::now(), mode, category)
+        .with_timezone(&ctx.ivr.timezone);
+    Html(at.format("%Y-%m-%d %H:%M").to_string()).into_response()
+}
+
+#[derive(Deserialize)]
+struct ControlForm {
+    csrf: String,
+    action: String,
+    #[serde(default)]
+    target: String,
+}
+
+/// The desk's call-control buttons: the same commands as `POST /api/calls/{ticket}/control`
+/// (an agent controls only the call it is on).
+async fn call_control(
+    State(s): State<AppState>,
+    user: PageUser,
+    Path(ticket): Path<String>,
+    Form(f): Form<ControlForm>,
+) -> Response {
+    use crate::call::{Command, CommandError};
+    use hotline_case::lifecycle::Role;
+    if !user.check_csrf(&f.csrf) {
+        return (StatusCode::FORBIDDEN, "CSRF token mismatch").into_response();
+    }
+    let agent = match user.user.role {
+        Role::Supervisor | Role::Admin => None,
+        Role::Agent => match user.user.extension.clone() {
+            Some(ext) => Some(ext),
+            None => return (StatusCode::FORBIDDEN, m().no_extension.clone()).into_response(),
+        },
+        _ => return (StatusCode::FORBIDDEN, "call control is for agents").into_response(),
+    };
+    let target = f.target.trim().to_string();
+    let cmd = match f.action.as_str() {
+        "hold" => Command::Hold,
+        "resume" => Command::Resume,
+        "transfer" if !target.is_empty() => Command::Transfer(target),
+        "consult" if !target.is_empty() => Command::Consult(target),
+        "complete" => Command::Complete,
+        "return" => Command::Return,
+        "conference" => Command::Conference,
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Html(format!("<span class=\"error\">{}</span>", m().ctl_target)),
+            )
+                .into_response()
+        }
+    };
+    match s.calls.command(&ticket, cmd, agent).await {
+        Ok(()) => {
+            Html(format!("<span id=\"control-done\">{}</span>", m().ctl_done)).into_response()
+        }
+        Err(e) => {
+            let code = match e {
+                CommandError::NoCall => StatusCode::NOT_FOUND,
+                CommandError::NotYours(_) => StatusCode::FORBIDDEN,
+                CommandError::Refused(_) => StatusCode::CONFLICT,
+            };
+            (
+                code,
+                Html(format!(
+                    "<span class=\"error\">{}: {}</span>",
+                    m().refused,
+                    askama_escape(&e.to_string())
+                )),
+            )
+                .into_response()
+        }
+    }
+}
