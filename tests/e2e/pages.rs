@@ -314,6 +314,27 @@ fn a_call_pops_at_the_desk_is_dispatched_and_replied_in_the_portal() {
     shot("10-desk-saved");
     call.wait().assert_success("caller");
     uas.wait().assert_success("agent");
+    // The state bar follows by itself: the call counted today, then a pause with a reason.
+    browser.wait_text("#calls-today", "1", WAIT);
+    browser.wait_text("#state", "话后处理", WAIT);
+    let left = browser.text("#wrap-up-left");
+    assert!(
+        left.starts_with("0:") && left != "0:00",
+        "the wrap-up countdown (30 s): {left:?}"
+    );
+    browser.click("#reason-choice option[value=meal]");
+    browser.click("#go-not-ready");
+    browser.wait_text("#reason", "用餐", WAIT);
+    assert!(
+        browser.exists("#case-form"),
+        "the pause reloaded the desk: the work order is gone"
+    );
+    let a = server.api_agent("1001");
+    assert_eq!(
+        (&a["state"], &a["reason"]),
+        (&"not_ready".into(), &"meal".into())
+    );
+    shot("10b-desk-paused");
 
     // The handler: the case with its deadline, the complainant hidden, then the reply.
     browser.click("form#logout button");

@@ -125,9 +125,21 @@ impl Browser {
 
     /// The rendered text of the first element matching `css` (panics if there is none).
     pub fn text(&self, css: &str) -> String {
-        self.run(&format!("text of {css}"), |c| async move {
-            c.find(Locator::Css(css)).await?.text().await
-        })
+        self.text_now(css)
+            .unwrap_or_else(|| panic!("no {css:?} at {}:\n{}", self.current_url(), self.source()))
+    }
+
+    /// The rendered text of the first element matching `css`, if one exists now. Found and
+    /// read in one script, so a live page swapping the element in between cannot make the
+    /// read fail (WebDriver's find-then-read can: "stale element reference").
+    fn text_now(&self, css: &str) -> Option<String> {
+        let script = "const e = document.querySelector(arguments[0]); \
+                      return e ? e.innerText : null;";
+        let v = self.run(&format!("text of {css}"), |c| async move {
+            c.execute(script, vec![Value::String(css.to_string())])
+                .await
+        });
+        v.as_str().map(|t| t.trim().to_string())
     }
 
     /// Whether some element matches `css` now.
@@ -145,12 +157,7 @@ impl Browser {
     pub fn wait_text(&self, css: &str, contains: &str, limit: Duration) -> String {
         let deadline = Instant::now() + limit;
         loop {
-            let seen = self.run(&format!("text of {css}"), |c| async move {
-                match c.find_all(Locator::Css(css)).await?.first() {
-                    Some(e) => e.text().await.map(Some),
-                    None => Ok(None),
-                }
-            });
+            let seen = self.text_now(css);
             match seen {
                 Some(text) if text.contains(contains) => return text,
                 _ if Instant::now() >= deadline => panic!(

@@ -48,6 +48,7 @@ const SYSTEM_ACTOR: &str = "system";
 const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
 mod callbacks;
+mod desk;
 mod recovery;
 mod registrations;
 mod report;

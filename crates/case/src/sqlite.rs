@@ -40,6 +40,7 @@ const MAX_CONNECTIONS: u32 = 8;
 const SYSTEM_ACTOR: &str = "system";
 
 mod callbacks;
+mod desk;
 mod recovery;
 mod registrations;
 mod report;

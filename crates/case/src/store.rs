@@ -1187,6 +1187,8 @@ fn is_contained_relative(path: &str) -> bool {
         && p.components().all(|c| matches!(c, Component::Normal(_)))
 }
 
+mod desk;
+pub use desk::AgentTally;
 pub(crate) mod recovery;
 mod registrations;
 mod security;

@@ -496,6 +496,19 @@ impl AcdService {
             .unwrap_or(Duration::from_secs(20))
     }
 
+    /// How long an agent's wrap-up lasts.
+    pub fn wrap_up(&self, agent: &AgentId) -> Duration {
+        self.settings
+            .get(agent)
+            .map(|s| s.wrap_up)
+            .unwrap_or(Duration::ZERO)
+    }
+
+    /// One agent as the supervisor sees it (state, since when, calls since login).
+    pub fn agent_snapshot(&self, agent: &AgentId) -> Option<hotline_acd::AgentSnapshot> {
+        self.snapshot().agents.into_iter().find(|a| &a.id == agent)
+    }
+
     /// Queues and agents as the supervisor sees them.
     pub fn snapshot(&self) -> Snapshot {
         self.router().snapshot(self.now())

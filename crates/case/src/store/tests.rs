@@ -1256,6 +1256,24 @@ async fn acd_lifecycle_computes_wait_talk_and_wrap_up(db: Db) {
     assert_eq!(row.talk_ms, Some(180_000));
     assert_eq!(row.wrap_up_ms, Some(30_000));
 
+    // The desk's "calls today": counted by when the agent answered, the span's end excluded.
+    let tally = |from, to| store.agent_answered_between("1001", from, to);
+    assert_eq!(
+        tally(t0, answered + secs(1)).await.unwrap(),
+        AgentTally {
+            answered: 1,
+            talk_ms: 180_000
+        }
+    );
+    assert_eq!(tally(t0, answered).await.unwrap(), AgentTally::default());
+    assert_eq!(
+        store
+            .agent_answered_between("1002", t0, answered + secs(1))
+            .await
+            .unwrap(),
+        AgentTally::default()
+    );
+
     // The case's audit trail tells the story, with the agent and the reason.
     let detail = store.case_by_ticket(&opened.ticket).await.unwrap().unwrap();
     let trail: Vec<(&str, Option<&str>)> = detail

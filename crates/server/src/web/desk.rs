@@ -22,6 +22,7 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/desk", get(desk))
         .route("/desk/state", post(desk_state))
+        .route("/desk/statebar", get(statebar))
         .route("/desk/events", get(desk_events))
         .route("/desk/case/{ticket}", post(save_case))
         .route("/desk/deadline", get(deadline_preview))
@@ -34,74 +35,167 @@ struct DeskPage<'a> {
     m: &'a Messages,
     name: &'a str,
     csrf: String,
+    /// The state bar, rendered by [`StateBar`].
+    statebar: String,
+}
+
+/// The state bar: the agent's state and what it has done today. Re-fetched whenever the
+/// agent's state changes (the desk's live stream).
+#[derive(Template)]
+#[template(path = "statebar.html")]
+struct StateBar<'a> {
+    m: &'a Messages,
+    csrf: String,
     extension: Option<&'a str>,
     state: &'a str,
     state_label: &'a str,
+    /// The not-ready reason's name (configured), or the system's code.
     reason: Option<String>,
+    /// (code, name) of the configured not-ready reasons.
+    reasons: Vec<(String, String)>,
+    /// When the state began (Unix ms), for the page's clock; and how long ago (m:ss).
+    since_ms: i64,
+    in_state: String,
+    /// When the wrap-up ends (Unix ms) and how long is left (m:ss), during wrap-up.
+    wrap_up_until: Option<(i64, String)>,
+    /// Calls answered today and their talk time (minutes).
+    calls_today: u64,
+    talk_minutes: u64,
     error: Option<String>,
 }
 
-fn desk_page(s: &AppState, user: &PageUser, error: Option<String>) -> Response {
+/// m:ss.
+fn clock(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    format!("{}:{:02}", s / 60, s % 60)
+}
+
+async fn statebar_html(s: &AppState, user: &PageUser, error: Option<String>) -> String {
+    let ctx = &s.calls.ctx;
     let ext = user.user.extension.as_deref();
-    let (state, reason) = ext
-        .and_then(|e| {
-            s.calls
-                .ctx
-                .acd
-                .agent_state(&hotline_acd::AgentId(e.to_string()))
-        })
-        .map(|st| crate::acd::state_name(&st))
+    let live = ext.and_then(|e| ctx.acd.agent_snapshot(&hotline_acd::AgentId(e.to_string())));
+    let (state, reason) = live
+        .as_ref()
+        .map(|a| crate::acd::state_name(&a.state))
         .unwrap_or(("logged_out", None));
-    render(DeskPage {
+    let agents = &ctx.cfg.agents;
+    let reason = reason.map(|r| agents.reason(&r).map_or(r, |x| x.name.clone()));
+    let now = chrono::Utc::now();
+    let in_state_ms = live
+        .as_ref()
+        .map_or(0, |a| ctx.acd.now().saturating_sub(a.since) as i64);
+    let since_ms = now.timestamp_millis() - in_state_ms;
+    let wrap_up_until = (state == "wrap_up").then(|| {
+        let total = ext.map_or(0, |e| {
+            ctx.acd
+                .wrap_up(&hotline_acd::AgentId(e.to_string()))
+                .as_millis() as i64
+        });
+        let left = (total - in_state_ms).max(0);
+        (now.timestamp_millis() + left, clock(left))
+    });
+    // Today, from local midnight.
+    let tz = ctx.ivr.timezone;
+    let midnight = now
+        .with_timezone(&tz)
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .and_then(|t| t.and_local_timezone(tz).earliest())
+        .map_or(now, |t| t.with_timezone(&chrono::Utc));
+    let tally = match ext {
+        Some(e) => ctx
+            .store
+            .agent_answered_between(e, midnight, now + chrono::Duration::seconds(1))
+            .await
+            .unwrap_or_default(),
+        None => Default::default(),
+    };
+    StateBar {
         m: m(),
-        name: &user.user.name,
         csrf: user.csrf(),
         extension: ext,
         state,
         state_label: m().state_label(state),
         reason,
+        reasons: agents
+            .not_ready_reasons
+            .iter()
+            .map(|r| (r.code.clone(), r.name.clone()))
+            .collect(),
+        since_ms,
+        in_state: clock(in_state_ms),
+        wrap_up_until,
+        calls_today: tally.answered,
+        talk_minutes: tally.talk_ms / 60_000,
         error,
+    }
+    .render()
+    .unwrap_or_default()
+}
+
+async fn desk_page(s: &AppState, user: &PageUser, error: Option<String>) -> Response {
+    render(DeskPage {
+        m: m(),
+        name: &user.user.name,
+        csrf: user.csrf(),
+        statebar: statebar_html(s, user, error).await,
     })
 }
 
 async fn desk(State(s): State<AppState>, user: PageUser) -> Response {
-    desk_page(&s, &user, None)
+    desk_page(&s, &user, None).await
+}
+
+/// `GET /desk/statebar`: the state bar alone (fetched when the state changes).
+async fn statebar(State(s): State<AppState>, user: PageUser) -> Response {
+    Html(statebar_html(&s, &user, None).await).into_response()
 }
 
 #[derive(Deserialize)]
 struct StateForm {
     csrf: String,
     state: String,
+    #[serde(default)]
+    reason: String,
 }
 
-/// The desk's state buttons: the API's checks, then the desk again.
+/// The desk's state buttons: the API's checks, then the state bar again (htmx, the rest of
+/// the desk untouched: a form being filled in stays) or the whole desk (no script).
 async fn desk_state(
     State(s): State<AppState>,
     user: PageUser,
+    headers: axum::http::HeaderMap,
     Form(f): Form<StateForm>,
 ) -> Response {
     if !user.check_csrf(&f.csrf) {
         return (StatusCode::FORBIDDEN, "CSRF token mismatch").into_response();
     }
+    let refused = change_state(&s, &user, &f).await.err();
+    if headers.contains_key("hx-request") {
+        return Html(statebar_html(&s, &user, refused).await).into_response();
+    }
+    match refused {
+        None => Redirect::to("/desk").into_response(),
+        Some(why) => desk_page(&s, &user, Some(why)).await,
+    }
+}
+
+/// Changes the desk user's agent as the form asks; the refusal in the desk's words.
+async fn change_state(s: &AppState, user: &PageUser, f: &StateForm) -> Result<(), String> {
     let Some(ext) = user.user.extension.clone() else {
-        return desk_page(&s, &user, Some(m().no_extension.clone()));
+        return Err(m().no_extension.clone());
     };
-    let by = By::User(&user.user.username);
     let auth = crate::http::auth::Auth {
         user: user.user.clone(),
         token: user.token.clone(),
     };
-    let done = match auth.require_agent_control(&ext) {
-        Ok(()) => crate::http::change_agent_state(&s.calls.ctx, &ext, &f.state, None, by)
-            .await
-            .map(|_| ()),
-        Err(e) => Err(e),
-    };
-    match done {
-        Ok(()) => Redirect::to("/desk").into_response(),
-        // The API's refusals, in the desk's words.
+    auth.require_agent_control(&ext).map_err(|e| e.message)?;
+    let reason = (!f.reason.is_empty()).then_some(f.reason.as_str());
+    let by = By::User(&user.user.username);
+    match crate::http::change_agent_state(&s.calls.ctx, &ext, &f.state, reason, by).await {
+        Ok(_) => Ok(()),
         Err(e) if e.status == StatusCode::CONFLICT && f.state == "ready" => {
-            desk_page(&s, &user, Some(m().not_registered.clone()))
+            Err(m().not_registered.clone())
         }
         Err(e) if e.status == StatusCode::CONFLICT && f.state == "not_ready" => {
             let logged_out = s
@@ -110,14 +204,13 @@ async fn desk_state(
                 .acd
                 .agent_state(&hotline_acd::AgentId(ext.clone()))
                 .is_none_or(|st| st == hotline_acd::AgentState::LoggedOut);
-            let why = if logged_out {
-                &m().state_logged_out
+            Err(if logged_out {
+                m().state_logged_out.clone()
             } else {
-                &m().cannot_pause
-            };
-            desk_page(&s, &user, Some(why.clone()))
+                m().cannot_pause.clone()
+            })
         }
-        Err(e) => desk_page(&s, &user, Some(e.message)),
+        Err(e) => Err(e.message),
     }
 }
 

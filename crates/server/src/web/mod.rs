@@ -156,6 +156,7 @@ async fn asset(Path(file): Path<String>) -> Response {
             "text/javascript",
         ),
         "hotline.css" => (include_str!("../../static/hotline.css"), "text/css"),
+        "desk.js" => (include_str!("../../static/desk.js"), "text/javascript"),
         _ => return (StatusCode::NOT_FOUND, "no such file").into_response(),
     };
     (
