@@ -856,3 +856,68 @@ fn an_agent_on_a_callback_has_the_same_call_control() {
         "{held:#}"
     );
 }
+
+/// The finding: the agent of a callback heard "回拨任务,正在接通市民" and then the citizen,
+/// without having heard what the citizen's voicemail said. Now the voicemail plays to the
+/// agent while the citizen's phone rings: here the citizen never answers (the gateway lets
+/// it ring), and the agent's phone receives the voicemail's 2 s of 1 kHz tone.
+#[test]
+fn the_callback_agent_hears_the_voicemail_while_the_citizen_rings() {
+    use hotline_e2e::audio::{power_share_at, rms, ulaw_decode};
+    use hotline_e2e::uac::Phone;
+    let gw_port = hotline_e2e::ports::free_port();
+    let agent = AgentSpec::new("1006", "agent:3").max_ring(10).wrap_up(1);
+    let server = Server::start(ServerOptions {
+        hours: Hours::Closed,
+        agents: vec![agent.clone()],
+        // The citizen's phone rings long enough for the whole voicemail.
+        extra_config: callback_config(gw_port, ALL_DAY, "off")
+            .replace("ring_secs = 3", "ring_secs = 12"),
+        ..Default::default()
+    });
+    let token = server.supervisor_token();
+    leave_voicemail(&server);
+    let id = only_task(&server, &token)["id"].as_i64().unwrap();
+    let gateway = gateway(&server, gw_port, "gw_no_answer.xml").spawn(&server);
+    let media = RtpSink::bind(server.ports.base + 64);
+    let mut phone = Phone::bind(server.sip, "1006", &agent.password, 0, media.port);
+    assert_eq!(phone.register(300), Some(200), "{}", phone.trace_text());
+    let (status, body) = server.api_post_authorized(
+        &format!("/api/callbacks/{id}/start"),
+        &json!({ "extension": "1006" }),
+        &token,
+    );
+    assert_eq!(status, 202, "{body}");
+    let call = phone
+        .answer(Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("the agent's phone did not ring\n{}", phone.trace_text()));
+    assert!(
+        phone.wait_ended(&[call], Duration::from_secs(40)),
+        "the callback did not end\n{}",
+        phone.trace_text()
+    );
+    gateway
+        .wait()
+        .assert_success("the citizen's phone rang unanswered");
+    // 50 ms blocks of the agent's audio that are the voicemail's tone.
+    let pcm: Vec<i16> = media
+        .packets()
+        .iter()
+        .filter(|p| p.pt == 0)
+        .flat_map(|p| p.payload.iter().map(|&b| ulaw_decode(b)))
+        .collect();
+    let tone_secs = pcm
+        .chunks(400)
+        .filter(|f| f.len() == 400 && rms(f) > 300.0 && power_share_at(f, 1000.0) > 0.8)
+        .count() as f64
+        * 0.05;
+    assert!(
+        (1.5..=2.5).contains(&tone_secs),
+        "the agent heard {tone_secs:.2} s of the voicemail's 2 s tone (of {:.1} s received)",
+        pcm.len() as f64 / 8000.0
+    );
+    let t = wait_task(&server, &token, id, Duration::from_secs(10), |t| {
+        t["last_result"] == "no_answer"
+    });
+    assert_eq!(t["last_result"], "no_answer", "{t:#}");
+}

@@ -378,11 +378,18 @@ impl Callback {
             self.phase = Phase::Done;
             return;
         };
+        // "Callback, connecting the citizen", then — while the citizen's phone rings — the
+        // citizen's own voicemail, so the agent knows what the call is about when they
+        // answer (cut short by the answer, or by "not reached").
+        let mut clips = self
+            .ctx
+            .prompt_list(&self.ctx.ivr.callback_prompts.connecting);
+        if let Some(voicemail) = self.voicemail().await {
+            clips.push(Arc::new(hotline_media::Prompt::silence(400)));
+            clips.push(voicemail);
+        }
         if let Some(a) = self.agent_leg() {
-            a.media.play(
-                self.ctx
-                    .prompt_list(&self.ctx.ivr.callback_prompts.connecting),
-            );
+            a.media.play(clips);
         }
         self.phase = Phase::Dialling;
         tracing::info!(number = %self.task.number, "agent answered; dialling the citizen");
@@ -480,6 +487,30 @@ impl Callback {
             .await
         {
             self.task = t;
+        }
+    }
+
+    /// The latest voicemail the citizen left on the task's case, to play to the agent.
+    async fn voicemail(&self) -> Option<Arc<hotline_media::Prompt>> {
+        let detail = match self.ctx.store.case_by_ticket(&self.task.ticket).await {
+            Ok(Some(d)) => d,
+            _ => return None,
+        };
+        let rec = detail
+            .recordings
+            .iter()
+            .rev()
+            .find(|r| r.kind == RecordingKind::Voicemail)?;
+        let path = self.ctx.recordings.join(&rec.path);
+        let loaded =
+            tokio::task::spawn_blocking(move || hotline_media::Prompt::from_wav(&path)).await;
+        match loaded {
+            Ok(Ok(p)) => Some(Arc::new(p)),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, recording = %rec.path, "cannot play the voicemail to the agent");
+                None
+            }
+            Err(_) => None,
         }
     }
 
