@@ -19,6 +19,7 @@ mod hostile_network;
 mod pages;
 mod prompts;
 mod report;
+mod reports_page;
 mod robustness;
 mod status;
 mod transactions;

@@ -13,9 +13,11 @@
 //! - `/portal`: the departments' 承办单位 page ([`portal`]).
 //! - `/static/…`: the vendored assets, cached a day.
 
+pub mod chart;
 pub mod desk;
 pub mod messages;
 pub mod portal;
+pub mod reports;
 pub mod session;
 pub mod wallboard;
 
@@ -44,6 +46,9 @@ pub fn router() -> Router<AppState> {
         .route("/wallboard", get(wallboard::page))
         .route("/wallboard/board", get(wallboard::board))
         .route("/wallboard/events", get(wallboard::events))
+        .route("/reports", get(reports::page))
+        .route("/reports/daily.csv", get(reports::daily_csv))
+        .route("/reports/daily.xlsx", get(reports::daily_xlsx))
         .route("/static/{file}", get(asset))
 }
 

@@ -11,7 +11,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use hotline_case::lifecycle::Role;
-use std::fmt::Write;
 
 /// 接通率 target: green at or above, amber within 10 points, red below.
 pub const ANSWER_RATE_TARGET: f64 = 0.90;
@@ -23,6 +22,8 @@ pub const SERVICE_LEVEL_TARGET: f64 = 0.80;
 struct Wall<'a> {
     m: &'a Messages,
     name: &'a str,
+    /// Whether the viewer may open the reports (a link in the header).
+    reports: bool,
     board: String,
 }
 
@@ -70,42 +71,26 @@ pub fn colour(v: Option<f64>, target: f64) -> &'static str {
 
 /// Bars per hour: today (solid) next to the same weekday last week (light).
 pub fn hourly_chart(today: &[i64], last_week: &[i64]) -> String {
-    let (w, h, pad) = (960.0, 220.0, 24.0);
-    let max = today
-        .iter()
-        .chain(last_week)
-        .copied()
-        .max()
-        .unwrap_or(0)
-        .max(1) as f64;
-    let slot = (w - 2.0 * pad) / 24.0;
-    let mut svg = format!(
-        r#"<svg class="chart" id="wb-chart" viewBox="0 0 {w} {h}" role="img" xmlns="http://www.w3.org/2000/svg">"#
-    );
-    for hour in 0..24 {
-        let x = pad + hour as f64 * slot;
-        for (i, (v, fill)) in [
-            (last_week.get(hour).copied().unwrap_or(0), "#c9d6e8"),
-            (today.get(hour).copied().unwrap_or(0), "#1f6feb"),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let bh = (h - 2.0 * pad) * v as f64 / max;
-            let bx = x + 2.0 + i as f64 * (slot / 2.0 - 2.0);
-            let _ = write!(
-                svg,
-                r#"<rect x="{bx:.1}" y="{:.1}" width="{:.1}" height="{bh:.1}" fill="{fill}"><title>{hour}:00 {v}</title></rect>"#,
-                h - pad - bh,
-                slot / 2.0 - 3.0
-            );
-        }
-        if hour % 3 == 0 {
-            let _ = write!(svg, r#"<text x="{x:.1}" y="{:.1}">{hour}</text>"#, h - 6.0);
-        }
-    }
-    svg.push_str("</svg>");
-    svg
+    use super::chart::{columns, Series, Slot, BLUE, PALE};
+    let slots: Vec<Slot> = (0..24)
+        .map(|hour| Slot {
+            tick: (hour % 3 == 0).then(|| hour.to_string()),
+            name: format!("{hour}:00"),
+        })
+        .collect();
+    let series = [
+        Series {
+            name: "",
+            colour: PALE,
+            values: last_week,
+        },
+        Series {
+            name: "",
+            colour: BLUE,
+            values: today,
+        },
+    ];
+    columns("wb-chart", &slots, &series)
 }
 
 async fn board_html(s: &AppState) -> String {
@@ -177,6 +162,7 @@ pub async fn page(State(s): State<AppState>, user: PageUser) -> Response {
     let wall = Wall {
         m: m(),
         name: &user.user.name,
+        reports: matches!(user.user.role, Role::Supervisor | Role::Admin),
         board: board_html(&s).await,
     };
     match wall.render() {
