@@ -381,3 +381,117 @@ fn a_call_pops_at_the_desk_is_dispatched_and_replied_in_the_portal() {
 
 /// The number the e2e callers ring from.
 const CALLER: &str = "13800138000";
+
+/// The desk's callback worklist: a voicemail left at night is on it with a player for the
+/// recording (served to the page, its reading audited), "call now" says why it cannot dial
+/// without an outbound trunk, a call made by hand gets its result recorded, and the task
+/// is moved to a new time.
+#[test]
+fn the_desk_worklist_plays_a_voicemail_records_a_result_and_reschedules() {
+    use hotline_e2e::flows::prompts_ms;
+    use hotline_e2e::pcap::{self, Segment};
+    let spec = AgentSpec::new("1001", "agent:3");
+    let server = Server::start(ServerOptions {
+        agents: vec![spec.clone()],
+        hours: hotline_e2e::Hours::Closed,
+        ..Default::default()
+    });
+    server.user_token("li", "agent", &["--extension", "1001"]);
+    // A citizen leaves a voicemail at night.
+    let record_at = prompts_ms(&["welcome", "emergency", "closed", "voicemail", "beep"]);
+    pcap::write(
+        &server.dir().join("caller.pcap"),
+        &[
+            Segment::Silence {
+                ms: record_at + 600,
+            },
+            Segment::Tone {
+                freq: 1000.0,
+                ms: 2000,
+            },
+        ],
+    );
+    let sink = RtpSink::bind(server.ports.base + 60);
+    let run = hotline_e2e::Sipp::new("uac_hangup_while_recording.xml")
+        .key("sink_port", sink.port)
+        .key("caller", CALLER)
+        .set("bye_at_ms", record_at + 600 + 2400)
+        .timeout(Duration::from_secs(90))
+        .run(&server);
+    run.assert_success("voicemail call");
+    let ticket = run.x_ticket().expect("the voicemail's ticket");
+
+    let base = format!("http://{}", server.http);
+    let browser = Browser::start();
+    browser.goto(&format!("{base}/login"));
+    log_in(&browser, "li", "li-pass-1");
+    wait_path(&browser, &base, "/desk");
+    // The task shows up (its voicemail's row is written as the call ends).
+    let deadline = Instant::now() + WAIT;
+    while !browser.exists("#worklist tr[id^=task-]") {
+        assert!(Instant::now() < deadline, "no task:\n{}", browser.source());
+        std::thread::sleep(Duration::from_millis(200));
+        browser.goto(&format!("{base}/desk"));
+    }
+    let row = browser.text("#worklist tbody tr");
+    assert!(row.contains(&ticket), "{row}");
+    assert!(row.contains("138****8000") && row.contains("留言"), "{row}");
+    assert!(!browser.source().contains(CALLER), "the whole number shows");
+    // The player's recording: a WAV the browser may fetch with its session.
+    let fetched = browser.execute(
+        "const a = document.querySelector('#worklist audio'); \
+         const x = new XMLHttpRequest(); x.open('GET', a.src, false); x.send(); \
+         return [x.status, x.getResponseHeader('content-type'), x.responseText.slice(0, 4)];",
+    );
+    assert_eq!(fetched[0], 200, "{fetched}");
+    assert_eq!(fetched[2], "RIFF", "{fetched}");
+    browser.screenshot(&server.dir().join("13-desk-worklist.png"));
+    let case = server.case_show(&ticket);
+    assert!(
+        case["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "recording_read"),
+        "the desk's playing is audited: {case:#}"
+    );
+
+    // No outbound trunk here: "call now" says so and changes nothing.
+    browser.click("#worklist button[value=start]");
+    let note = browser.wait_text("#cb-note", "", WAIT);
+    assert!(note.contains("trunk.outbound"), "{note}");
+    // A call made by hand: no answer, noted.
+    browser.click("#worklist select[name=result] option[value=no_answer]");
+    browser.fill("#worklist input[name=note]", "下午再打");
+    browser.click("#worklist button[value=result]");
+    browser.wait_text("#cb-note", "已完成", WAIT);
+    let (_, tasks) = server.api_sup("/api/callbacks?all=true");
+    let task = tasks[0].clone();
+    assert_eq!(
+        (&task["attempts"], &task["last_result"]),
+        (&1.into(), &"no_answer".into()),
+        "{task:#}"
+    );
+    // A new time, tomorrow 10:00 (the field's local time, the hotline's zone: UTC+8).
+    let shanghai = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let id = task["id"].as_i64().unwrap();
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
+        .with_timezone(&shanghai)
+        .format("%Y-%m-%dT10:00")
+        .to_string();
+    browser.execute(&format!(
+        "document.querySelector('#task-{id} input[name=at]').value = '{tomorrow}'; return 1;"
+    ));
+    browser.click(&format!("#task-{id} button[value=reschedule]"));
+    // (The note already says 已完成 from the result: wait for the row to change.)
+    let shown = tomorrow[5..].replace('T', " ");
+    browser.wait_text(&format!("#task-{id}.later .due"), &shown, WAIT);
+    let (_, task) = server.api_sup(&format!("/api/callbacks/{id}"));
+    let due = chrono::DateTime::parse_from_rfc3339(task["next_attempt_at"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&shanghai)
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    assert_eq!(due, tomorrow, "{task:#}");
+    browser.screenshot(&server.dir().join("14-desk-worklist-rescheduled.png"));
+}

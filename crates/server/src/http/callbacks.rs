@@ -100,7 +100,7 @@ pub async fn show(
 #[serde(deny_unknown_fields)]
 pub struct StartBody {
     /// The agent whose softphone rings first (the one at the desktop).
-    extension: String,
+    pub(crate) extension: String,
 }
 
 /// `POST /api/callbacks/{id}/start`: call this pending task now, agent first: the named
@@ -185,10 +185,10 @@ pub async fn claim(
 #[serde(deny_unknown_fields)]
 pub struct AttemptBody {
     /// reached, no_answer, busy, rejected or wrong_number.
-    result: String,
-    note: Option<String>,
+    pub(crate) result: String,
+    pub(crate) note: Option<String>,
     /// Minutes until the next attempt after a failed one (default 30).
-    retry_minutes: Option<u32>,
+    pub(crate) retry_minutes: Option<u32>,
 }
 
 /// `POST /api/callbacks/{id}/attempt`: how the attempt on a claimed task ended.
@@ -224,9 +224,9 @@ pub async fn attempt(
 #[serde(deny_unknown_fields)]
 pub struct RescheduleBody {
     /// When to call, RFC 3339.
-    at: DateTime<Utc>,
+    pub(crate) at: DateTime<Utc>,
     /// For a failed task: how many more attempts it gets (default 1, at most 20).
-    attempts: Option<u32>,
+    pub(crate) attempts: Option<u32>,
 }
 
 /// `POST /api/callbacks/{id}/reschedule`: due again at `at`. A failed task is reopened

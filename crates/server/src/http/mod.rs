@@ -17,11 +17,11 @@
 //! OpenAPI document (`crates/server/openapi.json`) is tested against.
 
 pub(crate) mod auth;
-mod callbacks;
+pub(crate) mod callbacks;
 mod calls;
 pub(crate) mod cases;
 mod departments;
-mod error;
+pub(crate) mod error;
 mod listener;
 mod openapi;
 mod operator;

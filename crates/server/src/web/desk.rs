@@ -27,6 +27,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/desk/case/{ticket}", post(save_case))
         .route("/desk/deadline", get(deadline_preview))
         .route("/desk/call/{ticket}", post(call_control))
+        .merge(super::worklist::routes())
 }
 
 #[derive(Template)]

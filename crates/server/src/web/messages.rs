@@ -35,6 +35,29 @@ pub struct Messages {
     pub talk_today: String,
     pub minutes: String,
     pub reason: String,
+    pub cb_title: String,
+    pub cb_none: String,
+    pub cb_reason: String,
+    pub cb_waited: String,
+    pub cb_due: String,
+    pub cb_attempts: String,
+    pub cb_voicemail: String,
+    pub cb_call_now: String,
+    pub cb_calling: String,
+    pub cb_result: String,
+    pub cb_record: String,
+    pub cb_note: String,
+    pub cb_reschedule: String,
+    pub cb_done: String,
+    pub cb_bad_time: String,
+    pub cb_res_reached: String,
+    pub cb_res_no_answer: String,
+    pub cb_res_busy: String,
+    pub cb_res_rejected: String,
+    pub cb_res_wrong_number: String,
+    pub cb_reason_voicemail: String,
+    pub cb_reason_callback_requested: String,
+    pub cb_reason_revisit: String,
     pub refused: String,
     pub not_registered: String,
     pub cannot_pause: String,
@@ -229,6 +252,26 @@ impl Messages {
     /// How a work-order state (as the API names it) reads; the code itself if unknown.
     pub fn status_label<'a>(&'a self, status: &'a str) -> &'a str {
         self.case_status.get(status).map_or(status, String::as_str)
+    }
+
+    /// How a callback task's reason (`CallbackReason::as_str`) reads.
+    pub fn callback_reason(&self, r: &str) -> &str {
+        match r {
+            "voicemail" => &self.cb_reason_voicemail,
+            "callback_requested" => &self.cb_reason_callback_requested,
+            _ => &self.cb_reason_revisit,
+        }
+    }
+
+    /// How a callback attempt's result (`CallbackResult::as_str`) reads.
+    pub fn callback_result(&self, r: &str) -> &str {
+        match r {
+            "reached" => &self.cb_res_reached,
+            "no_answer" => &self.cb_res_no_answer,
+            "busy" => &self.cb_res_busy,
+            "rejected" => &self.cb_res_rejected,
+            _ => &self.cb_res_wrong_number,
+        }
     }
 
     /// How an agent state (as `/api/agents` names it) reads on the page.

@@ -20,6 +20,7 @@ pub mod portal;
 pub mod reports;
 pub mod session;
 pub mod wallboard;
+pub mod worklist;
 
 use crate::http::auth::{check_login, LoginRefused};
 use crate::http::AppState;
