@@ -241,6 +241,23 @@ fn a_call_pops_at_the_desk_is_dispatched_and_replied_in_the_portal() {
         &serde_json::json!({ "action": "dispatch", "department": "housing", "mode": "phone" }),
     );
     assert_eq!(status, 200, "{body}");
+    // And one answered on the spot, settled.
+    let (status, made) = server.api_post_sup(
+        "/api/cases",
+        &serde_json::json!({
+            "caller_number": CALLER,
+            "channel": "phone",
+            "category": "consult",
+            "subject": "公积金提取",
+        }),
+    );
+    assert_eq!(status, 201, "{made}");
+    let settled = made["case"]["ticket"].as_str().unwrap().to_string();
+    let (status, body) = server.api_post_sup(
+        &format!("/api/cases/{settled}/transitions"),
+        &serde_json::json!({ "action": "answer", "summary": "告知提取条件" }),
+    );
+    assert_eq!(status, 200, "{body}");
 
     let base = format!("http://{}", server.http);
     let browser = Browser::start();
@@ -285,6 +302,10 @@ fn a_call_pops_at_the_desk_is_dispatched_and_replied_in_the_portal() {
     let cases = browser.text("#pop-cases");
     assert!(cases.contains(&earlier), "the earlier case: {cases}");
     assert!(cases.contains("已转办"), "its state: {cases}");
+    assert!(
+        cases.contains(&settled) && cases.contains("已当即答复"),
+        "the recent settled case: {cases}"
+    );
     shot("8-desk-pop");
 
     // The agent writes the complaint up and dispatches it, the deadline shown first.

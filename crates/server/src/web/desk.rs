@@ -228,8 +228,20 @@ struct Pop<'a> {
     queue: &'a str,
     path: &'a str,
     waited: String,
-    /// (ticket, state, deadline) of the caller's other open cases.
-    cases: Vec<(String, String, String)>,
+    /// The caller's other open cases, then their latest settled ones.
+    cases: Vec<PopCase>,
+}
+
+/// How many settled cases of the caller the pop shows besides the open ones.
+const RECENT_CASES: usize = 3;
+
+/// One of the caller's earlier cases in the screen pop.
+struct PopCase {
+    ticket: String,
+    status: String,
+    deadline: String,
+    /// Its recordings (ids), to play (`/desk/recording/{ticket}/{id}`).
+    recordings: Vec<i64>,
 }
 
 /// A number as the desk shows it: the middle digits hidden (138****8000).
@@ -266,24 +278,44 @@ async fn pop_html(
         Ok(Some(d)) => d.case.caller_number,
         _ => String::new(),
     };
-    let cases = match store.open_cases_for_number(&number).await {
-        Ok(list) => list
-            .into_iter()
-            .filter(|c| c.ticket != ticket)
-            .map(|c| {
-                let deadline = c
-                    .deadline
-                    .map(|d| d.with_timezone(&tz).format("%Y-%m-%d").to_string())
-                    .unwrap_or_default();
-                (
-                    c.ticket,
-                    m().status_label(c.status.as_str()).to_string(),
-                    deadline,
-                )
+    // The caller's open cases, then their latest settled ones; each with its recordings.
+    let mut found = store
+        .open_cases_for_number(&number)
+        .await
+        .unwrap_or_default();
+    if !number.is_empty() {
+        let recent = store
+            .search_cases(&hotline_case::CaseQuery {
+                caller_number: Some(number.clone()),
+                limit: 10,
+                ..Default::default()
             })
-            .collect(),
-        Err(_) => Vec::new(),
-    };
+            .await
+            .unwrap_or_default();
+        found.extend(
+            recent
+                .into_iter()
+                .filter(|c| c.status.is_final())
+                .take(RECENT_CASES),
+        );
+    }
+    let mut cases = Vec::new();
+    for c in found.into_iter().filter(|c| c.ticket != ticket) {
+        let deadline = c
+            .deadline
+            .map(|d| d.with_timezone(&tz).format("%Y-%m-%d").to_string())
+            .unwrap_or_default();
+        let recordings = match store.case_by_ticket(&c.ticket).await {
+            Ok(Some(d)) => d.recordings.iter().map(|r| r.id.0).collect(),
+            _ => Vec::new(),
+        };
+        cases.push(PopCase {
+            status: m().status_label(c.status.as_str()).to_string(),
+            ticket: c.ticket,
+            deadline,
+            recordings,
+        });
+    }
     let departments = match store.departments().await {
         Ok(list) => list
             .into_iter()

@@ -41,6 +41,8 @@ struct Board<'a> {
     answer_target: String,
     service_target: String,
     overdue: i64,
+    /// (department's name, overdue cases) of those holding any, most first.
+    overdue_by_department: Vec<(String, i64)>,
     /// (name, waiting, longest wait s, ready, on call, wrap-up, not ready)
     queues: Vec<(String, usize, u64, usize, usize, usize, usize)>,
     chart: String,
@@ -131,6 +133,19 @@ async fn board_html(s: &AppState) -> String {
             (None, 0)
         }
     };
+    // The departments holding overdue cases, most first.
+    let mut overdue_by_department: Vec<(String, i64)> = report
+        .as_ref()
+        .map(|r| {
+            r.cases
+                .by_department
+                .iter()
+                .filter(|d| d.overdue > 0)
+                .map(|d| (d.name.clone(), d.overdue))
+                .collect()
+        })
+        .unwrap_or_default();
+    overdue_by_department.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let board = Board {
         m: m(),
         offered: c.map_or(0, |c| c.offered),
@@ -148,6 +163,7 @@ async fn board_html(s: &AppState) -> String {
         answer_target: percent(Some(ANSWER_RATE_TARGET)),
         service_target: percent(Some(SERVICE_LEVEL_TARGET)),
         overdue,
+        overdue_by_department,
         queues,
         chart,
     };
@@ -215,5 +231,40 @@ mod tests {
         let svg = hourly_chart(&today, &[3; 24]);
         assert_eq!(svg.matches("<rect").count(), 48);
         assert!(svg.contains("<title>9:00 12</title>") && svg.contains("<title>9:00 3</title>"));
+    }
+
+    #[test]
+    fn overdue_cases_are_listed_by_department_only_when_there_are_some() {
+        use askama::Template;
+        let board = |overdue_by_department| super::Board {
+            m: super::m(),
+            offered: 0,
+            answered: 0,
+            abandoned: 0,
+            within15: 0,
+            answer_rate: (String::new(), ""),
+            service_level: (String::new(), ""),
+            answer_target: String::new(),
+            service_target: String::new(),
+            overdue: 3,
+            overdue_by_department,
+            queues: Vec::new(),
+            chart: String::new(),
+        };
+        let html = board(vec![("市住建局".into(), 2), ("市水务局".into(), 1)])
+            .render()
+            .unwrap();
+        let table = html
+            .split("wb-overdue-departments")
+            .nth(1)
+            .expect("the table");
+        let (a, b) = (
+            table.find("市住建局").unwrap(),
+            table.find("市水务局").unwrap(),
+        );
+        assert!(a < b, "most first: {table}");
+        assert!(table.contains("<td class=\"bad\">2</td>"), "{table}");
+        let html = board(Vec::new()).render().unwrap();
+        assert!(!html.contains("wb-overdue-departments"), "{html}");
     }
 }
