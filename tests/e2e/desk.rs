@@ -247,3 +247,98 @@ fn request(server: &Server, raw: &str) -> (u16, String) {
         .unwrap_or_default();
     (status, body)
 }
+
+/// A repeat caller: the pop offers the caller's open case, the agent links the call to it
+/// (the new empty case is merged away), then hangs up from the desk and the caller goes
+/// on to the satisfaction survey.
+#[test]
+fn the_desk_links_a_repeat_call_to_its_case_and_hangs_up_to_the_survey() {
+    let spec = AgentSpec::new("1001", "agent:3");
+    let server = Server::start(ServerOptions {
+        agents: vec![spec.clone()],
+        ..Default::default()
+    });
+    server.user_token("li", "agent", &["--extension", "1001"]);
+    let (status, made) = server.api_post_sup(
+        "/api/cases",
+        &serde_json::json!({
+            "caller_number": "13800138000",
+            "channel": "phone",
+            "category": "help",
+            "subject": "路灯不亮",
+        }),
+    );
+    assert_eq!(status, 201, "{made}");
+    let earlier = made["case"]["ticket"].as_str().unwrap().to_string();
+    let cookie = login_cookie(&server, "li", "li-pass-1");
+    let mut events = DeskEvents::open(&server, &cookie);
+    let phone = AgentPhone::new(&spec, server.ports.base + 84);
+    phone.ready(&server);
+    let uas = phone.answer(&server, "agent_answer.xml", 1, Duration::from_secs(40));
+    silent_caller_pcap(&server);
+    let sink = RtpSink::bind(server.ports.base + 60);
+    // The caller stays until the hotline hangs up (after the survey).
+    let run = hotline_e2e::Sipp::new("uac_agent_call_until_bye.xml")
+        .key("sink_port", sink.port)
+        .key("key", '0')
+        .key("caller", "13800138000")
+        .set("key_at_ms", 1000)
+        .media_port(server.ports.base + 80)
+        .timeout(Duration::from_secs(60))
+        .spawn(&server);
+    let pop = events
+        .next("pop", Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("no screen pop:\n{}", server.log_text()));
+    assert!(pop.contains("link-form") && pop.contains(&earlier), "{pop}");
+    let field = |name: &str| {
+        pop.split(&format!("id=\"{name}\">"))
+            .nth(1)
+            .or_else(|| pop.split(&format!("name=\"{name}\" value=\"")).nth(1))
+            .and_then(|r| r.split(['<', '"']).next())
+            .unwrap_or_else(|| panic!("no {name} in {pop}"))
+            .to_string()
+    };
+    let (ticket, csrf) = (field("pop-ticket"), field("csrf"));
+    server.wait_agent("1001", Duration::from_secs(10), |a| a["state"] == "on_call");
+
+    let (status, body) = post_form(
+        &server,
+        &format!("/desk/link/{ticket}"),
+        &format!("csrf={csrf}&to={earlier}"),
+        &cookie,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("case-linked") && body.contains(&earlier),
+        "{body}"
+    );
+    let case = server.case_show(&earlier);
+    assert_eq!(case["calls"].as_array().unwrap().len(), 1, "{case:#}");
+
+    // The agent hangs up from the desk: their phone gets the BYE at once, and the caller
+    // goes on to the survey (then the hotline hangs up).
+    let asked = Instant::now();
+    let (status, body) = post_form(
+        &server,
+        &format!("/desk/call/{ticket}"),
+        &format!("csrf={csrf}&action=hangup&target="),
+        &cookie,
+    );
+    assert_eq!(status, 200, "{body}");
+    uas.wait()
+        .assert_success("the agent's phone, hung up by the desk");
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "the agent's leg ended {:?} after the desk's hang-up",
+        asked.elapsed()
+    );
+    run.wait().assert_success("caller");
+    let case = server.wait_case(&earlier, Duration::from_secs(10), |c| {
+        !c["calls"][0]["ended_at"].is_null()
+    });
+    let log = server.log_text();
+    assert!(
+        log.contains(">agent>survey:"),
+        "the caller was not sent to the survey: {case:#}\n{log}"
+    );
+}

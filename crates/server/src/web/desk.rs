@@ -27,6 +27,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/desk/case/{ticket}", post(save_case))
         .route("/desk/deadline", get(deadline_preview))
         .route("/desk/call/{ticket}", post(call_control))
+        .route("/desk/link/{ticket}", post(link_case))
         .merge(super::worklist::routes())
 }
 
@@ -506,6 +507,65 @@ async fn save_case(
 }
 
 #[derive(Deserialize)]
+struct LinkForm {
+    csrf: String,
+    /// The existing case the call belongs to.
+    to: String,
+}
+
+/// The pop's "this is about an earlier case": the call of `ticket` joins the case `to`
+/// (the API's `POST /api/cases/{to}/calls`: the empty new case is closed as merged).
+async fn link_case(
+    State(s): State<AppState>,
+    user: PageUser,
+    Path(ticket): Path<String>,
+    Form(f): Form<LinkForm>,
+) -> Response {
+    use hotline_case::lifecycle::Role;
+    if !user.check_csrf(&f.csrf) {
+        return (StatusCode::FORBIDDEN, "CSRF token mismatch").into_response();
+    }
+    if !matches!(user.user.role, Role::Agent | Role::Supervisor | Role::Admin) {
+        return (
+            StatusCode::FORBIDDEN,
+            "only agents and supervisors link calls",
+        )
+            .into_response();
+    }
+    let store = &s.calls.ctx.store;
+    let fail = |e: String| {
+        (
+            StatusCode::CONFLICT,
+            Html(format!(
+                "<p class=\"error\">{}: {}</p>",
+                m().refused,
+                askama_escape(&e)
+            )),
+        )
+            .into_response()
+    };
+    // The call this desk is on: the latest of the new ticket's calls.
+    let call = match store.case_by_ticket(&ticket).await {
+        Ok(Some(d)) => d.calls.last().map(|c| c.id),
+        Ok(None) => None,
+        Err(e) => return fail(e.to_string()),
+    };
+    let Some(call) = call else {
+        return fail(format!("no call on {ticket}"));
+    };
+    let actor = hotline_case::Actor::new(user.user.username.clone(), user.user.role);
+    match store.link_call_to_case(call, f.to.trim(), &actor).await {
+        Ok(d) => Html(format!(
+            "<p id=\"case-linked\" class=\"saved\">{} {}</p>",
+            m().linked,
+            askama_escape(&d.case.ticket)
+        ))
+        .into_response(),
+        Err(e) => fail(e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
 struct DeadlineQuery {
     mode: String,
     #[serde(default)]
@@ -567,6 +627,8 @@ async fn call_control(
         "complete" => Command::Complete,
         "return" => Command::Return,
         "conference" => Command::Conference,
+        // The agent's part ends; the citizen goes on to the satisfaction survey.
+        "hangup" => Command::Transfer(s.calls.ctx.cfg.agents.survey_transfer.clone()),
         _ => {
             return (
                 StatusCode::BAD_REQUEST,
