@@ -55,6 +55,9 @@ macro_rules! text_enum {
         }
 
         impl $name {
+            /// Every value, in the order declared (the order menus offer them).
+            pub const ALL: &'static [Self] = &[$(Self::$variant,)*];
+
             /// The text stored in the database (and shown in JSON).
             pub fn as_str(self) -> &'static str {
                 match self {

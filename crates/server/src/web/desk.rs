@@ -328,9 +328,9 @@ async fn pop_html(
     let pop = Pop {
         m: m(),
         csrf,
-        categories: CATEGORIES
+        categories: hotline_case::Category::ALL
             .iter()
-            .map(|c| (*c, m().category_label(c).to_string()))
+            .map(|c| (c.as_str(), m().category_label(c.as_str()).to_string()))
             .collect(),
         departments,
         caller: mask_number(&number),
@@ -374,16 +374,6 @@ async fn desk_events(
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
-/// The categories of a work order, as the API names them.
-const CATEGORIES: [&str; 6] = [
-    "consult",
-    "help",
-    "complaint",
-    "report",
-    "suggestion",
-    "praise",
-];
-
 #[derive(Deserialize)]
 struct CaseForm {
     csrf: String,
@@ -404,6 +394,31 @@ struct CaseForm {
     mode: String,
 }
 
+/// The 403 for users who do not write work orders (department handlers), if this is one.
+fn not_the_floor(user: &PageUser) -> Option<Response> {
+    use hotline_case::lifecycle::Role;
+    (!matches!(user.user.role, Role::Agent | Role::Supervisor | Role::Admin)).then(|| {
+        (
+            StatusCode::FORBIDDEN,
+            "only agents and supervisors write work orders",
+        )
+            .into_response()
+    })
+}
+
+/// A form's refusal, as a line the form shows (htmx swaps it in).
+fn refused(e: impl AsRef<str>) -> Response {
+    (
+        StatusCode::CONFLICT,
+        Html(format!(
+            "<p class=\"error\">{}: {}</p>",
+            m().refused,
+            askama_escape(e.as_ref())
+        )),
+    )
+        .into_response()
+}
+
 fn non_empty(s: String) -> Option<String> {
     let t = s.trim();
     (!t.is_empty()).then(|| t.to_string())
@@ -417,32 +432,17 @@ async fn save_case(
     Path(ticket): Path<String>,
     Form(f): Form<CaseForm>,
 ) -> Response {
-    use hotline_case::lifecycle::{Action, DispatchMode, Role};
+    use hotline_case::lifecycle::{Action, DispatchMode};
     if !user.check_csrf(&f.csrf) {
         return (StatusCode::FORBIDDEN, "CSRF token mismatch").into_response();
     }
-    if !matches!(user.user.role, Role::Agent | Role::Supervisor | Role::Admin) {
-        return (
-            StatusCode::FORBIDDEN,
-            "only agents and supervisors register work orders",
-        )
-            .into_response();
+    if let Some(no) = not_the_floor(&user) {
+        return no;
     }
     let ctx = &s.calls.ctx;
     let actor = hotline_case::Actor::new(user.user.username.clone(), user.user.role);
-    let fail = |e: String| {
-        (
-            StatusCode::CONFLICT,
-            Html(format!(
-                "<p class=\"error\">{}: {}</p>",
-                m().refused,
-                askama_escape(&e)
-            )),
-        )
-            .into_response()
-    };
     let Some(category) = hotline_case::Category::parse(&f.category) else {
-        return fail(format!("category `{}`", f.category));
+        return refused(format!("category `{}`", f.category));
     };
     let fields = hotline_case::CaseFields {
         caller_name: non_empty(f.caller_name),
@@ -453,14 +453,14 @@ async fn save_case(
         confidential: Some(f.confidential.is_some()),
     };
     if let Err(e) = ctx.store.update_case_fields(&ticket, fields, &actor).await {
-        return fail(e.to_string());
+        return refused(e.to_string());
     }
     let action = match f.action.as_str() {
         "answer" => Action::Answer {
             summary: f.description.trim().to_string(),
         },
         "dispatch" | "forward" if f.department.is_empty() => {
-            return fail(m().department.clone());
+            return refused(m().department.clone());
         }
         "dispatch" => Action::Dispatch {
             department: f.department.clone(),
@@ -469,7 +469,7 @@ async fn save_case(
         "forward" => Action::Forward {
             department: f.department.clone(),
         },
-        other => return fail(format!("action `{other}`")),
+        other => return refused(format!("action `{other}`")),
     };
     match ctx
         .store
@@ -502,7 +502,7 @@ async fn save_case(
             ))
             .into_response()
         }
-        Err(e) => fail(e.to_string()),
+        Err(e) => refused(e.to_string()),
     }
 }
 
@@ -521,37 +521,21 @@ async fn link_case(
     Path(ticket): Path<String>,
     Form(f): Form<LinkForm>,
 ) -> Response {
-    use hotline_case::lifecycle::Role;
     if !user.check_csrf(&f.csrf) {
         return (StatusCode::FORBIDDEN, "CSRF token mismatch").into_response();
     }
-    if !matches!(user.user.role, Role::Agent | Role::Supervisor | Role::Admin) {
-        return (
-            StatusCode::FORBIDDEN,
-            "only agents and supervisors link calls",
-        )
-            .into_response();
+    if let Some(no) = not_the_floor(&user) {
+        return no;
     }
     let store = &s.calls.ctx.store;
-    let fail = |e: String| {
-        (
-            StatusCode::CONFLICT,
-            Html(format!(
-                "<p class=\"error\">{}: {}</p>",
-                m().refused,
-                askama_escape(&e)
-            )),
-        )
-            .into_response()
-    };
     // The call this desk is on: the latest of the new ticket's calls.
     let call = match store.case_by_ticket(&ticket).await {
         Ok(Some(d)) => d.calls.last().map(|c| c.id),
         Ok(None) => None,
-        Err(e) => return fail(e.to_string()),
+        Err(e) => return refused(e.to_string()),
     };
     let Some(call) = call else {
-        return fail(format!("no call on {ticket}"));
+        return refused(format!("no call on {ticket}"));
     };
     let actor = hotline_case::Actor::new(user.user.username.clone(), user.user.role);
     match store.link_call_to_case(call, f.to.trim(), &actor).await {
@@ -561,7 +545,7 @@ async fn link_case(
             askama_escape(&d.case.ticket)
         ))
         .into_response(),
-        Err(e) => fail(e.to_string()),
+        Err(e) => refused(e.to_string()),
     }
 }
 

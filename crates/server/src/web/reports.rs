@@ -26,16 +26,6 @@ use serde::Deserialize;
 /// Days in the trend of 按时办结率 and 满意率: the day shown and the 29 before it.
 pub const TREND_DAYS: i64 = 30;
 
-/// The categories of a work order, in the order the desk offers them.
-const CATEGORIES: [&str; 6] = [
-    "consult",
-    "help",
-    "complaint",
-    "report",
-    "suggestion",
-    "praise",
-];
-
 /// The channels a case comes in by.
 const CHANNELS: [&str; 4] = ["phone", "voicemail", "callback", "web"];
 
@@ -178,7 +168,7 @@ async fn load(s: &AppState, day: NaiveDate) -> Result<Data, Refusal> {
 }
 
 fn category_label(m: &Messages, c: &str) -> String {
-    if CATEGORIES.contains(&c) {
+    if hotline_case::Category::parse(c).is_some() {
         m.category_label(c).to_owned()
     } else if c == "uncategorized" {
         m.rep_uncategorized.clone()
@@ -202,11 +192,11 @@ fn channel_label(m: &Messages, c: &str) -> String {
 fn categories(r: &DailyReport) -> Vec<(String, i64)> {
     let m = m();
     let by = &r.cases.by_category;
-    let known = CATEGORIES.iter().copied();
+    let known = hotline_case::Category::ALL.iter().map(|c| c.as_str());
     let others = by
         .keys()
         .map(String::as_str)
-        .filter(|c| !CATEGORIES.contains(c));
+        .filter(|c| hotline_case::Category::parse(c).is_none());
     known
         .chain(others)
         .map(|c| (category_label(m, c), by.get(c).copied().unwrap_or(0)))
