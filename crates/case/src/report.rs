@@ -494,22 +494,30 @@ pub(crate) const EVENTS_SQL: &str = "SELECT e.case_id, e.event, e.at, e.note, c.
 
 /// For each case that may have been overdue at `$1` — a deadline before it, and held by
 /// a department now or changed since `$1` — its status changes before `$1`, in order.
+/// The cases are found first, by `status` and by `updated_at` (both indexed), then their
+/// events: never every event before `$1` (SQLite would otherwise walk `case_events_at`).
 pub(crate) const STATUS_SQL: &str = "SELECT e.case_id, e.to_status, \
        d.code AS department, d.name AS department_name \
      FROM case_events e JOIN cases c ON c.id = e.case_id \
        LEFT JOIN departments d ON d.id = c.department_id \
-     WHERE c.deadline < $1 \
-       AND (c.status IN ('dispatched', 'accepted', 'redo') OR c.updated_at >= $1) \
+     WHERE c.id IN (SELECT id FROM cases \
+           WHERE status IN ('dispatched', 'accepted', 'redo') AND deadline < $1 \
+         UNION SELECT id FROM cases WHERE updated_at >= $1 AND deadline < $1) \
        AND e.to_status IS NOT NULL AND e.at < $1 \
      ORDER BY e.case_id, e.at, e.id";
 
 /// The agents' state changes in `[$1, $2)`, and each agent's last one before `$1` (the
-/// state it was in at 00:00), in order.
-pub(crate) const AGENT_EVENTS_SQL: &str = "SELECT e.extension, e.at, e.to_state \
-     FROM agent_events e \
-     WHERE e.at < $2 AND (e.at >= $1 OR e.id = (SELECT MAX(p.id) FROM agent_events p \
-       WHERE p.extension = e.extension AND p.at < $1)) \
-     ORDER BY e.extension, e.at, e.id";
+/// state it was in at 00:00: the latest by time, then id), in order. The last one is
+/// looked up once per agent (index `agent_events_extension_at`), not once per state
+/// change ever made.
+pub(crate) const AGENT_EVENTS_SQL: &str = "SELECT extension, at, to_state FROM ( \
+       SELECT e.extension, e.at, e.to_state, e.id \
+       FROM agent_events e WHERE e.at >= $1 AND e.at < $2 \
+       UNION ALL SELECT e.extension, e.at, e.to_state, e.id \
+       FROM agent_events e WHERE e.id IN (SELECT (SELECT p.id FROM agent_events p \
+         WHERE p.extension = a.extension AND p.at < $1 ORDER BY p.at DESC, p.id DESC LIMIT 1) \
+         FROM agents a)) day \
+     ORDER BY extension, at, id";
 
 /// The replies and revisits in `[$1, $2)` (the rates' events over many days), with
 /// their case's deadline, in the order they happened: [`EVENTS_SQL`] narrowed to them.

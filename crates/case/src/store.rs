@@ -234,6 +234,21 @@ impl CaseStore {
         }
     }
 
+    /// [`case_by_ticket`](Self::case_by_ticket) for many tickets at once, in their order
+    /// (malformed and unknown tickets left out): one snapshot and a few statements for all
+    /// of them, for lists that show each case in full (a department's portal).
+    pub async fn case_details(&self, tickets: &[String]) -> Result<Vec<CaseDetail>, CaseError> {
+        let tickets: Vec<String> = tickets
+            .iter()
+            .filter(|t| ticket::parse(t).is_some())
+            .cloned()
+            .collect();
+        if tickets.is_empty() {
+            return Ok(Vec::new());
+        }
+        on_backend!(self, b => b.case_details(&tickets).await)
+    }
+
     /// Keeps a call that ended before it was answered.
     pub async fn record_missed_call(&self, m: &MissedCall) -> Result<(), CaseError> {
         match &self.backend {

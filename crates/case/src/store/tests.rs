@@ -78,6 +78,7 @@ on_both_backends! {
     full_life_of_a_dispatched_case,
     returned_case_is_redispatched,
     unsatisfied_revisit_is_redone_with_a_new_deadline,
+    case_details_match_case_by_ticket,
     urges_and_extensions,
     refused_actions_change_nothing,
     department_handlers_are_limited,

@@ -100,6 +100,24 @@ impl Backend {
         Ok(detail)
     }
 
+    /// The cases with these tickets, in the given order (unknown tickets left out), with
+    /// the same children as [`load_detail`]: one snapshot, five statements per
+    /// [`DETAILS_CHUNK`] tickets instead of five per case.
+    pub(crate) async fn case_details(
+        &self,
+        tickets: &[String],
+    ) -> Result<Vec<CaseDetail>, CaseError> {
+        let mut tx = self.read_tx().await?;
+        let mut found = std::collections::HashMap::with_capacity(tickets.len());
+        for chunk in tickets.chunks(DETAILS_CHUNK) {
+            for detail in load_details(&mut tx, chunk).await? {
+                found.insert(detail.case.ticket.clone(), detail);
+            }
+        }
+        tx.commit().await?;
+        Ok(tickets.iter().filter_map(|t| found.remove(t)).collect())
+    }
+
     pub(crate) async fn transition(
         &self,
         ticket: &str,
@@ -887,6 +905,97 @@ pub(super) async fn load_detail(
         events: convert_all(events)?,
         extensions: convert_all(extensions)?,
     }))
+}
+
+/// Tickets per batch of [`load_details`]: well under SQLite's limit of bound parameters.
+const DETAILS_CHUNK: usize = 500;
+
+/// An extension request with the case it belongs to.
+#[derive(sqlx::FromRow)]
+struct KeyedExtension {
+    case_id: i64,
+    #[sqlx(flatten)]
+    record: ExtensionRecord,
+}
+
+/// [`load_detail`] for many tickets at once: each child table read once for all of them.
+async fn load_details(conn: &mut Conn, tickets: &[String]) -> Result<Vec<CaseDetail>, CaseError> {
+    if tickets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut b: QueryBuilder<Db> = QueryBuilder::new(CASE_SELECT);
+    b.push(" WHERE c.ticket IN (");
+    let mut list = b.separated(", ");
+    for t in tickets {
+        list.push_bind(t.clone());
+    }
+    b.push(")");
+    let cases: Vec<CaseRecord> = b.build_query_as().fetch_all(&mut *conn).await?;
+    if cases.is_empty() {
+        return Ok(Vec::new());
+    }
+    // `SELECT … WHERE case_id IN (the cases) ORDER BY case_id, id`.
+    let children = |select: &str| {
+        let mut b: QueryBuilder<Db> = QueryBuilder::new(select);
+        b.push(" WHERE case_id IN (");
+        let mut list = b.separated(", ");
+        for c in &cases {
+            list.push_bind(c.id);
+        }
+        b.push(") ORDER BY case_id, id");
+        b
+    };
+    let mut q = children(&format!(
+        "SELECT id, case_id, sip_call_id, caller_number, called_number, direction, \
+         arrived_at, answered_at, ended_at, hangup_cause, ivr_path, satisfaction, \
+         callback_task_id, {} FROM calls",
+        super::ACD_COLUMNS
+    ));
+    let calls: Vec<CallRecord> = q.build_query_as().fetch_all(&mut *conn).await?;
+    let mut q = children(
+        "SELECT id, call_id, case_id, kind, path, duration_ms, bytes, created_at FROM recordings",
+    );
+    let recordings: Vec<RecordingRecord> = q.build_query_as().fetch_all(&mut *conn).await?;
+    let mut q = children(
+        "SELECT id, case_id, at, actor, event, from_status, to_status, note FROM case_events",
+    );
+    let events: Vec<EventRecord> = q.build_query_as().fetch_all(&mut *conn).await?;
+    let mut q = children(&EXTENSION_SELECT.replacen("SELECT ", "SELECT case_id, ", 1));
+    let extensions: Vec<KeyedExtension> = q.build_query_as().fetch_all(&mut *conn).await?;
+
+    let mut calls = group(calls, |r| r.case_id);
+    let mut recordings = group(recordings, |r| r.case_id);
+    let mut events = group(events, |r| r.case_id);
+    let mut extensions = group(extensions, |r| r.case_id);
+    cases
+        .iter()
+        .map(|case| {
+            Ok(CaseDetail {
+                case: rows::summary(case)?,
+                order: rows::work_order(case)?,
+                calls: convert_all(calls.remove(&case.id).unwrap_or_default())?,
+                recordings: convert_all(recordings.remove(&case.id).unwrap_or_default())?,
+                events: convert_all(events.remove(&case.id).unwrap_or_default())?,
+                extensions: convert_all(
+                    extensions
+                        .remove(&case.id)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|k| k.record)
+                        .collect(),
+                )?,
+            })
+        })
+        .collect()
+}
+
+/// Rows by the case they belong to, each case's in the order read.
+fn group<T>(rows: Vec<T>, key: impl Fn(&T) -> i64) -> std::collections::HashMap<i64, Vec<T>> {
+    let mut by: std::collections::HashMap<i64, Vec<T>> = std::collections::HashMap::new();
+    for r in rows {
+        by.entry(key(&r)).or_default().push(r);
+    }
+    by
 }
 
 /// Whether a unique violation is the users' extension index (not the user name).

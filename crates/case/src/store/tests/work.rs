@@ -1466,3 +1466,71 @@ pub(super) async fn voicemail_makes_a_voicemail_case(db: Db) {
     assert_eq!(answered.case.channel, Channel::Phone);
     assert_eq!(answered.case.status, CaseState::Answered);
 }
+
+/// `case_details` answers what `case_by_ticket` answers for each ticket, in the order
+/// asked, with every child (calls, recordings, events, extension requests) on its own
+/// case; unknown and malformed tickets are left out, and more tickets than one batch
+/// holds come back whole.
+pub(super) async fn case_details_match_case_by_ticket(db: Db) {
+    let store = &db.store;
+    departments(store).await;
+    let a = dispatched_case(store, 1).await;
+    let b = dispatched_case(store, 2).await;
+    act(store, &b, Action::Accept, &handler(), mon(0, 6))
+        .await
+        .unwrap();
+    let ask = Action::RequestExtension {
+        days: 2,
+        reason: "Waiting for a contractor".into(),
+    };
+    act(store, &b, ask, &handler(), mon(0, 7)).await.unwrap();
+    let second = store
+        .open_answered_call(new_call(3, day(2026, 11, 21)))
+        .await
+        .unwrap();
+    store
+        .add_recording(NewRecording {
+            call: second.call,
+            case: second.case,
+            kind: RecordingKind::Conversation,
+            path: "2026/11/21/details.wav".into(),
+            duration_ms: 1000,
+            bytes: 8044,
+            created_at: mon(0, 3),
+        })
+        .await
+        .unwrap();
+    store
+        .link_call_to_case(second.call, &a, &agent())
+        .await
+        .unwrap();
+    let bare = store
+        .open_call(new_call(4, day(2026, 11, 21)))
+        .await
+        .unwrap()
+        .ticket;
+
+    let asked = [
+        b.clone(),
+        "2026112199999".to_string(),
+        a.clone(),
+        "not-a-ticket".to_string(),
+        bare.clone(),
+    ];
+    let got = store.case_details(&asked).await.unwrap();
+    let mut want = Vec::new();
+    for t in [&b, &a, &bare] {
+        want.push(store.case_by_ticket(t).await.unwrap().unwrap());
+    }
+    assert_eq!(got, want);
+    assert_eq!(got[0].extensions.len(), 1);
+    assert_eq!(got[1].calls.len(), 2);
+    assert!(store.case_details(&[]).await.unwrap().is_empty());
+
+    // Past one batch of tickets: 501 asked (the same ones again and again), 3 answered
+    // once each in the order of their first mention.
+    let many: Vec<String> = (0..501).map(|i| asked[i % asked.len()].clone()).collect();
+    let got = store.case_details(&many).await.unwrap();
+    let tickets: Vec<&str> = got.iter().map(|d| d.case.ticket.as_str()).collect();
+    assert_eq!(tickets, [b.as_str(), a.as_str(), bare.as_str()]);
+}
