@@ -199,6 +199,34 @@ pub(crate) async fn case_view(s: &AppState, auth: &Auth, ticket: &str) -> Result
     Ok(view(auth, &detail))
 }
 
+/// [`case_view`] for many tickets at once (read together, each department's place in
+/// the tree looked up once), in their order; those the user may not see, or that do not
+/// exist, are left out. What the department portal shows.
+pub(crate) async fn case_views(
+    s: &AppState,
+    auth: &Auth,
+    tickets: &[String],
+) -> Result<Vec<(String, Value)>, ApiError> {
+    let details = s.calls.ctx.store.case_details(tickets).await?;
+    let mut seen: HashMap<Option<String>, bool> = HashMap::new();
+    let mut out = Vec::with_capacity(details.len());
+    for detail in details {
+        let dept = detail.case.department.clone();
+        let ok = match seen.get(&dept) {
+            Some(&ok) => ok,
+            None => {
+                let ok = visible(s, auth, &detail).await?;
+                seen.insert(dept, ok);
+                ok
+            }
+        };
+        if ok {
+            out.push((detail.case.ticket.clone(), view(auth, &detail)));
+        }
+    }
+    Ok(out)
+}
+
 /// `GET /api/cases/{ticket}/events`: the audit trail, oldest first.
 pub async fn events(
     State(s): State<AppState>,
@@ -317,14 +345,22 @@ pub(crate) async fn handler_search(
         }
     }
     let found = store.search_cases(&query).await?;
+    // Every case found in full, read at once (not one case at a time).
+    let tickets: Vec<String> = found.iter().map(|c| c.ticket.clone()).collect();
+    let details: HashMap<String, CaseDetail> = store
+        .case_details(&tickets)
+        .await?
+        .into_iter()
+        .map(|d| (d.case.ticket.clone(), d))
+        .collect();
     let mut out = Vec::with_capacity(found.len());
     for summary in found {
         let mut v = serde_json::to_value(&summary).unwrap_or_default();
-        let detail = store.case_by_ticket(&summary.ticket).await?;
-        let hide = detail.as_ref().is_none_or(|d| hide_caller(auth, d));
+        let detail = details.get(&summary.ticket);
+        let hide = detail.is_none_or(|d| hide_caller(auth, d));
         if hide {
             v["caller_number"] = Value::Null;
-            if let Some(d) = &detail {
+            if let Some(d) = detail {
                 scrub(&mut v, &secrets(d));
             }
         }

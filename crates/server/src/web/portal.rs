@@ -94,13 +94,25 @@ async fn render(s: &AppState, user: &PageUser, error: Option<String>) -> Respons
     };
     found.sort_by_key(|v| deadline_of(v).unwrap_or(DateTime::<Utc>::MAX_UTC));
     let tz = ctx.ivr.timezone;
+    // The whole cases as the API shows this handler (the caller taken out when hidden),
+    // read at once.
+    let tickets: Vec<String> = found
+        .iter()
+        .filter_map(|v| v["ticket"].as_str().map(str::to_owned))
+        .collect();
+    let mut views: std::collections::HashMap<String, serde_json::Value> =
+        match crate::http::cases::case_views(s, &auth, &tickets).await {
+            Ok(v) => v.into_iter().collect(),
+            Err(e) => {
+                tracing::error!(error = %e.message, "portal: cannot read the cases");
+                Default::default()
+            }
+        };
     let mut cases = Vec::with_capacity(found.len());
     for summary in &found {
         let ticket = summary["ticket"].as_str().unwrap_or_default();
-        // The whole case as the API shows this handler (the caller taken out when hidden).
-        let v = match crate::http::cases::case_view(s, &auth, ticket).await {
-            Ok(v) => v,
-            Err(_) => continue,
+        let Some(v) = views.remove(ticket) else {
+            continue;
         };
         let text = |k: &str| v["order"][k].as_str().unwrap_or_default().to_string();
         let deadline = deadline_of(summary);
