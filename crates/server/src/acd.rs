@@ -112,6 +112,9 @@ pub struct AcdService {
     wrapping: DashMap<AgentId, CallKey>,
     wake: Notify,
     pub live: broadcast::Sender<LiveEvent>,
+    /// Counts the live events published ([`AcdService::publish`]): a view computed at one
+    /// count is current until it moves.
+    changes: std::sync::atomic::AtomicU64,
     audit: mpsc::UnboundedSender<AgentAudit>,
 }
 
@@ -171,6 +174,7 @@ impl AcdService {
             wrapping: DashMap::new(),
             wake: Notify::new(),
             live,
+            changes: Default::default(),
             audit,
         });
         // One writer keeps the audit trail in order.
@@ -300,7 +304,7 @@ impl AcdService {
             sip_call_id,
             actor: by.actor(),
         });
-        let _ = self.live.send(LiveEvent::Agent {
+        self.publish(LiveEvent::Agent {
             agent: agent.0.clone(),
             from,
             to: to.to_string(),
@@ -494,6 +498,19 @@ impl AcdService {
             .get(agent)
             .map(|s| s.max_ring)
             .unwrap_or(Duration::from_secs(20))
+    }
+
+    /// Sends a live event to the pages' streams, counted first (see [`AcdService::changes`]).
+    pub fn publish(&self, e: LiveEvent) {
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let _ = self.live.send(e);
+    }
+
+    /// How many live events have been published: a reader that saw this count before a
+    /// reading knows whether anything changed since.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// How long an agent's wrap-up lasts.

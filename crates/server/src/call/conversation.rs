@@ -209,7 +209,7 @@ impl Conversation {
 
     pub(super) fn live(&self, what: &str) {
         if let Some(e) = &self.acd_entry {
-            let _ = self.ctx.acd.live.send(LiveEvent::Call {
+            self.ctx.acd.publish(LiveEvent::Call {
                 ticket: self.ticket.clone(),
                 queue: e.queue.clone(),
                 what: what.to_string(),
@@ -521,7 +521,7 @@ impl Conversation {
                 tracing::info!(peer = %leg.peer, "ringing");
                 if let Dial::Agent(agent) = &dial {
                     // The agent's desk pops the call up as the phone rings.
-                    let _ = self.ctx.acd.live.send(LiveEvent::Offer {
+                    self.ctx.acd.publish(LiveEvent::Offer {
                         agent: agent.0.clone(),
                         ticket: self.ticket.clone(),
                         queue: self

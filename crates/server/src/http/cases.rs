@@ -321,29 +321,42 @@ pub async fn search(
     Ok(Json(handler_search(&s, &auth, query).await?).into_response())
 }
 
-/// A department handler's search: only its subtree, never a confidential case by the
-/// caller's number, the caller's identity taken out of the confidential ones — what
-/// `GET /api/cases` answers a handler and the department portal shows.
-pub(crate) async fn handler_search(
+/// `query` narrowed to what a department handler may search: its subtree, and never the
+/// confidential cases by the caller's number; `None` when nothing can match.
+pub(crate) async fn handler_scope(
     s: &AppState,
     auth: &Auth,
     mut query: CaseQuery,
-) -> Result<Vec<Value>, ApiError> {
-    let store = &s.calls.ctx.store;
+) -> Result<Option<CaseQuery>, ApiError> {
     let Some(mine) = auth.user.department.clone() else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
     // A handler may look a number up among the cases whose caller is not hidden from
     // them, never among the confidential ones: not even that one exists may show.
     query.exclude_confidential = query.caller_number.is_some();
     match &query.department {
-        Some(d) if !store.is_within(d, &mine).await? => return Ok(Vec::new()),
+        Some(d) if !s.calls.ctx.store.is_within(d, &mine).await? => return Ok(None),
         Some(_) => {}
         None => {
             query.department = Some(mine);
             query.include_subtree = true;
         }
     }
+    Ok(Some(query))
+}
+
+/// A department handler's search: only its subtree, never a confidential case by the
+/// caller's number, the caller's identity taken out of the confidential ones — what
+/// `GET /api/cases` answers a handler and the department portal shows.
+pub(crate) async fn handler_search(
+    s: &AppState,
+    auth: &Auth,
+    query: CaseQuery,
+) -> Result<Vec<Value>, ApiError> {
+    let store = &s.calls.ctx.store;
+    let Some(query) = handler_scope(s, auth, query).await? else {
+        return Ok(Vec::new());
+    };
     let found = store.search_cases(&query).await?;
     // Every case found in full, read at once (not one case at a time).
     let tickets: Vec<String> = found.iter().map(|c| c.ticket.clone()).collect();

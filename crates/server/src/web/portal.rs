@@ -48,6 +48,9 @@ struct Portal<'a> {
     m: &'a Messages,
     name: &'a str,
     department: String,
+    /// Cases the department holds, and how many of them the page shows.
+    held: usize,
+    shown: usize,
     csrf: String,
     cases: Vec<Row>,
     error: Option<String>,
@@ -59,6 +62,9 @@ fn auth_of(user: &PageUser) -> Auth {
         token: user.token.clone(),
     }
 }
+
+/// How many cases the portal shows (the soonest due).
+const PAGE: usize = 50;
 
 /// The cases a department still holds: dispatched, accepted or sent back to be redone.
 const HELD: [CaseState; 3] = [CaseState::Dispatched, CaseState::Accepted, CaseState::Redo];
@@ -81,9 +87,22 @@ async fn render(s: &AppState, user: &PageUser, error: Option<String>) -> Respons
             limit: 500,
             ..Default::default()
         };
-        match crate::http::cases::handler_search(s, &auth, query).await {
-            Ok(v) => found.extend(v),
-            Err(e) => tracing::error!(error = %e.message, "portal: cannot list the cases"),
+        // The summaries only (cheap); the cases shown are read in full below.
+        let scoped = match crate::http::cases::handler_scope(s, &auth, query).await {
+            Ok(q) => q,
+            Err(e) => {
+                tracing::error!(error = %e.message, "portal: cannot list the cases");
+                None
+            }
+        };
+        if let Some(q) = scoped {
+            match ctx.store.search_cases(&q).await {
+                Ok(v) => found.extend(
+                    v.iter()
+                        .map(|c| serde_json::to_value(c).unwrap_or_default()),
+                ),
+                Err(e) => tracing::error!(error = %e, "portal: cannot list the cases"),
+            }
         }
     }
     let deadline_of = |v: &serde_json::Value| {
@@ -93,6 +112,9 @@ async fn render(s: &AppState, user: &PageUser, error: Option<String>) -> Respons
             .map(|d| d.with_timezone(&Utc))
     };
     found.sort_by_key(|v| deadline_of(v).unwrap_or(DateTime::<Utc>::MAX_UTC));
+    // A big bureau holds hundreds: the page shows the soonest due, and says how many.
+    let held = found.len();
+    found.truncate(PAGE);
     let tz = ctx.ivr.timezone;
     // The whole cases as the API shows this handler (the caller taken out when hidden),
     // read at once.
@@ -178,10 +200,13 @@ async fn render(s: &AppState, user: &PageUser, error: Option<String>) -> Respons
         },
         None => String::new(),
     };
+    let cases_len = cases.len();
     let page = Portal {
         m: m(),
         name: &user.user.name,
         department,
+        held,
+        shown: cases_len,
         csrf: user.csrf(),
         cases,
         error,

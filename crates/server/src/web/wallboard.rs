@@ -95,21 +95,69 @@ pub fn hourly_chart(today: &[i64], last_week: &[i64]) -> String {
     columns("wb-chart", &slots, &series)
 }
 
+/// The longest a rendered board is shown again while nothing happened (the overdue count
+/// moves with the clock, not with events).
+const BOARD_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The board as last rendered: when, at which count of live events, and the HTML. Every
+/// TV on the floor asking at the same count shares one reading of the day's figures.
+static BOARD: tokio::sync::Mutex<Option<(std::time::Instant, u64, String)>> =
+    tokio::sync::Mutex::const_new(None);
+
+/// Last week's calls per hour, by day: a past day's figures do not change.
+static LAST_WEEK: std::sync::Mutex<Option<(chrono::NaiveDate, Vec<i64>)>> =
+    std::sync::Mutex::new(None);
+
+/// The board: rendered again once a live event was published since the last reading (the
+/// count is read before rendering, so an event during it makes the next ask render again)
+/// or after [`BOARD_FRESH`]; one reading at a time, the others wait for it.
 async fn board_html(s: &AppState) -> String {
+    let mut cached = BOARD.lock().await;
+    let changes = s.calls.ctx.acd.changes();
+    if let Some((at, seen, html)) = cached.as_ref() {
+        if *seen == changes && at.elapsed() < BOARD_FRESH {
+            return html.clone();
+        }
+    }
+    let html = render_board(s).await;
+    *cached = Some((std::time::Instant::now(), changes, html.clone()));
+    html
+}
+
+/// Calls per hour on `day` (a past day: read once, then kept).
+async fn past_hours(s: &AppState, day: chrono::NaiveDate) -> Vec<i64> {
+    if let Ok(g) = LAST_WEEK.lock() {
+        if let Some((d, hours)) = g.as_ref() {
+            if *d == day {
+                return hours.clone();
+            }
+        }
+    }
+    let ctx = &s.calls.ctx;
+    let hours: Vec<i64> = match ctx.store.daily_report(day, ctx.ivr.timezone).await {
+        Ok(r) => r.hours.iter().map(|h| h.offered).collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "wallboard: cannot read last week's figures");
+            return Vec::new();
+        }
+    };
+    if let Ok(mut g) = LAST_WEEK.lock() {
+        *g = Some((day, hours.clone()));
+    }
+    hours
+}
+
+async fn render_board(s: &AppState) -> String {
     let ctx = &s.calls.ctx;
     let tz = ctx.ivr.timezone;
     let today = chrono::Utc::now().with_timezone(&tz).date_naive();
     let report = ctx.store.daily_report(today, tz).await;
-    let last_week = ctx
-        .store
-        .daily_report(today - chrono::Duration::days(7), tz)
-        .await;
-    let hours = |r: &Result<hotline_case::report::DailyReport, _>| -> Vec<i64> {
-        r.as_ref()
-            .map(|r| r.hours.iter().map(|h| h.offered).collect())
-            .unwrap_or_default()
-    };
-    let chart = hourly_chart(&hours(&report), &hours(&last_week));
+    let last_week = past_hours(s, today - chrono::Duration::days(7)).await;
+    let hours: Vec<i64> = report
+        .as_ref()
+        .map(|r| r.hours.iter().map(|h| h.offered).collect())
+        .unwrap_or_default();
+    let chart = hourly_chart(&hours, &last_week);
     let snap = ctx.acd.snapshot();
     let queues = snap
         .queues
