@@ -149,12 +149,53 @@ impl Table {
 }
 
 /// The day's report and the rates of the days up to it.
+#[derive(Clone)]
 pub struct Data {
     pub report: DailyReport,
     pub rates: Vec<DayRates>,
 }
 
+/// How long a past day's figures are shown again (they change only through late edits,
+/// such as a deadline extended afterwards), and today's while no live event happened.
+const PAST_FRESH: std::time::Duration = std::time::Duration::from_secs(60);
+const TODAY_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Recently read days: (when, count of live events then, the figures).
+type Recent = std::collections::HashMap<NaiveDate, (std::time::Instant, u64, Data)>;
+static RECENT: std::sync::Mutex<Option<Recent>> = std::sync::Mutex::new(None);
+
+/// The figures of `day`: read again unless read recently ([`PAST_FRESH`] for a past day;
+/// for today, [`TODAY_FRESH`] and no live event since), so supervisors paging through
+/// days and the downloads after a look at the page do not each read the database again.
 async fn load(s: &AppState, day: NaiveDate) -> Result<Data, Refusal> {
+    let changes = s.calls.ctx.acd.changes();
+    let today = chrono::Utc::now()
+        .with_timezone(&s.calls.ctx.ivr.timezone)
+        .date_naive();
+    if let Ok(g) = RECENT.lock() {
+        if let Some((at, seen, data)) = g.as_ref().and_then(|m| m.get(&day)) {
+            let fresh = if day < today {
+                at.elapsed() < PAST_FRESH
+            } else {
+                *seen == changes && at.elapsed() < TODAY_FRESH
+            };
+            if fresh {
+                return Ok(data.clone());
+            }
+        }
+    }
+    let data = read(s, day).await?;
+    if let Ok(mut g) = RECENT.lock() {
+        let m = g.get_or_insert_with(Default::default);
+        if m.len() >= 32 {
+            m.clear();
+        }
+        m.insert(day, (std::time::Instant::now(), changes, data.clone()));
+    }
+    Ok(data)
+}
+
+async fn read(s: &AppState, day: NaiveDate) -> Result<Data, Refusal> {
     let ctx = &s.calls.ctx;
     let tz = ctx.ivr.timezone;
     let fail = |e: hotline_case::CaseError| {
