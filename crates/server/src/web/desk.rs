@@ -187,10 +187,7 @@ async fn change_state(s: &AppState, user: &PageUser, f: &StateForm) -> Result<()
     let Some(ext) = user.user.extension.clone() else {
         return Err(m().no_extension.clone());
     };
-    let auth = crate::http::auth::Auth {
-        user: user.user.clone(),
-        token: user.token.clone(),
-    };
+    let auth = user.auth();
     auth.require_agent_control(&ext).map_err(|e| e.message)?;
     let reason = (!f.reason.is_empty()).then_some(f.reason.as_str());
     let by = By::User(&user.user.username);

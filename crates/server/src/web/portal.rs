@@ -6,7 +6,6 @@
 
 use super::messages::{m, Messages};
 use super::session::PageUser;
-use crate::http::auth::Auth;
 use crate::http::AppState;
 use askama::Template;
 use axum::extract::{Path, State};
@@ -56,13 +55,6 @@ struct Portal<'a> {
     error: Option<String>,
 }
 
-fn auth_of(user: &PageUser) -> Auth {
-    Auth {
-        user: user.user.clone(),
-        token: user.token.clone(),
-    }
-}
-
 /// How many cases the portal shows (the soonest due).
 const PAGE: usize = 50;
 
@@ -77,7 +69,7 @@ async fn render(s: &AppState, user: &PageUser, error: Option<String>) -> Respons
         )
             .into_response();
     }
-    let auth = auth_of(user);
+    let auth = user.auth();
     let ctx = &s.calls.ctx;
     let now = Utc::now();
     let mut found = Vec::new();
@@ -254,7 +246,7 @@ pub async fn act(
         },
         other => return render(&s, &user, Some(format!("action `{other}`"))).await,
     };
-    match crate::http::cases::act(&s, &auth_of(&user), &ticket, action).await {
+    match crate::http::cases::act(&s, &user.auth(), &ticket, action).await {
         Ok(_) => Redirect::to("/portal").into_response(),
         Err(e) => render(&s, &user, Some(e.message)).await,
     }

@@ -27,6 +27,14 @@ pub struct PageUser {
 }
 
 impl PageUser {
+    /// The same user as the API sees it, for the API's checks and handlers.
+    pub fn auth(&self) -> crate::http::auth::Auth {
+        crate::http::auth::Auth {
+            user: self.user.clone(),
+            token: self.token.clone(),
+        }
+    }
+
     /// The token this session's forms must carry.
     pub fn csrf(&self) -> String {
         csrf_for(&self.token)

@@ -7,7 +7,6 @@ use super::askama_escape;
 use super::desk::mask_number;
 use super::messages::{m, Messages};
 use super::session::PageUser;
-use crate::http::auth::Auth;
 use crate::http::callbacks::{self, AttemptBody, RescheduleBody, StartBody};
 use crate::http::error::Body;
 use crate::http::AppState;
@@ -56,13 +55,6 @@ struct Worklist<'a> {
     rows: Vec<Row>,
     /// A line about the last action (done, or why not).
     note: Option<(bool, String)>,
-}
-
-fn auth_of(user: &PageUser) -> Auth {
-    Auth {
-        user: user.user.clone(),
-        token: user.token.clone(),
-    }
 }
 
 fn allowed(user: &PageUser) -> bool {
@@ -215,7 +207,7 @@ async fn start(s: &AppState, user: &PageUser, id: i64) -> Result<(), String> {
     };
     callbacks::start(
         State(s.clone()),
-        auth_of(user),
+        user.auth(),
         Path(id),
         Body(StartBody { extension }),
     )
@@ -231,14 +223,14 @@ async fn result(s: &AppState, user: &PageUser, id: i64, f: &ActForm) -> Result<(
         .await
         .map_err(|e| e.to_string())?;
     if task.status == CallbackStatus::Pending {
-        let _claimed = callbacks::claim(State(s.clone()), auth_of(user), Path(id))
+        let _claimed = callbacks::claim(State(s.clone()), user.auth(), Path(id))
             .await
             .map_err(|e| e.message)?;
     }
     let note = f.note.trim();
     callbacks::attempt(
         State(s.clone()),
-        auth_of(user),
+        user.auth(),
         Path(id),
         Body(AttemptBody {
             result: f.result.clone(),
@@ -259,7 +251,7 @@ async fn reschedule(s: &AppState, user: &PageUser, id: i64, f: &ActForm) -> Resu
         .ok_or_else(|| m().cb_bad_time.clone())?;
     callbacks::reschedule(
         State(s.clone()),
-        auth_of(user),
+        user.auth(),
         Path(id),
         Body(RescheduleBody {
             at: at.with_timezone(&Utc),
@@ -278,7 +270,7 @@ async fn recording(
     user: PageUser,
     Path((ticket, id)): Path<(String, String)>,
 ) -> Response {
-    match crate::http::cases::recording(State(s), auth_of(&user), Path((ticket, id))).await {
+    match crate::http::cases::recording(State(s), user.auth(), Path((ticket, id))).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
