@@ -29,6 +29,10 @@ pub enum CaseError {
     /// The database failed: connection, I/O, constraint, or still busy after the timeout.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The call path's writer could not write (the database failed for the batch this
+    /// write was in, or the store is closed); see [`crate::CaseStore::open_call`].
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// No case has this id.
     #[error("case {0} not found")]
     CaseNotFound(CaseId),

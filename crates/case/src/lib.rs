@@ -73,6 +73,7 @@ mod sqlite;
 mod store;
 pub mod ticket;
 mod workflow;
+pub mod writer;
 
 pub use callback::{
     CallbackAttempt, CallbackMode, CallbackReason, CallbackResult, CallbackStatus, CallbackTask,
@@ -92,3 +93,4 @@ pub use registration::StoredBinding;
 pub use report::DailyReport;
 pub use security::SecurityEvent;
 pub use store::{redact_password, CaseStore};
+pub use writer::{WriterSnapshot, WriterStats};

@@ -22,17 +22,15 @@ use chrono::{DateTime, Utc};
 use sqlx::error::ErrorKind;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
-use crate::acd::AcdStep;
 use crate::error::CaseError;
 use crate::lifecycle::{self, Action, Role};
 use crate::model::{
-    Agent, AgentEvent, AgentSecrets, CallId, CaseDetail, CaseId, CaseStatus, CaseSummary, Channel,
-    Direction, MissedCall, NewAgent, NewAgentEvent, NewCall, NewRecording, OpenedCall, QueueStats,
-    RecordingId, Skill,
+    Agent, AgentEvent, AgentSecrets, CaseDetail, CaseId, CaseStatus, CaseSummary, Channel,
+    MissedCall, NewAgent, QueueStats, Skill,
 };
 use crate::rows::{
-    self, convert_all, AcdState, AgentEventRecord, AgentRecord, CaseRecord, SecretsRecord,
-    SkillRecord, CASE_SELECT,
+    self, convert_all, AgentEventRecord, AgentRecord, CaseRecord, SecretsRecord, SkillRecord,
+    CASE_SELECT,
 };
 use crate::secret::AgentHashes;
 use crate::ticket;
@@ -48,6 +46,7 @@ const SYSTEM_ACTOR: &str = "system";
 const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
 mod callbacks;
+mod calls;
 mod desk;
 mod recovery;
 mod registrations;
@@ -66,6 +65,8 @@ const AGENT_COLUMNS: &str = "extension, name, max_ring_secs, wrap_up_secs, creat
 #[derive(Debug, Clone)]
 pub(crate) struct PostgresBackend {
     pool: PgPool,
+    /// For the writer's own connection ([`PostgresBackend::spawn_writer`]).
+    options: PgConnectOptions,
 }
 
 impl PostgresBackend {
@@ -78,99 +79,19 @@ impl PostgresBackend {
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(PostgresBackend { pool })
+        Ok(PostgresBackend { pool, options })
+    }
+
+    /// Starts the call path's writer ([`crate::writer`]) on its own connection.
+    pub(crate) fn spawn_writer(&self, queue: crate::writer::Queue) {
+        tokio::spawn(calls::run_writer(self.options.clone(), queue));
     }
 
     pub(crate) async fn close(&self) {
         self.pool.close().await;
-    }
-
-    pub(crate) async fn open_call(
-        &self,
-        c: NewCall,
-        node: Option<&str>,
-    ) -> Result<OpenedCall, CaseError> {
-        let mut tx = self.pool.begin().await?;
-        let ticket = next_ticket(&mut tx, c.local_day).await?;
-
-        let case: i64 = sqlx::query_scalar(
-            "INSERT INTO cases (ticket, channel, status, caller_number, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
-        )
-        .bind(&ticket)
-        .bind(Channel::Phone.as_str())
-        .bind(CaseStatus::NoRequest.as_str())
-        .bind(&c.caller_number)
-        .bind(c.answered_at)
-        .fetch_one(&mut *tx)
-        .await?;
-
-        let call: i64 = sqlx::query_scalar(
-            "INSERT INTO calls (case_id, sip_call_id, caller_number, called_number, direction, \
-             arrived_at, answered_at, node) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             RETURNING id",
-        )
-        .bind(case)
-        .bind(&c.sip_call_id)
-        .bind(&c.caller_number)
-        .bind(&c.called_number)
-        .bind(Direction::Inbound.as_str())
-        .bind(c.arrived_at)
-        .bind(c.answered_at)
-        .bind(node)
-        .fetch_one(&mut *tx)
-        .await?;
-
-        insert_event(
-            &mut tx,
-            case,
-            c.answered_at,
-            SYSTEM_ACTOR,
-            "opened",
-            None,
-            Some(CaseStatus::NoRequest),
-            None,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(OpenedCall {
-            call: CallId(call),
-            case: CaseId(case),
-            ticket,
-        })
-    }
-
-    pub(crate) async fn end_call(
-        &self,
-        call: CallId,
-        ended_at: DateTime<Utc>,
-        cause: &str,
-        ivr_path: &str,
-    ) -> Result<(), CaseError> {
-        let done = sqlx::query(
-            "UPDATE calls SET ended_at = $1, hangup_cause = $2, ivr_path = $3 \
-             WHERE id = $4 AND ended_at IS NULL",
-        )
-        .bind(ended_at)
-        .bind(cause)
-        .bind(ivr_path)
-        .bind(call.0)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 1 {
-            return Ok(());
-        }
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM calls WHERE id = $1")
-            .bind(call.0)
-            .fetch_optional(&self.pool)
-            .await?;
-        Err(match exists {
-            Some(_) => CaseError::CallAlreadyEnded(call),
-            None => CaseError::CallNotFound(call),
-        })
     }
 
     /// A status change by the call controller (voicemail, callback requested), checked
@@ -217,42 +138,6 @@ impl PostgresBackend {
         Ok(())
     }
 
-    pub(crate) async fn add_recording(&self, r: &NewRecording) -> Result<RecordingId, CaseError> {
-        let duration_ms =
-            i64::try_from(r.duration_ms).map_err(|_| CaseError::OutOfRange("duration_ms"))?;
-        let bytes = i64::try_from(r.bytes).map_err(|_| CaseError::OutOfRange("bytes"))?;
-        let mut tx = self.pool.begin().await?;
-        let owner: Option<i64> = sqlx::query_scalar("SELECT case_id FROM calls WHERE id = $1")
-            .bind(r.call.0)
-            .fetch_optional(&mut *tx)
-            .await?;
-        match owner {
-            None => return Err(CaseError::CallNotFound(r.call)),
-            Some(owner) if owner != r.case.0 => {
-                return Err(CaseError::CallNotInCase {
-                    call: r.call,
-                    case: r.case,
-                })
-            }
-            Some(_) => {}
-        }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO recordings (call_id, case_id, kind, path, duration_ms, bytes, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(r.call.0)
-        .bind(r.case.0)
-        .bind(r.kind.as_str())
-        .bind(&r.path)
-        .bind(duration_ms)
-        .bind(bytes)
-        .bind(r.created_at)
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(RecordingId(id))
-    }
-
     pub(crate) async fn case_by_ticket(
         &self,
         ticket: &str,
@@ -269,22 +154,6 @@ impl PostgresBackend {
         .fetch_all(&self.pool)
         .await?;
         convert_all(rows)
-    }
-
-    pub(crate) async fn record_missed_call(&self, m: &MissedCall) -> Result<(), CaseError> {
-        sqlx::query(
-            "INSERT INTO missed_calls (sip_call_id, caller_number, called_number, arrived_at, \
-             ended_at, cause) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&m.sip_call_id)
-        .bind(&m.caller_number)
-        .bind(&m.called_number)
-        .bind(m.arrived_at)
-        .bind(m.ended_at)
-        .bind(&m.cause)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     pub(crate) async fn missed_calls(&self, limit: u32) -> Result<Vec<MissedCall>, CaseError> {
@@ -446,29 +315,6 @@ impl PostgresBackend {
         .await?)
     }
 
-    pub(crate) async fn record_agent_event(&self, e: &NewAgentEvent<'_>) -> Result<(), CaseError> {
-        sqlx::query(
-            "INSERT INTO agent_events (extension, at, from_state, to_state, reason, sip_call_id, \
-             actor) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(e.extension)
-        .bind(e.at)
-        .bind(e.from)
-        .bind(e.to)
-        .bind(e.reason)
-        .bind(e.sip_call_id)
-        .bind(e.actor)
-        .execute(&self.pool)
-        .await
-        .map_err(|err| match kind(&err) {
-            Some(ErrorKind::ForeignKeyViolation) => {
-                CaseError::AgentNotFound(e.extension.to_owned())
-            }
-            _ => err.into(),
-        })?;
-        Ok(())
-    }
-
     pub(crate) async fn agent_events(
         &self,
         ext: &str,
@@ -483,78 +329,6 @@ impl PostgresBackend {
         .fetch_all(&self.pool)
         .await?;
         convert_all(rows)
-    }
-
-    /// Applies one ACD step to a call row (see [`crate::acd`]) and writes its audit event,
-    /// in one transaction, holding the call's row lock from the read to the commit.
-    pub(crate) async fn acd_step(
-        &self,
-        call: CallId,
-        step: AcdStep<'_>,
-        at: DateTime<Utc>,
-    ) -> Result<(), CaseError> {
-        let mut tx = self.pool.begin().await?;
-        let state: Option<AcdState> = sqlx::query_as(&format!(
-            "SELECT case_id, direction, {ACD_COLUMNS} FROM calls WHERE id = $1 FOR NO KEY UPDATE"
-        ))
-        .bind(call.0)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let AcdState {
-            case_id,
-            direction,
-            mut acd,
-        } = state.ok_or(CaseError::CallNotFound(call))?;
-        let outbound = direction == Direction::Outbound.as_str();
-        let answered = matches!(step, AcdStep::Answered { .. });
-        let audit = acd.advance(call, step, at, outbound)?;
-        sqlx::query(
-            "UPDATE calls SET queue = $1, agent = $2, agent_call_id = $3, queued_at = $4, \
-             offered_count = $5, rejected_count = $6, agent_answered_at = $7, \
-             agent_ended_at = $8, wrap_up_ended_at = $9, acd_result = $10, wait_ms = $11, \
-             talk_ms = $12, wrap_up_ms = $13 \
-             WHERE id = $14",
-        )
-        .bind(&acd.queue)
-        .bind(&acd.agent)
-        .bind(&acd.agent_call_id)
-        .bind(acd.queued_at)
-        .bind(acd.offered_count)
-        .bind(acd.rejected_count)
-        .bind(acd.agent_answered_at)
-        .bind(acd.agent_ended_at)
-        .bind(acd.wrap_up_ended_at)
-        .bind(&acd.acd_result)
-        .bind(acd.wait_ms)
-        .bind(acd.talk_ms)
-        .bind(acd.wrap_up_ms)
-        .bind(call.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| match (kind(&e), &acd.agent) {
-            (Some(ErrorKind::ForeignKeyViolation), Some(agent)) => {
-                CaseError::AgentNotFound(agent.clone())
-            }
-            _ => e.into(),
-        })?;
-        if let Some((event, note)) = audit {
-            insert_event(
-                &mut tx,
-                case_id,
-                at,
-                SYSTEM_ACTOR,
-                event,
-                None,
-                None,
-                Some(&note),
-            )
-            .await?;
-        }
-        if answered {
-            work::register_on_answer(&mut tx, case_id, at).await?;
-        }
-        tx.commit().await?;
-        Ok(())
     }
 
     pub(crate) async fn queue_stats(

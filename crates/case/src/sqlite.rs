@@ -17,17 +17,15 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
-use crate::acd::AcdStep;
 use crate::error::CaseError;
 use crate::lifecycle::{self, Action, Role};
 use crate::model::{
-    Agent, AgentEvent, AgentSecrets, CallId, CaseDetail, CaseId, CaseStatus, CaseSummary, Channel,
-    Direction, MissedCall, NewAgent, NewAgentEvent, NewCall, NewRecording, OpenedCall, QueueStats,
-    RecordingId, Skill,
+    Agent, AgentEvent, AgentSecrets, CaseDetail, CaseId, CaseStatus, CaseSummary, Channel,
+    MissedCall, NewAgent, QueueStats, Skill,
 };
 use crate::rows::{
-    self, convert_all, AcdState, AgentEventRecord, AgentRecord, CaseRecord, SecretsRecord,
-    SkillRecord, CASE_SELECT,
+    self, convert_all, AgentEventRecord, AgentRecord, CaseRecord, SecretsRecord, SkillRecord,
+    CASE_SELECT,
 };
 use crate::secret::AgentHashes;
 use crate::ticket;
@@ -40,6 +38,7 @@ const MAX_CONNECTIONS: u32 = 8;
 const SYSTEM_ACTOR: &str = "system";
 
 mod callbacks;
+mod calls;
 mod desk;
 mod recovery;
 mod registrations;
@@ -59,6 +58,8 @@ const AGENT_COLUMNS: &str = "extension, name, max_ring_secs, wrap_up_secs, creat
 #[derive(Debug, Clone)]
 pub(crate) struct SqliteBackend {
     pool: SqlitePool,
+    /// For the writer's own connection ([`SqliteBackend::spawn_writer`]).
+    options: SqliteConnectOptions,
 }
 
 impl SqliteBackend {
@@ -81,99 +82,19 @@ impl SqliteBackend {
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .after_release(|conn, _| Box::pin(settle_released(conn)))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(SqliteBackend { pool })
+        Ok(SqliteBackend { pool, options })
+    }
+
+    /// Starts the call path's writer ([`crate::writer`]) on its own connection.
+    pub(crate) fn spawn_writer(&self, queue: crate::writer::Queue) {
+        tokio::spawn(calls::run_writer(self.options.clone(), queue));
     }
 
     pub(crate) async fn close(&self) {
         self.pool.close().await;
-    }
-
-    pub(crate) async fn open_call(
-        &self,
-        c: NewCall,
-        node: Option<&str>,
-    ) -> Result<OpenedCall, CaseError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let ticket = next_ticket(&mut tx, c.local_day).await?;
-
-        let case: i64 = sqlx::query_scalar(
-            "INSERT INTO cases (ticket, channel, status, caller_number, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(&ticket)
-        .bind(Channel::Phone.as_str())
-        .bind(CaseStatus::NoRequest.as_str())
-        .bind(&c.caller_number)
-        .bind(c.answered_at)
-        .bind(c.answered_at)
-        .fetch_one(&mut *tx)
-        .await?;
-
-        let call: i64 = sqlx::query_scalar(
-            "INSERT INTO calls (case_id, sip_call_id, caller_number, called_number, direction, \
-             arrived_at, answered_at, node) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(case)
-        .bind(&c.sip_call_id)
-        .bind(&c.caller_number)
-        .bind(&c.called_number)
-        .bind(Direction::Inbound.as_str())
-        .bind(c.arrived_at)
-        .bind(c.answered_at)
-        .bind(node)
-        .fetch_one(&mut *tx)
-        .await?;
-
-        insert_event(
-            &mut tx,
-            case,
-            c.answered_at,
-            SYSTEM_ACTOR,
-            "opened",
-            None,
-            Some(CaseStatus::NoRequest),
-            None,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(OpenedCall {
-            call: CallId(call),
-            case: CaseId(case),
-            ticket,
-        })
-    }
-
-    pub(crate) async fn end_call(
-        &self,
-        call: CallId,
-        ended_at: DateTime<Utc>,
-        cause: &str,
-        ivr_path: &str,
-    ) -> Result<(), CaseError> {
-        let done = sqlx::query(
-            "UPDATE calls SET ended_at = ?, hangup_cause = ?, ivr_path = ? \
-             WHERE id = ? AND ended_at IS NULL",
-        )
-        .bind(ended_at)
-        .bind(cause)
-        .bind(ivr_path)
-        .bind(call.0)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 1 {
-            return Ok(());
-        }
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM calls WHERE id = ?")
-            .bind(call.0)
-            .fetch_optional(&self.pool)
-            .await?;
-        Err(match exists {
-            Some(_) => CaseError::CallAlreadyEnded(call),
-            None => CaseError::CallNotFound(call),
-        })
     }
 
     /// A status change by the call controller (voicemail, callback requested), checked
@@ -219,42 +140,6 @@ impl SqliteBackend {
         Ok(())
     }
 
-    pub(crate) async fn add_recording(&self, r: &NewRecording) -> Result<RecordingId, CaseError> {
-        let duration_ms =
-            i64::try_from(r.duration_ms).map_err(|_| CaseError::OutOfRange("duration_ms"))?;
-        let bytes = i64::try_from(r.bytes).map_err(|_| CaseError::OutOfRange("bytes"))?;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let owner: Option<i64> = sqlx::query_scalar("SELECT case_id FROM calls WHERE id = ?")
-            .bind(r.call.0)
-            .fetch_optional(&mut *tx)
-            .await?;
-        match owner {
-            None => return Err(CaseError::CallNotFound(r.call)),
-            Some(owner) if owner != r.case.0 => {
-                return Err(CaseError::CallNotInCase {
-                    call: r.call,
-                    case: r.case,
-                })
-            }
-            Some(_) => {}
-        }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO recordings (call_id, case_id, kind, path, duration_ms, bytes, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(r.call.0)
-        .bind(r.case.0)
-        .bind(r.kind.as_str())
-        .bind(&r.path)
-        .bind(duration_ms)
-        .bind(bytes)
-        .bind(r.created_at)
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(RecordingId(id))
-    }
-
     pub(crate) async fn case_by_ticket(
         &self,
         ticket: &str,
@@ -271,22 +156,6 @@ impl SqliteBackend {
         .fetch_all(&self.pool)
         .await?;
         convert_all(rows)
-    }
-
-    pub(crate) async fn record_missed_call(&self, m: &MissedCall) -> Result<(), CaseError> {
-        sqlx::query(
-            "INSERT INTO missed_calls (sip_call_id, caller_number, called_number, arrived_at, \
-             ended_at, cause) VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&m.sip_call_id)
-        .bind(&m.caller_number)
-        .bind(&m.called_number)
-        .bind(m.arrived_at)
-        .bind(m.ended_at)
-        .bind(&m.cause)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     pub(crate) async fn missed_calls(&self, limit: u32) -> Result<Vec<MissedCall>, CaseError> {
@@ -442,29 +311,6 @@ impl SqliteBackend {
         .await?)
     }
 
-    pub(crate) async fn record_agent_event(&self, e: &NewAgentEvent<'_>) -> Result<(), CaseError> {
-        sqlx::query(
-            "INSERT INTO agent_events (extension, at, from_state, to_state, reason, sip_call_id, \
-             actor) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(e.extension)
-        .bind(e.at)
-        .bind(e.from)
-        .bind(e.to)
-        .bind(e.reason)
-        .bind(e.sip_call_id)
-        .bind(e.actor)
-        .execute(&self.pool)
-        .await
-        .map_err(|err| match kind(&err) {
-            Some(ErrorKind::ForeignKeyViolation) => {
-                CaseError::AgentNotFound(e.extension.to_owned())
-            }
-            _ => err.into(),
-        })?;
-        Ok(())
-    }
-
     pub(crate) async fn agent_events(
         &self,
         ext: &str,
@@ -479,77 +325,6 @@ impl SqliteBackend {
         .fetch_all(&self.pool)
         .await?;
         convert_all(rows)
-    }
-
-    /// Applies one ACD step to a call row (see [`crate::acd`]) and writes its audit event,
-    /// in one transaction.
-    pub(crate) async fn acd_step(
-        &self,
-        call: CallId,
-        step: AcdStep<'_>,
-        at: DateTime<Utc>,
-    ) -> Result<(), CaseError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let state: Option<AcdState> = sqlx::query_as(&format!(
-            "SELECT case_id, direction, {ACD_COLUMNS} FROM calls WHERE id = ?"
-        ))
-        .bind(call.0)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let AcdState {
-            case_id,
-            direction,
-            mut acd,
-        } = state.ok_or(CaseError::CallNotFound(call))?;
-        let outbound = direction == Direction::Outbound.as_str();
-        let answered = matches!(step, AcdStep::Answered { .. });
-        let audit = acd.advance(call, step, at, outbound)?;
-        sqlx::query(
-            "UPDATE calls SET queue = ?, agent = ?, agent_call_id = ?, queued_at = ?, \
-             offered_count = ?, rejected_count = ?, agent_answered_at = ?, agent_ended_at = ?, \
-             wrap_up_ended_at = ?, acd_result = ?, wait_ms = ?, talk_ms = ?, wrap_up_ms = ? \
-             WHERE id = ?",
-        )
-        .bind(&acd.queue)
-        .bind(&acd.agent)
-        .bind(&acd.agent_call_id)
-        .bind(acd.queued_at)
-        .bind(acd.offered_count)
-        .bind(acd.rejected_count)
-        .bind(acd.agent_answered_at)
-        .bind(acd.agent_ended_at)
-        .bind(acd.wrap_up_ended_at)
-        .bind(&acd.acd_result)
-        .bind(acd.wait_ms)
-        .bind(acd.talk_ms)
-        .bind(acd.wrap_up_ms)
-        .bind(call.0)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| match (kind(&e), &acd.agent) {
-            (Some(ErrorKind::ForeignKeyViolation), Some(agent)) => {
-                CaseError::AgentNotFound(agent.clone())
-            }
-            _ => e.into(),
-        })?;
-        if let Some((event, note)) = audit {
-            insert_event(
-                &mut tx,
-                case_id,
-                at,
-                SYSTEM_ACTOR,
-                event,
-                None,
-                None,
-                Some(&note),
-            )
-            .await?;
-        }
-        if answered {
-            work::register_on_answer(&mut tx, case_id, at).await?;
-        }
-        tx.commit().await?;
-        Ok(())
     }
 
     pub(crate) async fn queue_stats(

@@ -26,6 +26,7 @@ use crate::secret::{self, AgentHashes};
 use crate::sqlite::SqliteBackend;
 use crate::ticket;
 use crate::workflow;
+use crate::writer::{Done, OwnedAgentEvent, OwnedStep, Queue, Write, WriterHandle, WriterStats};
 
 /// Runs the same expression on whichever backend the store has (`$b` is bound to it).
 macro_rules! on_backend {
@@ -41,6 +42,8 @@ macro_rules! on_backend {
 #[derive(Debug, Clone)]
 pub struct CaseStore {
     backend: Backend,
+    /// The call path's writes, batched ([`crate::writer`]).
+    writer: WriterHandle,
     /// Attempts of the task a voicemail or callback request creates.
     callback_attempts: u32,
     callback_numbers: std::sync::Arc<NumberPolicy>,
@@ -80,8 +83,14 @@ impl CaseStore {
             }
             _ => Backend::Sqlite(SqliteBackend::open(url_or_path).await?),
         };
+        let (writer, queue, stats) = WriterHandle::new();
+        match &backend {
+            Backend::Sqlite(b) => b.spawn_writer(Queue::new(queue, stats)),
+            Backend::Postgres(b) => b.spawn_writer(Queue::new(queue, stats)),
+        }
         let store = CaseStore {
             backend,
+            writer,
             callback_attempts: crate::callback::DEFAULT_MAX_ATTEMPTS,
             callback_numbers: std::sync::Arc::new(NumberPolicy::default()),
             node: None,
@@ -132,6 +141,12 @@ impl CaseStore {
         &self.callback_numbers
     }
 
+    /// What the call path's writer ([`crate::writer`]) is doing: its backlog (admission
+    /// control refuses new calls past a bound), batch sizes and commit times (metrics).
+    pub fn writer_stats(&self) -> &WriterStats {
+        self.writer.stats()
+    }
+
     /// Which database this store runs on: `"sqlite"` or `"postgres"`.
     pub fn backend_name(&self) -> &'static str {
         match &self.backend {
@@ -143,6 +158,7 @@ impl CaseStore {
     /// Closes all connections (checkpointing SQLite's WAL), waiting for those in use to
     /// come back. Later calls fail.
     pub async fn close(&self) {
+        self.writer.close().await;
         match &self.backend {
             Backend::Sqlite(b) => b.close().await,
             Backend::Postgres(b) => b.close().await,
@@ -154,10 +170,10 @@ impl CaseStore {
     /// row (with this store's [node](CaseStore::with_node)), and the audit event
     /// `registered`.
     pub async fn open_call(&self, c: NewCall) -> Result<OpenedCall, CaseError> {
-        let node = self.node();
-        let opened = match &self.backend {
-            Backend::Sqlite(b) => b.open_call(c, node).await?,
-            Backend::Postgres(b) => b.open_call(c, node).await?,
+        let node = self.node.clone();
+        let opened = match self.writer.write(Write::OpenCall { call: c, node }).await? {
+            Done::Opened(o) => o,
+            other => return Err(CaseError::Corrupt(format!("open_call wrote {other:?}"))),
         };
         tracing::debug!(ticket = %opened.ticket, case = %opened.case, "case registered");
         Ok(opened)
@@ -184,10 +200,15 @@ impl CaseStore {
         cause: &str,
         ivr_path: &str,
     ) -> Result<(), CaseError> {
-        match &self.backend {
-            Backend::Sqlite(b) => b.end_call(call, ended_at, cause, ivr_path).await,
-            Backend::Postgres(b) => b.end_call(call, ended_at, cause, ivr_path).await,
-        }
+        let cause = cause.to_owned();
+        let ivr_path = ivr_path.to_owned();
+        let end = Write::EndCall {
+            call,
+            ended_at,
+            cause,
+            ivr_path,
+        };
+        self.writer.write(end).await.map(drop)
     }
 
     /// Marks that the caller left a voicemail: the case goes to `callback_pending` and
@@ -214,9 +235,9 @@ impl CaseStore {
         if !is_contained_relative(&r.path) {
             return Err(CaseError::InvalidRecordingPath(r.path));
         }
-        match &self.backend {
-            Backend::Sqlite(b) => b.add_recording(&r).await,
-            Backend::Postgres(b) => b.add_recording(&r).await,
+        match self.writer.write(Write::Recording(r)).await? {
+            Done::Recording(id) => Ok(id),
+            other => Err(CaseError::Corrupt(format!("add_recording wrote {other:?}"))),
         }
     }
 
@@ -251,10 +272,8 @@ impl CaseStore {
 
     /// Keeps a call that ended before it was answered.
     pub async fn record_missed_call(&self, m: &MissedCall) -> Result<(), CaseError> {
-        match &self.backend {
-            Backend::Sqlite(b) => b.record_missed_call(m).await,
-            Backend::Postgres(b) => b.record_missed_call(m).await,
-        }
+        let missed = Write::MissedCall(m.clone());
+        self.writer.write(missed).await.map(drop)
     }
 
     /// The `limit` most recent missed calls, newest first.
@@ -383,7 +402,8 @@ impl CaseStore {
     /// if the extension was never an agent.
     pub async fn record_agent_event(&self, e: &NewAgentEvent<'_>) -> Result<(), CaseError> {
         check_extension(e.extension)?;
-        on_backend!(self, b => b.record_agent_event(e).await)
+        let event = Write::AgentEvent(OwnedAgentEvent::new(e));
+        self.writer.write(event).await.map(drop)
     }
 
     /// The `limit` most recent state changes of an agent, newest first.
@@ -1147,10 +1167,11 @@ impl CaseStore {
         step: AcdStep<'_>,
         at: DateTime<Utc>,
     ) -> Result<(), CaseError> {
-        match &self.backend {
-            Backend::Sqlite(b) => b.acd_step(call, step, at).await,
-            Backend::Postgres(b) => b.acd_step(call, step, at).await,
-        }
+        let step = OwnedStep::new(step);
+        self.writer
+            .write(Write::Acd { call, step, at })
+            .await
+            .map(drop)
     }
 }
 

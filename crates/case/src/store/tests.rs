@@ -48,6 +48,7 @@ macro_rules! on_both_backends {
 on_both_backends! {
     #[tokio::test]
     tickets_are_sequential_and_restart_each_day,
+    calls_answered_together_share_one_commit,
     sequence_widens_past_99999,
     open_call_writes_case_call_and_registered_event,
     migration_0009_leaves_only_real_requests_registered,
@@ -262,6 +263,68 @@ async fn tickets_are_sequential_and_restart_each_day(db: Db) {
     // The old day's counter is untouched by the new day.
     let d = store.open_answered_call(new_call(4, d1)).await.unwrap();
     assert_eq!(d.ticket, "2026112100003");
+}
+
+/// Calls answered at the same moment share one transaction (one fsync), across two local
+/// days, and still get their own consecutive tickets, cases and call rows; each end lands
+/// and a second end of the same call is refused without failing its batch.
+async fn calls_answered_together_share_one_commit(db: Db) {
+    let store = &db.store;
+    let (d1, d2) = (day(2026, 11, 21), day(2026, 11, 22));
+    let before = store.writer_stats().snapshot();
+    let opened = futures::future::join_all(
+        (0..120).map(|n| store.open_call(new_call(n, if n % 3 == 0 { d2 } else { d1 }))),
+    )
+    .await;
+    let opened: Vec<OpenedCall> = opened.into_iter().map(Result::unwrap).collect();
+    let after = store.writer_stats().snapshot();
+    assert_eq!(after.writes - before.writes, 120);
+    assert_eq!(
+        after.batches - before.batches,
+        1,
+        "not one commit: {after:?}"
+    );
+    let mut tickets: Vec<&str> = opened.iter().map(|o| o.ticket.as_str()).collect();
+    tickets.sort();
+    let want: Vec<String> = (1..=40)
+        .map(|s| ticket::format(d2, s))
+        .chain((1..=80).map(|s| ticket::format(d1, s)))
+        .collect();
+    let mut want: Vec<&str> = want.iter().map(String::as_str).collect();
+    want.sort();
+    assert_eq!(tickets, want);
+    for (n, o) in opened.iter().enumerate() {
+        let case = store.case_by_ticket(&o.ticket).await.unwrap().unwrap();
+        assert_eq!(case.case.id, o.case);
+        assert_eq!(case.calls.len(), 1);
+        assert_eq!(case.calls[0].id, o.call);
+        assert_eq!(
+            case.calls[0].sip_call_id,
+            new_call(n as u32, d1).sip_call_id
+        );
+    }
+
+    let at = Utc.with_ymd_and_hms(2026, 11, 21, 2, 0, 0).unwrap();
+    let ends = futures::future::join_all(
+        opened
+            .iter()
+            .map(|o| store.end_call(o.call, at, "caller_bye", "main"))
+            .chain([store.end_call(opened[0].call, at, "caller_bye", "main")]),
+    )
+    .await;
+    let (last, first) = ends.split_last().unwrap();
+    assert!(first.iter().all(Result::is_ok), "{first:?}");
+    assert!(
+        matches!(last, Err(CaseError::CallAlreadyEnded(_))),
+        "{last:?}"
+    );
+    let case = store
+        .case_by_ticket(&opened[7].ticket)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(case.calls[0].ended_at, Some(at));
+    assert_eq!(store.writer_stats().snapshot().pending, 0);
 }
 
 async fn sequence_widens_past_99999(db: Db) {

@@ -1,0 +1,536 @@
+//! Group commit: the call controller's writes, many calls' at a time, in one transaction.
+//!
+//! Every answered call is written before its 200 OK, and at 2,000 calls a second one
+//! transaction (one fsync) per call is more than a disk can do: the queue for the write
+//! lock then grows without bound and calls are answered seconds late. So the writes of
+//! the call path — a call opened ([`Write::OpenCall`]), ended, missed, its ACD steps, its
+//! recordings, the agents' state changes — go to one writer task per database, which
+//! takes whatever has queued up while its previous commit was being flushed and writes it
+//! all in one transaction: under load a commit carries hundreds of calls, and when the
+//! hotline is quiet a write waits for no one (there is no timer; a lone write is
+//! committed at once). Each caller gets its own answer once the transaction holding its
+//! write is durable, so "`open_call` returned `Ok`" still means "the case survives a power
+//! cut", as before.
+//!
+//! # Nothing acknowledged is lost, nothing that must land is dropped
+//! - A write whose own statement fails for a reason of its own (the call already ended,
+//!   an unknown call) is answered with that error; the rest of its batch is written again
+//!   without it.
+//! - When the database fails (disk full, I/O error, connection lost), an open call is
+//!   answered with the error at once — the call is refused with 503 and the trunk tries
+//!   elsewhere, nothing was promised — but every other write (a call's end, its ACD
+//!   figures, a recording's row) is kept in memory and retried, with a growing pause,
+//!   until it lands. A call that ended always gets its `ended_at`.
+//! - [`WriterHandle::close`] (at shutdown) writes out what is queued, retrying for a
+//!   bounded time, before the process exits; what still cannot be written is what the
+//!   next start's crash recovery closes.
+//!
+//! The SQL of a batch is in `twin/calls.rs`, the same text for both databases; this
+//! module holds the queue, the retry rules and the figures ([`WriterStats`]) that
+//! admission control (new calls refused with 503 when the backlog is too long) and the
+//! metrics read.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::acd::{AcdStep, CallNote};
+use crate::error::CaseError;
+use crate::model::{
+    AcdResult, CallId, MissedCall, NewAgentEvent, NewCall, NewRecording, OpenedCall, RecordingId,
+};
+
+/// The most writes one transaction carries (the rest wait for the next).
+pub(crate) const MAX_BATCH: usize = 512;
+/// The first pause before a failed write is tried again; it doubles up to [`MAX_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_millis(50);
+const MAX_PAUSE: Duration = Duration::from_secs(5);
+/// How long [`WriterHandle::close`] keeps retrying writes that fail.
+const CLOSE_RETRY_FOR: Duration = Duration::from_secs(5);
+
+/// One write of the call path, owned (it waits in a queue).
+#[derive(Debug, Clone)]
+pub(crate) enum Write {
+    /// A new ticket, case, call row and `opened` audit event ([`crate::CaseStore::open_call`]).
+    OpenCall {
+        call: NewCall,
+        node: Option<Arc<str>>,
+    },
+    /// The call's end time, cause and IVR path.
+    EndCall {
+        call: CallId,
+        ended_at: DateTime<Utc>,
+        cause: String,
+        ivr_path: String,
+    },
+    /// A call that ended before it was answered.
+    MissedCall(MissedCall),
+    /// One ACD step of a call.
+    Acd {
+        call: CallId,
+        step: OwnedStep,
+        at: DateTime<Utc>,
+    },
+    /// A finalized recording file.
+    Recording(NewRecording),
+    /// One state change of an agent.
+    AgentEvent(OwnedAgentEvent),
+}
+
+impl Write {
+    /// Whether the write must land even when the database fails for a while: everything
+    /// but a new call, which is refused instead (nothing was promised to its caller yet).
+    fn must_land(&self) -> bool {
+        !matches!(self, Write::OpenCall { .. })
+    }
+}
+
+/// What a write gives back.
+#[derive(Debug)]
+pub(crate) enum Done {
+    Opened(OpenedCall),
+    Recording(RecordingId),
+    Written,
+}
+
+/// [`AcdStep`] with its strings owned.
+#[derive(Debug, Clone)]
+pub(crate) enum OwnedStep {
+    Queued(String),
+    Offered(String),
+    OfferRejected(String, String),
+    Answered(String, String),
+    AgentEnded,
+    WrapUpDone,
+    LeftQueue(AcdResult),
+    Transferred(String),
+    TransferAnswered(String),
+    Held(i64),
+    Supervised(String, String),
+    ForcedHangUp(String),
+}
+
+impl OwnedStep {
+    pub(crate) fn new(step: AcdStep<'_>) -> Self {
+        match step {
+            AcdStep::Queued { queue } => OwnedStep::Queued(queue.into()),
+            AcdStep::Offered { agent } => OwnedStep::Offered(agent.into()),
+            AcdStep::OfferRejected { agent, reason } => {
+                OwnedStep::OfferRejected(agent.into(), reason.into())
+            }
+            AcdStep::Answered {
+                agent,
+                agent_call_id,
+            } => OwnedStep::Answered(agent.into(), agent_call_id.into()),
+            AcdStep::AgentEnded => OwnedStep::AgentEnded,
+            AcdStep::WrapUpDone => OwnedStep::WrapUpDone,
+            AcdStep::LeftQueue(r) => OwnedStep::LeftQueue(r),
+            AcdStep::Note(n) => match n {
+                CallNote::Transferred { to } => OwnedStep::Transferred(to.into()),
+                CallNote::TransferAnswered { by } => OwnedStep::TransferAnswered(by.into()),
+                CallNote::Held { ms } => OwnedStep::Held(ms),
+                CallNote::Supervised { who, how } => OwnedStep::Supervised(who.into(), how.into()),
+                CallNote::ForcedHangUp { who } => OwnedStep::ForcedHangUp(who.into()),
+            },
+        }
+    }
+
+    pub(crate) fn step(&self) -> AcdStep<'_> {
+        match self {
+            OwnedStep::Queued(queue) => AcdStep::Queued { queue },
+            OwnedStep::Offered(agent) => AcdStep::Offered { agent },
+            OwnedStep::OfferRejected(agent, reason) => AcdStep::OfferRejected { agent, reason },
+            OwnedStep::Answered(agent, id) => AcdStep::Answered {
+                agent,
+                agent_call_id: id,
+            },
+            OwnedStep::AgentEnded => AcdStep::AgentEnded,
+            OwnedStep::WrapUpDone => AcdStep::WrapUpDone,
+            OwnedStep::LeftQueue(r) => AcdStep::LeftQueue(*r),
+            OwnedStep::Transferred(to) => AcdStep::Note(CallNote::Transferred { to }),
+            OwnedStep::TransferAnswered(by) => AcdStep::Note(CallNote::TransferAnswered { by }),
+            OwnedStep::Held(ms) => AcdStep::Note(CallNote::Held { ms: *ms }),
+            OwnedStep::Supervised(who, how) => AcdStep::Note(CallNote::Supervised { who, how }),
+            OwnedStep::ForcedHangUp(who) => AcdStep::Note(CallNote::ForcedHangUp { who }),
+        }
+    }
+}
+
+/// [`NewAgentEvent`] with its strings owned.
+#[derive(Debug, Clone)]
+pub(crate) struct OwnedAgentEvent {
+    pub(crate) extension: String,
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) from: String,
+    pub(crate) to: String,
+    pub(crate) reason: Option<String>,
+    pub(crate) sip_call_id: Option<String>,
+    pub(crate) actor: Option<String>,
+}
+
+impl OwnedAgentEvent {
+    pub(crate) fn new(e: &NewAgentEvent<'_>) -> Self {
+        OwnedAgentEvent {
+            extension: e.extension.into(),
+            at: e.at,
+            from: e.from.into(),
+            to: e.to.into(),
+            reason: e.reason.map(Into::into),
+            sip_call_id: e.sip_call_id.map(Into::into),
+            actor: e.actor.map(Into::into),
+        }
+    }
+}
+
+/// A queued write and whom to answer.
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub(crate) write: Write,
+    reply: oneshot::Sender<Result<Done, CaseError>>,
+    queued: Instant,
+    /// Failed attempts so far, and when to try again.
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+pub(crate) enum Msg {
+    Job(Job),
+    Close(oneshot::Sender<()>),
+}
+
+/// The store's side of the writer: queues writes and waits for their commit.
+#[derive(Debug, Clone)]
+pub(crate) struct WriterHandle {
+    tx: mpsc::UnboundedSender<Msg>,
+    stats: Arc<WriterStats>,
+}
+
+impl WriterHandle {
+    /// A handle and the receiving end the backend's writer task runs on.
+    pub(crate) fn new() -> (Self, mpsc::UnboundedReceiver<Msg>, Arc<WriterStats>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let stats = Arc::new(WriterStats::default());
+        (
+            WriterHandle {
+                tx,
+                stats: stats.clone(),
+            },
+            rx,
+            stats,
+        )
+    }
+
+    /// Queues `write` and waits until the transaction holding it is committed.
+    pub(crate) async fn write(&self, write: Write) -> Result<Done, CaseError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            write,
+            reply,
+            queued: Instant::now(),
+            failures: 0,
+            retry_at: None,
+        };
+        self.stats.pending.fetch_add(1, Relaxed);
+        if self.tx.send(Msg::Job(job)).is_err() {
+            self.stats.pending.fetch_sub(1, Relaxed);
+            return Err(CaseError::Unavailable("the store is closed".into()));
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(CaseError::Unavailable("the writer stopped".into())))
+    }
+
+    /// Writes out what is queued (retrying failures for a few seconds) and stops the
+    /// writer; later writes fail.
+    pub(crate) async fn close(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Msg::Close(done)).is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    pub(crate) fn stats(&self) -> &WriterStats {
+        &self.stats
+    }
+}
+
+/// Bucket upper bounds of [`WriterStats`]' commit-time histogram, in milliseconds.
+pub const COMMIT_MS_BUCKETS: [u64; 10] = [1, 2, 5, 10, 20, 50, 100, 250, 1000, 5000];
+/// Bucket upper bounds of [`WriterStats`]' batch-size histogram, in writes.
+pub const BATCH_SIZE_BUCKETS: [u64; 8] = [1, 2, 5, 10, 50, 100, 250, 512];
+
+/// What the writer did: how far behind it is, how big and slow its commits are.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    pending: AtomicU64,
+    oldest_pending_us: AtomicU64,
+    batches: AtomicU64,
+    writes: AtomicU64,
+    retries: AtomicU64,
+    failed: AtomicU64,
+    commit_us_sum: AtomicU64,
+    commit_ms: [AtomicU64; COMMIT_MS_BUCKETS.len() + 1],
+    batch_size: [AtomicU64; BATCH_SIZE_BUCKETS.len() + 1],
+}
+
+/// A reading of [`WriterStats`]. Histograms count per bucket (not cumulative), the last
+/// bucket being everything above the last bound.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriterSnapshot {
+    /// Writes queued or being written, not yet answered.
+    pub pending: u64,
+    /// How long the oldest write of the batch being written had waited, in µs, when the
+    /// batch started (0 when idle).
+    pub oldest_pending_us: u64,
+    /// Transactions committed.
+    pub batches: u64,
+    /// Writes committed.
+    pub writes: u64,
+    /// Attempts that failed and were tried again.
+    pub retries: u64,
+    /// Writes answered with a database error (new calls refused; writes given up at close).
+    pub failed: u64,
+    /// Sum of commit times (BEGIN to COMMIT done), µs.
+    pub commit_us_sum: u64,
+    /// Commits per [`COMMIT_MS_BUCKETS`] bucket.
+    pub commit_ms: Vec<u64>,
+    /// Commits per [`BATCH_SIZE_BUCKETS`] bucket.
+    pub batch_size: Vec<u64>,
+}
+
+impl WriterStats {
+    /// A consistent-enough reading (each counter read once).
+    pub fn snapshot(&self) -> WriterSnapshot {
+        let read = |a: &[AtomicU64]| a.iter().map(|v| v.load(Relaxed)).collect();
+        WriterSnapshot {
+            pending: self.pending.load(Relaxed),
+            oldest_pending_us: self.oldest_pending_us.load(Relaxed),
+            batches: self.batches.load(Relaxed),
+            writes: self.writes.load(Relaxed),
+            retries: self.retries.load(Relaxed),
+            failed: self.failed.load(Relaxed),
+            commit_us_sum: self.commit_us_sum.load(Relaxed),
+            commit_ms: read(&self.commit_ms),
+            batch_size: read(&self.batch_size),
+        }
+    }
+
+    /// Writes queued or being written: what admission control compares with its bound.
+    pub fn pending(&self) -> u64 {
+        self.pending.load(Relaxed)
+    }
+
+    /// How long the oldest write had waited when the current batch began, in µs.
+    pub fn oldest_pending_us(&self) -> u64 {
+        self.oldest_pending_us.load(Relaxed)
+    }
+
+    fn committed(&self, writes: usize, took: Duration) {
+        self.batches.fetch_add(1, Relaxed);
+        self.writes.fetch_add(writes as u64, Relaxed);
+        let us = took.as_micros() as u64;
+        self.commit_us_sum.fetch_add(us, Relaxed);
+        let ms = us / 1000;
+        self.commit_ms[bucket(&COMMIT_MS_BUCKETS, ms)].fetch_add(1, Relaxed);
+        self.batch_size[bucket(&BATCH_SIZE_BUCKETS, writes as u64)].fetch_add(1, Relaxed);
+    }
+}
+
+fn bucket(bounds: &[u64], v: u64) -> usize {
+    bounds.iter().position(|b| v <= *b).unwrap_or(bounds.len())
+}
+
+/// How one attempt at a batch ended.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// Committed: each job's result, in order.
+    Committed(Vec<Done>),
+    /// The jobs at these indices failed (with this error), so the transaction was
+    /// rolled back.
+    JobsFailed(Vec<usize>, CaseError),
+    /// The transaction itself failed (begin, commit, the connection): nothing was written.
+    Failed(CaseError),
+}
+
+/// The writer's queue: what is to be written now, and what waits to be tried again.
+/// The backend's task ([`Queue::next_batch`], write, [`Queue::settle`]) does the I/O.
+pub(crate) struct Queue {
+    rx: mpsc::UnboundedReceiver<Msg>,
+    stats: Arc<WriterStats>,
+    retry: VecDeque<Job>,
+    /// Closing: whom to tell when done, and until when failed writes are retried.
+    closing: Option<(Option<oneshot::Sender<()>>, Instant)>,
+    /// Every handle is gone.
+    disconnected: bool,
+}
+
+impl Queue {
+    pub(crate) fn new(rx: mpsc::UnboundedReceiver<Msg>, stats: Arc<WriterStats>) -> Self {
+        Queue {
+            rx,
+            stats,
+            retry: VecDeque::new(),
+            closing: None,
+            disconnected: false,
+        }
+    }
+
+    /// Waits for the next writes: the retries that are due, then whatever is queued now
+    /// (up to [`MAX_BATCH`] in all). `None` once closed and everything is settled.
+    pub(crate) async fn next_batch(&mut self) -> Option<Vec<Job>> {
+        loop {
+            let now = Instant::now();
+            if self
+                .closing
+                .as_ref()
+                .is_some_and(|(_, until)| now >= *until)
+            {
+                // Give up on what still fails: the next start's recovery closes its calls.
+                for job in std::mem::take(&mut self.retry) {
+                    let e =
+                        CaseError::Unavailable("the store closed before the write landed".into());
+                    self.answer(job, Err(e));
+                }
+            }
+            let mut batch: Vec<Job> = Vec::new();
+            let mut waiting = VecDeque::new();
+            for job in self.retry.drain(..) {
+                if batch.len() < MAX_BATCH && job.retry_at.is_none_or(|t| t <= now) {
+                    batch.push(job);
+                } else {
+                    waiting.push_back(job);
+                }
+            }
+            self.retry = waiting;
+            while batch.len() < MAX_BATCH && !self.disconnected {
+                match self.rx.try_recv() {
+                    Ok(Msg::Job(job)) => batch.push(job),
+                    Ok(Msg::Close(done)) => self.close_requested(Some(done), now),
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => self.close_requested(None, now),
+                }
+            }
+            if let Some(oldest) = batch.iter().map(|j| j.queued).min() {
+                let waited = now.duration_since(oldest).as_micros() as u64;
+                self.stats.oldest_pending_us.store(waited, Relaxed);
+                return Some(batch);
+            }
+            self.stats.oldest_pending_us.store(0, Relaxed);
+            if self.closing.is_some() && self.retry.is_empty() {
+                if let Some((Some(done), _)) = self.closing.take() {
+                    let _ = done.send(());
+                }
+                return None;
+            }
+            let next_retry = self.retry.iter().filter_map(|j| j.retry_at).min();
+            tokio::select! {
+                msg = self.rx.recv(), if !self.disconnected => match msg {
+                    // Due at once: the next turn takes it.
+                    Some(Msg::Job(job)) => self.retry.push_front(job),
+                    Some(Msg::Close(done)) => self.close_requested(Some(done), Instant::now()),
+                    None => self.close_requested(None, Instant::now()),
+                },
+                () = sleep_until(next_retry) => {}
+            }
+        }
+    }
+
+    /// A close was asked for (`done` to answer once everything is written), or every
+    /// handle is gone (`None`).
+    fn close_requested(&mut self, done: Option<oneshot::Sender<()>>, now: Instant) {
+        if done.is_none() {
+            self.disconnected = true;
+        }
+        match &mut self.closing {
+            Some((waiting, _)) if waiting.is_none() => *waiting = done,
+            Some(_) => {}
+            None => self.closing = Some((done, now + CLOSE_RETRY_FOR)),
+        }
+    }
+
+    /// Settles one attempt at `batch`: answers what is decided, and returns the jobs to
+    /// write again at once (the rest of a batch one job made fail).
+    pub(crate) fn settle(&mut self, batch: Vec<Job>, outcome: Outcome, took: Duration) -> Vec<Job> {
+        match outcome {
+            Outcome::Committed(done) => {
+                self.stats.committed(batch.len(), took);
+                for (job, done) in batch.into_iter().zip(done) {
+                    self.answer(job, Ok(done));
+                }
+                Vec::new()
+            }
+            Outcome::JobsFailed(failed, e) => {
+                let mut rest = Vec::with_capacity(batch.len());
+                let mut failing = Vec::with_capacity(failed.len());
+                for (i, job) in batch.into_iter().enumerate() {
+                    if failed.contains(&i) {
+                        failing.push(job);
+                    } else {
+                        rest.push(job);
+                    }
+                }
+                self.fail_all(failing, e);
+                rest
+            }
+            Outcome::Failed(e) => {
+                self.fail_all(batch, e);
+                Vec::new()
+            }
+        }
+    }
+
+    /// The first job gets `e` itself, the others its text.
+    fn fail_all(&mut self, jobs: Vec<Job>, e: CaseError) {
+        let text = e.to_string();
+        let mut first = Some(e);
+        for job in jobs {
+            let e = first
+                .take()
+                .unwrap_or_else(|| CaseError::Unavailable(text.clone()));
+            self.failed(job, e);
+        }
+    }
+
+    /// A job failed: its own error is its answer; a database failure is retried when the
+    /// write must land.
+    fn failed(&mut self, mut job: Job, e: CaseError) {
+        let transient = matches!(e, CaseError::Database(_) | CaseError::Unavailable(_));
+        if !(transient && job.write.must_land()) {
+            if transient {
+                tracing::error!(error = %e, "cannot write a new call; it is refused");
+            }
+            self.answer(job, Err(e));
+            return;
+        }
+        let pause = FIRST_PAUSE
+            .saturating_mul(1 << job.failures.min(10))
+            .min(MAX_PAUSE);
+        job.failures += 1;
+        job.retry_at = Some(Instant::now() + pause);
+        self.stats.retries.fetch_add(1, Relaxed);
+        if job.failures == 1 {
+            tracing::warn!(error = %e, write = ?job.write, "write failed; kept in memory and retried until it lands");
+        }
+        self.retry.push_back(job);
+    }
+
+    fn answer(&self, job: Job, result: Result<Done, CaseError>) {
+        self.stats.pending.fetch_sub(1, Relaxed);
+        if result.is_err() {
+            self.stats.failed.fetch_add(1, Relaxed);
+        }
+        // The caller may have gone (its task ended); the write stands anyway.
+        let _ = job.reply.send(result);
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
