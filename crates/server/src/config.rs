@@ -494,6 +494,13 @@ pub struct HttpConfig {
     /// Caps and timeouts of API connections (`[http.connections]`).
     #[serde(default)]
     pub connections: HttpConnectionsConfig,
+    /// Networks (CIDR) that may read `GET /metrics` without a token; others get 403.
+    #[serde(default = "default_metrics_from")]
+    pub metrics_from: Vec<String>,
+}
+
+fn default_metrics_from() -> Vec<String> {
+    vec!["127.0.0.0/8".into(), "::1/128".into()]
 }
 
 impl HttpConfig {
@@ -649,6 +656,18 @@ pub struct CallConfig {
     /// still up then get BYE. systemd's `TimeoutStopSec` must exceed it by ~15 s.
     #[serde(default = "default_drain")]
     pub drain_secs: u64,
+    /// New calls get 503 while more writes than this wait for the case store (see
+    /// `overload`): the disk is behind, and a call answered now would be answered late.
+    #[serde(default = "default_max_write_backlog")]
+    pub max_write_backlog: u64,
+    /// New calls get 503 while the oldest write waiting for the case store has waited
+    /// longer than this (ms).
+    #[serde(default = "default_max_write_wait_ms")]
+    pub max_write_wait_ms: u64,
+    /// New calls get 503 while the runtime runs tasks this late (ms): the CPU is full, and
+    /// more calls would make every call's audio late.
+    #[serde(default = "default_max_runtime_lag_ms")]
+    pub max_runtime_lag_ms: u64,
 }
 
 impl Default for CallConfig {
@@ -658,8 +677,21 @@ impl Default for CallConfig {
             max_call_secs: default_max_call(),
             max_calls: default_max_calls(),
             drain_secs: default_drain(),
+            max_write_backlog: default_max_write_backlog(),
+            max_write_wait_ms: default_max_write_wait_ms(),
+            max_runtime_lag_ms: default_max_runtime_lag_ms(),
         }
     }
+}
+
+fn default_max_write_backlog() -> u64 {
+    2000
+}
+fn default_max_write_wait_ms() -> u64 {
+    200
+}
+fn default_max_runtime_lag_ms() -> u64 {
+    40
 }
 
 fn default_drain() -> u64 {
@@ -797,6 +829,9 @@ impl Config {
         if self.trunk.numbers.is_empty() {
             bail!("trunk.numbers: list at least one number we answer (e.g. \"12345\")");
         }
+        for s in &self.http.metrics_from {
+            Cidr::parse(s).with_context(|| "http.metrics_from".to_string())?;
+        }
         for s in &self.trunk.allowed_sources {
             Cidr::parse(s).with_context(|| "trunk.allowed_sources".to_string())?;
         }
@@ -926,6 +961,15 @@ impl Config {
     }
 
     /// The allowed trunk networks.
+    /// The networks that may read `/metrics` (`[http] metrics_from`).
+    pub fn metrics_networks(&self) -> Vec<Cidr> {
+        self.http
+            .metrics_from
+            .iter()
+            .filter_map(|s| Cidr::parse(s).ok())
+            .collect()
+    }
+
     pub fn trunk_networks(&self) -> Vec<Cidr> {
         self.trunk
             .allowed_sources

@@ -269,6 +269,7 @@ impl Driver {
                     info,
                     source,
                     transport,
+                    received: now,
                 };
                 if feature {
                     self.calls.spawn_feature(invite, self.handle.clone());
@@ -286,6 +287,7 @@ impl Driver {
                     info,
                     source,
                     transport,
+                    received: now,
                 };
                 tokio::spawn(desk.register(register, self.handle.clone()));
             }

@@ -8,6 +8,8 @@ mod desk;
 mod dialler;
 mod endpoint;
 mod http;
+mod metrics;
+mod overload;
 mod recovery;
 mod report_cli;
 mod security;

@@ -289,6 +289,7 @@ impl Setup {
         ok.headers
             .push(Header::Other("X-Ticket".into(), opened.ticket.clone()));
         self.ep.respond(&self.invite.key, ok);
+        self.ctx.setup_time.observe(self.invite.received.elapsed());
         self.ctx
             .stats
             .answered_by_ivr

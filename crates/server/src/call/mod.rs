@@ -35,7 +35,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 pub use command::Command;
@@ -95,6 +95,8 @@ pub struct Invite {
     pub info: Info,
     pub source: SocketAddr,
     pub transport: Transport,
+    /// When the endpoint received it (the call setup time counts from here).
+    pub received: Instant,
 }
 
 /// Counters for the status API.
@@ -130,6 +132,10 @@ pub struct Ctx {
     pub policy: hotline_case::calendar::DeadlinePolicy,
     /// The dialler, once started (absent without `[trunk.outbound]`).
     pub dialler: std::sync::OnceLock<Arc<crate::dialler::Dialler>>,
+    /// Admission control: new calls refused with 503 under overload.
+    pub overload: Arc<crate::overload::Overload>,
+    /// INVITE received to 200 OK sent, of the calls the hotline answered.
+    pub setup_time: crate::metrics::Histogram,
     next_key: AtomicU64,
 }
 
@@ -148,6 +154,8 @@ impl Ctx {
         let ports = PortPool::new(cfg.media.ip, cfg.media.rtp_port_min, cfg.media.rtp_port_max);
         let acd = AcdService::start(&cfg.acd, store.clone());
         let desk = Desk::start(cfg.agents.clone(), store.clone(), acd.clone());
+        let overload = Arc::new(crate::overload::Overload::new(&cfg.calls));
+        overload.spawn_probe();
         Ctx {
             trunk: cfg.trunk_networks(),
             recordings: cfg.recordings_dir(),
@@ -162,6 +170,8 @@ impl Ctx {
             calendar,
             policy,
             dialler: std::sync::OnceLock::new(),
+            overload,
+            setup_time: Default::default(),
             next_key: AtomicU64::new(1),
         }
     }
@@ -472,6 +482,15 @@ impl Calls {
         }
         if self.map.len() >= ctx.cfg.calls.max_calls {
             return refuse(503, "at max_calls");
+        }
+        if let Some(reason) = ctx.overload.check(ctx.store.writer_stats()) {
+            ctx.stats.refused.fetch_add(1, Ordering::Relaxed);
+            // Once per second at most: a flood of refusals must not become a flood of logs.
+            ctx.overload.warn_throttled(reason);
+            let mut r = message::response(req, 503, Some(&message::random_token(8)));
+            r.headers
+                .push(Header::RetryAfter(rsip::headers::RetryAfter::new("5")));
+            return Some(r);
         }
         let (tx, rx) = mpsc::channel(64);
         let slot = CallSlot::take(&self.map, &info.call_id, tx.clone());

@@ -31,7 +31,7 @@ use crate::acd::By;
 use crate::call::Calls;
 use crate::endpoint::EndpointHandle;
 use auth::Auth;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -169,12 +169,37 @@ pub fn router(calls: Calls, ep: EndpointHandle, operator: OperatorToken) -> Rout
         .layer(axum::middleware::map_response(error::json_errors))
         // The pages answer in HTML: outside the API's JSON error layer.
         .merge(crate::web::router())
+        .route("/metrics", get(metrics))
         .with_state(AppState {
             calls,
             ep,
             operator,
             logins,
         })
+}
+
+/// `GET /metrics` (see [`crate::metrics`]): no token, but only from `[http] metrics_from`.
+async fn metrics(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+) -> Response {
+    let allowed = s.calls.ctx.cfg.metrics_networks();
+    if !allowed.iter().any(|n| n.contains(peer.ip())) {
+        return (
+            StatusCode::FORBIDDEN,
+            "metrics are not served to this address\n",
+        )
+            .into_response();
+    }
+    let body = crate::metrics::render(&s.calls, &s.ep);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }
 
 fn error(code: StatusCode, message: &str) -> Response {
@@ -207,8 +232,27 @@ async fn status(State(s): State<AppState>, auth: Auth) -> Result<Response, ApiEr
             },
         },
         "rtp_ports_in_use": s.calls.ctx.ports.in_use(),
+        "overload": overload_status(&s.calls.ctx),
     }))
     .into_response())
+}
+
+/// Whether new calls are refused for overload, why, and the backlogs it looks at.
+fn overload_status(ctx: &crate::call::Ctx) -> serde_json::Value {
+    use crate::overload::Reason;
+    let writer = ctx.store.writer_stats();
+    let reason = ctx.overload.reason(writer);
+    json!({
+        "refusing": reason.is_some(),
+        "reason": reason.map(Reason::as_str),
+        "refused": Reason::ALL
+            .iter()
+            .map(|r| (r.as_str().to_owned(), json!(ctx.overload.refused(*r))))
+            .collect::<serde_json::Map<_, _>>(),
+        "writes_pending": writer.pending(),
+        "oldest_write_wait_ms": writer.oldest_pending_us() / 1000,
+        "runtime_lag_ms": ctx.overload.runtime_lag().as_millis() as u64,
+    })
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,180 @@
+//! Overload: refusing a new call at once with 503 instead of answering it late.
+//!
+//! A call answered four seconds late is a failed call, and one that is answered while the
+//! CPU is full makes every other call's audio late too. So before a new INVITE costs
+//! anything (an RTP port, a task, a case row), [`Overload::check`] looks at the two
+//! backlogs the answer path waits on and refuses the call with `503 Service Unavailable`
+//! and `Retry-After` while either is past its bound (`[calls]` in the config); the trunk
+//! or Kamailio sends it to another node. Calls already up are never touched.
+//!
+//! - **The case store**: writes waiting for the group-commit writer
+//!   ([`hotline_case::WriterStats`]) — how many, and how long the oldest has waited. A
+//!   slow or stalled disk shows here first.
+//! - **The runtime**: how late a task that asks to wake every [`PROBE_EVERY`] actually
+//!   wakes ([`Overload::spawn_probe`]). When both cores are busy, everything scheduled —
+//!   RTP pacing, SIP retransmissions, answers — runs that late.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hotline_case::WriterStats;
+
+use crate::config::CallConfig;
+
+/// How often the runtime probe asks to wake.
+pub const PROBE_EVERY: Duration = Duration::from_millis(10);
+
+/// Why new calls are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// Too many writes wait for the case store.
+    WriteBacklog,
+    /// The oldest write has waited too long.
+    WriteWait,
+    /// The runtime runs tasks late (CPU full).
+    RuntimeLag,
+}
+
+impl Reason {
+    /// The reason's name in logs, `/api/status` and `/metrics`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::WriteBacklog => "write_backlog",
+            Reason::WriteWait => "write_wait",
+            Reason::RuntimeLag => "runtime_lag",
+        }
+    }
+
+    /// Every reason, in the order `/metrics` lists them.
+    pub const ALL: [Reason; 3] = [Reason::WriteBacklog, Reason::WriteWait, Reason::RuntimeLag];
+}
+
+/// The bounds and what was last seen.
+#[derive(Debug)]
+pub struct Overload {
+    max_write_backlog: u64,
+    max_write_wait_us: u64,
+    max_lag_us: u64,
+    /// How late the probe woke recently (µs): the latest lateness, or a decaying
+    /// earlier peak if that was higher, so one lucky wake-up does not hide a busy CPU.
+    lag_us: AtomicU64,
+    /// Calls refused, per [`Reason::ALL`].
+    refused: [AtomicU64; 3],
+    /// The second (since `started`) of the last refusal logged.
+    logged_second: AtomicU64,
+    started: std::time::Instant,
+}
+
+impl Overload {
+    pub fn new(cfg: &CallConfig) -> Self {
+        Overload {
+            max_write_backlog: cfg.max_write_backlog,
+            max_write_wait_us: cfg.max_write_wait_ms.saturating_mul(1000),
+            max_lag_us: cfg.max_runtime_lag_ms.saturating_mul(1000),
+            lag_us: AtomicU64::new(0),
+            refused: Default::default(),
+            logged_second: AtomicU64::new(u64::MAX),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// Logs a refusal, at most once a second (a flood of refusals must not become a flood
+    /// of log lines).
+    pub fn warn_throttled(&self, reason: Reason) {
+        let second = self.started.elapsed().as_secs();
+        if self.logged_second.swap(second, Relaxed) != second {
+            tracing::warn!(
+                reason = reason.as_str(),
+                refused = self.refused(reason),
+                lag_ms = self.runtime_lag().as_millis() as u64,
+                "overload: refusing new calls with 503"
+            );
+        }
+    }
+
+    /// Whether a new call must be refused now, and why; counts the refusal.
+    pub fn check(&self, writer: &WriterStats) -> Option<Reason> {
+        let reason = self.reason(writer)?;
+        self.refused[reason as usize].fetch_add(1, Relaxed);
+        Some(reason)
+    }
+
+    /// Why new calls would be refused now (nothing counted).
+    pub fn reason(&self, writer: &WriterStats) -> Option<Reason> {
+        if writer.pending() > self.max_write_backlog {
+            Some(Reason::WriteBacklog)
+        } else if writer.oldest_pending_us() > self.max_write_wait_us {
+            Some(Reason::WriteWait)
+        } else if self.lag_us.load(Relaxed) > self.max_lag_us {
+            Some(Reason::RuntimeLag)
+        } else {
+            None
+        }
+    }
+
+    /// Calls refused for `reason` since the start.
+    pub fn refused(&self, reason: Reason) -> u64 {
+        self.refused[reason as usize].load(Relaxed)
+    }
+
+    /// How late the runtime ran a task recently.
+    pub fn runtime_lag(&self) -> Duration {
+        Duration::from_micros(self.lag_us.load(Relaxed))
+    }
+
+    /// Records one wake-up of the probe that came `late` after it was due.
+    fn observe_lag(&self, late: Duration) {
+        let late = late.as_micros() as u64;
+        // A peak decays by 1/4 per probe (about 40 ms to halve).
+        let decayed = self.lag_us.load(Relaxed) * 3 / 4;
+        self.lag_us.store(late.max(decayed), Relaxed);
+    }
+
+    /// Starts the runtime probe on the current runtime, for as long as `self` lives
+    /// elsewhere.
+    pub fn spawn_probe(self: &Arc<Self>) {
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut due = tokio::time::Instant::now() + PROBE_EVERY;
+            loop {
+                tokio::time::sleep_until(due).await;
+                let Some(me) = me.upgrade() else { break };
+                let now = tokio::time::Instant::now();
+                me.observe_lag(now.saturating_duration_since(due));
+                due = now + PROBE_EVERY;
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn overload() -> Overload {
+        Overload::new(&CallConfig {
+            max_write_backlog: 10,
+            max_write_wait_ms: 100,
+            max_runtime_lag_ms: 40,
+            ..CallConfig::default()
+        })
+    }
+
+    #[test]
+    fn a_late_runtime_refuses_until_it_catches_up() {
+        let o = overload();
+        let writer = WriterStats::default();
+        assert_eq!(o.check(&writer), None);
+        o.observe_lag(Duration::from_millis(200));
+        assert_eq!(o.check(&writer), Some(Reason::RuntimeLag));
+        assert_eq!(o.refused(Reason::RuntimeLag), 1);
+        // On time again: the peak decays below the bound within a few probes, not at once.
+        o.observe_lag(Duration::ZERO);
+        assert_eq!(o.reason(&writer), Some(Reason::RuntimeLag));
+        for _ in 0..6 {
+            o.observe_lag(Duration::from_millis(1));
+        }
+        assert_eq!(o.reason(&writer), None, "lag {:?}", o.runtime_lag());
+    }
+}
