@@ -66,6 +66,7 @@ pub mod codec;
 pub mod dtmf;
 pub mod g711;
 pub mod mix;
+pub mod pacer;
 pub mod port;
 pub mod prompt;
 pub mod recorder;

@@ -12,9 +12,10 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::UdpSocket;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use tokio::sync::{mpsc, watch};
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::bridge::{
@@ -22,10 +23,11 @@ use crate::bridge::{
 };
 use crate::codec::{Codec, FRAME_SAMPLES, PTIME_MS};
 use crate::dtmf::{digit_to_event, DtmfReceiver, TelephoneEvent};
+use crate::pacer::{self, Outgoing, Slot};
 use crate::port::{PortLease, PortPool};
 use crate::prompt::Prompt;
 use crate::recorder::{Recorder, RecordingInfo};
-use crate::rtp::{self, Pt, RtpPacket, RtpSender, Ssrc};
+use crate::rtp::{self, Pt, RtpPacket, Ssrc};
 use crate::source::{SourceLock, Verdict};
 use crate::stereo::{Side, StereoRecorder};
 
@@ -39,9 +41,6 @@ pub const MAX_GAP_FILL_SAMPLES: u32 = 8000;
 /// Commands and events queued per call; both are rare, a full queue means a stuck peer.
 const QUEUE: usize = 64;
 const FRAME: Duration = Duration::from_millis(PTIME_MS);
-/// A pause longer than this (samples, 40 ms) beyond the previous packet's end makes the
-/// next relayed packet the start of a talkspurt (marker bit).
-const GAP_SAMPLES: u64 = 2 * FRAME_SAMPLES as u64;
 /// Outgoing RFC 4733 event: start (marker), three updates, three ends, one per 20 ms;
 /// the tone lasts 100 ms (duration 800).
 const DTMF_PACKETS: u8 = 7;
@@ -51,10 +50,6 @@ const DTMF_VOLUME: u8 = 10;
 const DTMF_PAUSE: Duration = Duration::from_millis(60);
 /// Digits waiting to be sent; beyond this `send_dtmf` drops them.
 const DTMF_QUEUE: usize = 32;
-/// In a bridge, silence is sent only after the other leg has given us nothing to relay for
-/// this long (its phone suppresses silence, or it is on hold), so relayed audio and
-/// silence never interleave at ordinary network jitter.
-const RELAY_QUIET: Duration = Duration::from_millis(200);
 
 /// What was negotiated in SDP for this leg.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,8 +138,8 @@ pub enum MediaError {
 
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    packets_sent: AtomicU64,
-    bytes_sent: AtomicU64,
+    pub(crate) packets_sent: AtomicU64,
+    pub(crate) bytes_sent: AtomicU64,
     packets_received: AtomicU64,
     bytes_received: AtomicU64,
     packets_ignored: AtomicU64,
@@ -187,11 +182,26 @@ impl MediaSession {
             MediaError::NoFreePort { min, max }
         })?;
         let local = socket.local_addr()?;
+        // Registered with the reactor for reading only: the pacer's sends (on a second
+        // handle) then never wake the reactor with write readiness.
+        let socket = socket.into_std()?;
+        let send_socket = socket.try_clone()?;
+        // SAFETY: the `UdpSocket` owns its descriptor, which stays open and the same until
+        // the `AsyncFd` drops it.
+        let socket = unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) }
+            .map_err(std::io::Error::from)?;
         let (cmd_tx, cmd_rx) = mpsc::channel(QUEUE);
         let (close_tx, close_rx) = watch::channel(false);
         let (ev_tx, ev_rx) = mpsc::channel(QUEUE);
         let stats = Arc::new(Counters::default());
-        let task = Task::new(params, ev_tx, stats.clone());
+        let out = Outgoing::new(
+            params.codec,
+            usable(params.remote),
+            std::time::Instant::now(),
+        );
+        let slot = Slot::new(out, send_socket, stats.clone(), &ev_tx);
+        pacer::register(slot.clone());
+        let task = Task::new(params, ev_tx, stats.clone(), slot);
         tokio::spawn(
             task.run(socket, lease, cmd_rx, close_rx)
                 .instrument(tracing::debug_span!("rtp", %local)),
@@ -336,37 +346,6 @@ impl MediaHandle {
     }
 }
 
-/// Position in a `play` sequence.
-struct Playback {
-    clips: Vec<Arc<Prompt>>,
-    clip: usize,
-    frame: usize,
-}
-
-impl Playback {
-    /// The next frame for `codec`, skipping empty clips; `None` at the end.
-    fn next_frame(&mut self, codec: Codec) -> Option<&[u8]> {
-        while let Some(clip) = self.clips.get(self.clip) {
-            if self.frame < clip.frame_count() {
-                self.frame += 1;
-                return self.clips[self.clip].frame(codec, self.frame - 1);
-            }
-            self.clip += 1;
-            self.frame = 0;
-        }
-        None
-    }
-
-    /// Whether no frame is left to send.
-    fn is_done(&self) -> bool {
-        let mut rest = self.clips.iter().skip(self.clip);
-        match rest.next() {
-            None => true,
-            Some(c) => self.frame >= c.frame_count() && rest.all(|c| c.frame_count() == 0),
-        }
-    }
-}
-
 /// A recording in progress, kept aligned to the sender's RTP clock.
 struct Recording {
     recorder: Recorder,
@@ -466,27 +445,31 @@ struct Task {
     /// Whom we listen to.
     sources: SourceLock,
     dtmf_pt: Option<u8>,
-    sender: RtpSender,
-    epoch: Instant,
-    /// Media time (samples since `epoch`) the next packet may carry at the earliest: the
-    /// previous packet's end, so timestamps never go backwards.
-    next_ts: Option<u64>,
-    playback: Option<Playback>,
+    /// What the pacer sends from: prompt, numbering, silence (shared with the pacer).
+    slot: Arc<Slot>,
     recording: Option<Recording>,
     bridge: Option<Bridge>,
     dtmf_out: DtmfOut,
     dtmf: DtmfReceiver,
-    /// Send silence frames while nothing else is sent ([`MediaHandle::set_idle_silence`]).
-    idle_silence: bool,
-    /// When a frame from the other leg of a bridge was last sent.
-    last_relayed: Option<Instant>,
     events: mpsc::Sender<MediaEvent>,
     stats: Arc<Counters>,
     last_rx: Instant,
     silent_reported: bool,
-    out: Vec<u8>,
     pcm: Vec<i16>,
     transcoded: Vec<u8>,
+}
+
+/// The next datagram; cancel-safe (nothing is read until the socket is readable).
+async fn recv_from(
+    socket: &AsyncFd<std::net::UdpSocket>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
+    loop {
+        let mut ready = socket.readable().await?;
+        if let Ok(r) = ready.try_io(|s| s.get_ref().recv_from(buf)) {
+            return r;
+        }
+    }
 }
 
 fn usable(addr: Option<SocketAddr>) -> Option<SocketAddr> {
@@ -494,7 +477,12 @@ fn usable(addr: Option<SocketAddr>) -> Option<SocketAddr> {
 }
 
 impl Task {
-    fn new(params: MediaParams, events: mpsc::Sender<MediaEvent>, stats: Arc<Counters>) -> Task {
+    fn new(
+        params: MediaParams,
+        events: mpsc::Sender<MediaEvent>,
+        stats: Arc<Counters>,
+        slot: Arc<Slot>,
+    ) -> Task {
         let now = Instant::now();
         stats.codec.store(params.codec.payload_type(), Relaxed);
         Task {
@@ -503,21 +491,15 @@ impl Task {
             remote: usable(params.remote),
             sources: SourceLock::new(params.remote),
             dtmf_pt: params.dtmf_pt,
-            sender: RtpSender::new(),
-            epoch: now,
-            next_ts: None,
-            playback: None,
+            slot,
             recording: None,
             bridge: None,
             dtmf_out: DtmfOut::default(),
             dtmf: DtmfReceiver::new(),
-            idle_silence: true,
-            last_relayed: None,
             events,
             stats,
             last_rx: now,
             silent_reported: false,
-            out: Vec::with_capacity(12 + FRAME_SAMPLES),
             pcm: Vec::with_capacity(FRAME_SAMPLES),
             transcoded: Vec::with_capacity(FRAME_SAMPLES),
         }
@@ -525,16 +507,12 @@ impl Task {
 
     async fn run(
         mut self,
-        socket: UdpSocket,
+        socket: AsyncFd<std::net::UdpSocket>,
         _lease: PortLease,
         mut cmds: mpsc::Receiver<Command>,
         mut close: watch::Receiver<bool>,
     ) {
-        // Skip: after a stall we do not burst the missed frames (a burst overruns the
-        // remote's jitter buffer); the timestamp is taken from the tick's wall time, so the
-        // stall shows up as a timestamp gap the receiver conceals.
-        let mut ticker = tokio::time::interval(FRAME);
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        // Prompts and silence are paced by the shared pacer (crate::pacer), not here.
         let far = Instant::now() + Duration::from_secs(86400 * 365);
         let rec_deadline = tokio::time::sleep_until(far);
         let silent_timer = tokio::time::sleep_until(self.last_rx + REMOTE_SILENT_AFTER);
@@ -552,7 +530,7 @@ impl Task {
                 biased;
                 cmd = cmds.recv() => match cmd {
                     Some(cmd) => {
-                        self.on_command(cmd, &mut ticker, &mut link);
+                        self.on_command(cmd, &mut link);
                         if let Some(rec) = &self.recording {
                             if rec_deadline.deadline() != rec.deadline {
                                 rec_deadline.as_mut().reset(rec.deadline);
@@ -563,9 +541,9 @@ impl Task {
                 },
                 // After the commands: whatever was asked before `close` still happens.
                 _ = close.changed() => break,
-                t = ticker.tick(), if self.ticking() => self.on_tick(&socket, t).await,
                 () = &mut dtmf_timer, if self.dtmf_out.next_at.is_some() => {
-                    self.on_dtmf_timer(&socket).await;
+                    self.on_dtmf_timer();
+                    self.sync_dtmf_busy();
                 }
                 () = &mut rec_deadline, if self.recording.is_some() => {
                     self.finish_recording(RecordStop::MaxLength);
@@ -580,14 +558,14 @@ impl Task {
                     }
                 }
                 ev = next_link_event(&mut link) => match ev {
-                    LinkEvent::Frame(f) => self.on_relay(&socket, f).await,
+                    LinkEvent::Frame(f) => self.on_relay(f),
                     LinkEvent::Ended => {
                         link = None;
                         self.end_bridge();
                     }
                 },
                 // Last, so a flood of datagrams cannot starve the pacing or the commands.
-                r = socket.recv_from(&mut buf) => match r {
+                r = recv_from(&socket, &mut buf) => match r {
                     Ok((n, src)) => {
                         let was_silent = self.silent_reported;
                         self.on_datagram(&buf[..n], src);
@@ -600,6 +578,8 @@ impl Task {
                 },
             }
         }
+        // The pacer's handle on the socket closes before the port is returned.
+        self.slot.close();
         self.finish_recording(RecordStop::Closed);
         self.end_bridge();
         if self.sources.dropped() > 0 {
@@ -612,12 +592,7 @@ impl Task {
         }
     }
 
-    fn on_command(
-        &mut self,
-        cmd: Command,
-        ticker: &mut tokio::time::Interval,
-        link: &mut Option<LinkRx>,
-    ) {
+    fn on_command(&mut self, cmd: Command, link: &mut Option<LinkRx>) {
         match cmd {
             Command::Update(p) => {
                 self.codec = p.codec;
@@ -630,27 +605,16 @@ impl Task {
                     self.sdp_remote = p.remote;
                     self.remote = usable(p.remote);
                 }
+                let mut st = self.slot.lock();
+                st.out.codec = p.codec;
+                st.out.remote = self.remote;
             }
             Command::Play(clips) => {
-                let was_idle = !self.ticking();
-                let pb = Playback {
-                    clips,
-                    clip: 0,
-                    frame: 0,
-                };
-                if pb.is_done() {
-                    self.playback = None;
+                if !self.slot.lock().out.play(clips) {
                     self.emit(MediaEvent::PlaybackFinished);
-                    return;
-                }
-                self.playback = Some(pb);
-                self.sender.start_talkspurt();
-                if was_idle {
-                    // Start on the next poll instead of waiting out a stale schedule.
-                    ticker.reset_immediately();
                 }
             }
-            Command::StopPlayback => self.playback = None,
+            Command::StopPlayback => self.slot.lock().out.playback = None,
             Command::StopRecording => self.finish_recording(RecordStop::Stopped),
             Command::Record(path, max) => self.start_recording(path, max),
             Command::Bridge(l) => {
@@ -677,6 +641,7 @@ impl Task {
                             }
                         }
                     });
+                self.slot.lock().out.bridged = true;
                 self.bridge = Some(Bridge {
                     relay_tx,
                     peer_stats,
@@ -686,53 +651,22 @@ impl Task {
                 *link = Some(LinkRx { relay_rx, stop });
                 tracing::debug!("bridged");
             }
-            Command::SendDtmf(digit) => self.queue_dtmf(digit),
-            Command::IdleSilence(on) => self.idle_silence = on,
+            Command::SendDtmf(digit) => {
+                self.queue_dtmf(digit);
+                self.sync_dtmf_busy();
+            }
+            Command::IdleSilence(on) => self.slot.lock().out.idle_silence = on,
         }
     }
 
-    /// Whether the packet-time ticker runs: a prompt plays, or silence may be due.
-    fn ticking(&self) -> bool {
-        self.playback.is_some() || (self.idle_silence && self.remote.is_some())
-    }
-
-    /// Sets the sender's timestamp for a packet of `samples` sent at `at`: the wall time
-    /// since the session began, on the 20 ms grid, but never before the previous packet's
-    /// end. Returns whether a pause (more than [`GAP_SAMPLES`]) precedes the packet.
-    fn stamp(&mut self, at: Instant, samples: u32) -> bool {
-        let frame_us = FRAME.as_micros() as u64;
-        let elapsed = at.saturating_duration_since(self.epoch).as_micros() as u64;
-        let mut ts = (elapsed + frame_us / 2) / frame_us * FRAME_SAMPLES as u64;
-        let gap = match self.next_ts {
-            None => true,
-            Some(next) => {
-                let gap = ts > next + GAP_SAMPLES;
-                ts = ts.max(next);
-                gap
-            }
-        };
-        self.next_ts = Some(ts + u64::from(samples));
-        self.sender.set_frame(ts, 1);
-        gap
-    }
-
-    async fn send_packet(&self, socket: &UdpSocket, remote: SocketAddr) -> bool {
-        match socket.send_to(&self.out, remote).await {
-            Ok(n) => {
-                self.stats.packets_sent.fetch_add(1, Relaxed);
-                self.stats.bytes_sent.fetch_add(n as u64, Relaxed);
-                true
-            }
-            Err(e) => {
-                tracing::debug!(%remote, error = %e, "RTP send failed");
-                false
-            }
-        }
+    /// Tells the pacer whether a digit is being sent (no silence meanwhile).
+    fn sync_dtmf_busy(&self) {
+        self.slot.lock().out.dtmf_busy = self.dtmf_out.next_at.is_some();
     }
 
     /// A frame the other leg received: recorded (right) on leg `a`, then sent on this leg
     /// unless a prompt is playing or there is nowhere to send.
-    async fn on_relay(&mut self, socket: &UdpSocket, f: RelayFrame) {
+    fn on_relay(&mut self, f: RelayFrame) {
         let Some(b) = self.bridge.as_mut() else {
             return;
         };
@@ -741,37 +675,35 @@ impl Task {
             f.codec.decode(f.payload.as_slice(), &mut self.pcm);
             rec.push(Side::Right, f.ssrc, f.timestamp, f.arrived, &self.pcm);
         }
-        let remote = match self.remote {
-            Some(r) if self.playback.is_none() => r,
-            _ => {
-                b.marker_pending = true;
-                self.stats.relay_dropped.fetch_add(1, Relaxed);
-                return;
-            }
-        };
+        let mut st = self.slot.lock();
+        if st.out.playback.is_some() || st.out.remote.is_none() {
+            b.marker_pending = true;
+            self.stats.relay_dropped.fetch_add(1, Relaxed);
+            return;
+        }
+        let codec = st.out.codec;
         let start = std::mem::take(&mut b.marker_pending) || f.marker;
-        let mut payload = std::mem::take(&mut self.transcoded);
+        let payload = &mut self.transcoded;
         payload.clear();
-        if f.codec == self.codec {
+        if f.codec == codec {
             payload.extend_from_slice(f.payload.as_slice());
         } else {
             self.pcm.clear();
             f.codec.decode(f.payload.as_slice(), &mut self.pcm);
-            self.codec.encode(&self.pcm, &mut payload);
+            codec.encode(&self.pcm, payload);
         }
-        let gap = self.stamp(Instant::now(), payload.len() as u32);
-        if start || gap {
-            self.sender.start_talkspurt();
-        }
-        self.sender.build(
-            Pt(self.codec.payload_type()),
-            &payload,
-            payload.len() as u32,
-            &mut self.out,
-        );
-        self.transcoded = payload;
-        self.last_relayed = Some(Instant::now());
-        if self.send_packet(socket, remote).await {
+        let now = std::time::Instant::now();
+        let sent = st.send_with(&self.stats, |out, buf| {
+            let gap = out.stamp(now, payload.len() as u32);
+            if start || gap {
+                out.sender.start_talkspurt();
+            }
+            out.sender
+                .build(Pt(codec.payload_type()), payload, payload.len() as u32, buf);
+            out.last_relayed = Some(now);
+            out.remote
+        });
+        if sent {
             self.stats.packets_relayed.fetch_add(1, Relaxed);
         }
     }
@@ -782,6 +714,7 @@ impl Task {
         let Some(b) = self.bridge.take() else {
             return;
         };
+        self.slot.lock().out.bridged = false;
         tracing::debug!("unbridged");
         let Some(rec) = b.recording else {
             return;
@@ -823,7 +756,7 @@ impl Task {
 
     /// Sends the next packet of the outgoing event (starting the next queued one if none
     /// is in progress) and schedules the one after.
-    async fn on_dtmf_timer(&mut self, socket: &UdpSocket) {
+    fn on_dtmf_timer(&mut self) {
         let now = Instant::now();
         let Some(pt) = self.dtmf_pt else {
             // Renegotiated away mid-event.
@@ -837,8 +770,9 @@ impl Task {
                     self.dtmf_out.next_at = None;
                     return;
                 };
-                self.stamp(now, 0);
-                (code, self.sender.timestamp(), 0)
+                let mut st = self.slot.lock();
+                st.out.stamp(now.into_std(), 0);
+                (code, st.out.sender.timestamp(), 0)
             }
         };
         let end = n >= DTMF_UPDATES;
@@ -848,11 +782,11 @@ impl Task {
             volume: DTMF_VOLUME,
             duration: FRAME_SAMPLES as u16 * (u16::from(n.min(DTMF_UPDATES)) + 1),
         };
-        self.sender
-            .build_at(Pt(pt), &ev.to_bytes(), ts, n == 0, &mut self.out);
-        if let Some(remote) = self.remote {
-            self.send_packet(socket, remote).await;
-        }
+        // Numbered even without a remote (nothing is sent then).
+        self.slot.lock().send_with(&self.stats, |out, buf| {
+            out.sender.build_at(Pt(pt), &ev.to_bytes(), ts, n == 0, buf);
+            out.remote
+        });
         let due = self.dtmf_out.next_at.unwrap_or(now);
         if n + 1 < DTMF_PACKETS {
             self.dtmf_out.current = Some((code, ts, n + 1));
@@ -862,68 +796,6 @@ impl Task {
             self.dtmf_out.current = None;
             self.dtmf_out.next_at = (!self.dtmf_out.pending.is_empty()).then(|| now + DTMF_PAUSE);
         }
-    }
-
-    /// Sends one frame of the current playback, timestamped from the tick's wall time, or
-    /// a frame of silence when nothing plays.
-    async fn on_tick(&mut self, socket: &UdpSocket, tick: Instant) {
-        if self.playback.is_none() {
-            self.send_silence(socket, tick).await;
-            return;
-        }
-        self.stamp(tick, FRAME_SAMPLES as u32);
-
-        let codec = self.codec;
-        let Some(pb) = self.playback.as_mut() else {
-            return;
-        };
-        let Some(payload) = pb.next_frame(codec) else {
-            self.playback = None;
-            self.emit(MediaEvent::PlaybackFinished);
-            return;
-        };
-        self.sender.build(
-            Pt(codec.payload_type()),
-            payload,
-            FRAME_SAMPLES as u32,
-            &mut self.out,
-        );
-        let done = pb.is_done();
-        if let Some(remote) = self.remote {
-            // Without a remote yet the prompt still advances in time, unheard.
-            self.send_packet(socket, remote).await;
-        }
-        if done {
-            self.playback = None;
-            self.emit(MediaEvent::PlaybackFinished);
-        }
-    }
-
-    /// One frame of encoded silence (a constant: nothing is allocated), unless there is
-    /// nowhere to send, a digit is being sent, or the other leg of a bridge is talking.
-    async fn send_silence(&mut self, socket: &UdpSocket, tick: Instant) {
-        if !self.idle_silence || self.dtmf_out.next_at.is_some() {
-            return;
-        }
-        let Some(remote) = self.remote else {
-            return;
-        };
-        if self.bridge.is_some()
-            && self
-                .last_relayed
-                .is_some_and(|at| tick.saturating_duration_since(at) < RELAY_QUIET)
-        {
-            return;
-        }
-        self.stamp(tick, FRAME_SAMPLES as u32);
-        let codec = self.codec;
-        self.sender.build(
-            Pt(codec.payload_type()),
-            codec.silence_frame(),
-            FRAME_SAMPLES as u32,
-            &mut self.out,
-        );
-        self.send_packet(socket, remote).await;
     }
 
     fn on_datagram(&mut self, data: &[u8], src: SocketAddr) {
@@ -950,6 +822,7 @@ impl Task {
                 tracing::debug!(%src, sdp = ?self.sources.sdp(), "latched RTP source");
                 if self.sources.follows_source() {
                     self.remote = Some(src);
+                    self.slot.lock().out.remote = self.remote;
                 }
             }
             Verdict::Drop { report } => {
@@ -969,6 +842,7 @@ impl Task {
         if self.remote.is_none() {
             tracing::debug!(%src, "sending to the RTP source");
             self.remote = Some(src);
+            self.slot.lock().out.remote = self.remote;
         }
         self.last_rx = Instant::now();
         self.silent_reported = false;
