@@ -74,6 +74,7 @@ pub mod rtp;
 pub mod session;
 pub mod source;
 pub mod stereo;
+pub mod writer;
 
 pub use bridge::{bridge, BridgeHandle, StereoTarget};
 pub use codec::Codec;

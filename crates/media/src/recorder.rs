@@ -1,27 +1,24 @@
 //! Recording to WAV off the async runtime.
 //!
-//! The file is written by a dedicated thread fed through a bounded channel: disk writes
-//! (and a slow disk) never stall the task that paces RTP. When the `Recorder` is finished
-//! or dropped the channel closes and the thread finalizes the WAV header, so a recording
+//! The file is written by one of the process's writer threads ([`crate::writer`]), fed
+//! through its bounded channel in fixed-size frames: disk writes (and a slow disk) never
+//! stall the task that receives RTP, and pushing audio allocates nothing. When the
+//! `Recorder` is finished or dropped the writer finalizes the WAV header, so a recording
 //! cut short by a hang-up or an error path is still a valid file.
 //!
 //! A process killed outright (`kill -9`, power cut) finalizes nothing, so the header is
 //! also kept true while the file grows: after at most [`FLUSH_SAMPLES`] of new audio, or
-//! [`FLUSH_EVERY`] without any, the thread flushes its buffer and rewrites the RIFF and
+//! [`FLUSH_EVERY`] without any, the writer flushes its buffer and rewrites the RIFF and
 //! data sizes (two 4-byte writes). At any instant the file plays up to about the last
 //! second written; what lies past the header's size is audio the next start's recovery
 //! (`hotline serve`) takes in from the file's length.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::codec::CLOCK_RATE;
-
-/// Chunks the channel holds before `push` starts dropping audio (about 5 s of 20 ms
-/// frames): bounded so a stuck disk cannot grow memory without limit.
-const QUEUE_CHUNKS: usize = 256;
+use crate::writer::{self, Data, Done, Frame, Job, WriterResult};
 /// New samples (per channel) after which the header is brought up to date: one second,
 /// what a crash may cost at most, for two small writes a second at most.
 pub const FLUSH_SAMPLES: u64 = CLOCK_RATE as u64;
@@ -58,7 +55,7 @@ pub enum RecorderError {
         /// What `hound` reported.
         source: hound::Error,
     },
-    /// The writer thread died (a bug).
+    /// The writer thread died (a bug), or could not be started.
     #[error("{path}: recording writer thread panicked")]
     WriterPanicked {
         /// The file.
@@ -66,24 +63,16 @@ pub enum RecorderError {
     },
 }
 
-enum Chunk {
-    Samples(Vec<i16>),
-    Silence(u32),
-}
-
-type WriterResult = Result<RecordingInfo, RecorderError>;
-
-/// Writes 8 kHz mono 16-bit PCM to a WAV file on its own thread.
+/// Writes 8 kHz mono 16-bit PCM to a WAV file on a writer thread.
 pub struct Recorder {
     path: PathBuf,
-    tx: Option<SyncSender<Chunk>>,
-    thread: Option<JoinHandle<()>>,
-    done: Option<tokio::sync::oneshot::Receiver<WriterResult>>,
+    writer: Option<writer::Handle>,
+    done: Arc<Done>,
     dropped_samples: u64,
 }
 
 impl Recorder {
-    /// Creates the file and starts the writer thread.
+    /// Creates the file and hands it to a writer thread.
     ///
     /// The file is opened and its 44-byte header written on the caller's thread (so a bad
     /// path is reported at once); every later write happens on the writer thread.
@@ -102,24 +91,23 @@ impl Recorder {
                 path: path.clone(),
                 source,
             })?;
-        let (tx, rx) = mpsc::sync_channel(QUEUE_CHUNKS);
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        let thread_path = path.clone();
-        let thread = std::thread::Builder::new()
-            .name("recorder".into())
-            .spawn(move || {
-                // The receiver may be gone (finished by drop); the file is final anyway.
-                let _ = done_tx.send(write_all(writer, rx, thread_path));
-            })
-            .map_err(|e| RecorderError::Create {
-                path: path.clone(),
-                source: hound::Error::IoError(e),
+        let job = Mono {
+            writer,
+            path: path.clone(),
+            samples: 0,
+            flushed: 0,
+            flushed_at: Instant::now(),
+            failed: None,
+        };
+        let (handle, done) =
+            writer::open(Box::new(job), path.clone()).map_err(|path| RecorderError::Create {
+                path,
+                source: hound::Error::IoError(std::io::Error::other("no recording writer")),
             })?;
         Ok(Recorder {
             path,
-            tx: Some(tx),
-            thread: Some(thread),
-            done: Some(done_rx),
+            writer: Some(handle),
+            done,
             dropped_samples: 0,
         })
     }
@@ -129,31 +117,28 @@ impl Recorder {
         &self.path
     }
 
-    /// Queues samples; never blocks. If the writer is more than the queue behind, the
-    /// samples are dropped and counted (see [`Recorder::dropped_samples`]).
+    /// Queues samples; never blocks, never allocates. If the writer is more than its queue
+    /// behind, the samples are dropped and counted (see [`Recorder::dropped_samples`]).
     pub fn push(&mut self, samples: &[i16]) {
-        if !samples.is_empty() {
-            self.send(Chunk::Samples(samples.to_vec()), samples.len());
+        for f in Frame::split(samples, 0, 0) {
+            self.send(Data::Frame(f), f.samples().len());
         }
     }
 
     /// Queues `n` samples of silence (a gap in the received stream); never blocks.
     pub fn push_silence(&mut self, n: u32) {
         if n > 0 {
-            self.send(Chunk::Silence(n), n as usize);
+            self.send(Data::Silence(n), n as usize);
         }
     }
 
-    fn send(&mut self, chunk: Chunk, n: usize) {
-        let Some(tx) = &self.tx else { return };
-        match tx.try_send(chunk) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                if self.dropped_samples == 0 {
-                    tracing::warn!(path = %self.path.display(), "recorder behind, dropping audio");
-                }
-                self.dropped_samples += n as u64;
+    fn send(&mut self, d: Data, n: usize) {
+        let Some(w) = &self.writer else { return };
+        if !w.send(d) {
+            if self.dropped_samples == 0 {
+                tracing::warn!(path = %self.path.display(), "recorder behind, dropping audio");
             }
+            self.dropped_samples += n as u64;
         }
     }
 
@@ -162,103 +147,109 @@ impl Recorder {
         self.dropped_samples
     }
 
-    /// Finalizes the file, blocking until the writer thread is done. For synchronous
-    /// callers; inside the async runtime use [`Recorder::finish_async`].
+    /// Finalizes the file, blocking until the writer is done. For synchronous callers;
+    /// inside the async runtime use [`Recorder::finish_async`].
     pub fn finish(mut self) -> Result<RecordingInfo, RecorderError> {
-        self.tx = None;
-        let thread = self.thread.take().expect("thread present until finish");
-        let mut done = self.done.take().expect("receiver present until finish");
-        let _ = thread.join();
-        // After the join the writer has answered, unless it panicked.
-        done.try_recv().unwrap_or_else(|_| {
-            Err(RecorderError::WriterPanicked {
-                path: self.path.clone(),
-            })
-        })
+        self.writer = None; // closes
+        self.done.wait()
     }
 
-    /// Finalizes the file without blocking the runtime: the writer thread reports back
-    /// through a oneshot channel.
+    /// Finalizes the file without blocking the runtime: the writer reports back when done.
     pub async fn finish_async(mut self) -> Result<RecordingInfo, RecorderError> {
-        self.tx = None;
-        self.thread = None; // detached; it ends right after answering
-        let done = self.done.take().expect("receiver present until finish");
-        done.await.unwrap_or_else(|_| {
-            Err(RecorderError::WriterPanicked {
-                path: self.path.clone(),
-            })
-        })
+        self.writer = None; // closes
+        self.done.wait_async().await
     }
 }
 
 impl Drop for Recorder {
-    /// Closing the channel is enough: the writer thread drains it, fixes the header and
-    /// exits on its own, so dropping never blocks.
+    /// Closing is enough: the writer writes what is queued, fixes the header and reports to
+    /// nobody, so dropping never waits on the disk.
     fn drop(&mut self) {
-        self.tx = None;
+        self.writer = None;
     }
 }
 
-fn write_all(
-    mut writer: hound::WavWriter<std::io::BufWriter<std::fs::File>>,
-    rx: mpsc::Receiver<Chunk>,
+/// A mono recording on its writer thread.
+struct Mono {
+    writer: hound::WavWriter<std::io::BufWriter<std::fs::File>>,
     path: PathBuf,
-) -> WriterResult {
-    let werr = |source| RecorderError::Write {
-        path: path.clone(),
-        source,
-    };
-    let mut samples: u64 = 0;
-    let mut flushed: u64 = 0;
-    let mut flushed_at = Instant::now();
-    let mut failed = None;
-    loop {
-        let chunk = match rx.recv_timeout(FLUSH_EVERY) {
-            Ok(chunk) => Some(chunk),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => break,
-        };
-        if failed.is_some() {
-            continue; // keep draining so senders never block; report the first error
+    samples: u64,
+    /// Samples the header counted at its last update, and when.
+    flushed: u64,
+    flushed_at: Instant,
+    /// The first error; later audio is ignored, the error reported at the end.
+    failed: Option<hound::Error>,
+}
+
+impl Mono {
+    fn flush(&mut self, now: Instant) {
+        self.flushed = self.samples;
+        self.flushed_at = now;
+        if let Err(e) = self.writer.flush() {
+            self.failed = Some(e);
         }
-        let r = match chunk {
-            Some(Chunk::Samples(v)) => {
-                samples += v.len() as u64;
-                v.iter().try_for_each(|&s| writer.write_sample(s))
+    }
+}
+
+impl Job for Mono {
+    fn data(&mut self, d: Data) {
+        if self.failed.is_some() {
+            return;
+        }
+        let r = match d {
+            Data::Frame(f) => {
+                self.samples += f.samples().len() as u64;
+                f.samples()
+                    .iter()
+                    .try_for_each(|&s| self.writer.write_sample(s))
             }
-            Some(Chunk::Silence(n)) => {
-                samples += u64::from(n);
-                (0..n).try_for_each(|_| writer.write_sample(0i16))
+            Data::Silence(n) => {
+                self.samples += u64::from(n);
+                (0..n).try_for_each(|_| self.writer.write_sample(0i16))
             }
-            None => Ok(()),
-        };
-        let due = samples - flushed >= FLUSH_SAMPLES
-            || (samples > flushed && flushed_at.elapsed() >= FLUSH_EVERY);
-        let r = match r {
-            Ok(()) if due => {
-                flushed = samples;
-                flushed_at = Instant::now();
-                writer.flush()
-            }
-            r => r,
         };
         if let Err(e) = r {
-            failed = Some(e);
+            self.failed = Some(e);
+        } else if self.samples - self.flushed >= FLUSH_SAMPLES {
+            self.flush(Instant::now());
         }
     }
-    let finalized = writer.finalize();
-    if let Some(e) = failed {
-        return Err(werr(e));
+
+    fn tick(&mut self, now: Instant) {
+        if self.failed.is_none()
+            && self.samples > self.flushed
+            && now.saturating_duration_since(self.flushed_at) >= FLUSH_EVERY
+        {
+            self.flush(now);
+        }
     }
-    finalized.map_err(werr)?;
-    let bytes = std::fs::metadata(&path)
-        .map_err(|e| werr(hound::Error::IoError(e)))?
-        .len();
-    Ok(RecordingInfo {
-        duration_ms: samples * 1000 / u64::from(CLOCK_RATE),
-        path,
-        bytes,
-    })
+
+    fn finish(self: Box<Self>) -> WriterResult {
+        let Mono {
+            writer,
+            path,
+            samples,
+            failed,
+            ..
+        } = *self;
+        let werr = |source| RecorderError::Write {
+            path: path.clone(),
+            source,
+        };
+        let finalized = writer.finalize();
+        if let Some(e) = failed {
+            return Err(werr(e));
+        }
+        finalized.map_err(werr)?;
+        let bytes = std::fs::metadata(&path)
+            .map_err(|e| werr(hound::Error::IoError(e)))?
+            .len();
+        Ok(RecordingInfo {
+            duration_ms: samples * 1000 / u64::from(CLOCK_RATE),
+            path,
+            bytes,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -329,7 +320,7 @@ mod tests {
         assert_eq!(read_back(&path).1, vec![7; 1600]);
     }
 
-    /// A crash (the recorder never finished nor dropped: its thread keeps waiting) leaves a
+    /// A crash (the recorder never finished nor dropped: its writer keeps it open) leaves a
     /// file that parses, with every sample pushed once the flush interval has passed.
     #[test]
     fn unfinished_recorder_keeps_a_valid_header() {
@@ -360,6 +351,37 @@ mod tests {
         let (_, samples) = read_back(&path);
         assert_eq!(&samples[..160], &frame[..]);
         assert_eq!(&samples[total - 160..], &frame[..]);
+    }
+
+    /// Many recordings at once share the fixed pool of writer threads, each file intact.
+    #[test]
+    fn many_recordings_share_the_writer_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut recs: Vec<Recorder> = (0..50)
+            .map(|i| Recorder::create(dir.path().join(format!("{i}.wav"))).unwrap())
+            .collect();
+        for round in 0..20 {
+            for (i, rec) in recs.iter_mut().enumerate() {
+                rec.push(&[i as i16 * 10 + round; 160]);
+            }
+        }
+        let writers = std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).ok())
+            .filter(|comm| comm.starts_with("rec-writer"))
+            .count();
+        assert!(
+            writers <= crate::writer::WRITERS,
+            "{writers} writer threads"
+        );
+        for (i, rec) in recs.drain(..).enumerate() {
+            assert_eq!(rec.dropped_samples(), 0);
+            let info = rec.finish().unwrap();
+            assert_eq!(info.duration_ms, 400);
+            let samples = read_back(&info.path).1;
+            assert_eq!(samples.len(), 3200);
+            assert_eq!(samples[3199], i as i16 * 10 + 19);
+        }
     }
 
     #[test]

@@ -1,16 +1,17 @@
 //! Two-channel recording of a bridged call: left the citizen, right the agent.
 //!
-//! Like the mono [`Recorder`](crate::recorder::Recorder), the WAV is written by a dedicated
-//! thread fed through a bounded channel, so the session task never waits on the disk.
-//! Unlike it, the two sides arrive independently, each with its own gaps, so every chunk
-//! carries its *position*: samples since the bridge started. The writer thread advances on
+//! Like the mono [`Recorder`](crate::recorder::Recorder), the WAV is written by one of the
+//! process's writer threads ([`crate::writer`]) fed through a bounded channel in fixed-size
+//! frames, so the session task never waits on the disk nor allocates per frame.
+//! Unlike it, the two sides arrive independently, each with its own gaps, so every frame
+//! carries its *position*: samples since the bridge started. The writer advances on
 //! a 20 ms clock from that start, [`WRITE_DELAY_SAMPLES`] behind the wall clock (room for
 //! jitter), and writes each frame from whatever the two sides placed there — silence where
 //! a side placed nothing (a silent or held party, lost packets). Audio placed where the
 //! file is already written (later than the delay) is dropped; so is audio placed absurdly
 //! far ahead, which keeps the buffers bounded.
 //!
-//! When the recorder is finished or dropped the thread writes up to the current position
+//! When the recorder is finished or dropped the writer writes up to the current position
 //! (the bridge's length), fixes the header and reports. While it runs, the header is
 //! brought up to date after every second written
 //! ([`FLUSH_SAMPLES`](crate::recorder::FLUSH_SAMPLES)), so a process killed outright
@@ -18,21 +19,18 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::codec::{CLOCK_RATE, FRAME_SAMPLES, PTIME_MS};
 use crate::recorder::{RecorderError, RecordingInfo, FLUSH_SAMPLES};
+use crate::writer::{self, Data, Done, Frame, Job, WriterResult};
 
 /// How far behind the wall clock the writer stays, in samples (300 ms): a chunk placed up
 /// to this late still lands in its place.
 pub const WRITE_DELAY_SAMPLES: u64 = 2400;
 /// Chunks placed further than this ahead of the written position are dropped (2 s).
 const MAX_AHEAD_SAMPLES: u64 = 16_000;
-/// About 5 s of 20 ms frames from both sides.
-const QUEUE_CHUNKS: usize = 512;
 const FRAME: Duration = Duration::from_millis(PTIME_MS);
 
 /// A channel of the stereo file.
@@ -44,21 +42,12 @@ pub enum Side {
     Right = 1,
 }
 
-struct Chunk {
-    side: Side,
-    pos: u64,
-    pcm: Vec<i16>,
-}
-
-type WriterResult = Result<RecordingInfo, RecorderError>;
-
-/// Writes an 8 kHz, 2-channel, 16-bit WAV on its own thread, on a clock from `start`.
+/// Writes an 8 kHz, 2-channel, 16-bit WAV on a writer thread, on a clock from `start`.
 pub struct StereoRecorder {
     path: PathBuf,
     start: Instant,
-    tx: Option<SyncSender<Chunk>>,
-    stop: Arc<AtomicBool>,
-    done: Option<tokio::sync::oneshot::Receiver<WriterResult>>,
+    writer: Option<writer::Handle>,
+    done: Arc<Done>,
     dropped_samples: u64,
 }
 
@@ -72,7 +61,7 @@ impl std::fmt::Debug for StereoRecorder {
 
 impl StereoRecorder {
     /// Creates the file (header written on the caller's thread, so a bad path is reported
-    /// at once) and starts the writer thread, whose clock starts at `start`.
+    /// at once) and hands it to a writer thread; its clock starts at `start`.
     pub fn create(path: impl AsRef<Path>, start: Instant) -> Result<StereoRecorder, RecorderError> {
         let path = path.as_ref().to_path_buf();
         let spec = hound::WavSpec {
@@ -88,10 +77,7 @@ impl StereoRecorder {
                 path: path.clone(),
                 source,
             })?;
-        let (tx, rx) = mpsc::sync_channel(QUEUE_CHUNKS);
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        let stop = Arc::new(AtomicBool::new(false));
-        let writer_state = Writer {
+        let job = Writer {
             writer,
             start,
             path: path.clone(),
@@ -100,22 +86,16 @@ impl StereoRecorder {
             flushed: 0,
             failed: None,
         };
-        let thread_stop = stop.clone();
-        std::thread::Builder::new()
-            .name("stereo-recorder".into())
-            .spawn(move || {
-                let _ = done_tx.send(writer_state.run(rx, &thread_stop));
-            })
-            .map_err(|e| RecorderError::Create {
-                path: path.clone(),
-                source: hound::Error::IoError(e),
+        let (handle, done) =
+            writer::open(Box::new(job), path.clone()).map_err(|path| RecorderError::Create {
+                path,
+                source: hound::Error::IoError(std::io::Error::other("no recording writer")),
             })?;
         Ok(StereoRecorder {
             path,
             start,
-            tx: Some(tx),
-            stop,
-            done: Some(done_rx),
+            writer: Some(handle),
+            done,
             dropped_samples: 0,
         })
     }
@@ -130,25 +110,17 @@ impl StereoRecorder {
         self.start
     }
 
-    /// Queues `pcm` for `side` at `pos` samples after the start; never blocks. A full
-    /// queue drops the samples (counted in [`StereoRecorder::dropped_samples`]).
+    /// Queues `pcm` for `side` at `pos` samples after the start; never blocks, never
+    /// allocates. A full queue drops the samples (counted in
+    /// [`StereoRecorder::dropped_samples`]).
     pub fn push(&mut self, side: Side, pos: u64, pcm: &[i16]) {
-        let Some(tx) = &self.tx else { return };
-        if pcm.is_empty() {
-            return;
-        }
-        let chunk = Chunk {
-            side,
-            pos,
-            pcm: pcm.to_vec(),
-        };
-        match tx.try_send(chunk) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+        let Some(w) = &self.writer else { return };
+        for f in Frame::split(pcm, pos, side as u8) {
+            if !w.send(Data::Frame(f)) {
                 if self.dropped_samples == 0 {
                     tracing::warn!(path = %self.path.display(), "stereo recorder behind, dropping audio");
                 }
-                self.dropped_samples += pcm.len() as u64;
+                self.dropped_samples += f.samples().len() as u64;
             }
         }
     }
@@ -161,22 +133,15 @@ impl StereoRecorder {
     /// Ends the recording at the current position and finalizes the file without blocking
     /// the runtime.
     pub async fn finish_async(mut self) -> Result<RecordingInfo, RecorderError> {
-        self.stop.store(true, Ordering::Release);
-        self.tx = None;
-        let done = self.done.take().expect("receiver present until finish");
-        done.await.unwrap_or_else(|_| {
-            Err(RecorderError::WriterPanicked {
-                path: self.path.clone(),
-            })
-        })
+        self.writer = None; // closes
+        self.done.wait_async().await
     }
 }
 
 impl Drop for StereoRecorder {
-    /// The writer thread notices, writes up to now, fixes the header and exits on its own.
+    /// The writer writes up to now, fixes the header and reports to nobody.
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        self.tx = None;
+        self.writer = None;
     }
 }
 
@@ -198,48 +163,47 @@ pub(crate) fn samples_since(start: Instant, at: Instant) -> u64 {
     at.saturating_duration_since(start).as_micros() as u64 * u64::from(CLOCK_RATE) / 1_000_000
 }
 
-impl Writer {
-    fn run(mut self, rx: mpsc::Receiver<Chunk>, stop: &AtomicBool) -> WriterResult {
-        let mut next_tick = self.start + FRAME;
-        loop {
-            let wait = next_tick.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(wait) {
-                Ok(chunk) => self.place(chunk),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
+impl Job for Writer {
+    fn data(&mut self, d: Data) {
+        match d {
+            Data::Frame(f) => {
+                let side = if f.side == 0 { Side::Left } else { Side::Right };
+                self.place(side, f.pos, f.samples());
             }
-            if stop.load(Ordering::Acquire) {
-                break;
-            }
-            let now = Instant::now();
-            if now >= next_tick {
-                let frames =
-                    now.saturating_duration_since(self.start).as_micros() / FRAME.as_micros();
-                next_tick = self.start + FRAME * (frames as u32 + 1);
-                let target =
-                    (frames as u64 * FRAME_SAMPLES as u64).saturating_sub(WRITE_DELAY_SAMPLES);
-                self.write_to(target);
-                if self.written - self.flushed >= FLUSH_SAMPLES {
-                    self.checkpoint();
-                }
-            }
+            Data::Silence(_) => {} // a stereo side's silence is what nobody placed
         }
-        // Whatever was queued before the stop still goes in.
-        while let Ok(chunk) = rx.try_recv() {
-            self.place(chunk);
+    }
+
+    /// Writes up to [`WRITE_DELAY_SAMPLES`] behind the wall clock, on the 20 ms grid.
+    fn tick(&mut self, now: Instant) {
+        let frames = now.saturating_duration_since(self.start).as_micros() / FRAME.as_micros();
+        let target = (frames as u64 * FRAME_SAMPLES as u64).saturating_sub(WRITE_DELAY_SAMPLES);
+        self.write_to(target);
+        if self.written - self.flushed >= FLUSH_SAMPLES {
+            self.checkpoint();
         }
+    }
+
+    /// Everything queued before the close is placed already (one channel, in order).
+    fn finish(mut self: Box<Self>) -> WriterResult {
         let now = samples_since(self.start, Instant::now());
         let end = (now / FRAME_SAMPLES as u64 * FRAME_SAMPLES as u64)
             .max(self.written + self.bufs.iter().map(VecDeque::len).max().unwrap_or(0) as u64);
         self.write_to(end);
 
-        let path = self.path;
+        let Writer {
+            writer,
+            path,
+            written,
+            failed,
+            ..
+        } = *self;
         let werr = |source| RecorderError::Write {
             path: path.clone(),
             source,
         };
-        let finalized = self.writer.finalize();
-        if let Some(e) = self.failed {
+        let finalized = writer.finalize();
+        if let Some(e) = failed {
             return Err(werr(e));
         }
         finalized.map_err(werr)?;
@@ -247,14 +211,15 @@ impl Writer {
             .map_err(|e| werr(hound::Error::IoError(e)))?
             .len();
         Ok(RecordingInfo {
-            duration_ms: self.written * 1000 / u64::from(CLOCK_RATE),
+            duration_ms: written * 1000 / u64::from(CLOCK_RATE),
             path,
             bytes,
         })
     }
+}
 
-    fn place(&mut self, chunk: Chunk) {
-        let Chunk { side, pos, pcm } = chunk;
+impl Writer {
+    fn place(&mut self, side: Side, pos: u64, pcm: &[i16]) {
         let end = pos + pcm.len() as u64;
         if end <= self.written {
             return; // too late: that part of the file is written
@@ -342,18 +307,13 @@ mod tests {
             flushed: 0,
             failed: None,
         };
-        let chunk = |side, pos, pcm: &[i16]| Chunk {
-            side,
-            pos,
-            pcm: pcm.to_vec(),
-        };
-        w.place(chunk(Side::Left, 0, &[100; 1600]));
-        w.place(chunk(Side::Right, 4000, &[-200; 800]));
-        w.place(chunk(Side::Left, 1000, &[7; 10])); // overwrites inside the first chunk
-        w.place(chunk(Side::Right, 999_999, &[1; 10])); // absurdly far ahead: dropped
+        w.place(Side::Left, 0, &[100; 1600]);
+        w.place(Side::Right, 4000, &[-200; 800]);
+        w.place(Side::Left, 1000, &[7; 10]); // overwrites inside the first chunk
+        w.place(Side::Right, 999_999, &[1; 10]); // absurdly far ahead: dropped
         w.write_to(6000);
         // Late audio: only the part not yet written lands.
-        w.place(chunk(Side::Left, 5990, &[3; 20]));
+        w.place(Side::Left, 5990, &[3; 20]);
         w.write_to(8000);
         w.writer.finalize().unwrap();
         let (spec, s) = read(&path);
