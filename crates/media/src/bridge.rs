@@ -140,28 +140,40 @@ pub fn bridge(a: &MediaHandle, b: &MediaHandle, recording: Option<StereoTarget>)
     BridgeHandle { stop }
 }
 
-/// A relayed packet's payload: a 20 ms G.711 frame (what we negotiate, and what a mix
-/// sends) travels inline, so the steady state allocates nothing per packet; any other
-/// size goes on the heap.
+/// The largest payload relayed: 60 ms of G.711 (we offer 20 ms; a peer may still send up
+/// to `maxptime`). A larger packet is not relayed (counted as dropped).
+pub const MAX_RELAY_PAYLOAD: usize = 3 * FRAME_SAMPLES;
+
+/// A relayed packet's payload, inline: relaying allocates nothing per packet.
 #[derive(Debug)]
-pub(crate) enum RelayPayload {
-    Frame([u8; FRAME_SAMPLES]),
-    Other(Vec<u8>),
+pub(crate) struct RelayPayload {
+    len: u16,
+    buf: [u8; MAX_RELAY_PAYLOAD],
 }
 
 impl RelayPayload {
-    pub fn new(payload: &[u8]) -> RelayPayload {
-        match <[u8; FRAME_SAMPLES]>::try_from(payload) {
-            Ok(frame) => RelayPayload::Frame(frame),
-            Err(_) => RelayPayload::Other(payload.to_vec()),
+    /// A copy of `payload`; `None` beyond [`MAX_RELAY_PAYLOAD`] bytes.
+    pub fn new(payload: &[u8]) -> Option<RelayPayload> {
+        let mut buf = [0; MAX_RELAY_PAYLOAD];
+        buf.get_mut(..payload.len())?.copy_from_slice(payload);
+        Some(RelayPayload {
+            len: payload.len() as u16,
+            buf,
+        })
+    }
+
+    /// One 20 ms frame.
+    pub fn frame(frame: [u8; FRAME_SAMPLES]) -> RelayPayload {
+        let mut buf = [0; MAX_RELAY_PAYLOAD];
+        buf[..FRAME_SAMPLES].copy_from_slice(&frame);
+        RelayPayload {
+            len: FRAME_SAMPLES as u16,
+            buf,
         }
     }
 
     pub fn as_slice(&self) -> &[u8] {
-        match self {
-            RelayPayload::Frame(f) => f,
-            RelayPayload::Other(v) => v,
-        }
+        &self.buf[..usize::from(self.len)]
     }
 }
 
@@ -200,6 +212,7 @@ pub(crate) struct LinkRx {
     pub stop: watch::Receiver<bool>,
 }
 
+#[allow(clippy::large_enum_variant)] // a frame inline, on the stack: no allocation
 pub(crate) enum LinkEvent {
     Frame(RelayFrame),
     Ended,

@@ -575,7 +575,7 @@ impl Mixer {
             }
             let f = RelayFrame {
                 codec,
-                payload: RelayPayload::Frame(payload),
+                payload: RelayPayload::frame(payload),
                 ssrc: Ssrc(0),
                 timestamp: (frame * FRAME_SAMPLES as u64) as u32,
                 marker: !l.sent_last,
@@ -701,7 +701,7 @@ mod tests {
         codec.encode(&vec![value; samples], &mut payload);
         RelayFrame {
             codec,
-            payload: RelayPayload::new(&payload),
+            payload: RelayPayload::new(&payload).unwrap(),
             ssrc: Ssrc(1),
             timestamp: 0,
             marker: false,

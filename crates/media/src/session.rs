@@ -405,9 +405,15 @@ impl Bridge {
             codec.decode(p.payload, pcm);
             rec.push(Side::Left, p.ssrc, p.timestamp, arrived, pcm);
         }
+        let Some(payload) = RelayPayload::new(p.payload) else {
+            if let Some(peer) = &self.peer_stats {
+                peer.relay_dropped.fetch_add(1, Relaxed);
+            }
+            return;
+        };
         let frame = RelayFrame {
             codec,
-            payload: RelayPayload::new(p.payload),
+            payload,
             ssrc: p.ssrc,
             timestamp: p.timestamp,
             marker: p.marker,
