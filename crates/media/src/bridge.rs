@@ -33,8 +33,7 @@
 //!   RTP timestamps, anchored to the arrival time of the first packet and re-anchored
 //!   whenever they drift more than 100 ms from arrival time (new SSRC, restarted clock,
 //!   drift); whatever no packet covers is silence. It is written by
-//!   [`StereoRecorder`] on its own thread, owned by leg
-//!   `a`'s task.
+//!   [`StereoRecorder`] on one of the process's writer threads, owned by leg `a`'s task.
 //!
 //! The bridge ends when [`BridgeHandle`] is dropped (or [`BridgeHandle::unbridge`]), when
 //! either leg closes, or when either leg is bridged anew or added to a

@@ -16,13 +16,20 @@
 //! - [`dtmf`]: RFC 4733 events, reported once per key press; SIP INFO bodies.
 //! - [`prompt`]: WAV prompts decoded once at start, pre-encoded for both codecs and shared
 //!   by `Arc` — a call holds pointers, never copies of audio.
-//! - [`recorder`]: WAV writing on its own thread behind a bounded channel.
+//! - [`writer`]: the process's few recording writer threads, each behind one bounded
+//!   channel of fixed-size frames, shared by every recording.
+//! - [`recorder`]: mono WAV writing (voicemail) on a writer thread.
 //! - [`port`]: the even RTP ports, chosen at random, leased and returned.
 //! - [`source`]: whom a leg listens to — the negotiated address, or one latched source
 //!   ([`SourceLock`]).
-//! - [`stereo`]: the two-channel WAV of a bridged call, on its own thread and clock.
-//! - [`session`]: the per-call tokio task tying these together; it also sends DTMF
-//!   ([`MediaHandle::send_dtmf`]).
+//! - [`stereo`]: the two-channel WAV of a bridged call, on a writer thread, on its own
+//!   clock.
+//! - [`pacer`](mod@pacer): the one 20 ms tick of the process: a thread that sends every
+//!   session's next prompt or silence frame with a non-blocking `sendto`, from a sans-IO
+//!   per-session core (prompt position, RTP numbering, timestamps).
+//! - [`session`]: the per-call tokio task tying these together: it receives RTP (digits,
+//!   recording, relay), takes the controller's commands, and sends DTMF
+//!   ([`MediaHandle::send_dtmf`]) and relayed frames itself.
 //! - [`bridge`](mod@bridge): relaying two sessions (citizen and agent legs) to each other, with the
 //!   optional stereo recording ([`bridge()`], [`BridgeHandle`], [`StereoTarget`]).
 //! - [`mix`](mod@mix): two or more sessions mixed on a 20 ms tick, with a "who hears whom"
@@ -34,7 +41,9 @@
 //! RTP timestamps are media time, and media time must follow the wall clock even when
 //! nothing is sent: the sender derives each packet's timestamp from the tick's instant
 //! (frames of 20 ms since the session began), so a silence between two prompts, or a tick
-//! the loaded runtime skipped, appears as a timestamp gap and not as audio played late.
+//! the loaded machine skipped, appears as a timestamp gap and not as audio played late
+//! (the [pacer](mod@pacer) skips missed ticks, it never bursts them). All sessions share
+//! the pacer's 20 ms grid, so a prompt starts at the next tick (within 20 ms).
 //! The first packet of every playback carries the marker bit (a new talkspurt). A session
 //! with nothing to play sends a frame of encoded silence every 20 ms (while the caller
 //! records a message or keys digits, between prompts), so no carrier's session border
@@ -53,11 +62,21 @@
 //! RTP ports are drawn at random ([`port`]), so a stranger cannot predict a call's port.
 //!
 //! ## Cost and failure
-//! Per call: one UDP socket, one task, a 2 KiB receive buffer, a few small queues (bounded;
-//! a full queue drops with a warning rather than grows), and while recording one thread.
-//! A bridge adds two queues of [`bridge::RELAY_QUEUE`] frames (one per direction), one
-//! copy of each relayed payload, and while recording in stereo one more thread. A mix adds
-//! one task, and per party two small queues and 60 ms of decoded audio.
+//! Per process: one pacer thread (it sleeps while no session exists) and
+//! [`writer::WRITERS`] recording writer threads (started with the first recording).
+//! Per call: one UDP socket (registered with the reactor for reading only, plus a second
+//! handle for the pacer's sends), one task, a 2 KiB receive buffer, a few small queues
+//! (bounded; a full queue drops with a warning rather than grows), and a slot in the
+//! pacer. A prompt or silence frame costs the pacer one uncontended lock and one
+//! non-blocking `sendto` (a full socket buffer drops the frame): no timer, no task
+//! wake-up, no channel, no allocation; the session's task runs only for what it receives,
+//! commands, DTMF and relayed frames. Recording puts frames (160 samples inline) on its
+//! writer's bounded channel ([`writer::QUEUE`] messages, shared by the recordings of that
+//! thread; when full, audio is dropped and counted); no thread per recording.
+//! A bridge adds two queues of [`bridge::RELAY_QUEUE`] frames (one per direction), each
+//! payload copied inline (up to [`bridge::MAX_RELAY_PAYLOAD`] bytes, no allocation), and
+//! while recording in stereo the frames on a writer's channel. A mix adds one task, and
+//! per party two small queues and 60 ms of decoded audio.
 //! Network input never panics the task: datagrams that are not RTP, RTCP on the RTP port,
 //! unknown payload types are counted in [`MediaStats::packets_ignored`] and dropped.
 

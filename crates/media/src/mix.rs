@@ -45,7 +45,7 @@
 //!   department, a supervisor who barges in, if the caller wants them recorded); a party
 //!   added with `None` is not recorded. Each tick's sums are placed at the tick's own
 //!   position, so a stall or a silent party is silence at its place. It is written by a
-//!   [`StereoRecorder`] on its own thread.
+//!   [`StereoRecorder`] on one of the process's writer threads.
 //! - **Leaving.** [`MixHandle::remove`] unlinks a party: its leg goes back to being
 //!   unlinked (it may be bridged, mixed again, or play prompts). A leg that closes, or is
 //!   bridged or mixed anew, leaves the mix the same way (noticed within one tick) and the

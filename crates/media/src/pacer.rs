@@ -4,15 +4,15 @@
 //! each session its own timer costs, per packet, a timer-wheel entry, a task wake-up, a
 //! channel pop and a task switch — most of the CPU a busy IVR spends. Instead one thread
 //! per process (the *pacer*, started with the first session) wakes on a shared 20 ms grid
-//! and, for every session, asks its outgoing state ([`Outgoing`]) for the next packet and
+//! and, for every session, asks its outgoing state (`Outgoing`) for the next packet and
 //! sends it at once with a non-blocking `sendto` on the session's own socket. No session
 //! task runs for an ordinary frame; the pacer tells the controller only when a prompt ends
 //! ([`MediaEvent::PlaybackFinished`], through the session's event channel).
 //!
-//! [`Outgoing`] is sans-IO: everything needed to number and time the next packet (the
+//! `Outgoing` is sans-IO: everything needed to number and time the next packet (the
 //! prompt position, the RTP sender, idle silence, the remote), driven by
-//! [`Outgoing::poll_transmit`] with the tick's instant passed in, so it is tested with a
-//! simulated clock. Each session's `Outgoing` sits behind its own mutex ([`Slot`]): the
+//! `Outgoing::poll_transmit` with the tick's instant passed in, so it is tested with a
+//! simulated clock. Each session's `Outgoing` sits behind its own mutex (`Slot`): the
 //! session task takes the same lock for what stays on the task — commands, DTMF packets,
 //! relayed frames of a bridge or mix — so one stream keeps one numbering, and a packet is
 //! sent under the lock that numbered it (packets leave in sequence order).

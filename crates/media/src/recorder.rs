@@ -55,7 +55,7 @@ pub enum RecorderError {
         /// What `hound` reported.
         source: hound::Error,
     },
-    /// The writer thread died (a bug), or could not be started.
+    /// The writer thread died (a bug).
     #[error("{path}: recording writer thread panicked")]
     WriterPanicked {
         /// The file.

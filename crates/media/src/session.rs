@@ -1,5 +1,6 @@
-//! The per-call RTP endpoint: one tokio task that owns a UDP port, plays prompts,
-//! records what the remote sends and reports digits.
+//! The per-call RTP endpoint: one tokio task that owns a UDP port, records what the
+//! remote sends and reports digits; its prompts and idle silence are sent by the shared
+//! pacer ([`crate::pacer`]), from state the task and the pacer share.
 //!
 //! The controller talks to it through a [`MediaHandle`] (commands, non-blocking) and hears
 //! back through a bounded channel of [`MediaEvent`]s. The task ends when the handle is

@@ -14,7 +14,7 @@
 //! When the recorder is finished or dropped the writer writes up to the current position
 //! (the bridge's length), fixes the header and reports. While it runs, the header is
 //! brought up to date after every second written
-//! ([`FLUSH_SAMPLES`](crate::recorder::FLUSH_SAMPLES)), so a process killed outright
+//! ([`crate::recorder::FLUSH_SAMPLES`]), so a process killed outright
 //! leaves a file that plays up to about its last second.
 
 use std::collections::VecDeque;

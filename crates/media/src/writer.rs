@@ -4,14 +4,14 @@
 //! once, so the process now starts [`WRITERS`] writer threads (on the first recording) and
 //! hands each recording to one of them for its whole life. Each thread is fed by one
 //! bounded channel of [`QUEUE`] messages: a recording's audio travels as fixed-size frames
-//! ([`Frame`], 160 samples inline: nothing is allocated per frame), tagged with the
+//! (`Frame`, 160 samples inline: nothing is allocated per frame), tagged with the
 //! recording's id. A full channel drops audio (counted by the recorder) rather than blocks
 //! the session; only opening and closing a recording wait for room, so a file is never left
 //! unfinalized. Every [`TICK`] the thread gives each of its recordings the time
-//! ([`Job::tick`]): a stereo recording writes up to its clock, a mono one brings its header
+//! (`Job::tick`): a stereo recording writes up to its clock, a mono one brings its header
 //! up to date after [`FLUSH_EVERY`](crate::recorder::FLUSH_EVERY) without audio.
 //!
-//! A recording reports its end once, through [`Done`]: the result of finalizing, or
+//! A recording reports its end once, through `Done`: the result of finalizing, or
 //! [`RecorderError::WriterPanicked`] if its writer died first.
 
 use std::collections::HashMap;
