@@ -201,7 +201,6 @@ impl MediaSession {
             std::time::Instant::now(),
         );
         let slot = Slot::new(out, send_socket, stats.clone(), &ev_tx);
-        pacer::register(slot.clone());
         let task = Task::new(params, ev_tx, stats.clone(), slot);
         tokio::spawn(
             task.run(socket, lease, cmd_rx, close_rx)
@@ -520,12 +519,20 @@ impl Task {
         mut close: watch::Receiver<bool>,
     ) {
         // Prompts and silence are paced by the shared pacer (crate::pacer), not here.
+        let mut link: Option<LinkRx> = None;
+        // What was asked before the task first ran takes effect before any packet leaves
+        // (silence turned off at once, a prompt played from its first frame): only then
+        // does the pacer learn of the session.
+        while let Ok(cmd) = cmds.try_recv() {
+            self.on_command(cmd, &mut link);
+        }
+        pacer::register(self.slot.clone());
         let far = Instant::now() + Duration::from_secs(86400 * 365);
-        let rec_deadline = tokio::time::sleep_until(far);
+        let rec_deadline =
+            tokio::time::sleep_until(self.recording.as_ref().map_or(far, |r| r.deadline));
         let silent_timer = tokio::time::sleep_until(self.last_rx + REMOTE_SILENT_AFTER);
         let dtmf_timer = tokio::time::sleep_until(far);
         tokio::pin!(rec_deadline, silent_timer, dtmf_timer);
-        let mut link: Option<LinkRx> = None;
         let mut buf = vec![0u8; 2048];
         loop {
             if let Some(at) = self.dtmf_out.next_at {

@@ -143,6 +143,44 @@ async fn plays_a_prompt_as_paced_rtp() {
     assert_eq!(h.stats().bytes_sent, 12 * 172);
 }
 
+/// Many sessions at once share the one pacer: each stream is whole and numbered on its own.
+#[tokio::test]
+async fn many_sessions_are_paced_together() {
+    let prompt = Arc::new(Prompt::tone(440.0, 200, 0.3));
+    let mut calls = Vec::new();
+    for _ in 0..40 {
+        let peer = UdpSocket::bind((LO, 0)).await.unwrap();
+        let (h, ev) = start(Some(peer.local_addr().unwrap())).await;
+        h.play(vec![prompt.clone()]);
+        calls.push((peer, h, ev));
+    }
+    let mut ssrcs = std::collections::HashSet::new();
+    for (peer, h, ev) in &mut calls {
+        let mut prev: Option<rtp::RtpPacket<'_>> = None;
+        let pkts: Vec<Vec<u8>> = {
+            let mut v = Vec::new();
+            for _ in 0..10 {
+                v.push(recv_packet(peer).await);
+            }
+            v
+        };
+        for (i, raw) in pkts.iter().enumerate() {
+            let p = rtp::parse(raw).unwrap();
+            assert_eq!(p.marker, i == 0);
+            if let Some(q) = prev {
+                assert_eq!((p.ssrc, p.seq.0), (q.ssrc, q.seq.0.wrapping_add(1)));
+                let dts = p.timestamp.wrapping_sub(q.timestamp);
+                assert!(dts >= 160 && dts % 160 == 0, "ts step {dts}");
+            }
+            prev = Some(p);
+        }
+        ssrcs.insert(prev.unwrap().ssrc);
+        assert_eq!(next_event(ev).await, MediaEvent::PlaybackFinished);
+        assert_eq!(h.stats().packets_sent, 10);
+    }
+    assert_eq!(ssrcs.len(), 40, "one stream per session");
+}
+
 #[tokio::test]
 async fn stop_playback_and_replace() {
     let peer = UdpSocket::bind((LO, 0)).await.unwrap();
