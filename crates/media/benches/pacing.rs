@@ -10,6 +10,12 @@
 //! CARGO_TARGET_DIR=/work/target-media cargo bench -p hotline-media --bench pacing -- 400 5
 //! ```
 //! Arguments: sessions, seconds measured (after one second of warm-up).
+//!
+//! On the 2-core development machine (shared, so ±10 %), 400 sessions, 20,000 packets/s:
+//! a tokio interval per session, 7.1–8.5 µs of CPU per packet (14–17 % of a core, about
+//! 6,000 context switches in a 5 s run); the shared pacer, 4.0–4.2 µs (8 % of a core,
+//! about 1,000). What is left is mostly the kernel's `sendto` (three quarters of the
+//! samples in `perf`), which on loopback includes the sink's receive path.
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
