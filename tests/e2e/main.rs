@@ -16,6 +16,7 @@ mod desk;
 mod hostile_auth;
 mod hostile_media;
 mod hostile_network;
+mod overload;
 mod pages;
 mod prompts;
 mod report;

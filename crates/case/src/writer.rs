@@ -214,6 +214,7 @@ impl WriterHandle {
     pub(crate) fn new() -> (Self, mpsc::UnboundedReceiver<Msg>, Arc<WriterStats>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let stats = Arc::new(WriterStats::default());
+        epoch();
         (
             WriterHandle {
                 tx,
@@ -267,7 +268,8 @@ pub const BATCH_SIZE_BUCKETS: [u64; 8] = [1, 2, 5, 10, 50, 100, 250, 512];
 #[derive(Debug, Default)]
 pub struct WriterStats {
     pending: AtomicU64,
-    oldest_pending_us: AtomicU64,
+    /// When the oldest write still pending was queued, in µs after [`epoch`] (0: none).
+    oldest_queued_us: AtomicU64,
     batches: AtomicU64,
     writes: AtomicU64,
     retries: AtomicU64,
@@ -283,8 +285,8 @@ pub struct WriterStats {
 pub struct WriterSnapshot {
     /// Writes queued or being written, not yet answered.
     pub pending: u64,
-    /// How long the oldest write of the batch being written had waited, in µs, when the
-    /// batch started (0 when idle).
+    /// How long the oldest write not yet answered has waited so far, in µs (0 when idle):
+    /// it keeps growing while a commit hangs.
     pub oldest_pending_us: u64,
     /// Transactions committed.
     pub batches: u64,
@@ -308,7 +310,7 @@ impl WriterStats {
         let read = |a: &[AtomicU64]| a.iter().map(|v| v.load(Relaxed)).collect();
         WriterSnapshot {
             pending: self.pending.load(Relaxed),
-            oldest_pending_us: self.oldest_pending_us.load(Relaxed),
+            oldest_pending_us: self.oldest_pending_us(),
             batches: self.batches.load(Relaxed),
             writes: self.writes.load(Relaxed),
             retries: self.retries.load(Relaxed),
@@ -324,9 +326,19 @@ impl WriterStats {
         self.pending.load(Relaxed)
     }
 
-    /// How long the oldest write had waited when the current batch began, in µs.
+    /// How long the oldest write not yet answered has waited so far, in µs (0 when none
+    /// is pending). Read against the clock now, not when its batch began: a commit that
+    /// hangs (a stalled disk, a locked database) shows as a wait that grows.
     pub fn oldest_pending_us(&self) -> u64 {
-        self.oldest_pending_us.load(Relaxed)
+        match self.oldest_queued_us.load(Relaxed) {
+            0 => 0,
+            queued => since_epoch_us(Instant::now()).saturating_sub(queued),
+        }
+    }
+
+    fn set_oldest(&self, queued: Option<Instant>) {
+        let us = queued.map_or(0, |q| since_epoch_us(q).max(1));
+        self.oldest_queued_us.store(us, Relaxed);
     }
 
     fn committed(&self, writes: usize, took: Duration) {
@@ -414,12 +426,12 @@ impl Queue {
                     Err(mpsc::error::TryRecvError::Disconnected) => self.close_requested(None, now),
                 }
             }
-            if let Some(oldest) = batch.iter().map(|j| j.queued).min() {
-                let waited = now.duration_since(oldest).as_micros() as u64;
-                self.stats.oldest_pending_us.store(waited, Relaxed);
+            // Retries not yet due are pending too, and older than anything still queued.
+            let oldest = batch.iter().chain(&self.retry).map(|j| j.queued).min();
+            self.stats.set_oldest(oldest);
+            if !batch.is_empty() {
                 return Some(batch);
             }
-            self.stats.oldest_pending_us.store(0, Relaxed);
             if self.closing.is_some() && self.retry.is_empty() {
                 if let Some((Some(done), _)) = self.closing.take() {
                     let _ = done.send(());
@@ -528,9 +540,71 @@ impl Queue {
     }
 }
 
+/// A fixed instant of this process, so an [`Instant`] fits in an atomic as µs after it.
+fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn since_epoch_us(t: Instant) -> u64 {
+    t.saturating_duration_since(epoch()).as_micros() as u64
+}
+
 async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A commit that hangs (a locked database, a stalled disk) must read as a wait that
+    /// grows, or admission control would go on taking calls that cannot be written.
+    #[tokio::test]
+    async fn a_hung_commit_shows_as_a_growing_wait() {
+        let (handle, rx, stats) = WriterHandle::new();
+        let mut queue = Queue::new(rx, stats.clone());
+        assert_eq!(stats.oldest_pending_us(), 0);
+        let writer = handle.clone();
+        let write = tokio::spawn(async move {
+            let agent = crate::model::NewAgentEvent {
+                extension: "8001",
+                at: Utc::now(),
+                from: "logged_out",
+                to: "ready",
+                reason: None,
+                sip_call_id: None,
+                actor: None,
+            };
+            writer
+                .write(Write::AgentEvent(OwnedAgentEvent::new(&agent)))
+                .await
+        });
+        let batch = queue.next_batch().await.expect("the write");
+        assert_eq!(batch.len(), 1);
+        // The batch is being "committed" and does not finish.
+        let t0 = Instant::now();
+        std::thread::sleep(Duration::from_millis(30));
+        let waited = Duration::from_micros(stats.oldest_pending_us());
+        assert!(
+            waited >= t0.elapsed().min(Duration::from_millis(30)),
+            "{waited:?}"
+        );
+        assert_eq!(stats.pending(), 1);
+        // Answered: nothing is pending any more once the queue looks again.
+        let left = queue.settle(
+            batch,
+            Outcome::Committed(vec![Done::Written]),
+            Duration::from_millis(30),
+        );
+        assert!(left.is_empty());
+        write.await.unwrap().unwrap();
+        drop(handle);
+        assert!(queue.next_batch().await.is_none());
+        assert_eq!(stats.oldest_pending_us(), 0);
+        assert_eq!(stats.pending(), 0);
     }
 }

@@ -93,6 +93,7 @@ pub mod rtp;
 pub mod session;
 pub mod source;
 pub mod stereo;
+pub mod totals;
 pub mod writer;
 
 pub use bridge::{bridge, BridgeHandle, StereoTarget};
@@ -108,3 +109,4 @@ pub use session::{
 };
 pub use source::{SourceLock, Verdict};
 pub use stereo::{Side, StereoRecorder};
+pub use totals::{totals, MediaTotals};

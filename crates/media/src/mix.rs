@@ -584,9 +584,7 @@ impl Mixer {
             l.sent_last = match l.to_leg.try_send(f) {
                 Ok(()) => true,
                 Err(TrySendError::Full(_)) => {
-                    l.stats
-                        .relay_dropped
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    l.stats.relay_dropped();
                     false
                 }
                 Err(TrySendError::Closed(_)) => {

@@ -33,6 +33,7 @@ use crate::codec::{Codec, FRAME_SAMPLES, PTIME_MS};
 use crate::prompt::Prompt;
 use crate::rtp::{Pt, RtpSender};
 use crate::session::{Counters, MediaEvent};
+use crate::totals::TOTALS;
 
 /// The packet time: one tick.
 pub const TICK: Duration = Duration::from_millis(PTIME_MS);
@@ -329,9 +330,11 @@ fn send(sock: &UdpSocket, packet: &[u8], to: SocketAddr, stats: &Counters) -> bo
         Ok(n) => {
             stats.packets_sent.fetch_add(1, Relaxed);
             stats.bytes_sent.fetch_add(n as u64, Relaxed);
+            TOTALS.packets_sent.fetch_add(1, Relaxed);
             true
         }
         Err(e) => {
+            TOTALS.send_failed.fetch_add(1, Relaxed);
             tracing::debug!(remote = %to, error = %e, "RTP send failed");
             false
         }

@@ -31,6 +31,7 @@ use crate::recorder::{Recorder, RecordingInfo};
 use crate::rtp::{self, Pt, RtpPacket, Ssrc};
 use crate::source::{SourceLock, Verdict};
 use crate::stereo::{Side, StereoRecorder};
+use crate::totals::{LossCounter, TOTALS};
 
 /// After this long without an accepted RTP packet (valid, and from a trusted source: a
 /// stranger's packets cannot keep a dead call alive) the session reports
@@ -119,6 +120,8 @@ pub struct MediaStats {
     /// Frames from the other leg (or the mix) not sent on this leg: its queue was full, a
     /// prompt was playing on this leg, or this leg had no remote (hold).
     pub relay_dropped: u64,
+    /// Audio packets the remote numbered that never arrived (gaps in its sequence numbers).
+    pub packets_lost: u64,
 }
 
 /// Why a session could not start.
@@ -147,11 +150,18 @@ pub(crate) struct Counters {
     packets_foreign: AtomicU64,
     packets_relayed: AtomicU64,
     pub(crate) relay_dropped: AtomicU64,
+    packets_lost: AtomicU64,
     /// Payload type of the codec the leg sends, so a mix encodes towards it in it.
     codec: AtomicU8,
 }
 
 impl Counters {
+    /// A frame of the bridge or mix not sent on this leg.
+    pub(crate) fn relay_dropped(&self) {
+        self.relay_dropped.fetch_add(1, Relaxed);
+        TOTALS.relay_dropped.fetch_add(1, Relaxed);
+    }
+
     /// The codec the leg sends (as last negotiated).
     pub(crate) fn codec(&self) -> Codec {
         Codec::from_payload_type(self.codec.load(Relaxed)).unwrap_or(Codec::Pcmu)
@@ -324,6 +334,7 @@ impl MediaHandle {
             packets_foreign: c.packets_foreign.load(Relaxed),
             packets_relayed: c.packets_relayed.load(Relaxed),
             relay_dropped: c.relay_dropped.load(Relaxed),
+            packets_lost: c.packets_lost.load(Relaxed),
         }
     }
 
@@ -407,7 +418,7 @@ impl Bridge {
         }
         let Some(payload) = RelayPayload::new(p.payload) else {
             if let Some(peer) = &self.peer_stats {
-                peer.relay_dropped.fetch_add(1, Relaxed);
+                peer.relay_dropped();
             }
             return;
         };
@@ -423,7 +434,7 @@ impl Bridge {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 if let Some(peer) = &self.peer_stats {
-                    peer.relay_dropped.fetch_add(1, Relaxed);
+                    peer.relay_dropped();
                 }
             }
             // The other leg left; its end of the link reaches us shortly.
@@ -461,6 +472,7 @@ struct Task {
     stats: Arc<Counters>,
     last_rx: Instant,
     silent_reported: bool,
+    loss: LossCounter,
     pcm: Vec<i16>,
     transcoded: Vec<u8>,
 }
@@ -506,6 +518,7 @@ impl Task {
             stats,
             last_rx: now,
             silent_reported: false,
+            loss: LossCounter::default(),
             pcm: Vec::with_capacity(FRAME_SAMPLES),
             transcoded: Vec::with_capacity(FRAME_SAMPLES),
         }
@@ -692,7 +705,7 @@ impl Task {
         let mut st = self.slot.lock();
         if st.out.playback.is_some() || st.out.remote.is_none() {
             b.marker_pending = true;
-            self.stats.relay_dropped.fetch_add(1, Relaxed);
+            self.stats.relay_dropped();
             return;
         }
         let codec = st.out.codec;
@@ -814,6 +827,7 @@ impl Task {
 
     fn on_datagram(&mut self, data: &[u8], src: SocketAddr) {
         self.stats.packets_received.fetch_add(1, Relaxed);
+        TOTALS.packets_received.fetch_add(1, Relaxed);
         self.stats
             .bytes_received
             .fetch_add(data.len() as u64, Relaxed);
@@ -865,6 +879,11 @@ impl Task {
                 self.emit(MediaEvent::Digit(d));
             }
         } else if let Some(codec) = audio {
+            let lost = self.loss.on_packet(p.ssrc, p.seq);
+            if lost > 0 {
+                self.stats.packets_lost.fetch_add(lost, Relaxed);
+                TOTALS.packets_lost.fetch_add(lost, Relaxed);
+            }
             if let Some(rec) = self.recording.as_mut() {
                 rec.on_audio(codec, &p, &mut self.pcm);
             }

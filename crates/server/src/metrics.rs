@@ -199,6 +199,36 @@ pub fn render(calls: &Calls, ep: &EndpointHandle) -> String {
         "RTP ports leased to calls.",
         ctx.ports.in_use() as u64,
     );
+    let rtp = hotline_media::totals();
+    for (name, help, v) in [
+        (
+            "hotline_rtp_packets_sent_total",
+            "RTP packets sent (prompts, silence, DTMF, relayed and mixed audio).",
+            rtp.packets_sent,
+        ),
+        (
+            "hotline_rtp_packets_received_total",
+            "Datagrams received on RTP ports.",
+            rtp.packets_received,
+        ),
+        (
+            "hotline_rtp_packets_lost_total",
+            "RTP packets the far ends numbered that never arrived (sequence gaps).",
+            rtp.packets_lost,
+        ),
+        (
+            "hotline_rtp_send_failed_total",
+            "RTP packets not sent: the socket buffer was full or the send failed.",
+            rtp.send_failed,
+        ),
+        (
+            "hotline_rtp_relay_dropped_total",
+            "Bridged or mixed frames not sent on a leg (queue full, prompt playing, held).",
+            rtp.relay_dropped,
+        ),
+    ] {
+        counter(&mut out, name, help, v);
+    }
 
     counter(
         &mut out,

@@ -1,0 +1,197 @@
+//! Overload and what operators watch (issue 13): while the case store cannot keep up, a new
+//! call is refused at once with 503 and Retry-After (the trunk or Kamailio tries another
+//! node) instead of being answered seconds late; `/api/status` and `/metrics` say so; and
+//! `/metrics` counts what the calls did.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use hotline_e2e::flows::plain_call;
+use hotline_e2e::http;
+use hotline_e2e::rtp::RtpSink;
+use hotline_e2e::sip::{header, status, RawSip};
+use hotline_e2e::sipp::{Sipp, Transport};
+use hotline_e2e::{Server, ServerOptions};
+use sqlx::Connection;
+
+/// `/metrics` as name-with-labels → value.
+fn scrape(server: &Server) -> HashMap<String, f64> {
+    let (code, body) = http::get(server.http, "/metrics").expect("GET /metrics");
+    assert_eq!(code, 200, "{body}");
+    body.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (name, v) = l
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("bad line {l:?}"));
+            let v = v.parse().unwrap_or_else(|_| panic!("bad value in {l:?}"));
+            (name.to_string(), v)
+        })
+        .collect()
+}
+
+fn metric(m: &HashMap<String, f64>, name: &str) -> f64 {
+    *m.get(name)
+        .unwrap_or_else(|| panic!("no {name} in /metrics: {:?}", m.keys()))
+}
+
+#[test]
+fn metrics_count_calls_setup_time_writes_and_rtp() {
+    let mut server = Server::start(ServerOptions::default());
+    let before = scrape(&server);
+    assert_eq!(metric(&before, "hotline_calls_active"), 0.0);
+    assert_eq!(metric(&before, "hotline_call_setup_seconds_count"), 0.0);
+
+    let ticket = plain_call(&server, Transport::Udp, 1000);
+    server.wait_call_ended(&ticket);
+    let after = scrape(&server);
+    assert_eq!(
+        metric(&after, "hotline_calls_total{result=\"answered\"}"),
+        1.0
+    );
+    assert_eq!(metric(&after, "hotline_calls_total{result=\"ended\"}"), 1.0);
+    assert_eq!(metric(&after, "hotline_calls_active"), 0.0);
+    // The answer was timed, and it fell in some bucket below +Inf like every observation.
+    assert_eq!(metric(&after, "hotline_call_setup_seconds_count"), 1.0);
+    assert_eq!(
+        metric(&after, "hotline_call_setup_seconds_bucket{le=\"+Inf\"}"),
+        1.0
+    );
+    // The call's rows went through the writer: opened and ended at least, none failed.
+    assert!(metric(&after, "hotline_store_writes_total") >= 2.0);
+    assert!(metric(&after, "hotline_store_batch_writes_count") >= 1.0);
+    assert_eq!(metric(&after, "hotline_store_write_failures_total"), 0.0);
+    assert_eq!(metric(&after, "hotline_store_writes_pending"), 0.0);
+    // The caller heard the greeting (plain_call checked ~50 packets a second).
+    assert!(metric(&after, "hotline_rtp_packets_sent_total") >= 30.0);
+    assert_eq!(metric(&after, "hotline_overload_refusing"), 0.0);
+
+    // Served only to the networks of `[http] metrics_from`: not to loopback once it is left out.
+    server.restart(|config| {
+        config.replacen("[http]\n", "[http]\nmetrics_from = [\"10.0.0.0/8\"]\n", 1)
+    });
+    let (code, body) = http::get(server.http, "/metrics").expect("GET /metrics");
+    assert_eq!(code, 403, "{body}");
+}
+
+/// Holds SQLite's write lock on the server's database, as a stalled disk or a long
+/// maintenance transaction would, until dropped.
+struct WriteLock {
+    rt: tokio::runtime::Runtime,
+    conn: Option<sqlx::SqliteConnection>,
+}
+
+impl WriteLock {
+    fn take(server: &Server) -> WriteLock {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let db = server.dir().join("data/hotline.db");
+        let conn = rt.block_on(async {
+            let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+                .await
+                .expect("open the server's database");
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut c)
+                .await
+                .expect("take the write lock");
+            c
+        });
+        WriteLock {
+            rt,
+            conn: Some(conn),
+        }
+    }
+
+    fn release(mut self) {
+        let mut c = self.conn.take().unwrap();
+        self.rt.block_on(async {
+            sqlx::query("ROLLBACK").execute(&mut c).await.unwrap();
+            c.close().await.unwrap();
+        });
+    }
+}
+
+#[test]
+fn a_stalled_database_turns_new_calls_away_with_503_at_once_then_calls_are_taken_again() {
+    let server = Server::start(ServerOptions::default());
+    // Warm up: the schema is there and a call goes through.
+    let first = plain_call(&server, Transport::Udp, 300);
+    server.wait_call_ended(&first);
+    // Logged in before the lock (a login writes its session).
+    server.supervisor_token();
+
+    let lock = WriteLock::take(&server);
+    // A caller arrives: its call row cannot be written, so it is not answered yet.
+    let sink = RtpSink::bind(server.ports.base + 61);
+    let stalled = Sipp::new("uac_plain.xml")
+        .key("sink_port", sink.port)
+        .set("hold_ms", 300)
+        .timeout(Duration::from_secs(30))
+        .spawn(&server);
+    // Once that write has waited past `max_write_wait_ms` (200 ms), the server says it refuses.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let overload = loop {
+        let (code, s) = server.api_sup("/api/status");
+        assert_eq!(code, 200, "{s}");
+        if s["overload"]["refusing"] == true {
+            break s["overload"].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never refusing while the database is locked: {s:#}\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(overload["reason"], "write_wait", "{overload:#}");
+    assert!(
+        overload["writes_pending"].as_u64().unwrap() >= 1,
+        "{overload:#}"
+    );
+
+    // The next caller is refused while the lock is still held: the 503 did not wait for it.
+    let peer = RawSip::new(server.sip);
+    let invite = peer.invite(
+        "12345",
+        "overloaded-1",
+        "ov1",
+        server.ports.base + 70,
+        "0 101",
+    );
+    peer.send(invite.as_bytes());
+    let reply = peer
+        .final_response(Duration::from_secs(5))
+        .expect("no final response to an INVITE while overloaded");
+    assert_eq!(status(&reply), Some(503), "{reply}");
+    let retry: u32 = header(&reply, "Retry-After")
+        .expect("503 without Retry-After")
+        .trim()
+        .parse()
+        .expect("Retry-After in seconds");
+    assert!(retry >= 1, "{reply}");
+    let metrics = scrape(&server);
+    assert_eq!(metric(&metrics, "hotline_overload_refusing"), 1.0);
+    assert_eq!(
+        metric(
+            &metrics,
+            "hotline_overload_refused_total{reason=\"write_wait\"}"
+        ),
+        1.0
+    );
+
+    // The database comes back: the waiting caller is answered and its call row is written
+    // and closed; new calls are taken again.
+    lock.release();
+    let run = stalled.wait();
+    run.assert_success("the call that waited for the database");
+    let waited = run.x_ticket().expect("X-Ticket of the call that waited");
+    let case = server.wait_call_ended(&waited);
+    assert!(!case["calls"][0]["ended_at"].is_null(), "{case:#}");
+    let again = plain_call(&server, Transport::Udp, 300);
+    server.wait_call_ended(&again);
+    let (_, s) = server.api_sup("/api/status");
+    assert_eq!(s["overload"]["refusing"], false, "{s:#}");
+    assert_eq!(s["overload"]["refused"]["write_wait"], 1, "{s:#}");
+}
