@@ -26,7 +26,10 @@
 //! [`CaseStore`] is the API, the same whichever database [`CaseStore::open`] was given
 //! (a `sqlite:` URL or file path, or a `postgres://` URL; [`CaseStore::backend_name`]
 //! tells which). It dispatches every call to one backend module holding all of that
-//! database's SQL — `sqlite` or `postgres` — and each backend has its own schema
+//! database's SQL — `sqlite` or `postgres`. What is the same text on both (most of it:
+//! `$n` placeholders work on both) is written once, in `twin/`, and included by each;
+//! a backend's own files keep only what differs (connection options, pragmas, how
+//! transactions start, row locks, collation). Each backend has its own schema
 //! migrations, `migrations/sqlite/` and `migrations/postgres/` (twins: a schema change is
 //! written for both), embedded at build time and applied on open. Both decode into the
 //! same raw rows (`rows`), so the API types and checks are shared; the ACD step logic

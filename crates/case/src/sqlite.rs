@@ -10,32 +10,27 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use sqlx::error::ErrorKind;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection as Conn, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::Sqlite as Db;
 
-use crate::error::CaseError;
-use crate::lifecycle::{self, Action, Role};
-use crate::model::{
-    Agent, AgentEvent, AgentSecrets, CaseDetail, CaseId, CaseStatus, CaseSummary, Channel,
-    MissedCall, NewAgent, QueueStats, Skill,
-};
-use crate::rows::{
-    self, convert_all, AgentEventRecord, AgentRecord, CaseRecord, SecretsRecord, SkillRecord,
-    CASE_SELECT,
-};
-use crate::secret::AgentHashes;
-use crate::ticket;
+type Backend = SqliteBackend;
 
 /// How long a statement waits for another connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections in the pool; SQLite runs one writer at a time, readers in parallel (WAL).
 const MAX_CONNECTIONS: u32 = 8;
-/// Who the call controller's own audit events are attributed to.
-const SYSTEM_ACTOR: &str = "system";
+/// How a write transaction starts: it takes the database's write lock at once.
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+/// How a read transaction starts: its reads see one snapshot (WAL).
+const BEGIN_READ: &str = "BEGIN";
+/// Appended to the read of a row about to change (`BEGIN IMMEDIATE` already holds the
+/// write lock).
+const LOCK_ROW: &str = "";
+/// Appended to an `ORDER BY` of text: SQLite sorts text byte by byte already.
+const BYTE_ORDER: &str = "";
 
 mod callbacks;
 mod calls;
@@ -50,15 +45,11 @@ mod work;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
 
-const ACD_COLUMNS: &str = "queue, agent, agent_call_id, queued_at, offered_count, rejected_count, \
-     agent_answered_at, agent_ended_at, wrap_up_ended_at, acd_result, wait_ms, talk_ms, wrap_up_ms";
-const AGENT_COLUMNS: &str = "extension, name, max_ring_secs, wrap_up_secs, created_at, updated_at";
-
 /// A pool of connections to one SQLite database file.
 #[derive(Debug, Clone)]
 pub(crate) struct SqliteBackend {
     pool: SqlitePool,
-    /// For the writer's own connection ([`SqliteBackend::spawn_writer`]).
+    /// For the writer's own connection (`spawn_writer`).
     options: SqliteConnectOptions,
 }
 
@@ -88,258 +79,6 @@ impl SqliteBackend {
         Ok(SqliteBackend { pool, options })
     }
 
-    /// Starts the call path's writer ([`crate::writer`]) on its own connection.
-    pub(crate) fn spawn_writer(&self, queue: crate::writer::Queue) {
-        tokio::spawn(calls::run_writer(self.options.clone(), queue));
-    }
-
-    pub(crate) async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    /// A status change by the call controller (voicemail, callback requested), checked
-    /// against the lifecycle as [`Role::System`].
-    pub(crate) async fn change_status(
-        &self,
-        case: CaseId,
-        to: CaseStatus,
-        action: &Action,
-        max_attempts: u32,
-        numbers: &crate::callback::NumberPolicy,
-        at: DateTime<Utc>,
-    ) -> Result<(), CaseError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let from: Option<String> = sqlx::query_scalar("SELECT status FROM cases WHERE id = ?")
-            .bind(case.0)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let from = rows::status(&from.ok_or(CaseError::CaseNotFound(case))?)?;
-        let t = match lifecycle::apply(from, action, Role::System) {
-            Ok(t) if t.to == to => t,
-            _ => return Err(CaseError::InvalidTransition { case, from, to }),
-        };
-        // A voicemail makes it a voicemail case; a callback request keeps the channel.
-        let channel =
-            matches!(action, Action::LeftVoicemail).then_some(Channel::Voicemail.as_str());
-        sqlx::query(
-            "UPDATE cases SET status = ?, updated_at = ?, channel = COALESCE(?, channel) \
-             WHERE id = ?",
-        )
-        .bind(to.as_str())
-        .bind(at)
-        .bind(channel)
-        .bind(case.0)
-        .execute(&mut *tx)
-        .await?;
-        let (event, from, to) = (t.event, Some(from), Some(to));
-        insert_event(&mut tx, case.0, at, SYSTEM_ACTOR, event, from, to, None).await?;
-        // The callback owed goes on the worklist in the same transaction.
-        let spec = crate::callback::TaskSpec::owed_for(action, max_attempts, numbers, at);
-        callbacks::insert_task(&mut tx, case, &spec, true, at).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub(crate) async fn case_by_ticket(
-        &self,
-        ticket: &str,
-    ) -> Result<Option<CaseDetail>, CaseError> {
-        // One read transaction: a consistent snapshot of the case and its children.
-        self.case_detail(ticket).await
-    }
-
-    pub(crate) async fn list_cases(&self, limit: u32) -> Result<Vec<CaseSummary>, CaseError> {
-        let rows: Vec<CaseRecord> = sqlx::query_as(&format!(
-            "{CASE_SELECT} WHERE c.status <> 'no_request' ORDER BY c.id DESC LIMIT ?"
-        ))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        convert_all(rows)
-    }
-
-    pub(crate) async fn missed_calls(&self, limit: u32) -> Result<Vec<MissedCall>, CaseError> {
-        Ok(sqlx::query_as(
-            "SELECT sip_call_id, caller_number, called_number, arrived_at, ended_at, cause \
-             FROM missed_calls ORDER BY id DESC LIMIT ?",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    pub(crate) async fn add_agent(
-        &self,
-        a: &NewAgent,
-        hashes: &AgentHashes<'_>,
-        now: DateTime<Utc>,
-    ) -> Result<Agent, CaseError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let existing: Option<Option<DateTime<Utc>>> =
-            sqlx::query_scalar("SELECT removed_at FROM agents WHERE extension = ?")
-                .bind(&a.extension)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let sql = match existing {
-            Some(None) => return Err(CaseError::AgentExists(a.extension.clone())),
-            // A removed agent's extension is given to the new one; its history stays.
-            Some(Some(_)) => {
-                "UPDATE agents SET name = ?2, password_hash = ?3, realm = ?4, ha1_md5 = ?5, \
-                 ha1_sha256 = ?6, max_ring_secs = ?7, wrap_up_secs = ?8, created_at = ?9, \
-                 updated_at = ?9, removed_at = NULL WHERE extension = ?1"
-            }
-            None => {
-                "INSERT INTO agents (extension, name, password_hash, realm, ha1_md5, ha1_sha256, \
-                 max_ring_secs, wrap_up_secs, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)"
-            }
-        };
-        sqlx::query(sql)
-            .bind(&a.extension)
-            .bind(&a.name)
-            .bind(hashes.password_hash)
-            .bind(hashes.realm)
-            .bind(hashes.ha1_md5)
-            .bind(hashes.ha1_sha256)
-            .bind(i64::from(a.max_ring_secs))
-            .bind(i64::from(a.wrap_up_secs))
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| match kind(&e) {
-                Some(ErrorKind::UniqueViolation) => CaseError::AgentExists(a.extension.clone()),
-                _ => e.into(),
-            })?;
-        replace_skills(&mut tx, &a.extension, &a.skills).await?;
-        let agent = load_agent(&mut tx, &a.extension)
-            .await?
-            .ok_or_else(|| CaseError::AgentNotFound(a.extension.clone()))?;
-        tx.commit().await?;
-        Ok(agent)
-    }
-
-    pub(crate) async fn list_agents(&self) -> Result<Vec<Agent>, CaseError> {
-        let mut tx = self.pool.begin().await?;
-        let agents: Vec<AgentRecord> = sqlx::query_as(&format!(
-            "SELECT {AGENT_COLUMNS} FROM agents WHERE removed_at IS NULL \
-             ORDER BY length(extension), extension"
-        ))
-        .fetch_all(&mut *tx)
-        .await?;
-        let skills: Vec<SkillRecord> = sqlx::query_as(
-            "SELECT s.extension, s.skill, s.level FROM agent_skills s \
-             JOIN agents a ON a.extension = s.extension \
-             WHERE a.removed_at IS NULL ORDER BY s.skill",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        rows::agents(agents, skills)
-    }
-
-    pub(crate) async fn agent(&self, ext: &str) -> Result<Option<Agent>, CaseError> {
-        let mut tx = self.pool.begin().await?;
-        let agent = load_agent(&mut tx, ext).await?;
-        tx.commit().await?;
-        Ok(agent)
-    }
-
-    pub(crate) async fn set_skills(
-        &self,
-        ext: &str,
-        skills: &[Skill],
-        now: DateTime<Utc>,
-    ) -> Result<Agent, CaseError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let done = sqlx::query(
-            "UPDATE agents SET updated_at = ? WHERE extension = ? AND removed_at IS NULL",
-        )
-        .bind(now)
-        .bind(ext)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(CaseError::AgentNotFound(ext.to_owned()));
-        }
-        replace_skills(&mut tx, ext, skills).await?;
-        let agent = load_agent(&mut tx, ext)
-            .await?
-            .ok_or_else(|| CaseError::AgentNotFound(ext.to_owned()))?;
-        tx.commit().await?;
-        Ok(agent)
-    }
-
-    pub(crate) async fn remove_agent(
-        &self,
-        ext: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), CaseError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let done = sqlx::query(
-            "UPDATE agents SET removed_at = ?1, updated_at = ?1 \
-             WHERE extension = ?2 AND removed_at IS NULL",
-        )
-        .bind(now)
-        .bind(ext)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(CaseError::AgentNotFound(ext.to_owned()));
-        }
-        replace_skills(&mut tx, ext, &[]).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub(crate) async fn agent_secrets(&self, ext: &str) -> Result<Option<AgentSecrets>, CaseError> {
-        let row: Option<SecretsRecord> = sqlx::query_as(
-            "SELECT extension, realm, ha1_md5, ha1_sha256 FROM agents \
-             WHERE extension = ? AND removed_at IS NULL",
-        )
-        .bind(ext)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(AgentSecrets::from))
-    }
-
-    pub(crate) async fn password_hash(&self, ext: &str) -> Result<Option<String>, CaseError> {
-        Ok(sqlx::query_scalar(
-            "SELECT password_hash FROM agents WHERE extension = ? AND removed_at IS NULL",
-        )
-        .bind(ext)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    pub(crate) async fn agent_events(
-        &self,
-        ext: &str,
-        limit: u32,
-    ) -> Result<Vec<AgentEvent>, CaseError> {
-        let rows: Vec<AgentEventRecord> = sqlx::query_as(
-            "SELECT id, extension, at, from_state, to_state, reason, sip_call_id, actor \
-             FROM agent_events WHERE extension = ? ORDER BY id DESC LIMIT ?",
-        )
-        .bind(ext)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        convert_all(rows)
-    }
-
-    pub(crate) async fn queue_stats(
-        &self,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<QueueStats>, CaseError> {
-        // The rows only: the figures are counted as the daily report counts them.
-        let rows: Vec<crate::report::QueueCallFacts> =
-            sqlx::query_as(crate::report::QUEUE_CALLS_SQL)
-                .bind(since)
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(crate::report::queue_stats(rows))
-    }
-
     /// The journal mode SQLite reports, for tests.
     #[cfg(test)]
     pub(crate) async fn journal_mode(&self) -> Result<String, CaseError> {
@@ -347,111 +86,9 @@ impl SqliteBackend {
             .fetch_one(&self.pool)
             .await?)
     }
-
-    /// Sets a day's last sequence number, for tests.
-    #[cfg(test)]
-    pub(crate) async fn set_sequence_for_test(&self, day: &str, last: i64) {
-        sqlx::query("INSERT INTO ticket_sequences (day, last) VALUES (?, ?)")
-            .bind(day)
-            .bind(last)
-            .execute(&self.pool)
-            .await
-            .unwrap();
-    }
-
-    /// Runs one raw statement, for tests.
-    #[cfg(test)]
-    pub(crate) async fn execute_for_test(&self, sql: &str) -> Result<(), sqlx::Error> {
-        sqlx::query(sql).execute(&self.pool).await.map(|_| ())
-    }
 }
 
-/// Allocates the next ticket of local day `day` inside the caller's transaction (the
-/// UPSERT takes the sequence row's lock until it ends): never the same number twice,
-/// and a rolled-back case does not use one up.
-async fn next_ticket(
-    conn: &mut SqliteConnection,
-    day: chrono::NaiveDate,
-) -> Result<String, CaseError> {
-    let seq: i64 = sqlx::query_scalar(
-        "INSERT INTO ticket_sequences (day, last) VALUES (?, 1) \
-         ON CONFLICT (day) DO UPDATE SET last = ticket_sequences.last + 1 \
-         RETURNING last",
-    )
-    .bind(ticket::day_key(day))
-    .fetch_one(&mut *conn)
-    .await?;
-    let seq =
-        u32::try_from(seq).map_err(|_| CaseError::Corrupt(format!("ticket sequence {seq}")))?;
-    Ok(ticket::format(day, seq))
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn insert_event(
-    conn: &mut SqliteConnection,
-    case: i64,
-    at: DateTime<Utc>,
-    actor: &str,
-    event: &str,
-    from: Option<CaseStatus>,
-    to: Option<CaseStatus>,
-    note: Option<&str>,
-) -> Result<(), CaseError> {
-    sqlx::query(
-        "INSERT INTO case_events (case_id, at, actor, event, from_status, to_status, note) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(case)
-    .bind(at)
-    .bind(actor)
-    .bind(event)
-    .bind(from.map(CaseStatus::as_str))
-    .bind(to.map(CaseStatus::as_str))
-    .bind(note)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// An agent that has not been removed, with its skills by name.
-async fn load_agent(conn: &mut SqliteConnection, ext: &str) -> Result<Option<Agent>, CaseError> {
-    let record: Option<AgentRecord> = sqlx::query_as(&format!(
-        "SELECT {AGENT_COLUMNS} FROM agents WHERE extension = ? AND removed_at IS NULL"
-    ))
-    .bind(ext)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(record) = record else {
-        return Ok(None);
-    };
-    let skills: Vec<SkillRecord> = sqlx::query_as(
-        "SELECT extension, skill, level FROM agent_skills WHERE extension = ? ORDER BY skill",
-    )
-    .bind(ext)
-    .fetch_all(&mut *conn)
-    .await?;
-    rows::agent(record, skills).map(Some)
-}
-
-async fn replace_skills(
-    conn: &mut SqliteConnection,
-    ext: &str,
-    skills: &[Skill],
-) -> Result<(), CaseError> {
-    sqlx::query("DELETE FROM agent_skills WHERE extension = ?")
-        .bind(ext)
-        .execute(&mut *conn)
-        .await?;
-    for s in skills {
-        sqlx::query("INSERT INTO agent_skills (extension, skill, level) VALUES (?, ?, ?)")
-            .bind(ext)
-            .bind(&s.name)
-            .bind(i64::from(s.level))
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
-}
+include!("twin/backend.rs");
 
 /// Decides whether a connection going back to the pool may be used again: not if it is
 /// still inside a transaction.
@@ -464,7 +101,7 @@ async fn replace_skills(
 /// non-zero transaction depth") — every write on it fails until the process restarts,
 /// long after the disk has space again. Closing it instead lets the pool open a fresh one,
 /// whatever write path (here, `sqlite/*.rs`, `twin/*.rs`) left it so.
-async fn settle_released(conn: &mut SqliteConnection) -> Result<bool, sqlx::Error> {
+async fn settle_released(conn: &mut Conn) -> Result<bool, sqlx::Error> {
     use sqlx::Connection;
     if !conn.is_in_transaction() {
         return Ok(true);
@@ -480,14 +117,6 @@ async fn settle_released(conn: &mut SqliteConnection) -> Result<bool, sqlx::Erro
         return Ok(false);
     }
     Ok(true)
-}
-
-/// The kind of a database error (constraint violations), if it is one.
-fn kind(e: &sqlx::Error) -> Option<ErrorKind> {
-    match e {
-        sqlx::Error::Database(db) => Some(db.kind()),
-        _ => None,
-    }
 }
 
 fn create_parent_dir(file: &Path) -> Result<(), CaseError> {

@@ -4,8 +4,4 @@
 //! locks); the statements and logic, the same text for both (`$n` placeholders work on
 //! both), are in `twin/report.rs`, included below.
 
-use chrono::{DateTime, Utc};
-
-use super::PostgresBackend as Backend;
-
 include!("../twin/report.rs");

@@ -1,6 +1,19 @@
 // The statements and logic shared by `sqlite/callbacks.rs` and `postgres/callbacks.rs`, included
 // by both after their backend-specific header (types, locks, how transactions start).
 
+use chrono::{DateTime, Duration, Utc};
+use sqlx::error::ErrorKind;
+
+use super::{insert_event, kind, Backend, Conn};
+use crate::callback::{
+    plan_attempt, CallbackAttempt, CallbackMode, CallbackReason, CallbackResult, CallbackStatus,
+    CallbackTask, CallbackTaskId, NumberPolicy, TaskSpec, DEFAULT_PRIORITY,
+};
+use crate::error::CaseError;
+use crate::lifecycle::{ActionKind, CaseState, TransitionError};
+use crate::model::{CallId, CaseId, NewOutboundCall};
+use crate::rows;
+
 /// Columns of [`TaskRecord`], the task table aliased `t` joined to `cases c`.
 const TASK_SELECT: &str = "SELECT t.id, t.case_id, c.ticket, t.number, t.reason, t.mode, t.priority, \
      t.place_at, t.earliest_at, t.status, t.attempts, t.max_attempts, t.next_attempt_at, \
@@ -250,7 +263,7 @@ impl Backend {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<CallbackTask, CaseError> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.write_tx().await?;
         let status: Option<(String, String)> =
             sqlx::query_as("SELECT status, ticket FROM cases WHERE id = $1")
                 .bind(case.0)
@@ -323,7 +336,7 @@ impl Backend {
         agent: &str,
         now: DateTime<Utc>,
     ) -> Result<CallbackTask, CaseError> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.write_tx().await?;
         // The status test in the WHERE makes it one winner on both databases: the second
         // UPDATE waits for the first one's row lock, then sees `in_progress`.
         let done = sqlx::query(
@@ -366,7 +379,7 @@ impl Backend {
         spacing: Duration,
         call: Option<CallId>,
     ) -> Result<CallbackTask, CaseError> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.write_tx().await?;
         let t = load_task(&mut tx, task, true).await?;
         if t.status != CallbackStatus::InProgress {
             return Err(state_error(&t, "record an attempt"));
@@ -447,7 +460,7 @@ impl Backend {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<CallbackTask, CaseError> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.write_tx().await?;
         let t = load_task(&mut tx, task, true).await?;
         if !matches!(
             t.status,
@@ -490,7 +503,7 @@ impl Backend {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<CallbackTask, CaseError> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.write_tx().await?;
         let t = load_task(&mut tx, task, true).await?;
         if t.status != CallbackStatus::Failed {
             return Err(state_error(&t, "reopen (only a failed task is reopened)"));
@@ -542,7 +555,7 @@ impl Backend {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<CallbackTask, CaseError> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.write_tx().await?;
         let t = load_task(&mut tx, task, true).await?;
         if !matches!(
             t.status,
@@ -577,7 +590,7 @@ impl Backend {
         problem: &str,
         now: DateTime<Utc>,
     ) -> Result<CallbackTask, CaseError> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.write_tx().await?;
         let t = load_task(&mut tx, task, true).await?;
         if t.status != CallbackStatus::Pending {
             return Err(state_error(&t, "mark as not callable"));
@@ -653,7 +666,7 @@ impl Backend {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<u64, CaseError> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.write_tx().await?;
         let held: Vec<(i64, i64)> = sqlx::query_as(&format!(
             "SELECT t.id, t.case_id FROM callback_tasks t WHERE t.status = 'in_progress' \
              ORDER BY t.id{LOCK}"
@@ -695,7 +708,7 @@ impl Backend {
         numbers: &NumberPolicy,
         now: DateTime<Utc>,
     ) -> Result<CallbackTask, CaseError> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.write_tx().await?;
         // The case row is locked so that two requests cannot both find no open revisit.
         let found: Option<(i64, String, String)> = sqlx::query_as(&format!(
             "SELECT id, status, caller_number FROM cases WHERE ticket = $1{LOCK_CASE}"
@@ -766,7 +779,7 @@ impl Backend {
         c: &NewOutboundCall,
         node: Option<&str>,
     ) -> Result<CallId, CaseError> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.write_tx().await?;
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM cases WHERE id = $1")
             .bind(c.case.0)
             .fetch_optional(&mut *tx)
@@ -858,7 +871,7 @@ impl Backend {
         label: &str,
         at: DateTime<Utc>,
     ) -> Result<(), CaseError> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.write_tx().await?;
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM cases WHERE id = $1")
             .bind(case.0)
             .fetch_optional(&mut *tx)

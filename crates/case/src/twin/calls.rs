@@ -3,6 +3,23 @@
 // and `postgres/calls.rs` after their header (`Conn`, `Db`, `Options`, `BEGIN_WRITE`,
 // `LOCK_CALL`).
 
+use std::collections::HashMap;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use sqlx::error::ErrorKind;
+use sqlx::{Connection, QueryBuilder};
+
+use super::{insert_event, kind, Conn, Db, ACD_COLUMNS, BEGIN_WRITE, SYSTEM_ACTOR};
+use crate::acd::AcdStep;
+use crate::error::CaseError;
+use crate::model::{
+    CallId, CaseId, CaseStatus, Channel, Direction, NewCall, NewRecording, OpenedCall, RecordingId,
+};
+use crate::rows::AcdState;
+use crate::ticket;
+use crate::writer::{Done, Job, Outcome, OwnedAgentEvent, Queue, Write};
+
 /// The writer task of one database: one connection of its own, opened on first use and
 /// opened again after a database error, so a connection left in a bad state (SQLite rolls
 /// a transaction back by itself on a full disk) is never reused.

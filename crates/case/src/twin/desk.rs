@@ -1,6 +1,12 @@
 // The agent desk's own figures, shared by `sqlite/desk.rs` and `postgres/desk.rs`
 // (included after their backend-specific header).
 
+use chrono::{DateTime, Utc};
+
+use super::Backend;
+use crate::error::CaseError;
+use crate::store::AgentTally;
+
 impl Backend {
     pub(crate) async fn agent_answered_between(
         &self,

@@ -1,6 +1,16 @@
 // Start-up repairs after a crash (see `store/recovery.rs`), shared by `sqlite/recovery.rs`
 // and `postgres/recovery.rs` (included after their backend-specific header).
 
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+
+use super::{insert_event, Backend};
+use crate::error::CaseError;
+use crate::lifecycle::ActionKind;
+use crate::model::{AcdResult, CallId, CaseId, NewRecording, RecordingId, RecordingKind};
+use crate::store::recovery::CRASH_CAUSE;
+
 /// An open call row and every moment it is known to have been alive.
 #[derive(sqlx::FromRow)]
 struct OpenCallRow {
@@ -86,7 +96,7 @@ impl Backend {
         let duration_ms =
             i64::try_from(r.duration_ms).map_err(|_| CaseError::OutOfRange("duration_ms"))?;
         let bytes = i64::try_from(r.bytes).map_err(|_| CaseError::OutOfRange("bytes"))?;
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.write_tx().await?;
         let known: Option<(i64,)> = sqlx::query_as("SELECT id FROM recordings WHERE path = $1")
             .bind(&r.path)
             .fetch_optional(&mut *tx)
@@ -152,7 +162,7 @@ impl Backend {
         node: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Vec<(CallId, String, DateTime<Utc>)>, CaseError> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.write_tx().await?;
         let open: Vec<OpenCallRow> = sqlx::query_as(&format!(
             "SELECT c.id, c.case_id, k.ticket, c.arrived_at, c.answered_at, c.queued_at, \
              c.agent_answered_at, c.agent_ended_at, c.wrap_up_ended_at, c.acd_result \

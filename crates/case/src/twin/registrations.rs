@@ -1,6 +1,12 @@
 // Softphone registrations, shared by `sqlite/registrations.rs` and
 // `postgres/registrations.rs` (included after their backend-specific header).
 
+use chrono::{DateTime, Utc};
+
+use super::Backend;
+use crate::error::CaseError;
+use crate::registration::StoredBinding;
+
 #[derive(sqlx::FromRow)]
 struct BindingRow {
     extension: String,

@@ -1,6 +1,9 @@
 // The statements and logic shared by `sqlite/report.rs` and `postgres/report.rs`, included
 // by both after their backend-specific header (types, locks, how transactions start).
 
+use chrono::{DateTime, Utc};
+
+use super::Backend;
 use crate::error::CaseError;
 use crate::report::{
     AgentEventFacts, AttemptFacts, CallFacts, CaseFacts, DayRows, EventFacts, MissedFacts,

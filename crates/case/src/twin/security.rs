@@ -1,6 +1,12 @@
 // The security audit's statements, shared by `sqlite/security.rs` and
 // `postgres/security.rs` (included after their backend-specific header).
 
+use chrono::{DateTime, Utc};
+
+use super::Backend;
+use crate::error::CaseError;
+use crate::security::SecurityEvent;
+
 impl Backend {
     pub(crate) async fn record_security_event(&self, e: &SecurityEvent) -> Result<i64, CaseError> {
         Ok(sqlx::query_scalar(

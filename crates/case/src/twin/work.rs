@@ -1,6 +1,27 @@
 // The statements and logic shared by `sqlite/work.rs` and `postgres/work.rs`, included
 // by both after their backend-specific header (types, locks, how transactions start).
 
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::error::ErrorKind;
+use sqlx::QueryBuilder;
+
+use super::{insert_event, kind, next_ticket, Backend, Conn, Db};
+use crate::calendar::{DeadlinePolicy, WorkCalendar};
+use crate::error::CaseError;
+use crate::lifecycle::{Action, CaseState, Role, Satisfaction};
+use crate::model::{
+    Actor, CallId, CaseDetail, CaseFields, CaseId, CaseQuery, CaseSummary, Category, Department,
+    NewDepartment, NewUser, RecordingId, User, UserId,
+};
+use crate::rows::{
+    self, convert_all, CallRecord, CaseRecord, DepartmentRecord, EventRecord, ExtensionRecord,
+    RecordingRecord, UserRecord, CASE_SELECT, DEPARTMENT_SELECT, EXTENSION_SELECT, USER_SELECT,
+};
+use crate::workflow::{self, CheckedCase, ExtensionChange, Lookups};
+
+/// The states in which nothing more happens to a case.
+const FINAL_STATES: &str = "('answered', 'forwarded', 'closed')";
+
 impl Backend {
     pub(crate) async fn add_department(
         &self,
