@@ -53,7 +53,10 @@ async fn main() {
             })
             .await
             .expect("open call");
-        store.mark_voicemail(opened.case).await.expect("voicemail");
+        store
+            .mark_voicemail(opened.case, Utc::now())
+            .await
+            .expect("voicemail");
     }
     let wrote = started.elapsed();
     let morning = Utc::now() + Duration::days(1);

@@ -1,4 +1,8 @@
 //! [`CaseStore`]: the API the server calls, independent of the database behind it.
+//!
+//! Time comes from the caller: every method that stamps a time takes it (`now`, `at`,
+//! `ended_at`), and no store method reads the clock, so the server uses its one clock
+//! and tests pass fixed times.
 
 use std::path::{Component, Path};
 
@@ -219,10 +223,10 @@ impl CaseStore {
     ///
     /// Allowed from `registered` (or `voicemail`); otherwise
     /// [`CaseError::InvalidTransition`]. Unknown case: [`CaseError::CaseNotFound`].
-    pub async fn mark_voicemail(&self, case: CaseId) -> Result<(), CaseError> {
+    pub async fn mark_voicemail(&self, case: CaseId, now: DateTime<Utc>) -> Result<(), CaseError> {
         let (to, action) = (CaseStatus::CallbackPending, Action::LeftVoicemail);
         on_backend!(self, b => {
-            b.change_status(case, to, &action, self.callback_attempts, &self.callback_numbers, Utc::now()).await
+            b.change_status(case, to, &action, self.callback_attempts, &self.callback_numbers, now).await
         })
     }
 
@@ -299,7 +303,12 @@ impl CaseStore {
     /// Fails with [`CaseError::InvalidExtension`], [`CaseError::InvalidSkill`],
     /// [`CaseError::InvalidAgent`] (empty name or password, zero ring time) or
     /// [`CaseError::AgentExists`]. The extension of a removed agent may be reused.
-    pub async fn add_agent(&self, a: NewAgent, realm: &str) -> Result<Agent, CaseError> {
+    pub async fn add_agent(
+        &self,
+        a: NewAgent,
+        realm: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Agent, CaseError> {
         check_extension(&a.extension)?;
         check_skills(&a.skills)?;
         if a.name.trim().is_empty() {
@@ -319,10 +328,7 @@ impl CaseStore {
             ha1_md5: &ha1.md5,
             ha1_sha256: &ha1.sha256,
         };
-        let agent = match &self.backend {
-            Backend::Sqlite(b) => b.add_agent(&a, &hashes, Utc::now()).await?,
-            Backend::Postgres(b) => b.add_agent(&a, &hashes, Utc::now()).await?,
-        };
+        let agent = on_backend!(self, b => b.add_agent(&a, &hashes, now).await?);
         tracing::info!(agent = %agent.extension, "agent added");
         Ok(agent)
     }
@@ -347,23 +353,22 @@ impl CaseStore {
     }
 
     /// Replaces an agent's skills with `skills` (checked, each at most once).
-    pub async fn set_skills(&self, ext: &str, skills: Vec<Skill>) -> Result<Agent, CaseError> {
+    pub async fn set_skills(
+        &self,
+        ext: &str,
+        skills: Vec<Skill>,
+        now: DateTime<Utc>,
+    ) -> Result<Agent, CaseError> {
         check_extension(ext)?;
         check_skills(&skills)?;
-        match &self.backend {
-            Backend::Sqlite(b) => b.set_skills(ext, &skills, Utc::now()).await,
-            Backend::Postgres(b) => b.set_skills(ext, &skills, Utc::now()).await,
-        }
+        on_backend!(self, b => b.set_skills(ext, &skills, now).await)
     }
 
     /// Removes an agent: it can no longer log in or register, and is no longer listed;
     /// its history stays. [`CaseError::AgentNotFound`] if there is no current agent.
-    pub async fn remove_agent(&self, ext: &str) -> Result<(), CaseError> {
+    pub async fn remove_agent(&self, ext: &str, now: DateTime<Utc>) -> Result<(), CaseError> {
         check_extension(ext)?;
-        match &self.backend {
-            Backend::Sqlite(b) => b.remove_agent(ext, Utc::now()).await?,
-            Backend::Postgres(b) => b.remove_agent(ext, Utc::now()).await?,
-        }
+        on_backend!(self, b => b.remove_agent(ext, now).await?);
         tracing::info!(agent = ext, "agent removed");
         Ok(())
     }
@@ -520,6 +525,7 @@ impl CaseStore {
         case: CaseId,
         call: Option<CallId>,
         score: u8,
+        now: DateTime<Utc>,
     ) -> Result<(), CaseError> {
         let label = match score {
             1 => "1 satisfied",
@@ -527,7 +533,7 @@ impl CaseStore {
             3 => "3 unsatisfied",
             _ => return Err(CaseError::OutOfRange("satisfaction score (1 to 3)")),
         };
-        on_backend!(self, b => b.record_satisfaction(case, call, score, label, Utc::now()).await)
+        on_backend!(self, b => b.record_satisfaction(case, call, score, label, now).await)
     }
 
     /// Registers a call the hotline places to a citizen (a callback or a revisit) when
@@ -609,10 +615,14 @@ impl CaseStore {
     /// The caller chose to be called back instead of waiting: the case goes to
     /// `callback_pending` with an audit event `callback_requested`. Same rules as
     /// [`CaseStore::mark_voicemail`], also for the task (reason `callback_requested`).
-    pub async fn mark_callback_requested(&self, case: CaseId) -> Result<(), CaseError> {
+    pub async fn mark_callback_requested(
+        &self,
+        case: CaseId,
+        now: DateTime<Utc>,
+    ) -> Result<(), CaseError> {
         let (to, action) = (CaseStatus::CallbackPending, Action::RequestCallback);
         on_backend!(self, b => {
-            b.change_status(case, to, &action, self.callback_attempts, &self.callback_numbers, Utc::now()).await
+            b.change_status(case, to, &action, self.callback_attempts, &self.callback_numbers, now).await
         })
     }
 
@@ -629,10 +639,15 @@ impl CaseStore {
     /// The daily report (每日一报) of local day `day` in `tz`, `[00:00, 24:00)`: calls
     /// (the day and each hour), agents, callbacks and work orders, with each figure's
     /// formula in [`DailyReport`]'s docs. For today, agents' state times run up to now.
-    pub async fn daily_report(&self, day: NaiveDate, tz: Tz) -> Result<DailyReport, CaseError> {
+    pub async fn daily_report(
+        &self,
+        day: NaiveDate,
+        tz: Tz,
+        now: DateTime<Utc>,
+    ) -> Result<DailyReport, CaseError> {
         let bounds = report::day_bounds(day, tz);
         let rows = on_backend!(self, b => b.report_rows(bounds.0, bounds.1).await?);
-        Ok(report::compute(day, tz, bounds, rows, Utc::now()))
+        Ok(report::compute(day, tz, bounds, rows, now))
     }
 
     /// The 按时办结率 and 满意率 (with their counts) of each local day from `first` to
@@ -673,6 +688,7 @@ impl CaseStore {
         earliest_at: DateTime<Utc>,
         max_attempts: u32,
         actor: &str,
+        now: DateTime<Utc>,
     ) -> Result<CallbackTask, CaseError> {
         // A person is giving the number: refuse one that may not be dialled, saying why.
         let number = self
@@ -692,7 +708,7 @@ impl CaseStore {
             earliest_at,
             max_attempts,
         };
-        on_backend!(self, b => b.create_callback_task(case, &spec, actor, Utc::now()).await)
+        on_backend!(self, b => b.create_callback_task(case, &spec, actor, now).await)
     }
 
     /// The tasks due at `now` (`pending` with `next_attempt_at <= now`), higher priority
@@ -764,6 +780,7 @@ impl CaseStore {
         mode: CallbackMode,
         earliest_at: DateTime<Utc>,
         max_attempts: u32,
+        now: DateTime<Utc>,
     ) -> Result<CallbackTask, CaseError> {
         if ticket::parse(ticket).is_none() {
             return Err(CaseError::TicketNotFound(ticket.to_owned()));
@@ -772,7 +789,7 @@ impl CaseStore {
             return Err(field("max_attempts", "1 to 20"));
         }
         on_backend!(self, b => {
-            b.revisit_task_for(ticket, mode, earliest_at, max_attempts, &self.callback_numbers, Utc::now()).await
+            b.revisit_task_for(ticket, mode, earliest_at, max_attempts, &self.callback_numbers, now).await
         })
     }
 
@@ -825,8 +842,9 @@ impl CaseStore {
         task: CallbackTaskId,
         at: DateTime<Utc>,
         actor: &str,
+        now: DateTime<Utc>,
     ) -> Result<CallbackTask, CaseError> {
-        on_backend!(self, b => b.reschedule_callback(task.0, at, actor, Utc::now()).await)
+        on_backend!(self, b => b.reschedule_callback(task.0, at, actor, now).await)
     }
 
     /// Gives a `failed` task `more_attempts` more (1 to 20), due again at `at`, with the
@@ -841,13 +859,14 @@ impl CaseStore {
         at: DateTime<Utc>,
         more_attempts: u32,
         actor: &str,
+        now: DateTime<Utc>,
     ) -> Result<CallbackTask, CaseError> {
         if !(1..=20).contains(&more_attempts) {
             return Err(field("attempts", "1 to 20"));
         }
         let numbers = &self.callback_numbers;
         on_backend!(self, b => {
-            b.reopen_callback(task.0, at, more_attempts, numbers, actor, Utc::now()).await
+            b.reopen_callback(task.0, at, more_attempts, numbers, actor, now).await
         })
     }
 
@@ -858,8 +877,9 @@ impl CaseStore {
         &self,
         task: CallbackTaskId,
         problem: &str,
+        now: DateTime<Utc>,
     ) -> Result<CallbackTask, CaseError> {
-        on_backend!(self, b => b.mark_callback_uncallable(task.0, problem, Utc::now()).await)
+        on_backend!(self, b => b.mark_callback_uncallable(task.0, problem, now).await)
     }
 
     /// Takes a `pending` or `in_progress` task off the worklist (`skipped`, audit
@@ -869,11 +889,12 @@ impl CaseStore {
         task: CallbackTaskId,
         reason: &str,
         actor: &str,
+        now: DateTime<Utc>,
     ) -> Result<CallbackTask, CaseError> {
         if reason.trim().is_empty() {
             return Err(field("reason", "must not be empty"));
         }
-        on_backend!(self, b => b.skip_callback(task.0, reason, actor, Utc::now()).await)
+        on_backend!(self, b => b.skip_callback(task.0, reason, actor, now).await)
     }
 
     // ----- Departments -----
@@ -883,7 +904,11 @@ impl CaseStore {
     /// or 3 unit has one of a higher level ([`CaseError::InvalidField`] naming the
     /// field). [`CaseError::DepartmentNotFound`] for an unknown parent,
     /// [`CaseError::DepartmentExists`] for a taken code.
-    pub async fn add_department(&self, d: NewDepartment) -> Result<Department, CaseError> {
+    pub async fn add_department(
+        &self,
+        d: NewDepartment,
+        now: DateTime<Utc>,
+    ) -> Result<Department, CaseError> {
         if !is_valid_code(&d.code) {
             return Err(field("code", "1 to 64 of a-z, 0-9, '.', '_', '-'"));
         }
@@ -896,7 +921,7 @@ impl CaseStore {
             (2..=3, None) => return Err(field("parent", "a level 2 or 3 unit needs one")),
             _ => return Err(field("level", "must be 1, 2 or 3")),
         }
-        on_backend!(self, b => b.add_department(&d, Utc::now()).await)
+        on_backend!(self, b => b.add_department(&d, now).await)
     }
 
     /// Every department, in tree order: each unit followed by the units below it,
@@ -998,11 +1023,12 @@ impl CaseStore {
         ticket: &str,
         fields: CaseFields,
         actor: &Actor,
+        now: DateTime<Utc>,
     ) -> Result<CaseDetail, CaseError> {
         if ticket::parse(ticket).is_none() {
             return Err(CaseError::TicketNotFound(ticket.to_owned()));
         }
-        on_backend!(self, b => b.update_case_fields(ticket, &fields, actor, Utc::now()).await)
+        on_backend!(self, b => b.update_case_fields(ticket, &fields, actor, now).await)
     }
 
     /// The cases matching every criterion of `q`, newest first. Without a status in `q`,
@@ -1031,6 +1057,7 @@ impl CaseStore {
         call: CallId,
         ticket: &str,
         actor: &Actor,
+        now: DateTime<Utc>,
     ) -> Result<CaseDetail, CaseError> {
         if actor.role == Role::DepartmentHandler {
             return Err(CaseError::Forbidden(
@@ -1040,7 +1067,7 @@ impl CaseStore {
         if ticket::parse(ticket).is_none() {
             return Err(CaseError::TicketNotFound(ticket.to_owned()));
         }
-        on_backend!(self, b => b.link_call_to_case(call, ticket, actor, Utc::now()).await)
+        on_backend!(self, b => b.link_call_to_case(call, ticket, actor, now).await)
     }
 
     /// Audits that `user` read (listened to or downloaded) a recording: event
@@ -1061,7 +1088,7 @@ impl CaseStore {
     /// not the `system` role, a department for (only for) a department handler, a
     /// password of at least 8 characters. [`CaseError::UserExists`],
     /// [`CaseError::DepartmentNotFound`].
-    pub async fn add_user(&self, u: NewUser) -> Result<User, CaseError> {
+    pub async fn add_user(&self, u: NewUser, now: DateTime<Utc>) -> Result<User, CaseError> {
         if !is_valid_code(&u.username) {
             return Err(field("username", "1 to 64 of a-z, 0-9, '.', '_', '-'"));
         }
@@ -1091,7 +1118,7 @@ impl CaseStore {
             return Err(field("password", "at least 8 characters"));
         }
         let hash = secret::hash_password(u.password.clone()).await?;
-        let user = on_backend!(self, b => b.add_user(&u, &hash, Utc::now()).await?);
+        let user = on_backend!(self, b => b.add_user(&u, &hash, now).await?);
         tracing::info!(user = %user.username, role = %user.role, "user added");
         Ok(user)
     }

@@ -131,7 +131,7 @@ impl Dialler {
                     "callback number not dialled");
                 if let Err(e) = ctx
                     .store
-                    .mark_callback_uncallable(task.id, &problem.to_string())
+                    .mark_callback_uncallable(task.id, &problem.to_string(), now)
                     .await
                 {
                     tracing::error!(task = task.id.0, error = %e, "cannot mark the task");

@@ -306,12 +306,15 @@ async fn department(path: &Path, cmd: DepartmentCommand) -> Result<()> {
             parent,
         } => {
             let d = store
-                .add_department(hotline_case::NewDepartment {
-                    code,
-                    name,
-                    parent,
-                    level,
-                })
+                .add_department(
+                    hotline_case::NewDepartment {
+                        code,
+                        name,
+                        parent,
+                        level,
+                    },
+                    chrono::Utc::now(),
+                )
                 .await?;
             println!(
                 "added department {} ({}), level {}{}",
@@ -688,14 +691,17 @@ async fn user(path: &Path, cmd: UserCommand) -> Result<()> {
                     format!("--role `{role}`: use agent, supervisor, department_handler or admin")
                 })?;
             let u = store
-                .add_user(hotline_case::NewUser {
-                    username,
-                    name,
-                    role,
-                    department,
-                    extension,
-                    password,
-                })
+                .add_user(
+                    hotline_case::NewUser {
+                        username,
+                        name,
+                        role,
+                        department,
+                        extension,
+                        password,
+                    },
+                    chrono::Utc::now(),
+                )
                 .await?;
             println!(
                 "added user {} ({}), {}{}{}",
@@ -764,6 +770,7 @@ async fn agent(path: &Path, cmd: AgentCommand) -> Result<()> {
                         wrap_up_secs: wrap_up,
                     },
                     &cfg.agents.realm,
+                    chrono::Utc::now(),
                 )
                 .await?;
             println!(
@@ -792,7 +799,9 @@ async fn agent(path: &Path, cmd: AgentCommand) -> Result<()> {
         }
         AgentCommand::SetSkills { extension, skills } => {
             let skills = Skill::parse_list(&skills).context("skills")?;
-            let a = store.set_skills(&extension, skills).await?;
+            let a = store
+                .set_skills(&extension, skills, chrono::Utc::now())
+                .await?;
             println!(
                 "agent {} skills {} (used from its next *1 / ready)",
                 a.extension,
@@ -800,7 +809,7 @@ async fn agent(path: &Path, cmd: AgentCommand) -> Result<()> {
             );
         }
         AgentCommand::Remove { extension } => {
-            store.remove_agent(&extension).await?;
+            store.remove_agent(&extension, chrono::Utc::now()).await?;
             println!("removed agent {extension}");
         }
     }

@@ -81,7 +81,7 @@ pub async fn recover(
         }
         register_file(store, &rel, &path, &mut summary).await?;
     }
-    for (call, ticket, at) in store.close_crashed_calls().await? {
+    for (call, ticket, at) in store.close_crashed_calls(now).await? {
         tracing::info!(%call, %ticket, ended_at = %at, "call cut off by a crash closed");
         summary.calls_closed += 1;
     }
@@ -151,7 +151,7 @@ async fn register_file(
         bytes: facts.bytes,
         created_at: facts.modified,
     };
-    match store.recover_recording(row).await {
+    match store.recover_recording(row, Utc::now()).await {
         Ok(Some(id)) => {
             tracing::info!(file = %rel, recording = %id, "recording found after a crash registered");
             summary.recordings_registered += 1;

@@ -16,8 +16,9 @@ pub async fn daily(path: &Path, date: Option<chrono::NaiveDate>, json: bool) -> 
     let loaded = check::load_all(&cfg)?;
     let tz = loaded.ivr.timezone;
     let store = cfg.open_store().await?;
-    let day = date.unwrap_or_else(|| chrono::Utc::now().with_timezone(&tz).date_naive());
-    let r = store.daily_report(day, tz).await?;
+    let now = chrono::Utc::now();
+    let day = date.unwrap_or_else(|| now.with_timezone(&tz).date_naive());
+    let r = store.daily_report(day, tz, now).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {

@@ -218,7 +218,10 @@ async fn answered_by_agent(store: &hotline_case::CaseStore, call: hotline_case::
             max_ring_secs: 20,
             wrap_up_secs: 30,
         };
-        store.add_agent(agent, "hotline").await.unwrap();
+        store
+            .add_agent(agent, "hotline", chrono::Utc::now())
+            .await
+            .unwrap();
     }
     let now = chrono::Utc::now();
     store.call_queued(call, "consult", now).await.unwrap();
@@ -1099,7 +1102,10 @@ fn callbacks_over_http() {
                 })
                 .await
                 .unwrap();
-            store.mark_voicemail(o.case).await.unwrap();
+            store
+                .mark_voicemail(o.case, chrono::Utc::now())
+                .await
+                .unwrap();
             tickets.push(o.ticket);
         }
         store.close().await;

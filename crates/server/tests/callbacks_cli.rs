@@ -74,8 +74,11 @@ async fn callbacks_list_json_shows_the_worklist_oldest_place_first() {
     // The voicemail came later than the callback request: the request keeps its place.
     let later = store.open_call(call(1, 30)).await.unwrap();
     let earlier = store.open_call(call(2, 10)).await.unwrap();
-    store.mark_voicemail(later.case).await.unwrap();
-    store.mark_callback_requested(earlier.case).await.unwrap();
+    store.mark_voicemail(later.case, Utc::now()).await.unwrap();
+    store
+        .mark_callback_requested(earlier.case, Utc::now())
+        .await
+        .unwrap();
     store.close().await;
 
     let (ok, out, err) = hotline(&["callbacks", "list", "--json", "--config", cfg]);

@@ -89,7 +89,7 @@ async fn writes_resume_after_the_disk_was_full() {
     // fix) more than one pooled connection was left behind in the broken state.
     for n in 1..=2 * MAX_CONNECTIONS {
         let e = store
-            .add_department(department(n))
+            .add_department(department(n), Utc::now())
             .await
             .expect_err("a write succeeded on a full disk");
         assert!(
@@ -131,7 +131,7 @@ async fn writes_resume_after_the_disk_was_full() {
         if let Err(e) = store.open_call(new_call(n)).await {
             panic!("write {n} after space came back failed: {e}");
         }
-        if let Err(e) = store.add_department(department(n)).await {
+        if let Err(e) = store.add_department(department(n), Utc::now()).await {
             panic!("department {n} after space came back failed: {e}");
         }
     }

@@ -56,7 +56,8 @@ impl CaseStore {
 
     /// Registers a recording file that has no row (its call was cut off before the row
     /// was written), with an audit event `recording_recovered` on its case, in one
-    /// transaction. `r.created_at` is when the file was last written.
+    /// transaction. `r.created_at` is when the file was last written; the event is
+    /// stamped `now`.
     ///
     /// `Ok(None)` if a row already names this path (nothing done). The same checks as
     /// [`CaseStore::add_recording`]: a contained relative path, a call that exists and
@@ -65,11 +66,12 @@ impl CaseStore {
     pub async fn recover_recording(
         &self,
         r: NewRecording,
+        now: DateTime<Utc>,
     ) -> Result<Option<RecordingId>, CaseError> {
         if !super::is_contained_relative(&r.path) {
             return Err(CaseError::InvalidRecordingPath(r.path));
         }
-        on_backend!(self, b => b.recover_recording(&r, self.node(), Utc::now()).await)
+        on_backend!(self, b => b.recover_recording(&r, self.node(), now).await)
     }
 
     /// Closes every call row of this node (or of none, see the module's notes) left open,
@@ -82,11 +84,13 @@ impl CaseStore {
     /// did answer. One audit event `call_crashed` per call. Other nodes' open calls are
     /// live: left alone.
     ///
-    /// Returns each call closed, with its ticket and end.
+    /// Returns each call closed, with its ticket and end. The audit events are stamped
+    /// `now` (when the repair runs).
     pub async fn close_crashed_calls(
         &self,
+        now: DateTime<Utc>,
     ) -> Result<Vec<(CallId, String, DateTime<Utc>)>, CaseError> {
-        on_backend!(self, b => b.close_crashed_calls(self.node(), Utc::now()).await)
+        on_backend!(self, b => b.close_crashed_calls(self.node(), now).await)
     }
 
     /// Voicemails that a crash kept from being marked: each voicemail recording of at
@@ -223,6 +227,7 @@ mod tests {
                     wrap_up_secs: 30,
                 },
                 "hotline12345",
+                Utc::now(),
             )
             .await
             .unwrap();
@@ -258,7 +263,7 @@ mod tests {
             Some(t0() + Duration::seconds(1))
         );
 
-        let closed = store.close_crashed_calls().await.unwrap();
+        let closed = store.close_crashed_calls(Utc::now()).await.unwrap();
         let ids: Vec<CallId> = closed.iter().map(|c| c.0).collect();
         assert_eq!(ids, [ivr.call, queued.call, talking.call, recorded.call]);
         assert_eq!(closed[0].1, ivr.ticket);
@@ -294,9 +299,17 @@ mod tests {
         assert!(crashed[0].note.as_deref().unwrap().contains("abandoned"));
 
         // Idempotent: nothing is open any more, also for the next process.
-        assert!(store.close_crashed_calls().await.unwrap().is_empty());
+        assert!(store
+            .close_crashed_calls(Utc::now())
+            .await
+            .unwrap()
+            .is_empty());
         let reopened = CaseStore::open(&db.url).await.unwrap();
-        assert!(reopened.close_crashed_calls().await.unwrap().is_empty());
+        assert!(reopened
+            .close_crashed_calls(Utc::now())
+            .await
+            .unwrap()
+            .is_empty());
         assert_eq!(reopened.oldest_open_call().await.unwrap(), None);
         reopened.close().await;
     }
@@ -307,9 +320,18 @@ mod tests {
         let b = call(store, 2).await;
         let end = t0() + Duration::seconds(40);
         let r = file(&a, RecordingKind::Conversation, 12_340, end);
-        let id = store.recover_recording(r.clone()).await.unwrap();
+        let id = store
+            .recover_recording(r.clone(), Utc::now())
+            .await
+            .unwrap();
         assert!(id.is_some());
-        assert_eq!(store.recover_recording(r.clone()).await.unwrap(), None);
+        assert_eq!(
+            store
+                .recover_recording(r.clone(), Utc::now())
+                .await
+                .unwrap(),
+            None
+        );
         // The file names a call of another case, or no call at all: refused, nothing kept.
         let wrong = NewRecording {
             case: b.case,
@@ -317,7 +339,7 @@ mod tests {
             ..r.clone()
         };
         assert!(matches!(
-            store.recover_recording(wrong).await,
+            store.recover_recording(wrong, Utc::now()).await,
             Err(CaseError::CallNotInCase { .. })
         ));
         let missing = NewRecording {
@@ -326,7 +348,7 @@ mod tests {
             ..r.clone()
         };
         assert!(matches!(
-            store.recover_recording(missing).await,
+            store.recover_recording(missing, Utc::now()).await,
             Err(CaseError::CallNotFound(_))
         ));
         let outside = NewRecording {
@@ -334,7 +356,7 @@ mod tests {
             ..r.clone()
         };
         assert!(matches!(
-            store.recover_recording(outside).await,
+            store.recover_recording(outside, Utc::now()).await,
             Err(CaseError::InvalidRecordingPath(_))
         ));
 
@@ -374,7 +396,7 @@ mod tests {
         let end = t0() + Duration::seconds(70);
         for (c, ms) in [(&vm, 31_000), (&short, 500), (&normal, 9_000)] {
             store
-                .recover_recording(file(c, RecordingKind::Voicemail, ms, end))
+                .recover_recording(file(c, RecordingKind::Voicemail, ms, end), Utc::now())
                 .await
                 .unwrap()
                 .unwrap();
@@ -383,11 +405,11 @@ mod tests {
             .end_call(normal.call, end, "caller_bye", "vm")
             .await
             .unwrap();
-        store.mark_voicemail(normal.case).await.unwrap();
+        store.mark_voicemail(normal.case, Utc::now()).await.unwrap();
         // Not before the calls are closed: a live call's message is the normal path's.
         assert!(store.recover_voicemails(2_000).await.unwrap().is_empty());
 
-        store.close_crashed_calls().await.unwrap();
+        store.close_crashed_calls(Utc::now()).await.unwrap();
         let marked = store.recover_voicemails(2_000).await.unwrap();
         assert_eq!(marked, std::slice::from_ref(&vm.ticket));
 
@@ -456,12 +478,15 @@ mod tests {
         ));
         let end = t0() + Duration::seconds(80);
         // The legacy caller was leaving a message too; A's file is A's to register.
-        b.recover_recording(file(&legacy, RecordingKind::Voicemail, 30_000, end))
-            .await
-            .unwrap()
-            .unwrap();
+        b.recover_recording(
+            file(&legacy, RecordingKind::Voicemail, 30_000, end),
+            Utc::now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
         let a_file = file(&a_vm, RecordingKind::Voicemail, 30_000, end);
-        match b.recover_recording(a_file.clone()).await {
+        match b.recover_recording(a_file.clone(), Utc::now()).await {
             Err(CaseError::CallOfOtherNode { call, node }) => {
                 assert_eq!((call, node.as_str()), (a_vm.call, "node-a"));
             }
@@ -479,7 +504,7 @@ mod tests {
 
         // Node B restarts after a crash.
         let closed: Vec<CallId> = b
-            .close_crashed_calls()
+            .close_crashed_calls(Utc::now())
             .await
             .unwrap()
             .into_iter()
@@ -501,12 +526,15 @@ mod tests {
             call_row(&b, &legacy).await.hangup_cause.as_deref(),
             Some("crash")
         );
-        assert!(b.close_crashed_calls().await.unwrap().is_empty());
+        assert!(b.close_crashed_calls(Utc::now()).await.unwrap().is_empty());
         assert_eq!(b.oldest_open_call().await.unwrap(), None);
 
         // Node A's calls are closed by node A's own recovery, and only then its voicemail
         // is called back; not by B's next start either.
-        a.recover_recording(a_file).await.unwrap().unwrap();
+        a.recover_recording(a_file, Utc::now())
+            .await
+            .unwrap()
+            .unwrap();
         a.end_call(
             a_live.call,
             t0() + Duration::seconds(60),
@@ -516,7 +544,7 @@ mod tests {
         .await
         .unwrap();
         let closed: Vec<CallId> = a
-            .close_crashed_calls()
+            .close_crashed_calls(Utc::now())
             .await
             .unwrap()
             .into_iter()

@@ -370,7 +370,10 @@ async fn concurrent_calls_get_distinct_tickets(db: Db) {
 /// state only one wins.
 async fn concurrent_changes_to_one_call_and_case_serialize(db: Db) {
     let store = &db.store;
-    store.add_agent(new_agent("1001", ""), REALM).await.unwrap();
+    store
+        .add_agent(new_agent("1001", ""), REALM, Utc::now())
+        .await
+        .unwrap();
     let opened = store
         .open_answered_call(new_call(1, day(2026, 11, 21)))
         .await
@@ -387,7 +390,7 @@ async fn concurrent_changes_to_one_call_and_case_serialize(db: Db) {
     let changes: Vec<_> = (0..10)
         .map(|_| {
             let store = store.clone();
-            tokio::spawn(async move { store.mark_voicemail(opened.case).await })
+            tokio::spawn(async move { store.mark_voicemail(opened.case, Utc::now()).await })
         })
         .collect();
     for t in offers {
@@ -415,7 +418,7 @@ async fn concurrent_agent_adds_of_one_extension_admit_one(db: Db) {
     let store = &db.store;
     for revive in [false, true] {
         if revive {
-            store.remove_agent("1001").await.unwrap();
+            store.remove_agent("1001", Utc::now()).await.unwrap();
         }
         let adds: Vec<_> = (0..4)
             .map(|i| {
@@ -424,7 +427,7 @@ async fn concurrent_agent_adds_of_one_extension_admit_one(db: Db) {
                     name: format!("Person {i}"),
                     ..new_agent("1001", "en:1")
                 };
-                tokio::spawn(async move { store.add_agent(a, REALM).await })
+                tokio::spawn(async move { store.add_agent(a, REALM, Utc::now()).await })
             })
             .collect();
         let mut added = 0;
@@ -443,7 +446,7 @@ async fn concurrent_agent_adds_of_one_extension_admit_one(db: Db) {
 async fn open_call_writes_case_call_and_registered_event(db: Db) {
     let store = &db.store;
     store
-        .add_agent(new_agent("1001", "consult:5"), REALM)
+        .add_agent(new_agent("1001", "consult:5"), REALM, Utc::now())
         .await
         .unwrap();
     let call = new_call(7, day(2026, 11, 21));
@@ -523,12 +526,15 @@ async fn open_call_writes_case_call_and_registered_event(db: Db) {
         .open_call(new_call(8, day(2026, 11, 21)))
         .await
         .unwrap();
-    store.mark_voicemail(vm.case).await.unwrap();
+    store.mark_voicemail(vm.case, Utc::now()).await.unwrap();
     let cb = store
         .open_call(new_call(9, day(2026, 11, 21)))
         .await
         .unwrap();
-    store.mark_callback_requested(cb.case).await.unwrap();
+    store
+        .mark_callback_requested(cb.case, Utc::now())
+        .await
+        .unwrap();
     for (t, want) in [
         (&vm.ticket, CaseStatus::CallbackPending),
         (&cb.ticket, CaseStatus::CallbackPending),
@@ -765,7 +771,7 @@ async fn mark_voicemail_changes_status_and_audits(db: Db) {
         .open_call(new_call(1, day(2026, 11, 21)))
         .await
         .unwrap();
-    store.mark_voicemail(opened.case).await.unwrap();
+    store.mark_voicemail(opened.case, Utc::now()).await.unwrap();
 
     let detail = store.case_by_ticket(&opened.ticket).await.unwrap().unwrap();
     assert_eq!(detail.case.status, CaseStatus::CallbackPending);
@@ -778,12 +784,18 @@ async fn mark_voicemail_changes_status_and_audits(db: Db) {
     assert_eq!(ev.from_status, Some(CaseStatus::NoRequest));
     assert_eq!(ev.to_status, Some(CaseStatus::CallbackPending));
 
-    let again = store.mark_voicemail(opened.case).await.unwrap_err();
+    let again = store
+        .mark_voicemail(opened.case, Utc::now())
+        .await
+        .unwrap_err();
     assert!(
         matches!(again, CaseError::InvalidTransition { .. }),
         "{again}"
     );
-    let missing = store.mark_voicemail(CaseId(999)).await.unwrap_err();
+    let missing = store
+        .mark_voicemail(CaseId(999), Utc::now())
+        .await
+        .unwrap_err();
     assert!(
         matches!(missing, CaseError::CaseNotFound(CaseId(999))),
         "{missing}"
@@ -819,7 +831,7 @@ async fn reopening_keeps_data_and_sequence(db: Db) {
     let first = {
         let store = &db.store;
         let opened = store.open_call(new_call(1, d)).await.unwrap();
-        store.mark_voicemail(opened.case).await.unwrap();
+        store.mark_voicemail(opened.case, Utc::now()).await.unwrap();
         store.close().await;
         opened
     };
@@ -980,7 +992,11 @@ async fn agents_add_list_get_set_skills_remove(db: Db) {
     assert!(store.list_agents().await.unwrap().is_empty());
 
     let a = store
-        .add_agent(new_agent("1001", "consult:5, complaint:3,en:4"), REALM)
+        .add_agent(
+            new_agent("1001", "consult:5, complaint:3,en:4"),
+            REALM,
+            Utc::now(),
+        )
         .await
         .unwrap();
     assert_eq!(a.extension, "1001");
@@ -1003,6 +1019,7 @@ async fn agents_add_list_get_set_skills_remove(db: Db) {
                 ..new_agent("999", "")
             },
             REALM,
+            Utc::now(),
         )
         .await
         .unwrap();
@@ -1016,7 +1033,11 @@ async fn agents_add_list_get_set_skills_remove(db: Db) {
     assert_eq!(store.agent("not-digits").await.unwrap(), None);
 
     let changed = store
-        .set_skills("1001", Skill::parse_list("enterprise:2").unwrap())
+        .set_skills(
+            "1001",
+            Skill::parse_list("enterprise:2").unwrap(),
+            Utc::now(),
+        )
         .await
         .unwrap();
     assert_eq!(skill_names(&changed), [("enterprise".into(), 2)]);
@@ -1024,7 +1045,7 @@ async fn agents_add_list_get_set_skills_remove(db: Db) {
     assert_eq!(changed.created_at, a.created_at);
     assert_eq!(store.agent("1001").await.unwrap(), Some(changed));
 
-    store.remove_agent("999").await.unwrap();
+    store.remove_agent("999", Utc::now()).await.unwrap();
     assert_eq!(store.agent("999").await.unwrap(), None);
     let left: Vec<_> = store
         .list_agents()
@@ -1036,22 +1057,28 @@ async fn agents_add_list_get_set_skills_remove(db: Db) {
     assert_eq!(left, ["1001"]);
 
     for err in [
-        store.remove_agent("999").await.unwrap_err(),
-        store.remove_agent("1002").await.unwrap_err(),
-        store.set_skills("999", vec![]).await.unwrap_err(),
+        store.remove_agent("999", Utc::now()).await.unwrap_err(),
+        store.remove_agent("1002", Utc::now()).await.unwrap_err(),
+        store
+            .set_skills("999", vec![], Utc::now())
+            .await
+            .unwrap_err(),
     ] {
         assert!(matches!(err, CaseError::AgentNotFound(_)), "{err}");
     }
-    let err = store.set_skills("10x", vec![]).await.unwrap_err();
+    let err = store
+        .set_skills("10x", vec![], Utc::now())
+        .await
+        .unwrap_err();
     assert!(matches!(err, CaseError::InvalidExtension(_)), "{err}");
     let dup = vec![Skill::new("en", 3).unwrap(), Skill::new("en", 4).unwrap()];
-    let err = store.set_skills("1001", dup).await.unwrap_err();
+    let err = store.set_skills("1001", dup, Utc::now()).await.unwrap_err();
     assert!(matches!(err, CaseError::InvalidSkill { .. }), "{err}");
     let bad = vec![Skill {
         name: "en".into(),
         level: 9,
     }];
-    let err = store.set_skills("1001", bad).await.unwrap_err();
+    let err = store.set_skills("1001", bad, Utc::now()).await.unwrap_err();
     assert!(
         matches!(&err, CaseError::InvalidSkill { item, .. } if item == "en:9"),
         "{err}"
@@ -1066,7 +1093,7 @@ async fn agents_add_list_get_set_skills_remove(db: Db) {
 async fn duplicate_agent_is_agent_exists_and_removed_extension_is_reusable(db: Db) {
     let store = &db.store;
     store
-        .add_agent(new_agent("1001", "consult:5"), REALM)
+        .add_agent(new_agent("1001", "consult:5"), REALM, Utc::now())
         .await
         .unwrap();
     store
@@ -1082,7 +1109,7 @@ async fn duplicate_agent_is_agent_exists_and_removed_extension_is_reusable(db: D
         .await
         .unwrap();
     let err = store
-        .add_agent(new_agent("1001", ""), REALM)
+        .add_agent(new_agent("1001", ""), REALM, Utc::now())
         .await
         .unwrap_err();
     assert!(
@@ -1090,7 +1117,7 @@ async fn duplicate_agent_is_agent_exists_and_removed_extension_is_reusable(db: D
         "{err}"
     );
 
-    store.remove_agent("1001").await.unwrap();
+    store.remove_agent("1001", Utc::now()).await.unwrap();
     let again = store
         .add_agent(
             NewAgent {
@@ -1099,6 +1126,7 @@ async fn duplicate_agent_is_agent_exists_and_removed_extension_is_reusable(db: D
                 ..new_agent("1001", "en:2")
             },
             REALM,
+            Utc::now(),
         )
         .await
         .unwrap();
@@ -1114,7 +1142,7 @@ async fn add_agent_checks_its_input(db: Db) {
     let store = &db.store;
     for ext in ["", "10a1", "1001 ", "12345678901234567"] {
         let err = store
-            .add_agent(new_agent(ext, ""), REALM)
+            .add_agent(new_agent(ext, ""), REALM, Utc::now())
             .await
             .unwrap_err();
         assert!(
@@ -1127,7 +1155,10 @@ async fn add_agent_checks_its_input(db: Db) {
         name: "Consult".into(),
         level: 3,
     }];
-    let err = store.add_agent(bad_skill, REALM).await.unwrap_err();
+    let err = store
+        .add_agent(bad_skill, REALM, Utc::now())
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, CaseError::InvalidSkill { item, .. } if item == "Consult:3"),
         "{err}"
@@ -1146,7 +1177,7 @@ async fn add_agent_checks_its_input(db: Db) {
             ..new_agent("1001", "")
         },
     ] {
-        let err = store.add_agent(a, REALM).await.unwrap_err();
+        let err = store.add_agent(a, REALM, Utc::now()).await.unwrap_err();
         assert!(matches!(err, CaseError::InvalidAgent(_)), "{err}");
     }
     assert!(store.list_agents().await.unwrap().is_empty());
@@ -1155,7 +1186,7 @@ async fn add_agent_checks_its_input(db: Db) {
 async fn agent_secrets_are_digest_ha1_and_never_serialized(db: Db) {
     let store = &db.store;
     let agent = store
-        .add_agent(new_agent("1001", "consult:5"), REALM)
+        .add_agent(new_agent("1001", "consult:5"), REALM, Utc::now())
         .await
         .unwrap();
     let s = store.agent_secrets("1001").await.unwrap().unwrap();
@@ -1182,13 +1213,16 @@ async fn agent_secrets_are_digest_ha1_and_never_serialized(db: Db) {
     let hash = password_hash(store, "1001").await.unwrap();
     assert!(hash.starts_with("$argon2id$"), "{hash}");
 
-    store.remove_agent("1001").await.unwrap();
+    store.remove_agent("1001", Utc::now()).await.unwrap();
     assert_eq!(store.agent_secrets("1001").await.unwrap(), None);
 }
 
 async fn verify_agent_password(db: Db) {
     let store = &db.store;
-    store.add_agent(new_agent("1001", ""), REALM).await.unwrap();
+    store
+        .add_agent(new_agent("1001", ""), REALM, Utc::now())
+        .await
+        .unwrap();
     assert!(store.verify_agent_password("1001", "s3cret").await.unwrap());
     assert!(!store
         .verify_agent_password("1001", "s3cret ")
@@ -1200,13 +1234,16 @@ async fn verify_agent_password(db: Db) {
         .verify_agent_password("bad ext", "s3cret")
         .await
         .unwrap());
-    store.remove_agent("1001").await.unwrap();
+    store.remove_agent("1001", Utc::now()).await.unwrap();
     assert!(!store.verify_agent_password("1001", "s3cret").await.unwrap());
 }
 
 async fn agent_events_are_append_only_and_newest_first(db: Db) {
     let store = &db.store;
-    store.add_agent(new_agent("1001", ""), REALM).await.unwrap();
+    store
+        .add_agent(new_agent("1001", ""), REALM, Utc::now())
+        .await
+        .unwrap();
     let t0 = Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap();
     let steps = [
         ("logged_out", "ready", None, None),
@@ -1272,7 +1309,7 @@ async fn call_row(store: &CaseStore, opened: &OpenedCall) -> crate::model::CallR
 async fn acd_lifecycle_computes_wait_talk_and_wrap_up(db: Db) {
     let store = &db.store;
     store
-        .add_agent(new_agent("1001", "consult:5"), REALM)
+        .add_agent(new_agent("1001", "consult:5"), REALM, Utc::now())
         .await
         .unwrap();
     let opened = store
@@ -1388,7 +1425,10 @@ async fn acd_lifecycle_computes_wait_talk_and_wrap_up(db: Db) {
 
 async fn acd_steps_check_order_and_inputs(db: Db) {
     let store = &db.store;
-    store.add_agent(new_agent("1001", ""), REALM).await.unwrap();
+    store
+        .add_agent(new_agent("1001", ""), REALM, Utc::now())
+        .await
+        .unwrap();
     let opened = store
         .open_answered_call(new_call(1, day(2026, 11, 21)))
         .await
@@ -1491,7 +1531,10 @@ async fn left_queue_results_set_wait(db: Db) {
 
 async fn queue_stats_count_per_queue_since(db: Db) {
     let store = &db.store;
-    store.add_agent(new_agent("1001", ""), REALM).await.unwrap();
+    store
+        .add_agent(new_agent("1001", ""), REALM, Utc::now())
+        .await
+        .unwrap();
     let midnight = Utc.with_ymd_and_hms(2026, 11, 20, 16, 0, 0).unwrap();
     assert!(store.queue_stats(midnight).await.unwrap().is_empty());
 
@@ -1577,7 +1620,10 @@ async fn callback_requested_changes_status_and_audits(db: Db) {
         .call_left_queue(opened.call, "callback_requested", t0 + secs(40))
         .await
         .unwrap();
-    store.mark_callback_requested(opened.case).await.unwrap();
+    store
+        .mark_callback_requested(opened.case, Utc::now())
+        .await
+        .unwrap();
 
     let detail = store.case_by_ticket(&opened.ticket).await.unwrap().unwrap();
     assert_eq!(detail.case.status, CaseStatus::CallbackPending);
@@ -1592,12 +1638,12 @@ async fn callback_requested_changes_status_and_audits(db: Db) {
     );
 
     let err = store
-        .mark_callback_requested(opened.case)
+        .mark_callback_requested(opened.case, Utc::now())
         .await
         .unwrap_err();
     assert!(matches!(err, CaseError::InvalidTransition { .. }), "{err}");
     let err = store
-        .mark_callback_requested(CaseId(999))
+        .mark_callback_requested(CaseId(999), Utc::now())
         .await
         .unwrap_err();
     assert!(matches!(err, CaseError::CaseNotFound(CaseId(999))), "{err}");

@@ -364,7 +364,7 @@ impl Answered {
                     if let Err(e) = self
                         .ctx
                         .store
-                        .mark_callback_requested(self.opened.case)
+                        .mark_callback_requested(self.opened.case, Utc::now())
                         .await
                     {
                         tracing::error!(error = %e, "cannot mark the callback request");
@@ -379,7 +379,7 @@ impl Answered {
                     if let Err(e) = self
                         .ctx
                         .store
-                        .record_satisfaction(self.opened.case, Some(self.call()), score)
+                        .record_satisfaction(self.opened.case, Some(self.call()), score, Utc::now())
                         .await
                     {
                         tracing::error!(error = %e, "cannot store the satisfaction");
@@ -387,7 +387,7 @@ impl Answered {
                 }
                 Output::Voicemail => {
                     self.ctx.stats.voicemails.fetch_add(1, Ordering::Relaxed);
-                    if let Err(e) = self.ctx.store.mark_voicemail(self.case()).await {
+                    if let Err(e) = self.ctx.store.mark_voicemail(self.case(), Utc::now()).await {
                         tracing::error!(error = %e, "cannot mark the case as voicemail");
                     }
                 }
@@ -496,7 +496,7 @@ impl Answered {
         while let Some(out) = self.flow.poll_output() {
             if out == Output::Voicemail {
                 self.ctx.stats.voicemails.fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = self.ctx.store.mark_voicemail(self.case()).await {
+                if let Err(e) = self.ctx.store.mark_voicemail(self.case(), Utc::now()).await {
                     tracing::error!(error = %e, "cannot mark the case as voicemail");
                 }
             }

@@ -294,14 +294,17 @@ pub async fn add_user(
         .calls
         .ctx
         .store
-        .add_user(NewUser {
-            username: b.username,
-            name: b.name,
-            role: b.role,
-            department: b.department,
-            extension: b.extension,
-            password: b.password,
-        })
+        .add_user(
+            NewUser {
+                username: b.username,
+                name: b.name,
+                role: b.role,
+                department: b.department,
+                extension: b.extension,
+                password: b.password,
+            },
+            Utc::now(),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(user)).into_response())
 }

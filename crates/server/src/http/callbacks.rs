@@ -129,9 +129,10 @@ pub async fn start(
                  given one more attempt)"
             )));
         }
+        let now = Utc::now();
         task = ctx
             .store
-            .reopen_callback(task.id, Utc::now(), 1, &auth.user.username)
+            .reopen_callback(task.id, now, 1, &auth.user.username, now)
             .await?;
     }
     if task.status != CallbackStatus::Pending {
@@ -143,7 +144,7 @@ pub async fn start(
     if let Err(problem) = ctx.store.callback_numbers().check(&task.number) {
         let t = ctx
             .store
-            .mark_callback_uncallable(task.id, &problem.to_string())
+            .mark_callback_uncallable(task.id, &problem.to_string(), Utc::now())
             .await?;
         return Err(ApiError::conflict(format!(
             "callback task {id}: {:?} is not called back ({problem}); the task is now {}",
@@ -247,7 +248,7 @@ pub async fn reschedule(
         })?;
         let more = b.attempts.unwrap_or(1);
         store
-            .reopen_callback(task.id, b.at, more, &auth.user.username)
+            .reopen_callback(task.id, b.at, more, &auth.user.username, Utc::now())
             .await?
     } else {
         if b.attempts.is_some() {
@@ -257,7 +258,7 @@ pub async fn reschedule(
             )));
         }
         store
-            .reschedule_callback(task.id, b.at, &auth.user.username)
+            .reschedule_callback(task.id, b.at, &auth.user.username, Utc::now())
             .await?
     };
     if let Some(d) = s.calls.ctx.dialler.get() {
@@ -284,7 +285,12 @@ pub async fn skip(
         .calls
         .ctx
         .store
-        .skip_callback(CallbackTaskId(id), &b.reason, &auth.user.username)
+        .skip_callback(
+            CallbackTaskId(id),
+            &b.reason,
+            &auth.user.username,
+            Utc::now(),
+        )
         .await?;
     Ok(Json(t))
 }
@@ -356,6 +362,7 @@ pub async fn create(
             b.at.unwrap_or_else(Utc::now),
             max_attempts,
             &auth.user.username,
+            Utc::now(),
         )
         .await?;
     if let Some(d) = ctx.dialler.get() {

@@ -415,7 +415,7 @@ pub async fn update(
         .calls
         .ctx
         .store
-        .update_case_fields(&ticket, fields, &auth.actor())
+        .update_case_fields(&ticket, fields, &auth.actor(), Utc::now())
         .await?;
     Ok(Json(view(&auth, &detail)).into_response())
 }
@@ -524,7 +524,7 @@ pub async fn link_call(
         .calls
         .ctx
         .store
-        .link_call_to_case(CallId(b.call), &ticket, &auth.actor())
+        .link_call_to_case(CallId(b.call), &ticket, &auth.actor(), Utc::now())
         .await?;
     Ok(Json(view(&auth, &detail)).into_response())
 }
@@ -632,10 +632,11 @@ async fn schedule_revisit(ctx: &crate::call::Ctx, ticket: &str) {
         "agent" => hotline_case::CallbackMode::Agent,
         _ => return,
     };
-    let due = Utc::now() + chrono::Duration::seconds(cb.revisit_after_secs as i64);
+    let now = Utc::now();
+    let due = now + chrono::Duration::seconds(cb.revisit_after_secs as i64);
     match ctx
         .store
-        .revisit_task_for(ticket, mode, due, cb.max_attempts)
+        .revisit_task_for(ticket, mode, due, cb.max_attempts, now)
         .await
     {
         Ok(t) => tracing::info!(%ticket, task = %t.id, %mode, "revisit scheduled"),

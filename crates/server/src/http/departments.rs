@@ -50,12 +50,15 @@ pub async fn add(
         .calls
         .ctx
         .store
-        .add_department(NewDepartment {
-            code: b.code,
-            name: b.name,
-            parent: b.parent,
-            level: b.level,
-        })
+        .add_department(
+            NewDepartment {
+                code: b.code,
+                name: b.name,
+                parent: b.parent,
+                level: b.level,
+            },
+            chrono::Utc::now(),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(d)).into_response())
 }

@@ -31,11 +31,12 @@ pub async fn daily(
         ));
     }
     let tz = s.calls.ctx.ivr.timezone;
+    let now = chrono::Utc::now();
     let day = match q.date.as_deref() {
         Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
             .map_err(|_| ApiError::bad_request(format!("date: `{d}` is not YYYY-MM-DD")))?,
-        None => chrono::Utc::now().with_timezone(&tz).date_naive(),
+        None => now.with_timezone(&tz).date_naive(),
     };
-    let report = s.calls.ctx.store.daily_report(day, tz).await?;
+    let report = s.calls.ctx.store.daily_report(day, tz, now).await?;
     Ok(Json(report).into_response())
 }

@@ -449,7 +449,11 @@ async fn save_case(
         description: non_empty(f.description.clone()),
         confidential: Some(f.confidential.is_some()),
     };
-    if let Err(e) = ctx.store.update_case_fields(&ticket, fields, &actor).await {
+    if let Err(e) = ctx
+        .store
+        .update_case_fields(&ticket, fields, &actor, chrono::Utc::now())
+        .await
+    {
         return refused(e.to_string());
     }
     let action = match f.action.as_str() {
@@ -535,7 +539,10 @@ async fn link_case(
         return refused(format!("no call on {ticket}"));
     };
     let actor = hotline_case::Actor::new(user.user.username.clone(), user.user.role);
-    match store.link_call_to_case(call, f.to.trim(), &actor).await {
+    match store
+        .link_call_to_case(call, f.to.trim(), &actor, chrono::Utc::now())
+        .await
+    {
         Ok(d) => Html(format!(
             "<p id=\"case-linked\" class=\"saved\">{} {}</p>",
             m().linked,

@@ -202,7 +202,11 @@ async fn read(s: &AppState, day: NaiveDate) -> Result<Data, Refusal> {
         tracing::error!(error = %e, %day, "reports page");
         (StatusCode::INTERNAL_SERVER_ERROR, m().rep_failed.clone())
     };
-    let report = ctx.store.daily_report(day, tz).await.map_err(fail)?;
+    let report = ctx
+        .store
+        .daily_report(day, tz, chrono::Utc::now())
+        .await
+        .map_err(fail)?;
     let first = day - Duration::days(TREND_DAYS - 1);
     let rates = ctx.store.daily_rates(first, day, tz).await.map_err(fail)?;
     Ok(Data { report, rates })
@@ -981,7 +985,10 @@ mod tests {
         let store = hotline_case::CaseStore::open(&url).await.unwrap();
         let day = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
         let tz = chrono_tz::Asia::Shanghai;
-        let mut report = store.daily_report(day, tz).await.unwrap();
+        let mut report = store
+            .daily_report(day, tz, chrono::Utc::now())
+            .await
+            .unwrap();
         let rates = store
             .daily_rates(day - Duration::days(TREND_DAYS - 1), day, tz)
             .await

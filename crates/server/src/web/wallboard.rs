@@ -134,7 +134,11 @@ async fn past_hours(s: &AppState, day: chrono::NaiveDate) -> Vec<i64> {
         }
     }
     let ctx = &s.calls.ctx;
-    let hours: Vec<i64> = match ctx.store.daily_report(day, ctx.ivr.timezone).await {
+    let hours: Vec<i64> = match ctx
+        .store
+        .daily_report(day, ctx.ivr.timezone, chrono::Utc::now())
+        .await
+    {
         Ok(r) => r.hours.iter().map(|h| h.offered).collect(),
         Err(e) => {
             tracing::error!(error = %e, "wallboard: cannot read last week's figures");
@@ -150,8 +154,9 @@ async fn past_hours(s: &AppState, day: chrono::NaiveDate) -> Vec<i64> {
 async fn render_board(s: &AppState) -> String {
     let ctx = &s.calls.ctx;
     let tz = ctx.ivr.timezone;
-    let today = chrono::Utc::now().with_timezone(&tz).date_naive();
-    let report = ctx.store.daily_report(today, tz).await;
+    let now = chrono::Utc::now();
+    let today = now.with_timezone(&tz).date_naive();
+    let report = ctx.store.daily_report(today, tz, now).await;
     let last_week = past_hours(s, today - chrono::Duration::days(7)).await;
     let hours: Vec<i64> = report
         .as_ref()

@@ -43,8 +43,8 @@ pub(super) async fn voicemail_and_callback_request_create_tasks(db: Db) {
     let (vm, _) = call_at(store, 1, t(1, 0)).await;
     let (cb, _) = call_at(store, 2, t(1, 5)).await;
     let before = Utc::now();
-    store.mark_voicemail(vm).await.unwrap();
-    store.mark_callback_requested(cb).await.unwrap();
+    store.mark_voicemail(vm, Utc::now()).await.unwrap();
+    store.mark_callback_requested(cb, Utc::now()).await.unwrap();
     let a = task_of(store, vm).await;
     assert_eq!(a.reason, CallbackReason::Voicemail);
     assert_eq!(a.mode, CallbackMode::Agent, "a voicemail needs a person");
@@ -59,10 +59,10 @@ pub(super) async fn voicemail_and_callback_request_create_tasks(db: Db) {
     // `[callbacks] max_attempts` reaches the tasks created afterwards.
     let five = store.clone().with_callback_attempts(5);
     let (vm5, _) = call_at(store, 3, t(1, 10)).await;
-    five.mark_voicemail(vm5).await.unwrap();
+    five.mark_voicemail(vm5, Utc::now()).await.unwrap();
     assert_eq!(task_of(store, vm5).await.max_attempts, 5);
     // A refused status change creates no task.
-    assert!(store.mark_voicemail(CaseId(999)).await.is_err());
+    assert!(store.mark_voicemail(CaseId(999), Utc::now()).await.is_err());
     assert_eq!(store.callback_tasks(0).await.unwrap().len(), 3);
 }
 
@@ -75,19 +75,49 @@ pub(super) async fn worklist_is_due_tasks_oldest_place_first(db: Db) {
     let v = CallbackReason::Voicemail;
     let ag = CallbackMode::Agent;
     let a = store
-        .create_callback_task(late, "13800000001", v, ag, 0, t(4, 0), 3, "sup")
+        .create_callback_task(late, "13800000001", v, ag, 0, t(4, 0), 3, "sup", Utc::now())
         .await
         .unwrap();
     let b = store
-        .create_callback_task(early, "+8613800000002", v, ag, 0, t(5, 0), 3, "sup")
+        .create_callback_task(
+            early,
+            "+8613800000002",
+            v,
+            ag,
+            0,
+            t(5, 0),
+            3,
+            "sup",
+            Utc::now(),
+        )
         .await
         .unwrap();
     let c = store
-        .create_callback_task(future, "13800000003", v, ag, 0, t(9, 0), 3, "sup")
+        .create_callback_task(
+            future,
+            "13800000003",
+            v,
+            ag,
+            0,
+            t(9, 0),
+            3,
+            "sup",
+            Utc::now(),
+        )
         .await
         .unwrap();
     let d = store
-        .create_callback_task(urgent, "13800000004", v, ag, 5, t(4, 0), 3, "sup")
+        .create_callback_task(
+            urgent,
+            "13800000004",
+            v,
+            ag,
+            5,
+            t(4, 0),
+            3,
+            "sup",
+            Utc::now(),
+        )
         .await
         .unwrap();
     assert_eq!(b.place_at, t(1, 0));
@@ -113,7 +143,7 @@ pub(super) async fn worklist_is_due_tasks_oldest_place_first(db: Db) {
         vec![b.id, a.id]
     );
     let bad = store
-        .create_callback_task(late, "12a", v, ag, 0, t(4, 0), 3, "sup")
+        .create_callback_task(late, "12a", v, ag, 0, t(4, 0), 3, "sup", Utc::now())
         .await;
     assert!(matches!(
         bad,
@@ -123,7 +153,7 @@ pub(super) async fn worklist_is_due_tasks_oldest_place_first(db: Db) {
         })
     ));
     let bad = store
-        .create_callback_task(late, "13800000009", v, ag, 0, t(4, 0), 0, "sup")
+        .create_callback_task(late, "13800000009", v, ag, 0, t(4, 0), 0, "sup", Utc::now())
         .await;
     assert!(matches!(
         bad,
@@ -133,7 +163,17 @@ pub(super) async fn worklist_is_due_tasks_oldest_place_first(db: Db) {
         })
     ));
     let none = store
-        .create_callback_task(CaseId(999), "13800000009", v, ag, 0, t(4, 0), 3, "sup")
+        .create_callback_task(
+            CaseId(999),
+            "13800000009",
+            v,
+            ag,
+            0,
+            t(4, 0),
+            3,
+            "sup",
+            Utc::now(),
+        )
         .await;
     assert!(matches!(none, Err(CaseError::CaseNotFound(_))));
 }
@@ -141,7 +181,7 @@ pub(super) async fn worklist_is_due_tasks_oldest_place_first(db: Db) {
 pub(super) async fn concurrent_claims_admit_one(db: Db) {
     let store = &db.store;
     let (case, _) = call_at(store, 1, t(1, 0)).await;
-    store.mark_voicemail(case).await.unwrap();
+    store.mark_voicemail(case, Utc::now()).await.unwrap();
     let task = task_of(store, case).await.id;
     let claims: Vec<_> = (0..6)
         .map(|i| {
@@ -173,7 +213,7 @@ pub(super) async fn concurrent_claims_admit_one(db: Db) {
 pub(super) async fn attempts_retry_with_spacing_then_fail(db: Db) {
     let store = &db.store;
     let (case, ticket) = call_at(store, 1, t(1, 0)).await;
-    store.mark_voicemail(case).await.unwrap();
+    store.mark_voicemail(case, Utc::now()).await.unwrap();
     let id = task_of(store, case).await.id;
     let spacing = Duration::minutes(30);
     let no = CallbackResult::NoAnswer;
@@ -223,12 +263,17 @@ pub(super) async fn attempts_retry_with_spacing_then_fail(db: Db) {
     assert_eq!(ev.last().unwrap().0, "callback_failed");
     // A failed task can be neither claimed nor skipped.
     assert!(store.claim_callback(id, "1001", now).await.is_err());
-    assert!(store.skip_callback(id, "x", "1001").await.is_err());
+    assert!(store
+        .skip_callback(id, "x", "1001", Utc::now())
+        .await
+        .is_err());
 
     // A supervisor reopens it with two more attempts: due then, audited as theirs.
     let later = now + Duration::hours(2);
     for bad in [0, 21] {
-        let r = store.reopen_callback(id, later, bad, "sup").await;
+        let r = store
+            .reopen_callback(id, later, bad, "sup", Utc::now())
+            .await;
         assert!(
             matches!(
                 r,
@@ -240,14 +285,17 @@ pub(super) async fn attempts_retry_with_spacing_then_fail(db: Db) {
             "{r:?}"
         );
     }
-    let t = store.reopen_callback(id, later, 2, "sup").await.unwrap();
+    let t = store
+        .reopen_callback(id, later, 2, "sup", Utc::now())
+        .await
+        .unwrap();
     assert_eq!(
         (t.status, t.attempts, t.max_attempts, t.next_attempt_at),
         (CallbackStatus::Pending, 3, 5, later)
     );
     assert!(store.callback_worklist(now, 0).await.unwrap().is_empty());
     assert_eq!(store.callback_worklist(later, 0).await.unwrap().len(), 1);
-    let again = store.reopen_callback(id, later, 1, "sup").await;
+    let again = store.reopen_callback(id, later, 1, "sup", Utc::now()).await;
     assert!(
         matches!(again, Err(CaseError::CallbackState { .. })),
         "{again:?}"
@@ -285,7 +333,7 @@ pub(super) async fn attempts_retry_with_spacing_then_fail(db: Db) {
     super::work::act(store, &ticket, close, &sup, later + spacing)
         .await
         .unwrap();
-    let r = store.reopen_callback(id, later, 1, "sup").await;
+    let r = store.reopen_callback(id, later, 1, "sup", Utc::now()).await;
     assert!(matches!(r, Err(CaseError::CaseFinal(_))), "{r:?}");
     let r = store
         .create_callback_task(
@@ -297,6 +345,7 @@ pub(super) async fn attempts_retry_with_spacing_then_fail(db: Db) {
             later,
             1,
             "sup",
+            Utc::now(),
         )
         .await;
     assert!(matches!(r, Err(CaseError::CaseFinal(_))), "{r:?}");
@@ -308,7 +357,10 @@ pub(super) async fn reached_is_done_and_reschedule_and_skip(db: Db) {
     let (b, ticket_b) = call_at(store, 2, t(1, 1)).await;
     let (c, _) = call_at(store, 3, t(1, 2)).await;
     for case in [a, b, c] {
-        store.mark_callback_requested(case).await.unwrap();
+        store
+            .mark_callback_requested(case, Utc::now())
+            .await
+            .unwrap();
     }
     let (ta, tb, tc) = (
         task_of(store, a).await.id,
@@ -345,7 +397,7 @@ pub(super) async fn reached_is_done_and_reschedule_and_skip(db: Db) {
         .any(|e| e.0 == "callback_failed"));
     // Reschedule: out of the worklist until then; also from in_progress.
     let r = store
-        .reschedule_callback(tb, t(8, 0), "1001")
+        .reschedule_callback(tb, t(8, 0), "1001", Utc::now())
         .await
         .unwrap();
     assert_eq!(
@@ -362,7 +414,7 @@ pub(super) async fn reached_is_done_and_reschedule_and_skip(db: Db) {
     assert_eq!(due, vec![tc]);
     store.claim_callback(tb, "1001", t(8, 0)).await.unwrap();
     store
-        .reschedule_callback(tb, t(9, 0), "1001")
+        .reschedule_callback(tb, t(9, 0), "1001", Utc::now())
         .await
         .unwrap();
     assert!(events(store, &ticket_b)
@@ -371,11 +423,11 @@ pub(super) async fn reached_is_done_and_reschedule_and_skip(db: Db) {
         .any(|e| e.0 == "callback_rescheduled"));
     // Skip.
     assert!(matches!(
-        store.skip_callback(tc, " ", "1001").await,
+        store.skip_callback(tc, " ", "1001", Utc::now()).await,
         Err(CaseError::InvalidField { .. })
     ));
     let s = store
-        .skip_callback(tc, "duplicate of another case", "1001")
+        .skip_callback(tc, "duplicate of another case", "1001", Utc::now())
         .await
         .unwrap();
     assert_eq!(s.status, CallbackStatus::Skipped);
@@ -386,12 +438,12 @@ pub(super) async fn reached_is_done_and_reschedule_and_skip(db: Db) {
         .iter()
         .all(|t| t.id != tc));
     assert!(store
-        .reschedule_callback(tc, t(9, 0), "1001")
+        .reschedule_callback(tc, t(9, 0), "1001", Utc::now())
         .await
         .is_err());
     assert!(
         store
-            .reschedule_callback(ta, t(9, 0), "1001")
+            .reschedule_callback(ta, t(9, 0), "1001", Utc::now())
             .await
             .is_err(),
         "done is final"
@@ -405,9 +457,12 @@ pub(super) async fn reached_is_done_and_reschedule_and_skip(db: Db) {
 
 pub(super) async fn worklist_survives_reopening(db: Db) {
     let (case, _) = call_at(&db.store, 1, t(1, 0)).await;
-    db.store.mark_voicemail(case).await.unwrap();
+    db.store.mark_voicemail(case, Utc::now()).await.unwrap();
     let (case2, _) = call_at(&db.store, 2, t(0, 0)).await;
-    db.store.mark_callback_requested(case2).await.unwrap();
+    db.store
+        .mark_callback_requested(case2, Utc::now())
+        .await
+        .unwrap();
     let id = task_of(&db.store, case).await.id;
     db.store.claim_callback(id, "1001", t(2, 0)).await.unwrap();
     let spacing = Duration::minutes(30);
@@ -445,7 +500,7 @@ pub(super) async fn uncallable_numbers_are_failed_at_once_and_never_due(db: Db) 
             ..new_call(n as u32 + 1, day(2026, 11, 21))
         };
         let o = store.open_answered_call(c).await.unwrap();
-        store.mark_voicemail(o.case).await.unwrap();
+        store.mark_voicemail(o.case, Utc::now()).await.unwrap();
         cases.push((o.case, o.ticket, number));
     }
     for (case, ticket, number) in &cases {
@@ -485,6 +540,7 @@ pub(super) async fn uncallable_numbers_are_failed_at_once_and_never_due(db: Db) 
             t(4, 0),
             3,
             "sup",
+            Utc::now(),
         )
         .await;
     match bad {
@@ -497,11 +553,15 @@ pub(super) async fn uncallable_numbers_are_failed_at_once_and_never_due(db: Db) 
     // A pending task found uncallable later (older than the check, or a changed policy)
     // is taken off the worklist the same way.
     let (ok, ticket) = call_at(store, 9, t(2, 0)).await;
-    store.mark_voicemail(ok).await.unwrap();
+    store.mark_voicemail(ok, Utc::now()).await.unwrap();
     let task = task_of(store, ok).await;
     assert_eq!(task.status, CallbackStatus::Pending);
     let t2 = store
-        .mark_callback_uncallable(task.id, "not a local or mobile number of the city")
+        .mark_callback_uncallable(
+            task.id,
+            "not a local or mobile number of the city",
+            Utc::now(),
+        )
         .await
         .unwrap();
     assert_eq!(t2.status, CallbackStatus::Failed);
@@ -510,7 +570,7 @@ pub(super) async fn uncallable_numbers_are_failed_at_once_and_never_due(db: Db) 
         .iter()
         .any(|(e, _)| e == "callback_uncallable"));
     assert!(store
-        .mark_callback_uncallable(task.id, "again")
+        .mark_callback_uncallable(task.id, "again", Utc::now())
         .await
         .is_err());
 }

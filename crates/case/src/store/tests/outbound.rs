@@ -69,11 +69,14 @@ async fn recording(store: &CaseStore, case: CaseId, call: CallId, path: &str) ->
 pub(super) async fn outbound_call_is_a_call_row_of_the_case(db: Db) {
     let store = &db.store;
     store
-        .add_agent(new_agent("1001", "consult:5"), REALM)
+        .add_agent(new_agent("1001", "consult:5"), REALM, Utc::now())
         .await
         .unwrap();
     let (case, ticket, _) = inbound(store, 1, t(1, 0)).await;
-    store.mark_callback_requested(case).await.unwrap();
+    store
+        .mark_callback_requested(case, Utc::now())
+        .await
+        .unwrap();
     let task = store.callback_tasks(0).await.unwrap()[0].clone();
     assert_eq!(
         task.mode,
@@ -220,7 +223,7 @@ pub(super) async fn callback_attempts_are_listed_oldest_first_with_their_calls(d
     let store = &db.store;
     let (case, _, _) = inbound(store, 1, t(1, 0)).await;
     let (_, _, other_call) = inbound(store, 2, t(1, 1)).await;
-    store.mark_voicemail(case).await.unwrap();
+    store.mark_voicemail(case, Utc::now()).await.unwrap();
     let id = store.callback_tasks(0).await.unwrap()[0].id;
     assert!(store.callback_attempts(id).await.unwrap().is_empty());
     let sp = Duration::minutes(30);
@@ -315,7 +318,7 @@ pub(super) async fn satisfaction_is_kept_on_the_call_and_as_an_event(db: Db) {
     let (case, ticket, call) = inbound(store, 1, t(1, 0)).await;
     let (_, _, other_call) = inbound(store, 2, t(1, 1)).await;
     store
-        .record_satisfaction(case, Some(call), 2)
+        .record_satisfaction(case, Some(call), 2, Utc::now())
         .await
         .unwrap();
     let d = detail(store, &ticket).await;
@@ -326,7 +329,10 @@ pub(super) async fn satisfaction_is_kept_on_the_call_and_as_an_event(db: Db) {
         ("satisfaction", Some("2 mostly satisfied"))
     );
     // Without a call: only the event.
-    store.record_satisfaction(case, None, 3).await.unwrap();
+    store
+        .record_satisfaction(case, None, 3, Utc::now())
+        .await
+        .unwrap();
     let d = detail(store, &ticket).await;
     assert_eq!(d.calls[0].satisfaction, Some(2));
     assert_eq!(
@@ -341,11 +347,18 @@ pub(super) async fn satisfaction_is_kept_on_the_call_and_as_an_event(db: Db) {
         (Some(other_call), 1),
         (Some(CallId(999)), 1),
     ] {
-        assert!(store.record_satisfaction(case, call, score).await.is_err());
+        assert!(store
+            .record_satisfaction(case, call, score, Utc::now())
+            .await
+            .is_err());
     }
-    let r = store.record_satisfaction(case, Some(other_call), 1).await;
+    let r = store
+        .record_satisfaction(case, Some(other_call), 1, Utc::now())
+        .await;
     assert!(matches!(r, Err(CaseError::CallNotInCase { .. })), "{r:?}");
-    let r = store.record_satisfaction(CaseId(999), None, 1).await;
+    let r = store
+        .record_satisfaction(CaseId(999), None, 1, Utc::now())
+        .await;
     assert!(matches!(r, Err(CaseError::CaseNotFound(_))), "{r:?}");
     let d = detail(store, &ticket).await;
     assert_eq!((d.events.len(), d.calls[0].satisfaction), (n, Some(2)));
@@ -367,7 +380,7 @@ pub(super) async fn released_claims_go_back_to_pending(db: Db) {
     let mut tickets = Vec::new();
     for n in 1..=3 {
         let (case, ticket, _) = inbound(store, n, t(1, n)).await;
-        store.mark_voicemail(case).await.unwrap();
+        store.mark_voicemail(case, Utc::now()).await.unwrap();
         tasks.push(
             store
                 .callback_tasks(0)
@@ -466,7 +479,7 @@ pub(super) async fn tasks_are_listed_by_status(db: Db) {
     for n in 1..=3 {
         let (case, _, _) = inbound(store, n, t(1, n)).await;
         let task = store
-            .create_callback_task(case, "13800000001", v, ag, 0, t(2, 0), 1, "sup")
+            .create_callback_task(case, "13800000001", v, ag, 0, t(2, 0), 1, "sup", Utc::now())
             .await
             .unwrap();
         ids.push(task.id);
@@ -535,12 +548,12 @@ pub(super) async fn revisit_tasks_only_for_replied_cases_one_at_a_time(db: Db) {
     departments(store).await;
     let pending = dispatched_case(store, 1).await;
     let r = store
-        .revisit_task_for(&pending, CallbackMode::Auto, t(9, 0), 2)
+        .revisit_task_for(&pending, CallbackMode::Auto, t(9, 0), 2, Utc::now())
         .await;
     assert!(matches!(r, Err(CaseError::Transition { .. })), "{r:?}");
     let (case, ticket) = replied_case(store, 2).await;
     let task = store
-        .revisit_task_for(&ticket, CallbackMode::Auto, t(9, 0), 2)
+        .revisit_task_for(&ticket, CallbackMode::Auto, t(9, 0), 2, Utc::now())
         .await
         .unwrap();
     assert_eq!(task.case_id, case);
@@ -558,7 +571,7 @@ pub(super) async fn revisit_tasks_only_for_replied_cases_one_at_a_time(db: Db) {
     assert_eq!(ev.last().unwrap().event, "callback_created");
     // One open revisit at a time, also while it is being called.
     let r = store
-        .revisit_task_for(&ticket, CallbackMode::Agent, t(9, 0), 2)
+        .revisit_task_for(&ticket, CallbackMode::Agent, t(9, 0), 2, Utc::now())
         .await;
     match r {
         Err(CaseError::CallbackState { task: open, .. }) => assert_eq!(open, task.id.0),
@@ -569,29 +582,29 @@ pub(super) async fn revisit_tasks_only_for_replied_cases_one_at_a_time(db: Db) {
         .await
         .unwrap();
     assert!(store
-        .revisit_task_for(&ticket, CallbackMode::Agent, t(9, 0), 2)
+        .revisit_task_for(&ticket, CallbackMode::Agent, t(9, 0), 2, Utc::now())
         .await
         .is_err());
     // Once it is over, another may be created.
     store
-        .skip_callback(task.id, "citizen asked for a person", "sup1")
+        .skip_callback(task.id, "citizen asked for a person", "sup1", Utc::now())
         .await
         .unwrap();
     let again = store
-        .revisit_task_for(&ticket, CallbackMode::Agent, t(10, 0), 3)
+        .revisit_task_for(&ticket, CallbackMode::Agent, t(10, 0), 3, Utc::now())
         .await
         .unwrap();
     assert_eq!(again.mode, CallbackMode::Agent);
     let r = store
-        .revisit_task_for("202611219999", CallbackMode::Auto, t(9, 0), 2)
+        .revisit_task_for("202611219999", CallbackMode::Auto, t(9, 0), 2, Utc::now())
         .await;
     assert!(matches!(r, Err(CaseError::TicketNotFound(_))), "{r:?}");
     let r = store
-        .revisit_task_for("nonsense", CallbackMode::Auto, t(9, 0), 2)
+        .revisit_task_for("nonsense", CallbackMode::Auto, t(9, 0), 2, Utc::now())
         .await;
     assert!(matches!(r, Err(CaseError::TicketNotFound(_))), "{r:?}");
     let r = store
-        .revisit_task_for(&ticket, CallbackMode::Auto, t(9, 0), 0)
+        .revisit_task_for(&ticket, CallbackMode::Auto, t(9, 0), 0, Utc::now())
         .await;
     assert!(
         matches!(
@@ -614,7 +627,7 @@ pub(super) async fn revisit_by_phone_records_the_verdict_and_redoes_the_unsatisf
     // Satisfied: revisited, the answer on the call and the case, nothing else.
     let (happy, happy_ticket) = replied_case(store, 1).await;
     let task = store
-        .revisit_task_for(&happy_ticket, CallbackMode::Auto, t(9, 0), 2)
+        .revisit_task_for(&happy_ticket, CallbackMode::Auto, t(9, 0), 2, Utc::now())
         .await
         .unwrap();
     // As the IVR does before it dials (a pending task is skipped once the case is settled).
@@ -692,7 +705,7 @@ pub(super) async fn revisit_by_phone_records_the_verdict_and_redoes_the_unsatisf
     // The day's report counts both automatic revisits with their verdicts.
     let tz = chrono_tz::Asia::Shanghai;
     let report = store
-        .daily_report(now.with_timezone(&tz).date_naive(), tz)
+        .daily_report(now.with_timezone(&tz).date_naive(), tz, Utc::now())
         .await
         .unwrap();
     assert_eq!(report.cases.revisited, 2);
@@ -771,7 +784,7 @@ pub(super) async fn a_settled_case_owes_no_revisit(db: Db) {
     let mut tasks = Vec::new();
     for ticket in [&by_hand, &closed] {
         let task = store
-            .revisit_task_for(ticket, CallbackMode::Agent, t(9, 0), 2)
+            .revisit_task_for(ticket, CallbackMode::Agent, t(9, 0), 2, Utc::now())
             .await
             .unwrap();
         tasks.push(task.id);

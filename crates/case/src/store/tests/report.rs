@@ -70,7 +70,7 @@ async fn categorize(store: &CaseStore, ticket: &str, category: Category) {
     };
     let agent = Actor::new("agent7", Role::Agent);
     store
-        .update_case_fields(ticket, fields, &agent)
+        .update_case_fields(ticket, fields, &agent, Utc::now())
         .await
         .unwrap();
 }
@@ -166,25 +166,31 @@ async fn deadline(store: &CaseStore, ticket: &str) -> Option<DateTime<Utc>> {
 pub(in crate::store::tests) async fn daily_report_on_a_fixture_day(db: Db) {
     let store = &db.store;
     store
-        .add_agent(new_agent("1001", "consult:5"), REALM)
+        .add_agent(new_agent("1001", "consult:5"), REALM, Utc::now())
         .await
         .unwrap();
     store
-        .add_department(NewDepartment {
-            code: "district-a".into(),
-            name: "District A".into(),
-            parent: None,
-            level: 1,
-        })
+        .add_department(
+            NewDepartment {
+                code: "district-a".into(),
+                name: "District A".into(),
+                parent: None,
+                level: 1,
+            },
+            Utc::now(),
+        )
         .await
         .unwrap();
     store
-        .add_department(NewDepartment {
-            code: "bureau-b".into(),
-            name: "住建局".into(),
-            parent: None,
-            level: 1,
-        })
+        .add_department(
+            NewDepartment {
+                code: "bureau-b".into(),
+                name: "住建局".into(),
+                parent: None,
+                level: 1,
+            },
+            Utc::now(),
+        )
         .await
         .unwrap();
     let day = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
@@ -272,8 +278,14 @@ pub(in crate::store::tests) async fn daily_report_on_a_fixture_day(db: Db) {
     missed(store, 2, local(9, 23, 59, 59) + ms(999)).await;
     missed(store, 3, local(11, 0, 0, 0)).await;
     // The phone survey, recorded now (November 2026): not on the 10th.
-    store.record_satisfaction(case2, None, 1).await.unwrap();
-    store.record_satisfaction(case3, None, 3).await.unwrap();
+    store
+        .record_satisfaction(case2, None, 1, Utc::now())
+        .await
+        .unwrap();
+    store
+        .record_satisfaction(case3, None, 3, Utc::now())
+        .await
+        .unwrap();
 
     // Categories of the 10th's cases: C1 consult, C2 and C3 complaint, C6 help.
     categorize(store, &t1, Category::Consult).await;
@@ -342,7 +354,7 @@ pub(in crate::store::tests) async fn daily_report_on_a_fixture_day(db: Db) {
     // ----- Agent states -----
     for ext in ["1002", "1003", "1004"] {
         store
-            .add_agent(new_agent(ext, "consult:5"), REALM)
+            .add_agent(new_agent(ext, "consult:5"), REALM, Utc::now())
             .await
             .unwrap();
     }
@@ -374,7 +386,7 @@ pub(in crate::store::tests) async fn daily_report_on_a_fixture_day(db: Db) {
             .unwrap();
     }
 
-    let r = store.daily_report(day, Shanghai).await.unwrap();
+    let r = store.daily_report(day, Shanghai, Utc::now()).await.unwrap();
     assert_eq!((r.day, r.time_zone.as_str()), (day, "Asia/Shanghai"));
     assert_eq!((r.from, r.to), (local(10, 0, 0, 0), local(11, 0, 0, 0)));
 
@@ -538,7 +550,11 @@ pub(in crate::store::tests) async fn daily_report_on_a_fixture_day(db: Db) {
     let rates = store.daily_rates(first, last, Shanghai).await.unwrap();
     assert_eq!(rates.len(), 4);
     for (d, rate) in first.iter_days().zip(&rates) {
-        let k = store.daily_report(d, Shanghai).await.unwrap().cases;
+        let k = store
+            .daily_report(d, Shanghai, Utc::now())
+            .await
+            .unwrap()
+            .cases;
         assert_eq!(rate.day, d);
         assert_eq!(
             (rate.resolved, rate.resolved_on_time, rate.on_time_rate),
@@ -570,7 +586,10 @@ pub(in crate::store::tests) async fn daily_report_on_a_fixture_day(db: Db) {
 
     // The survey answers count on the day they were given: today.
     let today = Utc::now().with_timezone(&Shanghai).date_naive();
-    let r = store.daily_report(today, Shanghai).await.unwrap();
+    let r = store
+        .daily_report(today, Shanghai, Utc::now())
+        .await
+        .unwrap();
     if Utc::now().with_timezone(&Shanghai).date_naive() == today {
         let survey = Verdicts {
             satisfied: 1,
@@ -584,7 +603,11 @@ pub(in crate::store::tests) async fn daily_report_on_a_fixture_day(db: Db) {
 
     // An empty day: counts 0, rates and averages None; and it serializes.
     let r = store
-        .daily_report(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(), Shanghai)
+        .daily_report(
+            NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            Shanghai,
+            Utc::now(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -635,16 +658,19 @@ report_on_both_backends!(
 async fn report_counts_resolved_and_revisited_per_case(db: Db) {
     let store = &db.store;
     store
-        .add_agent(new_agent("1001", "consult:5"), REALM)
+        .add_agent(new_agent("1001", "consult:5"), REALM, Utc::now())
         .await
         .unwrap();
     store
-        .add_department(NewDepartment {
-            code: "district-a".into(),
-            name: "District A".into(),
-            parent: None,
-            level: 1,
-        })
+        .add_department(
+            NewDepartment {
+                code: "district-a".into(),
+                name: "District A".into(),
+                parent: None,
+                level: 1,
+            },
+            Utc::now(),
+        )
         .await
         .unwrap();
     let day = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
@@ -667,7 +693,7 @@ async fn report_counts_resolved_and_revisited_per_case(db: Db) {
     reply(store, &w, local(10, 12, 0, 0)).await;
     revisit(store, &w, Satisfaction::Satisfied, local(10, 13, 0, 0)).await;
 
-    let r = store.daily_report(day, Shanghai).await.unwrap();
+    let r = store.daily_report(day, Shanghai, Utc::now()).await.unwrap();
     let k = &r.cases;
     assert_eq!((k.resolved, k.resolved_on_time), (1, 1), "one case: {k:#?}");
     assert_eq!(k.revisited, 1, "one case revisited: {k:#?}");
@@ -695,12 +721,12 @@ async fn report_counts_resolved_and_revisited_per_case(db: Db) {
 async fn report_offered_includes_missed_calls(db: Db) {
     let store = &db.store;
     store
-        .add_agent(new_agent("1001", "consult:5"), REALM)
+        .add_agent(new_agent("1001", "consult:5"), REALM, Utc::now())
         .await
         .unwrap();
     let day = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
     missed(store, 1, local(10, 9, 0, 0)).await;
-    let r = store.daily_report(day, Shanghai).await.unwrap();
+    let r = store.daily_report(day, Shanghai, Utc::now()).await.unwrap();
     let c = &r.calls;
     assert_eq!((c.offered, c.missed, c.answered), (1, 1, 0), "{c:#?}");
     assert_eq!(c.answer_rate, Some(0.0));
@@ -711,7 +737,7 @@ async fn report_offered_includes_missed_calls(db: Db) {
     answered(store, c1, local(10, 9, 30, 5), 8_000, Some((60_000, 5_000))).await;
     let (c2, _, _) = call(store, 2, local(10, 10, 15, 0)).await;
     left(store, c2, local(10, 10, 15, 5), 3_000, "abandoned").await;
-    let r = store.daily_report(day, Shanghai).await.unwrap();
+    let r = store.daily_report(day, Shanghai, Utc::now()).await.unwrap();
     let c = &r.calls;
     assert_eq!((c.offered, c.missed, c.answered, c.abandoned), (3, 1, 1, 1));
     assert_eq!(c.answer_rate, Some(0.3333), "1 / 3");
@@ -756,6 +782,7 @@ async fn report_counts_callback_outcomes(db: Db) {
             local(10, 8, 0, 0),
             max,
             "sup",
+            Utc::now(),
         )
     };
     let (a, b) = (task(3).await.unwrap(), task(1).await.unwrap());
@@ -771,7 +798,7 @@ async fn report_counts_callback_outcomes(db: Db) {
     attempt(a.id, CallbackResult::Reached, local(10, 9, 10, 0)).await;
     attempt(b.id, CallbackResult::Busy, local(10, 9, 20, 0)).await;
 
-    let r = store.daily_report(day, Shanghai).await.unwrap();
+    let r = store.daily_report(day, Shanghai, Utc::now()).await.unwrap();
     let cb = &r.callbacks;
     assert_eq!(cb.attempts, 3, "{cb:#?}");
     let by_result: BTreeMap<String, i64> = [("busy", 1), ("no_answer", 1), ("reached", 1)]
@@ -784,7 +811,10 @@ async fn report_counts_callback_outcomes(db: Db) {
     // The tasks were created now (the store stamps them), not on the 10th.
     assert_eq!(cb.tasks_created, 0);
     let today = Utc::now().with_timezone(&Shanghai).date_naive();
-    let r = store.daily_report(today, Shanghai).await.unwrap();
+    let r = store
+        .daily_report(today, Shanghai, Utc::now())
+        .await
+        .unwrap();
     if Utc::now().with_timezone(&Shanghai).date_naive() == today {
         assert_eq!((r.callbacks.tasks_created, r.callbacks.attempts), (2, 0));
     }

@@ -54,7 +54,7 @@ pub(super) async fn departments(store: &CaseStore) {
         dept("district-a.s1", Some("district-a"), 2),
         dept("district-a.s1.c1", Some("district-a.s1"), 3),
     ] {
-        store.add_department(d).await.unwrap();
+        store.add_department(d, Utc::now()).await.unwrap();
     }
 }
 
@@ -94,7 +94,7 @@ pub(super) async fn dispatched_case(store: &CaseStore, n: u32) -> String {
         ..CaseFields::default()
     };
     store
-        .update_case_fields(&opened.ticket, fields, &agent())
+        .update_case_fields(&opened.ticket, fields, &agent(), Utc::now())
         .await
         .unwrap();
     act(
@@ -160,7 +160,7 @@ pub(super) async fn departments_form_a_tree(db: Db) {
     assert!(!store.is_within("nope", "district-a").await.unwrap());
 
     let err = store
-        .add_department(dept("housing", None, 1))
+        .add_department(dept("housing", None, 1), Utc::now())
         .await
         .unwrap_err();
     assert!(matches!(err, CaseError::DepartmentExists(_)), "{err}");
@@ -171,13 +171,13 @@ pub(super) async fn departments_form_a_tree(db: Db) {
         (dept("X y", None, 1), "code"),
         (dept("x", Some("housing"), 4), "level"),
     ] {
-        match store.add_department(bad).await.unwrap_err() {
+        match store.add_department(bad, Utc::now()).await.unwrap_err() {
             CaseError::InvalidField { field: f, .. } => assert_eq!(f, field),
             other => panic!("{other}"),
         }
     }
     let err = store
-        .add_department(dept("x", Some("nope"), 2))
+        .add_department(dept("x", Some("nope"), 2), Utc::now())
         .await
         .unwrap_err();
     assert!(matches!(err, CaseError::DepartmentNotFound(_)), "{err}");
@@ -611,6 +611,7 @@ pub(super) async fn department_handlers_are_limited(db: Db) {
                 ..CaseFields::default()
             },
             &handler(),
+            Utc::now(),
         )
         .await
         .unwrap_err();
@@ -717,7 +718,10 @@ pub(super) async fn update_case_fields_checks_every_field(db: Db) {
             "description",
         ),
     ] {
-        match store.update_case_fields(&ticket, bad, &agent()).await {
+        match store
+            .update_case_fields(&ticket, bad, &agent(), Utc::now())
+            .await
+        {
             Err(CaseError::InvalidField { field: f, .. }) => assert_eq!(f, field),
             other => panic!("{field}: {other:?}"),
         }
@@ -726,7 +730,7 @@ pub(super) async fn update_case_fields_checks_every_field(db: Db) {
     }
 
     let d = store
-        .update_case_fields(&ticket, good.clone(), &agent())
+        .update_case_fields(&ticket, good.clone(), &agent(), Utc::now())
         .await
         .unwrap();
     assert_eq!(d.order.caller_name.as_deref(), Some("Wang"));
@@ -748,7 +752,7 @@ pub(super) async fn update_case_fields_checks_every_field(db: Db) {
     );
     // The same values again: nothing to record.
     let again = store
-        .update_case_fields(&ticket, good, &agent())
+        .update_case_fields(&ticket, good, &agent(), Utc::now())
         .await
         .unwrap();
     assert_eq!(again.events.len(), d.events.len());
@@ -763,7 +767,7 @@ pub(super) async fn update_case_fields_checks_every_field(db: Db) {
     };
     let before = store.case_by_ticket(&ticket).await.unwrap().unwrap();
     match store
-        .update_case_fields(&ticket, expose.clone(), &agent())
+        .update_case_fields(&ticket, expose.clone(), &agent(), Utc::now())
         .await
     {
         Err(CaseError::Forbidden(m)) => assert!(m.contains("supervisor"), "{m}"),
@@ -774,7 +778,7 @@ pub(super) async fn update_case_fields_checks_every_field(db: Db) {
         before
     );
     let d = store
-        .update_case_fields(&ticket, expose, &supervisor())
+        .update_case_fields(&ticket, expose, &supervisor(), Utc::now())
         .await
         .unwrap();
     assert!(!d.is_confidential());
@@ -789,6 +793,7 @@ pub(super) async fn update_case_fields_checks_every_field(db: Db) {
                 ..CaseFields::default()
             },
             &agent(),
+            Utc::now(),
         )
         .await
         .unwrap();
@@ -802,7 +807,9 @@ pub(super) async fn update_case_fields_checks_every_field(db: Db) {
         ..CaseFields::default()
     };
     assert!(matches!(
-        store.update_case_fields(&ticket, clear, &agent()).await,
+        store
+            .update_case_fields(&ticket, clear, &agent(), Utc::now())
+            .await,
         Err(CaseError::Forbidden(_))
     ));
 
@@ -813,7 +820,7 @@ pub(super) async fn update_case_fields_checks_every_field(db: Db) {
         .await
         .unwrap();
     let err = store
-        .update_case_fields(&ticket, CaseFields::default(), &agent())
+        .update_case_fields(&ticket, CaseFields::default(), &agent(), Utc::now())
         .await
         .unwrap_err();
     assert!(matches!(err, CaseError::CaseFinal(_)), "{err}");
@@ -833,7 +840,7 @@ pub(super) async fn search_filters(db: Db) {
             ..CaseFields::default()
         };
         store
-            .update_case_fields(&o.ticket, f, &agent())
+            .update_case_fields(&o.ticket, f, &agent(), Utc::now())
             .await
             .unwrap();
         let to = dispatch("district-a.s1", DispatchMode::Written);
@@ -984,7 +991,7 @@ pub(super) async fn repeat_caller_is_recognised_and_linked(db: Db) {
         .await
         .unwrap();
     let d = store
-        .link_call_to_case(second.call, &first.ticket, &agent())
+        .link_call_to_case(second.call, &first.ticket, &agent(), Utc::now())
         .await
         .unwrap();
     assert_eq!(d.calls.len(), 2);
@@ -1011,30 +1018,35 @@ pub(super) async fn repeat_caller_is_recognised_and_linked(db: Db) {
     // Not to a final case.
     let third = store.open_answered_call(call(5)).await.unwrap();
     let err = store
-        .link_call_to_case(third.call, &answered.ticket, &agent())
+        .link_call_to_case(third.call, &answered.ticket, &agent(), Utc::now())
         .await
         .unwrap_err();
     assert!(matches!(err, CaseError::CaseFinal(_)), "{err}");
     // Not by a department handler; unknown calls and tickets are named.
     let err = store
-        .link_call_to_case(third.call, &first.ticket, &handler())
+        .link_call_to_case(third.call, &first.ticket, &handler(), Utc::now())
         .await
         .unwrap_err();
     assert!(matches!(err, CaseError::Forbidden(_)), "{err}");
     let err = store
-        .link_call_to_case(crate::model::CallId(999_999), &first.ticket, &agent())
+        .link_call_to_case(
+            crate::model::CallId(999_999),
+            &first.ticket,
+            &agent(),
+            Utc::now(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, CaseError::CallNotFound(_)), "{err}");
     let err = store
-        .link_call_to_case(third.call, "2026112199999", &agent())
+        .link_call_to_case(third.call, "2026112199999", &agent(), Utc::now())
         .await
         .unwrap_err();
     assert!(matches!(err, CaseError::TicketNotFound(_)), "{err}");
     // Into the case it is in already: nothing changes.
     let before = store.case_by_ticket(&third.ticket).await.unwrap().unwrap();
     let same = store
-        .link_call_to_case(third.call, &third.ticket, &agent())
+        .link_call_to_case(third.call, &third.ticket, &agent(), Utc::now())
         .await
         .unwrap();
     assert_eq!(same, before);
@@ -1055,15 +1067,14 @@ pub(super) async fn users_login_and_sessions(db: Db) {
     let store = &db.store;
     departments(store).await;
     let sup = store
-        .add_user(new_user("li", Role::Supervisor, None))
+        .add_user(new_user("li", Role::Supervisor, None), Utc::now())
         .await
         .unwrap();
     let h = store
-        .add_user(new_user(
-            "wang",
-            Role::DepartmentHandler,
-            Some("district-a"),
-        ))
+        .add_user(
+            new_user("wang", Role::DepartmentHandler, Some("district-a")),
+            Utc::now(),
+        )
         .await
         .unwrap();
     assert_eq!(h.department.as_deref(), Some("district-a"));
@@ -1081,18 +1092,21 @@ pub(super) async fn users_login_and_sessions(db: Db) {
             "password",
         ),
     ] {
-        match store.add_user(bad).await.unwrap_err() {
+        match store.add_user(bad, Utc::now()).await.unwrap_err() {
             CaseError::InvalidField { field: f, .. } => assert_eq!(f, field),
             other => panic!("{field}: {other}"),
         }
     }
     let err = store
-        .add_user(new_user("li", Role::Agent, None))
+        .add_user(new_user("li", Role::Agent, None), Utc::now())
         .await
         .unwrap_err();
     assert!(matches!(err, CaseError::UserExists(_)), "{err}");
     let err = store
-        .add_user(new_user("zhao", Role::DepartmentHandler, Some("nope")))
+        .add_user(
+            new_user("zhao", Role::DepartmentHandler, Some("nope")),
+            Utc::now(),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, CaseError::DepartmentNotFound(_)), "{err}");
@@ -1436,8 +1450,11 @@ pub(super) async fn voicemail_makes_a_voicemail_case(db: Db) {
     let d = day(2026, 11, 21);
     let vm = store.open_call(new_call(1, d)).await.unwrap();
     let cb = store.open_call(new_call(2, d)).await.unwrap();
-    store.mark_voicemail(vm.case).await.unwrap();
-    store.mark_callback_requested(cb.case).await.unwrap();
+    store.mark_voicemail(vm.case, Utc::now()).await.unwrap();
+    store
+        .mark_callback_requested(cb.case, Utc::now())
+        .await
+        .unwrap();
     let vm = store.case_by_ticket(&vm.ticket).await.unwrap().unwrap();
     assert_eq!(vm.case.channel, Channel::Voicemail);
     assert_eq!(vm.case.status, CaseState::CallbackPending);
@@ -1457,7 +1474,10 @@ pub(super) async fn voicemail_makes_a_voicemail_case(db: Db) {
     )
     .await
     .unwrap();
-    assert!(store.mark_voicemail(answered.case).await.is_err());
+    assert!(store
+        .mark_voicemail(answered.case, Utc::now())
+        .await
+        .is_err());
     let answered = store
         .case_by_ticket(&answered.ticket)
         .await
@@ -1501,7 +1521,7 @@ pub(super) async fn case_details_match_case_by_ticket(db: Db) {
         .await
         .unwrap();
     store
-        .link_call_to_case(second.call, &a, &agent())
+        .link_call_to_case(second.call, &a, &agent(), Utc::now())
         .await
         .unwrap();
     let bare = store
