@@ -8,7 +8,11 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
 use super::*;
-use crate::model::{AcdResult, Agent, CaseEvent, Channel, RecordingKind, Skill};
+use crate::model::{
+    AcdResult, Agent, CallId, CaseEvent, CaseId, CaseQuery, CaseStatus, Channel, MissedCall,
+    NewAgent, NewCall, NewRecording, OpenedCall, RecordingKind, Skill,
+};
+use crate::ticket;
 
 mod backends;
 mod callbacks;
