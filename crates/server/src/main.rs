@@ -8,6 +8,7 @@ mod desk;
 mod dialler;
 mod endpoint;
 mod http;
+mod memory;
 mod metrics;
 mod overload;
 mod recovery;
@@ -269,6 +270,10 @@ enum CaseCommand {
     },
 }
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -408,6 +413,7 @@ async fn serve(path: &Path) -> Result<()> {
     // Phones registered before a restart are rung at once, not after they re-register.
     ctx.desk.restore_registrations().await;
     let calls = call::Calls::new(ctx);
+    memory::spawn(calls.clone());
     let ep = endpoint::start(
         sip_listen,
         advertised,
