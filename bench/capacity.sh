@@ -16,8 +16,8 @@
 #   503s      refused for overload (the server's own count; SIPp's agrees or says so)
 #   200 p50/p99, 503 p50/p99   INVITE -> final response as SIPp saw it, ms
 #   CPU       the server's user+system time over the run, % of one core
-#   RSS idle / peak / after    before the first call, the most during the run, and 5 s after
-#             the last call ended (MiB)
+#   RSS idle / peak / after    before the first call, the most during the run, and AFTER_SECS
+#             (default 45: past the last transactions' 32 s) after the last call ended (MiB)
 #   open rows call rows without ended_at after the run (must be 0)
 # and then what the server logged at WARN and above. Loopback only, bounded by -m and timeouts.
 set -euo pipefail
@@ -86,9 +86,9 @@ for point in "${points[@]}"; do
     -trace_logs -log_file "$work/calls.log" > "$work/sipp.out" 2>&1)
   set -e
   cpu1=$(awk '{print $14 + $15}' /proc/$pid/stat); t1=$(date +%s.%N)
-  # Every call ended (the server's own count), then 5 s for memory to settle.
+  # Every call ended (the server's own count), then the last transactions expire.
   for _ in $(seq 120); do [ "$(metric hotline_calls_active)" = 0 ] && break; sleep 0.5; done
-  sleep 5
+  sleep "${AFTER_SECS:-45}"
   after=$(rss_kb $pid)
   refused=$(metric 'hotline_overload_refused_total{reason="write_backlog"}')
   refused=$((refused + $(metric 'hotline_overload_refused_total{reason="write_wait"}') + $(metric 'hotline_overload_refused_total{reason="runtime_lag"}')))
