@@ -16,10 +16,19 @@
 //!
 //! "Durably" means a call to [`CaseStore::open_call`] that returned `Ok` survives a
 //! process crash or power cut: SQLite runs in WAL mode with `synchronous=FULL`,
-//! PostgreSQL commits once the WAL is flushed (`synchronous_commit`, on by default), and
-//! each operation is one transaction. Ticket numbers ([`ticket`]) are allocated inside that
-//! same transaction, so concurrent calls never share one, and a failed insert leaves
-//! neither half a case nor a used-up number behind.
+//! PostgreSQL commits once the WAL is flushed (`synchronous_commit`, on by default).
+//!
+//! The call path's writes (calls opened and ended, missed calls, ACD steps, recordings,
+//! agent state changes) go through one writer per database ([`writer`]): it writes
+//! whatever queued while its previous commit was flushing in one transaction (group
+//! commit), so the answer waits for a batch's flush, not for its own, and the disk's flush
+//! rate does not bound the call rate. Ticket numbers ([`ticket`]) are reserved inside
+//! that transaction, one upsert per day per batch, so concurrent calls never share one and a
+//! failed batch leaves neither half a case nor a used-up number behind. A write that must
+//! land (a call's end, a recording) is kept in memory and retried until it does; a new
+//! call whose row cannot be written is refused (the caller is told 503, not answered into
+//! a lost case). [`WriterStats`] says how far behind the writer is: admission control
+//! reads it. Other operations (an agent's edits, transitions) are one transaction each.
 //!
 //! # Layout: two backends
 //!
