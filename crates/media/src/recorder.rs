@@ -232,24 +232,36 @@ impl Job for Mono {
             failed,
             ..
         } = *self;
-        let werr = |source| RecorderError::Write {
-            path: path.clone(),
-            source,
-        };
-        let finalized = writer.finalize();
-        if let Some(e) = failed {
-            return Err(werr(e));
-        }
-        finalized.map_err(werr)?;
-        let bytes = std::fs::metadata(&path)
-            .map_err(|e| werr(hound::Error::IoError(e)))?
-            .len();
-        Ok(RecordingInfo {
-            duration_ms: samples * 1000 / u64::from(CLOCK_RATE),
-            path,
-            bytes,
-        })
+        finish_wav(writer, path, samples, failed)
     }
+}
+
+/// Finalizes a WAV file (mono or stereo) written by the writer pool: its header, then
+/// its size on disk. `failed` is an earlier write error, reported first; `frames` the
+/// samples per channel written.
+pub(crate) fn finish_wav(
+    writer: hound::WavWriter<std::io::BufWriter<std::fs::File>>,
+    path: PathBuf,
+    frames: u64,
+    failed: Option<hound::Error>,
+) -> WriterResult {
+    let werr = |source| RecorderError::Write {
+        path: path.clone(),
+        source,
+    };
+    let finalized = writer.finalize();
+    if let Some(e) = failed {
+        return Err(werr(e));
+    }
+    finalized.map_err(werr)?;
+    let bytes = std::fs::metadata(&path)
+        .map_err(|e| werr(hound::Error::IoError(e)))?
+        .len();
+    Ok(RecordingInfo {
+        duration_ms: frames * 1000 / u64::from(CLOCK_RATE),
+        path,
+        bytes,
+    })
 }
 
 #[cfg(test)]

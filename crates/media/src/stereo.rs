@@ -198,23 +198,7 @@ impl Job for Writer {
             failed,
             ..
         } = *self;
-        let werr = |source| RecorderError::Write {
-            path: path.clone(),
-            source,
-        };
-        let finalized = writer.finalize();
-        if let Some(e) = failed {
-            return Err(werr(e));
-        }
-        finalized.map_err(werr)?;
-        let bytes = std::fs::metadata(&path)
-            .map_err(|e| werr(hound::Error::IoError(e)))?
-            .len();
-        Ok(RecordingInfo {
-            duration_ms: written * 1000 / u64::from(CLOCK_RATE),
-            path,
-            bytes,
-        })
+        crate::recorder::finish_wav(writer, path, written, failed)
     }
 }
 
