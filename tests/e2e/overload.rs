@@ -1,7 +1,8 @@
 //! Overload and what operators watch (issue 13): while the case store cannot keep up, a new
 //! call is refused at once with 503 and Retry-After (the trunk or Kamailio tries another
 //! node) instead of being answered seconds late; `/api/status` and `/metrics` say so; and
-//! `/metrics` counts what the calls did.
+//! `/metrics` counts what the calls did. An INVITE that waited unread in the server's socket
+//! (a flood, a stall) is refused too, by the kernel's stamp of when it arrived.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -194,4 +195,58 @@ fn a_stalled_database_turns_new_calls_away_with_503_at_once_then_calls_are_taken
     let (_, s) = server.api_sup("/api/status");
     assert_eq!(s["overload"]["refusing"], false, "{s:#}");
     assert_eq!(s["overload"]["refused"]["write_wait"], 1, "{s:#}");
+}
+
+/// Waits until `/api/status` says new calls are taken.
+fn wait_not_refusing(server: &Server) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, s) = server.api_sup("/api/status");
+        assert_eq!(code, 200, "{s}");
+        if s["overload"]["refusing"] == false {
+            return;
+        }
+        assert!(Instant::now() < deadline, "still refusing: {s:#}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn an_invite_left_unread_in_the_socket_is_refused_by_its_arrival_time() {
+    let server = Server::start(ServerOptions::default());
+    let first = plain_call(&server, Transport::Udp, 300);
+    server.wait_call_ended(&first);
+
+    // The server stops reading (as when a flood keeps it busy) while an INVITE arrives and
+    // waits in its socket for 300 ms, far past `max_receive_wait_ms` (5 ms).
+    let peer = RawSip::new(server.sip);
+    let invite = peer.invite("12345", "unread-1", "ur1", server.ports.base + 70, "0 101");
+    server.signal("STOP");
+    peer.send(invite.as_bytes());
+    std::thread::sleep(Duration::from_millis(300));
+    server.signal("CONT");
+    // Read at once on waking, it is refused at once: the server goes by when the kernel
+    // received it, not by when it got round to reading it.
+    let reply = peer
+        .final_response(Duration::from_secs(5))
+        .expect("no final response to the INVITE that waited");
+    assert_eq!(status(&reply), Some(503), "{reply}");
+    assert!(header(&reply, "Retry-After").is_some(), "{reply}");
+    let metrics = scrape(&server);
+    assert_eq!(
+        metric(
+            &metrics,
+            "hotline_overload_refused_total{reason=\"receive_wait\"}"
+        ),
+        1.0,
+        "{metrics:?}"
+    );
+
+    // It said nothing about the calls after it: once the runtime has caught up with its own
+    // timers, the next caller is answered.
+    wait_not_refusing(&server);
+    let next = plain_call(&server, Transport::Udp, 300);
+    server.wait_call_ended(&next);
+    let (_, s) = server.api_sup("/api/status");
+    assert_eq!(s["overload"]["refused"]["receive_wait"], 1, "{s:#}");
 }

@@ -295,12 +295,17 @@ digest_algorithms = [{algs}]
 
     /// Sends SIGTERM and returns at once (the server drains: see [`Server::wait_exit`]).
     pub fn send_sigterm(&mut self) {
+        self.signal("TERM");
+    }
+
+    /// Sends the signal `name` (`TERM`, `STOP`, `CONT`, ...) to the server process.
+    pub fn signal(&self, name: &str) {
         let pid = self.child.id().to_string();
         let sent = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
+            .args([&format!("-{name}"), &pid])
             .status()
             .expect("run kill");
-        assert!(sent.success(), "kill -TERM {pid}");
+        assert!(sent.success(), "kill -{name} {pid}");
     }
 
     /// Waits (at most `limit`) for the process to exit: its exit status, or None if it

@@ -668,6 +668,11 @@ pub struct CallConfig {
     /// more calls would make every call's audio late.
     #[serde(default = "default_max_runtime_lag_ms")]
     pub max_runtime_lag_ms: u64,
+    /// A new INVITE that waited longer than this (ms) between the kernel receiving it and
+    /// the server reading it gets 503: the server is behind on its socket, and refusing the
+    /// excess cheaply is what lets it catch up.
+    #[serde(default = "default_max_receive_wait_ms")]
+    pub max_receive_wait_ms: u64,
 }
 
 impl Default for CallConfig {
@@ -680,6 +685,7 @@ impl Default for CallConfig {
             max_write_backlog: default_max_write_backlog(),
             max_write_wait_ms: default_max_write_wait_ms(),
             max_runtime_lag_ms: default_max_runtime_lag_ms(),
+            max_receive_wait_ms: default_max_receive_wait_ms(),
         }
     }
 }
@@ -692,6 +698,9 @@ fn default_max_write_wait_ms() -> u64 {
 }
 fn default_max_runtime_lag_ms() -> u64 {
     40
+}
+fn default_max_receive_wait_ms() -> u64 {
+    5
 }
 
 fn default_drain() -> u64 {

@@ -167,9 +167,10 @@ impl Driver {
     fn on_incoming(&mut self, m: Incoming) {
         self.handle.stats.received.fetch_add(1, Ordering::Relaxed);
         match message::parse(&m.data, self.max_message) {
-            Ok(parsed) => self
-                .layer
-                .handle_message(Instant::now(), parsed, m.source, m.transport),
+            Ok(parsed) => {
+                self.layer
+                    .handle_message(Instant::now(), parsed, m.source, m.transport, m.received)
+            }
             Err(e) => {
                 self.handle.stats.malformed.fetch_add(1, Ordering::Relaxed);
                 match message::raw_error_response(&m.data, self.max_message) {
@@ -254,6 +255,7 @@ impl Driver {
             info,
             source,
             transport,
+            received,
         } = ev
         else {
             return; // ACKs, responses and timers of calls that have ended
@@ -269,7 +271,7 @@ impl Driver {
                     info,
                     source,
                     transport,
-                    received: now,
+                    received,
                 };
                 if feature {
                     self.calls.spawn_feature(invite, self.handle.clone());
@@ -287,7 +289,7 @@ impl Driver {
                     info,
                     source,
                     transport,
-                    received: now,
+                    received,
                 };
                 tokio::spawn(desk.register(register, self.handle.clone()));
             }

@@ -13,6 +13,11 @@
 //! - **The runtime**: how late a task that asks to wake every [`PROBE_EVERY`] actually
 //!   wakes ([`Overload::spawn_probe`]). When both cores are busy, everything scheduled —
 //!   RTP pacing, SIP retransmissions, answers — runs that late.
+//! - **The socket**: how long the INVITE itself waited between the kernel receiving it and
+//!   the endpoint reading it (the kernel's stamp, `hotline_sip::udp_recv`). Under a flood
+//!   this is the first wait to grow, and the only one the caller feels before anything
+//!   else: refusing what already waited is cheap, so the endpoint catches up within a few
+//!   milliseconds instead of answering everything behind it late.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -34,6 +39,8 @@ pub enum Reason {
     WriteWait,
     /// The runtime runs tasks late (CPU full).
     RuntimeLag,
+    /// The INVITE waited too long in the socket's buffer before it was read.
+    ReceiveWait,
 }
 
 impl Reason {
@@ -43,11 +50,17 @@ impl Reason {
             Reason::WriteBacklog => "write_backlog",
             Reason::WriteWait => "write_wait",
             Reason::RuntimeLag => "runtime_lag",
+            Reason::ReceiveWait => "receive_wait",
         }
     }
 
     /// Every reason, in the order `/metrics` lists them.
-    pub const ALL: [Reason; 3] = [Reason::WriteBacklog, Reason::WriteWait, Reason::RuntimeLag];
+    pub const ALL: [Reason; 4] = [
+        Reason::WriteBacklog,
+        Reason::WriteWait,
+        Reason::RuntimeLag,
+        Reason::ReceiveWait,
+    ];
 }
 
 /// The bounds and what was last seen.
@@ -56,11 +69,12 @@ pub struct Overload {
     max_write_backlog: u64,
     max_write_wait_us: u64,
     max_lag_us: u64,
+    max_receive_wait: Duration,
     /// How late the probe woke recently (µs): the latest lateness, or a decaying
     /// earlier peak if that was higher, so one lucky wake-up does not hide a busy CPU.
     lag_us: AtomicU64,
     /// Calls refused, per [`Reason::ALL`].
-    refused: [AtomicU64; 3],
+    refused: [AtomicU64; 4],
     /// The second (since `started`) of the last refusal logged.
     logged_second: AtomicU64,
     started: std::time::Instant,
@@ -72,6 +86,7 @@ impl Overload {
             max_write_backlog: cfg.max_write_backlog,
             max_write_wait_us: cfg.max_write_wait_ms.saturating_mul(1000),
             max_lag_us: cfg.max_runtime_lag_ms.saturating_mul(1000),
+            max_receive_wait: Duration::from_millis(cfg.max_receive_wait_ms),
             lag_us: AtomicU64::new(0),
             refused: Default::default(),
             logged_second: AtomicU64::new(u64::MAX),
@@ -93,9 +108,14 @@ impl Overload {
         }
     }
 
-    /// Whether a new call must be refused now, and why; counts the refusal.
-    pub fn check(&self, writer: &WriterStats) -> Option<Reason> {
-        let reason = self.reason(writer)?;
+    /// Whether a new call whose INVITE waited `waited` before it was read must be refused,
+    /// and why; counts the refusal.
+    pub fn check(&self, writer: &WriterStats, waited: Duration) -> Option<Reason> {
+        let reason = if waited > self.max_receive_wait {
+            Reason::ReceiveWait
+        } else {
+            self.reason(writer)?
+        };
         self.refused[reason as usize].fetch_add(1, Relaxed);
         Some(reason)
     }
@@ -157,6 +177,7 @@ mod tests {
             max_write_backlog: 10,
             max_write_wait_ms: 100,
             max_runtime_lag_ms: 40,
+            max_receive_wait_ms: 5,
             ..CallConfig::default()
         })
     }
@@ -165,9 +186,9 @@ mod tests {
     fn a_late_runtime_refuses_until_it_catches_up() {
         let o = overload();
         let writer = WriterStats::default();
-        assert_eq!(o.check(&writer), None);
+        assert_eq!(o.check(&writer, Duration::ZERO), None);
         o.observe_lag(Duration::from_millis(200));
-        assert_eq!(o.check(&writer), Some(Reason::RuntimeLag));
+        assert_eq!(o.check(&writer, Duration::ZERO), Some(Reason::RuntimeLag));
         assert_eq!(o.refused(Reason::RuntimeLag), 1);
         // On time again: the peak decays below the bound within a few probes, not at once.
         o.observe_lag(Duration::ZERO);
@@ -176,5 +197,20 @@ mod tests {
             o.observe_lag(Duration::from_millis(1));
         }
         assert_eq!(o.reason(&writer), None, "lag {:?}", o.runtime_lag());
+    }
+
+    #[test]
+    fn an_invite_that_waited_in_the_socket_is_refused_alone() {
+        let o = overload();
+        let writer = WriterStats::default();
+        assert_eq!(o.check(&writer, Duration::from_millis(5)), None);
+        assert_eq!(
+            o.check(&writer, Duration::from_millis(6)),
+            Some(Reason::ReceiveWait)
+        );
+        assert_eq!(o.refused(Reason::ReceiveWait), 1);
+        // It says nothing of the next call, which may have been read at once.
+        assert_eq!(o.reason(&writer), None);
+        assert_eq!(o.check(&writer, Duration::ZERO), None);
     }
 }

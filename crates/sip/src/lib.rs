@@ -39,6 +39,8 @@ pub mod sdp;
 pub mod session_timer;
 pub mod transaction;
 pub mod transport;
+#[cfg(target_os = "linux")]
+pub mod udp_recv;
 
 /// The message syntax crate our types are built on, for users that build headers.
 pub use rsip;

@@ -39,6 +39,9 @@ pub struct Incoming {
     pub source: SocketAddr,
     /// How it came.
     pub transport: Transport,
+    /// When it arrived: the kernel's stamp for a UDP datagram (so the time it waited in
+    /// the socket's buffer counts), the moment its last byte was read for TCP.
+    pub received: std::time::Instant,
 }
 
 /// Which sources are exempt from the per-source connection cap.
@@ -148,6 +151,34 @@ impl Drop for Slot {
     }
 }
 
+/// The receive buffer asked for the UDP socket. The kernel's default (about 200 KiB, some
+/// ninety datagrams) overflows within a few milliseconds of a burst, and every INVITE it
+/// drops comes back half a second later as a retransmission, so the caller's 503 or 200
+/// is that late. With room for a few thousand, a burst waits to be read instead, and the
+/// endpoint refuses what waited too long (`[calls] max_receive_wait_ms`).
+pub const UDP_RECEIVE_BUFFER: usize = 8 << 20;
+
+/// Asks for [`UDP_RECEIVE_BUFFER`]; says so if the kernel grants less (its cap is
+/// `net.core.rmem_max`, see `deploy/sysctl.conf`).
+fn widen_receive_buffer(udp: &UdpSocket) {
+    let sock = socket2::SockRef::from(udp);
+    // Linux doubles what it is asked for (its bookkeeping), up to twice rmem_max.
+    let asked = UDP_RECEIVE_BUFFER / 2;
+    let granted = sock
+        .set_recv_buffer_size(asked)
+        .and_then(|()| sock.recv_buffer_size());
+    match granted {
+        Ok(n) if n >= UDP_RECEIVE_BUFFER => {}
+        Ok(n) => tracing::warn!(
+            granted_kib = n / 1024,
+            wanted_kib = UDP_RECEIVE_BUFFER / 1024,
+            "SIP UDP receive buffer smaller than wanted: a burst of requests may be dropped \
+             (raise net.core.rmem_max, see deploy/sysctl.conf)"
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot size the SIP UDP receive buffer"),
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // The locks guard plain counters and tables that every holder leaves consistent.
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -161,7 +192,9 @@ impl Transports {
         limits: TcpLimits,
         incoming: mpsc::Sender<Incoming>,
     ) -> std::io::Result<Transports> {
-        let udp = Arc::new(UdpSocket::bind(addr).await?);
+        let udp = UdpSocket::bind(addr).await?;
+        widen_receive_buffer(&udp);
+        let udp = Arc::new(udp);
         let local = udp.local_addr()?;
         let listener = TcpListener::bind(local).await?;
         let t = Transports {
@@ -233,20 +266,24 @@ impl Transports {
     }
 
     async fn udp_loop(self) {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            match crate::udp_recv::BatchReceiver::new(self.udp.as_raw_fd()) {
+                Ok(batch) => return self.udp_batches(batch).await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "no kernel receive stamps; reading one datagram at a time")
+                }
+            }
+        }
         let mut buf = vec![0u8; 65536];
         loop {
             match self.udp.recv_from(&mut buf).await {
                 Ok((n, source)) => {
-                    // Lone CRLF keep-alives (RFC 5626) carry nothing.
-                    if buf[..n].iter().all(|b| b.is_ascii_whitespace()) {
-                        continue;
-                    }
-                    let msg = Incoming {
-                        data: Bytes::copy_from_slice(&buf[..n]),
-                        source,
-                        transport: Transport::Udp,
-                    };
-                    if self.incoming.send(msg).await.is_err() {
+                    if !self
+                        .datagram(&buf[..n], source, std::time::Instant::now())
+                        .await
+                    {
                         return;
                     }
                 }
@@ -254,6 +291,60 @@ impl Transports {
                 Err(e) => tracing::debug!(error = %e, "UDP receive error"),
             }
         }
+    }
+
+    /// Reads datagrams a batch per system call, each stamped by the kernel on arrival.
+    #[cfg(target_os = "linux")]
+    async fn udp_batches(self, mut batch: crate::udp_recv::BatchReceiver) {
+        use std::os::fd::AsRawFd;
+        let fd = self.udp.as_raw_fd();
+        loop {
+            if self.udp.readable().await.is_err() {
+                return;
+            }
+            let n = match self
+                .udp
+                .try_io(tokio::io::Interest::READABLE, || batch.recv(fd))
+            {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                // ICMP port unreachable surfaces here on Linux; it is not fatal.
+                Err(e) => {
+                    tracing::debug!(error = %e, "UDP receive error");
+                    continue;
+                }
+            };
+            for i in 0..n {
+                let Some(d) = batch.get(i) else { continue };
+                if d.truncated {
+                    tracing::debug!(source = %d.source, "UDP datagram over 64 KiB dropped");
+                    continue;
+                }
+                if !self.datagram(d.data, d.source, d.received).await {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Hands one datagram on; false once nobody receives any more.
+    async fn datagram(
+        &self,
+        data: &[u8],
+        source: SocketAddr,
+        received: std::time::Instant,
+    ) -> bool {
+        // Lone CRLF keep-alives (RFC 5626) carry nothing.
+        if data.iter().all(|b| b.is_ascii_whitespace()) {
+            return true;
+        }
+        let msg = Incoming {
+            data: Bytes::copy_from_slice(data),
+            source,
+            transport: Transport::Udp,
+            received,
+        };
+        self.incoming.send(msg).await.is_ok()
     }
 
     async fn accept_loop(self, listener: TcpListener) {
@@ -401,7 +492,7 @@ impl Transports {
                         match framer.next_message() {
                             Ok(Some(data)) => {
                                 completed = true;
-                                let msg = Incoming { data, source: peer, transport: Transport::Tcp };
+                                let msg = Incoming { data, source: peer, transport: Transport::Tcp, received: now.into_std() };
                                 if self.incoming.send(msg).await.is_err() {
                                     return;
                                 }

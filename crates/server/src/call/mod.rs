@@ -95,7 +95,8 @@ pub struct Invite {
     pub info: Info,
     pub source: SocketAddr,
     pub transport: Transport,
-    /// When the endpoint received it (the call setup time counts from here).
+    /// When it arrived: the kernel's stamp for UDP, so the setup time counts the wait in
+    /// the socket's buffer too.
     pub received: Instant,
 }
 
@@ -483,7 +484,8 @@ impl Calls {
         if self.map.len() >= ctx.cfg.calls.max_calls {
             return refuse(503, "at max_calls");
         }
-        if let Some(reason) = ctx.overload.check(ctx.store.writer_stats()) {
+        let waited = invite.received.elapsed();
+        if let Some(reason) = ctx.overload.check(ctx.store.writer_stats(), waited) {
             ctx.stats.refused.fetch_add(1, Ordering::Relaxed);
             // Once per second at most: a flood of refusals must not become a flood of logs.
             ctx.overload.warn_throttled(reason);

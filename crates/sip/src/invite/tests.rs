@@ -37,7 +37,8 @@ fn with_body(head: &str, ctype: &str, body: &str) -> String {
 fn arrive(text: &str) -> (ServerKey, Request, Info) {
     let mut l = TransactionLayer::new(TimerConfig::default());
     let p = parse(text.as_bytes(), 65535).unwrap_or_else(|e| panic!("{e}: {text}"));
-    l.handle_message(Instant::now(), p, PHONE.parse().unwrap(), Transport::Udp);
+    let now = Instant::now();
+    l.handle_message(now, p, PHONE.parse().unwrap(), Transport::Udp, now);
     match l.poll_event() {
         Some(Event::Request { key, req, info, .. }) => (key, req, info),
         other => panic!("{other:?}"),

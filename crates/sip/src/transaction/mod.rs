@@ -114,6 +114,9 @@ pub enum Event {
         info: Info,
         source: SocketAddr,
         transport: Transport,
+        /// When it arrived (see [`TransactionLayer::handle_message`]): the user may refuse
+        /// a request that has already waited too long for it to be worth starting.
+        received: Instant,
     },
     /// An ACK to a 2xx we sent (or a stray ACK): dialog business.
     Ack {
@@ -284,19 +287,21 @@ impl TransactionLayer {
             .is_some_and(|tx| tx.timers.iter().any(|(t, d)| *t == timer && *d == at))
     }
 
-    /// A message arrived from `source` over `transport`.
+    /// A message arrived from `source` over `transport` at `received` (at or before `now`:
+    /// it may have waited in a socket's buffer or a queue on its way here).
     pub fn handle_message(
         &mut self,
         now: Instant,
         parsed: Parsed,
         source: SocketAddr,
         transport: Transport,
+        received: Instant,
     ) {
         let Parsed { msg, info } = parsed;
         match msg {
             SipMessage::Request(mut req) => {
                 message::stamp_top_via(&mut req, source);
-                self.handle_request(now, req, info, source, transport)
+                self.handle_request(now, req, info, source, transport, received)
             }
             SipMessage::Response(resp) => self.handle_response(now, resp, info),
         }
@@ -309,6 +314,7 @@ impl TransactionLayer {
         info: Info,
         source: SocketAddr,
         transport: Transport,
+        received: Instant,
     ) {
         let key = ServerKey::of(&info, req.method);
         if let Some(&id) = self.servers.get(&key) {
@@ -358,6 +364,7 @@ impl TransactionLayer {
                     info,
                     source,
                     transport,
+                    received,
                 });
             }
         }

@@ -14,7 +14,7 @@ From: <sip:138@10.0.0.1>;tag=f1\r\nTo: <sip:12345@127.0.0.1>\r\nCall-ID: c1\r\nC
 
 fn feed(l: &mut TransactionLayer, now: Instant, text: &str) {
     let p = parse(text.as_bytes(), 65535).unwrap();
-    l.handle_message(now, p, SRC.parse().unwrap(), Transport::Udp);
+    l.handle_message(now, p, SRC.parse().unwrap(), Transport::Udp, now);
 }
 
 fn transmits(l: &mut TransactionLayer) -> Vec<String> {
