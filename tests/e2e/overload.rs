@@ -250,3 +250,38 @@ fn an_invite_left_unread_in_the_socket_is_refused_by_its_arrival_time() {
     let (_, s) = server.api_sup("/api/status");
     assert_eq!(s["overload"]["refused"]["receive_wait"], 1, "{s:#}");
 }
+
+#[test]
+fn calls_past_max_calls_per_sec_are_refused_at_once() {
+    let mut server = Server::start(ServerOptions::default());
+    server.restart(|config| config.replacen("[calls]\n", "[calls]\nmax_calls_per_sec = 1\n", 1));
+    // Two callers in the same instant: the node takes one call a second, so the second is
+    // refused at once rather than queued behind the first.
+    let peer = RawSip::new(server.sip);
+    let first = peer.invite("12345", "rate-1", "rt1", server.ports.base + 70, "0 101");
+    let second = peer.invite("12345", "rate-2", "rt2", server.ports.base + 71, "0 101");
+    peer.send(first.as_bytes());
+    peer.send(second.as_bytes());
+    let mut finals = HashMap::new();
+    while finals.len() < 2 {
+        let reply = peer
+            .final_response(Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("final responses so far {finals:?}"));
+        let call_id = header(&reply, "Call-ID").unwrap().trim().to_string();
+        finals.insert(call_id, reply);
+    }
+    assert_eq!(status(&finals["rate-1"]), Some(200), "{}", finals["rate-1"]);
+    let refused = &finals["rate-2"];
+    assert_eq!(status(refused), Some(503), "{refused}");
+    assert!(header(refused, "Retry-After").is_some(), "{refused}");
+    let metrics = scrape(&server);
+    assert_eq!(
+        metric(
+            &metrics,
+            "hotline_overload_refused_total{reason=\"call_rate\"}"
+        ),
+        1.0
+    );
+    let (_, s) = server.api_sup("/api/status");
+    assert_eq!(s["overload"]["refused"]["call_rate"], 1, "{s:#}");
+}

@@ -673,6 +673,10 @@ pub struct CallConfig {
     /// excess cheaply is what lets it catch up.
     #[serde(default = "default_max_receive_wait_ms")]
     pub max_receive_wait_ms: u64,
+    /// New calls admitted per second at most (0: no cap); the excess gets 503 at once. Set
+    /// it to what `bench/capacity.sh` measured this node to carry cleanly.
+    #[serde(default = "default_max_calls_per_sec")]
+    pub max_calls_per_sec: u32,
 }
 
 impl Default for CallConfig {
@@ -686,6 +690,7 @@ impl Default for CallConfig {
             max_write_wait_ms: default_max_write_wait_ms(),
             max_runtime_lag_ms: default_max_runtime_lag_ms(),
             max_receive_wait_ms: default_max_receive_wait_ms(),
+            max_calls_per_sec: default_max_calls_per_sec(),
         }
     }
 }
@@ -701,6 +706,9 @@ fn default_max_runtime_lag_ms() -> u64 {
 }
 fn default_max_receive_wait_ms() -> u64 {
     5
+}
+fn default_max_calls_per_sec() -> u32 {
+    1500
 }
 
 fn default_drain() -> u64 {

@@ -100,7 +100,9 @@ pub fn render(calls: &Calls, ep: &EndpointHandle) -> String {
             ctx.overload.refused(r)
         );
     }
-    let refusing = ctx.overload.reason(ctx.store.writer_stats());
+    let refusing = ctx
+        .overload
+        .reason(ctx.store.writer_stats(), std::time::Instant::now());
     gauge(
         &mut out,
         "hotline_overload_refusing",

@@ -18,10 +18,16 @@
 //!   this is the first wait to grow, and the only one the caller feels before anything
 //!   else: refusing what already waited is cheap, so the endpoint catches up within a few
 //!   milliseconds instead of answering everything behind it late.
+//! - **The call rate**: new calls admitted per second (`max_calls_per_sec`, a token bucket
+//!   holding a tenth of a second's worth). The signals above see a backlog only once it has
+//!   formed, and a call accepted now costs its greeting's RTP for seconds to come: under a
+//!   flood they would let calls in by bursts, each burst making the next wait. A node's
+//!   rate is what `bench/capacity.sh` measured it to carry cleanly; the excess is refused
+//!   evenly, at once, the way carriers cap a trunk's call attempts per second.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use hotline_case::WriterStats;
 
@@ -41,6 +47,8 @@ pub enum Reason {
     RuntimeLag,
     /// The INVITE waited too long in the socket's buffer before it was read.
     ReceiveWait,
+    /// More new calls this second than `max_calls_per_sec`.
+    CallRate,
 }
 
 impl Reason {
@@ -51,15 +59,17 @@ impl Reason {
             Reason::WriteWait => "write_wait",
             Reason::RuntimeLag => "runtime_lag",
             Reason::ReceiveWait => "receive_wait",
+            Reason::CallRate => "call_rate",
         }
     }
 
     /// Every reason, in the order `/metrics` lists them.
-    pub const ALL: [Reason; 4] = [
+    pub const ALL: [Reason; 5] = [
         Reason::WriteBacklog,
         Reason::WriteWait,
         Reason::RuntimeLag,
         Reason::ReceiveWait,
+        Reason::CallRate,
     ];
 }
 
@@ -70,11 +80,12 @@ pub struct Overload {
     max_write_wait_us: u64,
     max_lag_us: u64,
     max_receive_wait: Duration,
+    rate: Option<CallRate>,
     /// How late the probe woke recently (µs): the latest lateness, or a decaying
     /// earlier peak if that was higher, so one lucky wake-up does not hide a busy CPU.
     lag_us: AtomicU64,
     /// Calls refused, per [`Reason::ALL`].
-    refused: [AtomicU64; 4],
+    refused: [AtomicU64; 5],
     /// The second (since `started`) of the last refusal logged.
     logged_second: AtomicU64,
     started: std::time::Instant,
@@ -87,6 +98,7 @@ impl Overload {
             max_write_wait_us: cfg.max_write_wait_ms.saturating_mul(1000),
             max_lag_us: cfg.max_runtime_lag_ms.saturating_mul(1000),
             max_receive_wait: Duration::from_millis(cfg.max_receive_wait_ms),
+            rate: (cfg.max_calls_per_sec > 0).then(|| CallRate::new(cfg.max_calls_per_sec)),
             lag_us: AtomicU64::new(0),
             refused: Default::default(),
             logged_second: AtomicU64::new(u64::MAX),
@@ -108,20 +120,34 @@ impl Overload {
         }
     }
 
-    /// Whether a new call whose INVITE waited `waited` before it was read must be refused,
-    /// and why; counts the refusal.
-    pub fn check(&self, writer: &WriterStats, waited: Duration) -> Option<Reason> {
+    /// Whether a new call whose INVITE waited `waited` before it was read must be refused
+    /// at `now`, and why; counts the refusal. A call let in takes its place in the rate.
+    pub fn check(&self, writer: &WriterStats, waited: Duration, now: Instant) -> Option<Reason> {
         let reason = if waited > self.max_receive_wait {
-            Reason::ReceiveWait
+            Some(Reason::ReceiveWait)
+        } else if let Some(r) = self.backlog(writer) {
+            Some(r)
+        } else if self.rate.as_ref().is_some_and(|r| !r.admit(now)) {
+            Some(Reason::CallRate)
         } else {
-            self.reason(writer)?
-        };
+            None
+        }?;
         self.refused[reason as usize].fetch_add(1, Relaxed);
         Some(reason)
     }
 
-    /// Why new calls would be refused now (nothing counted).
-    pub fn reason(&self, writer: &WriterStats) -> Option<Reason> {
+    /// Why new calls would be refused at `now` (nothing counted, no place taken).
+    pub fn reason(&self, writer: &WriterStats, now: Instant) -> Option<Reason> {
+        self.backlog(writer).or_else(|| {
+            self.rate
+                .as_ref()
+                .is_some_and(|r| !r.would_admit(now))
+                .then_some(Reason::CallRate)
+        })
+    }
+
+    /// Which backlog is past its bound, if any.
+    fn backlog(&self, writer: &WriterStats) -> Option<Reason> {
         if writer.pending() > self.max_write_backlog {
             Some(Reason::WriteBacklog)
         } else if writer.oldest_pending_us() > self.max_write_wait_us {
@@ -168,6 +194,55 @@ impl Overload {
     }
 }
 
+/// New calls per second at most: a token bucket that refills continuously and holds a
+/// tenth of a second's worth (so a burst is let in up to that, not a whole second's).
+#[derive(Debug)]
+struct CallRate {
+    per_sec: f64,
+    burst: f64,
+    /// Tokens left and when they were counted.
+    bucket: Mutex<(f64, Option<Instant>)>,
+}
+
+impl CallRate {
+    fn new(per_sec: u32) -> Self {
+        let per_sec = f64::from(per_sec);
+        let burst = (per_sec / 10.0).max(1.0);
+        CallRate {
+            per_sec,
+            burst,
+            bucket: Mutex::new((burst, None)),
+        }
+    }
+
+    /// The tokens at `now` (never more than the burst; a clock read out of order adds none).
+    fn refill(&self, tokens: f64, since: Option<Instant>, now: Instant) -> f64 {
+        let earned = since.map_or(self.burst, |t| {
+            now.saturating_duration_since(t).as_secs_f64() * self.per_sec
+        });
+        (tokens + earned).min(self.burst)
+    }
+
+    /// Takes a place at `now` if there is one.
+    fn admit(&self, now: Instant) -> bool {
+        let mut b = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
+        let tokens = self.refill(b.0, b.1, now);
+        let since = b.1.map_or(now, |t| t.max(now));
+        if tokens >= 1.0 {
+            *b = (tokens - 1.0, Some(since));
+            true
+        } else {
+            *b = (tokens, Some(since));
+            false
+        }
+    }
+
+    fn would_admit(&self, now: Instant) -> bool {
+        let b = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
+        self.refill(b.0, b.1, now) >= 1.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,31 +261,88 @@ mod tests {
     fn a_late_runtime_refuses_until_it_catches_up() {
         let o = overload();
         let writer = WriterStats::default();
-        assert_eq!(o.check(&writer, Duration::ZERO), None);
+        assert_eq!(o.check(&writer, Duration::ZERO, Instant::now()), None);
         o.observe_lag(Duration::from_millis(200));
-        assert_eq!(o.check(&writer, Duration::ZERO), Some(Reason::RuntimeLag));
+        assert_eq!(
+            o.check(&writer, Duration::ZERO, Instant::now()),
+            Some(Reason::RuntimeLag)
+        );
         assert_eq!(o.refused(Reason::RuntimeLag), 1);
         // On time again: the peak decays below the bound within a few probes, not at once.
         o.observe_lag(Duration::ZERO);
-        assert_eq!(o.reason(&writer), Some(Reason::RuntimeLag));
+        assert_eq!(o.reason(&writer, Instant::now()), Some(Reason::RuntimeLag));
         for _ in 0..6 {
             o.observe_lag(Duration::from_millis(1));
         }
-        assert_eq!(o.reason(&writer), None, "lag {:?}", o.runtime_lag());
+        assert_eq!(
+            o.reason(&writer, Instant::now()),
+            None,
+            "lag {:?}",
+            o.runtime_lag()
+        );
     }
 
     #[test]
     fn an_invite_that_waited_in_the_socket_is_refused_alone() {
         let o = overload();
         let writer = WriterStats::default();
-        assert_eq!(o.check(&writer, Duration::from_millis(5)), None);
         assert_eq!(
-            o.check(&writer, Duration::from_millis(6)),
+            o.check(&writer, Duration::from_millis(5), Instant::now()),
+            None
+        );
+        assert_eq!(
+            o.check(&writer, Duration::from_millis(6), Instant::now()),
             Some(Reason::ReceiveWait)
         );
         assert_eq!(o.refused(Reason::ReceiveWait), 1);
         // It says nothing of the next call, which may have been read at once.
-        assert_eq!(o.reason(&writer), None);
-        assert_eq!(o.check(&writer, Duration::ZERO), None);
+        assert_eq!(o.reason(&writer, Instant::now()), None);
+        assert_eq!(o.check(&writer, Duration::ZERO, Instant::now()), None);
+    }
+
+    #[test]
+    fn calls_past_the_rate_are_refused_evenly_and_the_rate_refills() {
+        let o = Overload::new(&CallConfig {
+            max_calls_per_sec: 100,
+            ..CallConfig::default()
+        });
+        let writer = WriterStats::default();
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // A burst: a tenth of a second's worth (10) is let in, the rest refused.
+        let admitted = (0..50)
+            .filter(|_| o.check(&writer, Duration::ZERO, at(0)).is_none())
+            .count();
+        assert_eq!(admitted, 10);
+        assert_eq!(o.refused(Reason::CallRate), 40);
+        assert_eq!(o.reason(&writer, at(0)), Some(Reason::CallRate));
+        // Offered at 500 a second for a second: 100 let in, spread over it.
+        let mut admitted = Vec::new();
+        for i in 0..500u64 {
+            let now = at(2 + i * 2);
+            if o.check(&writer, Duration::ZERO, now).is_none() {
+                admitted.push(i * 2);
+            }
+        }
+        assert!((99..=101).contains(&admitted.len()), "{}", admitted.len());
+        let in_first_half = admitted.iter().filter(|&&ms| ms < 500).count();
+        assert!((45..=55).contains(&in_first_half), "{admitted:?}");
+        // Quiet for a while: a burst's worth again, no more.
+        assert_eq!(o.reason(&writer, at(5000)), None);
+        let admitted = (0..50)
+            .filter(|_| o.check(&writer, Duration::ZERO, at(5000)).is_none())
+            .count();
+        assert_eq!(admitted, 10);
+    }
+
+    #[test]
+    fn no_rate_cap_when_zero() {
+        let o = Overload::new(&CallConfig {
+            max_calls_per_sec: 0,
+            ..CallConfig::default()
+        });
+        let writer = WriterStats::default();
+        let now = Instant::now();
+        assert!((0..10_000).all(|_| o.check(&writer, Duration::ZERO, now).is_none()));
     }
 }

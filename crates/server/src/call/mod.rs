@@ -485,7 +485,10 @@ impl Calls {
             return refuse(503, "at max_calls");
         }
         let waited = invite.received.elapsed();
-        if let Some(reason) = ctx.overload.check(ctx.store.writer_stats(), waited) {
+        if let Some(reason) = ctx
+            .overload
+            .check(ctx.store.writer_stats(), waited, Instant::now())
+        {
             ctx.stats.refused.fetch_add(1, Ordering::Relaxed);
             // Once per second at most: a flood of refusals must not become a flood of logs.
             ctx.overload.warn_throttled(reason);

@@ -241,7 +241,7 @@ async fn status(State(s): State<AppState>, auth: Auth) -> Result<Response, ApiEr
 fn overload_status(ctx: &crate::call::Ctx) -> serde_json::Value {
     use crate::overload::Reason;
     let writer = ctx.store.writer_stats();
-    let reason = ctx.overload.reason(writer);
+    let reason = ctx.overload.reason(writer, std::time::Instant::now());
     json!({
         "refusing": reason.is_some(),
         "reason": reason.map(Reason::as_str),
