@@ -218,7 +218,7 @@ fn an_invite_left_unread_in_the_socket_is_refused_by_its_arrival_time() {
     server.wait_call_ended(&first);
 
     // The server stops reading (as when a flood keeps it busy) while an INVITE arrives and
-    // waits in its socket for 300 ms, far past `max_receive_wait_ms` (5 ms).
+    // waits in its socket for 300 ms, far past `max_receive_wait_ms` (10 ms).
     let peer = RawSip::new(server.sip);
     let invite = peer.invite("12345", "unread-1", "ur1", server.ports.base + 70, "0 101");
     server.signal("STOP");

@@ -705,7 +705,7 @@ fn default_max_runtime_lag_ms() -> u64 {
     40
 }
 fn default_max_receive_wait_ms() -> u64 {
-    5
+    10
 }
 fn default_max_calls_per_sec() -> u32 {
     1500
