@@ -213,12 +213,15 @@ fn wait_not_refusing(server: &Server) {
 
 #[test]
 fn an_invite_left_unread_in_the_socket_is_refused_by_its_arrival_time() {
-    let server = Server::start(ServerOptions::default());
+    let mut server = Server::start(ServerOptions::default());
+    server.restart(|config| {
+        config.replacen("max_receive_wait_ms = 5000", "max_receive_wait_ms = 100", 1)
+    });
     let first = plain_call(&server, Transport::Udp, 300);
     server.wait_call_ended(&first);
 
     // The server stops reading (as when a flood keeps it busy) while an INVITE arrives and
-    // waits in its socket for 300 ms, far past `max_receive_wait_ms` (10 ms).
+    // waits in its socket for 300 ms, past `max_receive_wait_ms` (100 ms here).
     let peer = RawSip::new(server.sip);
     let invite = peer.invite("12345", "unread-1", "ur1", server.ports.base + 70, "0 101");
     server.signal("STOP");
