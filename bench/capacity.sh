@@ -15,6 +15,9 @@
 #   failed    anything else: timeouts, other responses, a lost BYE
 #   503s      refused for overload (the server's own count; SIPp's agrees or says so)
 #   200 p50/p99, 503 p50/p99   INVITE -> final response as SIPp saw it, ms
+#   srv 200/503 p99  the same as the server timed it, from the kernel's arrival stamp to the
+#             response sent (the bound of its /metrics histogram bucket, ms): SIPp's own
+#             figures include SIPp's delays, as it shares the cores
 #   CPU       the server's user+system time over the run, % of one core
 #   RSS idle / peak / after    before the first call, the most during the run, and AFTER_SECS
 #             (default 45: past the last transactions' 32 s) after the last call ended (MiB)
@@ -37,12 +40,19 @@ metric() { # NAME -> value from /metrics (0 if absent)
 }
 rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 mib() { echo "scale=1; $1 / 1024" | bc; }
+hq() { # NAME Q FILE -> the bucket bound (ms) of histogram NAME under which a share Q falls
+  awk -v n="$1" -v q="$2" 'index($1, n "_bucket{le=\"") == 1 {
+      split($1, p, "\""); k++; b[k] = p[2]; c[k] = $2 }
+    END { if (k == 0 || c[k] == 0) { print "-"; exit }
+      for (i = 1; i <= k; i++) if (c[i] >= q * c[k]) {
+        if (b[i] == "+Inf") print ">5000"; else printf "<=%g\n", b[i] * 1000; exit } }' "$3"
+}
 pct() { # P FILE -> the P-th percentile of a sorted file of numbers
   awk -v p="$1" '{v[NR]=$1} END{if(NR==0){print "-"; exit} i=int((NR-1)*p/100)+1; printf "%.1f", v[i]}' "$2"
 }
 
-printf '%-6s %6s %6s %6s %6s | %8s %8s | %8s %8s | %6s | %7s %7s %7s | %s\n' \
-  rate secs ok failed 503s "200 p50" "200 p99" "503 p50" "503 p99" CPU "RSS idle" peak after "open rows"
+printf '%-6s %6s %6s %6s %6s | %8s %8s | %8s %8s | %7s %7s | %6s | %7s %7s %7s | %s\n' \
+  rate secs ok failed 503s "200 p50" "200 p99" "503 p50" "503 p99" "srv 200" "srv 503" CPU "RSS idle" peak after "open rows"
 logs=()
 for point in "${points[@]}"; do
   IFS=: read -r rate secs call_ms <<<"$point"
@@ -90,8 +100,9 @@ for point in "${points[@]}"; do
   for _ in $(seq 120); do [ "$(metric hotline_calls_active)" = 0 ] && break; sleep 0.5; done
   sleep "${AFTER_SECS:-45}"
   after=$(rss_kb $pid)
-  # 503s for every reason, from one scrape.
-  refused=$(curl -sf "http://127.0.0.1:$http/metrics" | awk '/^hotline_overload_refused_total\{/{n += $2} END{print n + 0}')
+  # 503s for every reason and the server's own timings, from one scrape.
+  curl -sf "http://127.0.0.1:$http/metrics" > "$work/metrics.txt"
+  refused=$(awk '/^hotline_overload_refused_total\{/{n += $2} END{print n + 0}' "$work/metrics.txt")
   kill $sampler 2>/dev/null || true
   kill -TERM $pid; wait $pid 2>/dev/null || true
   peak=$(sort -n "$work/rss" | tail -1)
@@ -109,9 +120,10 @@ for point in "${points[@]}"; do
   sipp_refused=$(wc -l < "$work/refused.ms")
   ok=$((done_calls - sipp_refused))
   note=""; [ "$sipp_refused" = "$refused" ] || note=" (SIPp saw $sipp_refused)"
-  printf '%-6s %6s %6s %6s %6s | %8s %8s | %8s %8s | %5.1f%% | %7s %7s %7s | %s\n' \
+  printf '%-6s %6s %6s %6s %6s | %8s %8s | %8s %8s | %7s %7s | %5.1f%% | %7s %7s %7s | %s\n' \
     "$rate" "$secs" "$ok" "$failed" "$refused$note" "$(pct 50 "$work/answer.ms")" "$(pct 99 "$work/answer.ms")" \
     "$(pct 50 "$work/refused.ms")" "$(pct 99 "$work/refused.ms")" \
+    "$(hq hotline_call_setup_seconds 0.99 "$work/metrics.txt")" "$(hq hotline_call_refusal_seconds 0.99 "$work/metrics.txt")" \
     "$(echo "($cpu1 - $cpu0) / $ticks / ($t1 - $t0) * 100" | bc -l)" \
     "$(mib "$idle")" "$(mib "$peak")" "$(mib "$after")" "$open"
   logs+=("$(printf '%s cps: %s WARN, %s ERROR\n' "$rate" "$(grep -c ' WARN ' "$work/hotline.log" || true)" "$(grep -c ' ERROR ' "$work/hotline.log" || true)"

@@ -250,6 +250,13 @@ fn an_invite_left_unread_in_the_socket_is_refused_by_its_arrival_time() {
     wait_not_refusing(&server);
     let next = plain_call(&server, Transport::Udp, 300);
     server.wait_call_ended(&next);
+    // Timed from its arrival: it waited at least the 300 ms it lay unread.
+    assert_eq!(metric(&metrics, "hotline_call_refusal_seconds_count"), 1.0);
+    assert!(metric(&metrics, "hotline_call_refusal_seconds_sum") >= 0.3);
+    assert_eq!(
+        metric(&metrics, "hotline_call_refusal_seconds_bucket{le=\"0.2\"}"),
+        0.0
+    );
     let (_, s) = server.api_sup("/api/status");
     assert_eq!(s["overload"]["refused"]["receive_wait"], 1, "{s:#}");
 }

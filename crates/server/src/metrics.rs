@@ -79,11 +79,20 @@ pub fn render(calls: &Calls, ep: &EndpointHandle) -> String {
     histogram(
         &mut out,
         "hotline_call_setup_seconds",
-        "INVITE received to 200 OK sent, for calls the hotline answered.",
+        "INVITE received (the kernel's stamp) to 200 OK sent, for calls the hotline answered.",
         &SETUP_MS_BUCKETS,
         1e-3,
         &ctx.setup_time.counts(),
         ctx.setup_time.sum_us.load(Relaxed) as f64 / 1e6,
+    );
+    histogram(
+        &mut out,
+        "hotline_call_refusal_seconds",
+        "INVITE received (the kernel's stamp) to 503 sent, for calls refused for overload.",
+        &SETUP_MS_BUCKETS,
+        1e-3,
+        &ctx.refusal_time.counts(),
+        ctx.refusal_time.sum_us.load(Relaxed) as f64 / 1e6,
     );
 
     family(

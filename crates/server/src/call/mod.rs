@@ -137,6 +137,8 @@ pub struct Ctx {
     pub overload: Arc<crate::overload::Overload>,
     /// INVITE received to 200 OK sent, of the calls the hotline answered.
     pub setup_time: crate::metrics::Histogram,
+    /// INVITE arrival to 503, for calls refused for overload.
+    pub refusal_time: crate::metrics::Histogram,
     next_key: AtomicU64,
 }
 
@@ -173,6 +175,7 @@ impl Ctx {
             dialler: std::sync::OnceLock::new(),
             overload,
             setup_time: Default::default(),
+            refusal_time: Default::default(),
             next_key: AtomicU64::new(1),
         }
     }
@@ -492,6 +495,7 @@ impl Calls {
             ctx.stats.refused.fetch_add(1, Ordering::Relaxed);
             // Once per second at most: a flood of refusals must not become a flood of logs.
             ctx.overload.warn_throttled(reason);
+            ctx.refusal_time.observe(invite.received.elapsed());
             let mut r = message::response(req, 503, Some(&message::random_token(8)));
             r.headers
                 .push(Header::RetryAfter(rsip::headers::RetryAfter::new("5")));
