@@ -495,7 +495,7 @@ impl Calls {
             ctx.stats.refused.fetch_add(1, Ordering::Relaxed);
             // Once per second at most: a flood of refusals must not become a flood of logs.
             ctx.overload.warn_throttled(reason);
-            ctx.refusal_time.observe(invite.received.elapsed());
+            ctx.refusal_time.observe(waited);
             let mut r = message::response(req, 503, Some(&message::random_token(8)));
             r.headers
                 .push(Header::RetryAfter(rsip::headers::RetryAfter::new("5")));
