@@ -31,8 +31,9 @@
 //!   what leg `a` received (the citizen), right = what leg `b` received (the agent), both
 //!   placed on one clock that starts at [`bridge`]. A side's packets are placed by their
 //!   RTP timestamps, anchored to the arrival time of the first packet and re-anchored
-//!   whenever they drift more than 100 ms from arrival time (new SSRC, restarted clock,
-//!   drift); whatever no packet covers is silence. It is written by
+//!   when they run more than 100 ms ahead of arrival time, or fall behind it by more than
+//!   the writer waits (new SSRC, restarted or stalled clock); whatever no packet covers
+//!   is silence. It is written by
 //!   [`StereoRecorder`] on one of the process's writer threads, owned by leg `a`'s task.
 //!
 //! The bridge ends when [`BridgeHandle`] is dropped (or [`BridgeHandle::unbridge`]), when
@@ -61,13 +62,18 @@ use tokio::sync::oneshot;
 use crate::codec::{Codec, FRAME_SAMPLES};
 use crate::rtp::Ssrc;
 use crate::session::{Counters, MediaEvent, MediaHandle};
-use crate::stereo::{samples_since, Side, StereoRecorder};
+use crate::stereo::{samples_since, Side, StereoRecorder, WRITE_DELAY_SAMPLES};
 
 /// Frames queued from one leg towards the other before newer ones are dropped (200 ms).
 pub const RELAY_QUEUE: usize = 10;
-/// A side whose timestamps disagree with arrival time by more than this (samples, 100 ms)
-/// is re-anchored to arrival time in the stereo recording.
-const REANCHOR_SAMPLES: i64 = 800;
+/// A side whose timestamps run ahead of arrival time by more than this (samples, 100 ms)
+/// is re-anchored to arrival time in the stereo recording: its sender jumped.
+const EARLY_SAMPLES: i64 = 800;
+/// A side whose packets arrive later than their timestamps say by up to this still lands
+/// in place: the recording's writer is [`WRITE_DELAY_SAMPLES`] behind, so a late packet
+/// (a busy server, a jittery network) fills its own slot instead of being moved past a
+/// hole. Only later than that is the side re-anchored (its clock stood still).
+const LATE_SAMPLES: i64 = (WRITE_DELAY_SAMPLES - FRAME_SAMPLES as u64) as i64;
 
 /// Where a bridge's stereo recording goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,7 +250,8 @@ impl Placer {
         }
         if let Some((ats, apos)) = self.anchor {
             let pos = apos as i64 + i64::from(ts.wrapping_sub(ats) as i32);
-            if pos >= 0 && (pos - wall as i64).abs() <= REANCHOR_SAMPLES {
+            let ahead = pos - wall as i64;
+            if pos >= 0 && (-LATE_SAMPLES..=EARLY_SAMPLES).contains(&ahead) {
                 return pos as u64;
             }
         }
@@ -295,9 +302,35 @@ mod tests {
         assert_eq!(p.place(s, 1000 + 4480, 9170), 9160);
         // A new SSRC starts from its arrival.
         assert_eq!(p.place(Ssrc(2), 7, 9400), 9400);
+        // Timestamps jumping ahead of time: arrival time wins.
+        assert_eq!(p.place(Ssrc(2), 7 + 160 + 1600, 9560), 9560);
         // Timestamp wrap.
         let mut p = Placer::default();
         assert_eq!(p.place(s, u32::MAX - 79, 100), 100);
         assert_eq!(p.place(s, 80, 260), 260);
+    }
+
+    /// Packets handled 150 ms late (a busy server) keep their timestamp's place, so the
+    /// recording has no hole; re-anchoring them to arrival left one of at least 100 ms.
+    #[test]
+    fn late_packets_land_in_their_own_place() {
+        let mut p = Placer::default();
+        let s = Ssrc(1);
+        assert_eq!(p.place(s, 0, 1000), 1000);
+        assert_eq!(p.place(s, 160, 1160), 1160);
+        // The next five frames are read 150 ms (1200 samples) late, then the backlog drains.
+        for i in 2..7u32 {
+            let ts = 160 * i;
+            assert_eq!(
+                p.place(s, ts, 1000 + u64::from(ts) + 1200),
+                1000 + u64::from(ts)
+            );
+        }
+        assert_eq!(p.place(s, 160 * 7, 1000 + 160 * 7), 1000 + 160 * 7);
+        // Later than the writer waits: the slot is gone, the side follows arrival.
+        assert_eq!(
+            p.place(s, 160 * 8, 1000 + 160 * 8 + 2400),
+            1000 + 160 * 8 + 2400
+        );
     }
 }

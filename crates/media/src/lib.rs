@@ -71,8 +71,8 @@
 //! non-blocking `sendto` (a full socket buffer drops the frame): no timer, no task
 //! wake-up, no channel, no allocation; the session's task runs only for what it receives,
 //! commands, DTMF and relayed frames. Recording puts frames (160 samples inline) on its
-//! writer's bounded channel ([`writer::QUEUE`] messages, shared by the recordings of that
-//! thread; when full, audio is dropped and counted); no thread per recording.
+//! writer's channel (at most [`writer::QUEUE`] frames, shared by the recordings of that
+//! thread; past it, audio is dropped and counted); no thread per recording.
 //! A bridge adds two queues of [`bridge::RELAY_QUEUE`] frames (one per direction), each
 //! payload copied inline (up to [`bridge::MAX_RELAY_PAYLOAD`] bytes, no allocation), and
 //! while recording in stereo the frames on a writer's channel. A mix adds one task, and

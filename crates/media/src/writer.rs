@@ -3,11 +3,13 @@
 //! A recording used to own a thread; a busy contact center records hundreds of calls at
 //! once, so the process now starts [`WRITERS`] writer threads (on the first recording) and
 //! hands each recording to one of them for its whole life. Each thread is fed by one
-//! bounded channel of [`QUEUE`] messages: a recording's audio travels as fixed-size frames
-//! (`Frame`, 160 samples inline: nothing is allocated per frame), tagged with the
-//! recording's id. A full channel drops audio (counted by the recorder) rather than blocks
-//! the session; only opening and closing a recording wait for room, so a file is never left
-//! unfinalized. Every [`TICK`] the thread gives each of its recordings the time
+//! channel holding at most [`QUEUE`] frames: a recording's audio travels as fixed-size
+//! frames (`Frame`, 160 samples inline), tagged with the recording's id. Past the cap audio
+//! is dropped (counted by the recorder) rather than the session blocked; opening and
+//! closing a recording are never refused, so a file is never left unfinalized. The channel
+//! takes memory in blocks of frames as the backlog grows and gives it back as the writer
+//! catches up, so the cap can be sized for the largest load without costing an idle
+//! process anything. Every [`TICK`] the thread gives each of its recordings the time
 //! (`Job::tick`): a stereo recording writes up to its clock, a mono one brings its header
 //! up to date after [`FLUSH_EVERY`](crate::recorder::FLUSH_EVERY) without audio.
 //!
@@ -17,7 +19,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -26,9 +28,11 @@ use crate::recorder::{RecorderError, RecordingInfo};
 
 /// Writer threads in the process.
 pub const WRITERS: usize = 2;
-/// Messages queued per writer thread before audio is dropped: about 10 s of 20 ms frames
-/// for 10 recordings, or 2.5 s for 40 stereo ones (two frames per 20 ms each).
-pub const QUEUE: usize = 4096;
+/// Frames queued per writer thread before audio is dropped: the stereo writer's 300 ms
+/// delay for 2,500 stereo recordings (two frames per 20 ms each) over [`WRITERS`] threads —
+/// a frame held up longer would land where its file is already written. About 14 MB per
+/// thread when full; nothing while the writer keeps up.
+pub const QUEUE: usize = 40_000;
 /// How often a writer thread gives its recordings the time.
 pub const TICK: Duration = Duration::from_millis(PTIME_MS);
 
@@ -158,8 +162,15 @@ impl Drop for DoneTx {
     }
 }
 
+/// A writer thread's channel and how many frames wait on it.
+#[derive(Clone)]
+struct Queue {
+    tx: Sender<Msg>,
+    frames: Arc<AtomicUsize>,
+}
+
 struct Pool {
-    threads: Vec<SyncSender<Msg>>,
+    threads: Vec<Queue>,
     next: AtomicUsize,
     ids: AtomicU64,
 }
@@ -167,30 +178,59 @@ struct Pool {
 static POOL: OnceLock<Pool> = OnceLock::new();
 
 fn pool() -> &'static Pool {
-    POOL.get_or_init(|| {
-        let threads = (0..WRITERS)
-            .filter_map(|i| {
-                let (tx, rx) = mpsc::sync_channel(QUEUE);
-                std::thread::Builder::new()
-                    .name(format!("rec-writer-{i}"))
-                    .spawn(move || run(rx))
-                    .map_err(|e| tracing::error!("cannot start recording writer {i}: {e}"))
-                    .ok()
-                    .map(|_| tx)
-            })
-            .collect();
-        Pool {
-            threads,
-            next: AtomicUsize::new(0),
-            ids: AtomicU64::new(0),
-        }
+    POOL.get_or_init(|| Pool {
+        threads: (0..WRITERS)
+            .filter_map(|i| Queue::start(format!("rec-writer-{i}")))
+            .collect(),
+        next: AtomicUsize::new(0),
+        ids: AtomicU64::new(0),
     })
+}
+
+impl Queue {
+    /// Starts a writer thread named `name` and returns its channel.
+    fn start(name: String) -> Option<Queue> {
+        let (tx, rx) = mpsc::channel();
+        let frames = Arc::new(AtomicUsize::new(0));
+        let queued = frames.clone();
+        std::thread::Builder::new()
+            .name(name.clone())
+            .spawn(move || run(rx, &queued))
+            .map_err(|e| tracing::error!("cannot start recording writer {name}: {e}"))
+            .ok()
+            .map(|_| Queue { tx, frames })
+    }
+
+    /// Hands `job` to this queue's thread under `id`.
+    fn open(
+        &self,
+        id: u64,
+        job: Box<dyn Job>,
+        path: PathBuf,
+    ) -> Result<(Handle, Arc<Done>), PathBuf> {
+        let done = Arc::new(Done::default());
+        let err_path = path.clone();
+        let done_tx = DoneTx {
+            done: done.clone(),
+            path,
+            sent: false,
+        };
+        if self.tx.send(Msg::Open(id, job, done_tx)).is_err() {
+            return Err(err_path); // the writer died; nobody waits on `done`
+        }
+        let handle = Handle {
+            id,
+            queue: self.clone(),
+            closed: false,
+        };
+        Ok((handle, done))
+    }
 }
 
 /// A recording's handle on its writer thread.
 pub(crate) struct Handle {
     id: u64,
-    tx: SyncSender<Msg>,
+    queue: Queue,
     closed: bool,
 }
 
@@ -200,43 +240,30 @@ pub(crate) fn open(job: Box<dyn Job>, path: PathBuf) -> Result<(Handle, Arc<Done
     if pool.threads.is_empty() {
         return Err(path);
     }
-    let tx = pool.threads[pool.next.fetch_add(1, Relaxed) % pool.threads.len()].clone();
-    let id = pool.ids.fetch_add(1, Relaxed);
-    let done = Arc::new(Done::default());
-    let err_path = path.clone();
-    let done_tx = DoneTx {
-        done: done.clone(),
-        path,
-        sent: false,
-    };
-    if tx.send(Msg::Open(id, job, done_tx)).is_err() {
-        return Err(err_path); // the writer died; nobody waits on `done`
-    }
-    Ok((
-        Handle {
-            id,
-            tx,
-            closed: false,
-        },
-        done,
-    ))
+    let queue = &pool.threads[pool.next.fetch_add(1, Relaxed) % pool.threads.len()];
+    queue.open(pool.ids.fetch_add(1, Relaxed), job, path)
 }
 
 impl Handle {
     /// Queues audio; `false` (dropped) when the writer is a full queue behind or gone.
     pub fn send(&self, d: Data) -> bool {
-        match self.tx.try_send(Msg::Data(self.id, d)) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
+        let frames = &self.queue.frames;
+        if frames.fetch_add(1, Relaxed) >= QUEUE {
+            frames.fetch_sub(1, Relaxed);
+            return false;
         }
+        if self.queue.tx.send(Msg::Data(self.id, d)).is_err() {
+            frames.fetch_sub(1, Relaxed);
+            return false;
+        }
+        true
     }
 
-    /// Ends the recording: the writer finalizes it after the audio queued before. Waits
-    /// for room in the queue (only when the writer is far behind).
+    /// Ends the recording: the writer finalizes it after the audio queued before.
     pub fn close(&mut self) {
         if !std::mem::replace(&mut self.closed, true) {
             // A dead writer has already reported (WriterPanicked).
-            let _ = self.tx.send(Msg::Close(self.id));
+            let _ = self.queue.tx.send(Msg::Close(self.id));
         }
     }
 }
@@ -248,7 +275,7 @@ impl Drop for Handle {
 }
 
 /// A writer thread: its recordings by id, the audio in order, the time every [`TICK`].
-fn run(rx: Receiver<Msg>) {
+fn run(rx: Receiver<Msg>, frames: &AtomicUsize) {
     let mut jobs: HashMap<u64, (Box<dyn Job>, DoneTx)> = HashMap::new();
     let mut next_tick = Instant::now() + TICK;
     loop {
@@ -272,6 +299,7 @@ fn run(rx: Receiver<Msg>) {
                 jobs.insert(id, (job, done));
             }
             Some(Msg::Data(id, d)) => {
+                frames.fetch_sub(1, Relaxed);
                 if let Some((job, _)) = jobs.get_mut(&id) {
                     job.data(d);
                 }
@@ -291,5 +319,61 @@ fn run(rx: Receiver<Msg>) {
             // Skip ticks missed behind a slow disk: each tick writes up to `now` anyway.
             next_tick = (next_tick + TICK).max(now + TICK / 2);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Barrier;
+
+    /// Counts its frames; the first one holds the writer thread until `release` is passed.
+    struct Stuck {
+        release: Arc<Barrier>,
+        seen: Arc<AtomicUsize>,
+    }
+
+    impl Job for Stuck {
+        fn data(&mut self, _: Data) {
+            if self.seen.fetch_add(1, Relaxed) == 0 {
+                self.release.wait();
+            }
+        }
+        fn tick(&mut self, _: Instant) {}
+        fn finish(self: Box<Self>) -> WriterResult {
+            Ok(RecordingInfo {
+                path: PathBuf::from("stuck.wav"),
+                duration_ms: 0,
+                bytes: 0,
+            })
+        }
+    }
+
+    /// A writer held up takes up to [`QUEUE`] frames, refuses the rest at once (the session
+    /// never waits), and still gets every frame it took and the close after them.
+    #[test]
+    fn a_stuck_writer_holds_queue_frames_and_refuses_the_rest() {
+        let release = Arc::new(Barrier::new(2));
+        let seen = Arc::new(AtomicUsize::new(0));
+        let job = Stuck {
+            release: release.clone(),
+            seen: seen.clone(),
+        };
+        // A thread of its own: the pool's are shared with other tests' recordings.
+        let queue = Queue::start("test-writer".into()).unwrap();
+        let (mut handle, done) = queue.open(0, Box::new(job), "stuck.wav".into()).unwrap();
+        let silence = || Data::Silence(160);
+        assert!(handle.send(silence()));
+        while seen.load(Relaxed) == 0 {
+            std::thread::yield_now(); // until the writer holds the first frame
+        }
+        let taken = (0..QUEUE + 100).filter(|_| handle.send(silence())).count();
+        assert_eq!(taken, QUEUE, "the cap counts frames waiting, not sent");
+        release.wait();
+        handle.close();
+        done.wait().unwrap();
+        assert_eq!(seen.load(Relaxed), QUEUE + 1);
+        // Caught up: the queue takes frames again.
+        assert_eq!(handle.queue.frames.load(Relaxed), 0);
     }
 }

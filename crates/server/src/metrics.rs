@@ -198,7 +198,7 @@ pub fn render(calls: &Calls, ep: &EndpointHandle) -> String {
         &mut out,
         "hotline_agents",
         "gauge",
-        "Agents by ACD state (talking: a call is up with them).",
+        "Agents by ACD state (on_call: a call is up with them).",
     );
     for (state, n) in by_state {
         let _ = writeln!(out, "hotline_agents{{state=\"{state}\"}} {n}");
