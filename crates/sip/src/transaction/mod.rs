@@ -15,6 +15,7 @@
 //! retransmitted until their ACK arrives (RFC 6026 "Accepted"), since the ACK to a 2xx is
 //! its own transaction and would otherwise match nothing.
 
+mod shards;
 mod timer;
 
 pub use timer::{Timer, TimerConfig};
@@ -22,8 +23,9 @@ pub use timer::{Timer, TimerConfig};
 use crate::message::{self, Info, Parsed, Transport};
 use bytes::Bytes;
 use rsip::{Method, Request, Response, SipMessage};
+use shards::Shards;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -222,11 +224,12 @@ enum Kind {
 #[derive(Debug)]
 pub struct TransactionLayer {
     cfg: TimerConfig,
-    txs: HashMap<u64, Tx>,
-    servers: HashMap<ServerKey, u64>,
-    clients: HashMap<ClientKey, u64>,
+    // Sharded: a single map this size stalls the endpoint when it grows (see `shards`).
+    txs: Shards<u64, Tx>,
+    servers: Shards<ServerKey, u64>,
+    clients: Shards<ClientKey, u64>,
     /// (Call-ID, CSeq) of 2xx'd INVITEs → their server transaction, for ACK matching.
-    accepted: HashMap<(String, u32), u64>,
+    accepted: Shards<(String, u32), u64>,
     heap: BinaryHeap<Reverse<(Instant, u64, Timer)>>,
     next_id: u64,
     transmits: VecDeque<Transmit>,
@@ -238,10 +241,10 @@ impl TransactionLayer {
     pub fn new(cfg: TimerConfig) -> Self {
         TransactionLayer {
             cfg,
-            txs: HashMap::new(),
-            servers: HashMap::new(),
-            clients: HashMap::new(),
-            accepted: HashMap::new(),
+            txs: Shards::default(),
+            servers: Shards::default(),
+            clients: Shards::default(),
+            accepted: Shards::default(),
             heap: BinaryHeap::new(),
             next_id: 1,
             transmits: VecDeque::new(),
