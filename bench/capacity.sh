@@ -18,6 +18,8 @@
 #   srv 200/503 p99  the same as the server timed it, from the kernel's arrival stamp to the
 #             response sent (the bound of its /metrics histogram bucket, ms): SIPp's own
 #             figures include SIPp's delays, as it shares the cores
+#   tick p99  how late the RTP pacer's 20 ms ticks finished sending (bucket bound, ms): the
+#             jitter the callers' phones absorb because the server was busy
 #   CPU       the server's user+system time over the run, % of one core
 #   RSS idle / peak / after    before the first call, the most during the run, and AFTER_SECS
 #             (default 45: past the last transactions' 32 s) after the last call ended (MiB)
@@ -51,8 +53,8 @@ pct() { # P FILE -> the P-th percentile of a sorted file of numbers
   awk -v p="$1" '{v[NR]=$1} END{if(NR==0){print "-"; exit} i=int((NR-1)*p/100)+1; printf "%.1f", v[i]}' "$2"
 }
 
-printf '%-6s %6s %6s %6s %6s | %8s %8s | %8s %8s | %7s %7s | %6s | %7s %7s %7s | %s\n' \
-  rate secs ok failed 503s "200 p50" "200 p99" "503 p50" "503 p99" "srv 200" "srv 503" CPU "RSS idle" peak after "open rows"
+printf '%-6s %6s %6s %6s %6s | %8s %8s | %8s %8s | %7s %7s | %8s | %6s | %7s %7s %7s | %s\n' \
+  rate secs ok failed 503s "200 p50" "200 p99" "503 p50" "503 p99" "srv 200" "srv 503" "tick p99" CPU "RSS idle" peak after "open rows"
 logs=()
 for point in "${points[@]}"; do
   IFS=: read -r rate secs call_ms <<<"$point"
@@ -84,12 +86,15 @@ for point in "${points[@]}"; do
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$http/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   sleep 1
   idle=$(rss_kb $pid)
-  ( while kill -0 $pid 2>/dev/null; do rss_kb $pid; sleep 0.5; done ) > "$work/rss" &
+  # The server's RSS, and what SIPp's own SIP socket (port 25060) dropped: a response SIPp
+  # lost comes back as its INVITE retransmitted 500 ms later, in SIPp's figures only.
+  ( while kill -0 $pid 2>/dev/null; do rss_kb $pid >> "$work/rss"
+      awk '$2 ~ /:61E4$/ {print $NF}' /proc/net/udp >> "$work/sipp_drops"; sleep 0.5; done ) &
   sampler=$!
   cpu0=$(awk '{print $14 + $15}' /proc/$pid/stat); t0=$(date +%s.%N)
   set +e
   (cd "$work" && timeout $((secs + call_ms / 1000 + 90)) sipp -sf "$OLDPWD/bench/sipp/uac_capacity.xml" \
-    127.0.0.1:$sip -s 12345 -i 127.0.0.1 -p 25060 -mp 26000 -r "$rate" -rp 1000 -m "$calls" \
+    127.0.0.1:$sip -s 12345 -i 127.0.0.1 -p 25060 -mp 26000 -r "$rate" -rp 1000 -m "$calls" -buff_size 4194304 \
     -d "$call_ms" -l $((rate * (call_ms / 1000 + 3) + 1000)) -max_socket 60000 \
     -timeout $((secs + call_ms / 1000 + 60))s -recv_timeout 30000 -nostdin \
     -trace_stat -stf "$work/stat.csv" -fd 1 -trace_err -error_file "$work/err.log" \
@@ -120,13 +125,15 @@ for point in "${points[@]}"; do
   sipp_refused=$(wc -l < "$work/refused.ms")
   ok=$((done_calls - sipp_refused))
   note=""; [ "$sipp_refused" = "$refused" ] || note=" (SIPp saw $sipp_refused)"
-  printf '%-6s %6s %6s %6s %6s | %8s %8s | %8s %8s | %7s %7s | %5.1f%% | %7s %7s %7s | %s\n' \
+  printf '%-6s %6s %6s %6s %6s | %8s %8s | %8s %8s | %7s %7s | %8s | %5.1f%% | %7s %7s %7s | %s\n' \
     "$rate" "$secs" "$ok" "$failed" "$refused$note" "$(pct 50 "$work/answer.ms")" "$(pct 99 "$work/answer.ms")" \
     "$(pct 50 "$work/refused.ms")" "$(pct 99 "$work/refused.ms")" \
     "$(hq hotline_call_setup_seconds 0.99 "$work/metrics.txt")" "$(hq hotline_call_refusal_seconds 0.99 "$work/metrics.txt")" \
+    "$(hq hotline_rtp_tick_lateness_seconds 0.99 "$work/metrics.txt")" \
     "$(echo "($cpu1 - $cpu0) / $ticks / ($t1 - $t0) * 100" | bc -l)" \
     "$(mib "$idle")" "$(mib "$peak")" "$(mib "$after")" "$open"
-  logs+=("$(printf '%s cps: %s WARN, %s ERROR\n' "$rate" "$(grep -c ' WARN ' "$work/hotline.log" || true)" "$(grep -c ' ERROR ' "$work/hotline.log" || true)"
+  sipp_drops=$(sort -n "$work/sipp_drops" 2>/dev/null | tail -1)
+  logs+=("$(printf '%s cps: %s WARN, %s ERROR; SIPp'"'"'s SIP socket dropped %s datagrams\n' "$rate" "$(grep -c ' WARN ' "$work/hotline.log" || true)" "$(grep -c ' ERROR ' "$work/hotline.log" || true)" "${sipp_drops:-0}"
     grep -E ' (WARN|ERROR) ' "$work/hotline.log" | sed -E 's/^[^ ]+ +//; s/[0-9a-f]{8,}|[0-9]+(\.[0-9]+)?/N/g' | cut -c1-110 | sort | uniq -c | sort -rn | head -4)")
   [ -n "${KEEP:-}" ] && echo "  kept $work" || rm -rf "$work"
   sleep 3   # the previous server's sockets and ports are released

@@ -65,6 +65,15 @@ fn metrics_count_calls_setup_time_writes_and_rtp() {
     assert_eq!(metric(&after, "hotline_store_writes_pending"), 0.0);
     // The caller heard the greeting (plain_call checked ~50 packets a second).
     assert!(metric(&after, "hotline_rtp_packets_sent_total") >= 30.0);
+    // The pacer timed its ticks: at least one per packet time of that second of greeting.
+    assert!(metric(&after, "hotline_rtp_tick_lateness_seconds_count") >= 30.0);
+    assert_eq!(
+        metric(
+            &after,
+            "hotline_rtp_tick_lateness_seconds_bucket{le=\"+Inf\"}"
+        ),
+        metric(&after, "hotline_rtp_tick_lateness_seconds_count")
+    );
     assert_eq!(metric(&after, "hotline_overload_refusing"), 0.0);
 
     // Served only to the networks of `[http] metrics_from`: not to loopback once it is left out.

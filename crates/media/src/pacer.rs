@@ -396,9 +396,13 @@ fn run(pacer: &Pacer) {
         if slots.is_empty() {
             continue;
         }
-        let now = grid.wait_next(Instant::now(), std::thread::sleep);
+        let (now, skipped) = grid.wait_next(Instant::now(), std::thread::sleep);
         for s in &slots {
             s.tick(now);
+        }
+        TOTALS.observe_tick(now.elapsed());
+        if skipped > 0 {
+            TOTALS.ticks_skipped.fetch_add(skipped, Relaxed);
         }
     }
 }
@@ -430,15 +434,18 @@ impl Grid {
         (at, at.saturating_duration_since(now))
     }
 
-    /// Waits (with `sleep`) for the next tick and returns its instant.
-    fn wait_next(&mut self, now: Instant, sleep: impl FnOnce(Duration)) -> Instant {
+    /// Waits (with `sleep`) for the next tick; returns its instant and how many ticks
+    /// before it were skipped.
+    fn wait_next(&mut self, now: Instant, sleep: impl FnOnce(Duration)) -> (Instant, u64) {
         let (at, wait) = self.next(now);
         if !wait.is_zero() {
             sleep(wait);
         }
         let tick = TICK.as_nanos() as u64;
-        self.last = Some(at.saturating_duration_since(self.base).as_nanos() as u64 / tick);
-        at
+        let k = at.saturating_duration_since(self.base).as_nanos() as u64 / tick;
+        let skipped = self.last.map_or(0, |last| k.saturating_sub(last + 1));
+        self.last = Some(k);
+        (at, skipped)
     }
 }
 
@@ -575,17 +582,17 @@ mod tests {
         let mut g = Grid::new(base);
         let mut slept = Duration::ZERO;
         let t = g.wait_next(base + ms(5), |d| slept = d);
-        assert_eq!((t, slept), (base + ms(20), ms(15)));
+        assert_eq!((t, slept), ((base + ms(20), 0), ms(15)));
         // Woken a little late: the next tick is still the next grid point.
         let t = g.wait_next(base + ms(23), |d| slept = d);
-        assert_eq!((t, slept), (base + ms(40), ms(17)));
+        assert_eq!((t, slept), ((base + ms(40), 0), ms(17)));
         // Work overran a tick: the next one is served at once, not skipped.
         let t = g.wait_next(base + ms(61), |_| panic!("no wait"));
-        assert_eq!(t, base + ms(60));
-        // A long stall: the missed ticks are skipped, not burst.
+        assert_eq!(t, (base + ms(60), 0));
+        // A long stall: the missed ticks (80, 100, 120) are skipped, not burst, and counted.
         let t = g.wait_next(base + ms(150), |_| panic!("no wait"));
-        assert_eq!(t, base + ms(140));
+        assert_eq!(t, (base + ms(140), 3));
         let t = g.wait_next(base + ms(151), |d| slept = d);
-        assert_eq!((t, slept), (base + ms(160), ms(9)));
+        assert_eq!((t, slept), ((base + ms(160), 0), ms(9)));
     }
 }

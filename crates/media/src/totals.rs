@@ -24,7 +24,18 @@ pub struct MediaTotals {
     /// Frames of a bridge or a mix not sent on a leg (its queue was full, a prompt played on
     /// it, or it was on hold).
     pub relay_dropped: u64,
+    /// The pacer's ticks by how late their last packet left, per bucket of
+    /// [`TICK_LATENESS_MS_BUCKETS`] (the last one above its last bound): what a caller's
+    /// jitter buffer has to absorb because this server was busy.
+    pub tick_lateness: [u64; TICK_LATENESS_MS_BUCKETS.len() + 1],
+    /// The sum of those latenesses, in microseconds.
+    pub tick_lateness_sum_us: u64,
+    /// Ticks the pacer skipped after a stall (each one a frame not sent in every session).
+    pub ticks_skipped: u64,
 }
+
+/// Upper bounds (ms) of the buckets of [`MediaTotals::tick_lateness`].
+pub const TICK_LATENESS_MS_BUCKETS: [u64; 9] = [1, 2, 5, 10, 20, 50, 100, 200, 500];
 
 #[derive(Default)]
 pub(crate) struct Totals {
@@ -33,6 +44,23 @@ pub(crate) struct Totals {
     pub(crate) packets_lost: AtomicU64,
     pub(crate) send_failed: AtomicU64,
     pub(crate) relay_dropped: AtomicU64,
+    tick_lateness: [AtomicU64; TICK_LATENESS_MS_BUCKETS.len() + 1],
+    tick_lateness_sum_us: AtomicU64,
+    pub(crate) ticks_skipped: AtomicU64,
+}
+
+impl Totals {
+    /// Counts one pacer tick whose last packet left `late` after the tick's instant.
+    pub(crate) fn observe_tick(&self, late: std::time::Duration) {
+        let us = late.as_micros() as u64;
+        let ms = us.div_ceil(1000);
+        let i = TICK_LATENESS_MS_BUCKETS
+            .iter()
+            .position(|b| ms <= *b)
+            .unwrap_or(TICK_LATENESS_MS_BUCKETS.len());
+        self.tick_lateness[i].fetch_add(1, Relaxed);
+        self.tick_lateness_sum_us.fetch_add(us, Relaxed);
+    }
 }
 
 pub(crate) static TOTALS: Totals = Totals {
@@ -41,6 +69,9 @@ pub(crate) static TOTALS: Totals = Totals {
     packets_lost: AtomicU64::new(0),
     send_failed: AtomicU64::new(0),
     relay_dropped: AtomicU64::new(0),
+    tick_lateness: [const { AtomicU64::new(0) }; TICK_LATENESS_MS_BUCKETS.len() + 1],
+    tick_lateness_sum_us: AtomicU64::new(0),
+    ticks_skipped: AtomicU64::new(0),
 };
 
 /// Every session's counters added up since the process started.
@@ -52,6 +83,9 @@ pub fn totals() -> MediaTotals {
         packets_lost: t.packets_lost.load(Relaxed),
         send_failed: t.send_failed.load(Relaxed),
         relay_dropped: t.relay_dropped.load(Relaxed),
+        tick_lateness: std::array::from_fn(|i| t.tick_lateness[i].load(Relaxed)),
+        tick_lateness_sum_us: t.tick_lateness_sum_us.load(Relaxed),
+        ticks_skipped: t.ticks_skipped.load(Relaxed),
     }
 }
 

@@ -237,9 +237,23 @@ pub fn render(calls: &Calls, ep: &EndpointHandle) -> String {
             "Bridged or mixed frames not sent on a leg (queue full, prompt playing, held).",
             rtp.relay_dropped,
         ),
+        (
+            "hotline_rtp_ticks_skipped_total",
+            "20 ms ticks the RTP pacer skipped after a stall (a frame lost in every call).",
+            rtp.ticks_skipped,
+        ),
     ] {
         counter(&mut out, name, help, v);
     }
+    histogram(
+        &mut out,
+        "hotline_rtp_tick_lateness_seconds",
+        "How late each 20 ms tick's last RTP packet left after the tick was due.",
+        &hotline_media::totals::TICK_LATENESS_MS_BUCKETS,
+        1e-3,
+        &rtp.tick_lateness,
+        rtp.tick_lateness_sum_us as f64 / 1e6,
+    );
 
     counter(
         &mut out,
