@@ -201,8 +201,9 @@ answer_delay_ms = {delay}
 max_call_secs = 3600
 drain_secs = {drain}
 # A test's calls are never refused because the machine running the suite is busy (the
-# runtime or the socket read late); the overload tests set the bounds they test.
+# runtime, the RTP pacer or the socket read late); the overload tests set the bounds they test.
 max_runtime_lag_ms = 5000
+max_media_lag_ms = 5000
 max_receive_wait_ms = 5000
 
 [agents]

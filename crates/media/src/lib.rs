@@ -109,4 +109,4 @@ pub use session::{
 };
 pub use source::{SourceLock, Verdict};
 pub use stereo::{Side, StereoRecorder};
-pub use totals::{totals, MediaTotals};
+pub use totals::{pacer_lag, totals, MediaTotals};

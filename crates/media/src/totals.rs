@@ -47,6 +47,8 @@ pub(crate) struct Totals {
     tick_lateness: [AtomicU64; TICK_LATENESS_MS_BUCKETS.len() + 1],
     tick_lateness_sum_us: AtomicU64,
     pub(crate) ticks_skipped: AtomicU64,
+    /// The latest tick's lateness, or a decaying earlier peak if that was higher (µs).
+    lag_us: AtomicU64,
 }
 
 impl Totals {
@@ -60,6 +62,10 @@ impl Totals {
             .unwrap_or(TICK_LATENESS_MS_BUCKETS.len());
         self.tick_lateness[i].fetch_add(1, Relaxed);
         self.tick_lateness_sum_us.fetch_add(us, Relaxed);
+        // A peak decays by 1/4 per tick (about 50 ms to halve): one late tick is a blip,
+        // a run of them is a pacer that cannot keep up.
+        let decayed = self.lag_us.load(Relaxed) * 3 / 4;
+        self.lag_us.store(us.max(decayed), Relaxed);
     }
 }
 
@@ -72,7 +78,14 @@ pub(crate) static TOTALS: Totals = Totals {
     tick_lateness: [const { AtomicU64::new(0) }; TICK_LATENESS_MS_BUCKETS.len() + 1],
     tick_lateness_sum_us: AtomicU64::new(0),
     ticks_skipped: AtomicU64::new(0),
+    lag_us: AtomicU64::new(0),
 };
+
+/// How late the RTP pacer has recently finished its ticks: the media's backlog. Past a
+/// tick or two every caller hears it, so admission control refuses new calls on it.
+pub fn pacer_lag() -> std::time::Duration {
+    std::time::Duration::from_micros(TOTALS.lag_us.load(Relaxed))
+}
 
 /// Every session's counters added up since the process started.
 pub fn totals() -> MediaTotals {

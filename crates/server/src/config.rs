@@ -668,6 +668,10 @@ pub struct CallConfig {
     /// more calls would make every call's audio late.
     #[serde(default = "default_max_runtime_lag_ms")]
     pub max_runtime_lag_ms: u64,
+    /// New calls get 503 while the RTP pacer finishes its 20 ms ticks this late (ms): the
+    /// calls already up would start to break up in their phones' jitter buffers.
+    #[serde(default = "default_max_media_lag_ms")]
+    pub max_media_lag_ms: u64,
     /// A new INVITE that waited longer than this (ms) between the kernel receiving it and
     /// the server reading it gets 503: the server is behind on its socket, and refusing the
     /// excess cheaply is what lets it catch up.
@@ -689,6 +693,7 @@ impl Default for CallConfig {
             max_write_backlog: default_max_write_backlog(),
             max_write_wait_ms: default_max_write_wait_ms(),
             max_runtime_lag_ms: default_max_runtime_lag_ms(),
+            max_media_lag_ms: default_max_media_lag_ms(),
             max_receive_wait_ms: default_max_receive_wait_ms(),
             max_calls_per_sec: default_max_calls_per_sec(),
         }
@@ -702,6 +707,9 @@ fn default_max_write_wait_ms() -> u64 {
     200
 }
 fn default_max_runtime_lag_ms() -> u64 {
+    40
+}
+fn default_max_media_lag_ms() -> u64 {
     40
 }
 fn default_max_receive_wait_ms() -> u64 {

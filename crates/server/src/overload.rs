@@ -13,6 +13,10 @@
 //! - **The runtime**: how late a task that asks to wake every [`PROBE_EVERY`] actually
 //!   wakes ([`Overload::spawn_probe`]). When both cores are busy, everything scheduled —
 //!   RTP pacing, SIP retransmissions, answers — runs that late.
+//! - **The media**: how late the RTP pacer finishes its 20 ms ticks
+//!   ([`hotline_media::pacer_lag`]). Every playing call's audio waits on it; past
+//!   `max_media_lag_ms` (two packet times, what a phone's jitter buffer absorbs) the calls
+//!   already up start to break up, and a new call would add its greeting to the same tick.
 //! - **The socket**: how long the INVITE itself waited between the kernel receiving it and
 //!   the endpoint reading it (the kernel's stamp, `hotline_sip::udp_recv`). Under a flood
 //!   this is the first wait to grow, and the only one the caller feels before anything
@@ -47,6 +51,8 @@ pub enum Reason {
     RuntimeLag,
     /// The INVITE waited too long in the socket's buffer before it was read.
     ReceiveWait,
+    /// The RTP pacer finishes its ticks late (every call's audio is late).
+    MediaLag,
     /// More new calls this second than `max_calls_per_sec`.
     CallRate,
 }
@@ -59,15 +65,17 @@ impl Reason {
             Reason::WriteWait => "write_wait",
             Reason::RuntimeLag => "runtime_lag",
             Reason::ReceiveWait => "receive_wait",
+            Reason::MediaLag => "media_lag",
             Reason::CallRate => "call_rate",
         }
     }
 
     /// Every reason, in the order `/metrics` lists them.
-    pub const ALL: [Reason; 5] = [
+    pub const ALL: [Reason; 6] = [
         Reason::WriteBacklog,
         Reason::WriteWait,
         Reason::RuntimeLag,
+        Reason::MediaLag,
         Reason::ReceiveWait,
         Reason::CallRate,
     ];
@@ -79,13 +87,16 @@ pub struct Overload {
     max_write_backlog: u64,
     max_write_wait_us: u64,
     max_lag_us: u64,
+    max_media_lag: Duration,
+    /// Where the media's lag is read (the pacer's; a test's own).
+    media_lag: fn() -> Duration,
     max_receive_wait: Duration,
     rate: Option<CallRate>,
     /// How late the probe woke recently (µs): the latest lateness, or a decaying
     /// earlier peak if that was higher, so one lucky wake-up does not hide a busy CPU.
     lag_us: AtomicU64,
     /// Calls refused, per [`Reason::ALL`].
-    refused: [AtomicU64; 5],
+    refused: [AtomicU64; Reason::ALL.len()],
     /// The second (since `started`) of the last refusal logged.
     logged_second: AtomicU64,
     started: std::time::Instant,
@@ -97,6 +108,8 @@ impl Overload {
             max_write_backlog: cfg.max_write_backlog,
             max_write_wait_us: cfg.max_write_wait_ms.saturating_mul(1000),
             max_lag_us: cfg.max_runtime_lag_ms.saturating_mul(1000),
+            max_media_lag: Duration::from_millis(cfg.max_media_lag_ms),
+            media_lag: hotline_media::pacer_lag,
             max_receive_wait: Duration::from_millis(cfg.max_receive_wait_ms),
             rate: (cfg.max_calls_per_sec > 0).then(|| CallRate::new(cfg.max_calls_per_sec)),
             lag_us: AtomicU64::new(0),
@@ -154,6 +167,8 @@ impl Overload {
             Some(Reason::WriteWait)
         } else if self.lag_us.load(Relaxed) > self.max_lag_us {
             Some(Reason::RuntimeLag)
+        } else if (self.media_lag)() > self.max_media_lag {
+            Some(Reason::MediaLag)
         } else {
             None
         }
@@ -252,6 +267,7 @@ mod tests {
             max_write_backlog: 10,
             max_write_wait_ms: 100,
             max_runtime_lag_ms: 40,
+            max_media_lag_ms: 40,
             max_receive_wait_ms: 5,
             ..CallConfig::default()
         })
@@ -280,6 +296,27 @@ mod tests {
             "lag {:?}",
             o.runtime_lag()
         );
+    }
+
+    /// The pacer finishing its ticks 60 ms late refuses new calls; on time, it lets them in.
+    #[test]
+    fn a_late_media_pacer_refuses_new_calls() {
+        static LAG_MS: AtomicU64 = AtomicU64::new(0);
+        let o = Overload {
+            media_lag: || Duration::from_millis(LAG_MS.load(Relaxed)),
+            ..overload()
+        };
+        let writer = WriterStats::default();
+        assert_eq!(o.check(&writer, Duration::ZERO, Instant::now()), None);
+        LAG_MS.store(60, Relaxed);
+        assert_eq!(
+            o.check(&writer, Duration::ZERO, Instant::now()),
+            Some(Reason::MediaLag)
+        );
+        assert_eq!(o.reason(&writer, Instant::now()), Some(Reason::MediaLag));
+        assert_eq!(o.refused(Reason::MediaLag), 1);
+        LAG_MS.store(40, Relaxed);
+        assert_eq!(o.check(&writer, Duration::ZERO, Instant::now()), None);
     }
 
     #[test]
