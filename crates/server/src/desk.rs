@@ -5,7 +5,9 @@
 //! cannot be enumerated. Every attempt is counted by the lockout
 //! ([`hotline_sip::lockout`]) before its password is checked — per source, per extension,
 //! and per registered phone — slowed down, then refused (403) for a while; each lockout is
-//! a security event in the database.
+//! a security event in the database. Attempts past the allowance while others are still
+//! being checked get 503 with `Retry-After` ([`BUSY_RETRY_SECS`]) instead: a burst of
+//! phones behind one address retries, nothing is verified for them, nothing is locked.
 
 use crate::acd::AcdService;
 use crate::call::Invite;
@@ -18,11 +20,16 @@ use hotline_sip::digest::{self, Algorithm, Challenge, NonceCheck, NonceKeeper};
 use hotline_sip::lockout::{Lock, Lockout, Verdict};
 use hotline_sip::message::{self, Transport};
 use hotline_sip::registrar::{Binding, RegisterOutcome, Registrar, RegistrarConfig};
+use rsip::headers::untyped::UntypedHeader;
 use rsip::{Request, Response};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::Notify;
+
+/// The `Retry-After` (seconds) of a REGISTER deferred because too many attempts from its
+/// source or for its user are under way.
+pub const BUSY_RETRY_SECS: u32 = 1;
 
 /// The outcome of checking a request's credentials.
 #[derive(Debug)]
@@ -237,6 +244,19 @@ impl Desk {
             Verdict::Block(scope) => {
                 tracing::debug!(%source, %user, %scope, "authentication refused: locked out");
                 return Auth::Refuse(Self::forbidden(req));
+            }
+            Verdict::Busy(scope) => {
+                // A burst (phones behind one NAT registering at once, or a guesser): told
+                // to come back, never locked for it. Info, not debug: an operator looking
+                // at agents who cannot register must see this.
+                tracing::info!(%source, %user, %scope,
+                    "authentication deferred: too many attempts under way, 503 Retry-After");
+                let mut r = message::response(req, 503, Some(&message::random_token(8)));
+                r.headers
+                    .push(rsip::Header::RetryAfter(rsip::headers::RetryAfter::new(
+                        BUSY_RETRY_SECS.to_string(),
+                    )));
+                return Auth::Refuse(r);
             }
         };
         let secrets = match self.store.agent_secrets(&user).await {

@@ -8,7 +8,9 @@
 //! failure until it ends ([`Lockout::succeeded`], [`Lockout::failed`],
 //! [`Lockout::forgive`]). Sixty guesses sent at once therefore see the earlier ones: at most
 //! `max_failures` of them are ever verified in a window, whatever the concurrency, and no
-//! request that waited out a delay needs to be checked again.
+//! request that waited out a delay needs to be checked again. Those past the allowance
+//! while the others are still under way are refused for the moment ([`Verdict::Busy`]),
+//! not locked out: none of them has failed.
 //!
 //! Attempts are counted in two scopes at once:
 //! - per **source address**: one host guessing many users' passwords;
@@ -95,8 +97,14 @@ pub enum Verdict {
     Allow(Attempt),
     /// Verify only after this long (the driver sleeps, then verifies: no second check).
     Delay(Duration, Attempt),
-    /// Refuse (403) without verifying anything.
+    /// Refuse (403) without verifying anything: the scope is locked.
     Block(Scope),
+    /// Refuse for now, without verifying anything: the scope's allowance is taken by
+    /// attempts still under way, and no lock was started. The driver answers with a
+    /// temporary refusal (SIP 503 with `Retry-After`, HTTP 429), so a burst of good phones
+    /// behind one address — an office after a power cut — retries in a moment instead of
+    /// being told it is forbidden, and a burst of guesses gets no more verified.
+    Busy(Scope),
 }
 
 /// One attempt under way: hand it back to exactly one of [`Lockout::succeeded`],
@@ -337,7 +345,7 @@ impl Lockout {
             }
             let counted = self.devices.counted(&key, now, w);
             if counted >= self.devices.max as usize {
-                return Verdict::Block(Scope::Device(key.0, key.1));
+                return Verdict::Busy(Scope::Device(key.0, key.1));
             }
             self.devices.begin(&key, now, w);
             (counted, Charged::Device(key.0, key.1))
@@ -354,10 +362,10 @@ impl Lockout {
             // Attempts under way fill the allowance too: the next one must not be verified
             // while they may all still fail.
             if by_source >= self.sources.max as usize {
-                return Verdict::Block(Scope::Source(ip));
+                return Verdict::Busy(Scope::Source(ip));
             }
             if by_user >= self.users.max as usize {
-                return Verdict::Block(Scope::User(user));
+                return Verdict::Busy(Scope::User(user));
             }
             self.sources.begin(&ip, now, w);
             self.users.begin(&user, now, w);

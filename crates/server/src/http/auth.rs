@@ -201,6 +201,11 @@ pub async fn check_login(
                 s.calls.ctx.cfg.http.login_block_secs,
             )));
         }
+        Verdict::Busy(scope) => {
+            tracing::info!(%source, user = %username, %scope,
+                "login deferred: too many attempts under way");
+            return Ok(Err(LoginRefused::Locked(1)));
+        }
     };
     let found = match store.verify_login(username, password).await {
         Ok(found) => found,

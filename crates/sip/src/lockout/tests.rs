@@ -16,7 +16,7 @@ fn addr(s: &str) -> SocketAddr {
 fn attempt(v: Verdict) -> Attempt {
     match v {
         Verdict::Allow(a) | Verdict::Delay(_, a) => a,
-        Verdict::Block(s) => panic!("blocked on {s}"),
+        Verdict::Block(s) | Verdict::Busy(s) => panic!("refused on {s}"),
     }
 }
 
@@ -33,7 +33,7 @@ fn delays_then_blocks_then_unblocks() {
         verdicts.push(match &v {
             Verdict::Allow(_) => None,
             Verdict::Delay(d, _) => Some(*d),
-            Verdict::Block(_) => panic!("blocked too early"),
+            Verdict::Block(_) | Verdict::Busy(_) => panic!("refused too early"),
         });
         locks.extend(l.failed(attempt(v), at(i * 1000)));
     }
@@ -69,7 +69,8 @@ fn delays_then_blocks_then_unblocks() {
 }
 
 /// The finding: 60 guesses sent at once on one nonce got 59 × 401 and one 200. Begun
-/// together, only `max_failures` of them may ever be verified.
+/// together, only `max_failures` of them may ever be verified; the rest are told to come
+/// back (busy, not locked: none has failed yet), then the failures lock the source.
 #[test]
 fn concurrent_attempts_count_before_they_are_verified() {
     let now = Instant::now();
@@ -80,11 +81,12 @@ fn concurrent_attempts_count_before_they_are_verified() {
     for _ in 0..60 {
         match l.begin(a, "1001", false, now) {
             Verdict::Allow(t) | Verdict::Delay(_, t) => verified.push(t),
-            Verdict::Block(Scope::Source(_)) => blocked += 1,
-            Verdict::Block(other) => panic!("blocked on {other}"),
+            Verdict::Busy(Scope::Source(_)) => blocked += 1,
+            other => panic!("unexpected {other:?}"),
         }
     }
     assert_eq!((verified.len(), blocked), (5, 55));
+    assert!(!l.source_blocked(a.ip(), now), "nothing has failed yet");
     // They all fail: the source is blocked, with one lock to audit.
     let locks: Vec<Lock> = verified
         .into_iter()
