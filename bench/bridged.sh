@@ -133,8 +133,8 @@ for n in "${points[@]}"; do
 
   # Every softphone registers and dials *1, from the port the answering SIPp will use. The
   # server counts authentications under way from one address against its lockout (5), so
-  # the phones log in at LOGIN_RATE (default 20/s) and the few it turned away (403) log in
-  # again, up to 3 more rounds.
+  # the phones log in at LOGIN_RATE (default 20/s) and the few it deferred (503 with
+  # Retry-After) log in again, up to 3 more rounds.
   cp "$work/agents.csv" "$work/login.csv.in"
   for round in 1 2 3 4; do
     set +e
