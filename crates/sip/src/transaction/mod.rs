@@ -281,6 +281,7 @@ impl TransactionLayer {
             }
             self.heap.pop();
         }
+        self.shrink_heap();
         None
     }
 
@@ -696,6 +697,14 @@ impl TransactionLayer {
                 tx.timers.retain(|(t, d)| !(*t == timer && *d == at));
             }
             self.fire(now, id, timer);
+        }
+        self.shrink_heap();
+    }
+
+    /// Like the maps (`shards`), the timer heap gives back the room a peak left behind.
+    fn shrink_heap(&mut self) {
+        if self.heap.capacity() >= 4096 && self.heap.len() < self.heap.capacity() / 8 {
+            self.heap.shrink_to(self.heap.len() * 2);
         }
     }
 

@@ -7,6 +7,12 @@
 //! INVITEs that arrived during those stalls were refused for `receive_wait`, every time the
 //! tables doubled while the load ramped up. Split in [`SHARDS`], each shard grows on its
 //! own, so a growth costs a sixteenth of that, and the total work is the same.
+//!
+//! A `HashMap` also never gives back what it grew to: after a peak the layer would keep
+//! room for the peak's transactions (hundreds of bytes each) with none left. A shard whose
+//! entries fall below an eighth of its room is shrunk to twice what it holds — a sixteenth
+//! of the map rehashed at a time again, and far enough from the growth point that a load
+//! going up and down a little does not grow and shrink it in turn.
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
@@ -14,6 +20,8 @@ use std::hash::{BuildHasher, Hash};
 
 /// Shards per map.
 pub const SHARDS: usize = 16;
+/// Below this much room a shard is not worth shrinking.
+const MIN_SHRINK_CAPACITY: usize = 1024;
 
 /// A map of `K` to `V` in [`SHARDS`] `HashMap`s, a key's shard chosen by a hash of its own
 /// (seeded per map, like `HashMap`'s, since keys such as branches come from the network).
@@ -53,7 +61,12 @@ impl<K: Hash + Eq, V> Shards<K, V> {
 
     pub fn remove(&mut self, k: &K) -> Option<V> {
         let i = self.shard(k);
-        self.maps[i].remove(k)
+        let map = &mut self.maps[i];
+        let removed = map.remove(k);
+        if map.capacity() >= MIN_SHRINK_CAPACITY && map.len() < map.capacity() / 8 {
+            map.shrink_to(map.len() * 2);
+        }
+        removed
     }
 
     pub fn len(&self) -> usize {
@@ -102,6 +115,29 @@ mod tests {
             s.remove(k);
         }
         assert!(s.is_empty());
+    }
+
+    /// After a peak of 100,000 entries is gone, the room for them is given back, a shard
+    /// at a time; a small map keeps its room.
+    #[test]
+    fn room_is_given_back_after_a_peak() {
+        let mut s: Shards<u64, [u8; 256]> = Shards::default();
+        for id in 0..100_000 {
+            s.insert(id, [0; 256]);
+        }
+        let peak = s.largest_capacity();
+        for id in 0..99_900 {
+            s.remove(&id);
+        }
+        assert_eq!(s.len(), 100);
+        assert!(
+            s.largest_capacity() * 8 <= peak,
+            "room {} after the peak, {peak} at it",
+            s.largest_capacity()
+        );
+        for id in 99_900..100_000 {
+            assert!(s.get(&id).is_some());
+        }
     }
 
     /// 100,000 transactions: no shard holds much more than its share, so no growth ever

@@ -357,3 +357,36 @@ fn tcp_needs_no_retransmissions() {
     assert!(run_until(&mut l, t0 + Duration::from_secs(40)).is_empty());
     assert!(matches!(events(&mut l).as_slice(), [Event::Timeout { .. }]));
 }
+
+/// A peak of 10,000 INVITEs refused at once: once their transactions have ended, the layer
+/// holds no room for them (its maps and timer heap shrink back), and it keeps working.
+#[test]
+fn room_taken_by_a_peak_is_given_back_when_its_transactions_end() {
+    let t0 = Instant::now();
+    let mut l = TransactionLayer::new(TimerConfig::default());
+    for i in 0..10_000 {
+        feed(&mut l, t0, &invite(&format!("z9hG4bKpeak{i}")));
+        let evs = events(&mut l);
+        let resp = message::response(&request_of(&evs), 503, Some("t"));
+        l.respond(t0, &server_key(&evs), resp).unwrap();
+    }
+    let _ = transmits(&mut l);
+    let peak = l.heap.capacity();
+    assert!(peak >= 10_000, "{peak}");
+    // Timer H (64·T1) ends the unACKed ones; nothing is left.
+    let _ = run_until(&mut l, t0 + Duration::from_secs(40));
+    let _ = events(&mut l);
+    assert!(l.is_empty());
+    assert!(
+        l.heap.capacity() < 4096,
+        "timer heap kept {}",
+        l.heap.capacity()
+    );
+    // A new call still goes through.
+    feed(
+        &mut l,
+        t0 + Duration::from_secs(41),
+        &invite("z9hG4bKafter"),
+    );
+    assert!(transmits(&mut l)[0].starts_with("SIP/2.0 100"));
+}
