@@ -20,7 +20,6 @@ use hotline_sip::digest::{self, Algorithm, Challenge, NonceCheck, NonceKeeper};
 use hotline_sip::lockout::{Lock, Lockout, Verdict};
 use hotline_sip::message::{self, Transport};
 use hotline_sip::registrar::{Binding, RegisterOutcome, Registrar, RegistrarConfig};
-use rsip::headers::untyped::UntypedHeader;
 use rsip::{Request, Response};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -251,12 +250,7 @@ impl Desk {
                 // at agents who cannot register must see this.
                 tracing::info!(%source, %user, %scope,
                     "authentication deferred: too many attempts under way, 503 Retry-After");
-                let mut r = message::response(req, 503, Some(&message::random_token(8)));
-                r.headers
-                    .push(rsip::Header::RetryAfter(rsip::headers::RetryAfter::new(
-                        BUSY_RETRY_SECS.to_string(),
-                    )));
-                return Auth::Refuse(r);
+                return Auth::Refuse(message::unavailable(req, BUSY_RETRY_SECS));
             }
         };
         let secrets = match self.store.agent_secrets(&user).await {

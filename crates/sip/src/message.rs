@@ -324,6 +324,17 @@ pub fn stamp_top_via(req: &mut Request, source: SocketAddr) {
     }
 }
 
+/// `503 Service Unavailable` to `req` (with a fresh To-tag) saying when to try again: the
+/// answer to a request refused for now, not for good.
+pub fn unavailable(req: &Request, retry_after_secs: u32) -> Response {
+    let mut r = response(req, 503, Some(&random_token(8)));
+    r.headers
+        .push(Header::RetryAfter(rsip::headers::RetryAfter::new(
+            retry_after_secs.to_string(),
+        )));
+    r
+}
+
 /// Builds a response to `req`: copies Via, From, To, Call-ID, CSeq (§8.2.6.2) and adds a
 /// To tag when given and the To has none.
 pub fn response(req: &Request, code: u16, to_tag: Option<&str>) -> Response {

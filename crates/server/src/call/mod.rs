@@ -496,10 +496,7 @@ impl Calls {
             // Once per second at most: a flood of refusals must not become a flood of logs.
             ctx.overload.warn_throttled(reason);
             ctx.refusal_time.observe(waited);
-            let mut r = message::response(req, 503, Some(&message::random_token(8)));
-            r.headers
-                .push(Header::RetryAfter(rsip::headers::RetryAfter::new("5")));
-            return Some(r);
+            return Some(message::unavailable(req, 5));
         }
         let (tx, rx) = mpsc::channel(64);
         let slot = CallSlot::take(&self.map, &info.call_id, tx.clone());

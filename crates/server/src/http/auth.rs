@@ -204,7 +204,9 @@ pub async fn check_login(
         Verdict::Busy(scope) => {
             tracing::info!(%source, user = %username, %scope,
                 "login deferred: too many attempts under way");
-            return Ok(Err(LoginRefused::Locked(1)));
+            return Ok(Err(LoginRefused::Locked(u64::from(
+                crate::desk::BUSY_RETRY_SECS,
+            ))));
         }
     };
     let found = match store.verify_login(username, password).await {
