@@ -37,6 +37,7 @@ pub mod refer;
 pub mod registrar;
 pub mod sdp;
 pub mod session_timer;
+pub mod stateless;
 pub mod transaction;
 pub mod transport;
 #[cfg(target_os = "linux")]

@@ -299,29 +299,34 @@ pub fn stamp_top_via(req: &mut Request, source: SocketAddr) {
             let Some(top) = TopVia::parse(v.value()) else {
                 return;
             };
-            let mut value = String::with_capacity(v.value().len() + 32);
-            for (i, part) in v.value().split(';').enumerate() {
-                let key = part.split('=').next().unwrap_or("").trim();
-                if i > 0
-                    && (key.eq_ignore_ascii_case("rport") || key.eq_ignore_ascii_case("received"))
-                {
-                    continue;
-                }
-                if i > 0 {
-                    value.push(';');
-                }
-                value.push_str(part.trim());
-            }
-            if top.host != source.ip().to_string() || top.rport {
-                value.push_str(&format!(";received={}", source.ip()));
-            }
-            if top.rport {
-                value.push_str(&format!(";rport={}", source.port()));
-            }
+            let value = stamped_via(v.value(), &top, source);
             v.replace(value);
             return;
         }
     }
+}
+
+/// A top Via value (`top` is it parsed) with `received` added and `rport` filled for a
+/// request from `source` (§18.2.1, RFC 3581): what a response carries back.
+pub fn stamped_via(value: &str, top: &TopVia, source: SocketAddr) -> String {
+    let mut out = String::with_capacity(value.len() + 32);
+    for (i, part) in value.split(';').enumerate() {
+        let key = part.split('=').next().unwrap_or("").trim();
+        if i > 0 && (key.eq_ignore_ascii_case("rport") || key.eq_ignore_ascii_case("received")) {
+            continue;
+        }
+        if i > 0 {
+            out.push(';');
+        }
+        out.push_str(part.trim());
+    }
+    if top.host != source.ip().to_string() || top.rport {
+        out.push_str(&format!(";received={}", source.ip()));
+    }
+    if top.rport {
+        out.push_str(&format!(";rport={}", source.port()));
+    }
+    out
 }
 
 /// `503 Service Unavailable` to `req` (with a fresh To-tag) saying when to try again: the
