@@ -304,3 +304,75 @@ fn calls_past_max_calls_per_sec_are_refused_at_once() {
     let (_, s) = server.api_sup("/api/status");
     assert_eq!(s["overload"]["refused"]["call_rate"], 1, "{s:#}");
 }
+
+/// A refused INVITE is answered statelessly (RFC 3261 §8.2.7): one 503 and nothing else —
+/// no 100 Trying before it, no retransmission of it, no transaction kept — while the
+/// retransmission of an INVITE already taken goes on to its call, not to a refusal.
+#[test]
+fn refusals_are_stateless_and_a_taken_calls_retransmission_is_not_refused() {
+    let mut server = Server::start(ServerOptions::default());
+    server.restart(|config| config.replacen("[calls]\n", "[calls]\nmax_calls_per_sec = 1\n", 1));
+    let taken = RawSip::new(server.sip);
+    let invite = taken.invite("12345", "taken-1", "tk1", server.ports.base + 70, "0 101");
+    taken.send(invite.as_bytes());
+    let answer = taken
+        .final_response(Duration::from_secs(5))
+        .expect("no answer to the first call");
+    assert_eq!(status(&answer), Some(200), "{answer}");
+    // Its INVITE again, within the same second, when a new call would be refused: the
+    // call's transaction absorbs it (the 200 is repeated), no 503.
+    taken.send(invite.as_bytes());
+    let after = taken.recv_all(Duration::from_millis(300));
+    assert!(
+        after.iter().all(|m| status(m) != Some(503)),
+        "the taken call's INVITE was refused: {after:?}"
+    );
+
+    let refused = RawSip::new(server.sip);
+    let invite = refused.invite("12345", "refused-1", "rf1", server.ports.base + 72, "0 101");
+    refused.send(invite.as_bytes());
+    let first = refused
+        .recv(Duration::from_secs(2))
+        .expect("no answer to the INVITE past the rate");
+    // The first thing back is the 503: no 100 Trying before it.
+    assert_eq!(status(&first), Some(503), "{first}");
+    assert_eq!(header(&first, "Retry-After").map(str::trim), Some("5"));
+    assert!(
+        header(&first, "Via").is_some_and(|v| v.contains("rport=")),
+        "{first}"
+    );
+    // Its retransmission (still within the second the rate is spent) gets the same
+    // answer, To-tag and all.
+    refused.send(invite.as_bytes());
+    let again = refused
+        .recv(Duration::from_secs(2))
+        .expect("no answer to the retransmitted INVITE");
+    assert_eq!(again, first);
+    // Not ACKed yet: a stateful 503 would come again after T1 (500 ms, Timer G).
+    let more = refused.recv_all(Duration::from_millis(1200));
+    assert!(more.is_empty(), "sent again: {more:?}");
+    let got = [first];
+    // Its ACK is taken in silence.
+    let to = header(&got[0], "To").unwrap().trim();
+    let ack = format!(
+        "ACK sip:12345@{server} SIP/2.0\r\nVia: {via}\r\nMax-Forwards: 70\r\n\
+         From: \"13800138000\" <sip:13800138000@{local}>;tag=rawrf1\r\nTo: {to}\r\n\
+         Call-ID: refused-1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
+        server = server.sip,
+        local = refused.local,
+        via = refused.via("rf1"),
+    );
+    refused.send(ack.as_bytes());
+    assert_eq!(refused.recv(Duration::from_millis(300)), None);
+
+    // Both were counted as refusals (a stateless server cannot tell a retransmission).
+    let metrics = scrape(&server);
+    assert_eq!(
+        metric(
+            &metrics,
+            "hotline_overload_refused_total{reason=\"call_rate\"}"
+        ),
+        2.0,
+        "{metrics:?}"
+    );
+}

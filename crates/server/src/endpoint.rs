@@ -7,6 +7,7 @@
 
 use crate::call::{CallEvent, Calls, Invite};
 use hotline_sip::message::{self, Transport};
+use hotline_sip::stateless::Refuser;
 use hotline_sip::transaction::{
     ClientKey, Event, ServerKey, TimerConfig, TransactionLayer, Transmit,
 };
@@ -117,6 +118,7 @@ pub async fn start(
     };
     let driver = Driver {
         layer: TransactionLayer::new(cfg),
+        refuser: Refuser::new(),
         transports,
         calls,
         max_message,
@@ -129,6 +131,8 @@ pub async fn start(
 
 struct Driver {
     layer: TransactionLayer,
+    /// Answers INVITEs refused for overload without a transaction.
+    refuser: Refuser,
     transports: Transports,
     calls: Calls,
     max_message: usize,
@@ -166,6 +170,9 @@ impl Driver {
 
     fn on_incoming(&mut self, m: Incoming) {
         self.handle.stats.received.fetch_add(1, Ordering::Relaxed);
+        if m.data.len() <= self.max_message && self.answered_statelessly(&m) {
+            return;
+        }
         match message::parse(&m.data, self.max_message) {
             Ok(parsed) => {
                 self.layer
@@ -193,6 +200,39 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// Under overload, a new INVITE from the trunk is refused with a stateless 503 before
+    /// it is parsed or given a transaction, and the ACK of such a 503 is dropped unparsed
+    /// (`hotline_sip::stateless`): refusing a flood then costs a scan of its headers, not
+    /// a parse, a 100 Trying, a transaction held for 32 s and its timers. A retransmission
+    /// of an INVITE already taken goes on to its transaction.
+    fn answered_statelessly(&mut self, m: &Incoming) -> bool {
+        if self.refuser.is_ack_of_answer(&m.data) {
+            return true;
+        }
+        let Some(peek) = self.refuser.peek_invite(&m.data) else {
+            return false;
+        };
+        if self.layer.has_invite(&peek.via)
+            || self.calls.sender(peek.call_id).is_some()
+            || !self.calls.refuses_early(m.source, peek.called, m.received)
+        {
+            return false;
+        }
+        let (data, dest) =
+            self.refuser
+                .answer(&peek, m.source, crate::call::OVERLOAD_RETRY_AFTER_SECS);
+        self.transports.send(Transmit {
+            dest: if m.transport.is_reliable() {
+                m.source
+            } else {
+                dest
+            },
+            transport: m.transport,
+            data: data.into(),
+        });
+        true
     }
 
     fn on_command(&mut self, c: Command) {

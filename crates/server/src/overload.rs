@@ -136,11 +136,40 @@ impl Overload {
     /// Whether a new call whose INVITE waited `waited` before it was read must be refused
     /// at `now`, and why; counts the refusal. A call let in takes its place in the rate.
     pub fn check(&self, writer: &WriterStats, waited: Duration, now: Instant) -> Option<Reason> {
+        self.judge(writer, waited, now, true)
+    }
+
+    /// [`Overload::check`] for an INVITE not yet parsed (the endpoint's stateless
+    /// refusal): the same refusals, counted, but a call that would be let in takes no
+    /// place in the rate — [`Overload::check`] takes it once the call is set up.
+    pub fn check_early(
+        &self,
+        writer: &WriterStats,
+        waited: Duration,
+        now: Instant,
+    ) -> Option<Reason> {
+        self.judge(writer, waited, now, false)
+    }
+
+    fn judge(
+        &self,
+        writer: &WriterStats,
+        waited: Duration,
+        now: Instant,
+        take_place: bool,
+    ) -> Option<Reason> {
+        let over_rate = |r: &CallRate| {
+            if take_place {
+                !r.admit(now)
+            } else {
+                !r.would_admit(now)
+            }
+        };
         let reason = if waited > self.max_receive_wait {
             Some(Reason::ReceiveWait)
         } else if let Some(r) = self.backlog(writer) {
             Some(r)
-        } else if self.rate.as_ref().is_some_and(|r| !r.admit(now)) {
+        } else if self.rate.as_ref().is_some_and(over_rate) {
             Some(Reason::CallRate)
         } else {
             None
@@ -370,6 +399,36 @@ mod tests {
             .filter(|_| o.check(&writer, Duration::ZERO, at(5000)).is_none())
             .count();
         assert_eq!(admitted, 10);
+    }
+
+    /// The early check (before a parse) refuses what the full one would, but a call it
+    /// lets through takes no place: the full check, later, takes it once.
+    #[test]
+    fn the_early_check_takes_no_place_in_the_rate() {
+        let o = Overload::new(&CallConfig {
+            max_calls_per_sec: 100,
+            max_receive_wait_ms: 5,
+            ..CallConfig::default()
+        });
+        let writer = WriterStats::default();
+        let now = Instant::now();
+        let mut admitted = 0;
+        for _ in 0..50 {
+            if o.check_early(&writer, Duration::ZERO, now).is_none()
+                && o.check(&writer, Duration::ZERO, now).is_none()
+            {
+                admitted += 1;
+            }
+        }
+        // The same burst's worth as with the full check alone, and every refusal counted
+        // once, by whichever check made it.
+        assert_eq!(admitted, 10);
+        assert_eq!(o.refused(Reason::CallRate), 40);
+        assert_eq!(
+            o.check_early(&writer, Duration::from_millis(6), now),
+            Some(Reason::ReceiveWait)
+        );
+        assert_eq!(o.refused(Reason::ReceiveWait), 1);
     }
 
     #[test]

@@ -100,6 +100,10 @@ pub struct Invite {
     pub received: Instant,
 }
 
+/// The `Retry-After` of a call refused for overload (503), in seconds: long enough for
+/// a trunk to fail over or back off, short enough that the next try finds room.
+pub const OVERLOAD_RETRY_AFTER_SECS: u32 = 5;
+
 /// Counters for the status API.
 #[derive(Debug, Default)]
 pub struct CallStats {
@@ -453,6 +457,38 @@ impl Calls {
         self.map.len()
     }
 
+    /// Whether a new INVITE from `source` to `called`, not yet parsed, is refused for
+    /// overload: then the endpoint answers it with a stateless 503
+    /// (`hotline_sip::stateless`), counted and logged as [`Calls::spawn_inbound`]'s
+    /// refusals are. False leaves it to the full path, which also refuses what is not the
+    /// trunk's or not our number, as it always does.
+    pub fn refuses_early(&self, source: SocketAddr, called: &str, received: Instant) -> bool {
+        let ctx = &self.ctx;
+        if !ctx.trunk.iter().any(|n| n.contains(source.ip()))
+            || !ctx.cfg.trunk.numbers.iter().any(|n| n == called)
+        {
+            return false;
+        }
+        let waited = received.elapsed();
+        let Some(reason) =
+            ctx.overload
+                .check_early(ctx.store.writer_stats(), waited, Instant::now())
+        else {
+            return false;
+        };
+        ctx.stats.invites.fetch_add(1, Ordering::Relaxed);
+        self.refused_for_overload(reason, waited);
+        true
+    }
+
+    fn refused_for_overload(&self, reason: crate::overload::Reason, waited: Duration) {
+        let ctx = &self.ctx;
+        ctx.stats.refused.fetch_add(1, Ordering::Relaxed);
+        // Once per second at most: a flood of refusals must not become a flood of logs.
+        ctx.overload.warn_throttled(reason);
+        ctx.refusal_time.observe(waited);
+    }
+
     /// A new INVITE from the trunk. Refusals that need no call (403, 404, 503) are returned
     /// to be sent at once, so a scan or a flood costs no task; otherwise a call starts.
     pub fn spawn_inbound(&self, invite: Invite, ep: EndpointHandle) -> Option<Response> {
@@ -492,11 +528,8 @@ impl Calls {
             .overload
             .check(ctx.store.writer_stats(), waited, Instant::now())
         {
-            ctx.stats.refused.fetch_add(1, Ordering::Relaxed);
-            // Once per second at most: a flood of refusals must not become a flood of logs.
-            ctx.overload.warn_throttled(reason);
-            ctx.refusal_time.observe(waited);
-            return Some(message::unavailable(req, 5));
+            self.refused_for_overload(reason, waited);
+            return Some(message::unavailable(req, OVERLOAD_RETRY_AFTER_SECS));
         }
         let (tx, rx) = mpsc::channel(64);
         let slot = CallSlot::take(&self.map, &info.call_id, tx.clone());

@@ -25,10 +25,7 @@ fn parse(bytes: &[u8]) -> Parsed {
 }
 
 fn ack_for(answer: &[u8], branch: &str) -> String {
-    let to = parse(answer)
-        .info
-        .to_tag
-        .expect("the answer has a To-tag");
+    let to = parse(answer).info.to_tag.expect("the answer has a To-tag");
     format!(
         "ACK sip:12345@10.0.0.9 SIP/2.0\r\n\
 Via: SIP/2.0/UDP 10.0.0.1:5070;branch={branch};rport\r\n\
@@ -43,7 +40,9 @@ Content-Length: 0\r\n\r\n"
 #[test]
 fn a_new_invite_gets_a_503_carrying_what_a_response_must_copy() {
     let r = Refuser::new();
-    let peek = r.peek_invite(INVITE.as_bytes()).expect("a plain new INVITE");
+    let peek = r
+        .peek_invite(INVITE.as_bytes())
+        .expect("a plain new INVITE");
     assert_eq!(peek.called, "12345");
     assert_eq!(peek.call_id, "c1@10.0.0.1");
     let (bytes, dest) = r.answer(&peek, source(), 5);

@@ -262,6 +262,20 @@ impl TransactionLayer {
         self.txs.is_empty()
     }
 
+    /// Whether an INVITE with this top Via (an RFC 3261 branch) already has its server
+    /// transaction: a retransmission, to be absorbed by it, not answered anew.
+    pub fn has_invite(&self, via: &message::TopVia) -> bool {
+        let Some(branch) = via.branch.clone() else {
+            return false;
+        };
+        let key = ServerKey {
+            branch,
+            sent_by: via.sent_by(),
+            method: Method::Invite,
+        };
+        self.servers.get(&key).is_some()
+    }
+
     /// Next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()

@@ -81,6 +81,19 @@ fn invite_gets_100_and_retransmission_is_absorbed() {
 }
 
 #[test]
+fn an_invite_with_a_transaction_is_known_by_its_top_via() {
+    let mut l = TransactionLayer::new(TimerConfig::default());
+    let via = |branch: &str| {
+        let p = message::parse(invite(branch).as_bytes(), 9999).unwrap();
+        p.info.via
+    };
+    assert!(!l.has_invite(&via("z9hG4bK1")));
+    feed(&mut l, Instant::now(), &invite("z9hG4bK1"));
+    assert!(l.has_invite(&via("z9hG4bK1")));
+    assert!(!l.has_invite(&via("z9hG4bK2")));
+}
+
+#[test]
 fn non_2xx_final_retransmits_on_g_until_ack_then_i() {
     let mut l = TransactionLayer::new(TimerConfig::default());
     let t0 = Instant::now();
