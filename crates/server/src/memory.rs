@@ -67,7 +67,8 @@ pub fn spawn(calls: Calls) {
                 continue;
             }
             // Off the runtime's threads: a trim after a big peak walks for tens of
-            // milliseconds (37 ms after 1500 calls/s), which on a worker would hold up SIP.
+            // milliseconds (up to 44 ms measured after 2000 calls/s), which on a worker
+            // would hold up SIP.
             let trimmed = tokio::task::spawn_blocking(|| {
                 let started = std::time::Instant::now();
                 (trim(), started.elapsed().as_micros() as u64)
