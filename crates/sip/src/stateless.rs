@@ -89,7 +89,7 @@ impl Refuser {
             return None;
         }
         let from_tag = message::tag_param(head.from)?;
-        let via = TopVia::parse(head.vias.first()?.split(',').next()?)?;
+        let via = head.top_via()?;
         if !via.branch.as_deref()?.starts_with(MAGIC_COOKIE) {
             return None;
         }
@@ -163,12 +163,7 @@ impl Refuser {
         if !to_tag.starts_with(TAG_PREFIX) {
             return false;
         }
-        let (Some(from_tag), Some(via)) = (
-            message::tag_param(head.from),
-            head.vias
-                .first()
-                .and_then(|v| TopVia::parse(v.split(',').next()?)),
-        ) else {
+        let (Some(from_tag), Some(via)) = (message::tag_param(head.from), head.top_via()) else {
             return false;
         };
         to_tag == self.tag(head.call_id, &from_tag, via.branch.as_deref())
@@ -187,6 +182,11 @@ impl Refuser {
 }
 
 impl<'a> Head<'a> {
+    /// The first Via value (of a line that may hold several), parsed.
+    fn top_via(&self) -> Option<TopVia> {
+        TopVia::parse(self.vias.first()?.split(',').next()?)
+    }
+
     /// Scans the start line and the headers an answer copies; None if something is
     /// missing, given twice, folded or not text.
     fn scan(buf: &'a [u8]) -> Option<Head<'a>> {

@@ -29,8 +29,7 @@ use hotline_ivr::IvrConfig;
 use hotline_media::{PortPool, PromptStore};
 use hotline_sip::message::{self, Info, Transport};
 use hotline_sip::transaction::{Event, ServerKey};
-use rsip::headers::untyped::UntypedHeader;
-use rsip::{Header, Request, Response};
+use rsip::{Request, Response};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -500,12 +499,11 @@ impl Calls {
         let refuse = |code: u16, why: &str| {
             ctx.stats.refused.fetch_add(1, Ordering::Relaxed);
             tracing::info!(call_id = %info.call_id, %source, code, "INVITE refused: {why}");
-            let mut r = message::response(req, code, Some(&message::random_token(8)));
-            if code == 503 {
-                r.headers
-                    .push(Header::RetryAfter(rsip::headers::RetryAfter::new("5")));
-            }
-            Some(r)
+            Some(if code == 503 {
+                message::unavailable(req, OVERLOAD_RETRY_AFTER_SECS)
+            } else {
+                message::response(req, code, Some(&message::random_token(8)))
+            })
         };
         if !ctx.trunk.iter().any(|n| n.contains(source.ip())) {
             ep.stats.rejected_sources.fetch_add(1, Ordering::Relaxed);
