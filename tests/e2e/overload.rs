@@ -233,7 +233,7 @@ fn an_invite_left_unread_in_the_socket_is_refused_by_its_arrival_time() {
     // waits in its socket for 300 ms, past `max_receive_wait_ms` (100 ms here).
     let peer = RawSip::new(server.sip);
     let invite = peer.invite("12345", "unread-1", "ur1", server.ports.base + 70, "0 101");
-    server.signal("STOP");
+    server.pause();
     peer.send(invite.as_bytes());
     std::thread::sleep(Duration::from_millis(300));
     server.signal("CONT");

@@ -313,6 +313,33 @@ digest_algorithms = [{algs}]
         assert!(sent.success(), "kill -{name} {pid}");
     }
 
+    /// Stops the server process (SIGSTOP) and returns once every one of its threads is
+    /// stopped. `kill` returns when the signal is queued, not when it has taken effect: the
+    /// kernel wakes one thread to start the group stop, and until it runs, another thread
+    /// woken by a datagram can still read and answer it.
+    pub fn pause(&self) {
+        self.signal("STOP");
+        let tasks = format!("/proc/{}/task", self.child.id());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let states: Vec<char> = std::fs::read_dir(&tasks)
+                .expect("read the server's threads")
+                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+                // The state follows the command name, which is in parentheses and may
+                // itself hold spaces or parentheses.
+                .filter_map(|stat| stat.rsplit_once(") ")?.1.chars().next())
+                .collect();
+            if !states.is_empty() && states.iter().all(|&s| s == 'T' || s == 't') {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server threads not stopped: {states:?}"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// Waits (at most `limit`) for the process to exit: its exit status, or None if it
     /// was still running (then killed).
     pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
