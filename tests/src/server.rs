@@ -303,6 +303,11 @@ digest_algorithms = [{algs}]
         self.signal("TERM");
     }
 
+    /// The server's process id (for what `/proc` says of it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends the signal `name` (`TERM`, `STOP`, `CONT`, ...) to the server process.
     pub fn signal(&self, name: &str) {
         let pid = self.child.id().to_string();

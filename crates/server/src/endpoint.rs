@@ -364,8 +364,10 @@ impl Driver {
 }
 
 /// Descriptors kept for each call the hotline may carry at once (`[calls] max_calls`): the
-/// caller's RTP socket, the agent leg's, and the recording being written.
-const FDS_PER_CALL: u64 = 3;
+/// caller's RTP socket and the agent leg's, two descriptors each (the media session reads
+/// one and the pacer sends on a duplicate, `hotline_media::session`), and the recording
+/// being written.
+const FDS_PER_CALL: u64 = 5;
 /// Descriptors kept for everything else: database connections with their journal files,
 /// listening sockets, logs, prompt and config files, the runtime's own.
 const FDS_BASE: u64 = 256;
@@ -427,6 +429,45 @@ pub fn budget_descriptors(cfg: &crate::config::Config) -> DescriptorBudget {
     budget
 }
 
+/// Grows the process's descriptor table, once at start, to hold every descriptor `budget`
+/// shares out.
+///
+/// The kernel grows the table by doubling as descriptors are opened, and in a process
+/// with threads each growth waits for an RCU grace period (`expand_files` calls
+/// `synchronize_rcu`): 10–30 ms here, during which the thread that opened the descriptor
+/// — a runtime worker starting a call's media — stands still. The calls that opened the
+/// 256th, 512th, 1024th… socket after a start stalled the runtime that long, and the
+/// INVITEs that waited meanwhile were refused with 503 for `receive_wait` on an idle
+/// server. The table never shrinks, so growing it here moves those stalls to the start.
+/// Returns the slots asked for.
+pub fn grow_descriptor_table(budget: &DescriptorBudget) -> std::io::Result<u64> {
+    let wanted = budget.reserved + (budget.sip_tcp + budget.http) as u64;
+    let slots = wanted.min(budget.limit);
+    grow_table_to(slots)?;
+    Ok(slots)
+}
+
+/// Makes the descriptor table hold `slots` descriptors: a duplicate placed at the last
+/// one, then closed (the table keeps its size).
+fn grow_table_to(slots: u64) -> std::io::Result<()> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let Some(last) = slots
+        .checked_sub(1)
+        .and_then(|l| libc::c_int::try_from(l).ok())
+    else {
+        return Ok(());
+    };
+    let null = std::fs::File::open("/dev/null")?;
+    // SAFETY: F_DUPFD_CLOEXEC on a descriptor we own; it returns a new descriptor or -1.
+    let dup = unsafe { libc::fcntl(null.as_raw_fd(), libc::F_DUPFD_CLOEXEC, last) };
+    if dup < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `dup` was just opened and is owned by no one else; dropping it closes it.
+    drop(unsafe { OwnedFd::from_raw_fd(dup) });
+    Ok(())
+}
+
 /// The SIP TCP caps and timeouts of `[sip.tcp]`, with the total cap from `budget`; the
 /// trunk's allowed sources carry many calls and are exempt from the per-source cap.
 pub fn tcp_limits(cfg: &crate::config::Config, budget: &DescriptorBudget) -> TcpLimits {
@@ -474,14 +515,48 @@ mod tests {
     fn descriptors_for_calls_first_then_connections() {
         // Plenty: the caps as configured.
         let b = share_descriptors(65536, 2000, 4096, 512);
-        assert_eq!((b.reserved, b.sip_tcp, b.http), (6256, 4096, 512));
+        assert_eq!((b.reserved, b.sip_tcp, b.http), (10256, 4096, 512));
         // Too few: the caps shrink in proportion, within what is left after the calls.
-        let b = share_descriptors(8000, 2000, 4096, 512);
-        assert_eq!(b.reserved, 6256);
-        assert!(b.sip_tcp + b.http <= 8000 - 6256, "{b:?}");
+        let b = share_descriptors(12000, 2000, 4096, 512);
+        assert_eq!(b.reserved, 10256);
+        assert!(b.sip_tcp + b.http <= 12000 - 10256, "{b:?}");
         assert!(b.sip_tcp > b.http, "{b:?}");
         // Far too few: a floor, so the API and the trunk can still connect at all.
         let b = share_descriptors(1024, 2000, 4096, 512);
         assert_eq!((b.sip_tcp, b.http), (MIN_CONNECTIONS, MIN_CONNECTIONS));
+    }
+
+    /// The table's size as `/proc/self/status` gives it (`FDSize`).
+    fn table_size() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("FDSize:")).unwrap();
+        line["FDSize:".len()..].trim().parse().unwrap()
+    }
+
+    #[test]
+    fn the_descriptor_table_is_grown_to_the_budget_and_within_the_limit() {
+        let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap();
+        assert!(limit >= 8_192, "the hard descriptor limit is {limit}");
+        let before = table_size();
+        let budget = DescriptorBudget {
+            limit,
+            reserved: 3_000,
+            sip_tcp: 1_000,
+            http: 100,
+        };
+        assert_eq!(grow_descriptor_table(&budget).unwrap(), 4_100);
+        assert!(
+            table_size() >= 4_100,
+            "FDSize {} (was {before})",
+            table_size()
+        );
+        // Never past the limit, whatever the budget says.
+        let tight = DescriptorBudget {
+            limit: 8_192,
+            reserved: 1_000_000,
+            ..budget
+        };
+        assert_eq!(grow_descriptor_table(&tight).unwrap(), 8_192);
+        assert!(table_size() >= 8_192, "FDSize {}", table_size());
     }
 }

@@ -374,6 +374,10 @@ async fn serve(path: &Path) -> Result<()> {
     // First, before the database and the listeners take any: descriptors for calls,
     // then connection caps that fit in what is left.
     let fds = endpoint::budget_descriptors(&cfg);
+    match endpoint::grow_descriptor_table(&fds) {
+        Ok(slots) => tracing::info!(slots, "descriptor table grown"),
+        Err(e) => tracing::warn!(error = %e, "cannot grow the descriptor table at start"),
+    }
     let sip_tcp = endpoint::tcp_limits(&cfg, &fds);
     let http_limits = http::HttpLimits::new(&cfg.http.connections, fds.http);
     let loaded = check::load_all(&cfg)?;
