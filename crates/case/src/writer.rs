@@ -14,9 +14,13 @@
 //!
 //! The writes made after a call is over — its end, a missed call, a recording's row — hold
 //! nobody up, so they wait up to [`LINGER`] for the next write that does and share its
-//! commit. Below a few hundred calls a second a commit would otherwise carry one write,
-//! and each commit is an fsync and a round of thread wake-ups: at 200 calls a second this
-//! halves the commits.
+//! commit. While new calls come closer together than [`COMMIT_WINDOW`], a new call's
+//! write waits up to that long for others: at a few hundred calls a second a commit would
+//! otherwise carry one call, and each commit is an fsync and, per statement, a round trip
+//! to the database's thread — thread wake-ups and task switches, which were most of what
+//! a call cost the server at 200 calls a second. Under heavier load the previous commit
+//! takes that long anyway, so the window adds little there, and a call that comes alone
+//! (the hotline at night) waits for no one.
 //!
 //! # Nothing acknowledged is lost, nothing that must land is dropped
 //! - A write whose own statement fails for a reason of its own (the call already ended,
@@ -57,6 +61,10 @@ const FIRST_PAUSE: Duration = Duration::from_millis(50);
 const MAX_PAUSE: Duration = Duration::from_secs(5);
 /// How long a write made after a call is over may wait to share a commit (see the top).
 pub(crate) const LINGER: Duration = Duration::from_millis(20);
+/// How long a new call's write may wait for others to share its commit, while new calls
+/// come closer together than this (see the top): a few milliseconds on an answer, for
+/// half the commits at 200 calls a second.
+pub(crate) const COMMIT_WINDOW: Duration = Duration::from_millis(10);
 /// How long [`WriterHandle::close`] keeps retrying writes that fail.
 const CLOSE_RETRY_FOR: Duration = Duration::from_secs(5);
 
@@ -103,6 +111,19 @@ impl Write {
             self,
             Write::EndCall { .. } | Write::MissedCall(_) | Write::Recording(_)
         )
+    }
+
+    /// How long the write may wait for company before it is written: `linger` if nothing
+    /// waits on it, `window` for a new call, nothing for the rest (an ACD step or an
+    /// agent's state change holds up what a person sees next).
+    fn may_wait(&self, linger: Duration, window: Duration) -> Duration {
+        if self.may_linger() {
+            linger
+        } else if matches!(self, Write::OpenCall { .. }) {
+            window
+        } else {
+            Duration::ZERO
+        }
     }
 }
 
@@ -397,6 +418,11 @@ pub(crate) struct Queue {
     disconnected: bool,
     /// [`LINGER`] (tests set their own).
     linger: Duration,
+    /// [`COMMIT_WINDOW`] (tests set their own).
+    window: Duration,
+    /// When the last two new calls were queued: a new call waits for company only while
+    /// they come closer together than the window (a lone call at night waits for no one).
+    opens: [Option<Instant>; 2],
 }
 
 impl Queue {
@@ -408,6 +434,8 @@ impl Queue {
             closing: None,
             disconnected: false,
             linger: LINGER,
+            window: COMMIT_WINDOW,
+            opens: [None; 2],
         }
     }
 
@@ -440,7 +468,7 @@ impl Queue {
             self.retry = waiting;
             while batch.len() < MAX_BATCH && !self.disconnected {
                 match self.rx.try_recv() {
-                    Ok(Msg::Job(job)) => batch.push(job),
+                    Ok(Msg::Job(job)) => batch.push(self.noted(job)),
                     Ok(Msg::Close(done)) => self.close_requested(Some(done), now),
                     Err(mpsc::error::TryRecvError::Empty) => break,
                     Err(mpsc::error::TryRecvError::Disconnected) => self.close_requested(None, now),
@@ -457,7 +485,10 @@ impl Queue {
                 }
                 tokio::select! {
                     msg = self.rx.recv(), if !self.disconnected => match msg {
-                        Some(Msg::Job(job)) => self.retry.push_back(job),
+                        Some(Msg::Job(job)) => {
+                            let job = self.noted(job);
+                            self.retry.push_back(job)
+                        }
                         Some(Msg::Close(done)) => self.close_requested(Some(done), Instant::now()),
                         None => self.close_requested(None, Instant::now()),
                     },
@@ -478,7 +509,10 @@ impl Queue {
             tokio::select! {
                 msg = self.rx.recv(), if !self.disconnected => match msg {
                     // Due at once: the next turn takes it.
-                    Some(Msg::Job(job)) => self.retry.push_front(job),
+                    Some(Msg::Job(job)) => {
+                        let job = self.noted(job);
+                        self.retry.push_front(job)
+                    }
                     Some(Msg::Close(done)) => self.close_requested(Some(done), Instant::now()),
                     None => self.close_requested(None, Instant::now()),
                 },
@@ -487,16 +521,28 @@ impl Queue {
         }
     }
 
-    /// Until when `batch` may wait for company ([`LINGER`]); `None` to write it now.
+    /// Notes when a new call's write came in (see `opens`).
+    fn noted(&mut self, job: Job) -> Job {
+        if matches!(job.write, Write::OpenCall { .. }) {
+            self.opens = [self.opens[1], Some(job.queued)];
+        }
+        job
+    }
+
+    /// Until when `batch` may wait for company ([`LINGER`], [`COMMIT_WINDOW`]): the
+    /// soonest any of its writes must go; `None` to write it now.
     fn linger_until(&self, batch: &[Job], now: Instant) -> Option<Instant> {
-        if batch.is_empty()
-            || batch.len() >= MAX_BATCH
-            || self.closing.is_some()
-            || !batch.iter().all(|j| j.write.may_linger())
-        {
+        if batch.is_empty() || batch.len() >= MAX_BATCH || self.closing.is_some() {
             return None;
         }
-        let until = batch.iter().map(|j| j.queued).min()? + self.linger;
+        let window = match self.opens {
+            [Some(a), Some(b)] if b.saturating_duration_since(a) < self.window => self.window,
+            _ => Duration::ZERO,
+        };
+        let until = batch
+            .iter()
+            .map(|j| j.queued + j.write.may_wait(self.linger, window))
+            .min()?;
         (now < until).then_some(until)
     }
 
@@ -676,6 +722,76 @@ mod tests {
             cause: "caller_hangup".into(),
             ivr_path: String::new(),
         }
+    }
+
+    fn new_call(n: u32) -> Write {
+        let now = Utc::now();
+        Write::OpenCall {
+            call: NewCall {
+                sip_call_id: format!("window-{n}"),
+                caller_number: "13800138000".into(),
+                called_number: "12345".into(),
+                arrived_at: now,
+                answered_at: now,
+                local_day: now.date_naive(),
+            },
+            node: None,
+        }
+    }
+
+    /// New calls that come within the commit window of the first share its commit; the
+    /// window is counted from the oldest, so a steady stream cannot hold a call up.
+    #[tokio::test]
+    async fn new_calls_within_the_window_share_one_commit() {
+        let (handle, rx, stats) = WriterHandle::new();
+        let mut queue = Queue::new(rx, stats);
+        queue.window = Duration::from_millis(300);
+        // Calls have been coming closer together than the window.
+        let before = Instant::now() - Duration::from_millis(100);
+        queue.opens = [Some(before), Some(before + Duration::from_millis(50))];
+        let t0 = Instant::now();
+        for n in 0..3 {
+            let writer = handle.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20 * u64::from(n))).await;
+                writer.write(new_call(n)).await
+            });
+        }
+        let batch = queue.next_batch().await.expect("a batch");
+        let took = t0.elapsed();
+        assert_eq!(batch.len(), 3, "after {took:?}");
+        assert!(took >= Duration::from_millis(300), "{took:?}");
+        // One that waits on an ACD step or an agent's state does not wait for the window.
+        let writer = handle.clone();
+        tokio::spawn(async move { writer.write(new_call(9)).await });
+        let writer = handle.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            writer.write(agent_event()).await
+        });
+        let t1 = Instant::now();
+        let batch = queue.next_batch().await.expect("a batch");
+        assert_eq!(batch.len(), 2);
+        assert!(
+            t1.elapsed() < Duration::from_millis(300),
+            "{:?}",
+            t1.elapsed()
+        );
+    }
+
+    /// A new call that comes long after the one before waits for no one: company is
+    /// waited for only while calls come closer together than the window.
+    #[tokio::test]
+    async fn a_lone_new_call_is_written_at_once() {
+        let (handle, rx, stats) = WriterHandle::new();
+        let mut queue = Queue::new(rx, stats);
+        queue.window = Duration::from_secs(60);
+        let writer = handle.clone();
+        let t0 = Instant::now();
+        tokio::spawn(async move { writer.write(new_call(1)).await });
+        let batch = queue.next_batch().await.expect("a batch");
+        assert_eq!(batch.len(), 1);
+        assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
     }
 
     /// A call's end holds nobody up: it waits for the next write that does and shares its
