@@ -18,9 +18,9 @@
 //! write waits up to that long for others: at a few hundred calls a second a commit would
 //! otherwise carry one call, and each commit is an fsync and, per statement, a round trip
 //! to the database's thread — thread wake-ups and task switches, which were most of what
-//! a call cost the server at 200 calls a second. Under heavier load the previous commit
-//! takes that long anyway, so the window adds little there, and a call that comes alone
-//! (the hotline at night) waits for no one.
+//! a call cost the server at 200 calls a second. A batch of [`GATHER`] writes waits for
+//! no more, so at thousands of calls a second it goes within a millisecond or two; and a
+//! call that comes alone (the hotline at night) waits for no one.
 //!
 //! # Nothing acknowledged is lost, nothing that must land is dropped
 //! - A write whose own statement fails for a reason of its own (the call already ended,
@@ -65,6 +65,10 @@ pub(crate) const LINGER: Duration = Duration::from_millis(20);
 /// come closer together than this (see the top): a few milliseconds on an answer, for
 /// half the commits at 200 calls a second.
 pub(crate) const COMMIT_WINDOW: Duration = Duration::from_millis(10);
+/// Writes enough to share a commit: a batch this big waits for no more. The round trips
+/// per commit are then spread over this many writes, and at thousands of calls a second
+/// a batch fills in a millisecond or two instead of waiting out the window.
+pub(crate) const GATHER: usize = 8;
 /// How long [`WriterHandle::close`] keeps retrying writes that fail.
 const CLOSE_RETRY_FOR: Duration = Duration::from_secs(5);
 
@@ -532,7 +536,7 @@ impl Queue {
     /// Until when `batch` may wait for company ([`LINGER`], [`COMMIT_WINDOW`]): the
     /// soonest any of its writes must go; `None` to write it now.
     fn linger_until(&self, batch: &[Job], now: Instant) -> Option<Instant> {
-        if batch.is_empty() || batch.len() >= MAX_BATCH || self.closing.is_some() {
+        if batch.is_empty() || batch.len() >= GATHER || self.closing.is_some() {
             return None;
         }
         let window = match self.opens {
@@ -777,6 +781,25 @@ mod tests {
             "{:?}",
             t1.elapsed()
         );
+    }
+
+    /// Once a batch holds enough writes to share a commit, it goes without waiting out
+    /// the window: at thousands of calls a second the window would only add latency.
+    #[tokio::test]
+    async fn a_full_gathering_goes_at_once() {
+        let (handle, rx, stats) = WriterHandle::new();
+        let mut queue = Queue::new(rx, stats);
+        queue.window = Duration::from_secs(60);
+        let before = Instant::now() - Duration::from_millis(100);
+        queue.opens = [Some(before), Some(before + Duration::from_millis(1))];
+        let t0 = Instant::now();
+        for n in 0..GATHER as u32 {
+            let writer = handle.clone();
+            tokio::spawn(async move { writer.write(new_call(n)).await });
+        }
+        let batch = queue.next_batch().await.expect("a batch");
+        assert_eq!(batch.len(), GATHER);
+        assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
     }
 
     /// A new call that comes long after the one before waits for no one: company is
