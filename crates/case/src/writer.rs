@@ -743,59 +743,63 @@ mod tests {
         }
     }
 
+    /// A queue with the commit window `window`, and new calls either coming closer
+    /// together than it (`fast`) or not seen yet.
+    fn windowed(window: Duration, fast: bool) -> (WriterHandle, Queue) {
+        let (handle, rx, stats) = WriterHandle::new();
+        let mut queue = Queue::new(rx, stats);
+        queue.window = window;
+        if fast {
+            let before = Instant::now() - Duration::from_millis(100);
+            queue.opens = [Some(before), Some(before + Duration::from_millis(1))];
+        }
+        (handle, queue)
+    }
+
+    /// Queues `write` from a task of its own, after `after`.
+    fn write_later(handle: &WriterHandle, write: Write, after: Duration) {
+        let writer = handle.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            writer.write(write).await
+        });
+    }
+
     /// New calls that come within the commit window of the first share its commit; the
     /// window is counted from the oldest, so a steady stream cannot hold a call up.
     #[tokio::test]
     async fn new_calls_within_the_window_share_one_commit() {
-        let (handle, rx, stats) = WriterHandle::new();
-        let mut queue = Queue::new(rx, stats);
-        queue.window = Duration::from_millis(300);
-        // Calls have been coming closer together than the window.
-        let before = Instant::now() - Duration::from_millis(100);
-        queue.opens = [Some(before), Some(before + Duration::from_millis(50))];
+        let (handle, mut queue) = windowed(Duration::from_millis(300), true);
         let t0 = Instant::now();
         for n in 0..3 {
-            let writer = handle.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(20 * u64::from(n))).await;
-                writer.write(new_call(n)).await
-            });
+            write_later(
+                &handle,
+                new_call(n),
+                Duration::from_millis(20 * u64::from(n)),
+            );
         }
         let batch = queue.next_batch().await.expect("a batch");
         let took = t0.elapsed();
         assert_eq!(batch.len(), 3, "after {took:?}");
         assert!(took >= Duration::from_millis(300), "{took:?}");
         // One that waits on an ACD step or an agent's state does not wait for the window.
-        let writer = handle.clone();
-        tokio::spawn(async move { writer.write(new_call(9)).await });
-        let writer = handle.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            writer.write(agent_event()).await
-        });
+        write_later(&handle, new_call(9), Duration::ZERO);
+        write_later(&handle, agent_event(), Duration::from_millis(20));
         let t1 = Instant::now();
         let batch = queue.next_batch().await.expect("a batch");
         assert_eq!(batch.len(), 2);
-        assert!(
-            t1.elapsed() < Duration::from_millis(300),
-            "{:?}",
-            t1.elapsed()
-        );
+        let took = t1.elapsed();
+        assert!(took < Duration::from_millis(300), "{took:?}");
     }
 
     /// Once a batch holds enough writes to share a commit, it goes without waiting out
     /// the window: at thousands of calls a second the window would only add latency.
     #[tokio::test]
     async fn a_full_gathering_goes_at_once() {
-        let (handle, rx, stats) = WriterHandle::new();
-        let mut queue = Queue::new(rx, stats);
-        queue.window = Duration::from_secs(60);
-        let before = Instant::now() - Duration::from_millis(100);
-        queue.opens = [Some(before), Some(before + Duration::from_millis(1))];
+        let (handle, mut queue) = windowed(Duration::from_secs(60), true);
         let t0 = Instant::now();
         for n in 0..GATHER as u32 {
-            let writer = handle.clone();
-            tokio::spawn(async move { writer.write(new_call(n)).await });
+            write_later(&handle, new_call(n), Duration::ZERO);
         }
         let batch = queue.next_batch().await.expect("a batch");
         assert_eq!(batch.len(), GATHER);
@@ -806,12 +810,9 @@ mod tests {
     /// waited for only while calls come closer together than the window.
     #[tokio::test]
     async fn a_lone_new_call_is_written_at_once() {
-        let (handle, rx, stats) = WriterHandle::new();
-        let mut queue = Queue::new(rx, stats);
-        queue.window = Duration::from_secs(60);
-        let writer = handle.clone();
+        let (handle, mut queue) = windowed(Duration::from_secs(60), false);
         let t0 = Instant::now();
-        tokio::spawn(async move { writer.write(new_call(1)).await });
+        write_later(&handle, new_call(1), Duration::ZERO);
         let batch = queue.next_batch().await.expect("a batch");
         assert_eq!(batch.len(), 1);
         assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
