@@ -17,7 +17,7 @@ use chrono::Utc;
 use hotline_acd::AgentId;
 use hotline_case::{CaseStore, StoredBinding};
 use hotline_sip::digest::{self, Algorithm, Challenge, NonceCheck, NonceKeeper};
-use hotline_sip::lockout::{Lock, Lockout, Verdict};
+use hotline_sip::lockout::{Attempt, Lock, Lockout, Verdict};
 use hotline_sip::message::{self, Transport};
 use hotline_sip::registrar::{Binding, RegisterOutcome, Registrar, RegistrarConfig};
 use rsip::{Request, Response};
@@ -37,6 +37,19 @@ pub enum Auth {
     Agent(String),
     /// Answer this (401 with a challenge, or 403) and stop.
     Refuse(Response),
+}
+
+/// An authentication begun by [`Desk::begin_auth`]: decided already, or counted by the
+/// lockout and to be verified by [`Desk::finish_auth`].
+#[derive(Debug)]
+pub enum Begun {
+    Decided(Auth),
+    Counted {
+        creds: digest::Credentials,
+        attempt: Attempt,
+        /// How long the lockout asks to wait before verifying.
+        delay: Option<std::time::Duration>,
+    },
 }
 
 /// Registrations and authentication of agents.
@@ -214,6 +227,17 @@ impl Desk {
     /// the attempt; only then is the hash verified, and the nonce's use recorded last (so a
     /// forged request cannot use up a real client's nonce counts).
     pub async fn authenticate(&self, req: &Request, source: SocketAddr) -> Auth {
+        let begun = self.begin_auth(req, source);
+        self.finish_auth(req, source, begun).await
+    }
+
+    /// The first half of [`Desk::authenticate`], up to the lockout's count, with no wait:
+    /// run where requests are taken in the order they came (the endpoint's loop for
+    /// REGISTERs), so that of a burst of guesses the first `auth_max_failures` are the ones
+    /// verified. Spawned as tasks and counted there, the last one sent could be counted
+    /// first (a new task runs before those queued earlier), and a guess sent last with the
+    /// right password got through.
+    pub fn begin_auth(&self, req: &Request, source: SocketAddr) -> Begun {
         let creds = match digest::find_credentials(&req.headers, &self.cfg.realm, false) {
             Some(Ok(c)) if lock(&self.nonces).is_ours(&c.nonce) => c,
             // No usable credentials: nothing was guessed, nothing to count. A blocked source
@@ -226,23 +250,28 @@ impl Desk {
                 if lock(&self.lockout).source_blocked(source.ip(), Instant::now())
                     && !self.is_registered_phone(from_user, source)
                 {
-                    return Auth::Refuse(Self::forbidden(req));
+                    return Begun::Decided(Auth::Refuse(Self::forbidden(req)));
                 }
-                return Auth::Refuse(self.challenge(req, false));
+                return Begun::Decided(Auth::Refuse(self.challenge(req, false)));
             }
         };
         let user = creds.username.clone();
         let trusted = self.is_registered_phone(&user, source);
         let verdict = lock(&self.lockout).begin(source, &user, trusted, Instant::now());
-        let attempt = match verdict {
-            Verdict::Allow(a) => a,
-            Verdict::Delay(d, a) => {
-                tokio::time::sleep(d).await;
-                a
-            }
+        match verdict {
+            Verdict::Allow(attempt) => Begun::Counted {
+                creds,
+                attempt,
+                delay: None,
+            },
+            Verdict::Delay(d, attempt) => Begun::Counted {
+                creds,
+                attempt,
+                delay: Some(d),
+            },
             Verdict::Block(scope) => {
                 tracing::debug!(%source, %user, %scope, "authentication refused: locked out");
-                return Auth::Refuse(Self::forbidden(req));
+                Begun::Decided(Auth::Refuse(Self::forbidden(req)))
             }
             Verdict::Busy(scope) => {
                 // A burst (phones behind one NAT registering at once, or a guesser): told
@@ -250,9 +279,26 @@ impl Desk {
                 // at agents who cannot register must see this.
                 tracing::info!(%source, %user, %scope,
                     "authentication deferred: too many attempts under way, 503 Retry-After");
-                return Auth::Refuse(message::unavailable(req, BUSY_RETRY_SECS));
+                Begun::Decided(Auth::Refuse(message::unavailable(req, BUSY_RETRY_SECS)))
             }
+        }
+    }
+
+    /// The second half of [`Desk::authenticate`]: the lockout's wait, the hash and the
+    /// nonce of an attempt [`Desk::begin_auth`] counted.
+    pub async fn finish_auth(&self, req: &Request, source: SocketAddr, begun: Begun) -> Auth {
+        let (creds, attempt, delay) = match begun {
+            Begun::Decided(auth) => return auth,
+            Begun::Counted {
+                creds,
+                attempt,
+                delay,
+            } => (creds, attempt, delay),
         };
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
+        let user = creds.username.clone();
         let secrets = match self.store.agent_secrets(&user).await {
             Ok(s) => s,
             Err(e) => {
@@ -306,9 +352,10 @@ impl Desk {
         }
     }
 
-    /// A REGISTER from a softphone: authenticate, then update the bindings.
-    pub async fn register(self: Arc<Self>, r: Invite, ep: EndpointHandle) {
-        let ext = match self.authenticate(&r.req, r.source).await {
+    /// A REGISTER from a softphone, its authentication begun ([`Desk::begin_auth`]):
+    /// authenticate, then update the bindings.
+    pub async fn register(self: Arc<Self>, r: Invite, begun: Begun, ep: EndpointHandle) {
+        let ext = match self.finish_auth(&r.req, r.source, begun).await {
             Auth::Agent(ext) => ext,
             Auth::Refuse(resp) => return ep.respond(&r.key, resp),
         };

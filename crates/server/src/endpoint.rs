@@ -331,7 +331,10 @@ impl Driver {
                     transport,
                     received,
                 };
-                tokio::spawn(desk.register(register, self.handle.clone()));
+                // Counted by the lockout here, in the order REGISTERs came, not in the
+                // order their tasks happen to run (`Desk::begin_auth`).
+                let begun = desk.begin_auth(&register.req, register.source);
+                tokio::spawn(desk.register(register, begun, self.handle.clone()));
             }
             Method::Options if info.to_tag.is_none() => {
                 // Trunk keep-alive (RFC 3261 §11): we are up and say what we speak.
