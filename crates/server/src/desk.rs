@@ -43,7 +43,9 @@ pub enum Auth {
 /// lockout and to be verified by [`Desk::finish_auth`].
 #[derive(Debug)]
 pub enum Begun {
+    /// Nothing to verify: the answer is known (a challenge, 403, or 503 for a burst).
     Decided(Auth),
+    /// Counted as an attempt under way: verify `creds`, then settle `attempt`.
     Counted {
         creds: digest::Credentials,
         attempt: Attempt,
