@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use hotline_e2e::flows::plain_call;
 use hotline_e2e::http;
+use hotline_e2e::procfs;
 use hotline_e2e::rtp::RtpSink;
 use hotline_e2e::sip::{header, status, RawSip};
 use hotline_e2e::sipp::{Sipp, Transport};
@@ -377,20 +378,6 @@ fn refusals_are_stateless_and_a_taken_calls_retransmission_is_not_refused() {
     );
 }
 
-/// A field of `/proc/PID/status` or the soft limit of a `/proc/PID/limits` row, as a number.
-fn proc_number(pid: u32, file: &str, row: &str, column: usize) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).expect("read /proc");
-    let line = text
-        .lines()
-        .find(|l| l.starts_with(row))
-        .unwrap_or_else(|| panic!("no {row} in /proc/{pid}/{file}"));
-    line[row.len()..]
-        .split_whitespace()
-        .nth(column)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("bad {line:?}"))
-}
-
 #[test]
 fn the_descriptor_table_is_grown_at_start_so_no_call_waits_for_it() {
     // Growing the table later stalls the thread that opens a descriptor for an RCU grace
@@ -400,8 +387,8 @@ fn the_descriptor_table_is_grown_at_start_so_no_call_waits_for_it() {
     // of `max_calls` (2000 in the default configuration, 5 descriptors each) and the
     // connection caps, within the process's limit.
     let server = Server::start(ServerOptions::default());
-    let limit = proc_number(server.pid(), "limits", "Max open files", 0);
-    let table = proc_number(server.pid(), "status", "FDSize:", 0);
+    let limit = procfs::number(server.pid(), "limits", "Max open files", 0);
+    let table = procfs::number(server.pid(), "status", "FDSize:", 0);
     let wanted = (256 + 5 * 2000 + 4096 + 512).min(limit);
     assert!(
         table >= wanted,

@@ -319,13 +319,8 @@ fn children(pid: u32) -> Vec<u32> {
         .flatten()
         .filter_map(|e| {
             let child: u32 = e.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
-            // "pid (comm) state ppid …": comm may hold spaces and parentheses.
-            let ppid: u32 = stat
-                .rsplit_once(')')?
-                .1
-                .split_whitespace()
-                .nth(1)?
+            let ppid: u32 = crate::procfs::stat_fields(&e.path())?
+                .get(1)?
                 .parse()
                 .ok()?;
             (ppid == pid).then_some(child)

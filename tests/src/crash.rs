@@ -49,13 +49,7 @@ fn serve_pid(config: &Path) -> Option<u32> {
 
 /// Running (not a zombie waiting to be reaped, not gone).
 fn is_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the parenthesised command name.
-        Ok(stat) => stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X')),
-        Err(_) => false,
-    }
+    crate::procfs::state(Path::new(&format!("/proc/{pid}"))).is_some_and(|s| s != 'Z' && s != 'X')
 }
 
 /// The sizes a WAV header claims and the file's real length.

@@ -15,6 +15,7 @@ pub mod flows;
 pub mod http;
 pub mod pcap;
 pub mod ports;
+pub mod procfs;
 pub mod rtp;
 pub mod server;
 pub mod sip;

@@ -329,10 +329,7 @@ digest_algorithms = [{algs}]
         loop {
             let states: Vec<char> = std::fs::read_dir(&tasks)
                 .expect("read the server's threads")
-                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
-                // The state follows the command name, which is in parentheses and may
-                // itself hold spaces or parentheses.
-                .filter_map(|stat| stat.rsplit_once(") ")?.1.chars().next())
+                .filter_map(|t| crate::procfs::state(&t.ok()?.path()))
                 .collect();
             if !states.is_empty() && states.iter().all(|&s| s == 'T' || s == 't') {
                 return;
