@@ -3,7 +3,7 @@
 //! sends a WAV file (`aufile`) as its microphone. Killed when dropped.
 
 use crate::audio::{tone, RATE};
-use crate::ports::free_port;
+use crate::ports::{free_port, free_ports};
 use crate::server::Server;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -47,7 +47,9 @@ impl Baresip {
             w.write_sample(s).unwrap();
         }
         w.finalize().unwrap();
-        let sip_port = free_port();
+        // baresip also listens for SIP over TLS on the next port: a port it cannot bind stops
+        // its SIP stack, and one it takes that was meant for `ctrl_tcp` cuts the test off.
+        let sip_port = free_ports(2);
         let ctrl_port = free_port();
         let config = format!(
             "poll_method\t\tepoll\n\

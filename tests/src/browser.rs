@@ -66,40 +66,32 @@ impl Browser {
             .enable_all()
             .build()
             .expect("tokio runtime");
-        // The port was free a moment ago; if another test took it since, try another.
-        let mut last = String::new();
-        for _ in 0..3 {
-            let port = free_port();
-            let mut driver = spawn_driver(port, &dir.path().join("chromedriver.log"));
-            if let Err(e) = wait_driver(&mut driver, port, dir.path()) {
+        let port = free_port();
+        let mut driver = spawn_driver(port, &dir.path().join("chromedriver.log"));
+        if let Err(e) = wait_driver(&mut driver, port, dir.path()) {
+            kill_driver(&mut driver);
+            panic!("chromedriver did not start: {e}");
+        }
+        let builder = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities(dir.path()))
+            .clone();
+        let url = format!("http://127.0.0.1:{port}");
+        match bounded(&rt, COMMAND_LIMIT, builder.connect(&url)) {
+            Ok(Ok(client)) => Browser {
+                rt,
+                client: Some(client),
+                driver,
+                dir,
+            },
+            failed => {
                 kill_driver(&mut driver);
-                last = e;
-                continue;
-            }
-            let builder = ClientBuilder::new(HttpConnector::new())
-                .capabilities(capabilities(dir.path()))
-                .clone();
-            let url = format!("http://127.0.0.1:{port}");
-            match bounded(&rt, COMMAND_LIMIT, builder.connect(&url)) {
-                Ok(Ok(client)) => {
-                    return Browser {
-                        rt,
-                        client: Some(client),
-                        driver,
-                        dir,
-                    }
-                }
-                failed => {
-                    kill_driver(&mut driver);
-                    let e = match failed {
-                        Ok(Err(e)) => e.to_string(),
-                        _ => format!("no answer within {COMMAND_LIMIT:?}"),
-                    };
-                    panic!("no chromium session: {e}\n{}", driver_log(dir.path()));
-                }
+                let e = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => format!("no answer within {COMMAND_LIMIT:?}"),
+                };
+                panic!("no chromium session: {e}\n{}", driver_log(dir.path()));
             }
         }
-        panic!("chromedriver did not start: {last}");
     }
 
     /// Opens `url` and waits for the page to load (redirects followed).

@@ -161,8 +161,8 @@ impl Server {
             .expect("temp dir");
         let root = dir.path().to_path_buf();
         let ports = PortBlock::claim();
-        let mut sip: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-        let mut http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let sip: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let http: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let ws = workspace_dir();
         let ivr = write_ivr(&root, opts.hours);
         let sources: Vec<String> = opts
@@ -252,27 +252,10 @@ digest_algorithms = [{algs}]
             child: spawn_serve(&root.join("hotline.toml"), &root.join("server.log")),
             supervisor: std::sync::OnceLock::new(),
         };
-        // The SIP and HTTP ports were free a moment ago, but another test's client socket
-        // may have taken one since (they come from the ephemeral range): then start again
-        // on new ports.
-        for _ in 0..3 {
-            match server.wait_healthy(Duration::from_secs(10)) {
-                Err(log) if log.contains("Address already in use") => {
-                    let (old_sip, old_http) = (sip, http);
-                    sip = ([127, 0, 0, 1], free_port()).into();
-                    http = ([127, 0, 0, 1], free_port()).into();
-                    let text = text
-                        .replace(&format!("\"{old_sip}\""), &format!("\"{sip}\""))
-                        .replace(&format!("\"{old_http}\""), &format!("\"{http}\""));
-                    std::fs::write(&server.config, text).expect("write config");
-                    (server.sip, server.http) = (sip, http);
-                    server.child = spawn_serve(&server.config, &server.log);
-                }
-                Err(log) => panic!("{log}"),
-                Ok(()) => return server,
-            }
+        if let Err(log) = server.wait_healthy(Duration::from_secs(10)) {
+            panic!("{log}");
         }
-        panic!("hotline could not bind its ports:\n{}", server.log_text());
+        server
     }
 
     /// Stops the server (SIGKILL: nothing is flushed on the way out, as in a crash or a
