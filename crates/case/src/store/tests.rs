@@ -308,26 +308,65 @@ async fn calls_answered_together_share_one_commit(db: Db) {
         );
     }
 
-    let at = Utc.with_ymd_and_hms(2026, 11, 21, 2, 0, 0).unwrap();
+    // The ends share a commit too (one statement for all), each with its own figures; a
+    // second end of a call and the end of an unknown call are refused, each for its reason.
+    let at = |n: usize| {
+        Utc.with_ymd_and_hms(2026, 11, 21, 2, 0, n as u32 % 60)
+            .unwrap()
+    };
+    let figures: Vec<(String, String)> = (0..opened.len())
+        .map(|n| (format!("cause{n}"), format!("path{n}")))
+        .collect();
+    let before = store.writer_stats().snapshot();
     let ends = futures::future::join_all(
         opened
             .iter()
-            .map(|o| store.end_call(o.call, at, "caller_bye", "main"))
-            .chain([store.end_call(opened[0].call, at, "caller_bye", "main")]),
+            .zip(&figures)
+            .enumerate()
+            .map(|(n, (o, (cause, path)))| store.end_call(o.call, at(n), cause, path))
+            .chain([
+                store.end_call(opened[0].call, at(0), "caller_bye", "main"),
+                store.end_call(CallId(999_999), at(0), "caller_bye", "main"),
+            ]),
     )
     .await;
-    let (last, first) = ends.split_last().unwrap();
+    let after = store.writer_stats().snapshot();
+    let (unknown, rest) = ends.split_last().unwrap();
+    let (again, first) = rest.split_last().unwrap();
     assert!(first.iter().all(Result::is_ok), "{first:?}");
     assert!(
-        matches!(last, Err(CaseError::CallAlreadyEnded(_))),
-        "{last:?}"
+        matches!(again, Err(CaseError::CallAlreadyEnded(_))),
+        "{again:?}"
     );
-    let case = store
-        .case_by_ticket(&opened[7].ticket)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(case.calls[0].ended_at, Some(at));
+    assert!(
+        matches!(unknown, Err(CaseError::CallNotFound(_))),
+        "{unknown:?}"
+    );
+    assert_eq!(
+        after.batches - before.batches,
+        1,
+        "the ends took more than one commit: {after:?}"
+    );
+    for n in [0, 7, 119] {
+        let case = store
+            .case_by_ticket(&opened[n].ticket)
+            .await
+            .unwrap()
+            .unwrap();
+        let call = &case.calls[0];
+        assert_eq!(
+            (
+                call.ended_at,
+                call.hangup_cause.as_deref(),
+                call.ivr_path.as_deref()
+            ),
+            (
+                Some(at(n)),
+                Some(format!("cause{n}").as_str()),
+                Some(format!("path{n}").as_str())
+            ),
+        );
+    }
     assert_eq!(store.writer_stats().snapshot().pending, 0);
 }
 

@@ -80,6 +80,29 @@ async fn write_batch(conn: &mut Conn, jobs: &[Job]) -> Outcome {
             Err(e) => return Outcome::JobsFailed(opens.iter().map(|o| o.0).collect(), e),
         }
     }
+    // The ends of calls, together: at a few hundred calls a second a batch holds a few, and
+    // each statement is a round trip to the database's thread. The first end of each call
+    // only; a second one goes on below, where `end_call` says it ended already.
+    let mut ends: Vec<(usize, CallId)> = Vec::new();
+    for (i, job) in jobs.iter().enumerate() {
+        if let Write::EndCall { call, .. } = &job.write {
+            if !ends.iter().any(|(_, c)| c == call) {
+                ends.push((i, *call));
+            }
+        }
+    }
+    if !ends.is_empty() {
+        match end_calls(&mut tx, jobs, &ends).await {
+            Ok(ended) => {
+                for (i, call) in &ends {
+                    if ended.contains(&call.0) {
+                        done[*i] = Some(Done::Written);
+                    }
+                }
+            }
+            Err(e) => return Outcome::JobsFailed(ends.iter().map(|(i, _)| *i).collect(), e),
+        }
+    }
     for (i, job) in jobs.iter().enumerate() {
         if done[i].is_some() {
             continue;
@@ -232,6 +255,31 @@ async fn open_calls(
             })
         })
         .collect()
+}
+
+/// Ends the calls of the `EndCall` jobs at `ends` (each call once) with one statement and
+/// returns the ids of the calls it ended. A call it did not end (ended already, unknown) is
+/// left to [`end_call`], which says which.
+async fn end_calls(
+    conn: &mut Conn,
+    jobs: &[Job],
+    ends: &[(usize, CallId)],
+) -> Result<Vec<i64>, CaseError> {
+    let mut q = QueryBuilder::<Db>::new(
+        "UPDATE calls SET ended_at = v.column2, hangup_cause = v.column3, ivr_path = v.column4 \
+         FROM (",
+    );
+    // A VALUES list names its columns column1, column2, … in both databases.
+    q.push_values(ends.iter().map(|(i, _)| &jobs[*i].write), |mut b, w| {
+        if let Write::EndCall { call, ended_at, cause, ivr_path } = w {
+            b.push_bind(call.0)
+                .push_bind(*ended_at)
+                .push_bind(cause.as_str())
+                .push_bind(ivr_path.as_str());
+        }
+    });
+    q.push(") AS v WHERE calls.id = v.column1 AND calls.ended_at IS NULL RETURNING calls.id");
+    Ok(q.build_query_scalar().fetch_all(&mut *conn).await?)
 }
 
 async fn end_call(
