@@ -92,6 +92,14 @@ impl CaseStore {
         Ok(store)
     }
 
+    /// The same store, letting a new call's write wait up to `window` for others to share
+    /// its commit while calls come closer together than that (`[data] commit_window_ms`;
+    /// zero: never). See [`crate::writer`].
+    pub fn with_commit_window(self, window: std::time::Duration) -> Self {
+        self.writer.set_window(window);
+        self
+    }
+
     /// The same store, giving the tasks that voicemails and callback requests create
     /// `attempts` attempts (`[callbacks] max_attempts`; clamped to 1–20) instead of
     /// [`DEFAULT_MAX_ATTEMPTS`](crate::callback::DEFAULT_MAX_ATTEMPTS).

@@ -62,9 +62,10 @@ const MAX_PAUSE: Duration = Duration::from_secs(5);
 /// How long a write made after a call is over may wait to share a commit (see the top).
 pub(crate) const LINGER: Duration = Duration::from_millis(20);
 /// How long a new call's write may wait for others to share its commit, while new calls
-/// come closer together than this (see the top): a few milliseconds on an answer, for
-/// half the commits at 200 calls a second.
-pub(crate) const COMMIT_WINDOW: Duration = Duration::from_millis(10);
+/// come closer together than this (see the top): the default of `[data]
+/// commit_window_ms` ([`WriterHandle::set_window`]). At 200 calls a second a commit then
+/// carries about four calls, for a few milliseconds more on an answer.
+pub(crate) const COMMIT_WINDOW: Duration = Duration::from_millis(20);
 /// Writes enough to share a commit: a batch this big waits for no more. The round trips
 /// per commit are then spread over this many writes, and at thousands of calls a second
 /// a batch fills in a millisecond or two instead of waiting out the window.
@@ -242,6 +243,8 @@ pub(crate) struct Job {
 pub(crate) enum Msg {
     Job(Job),
     Close(oneshot::Sender<()>),
+    /// A new commit window, for the writes queued after it.
+    Window(Duration),
 }
 
 /// The store's side of the writer: queues writes and waits for their commit.
@@ -285,6 +288,12 @@ impl WriterHandle {
         answer
             .await
             .unwrap_or_else(|_| Err(CaseError::Unavailable("the writer stopped".into())))
+    }
+
+    /// Sets how long a new call's write may wait for company ([`COMMIT_WINDOW`] until
+    /// then; zero: a new call waits for no one), for the writes queued after this.
+    pub(crate) fn set_window(&self, window: Duration) {
+        let _ = self.tx.send(Msg::Window(window));
     }
 
     /// Writes out what is queued (retrying failures for a few seconds) and stops the
@@ -422,7 +431,7 @@ pub(crate) struct Queue {
     disconnected: bool,
     /// [`LINGER`] (tests set their own).
     linger: Duration,
-    /// [`COMMIT_WINDOW`] (tests set their own).
+    /// [`COMMIT_WINDOW`] or what [`WriterHandle::set_window`] set.
     window: Duration,
     /// When the last two new calls were queued: a new call waits for company only while
     /// they come closer together than the window (a lone call at night waits for no one).
@@ -471,11 +480,13 @@ impl Queue {
             }
             self.retry = waiting;
             while batch.len() < MAX_BATCH && !self.disconnected {
-                match self.rx.try_recv() {
-                    Ok(Msg::Job(job)) => batch.push(self.noted(job)),
-                    Ok(Msg::Close(done)) => self.close_requested(Some(done), now),
+                let msg = match self.rx.try_recv() {
+                    Ok(msg) => Some(msg),
                     Err(mpsc::error::TryRecvError::Empty) => break,
-                    Err(mpsc::error::TryRecvError::Disconnected) => self.close_requested(None, now),
+                    Err(mpsc::error::TryRecvError::Disconnected) => None,
+                };
+                if let Some(job) = self.received(msg, now) {
+                    batch.push(job);
                 }
             }
             // Retries not yet due are pending too, and older than anything still queued.
@@ -488,14 +499,11 @@ impl Queue {
                     self.retry.push_front(job);
                 }
                 tokio::select! {
-                    msg = self.rx.recv(), if !self.disconnected => match msg {
-                        Some(Msg::Job(job)) => {
-                            let job = self.noted(job);
-                            self.retry.push_back(job)
+                    msg = self.rx.recv(), if !self.disconnected => {
+                        if let Some(job) = self.received(msg, Instant::now()) {
+                            self.retry.push_back(job);
                         }
-                        Some(Msg::Close(done)) => self.close_requested(Some(done), Instant::now()),
-                        None => self.close_requested(None, Instant::now()),
-                    },
+                    }
                     () = tokio::time::sleep_until(until.into()) => {}
                 }
                 continue;
@@ -511,26 +519,40 @@ impl Queue {
             }
             let next_retry = self.retry.iter().filter_map(|j| j.retry_at).min();
             tokio::select! {
-                msg = self.rx.recv(), if !self.disconnected => match msg {
+                msg = self.rx.recv(), if !self.disconnected => {
                     // Due at once: the next turn takes it.
-                    Some(Msg::Job(job)) => {
-                        let job = self.noted(job);
-                        self.retry.push_front(job)
+                    if let Some(job) = self.received(msg, Instant::now()) {
+                        self.retry.push_front(job);
                     }
-                    Some(Msg::Close(done)) => self.close_requested(Some(done), Instant::now()),
-                    None => self.close_requested(None, Instant::now()),
-                },
+                }
                 () = sleep_until(next_retry) => {}
             }
         }
     }
 
-    /// Notes when a new call's write came in (see `opens`).
-    fn noted(&mut self, job: Job) -> Job {
-        if matches!(job.write, Write::OpenCall { .. }) {
-            self.opens = [self.opens[1], Some(job.queued)];
+    /// Takes in what the channel gave (`None`: every handle is gone): a job to write,
+    /// noting when a new call's came in (see `opens`); a close or a window is acted on.
+    fn received(&mut self, msg: Option<Msg>, now: Instant) -> Option<Job> {
+        match msg {
+            Some(Msg::Job(job)) => {
+                if matches!(job.write, Write::OpenCall { .. }) {
+                    self.opens = [self.opens[1], Some(job.queued)];
+                }
+                Some(job)
+            }
+            Some(Msg::Close(done)) => {
+                self.close_requested(Some(done), now);
+                None
+            }
+            Some(Msg::Window(window)) => {
+                self.window = window;
+                None
+            }
+            None => {
+                self.close_requested(None, now);
+                None
+            }
         }
-        job
     }
 
     /// Until when `batch` may wait for company ([`LINGER`], [`COMMIT_WINDOW`]): the
@@ -748,7 +770,7 @@ mod tests {
     fn windowed(window: Duration, fast: bool) -> (WriterHandle, Queue) {
         let (handle, rx, stats) = WriterHandle::new();
         let mut queue = Queue::new(rx, stats);
-        queue.window = window;
+        handle.set_window(window);
         if fast {
             let before = Instant::now() - Duration::from_millis(100);
             queue.opens = [Some(before), Some(before + Duration::from_millis(1))];
@@ -811,6 +833,19 @@ mod tests {
     #[tokio::test]
     async fn a_lone_new_call_is_written_at_once() {
         let (handle, mut queue) = windowed(Duration::from_secs(60), false);
+        let t0 = Instant::now();
+        write_later(&handle, new_call(1), Duration::ZERO);
+        let batch = queue.next_batch().await.expect("a batch");
+        assert_eq!(batch.len(), 1);
+        assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    }
+
+    /// With the window set to zero (`[data] commit_window_ms = 0`) a new call waits for no
+    /// one, however fast calls come; the setting takes effect for the writes after it.
+    #[tokio::test]
+    async fn a_zero_window_writes_new_calls_at_once() {
+        let (handle, mut queue) = windowed(Duration::from_secs(60), true);
+        handle.set_window(Duration::ZERO);
         let t0 = Instant::now();
         write_later(&handle, new_call(1), Duration::ZERO);
         let batch = queue.next_batch().await.expect("a batch");
