@@ -1168,20 +1168,29 @@ mod tests {
         }
     }
 
+    /// `config/default.toml` changed by `edit` (which must change something), loaded from a
+    /// file of its own.
+    fn load_default_edited(edit: impl FnOnce(&str) -> String) -> Result<Config> {
+        let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/default.toml");
+        let text = std::fs::read_to_string(&default).unwrap();
+        let changed = edit(&text);
+        assert_ne!(
+            changed, text,
+            "the edit changed nothing in config/default.toml"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hotline.toml");
+        std::fs::write(&path, changed).unwrap();
+        Config::load(&path)
+    }
+
     #[test]
     fn node_defaults_to_the_hostname_and_is_checked() {
         let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/default.toml");
-        let text = std::fs::read_to_string(&default).unwrap();
-        let dir = tempfile::tempdir().unwrap();
         let with_node = |node: &str| {
-            let path = dir.path().join("node.toml");
-            let text = text.replacen("[data]\n", &format!("[data]\nnode = {node:?}\n"), 1);
-            assert!(
-                text.contains("node = "),
-                "config/default.toml has a [data] section"
-            );
-            std::fs::write(&path, text).unwrap();
-            Config::load(&path)
+            load_default_edited(|t| {
+                t.replacen("[data]\n", &format!("[data]\nnode = {node:?}\n"), 1)
+            })
         };
         // Not set: the machine's name, which nodes sharing a database tell apart by.
         let cfg = Config::load(&default).unwrap();
@@ -1203,15 +1212,8 @@ mod tests {
     #[test]
     fn commit_window_is_read_and_bounded() {
         let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/default.toml");
-        let text = std::fs::read_to_string(&default).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let with = |line: &str| {
-            let path = dir.path().join("window.toml");
-            let changed = text.replacen("commit_window_ms = 20\n", line, 1);
-            assert_ne!(changed, text, "config/default.toml sets commit_window_ms");
-            std::fs::write(&path, changed).unwrap();
-            Config::load(&path)
-        };
+        let with =
+            |line: &str| load_default_edited(|t| t.replacen("commit_window_ms = 20\n", line, 1));
         assert_eq!(Config::load(&default).unwrap().data.commit_window_ms, 20);
         assert_eq!(with("").unwrap().data.commit_window_ms, 20);
         assert_eq!(
