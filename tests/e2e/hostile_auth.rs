@@ -47,20 +47,60 @@ fn answer_to(peer: &RawSip, cseq: u32, limit: Duration) -> String {
     panic!("no answer to REGISTER {cseq} within {limit:?}")
 }
 
-/// The Authorization value answering the 401 `challenge` for `ext` with `password`.
+/// The Authorization value answering the 401 `challenge` to a REGISTER for `ext` with
+/// `password`.
 fn credentials(challenge: &str, server: &RawSip, ext: &str, password: &str, nc: u32) -> String {
+    let uri = format!("sip:{}", server.server);
+    credentials_for(challenge, "REGISTER", &uri, ext, password, nc)
+}
+
+/// The Authorization value answering the 401 `challenge` to a `method` request for `uri`.
+fn credentials_for(
+    challenge: &str,
+    method: &str,
+    uri: &str,
+    ext: &str,
+    password: &str,
+    nc: u32,
+) -> String {
     let value = header(challenge, "WWW-Authenticate").expect("a challenge");
     let ch = parse_challenge(value).expect("our challenge parses");
-    authorize(
-        &ch,
-        "REGISTER",
-        &format!("sip:{}", server.server),
-        ext,
-        password,
-        "0a4f113b",
-        nc,
+    authorize(&ch, method, uri, ext, password, "0a4f113b", nc).to_string()
+}
+
+/// An INVITE from `peer` as agent `ext` to the feature code `uri` (a new call, `call_id`),
+/// offering PCMU, with an Authorization header if given.
+fn feature_invite(
+    peer: &RawSip,
+    ext: &str,
+    uri: &str,
+    call_id: &str,
+    auth: Option<&str>,
+) -> String {
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
+        port = peer.local.port() + 2,
+    );
+    let auth = auth
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "INVITE {uri} SIP/2.0\r\n\
+         Via: {via}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:{ext}@{server}>;tag=t{call_id}\r\n\
+         To: <{uri}>\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: 1 INVITE\r\n\
+         Contact: <sip:{ext}@{local}>\r\n\
+         {auth}Content-Type: application/sdp\r\n\
+         Content-Length: {len}\r\n\r\n{sdp}",
+        server = peer.server,
+        local = peer.local,
+        via = peer.via(&format!("{call_id}x1")),
+        len = sdp.len(),
     )
-    .to_string()
 }
 
 /// Registers `ext` from `peer` with the right password (challenge, then credentials).
@@ -97,10 +137,7 @@ fn wait_security_event(server: &Server, token: &str, want: impl Fn(&Value) -> bo
 #[test]
 fn svcrack_does_not_find_an_agent_password() {
     let spec = AgentSpec::new("1001", "agent:3");
-    let server = Server::start(ServerOptions {
-        agents: vec![spec.clone()],
-        ..Default::default()
-    });
+    let server = server_with(&spec);
     let mut words: Vec<String> = [
         "123456", "password", "1001", "12345678", "qwerty", "abc123", "111111", "1234", "admin",
         "letmein", "welcome", "monkey", "dragon", "passw0rd", "000000", "sunshine", "iloveyou",
@@ -159,19 +196,12 @@ fn svcrack_does_not_find_an_agent_password() {
 #[test]
 fn sixty_concurrent_guesses_get_no_200() {
     let spec = AgentSpec::new("1001", "agent:3");
-    let server = Server::start(ServerOptions {
-        agents: vec![spec.clone()],
-        ..Default::default()
-    });
+    let server = server_with(&spec);
     let attacker = RawSip::new(server.sip);
     attacker.send(register(&attacker, "1001", "guess", 1, None).as_bytes());
     let challenge = answer_to(&attacker, 1, Duration::from_secs(5));
     for i in 0..60u32 {
-        let password = if i == 59 {
-            spec.password.clone()
-        } else {
-            format!("guess{i}")
-        };
+        let password = guess(&spec, i);
         let auth = credentials(&challenge, &attacker, "1001", &password, i + 1);
         attacker.send(register(&attacker, "1001", "guess", i + 2, Some(&auth)).as_bytes());
     }
@@ -197,16 +227,94 @@ fn sixty_concurrent_guesses_get_no_200() {
     assert_eq!(server.api_agent("1001")["registered_contacts"], 0);
 }
 
+/// The same burst as INVITEs from a "phone": sixty feature-code INVITEs (`*1`, ready) sent
+/// at once on one nonce, the right password last. Their attempts are counted in the order
+/// they came, as REGISTERs' are: each is refused (401, 403 or 503), none carried out.
+#[test]
+fn sixty_concurrent_invite_guesses_are_all_refused() {
+    let spec = AgentSpec::new("1001", "agent:3");
+    let server = server_with(&spec);
+    let attacker = RawSip::new(server.sip);
+    let uri = format!("sip:*1@{}", server.sip);
+    attacker.send(feature_invite(&attacker, "1001", &uri, "g0", None).as_bytes());
+    let challenge = first_final(&attacker, &["g0"], Duration::from_secs(5));
+    let challenge = challenge
+        .values()
+        .next()
+        .expect("a challenge to the first INVITE");
+    assert_eq!(status(challenge), Some(401), "{challenge}");
+    let call_ids: Vec<String> = (1..=60).map(|i| format!("g{i}")).collect();
+    for (i, call_id) in call_ids.iter().enumerate() {
+        let password = guess(&spec, i as u32);
+        let auth = credentials_for(challenge, "INVITE", &uri, "1001", &password, i as u32 + 1);
+        attacker.send(feature_invite(&attacker, "1001", &uri, call_id, Some(&auth)).as_bytes());
+    }
+    // Delays are at most 8 s each; everything is answered well within 30 s.
+    let ids: Vec<&str> = call_ids.iter().map(String::as_str).collect();
+    let answers = first_final(&attacker, &ids, Duration::from_secs(30));
+    let mut codes = std::collections::BTreeMap::new();
+    for m in answers.values() {
+        *codes.entry(status(m).unwrap_or(0)).or_insert(0) += 1;
+    }
+    eprintln!("answers to 60 concurrent INVITE guesses: {codes:?}");
+    assert_eq!(answers.len(), 60, "every guess is answered: {codes:?}");
+    assert!(
+        codes.keys().all(|c| matches!(c, 401 | 403 | 503)),
+        "a guess got through: {codes:?}"
+    );
+    assert!(
+        codes.get(&401).copied().unwrap_or(0) <= 5,
+        "more than auth_max_failures guesses were verified: {codes:?}"
+    );
+    assert_eq!(server.api_agent("1001")["state"], "logged_out");
+}
+
+/// A server with the one agent `spec`.
+fn server_with(spec: &AgentSpec) -> Server {
+    Server::start(ServerOptions {
+        agents: vec![spec.clone()],
+        ..Default::default()
+    })
+}
+
+/// The `i`-th of sixty guesses at `spec`'s password: wrong, but for the last.
+fn guess(spec: &AgentSpec, i: u32) -> String {
+    if i == 59 {
+        spec.password.clone()
+    } else {
+        format!("guess{i}")
+    }
+}
+
+/// The first final response to each INVITE of `call_ids` (retransmissions skipped), by
+/// Call-ID, waiting up to `limit` for all of them.
+fn first_final(
+    peer: &RawSip,
+    call_ids: &[&str],
+    limit: Duration,
+) -> std::collections::BTreeMap<String, String> {
+    let mut answers = std::collections::BTreeMap::new();
+    let end = Instant::now() + limit;
+    while answers.len() < call_ids.len() {
+        let left = end.saturating_duration_since(Instant::now());
+        let Some(m) = peer.recv(left) else { break };
+        let Some(id) = header(&m, "Call-ID").filter(|id| call_ids.contains(id)) else {
+            continue;
+        };
+        if status(&m).is_some_and(|s| s >= 200) && !answers.contains_key(id) {
+            answers.insert(id.to_string(), m);
+        }
+    }
+    answers
+}
+
 /// The finding: five bad REGISTERs sent "from" an agent's own address locked that agent
 /// out for 300 s. Its registered phone (that exact address) is counted apart: others on
 /// the same IP are locked out, the phone keeps refreshing.
 #[test]
 fn failures_from_the_agents_address_do_not_lock_its_phone_out() {
     let spec = AgentSpec::new("1001", "agent:3");
-    let server = Server::start(ServerOptions {
-        agents: vec![spec.clone()],
-        ..Default::default()
-    });
+    let server = server_with(&spec);
     let phone = RawSip::new(server.sip);
     register_ok(&phone, "1001", &spec.password, "phone-reg");
     let attacker = RawSip::new(server.sip);

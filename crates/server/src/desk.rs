@@ -221,24 +221,20 @@ impl Desk {
         message::response(req, 403, Some(&message::random_token(8)))
     }
 
-    /// Checks the digest credentials of a request from an agent's softphone (§22).
+    /// Begins checking the digest credentials of a request from an agent's softphone
+    /// (§22), up to the lockout's count, with no wait; [`Desk::finish_auth`] ends it.
     ///
     /// Order matters: credentials with a nonce we never issued are answered with a fresh
     /// challenge before anything is counted or hashed (whoever sent them did not read our
     /// challenge: a blind forger of an agent's address); then the lockout decides and counts
     /// the attempt; only then is the hash verified, and the nonce's use recorded last (so a
     /// forged request cannot use up a real client's nonce counts).
-    pub async fn authenticate(&self, req: &Request, source: SocketAddr) -> Auth {
-        let begun = self.begin_auth(req, source);
-        self.finish_auth(req, source, begun).await
-    }
-
-    /// The first half of [`Desk::authenticate`], up to the lockout's count, with no wait:
-    /// run where requests are taken in the order they came (the endpoint's loop for
-    /// REGISTERs), so that of a burst of guesses the first `auth_max_failures` are the ones
-    /// verified. Spawned as tasks and counted there, the last one sent could be counted
-    /// first (a new task runs before those queued earlier), and a guess sent last with the
-    /// right password got through.
+    ///
+    /// Run where requests are taken in the order they came (the endpoint's loop, for
+    /// REGISTERs and phones' INVITEs), so that of a burst of guesses the first
+    /// `auth_max_failures` are the ones verified. Spawned as tasks and counted there, the
+    /// last one sent could be counted first (a new task runs before those queued earlier),
+    /// and a guess sent last with the right password got through.
     pub fn begin_auth(&self, req: &Request, source: SocketAddr) -> Begun {
         let creds = match digest::find_credentials(&req.headers, &self.cfg.realm, false) {
             Some(Ok(c)) if lock(&self.nonces).is_ours(&c.nonce) => c,
@@ -286,8 +282,8 @@ impl Desk {
         }
     }
 
-    /// The second half of [`Desk::authenticate`]: the lockout's wait, the hash and the
-    /// nonce of an attempt [`Desk::begin_auth`] counted.
+    /// The second half of [`Desk::begin_auth`]: the lockout's wait, the hash and the
+    /// nonce of an attempt it counted.
     pub async fn finish_auth(&self, req: &Request, source: SocketAddr, begun: Begun) -> Auth {
         let (creds, attempt, delay) = match begun {
             Begun::Decided(auth) => return auth,

@@ -4,7 +4,7 @@
 use super::out_leg::send;
 use super::{CallEvent, Calls, Invite};
 use crate::acd::{AgentSettings, By};
-use crate::desk::Auth;
+use crate::desk::{Auth, Begun};
 use crate::endpoint::EndpointHandle;
 use hotline_acd::{AgentId, AgentState};
 use hotline_media::{Codec, MediaEvent, MediaParams, MediaSession};
@@ -28,9 +28,13 @@ enum Action {
 }
 
 /// Authenticates the agent, applies the code and plays its confirmation.
-pub(super) async fn run(calls: Calls, invite: Invite, ep: EndpointHandle) {
+pub(super) async fn run(calls: Calls, invite: Invite, begun: Begun, ep: EndpointHandle) {
     let ctx = calls.ctx.clone();
-    let ext = match ctx.desk.authenticate(&invite.req, invite.source).await {
+    let ext = match ctx
+        .desk
+        .finish_auth(&invite.req, invite.source, begun)
+        .await
+    {
         Auth::Agent(ext) => ext,
         Auth::Refuse(resp) => return ep.respond(&invite.key, resp),
     };

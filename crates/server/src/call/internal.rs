@@ -16,7 +16,7 @@
 
 use super::out_leg::{self, send, Failure, OutLeg};
 use super::{agent_leg, trunk_leg, CallEvent, CallSlot, Calls, Invite};
-use crate::desk::Auth;
+use crate::desk::{Auth, Begun};
 use crate::endpoint::EndpointHandle;
 use hotline_acd::{AgentId, CallKey, DirectRefusal};
 use hotline_media::{bridge, BridgeHandle, MediaEvent};
@@ -66,9 +66,13 @@ enum Target {
 }
 
 /// Runs an agent's call from the softphone until either side hangs up or it is handed over.
-pub(super) async fn run(calls: Calls, invite: Invite, ep: EndpointHandle) {
+pub(super) async fn run(calls: Calls, invite: Invite, begun: Begun, ep: EndpointHandle) {
     let ctx = calls.ctx.clone();
-    let ext = match ctx.desk.authenticate(&invite.req, invite.source).await {
+    let ext = match ctx
+        .desk
+        .finish_auth(&invite.req, invite.source, begun)
+        .await
+    {
         Auth::Agent(ext) => ext,
         Auth::Refuse(resp) => return ep.respond(&invite.key, resp),
     };

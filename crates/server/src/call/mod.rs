@@ -423,13 +423,18 @@ impl Calls {
     }
 
     /// An agent's call from the softphone: authenticated, the other side rung and bridged.
+    /// Its attempt is counted by the lockout here, in the order INVITEs came
+    /// ([`crate::desk::Desk::begin_auth`]), and verified in its task.
     pub fn spawn_internal(&self, invite: Invite, ep: EndpointHandle) {
-        tokio::spawn(internal::run(self.clone(), invite, ep));
+        let begun = self.ctx.desk.begin_auth(&invite.req, invite.source);
+        tokio::spawn(internal::run(self.clone(), invite, begun, ep));
     }
 
-    /// A feature code dialled by an agent (`*1`…): authenticated and carried out.
+    /// A feature code dialled by an agent (`*1`…): authenticated and carried out. Its
+    /// attempt is counted here, as [`Calls::spawn_internal`]'s.
     pub fn spawn_feature(&self, invite: Invite, ep: EndpointHandle) {
-        tokio::spawn(feature::run(self.clone(), invite, ep));
+        let begun = self.ctx.desk.begin_auth(&invite.req, invite.source);
+        tokio::spawn(feature::run(self.clone(), invite, begun, ep));
     }
 
     /// Works one due task of the callback worklist: an agent-first callback, or for an
