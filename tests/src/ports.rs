@@ -14,7 +14,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::net::{TcpListener, UdpSocket};
-use std::path::PathBuf;
 use std::sync::Mutex;
 
 /// Ports per block.
@@ -45,7 +44,7 @@ pub fn free_ports(n: u16) -> u16 {
         "the ephemeral port range starts at {end}, inside the test ports (below {SINGLE_FIRST})"
     );
     let count = end - SINGLE_FIRST - n + 1;
-    let start = (std::process::id() as u16).wrapping_mul(7) % count;
+    let start = process_offset(count);
     'candidates: for i in 0..count {
         let first = SINGLE_FIRST + (start + i) % count;
         let mut locks = Vec::with_capacity(n as usize);
@@ -75,10 +74,9 @@ pub struct PortBlock {
 }
 
 impl PortBlock {
-    /// Claims a free block; starts from a per-process offset so parallel tests rarely
-    /// contend for the same lock file.
+    /// Claims a free block.
     pub fn claim() -> PortBlock {
-        let start = (std::process::id() as u16).wrapping_mul(7) % BLOCKS;
+        let start = process_offset(BLOCKS);
         for i in 0..BLOCKS {
             let n = (start + i) % BLOCKS;
             if let Some(lock) = try_lock(&format!("block-{n}.lock")) {
@@ -94,11 +92,17 @@ impl PortBlock {
     }
 }
 
+/// Where this process starts looking among `count` candidates: parallel tests rarely
+/// contend for the same lock file.
+fn process_offset(count: u16) -> u16 {
+    (std::process::id() as u16).wrapping_mul(7) % count
+}
+
 /// The lock file `name`, if no other process holds it.
 fn try_lock(name: &str) -> Option<File> {
     let dir = std::env::temp_dir().join("hotline-e2e-ports");
     std::fs::create_dir_all(&dir).expect("create port lock dir");
-    let path: PathBuf = dir.join(name);
+    let path = dir.join(name);
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -3,7 +3,7 @@
 // and `postgres/calls.rs` after their header (`Conn`, `Db`, `Options`, `BEGIN_WRITE`,
 // `LOCK_CALL`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -83,19 +83,18 @@ async fn write_batch(conn: &mut Conn, jobs: &[Job]) -> Outcome {
     // The ends of calls, together: at a few hundred calls a second a batch holds a few, and
     // each statement is a round trip to the database's thread. The first end of each call
     // only; a second one goes on below, where `end_call` says it ended already.
-    let mut ends: Vec<(usize, CallId)> = Vec::new();
-    for (i, job) in jobs.iter().enumerate() {
-        if let Write::EndCall { call, .. } = &job.write {
-            if !ends.iter().any(|(_, c)| c == call) {
-                ends.push((i, *call));
-            }
-        }
-    }
+    let mut seen = HashSet::new();
+    let ends: Vec<(usize, &Write)> = jobs
+        .iter()
+        .enumerate()
+        .filter(|(_, j)| matches!(&j.write, Write::EndCall { call, .. } if seen.insert(*call)))
+        .map(|(i, j)| (i, &j.write))
+        .collect();
     if !ends.is_empty() {
-        match end_calls(&mut tx, jobs, &ends).await {
+        match end_calls(&mut tx, ends.iter().map(|(_, w)| *w)).await {
             Ok(ended) => {
-                for (i, call) in &ends {
-                    if ended.contains(&call.0) {
+                for (i, w) in &ends {
+                    if matches!(w, Write::EndCall { call, .. } if ended.contains(&call.0)) {
                         done[*i] = Some(Done::Written);
                     }
                 }
@@ -257,20 +256,19 @@ async fn open_calls(
         .collect()
 }
 
-/// Ends the calls of the `EndCall` jobs at `ends` (each call once) with one statement and
+/// Ends the calls of the `EndCall` writes `ends` (each call once) with one statement and
 /// returns the ids of the calls it ended. A call it did not end (ended already, unknown) is
 /// left to [`end_call`], which says which.
-async fn end_calls(
+async fn end_calls<'a>(
     conn: &mut Conn,
-    jobs: &[Job],
-    ends: &[(usize, CallId)],
-) -> Result<Vec<i64>, CaseError> {
+    ends: impl Iterator<Item = &'a Write>,
+) -> Result<HashSet<i64>, CaseError> {
     let mut q = QueryBuilder::<Db>::new(
         "UPDATE calls SET ended_at = v.column2, hangup_cause = v.column3, ivr_path = v.column4 \
          FROM (",
     );
     // A VALUES list names its columns column1, column2, … in both databases.
-    q.push_values(ends.iter().map(|(i, _)| &jobs[*i].write), |mut b, w| {
+    q.push_values(ends, |mut b, w| {
         if let Write::EndCall { call, ended_at, cause, ivr_path } = w {
             b.push_bind(call.0)
                 .push_bind(*ended_at)
@@ -279,7 +277,8 @@ async fn end_calls(
         }
     });
     q.push(") AS v WHERE calls.id = v.column1 AND calls.ended_at IS NULL RETURNING calls.id");
-    Ok(q.build_query_scalar().fetch_all(&mut *conn).await?)
+    let ended: Vec<i64> = q.build_query_scalar().fetch_all(&mut *conn).await?;
+    Ok(ended.into_iter().collect())
 }
 
 async fn end_call(
