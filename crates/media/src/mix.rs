@@ -82,10 +82,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::MissedTickBehavior;
 use tracing::Instrument;
 
-use crate::bridge::{Link, RelayFrame, RelayPayload, StereoTarget, RELAY_QUEUE};
+use crate::bridge::{next_link_id, Link, RelayFrame, RelayPayload, StereoTarget, RELAY_QUEUE};
 use crate::codec::{Codec, FRAME_SAMPLES, PTIME_MS};
 use crate::g711;
-use crate::rtp::Ssrc;
 use crate::session::{Counters, MediaEvent, MediaHandle, RecordStop};
 use crate::stereo::{Side, StereoRecorder};
 
@@ -190,11 +189,12 @@ impl MixHandle {
             reporter,
         })));
         leg.send_link(Link {
+            id: next_link_id(),
             relay_tx: leg_tx,
             relay_rx: leg_rx,
             stop: stop_rx,
-            peer_stats: None,
-            recording: None,
+            peer: None,
+            stereo: None,
             report_to,
         });
     }
@@ -483,7 +483,7 @@ impl Mixer {
         let frame =
             (tick.saturating_duration_since(self.start).as_micros() / FRAME.as_micros()) as u64;
         self.record(frame.saturating_sub(1));
-        self.send_mixes(frame, tick);
+        self.send_mixes();
         self.drop_gone();
     }
 
@@ -520,7 +520,7 @@ impl Mixer {
     }
 
     /// Each listener's mix, encoded in its leg's codec, to its leg.
-    fn send_mixes(&mut self, frame: u64, tick: Instant) {
+    fn send_mixes(&mut self) {
         let Mixer {
             parties, all, acc, ..
         } = self;
@@ -576,10 +576,7 @@ impl Mixer {
             let f = RelayFrame {
                 codec,
                 payload: RelayPayload::frame(payload),
-                ssrc: Ssrc(0),
-                timestamp: (frame * FRAME_SAMPLES as u64) as u32,
                 marker: !l.sent_last,
-                arrived: tick,
             };
             l.sent_last = match l.to_leg.try_send(f) {
                 Ok(()) => true,
@@ -700,10 +697,7 @@ mod tests {
         RelayFrame {
             codec,
             payload: RelayPayload::new(&payload).unwrap(),
-            ssrc: Ssrc(1),
-            timestamp: 0,
             marker: false,
-            arrived: Instant::now(),
         }
     }
 

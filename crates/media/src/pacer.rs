@@ -111,8 +111,10 @@ pub(crate) struct Outgoing {
     pub idle_silence: bool,
     /// An outgoing DTMF digit is in progress or queued: no silence meanwhile.
     pub dtmf_busy: bool,
-    /// In a bridge or mix: silence waits for [`RELAY_QUIET`] after the last relayed frame.
-    pub bridged: bool,
+    /// The bridge or mix the leg is in ([`next_link_id`](crate::bridge::next_link_id)):
+    /// only frames relayed within it are sent, and silence waits for [`RELAY_QUIET`] after
+    /// the last one.
+    pub link: Option<u64>,
     /// When a frame from the other leg of a bridge was last sent.
     pub last_relayed: Option<Instant>,
 }
@@ -137,7 +139,7 @@ impl Outgoing {
             playback: None,
             idle_silence: true,
             dtmf_busy: false,
-            bridged: false,
+            link: None,
             last_relayed: None,
         }
     }
@@ -217,7 +219,7 @@ impl Outgoing {
             return None;
         }
         let remote = self.remote?;
-        if self.bridged
+        if self.link.is_some()
             && self
                 .last_relayed
                 .is_some_and(|at| now.saturating_duration_since(at) < RELAY_QUIET)
@@ -267,6 +269,11 @@ impl Slot {
             stats,
             events: events.downgrade(),
         })
+    }
+
+    /// The leg's counters.
+    pub fn stats(&self) -> &Counters {
+        &self.stats
     }
 
     pub fn lock(&self) -> MutexGuard<'_, SlotState> {
@@ -558,7 +565,7 @@ mod tests {
         let t0 = Instant::now();
         let mut o = out_at(t0);
         let mut buf = Vec::new();
-        o.bridged = true;
+        o.link = Some(1);
         o.last_relayed = Some(t0);
         assert!(o.poll_transmit(t0 + ms(100), &mut buf).to.is_none());
         assert!(o.poll_transmit(t0 + ms(200), &mut buf).to.is_some());

@@ -20,7 +20,8 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::bridge::{
-    next_link_event, Link, LinkEvent, LinkRx, RelayFrame, RelayPayload, StereoRec,
+    lock_stereo, next_link_event, Link, LinkEvent, LinkRx, RelayFrame, RelayPayload, SharedStereo,
+    StereoRec,
 };
 use crate::codec::{Codec, FRAME_SAMPLES, PTIME_MS};
 use crate::dtmf::{digit_to_event, DtmfReceiver, TelephoneEvent};
@@ -211,7 +212,7 @@ impl MediaSession {
             std::time::Instant::now(),
         );
         let slot = Slot::new(out, send_socket, stats.clone(), &ev_tx);
-        let task = Task::new(params, ev_tx, stats.clone(), slot);
+        let task = Task::new(params, ev_tx, stats.clone(), slot.clone());
         tokio::spawn(
             task.run(socket, lease, cmd_rx, close_rx)
                 .instrument(tracing::debug_span!("rtp", %local)),
@@ -222,6 +223,7 @@ impl MediaSession {
                 cmd: cmd_tx,
                 close: close_tx,
                 stats,
+                slot,
             }),
         };
         Ok((handle, ev_rx))
@@ -235,12 +237,21 @@ pub struct MediaHandle {
     inner: Arc<HandleInner>,
 }
 
-#[derive(Debug)]
 struct HandleInner {
     local: SocketAddr,
     cmd: mpsc::Sender<Command>,
     close: watch::Sender<bool>,
     stats: Arc<Counters>,
+    /// The session's outgoing side, where the other leg of a bridge sends.
+    slot: Arc<Slot>,
+}
+
+impl std::fmt::Debug for HandleInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandleInner")
+            .field("local", &self.local)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Command {
@@ -346,6 +357,10 @@ impl MediaHandle {
         self.inner.stats.clone()
     }
 
+    pub(crate) fn slot(&self) -> Arc<Slot> {
+        self.inner.slot.clone()
+    }
+
     pub(crate) fn send_link(&self, link: Link) {
         self.send(Command::Bridge(Box::new(link)));
     }
@@ -393,53 +408,110 @@ impl Recording {
 
 /// This leg's side of a bridge (or of a mix).
 struct Bridge {
-    /// Towards the other leg's task (or the mixer).
+    /// The link's id: the leg a frame is relayed to must still be in it.
+    id: u64,
+    /// Towards the mixer; in a bridge it only tells the other leg that this one left.
     relay_tx: mpsc::Sender<RelayFrame>,
-    peer_stats: Option<Arc<Counters>>,
-    /// Only on leg `a`.
-    recording: Option<StereoRec>,
-    /// The next relayed packet starts a talkspurt (bridge start, after a prompt).
+    /// In a bridge: the other leg's outgoing side, where this leg's audio is sent.
+    peer: Option<Arc<Slot>>,
+    /// In a recorded bridge: the recording and this leg's side of it.
+    stereo: Option<(SharedStereo, Side)>,
+    /// The next relayed packet starts a talkspurt (bridge start, after a prompt): of the
+    /// other leg's stream in a bridge, of this leg's in a mix.
     marker_pending: bool,
 }
 
 impl Bridge {
-    /// Audio this leg received: recorded (left) and handed to the other leg.
+    /// Audio this leg received: recorded on its side and sent on the other leg (in a
+    /// bridge) or handed to the mixer.
     fn on_audio(
         &mut self,
         codec: Codec,
         p: &RtpPacket<'_>,
         arrived: std::time::Instant,
-        pcm: &mut Vec<i16>,
+        scratch: &mut Scratch,
     ) {
-        if let Some(rec) = self.recording.as_mut() {
-            pcm.clear();
-            codec.decode(p.payload, pcm);
-            rec.push(Side::Left, p.ssrc, p.timestamp, arrived, pcm);
+        if let Some((shared, side)) = &self.stereo {
+            if let Some(rec) = lock_stereo(shared).as_mut() {
+                scratch.pcm.clear();
+                codec.decode(p.payload, &mut scratch.pcm);
+                rec.push(*side, p.ssrc, p.timestamp, arrived, &scratch.pcm);
+            }
+        }
+        if let Some(peer) = &self.peer {
+            let f = Relayed {
+                codec,
+                payload: p.payload,
+                marker: p.marker,
+            };
+            relay(peer, self.id, &mut self.marker_pending, f, scratch);
+            return;
         }
         let Some(payload) = RelayPayload::new(p.payload) else {
-            if let Some(peer) = &self.peer_stats {
-                peer.relay_dropped();
-            }
             return;
         };
         let frame = RelayFrame {
             codec,
             payload,
-            ssrc: p.ssrc,
-            timestamp: p.timestamp,
             marker: p.marker,
-            arrived,
         };
-        match self.relay_tx.try_send(frame) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                if let Some(peer) = &self.peer_stats {
-                    peer.relay_dropped();
-                }
-            }
-            // The other leg left; its end of the link reaches us shortly.
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        // Full: the mixer drains every tick, so it is behind; closed: the mix ended and
+        // its end reaches us shortly.
+        let _ = self.relay_tx.try_send(frame);
+    }
+}
+
+/// A frame to relay, as it arrived.
+struct Relayed<'a> {
+    codec: Codec,
+    payload: &'a [u8],
+    marker: bool,
+}
+
+/// Buffers a session reuses for every packet.
+struct Scratch {
+    pcm: Vec<i16>,
+    transcoded: Vec<u8>,
+}
+
+/// Sends a relayed frame on `slot`'s leg (the other leg of a bridge, or this leg with the
+/// mix's audio), unless that leg has left link `link`; dropped and counted there while
+/// the leg plays a prompt or has no remote.
+fn relay(slot: &Slot, link: u64, marker_pending: &mut bool, f: Relayed<'_>, scratch: &mut Scratch) {
+    let stats = slot.stats();
+    let mut st = slot.lock();
+    if st.out.link != Some(link) {
+        return;
+    }
+    if st.out.playback.is_some() || st.out.remote.is_none() {
+        *marker_pending = true;
+        stats.relay_dropped();
+        return;
+    }
+    let codec = st.out.codec;
+    let start = std::mem::take(marker_pending) || f.marker;
+    let payload = &mut scratch.transcoded;
+    payload.clear();
+    if f.codec == codec {
+        payload.extend_from_slice(f.payload);
+    } else {
+        scratch.pcm.clear();
+        f.codec.decode(f.payload, &mut scratch.pcm);
+        codec.encode(&scratch.pcm, payload);
+    }
+    let now = std::time::Instant::now();
+    let sent = st.send_with(stats, |out, buf| {
+        let gap = out.stamp(now, payload.len() as u32);
+        if start || gap {
+            out.sender.start_talkspurt();
         }
+        out.sender
+            .build(Pt(codec.payload_type()), payload, payload.len() as u32, buf);
+        out.last_relayed = Some(now);
+        out.remote
+    });
+    if sent {
+        stats.packets_relayed.fetch_add(1, Relaxed);
     }
 }
 
@@ -473,8 +545,7 @@ struct Task {
     last_rx: Instant,
     silent_reported: bool,
     loss: LossCounter,
-    pcm: Vec<i16>,
-    transcoded: Vec<u8>,
+    scratch: Scratch,
 }
 
 /// The next datagram; cancel-safe (nothing is read until the socket is readable).
@@ -519,8 +590,10 @@ impl Task {
             last_rx: now,
             silent_reported: false,
             loss: LossCounter::default(),
-            pcm: Vec::with_capacity(FRAME_SAMPLES),
-            transcoded: Vec::with_capacity(FRAME_SAMPLES),
+            scratch: Scratch {
+                pcm: Vec::with_capacity(FRAME_SAMPLES),
+                transcoded: Vec::with_capacity(FRAME_SAMPLES),
+            },
         }
     }
 
@@ -647,32 +720,35 @@ impl Task {
             Command::Bridge(l) => {
                 self.end_bridge();
                 let Link {
+                    id,
                     relay_tx,
                     relay_rx,
                     stop,
-                    peer_stats,
-                    recording,
+                    peer,
+                    stereo,
                     report_to,
                 } = *l;
                 if let Some(tx) = report_to {
                     // Refused only if the mix already ended; nothing to report then.
                     let _ = tx.send(self.events.clone());
                 }
-                let recording =
-                    recording.and_then(|(target, start)| {
+                let stereo = stereo.map(|s| {
+                    if let Some((target, start)) = s.create {
                         match StereoRecorder::create(&target.path, start) {
-                            Ok(r) => Some(StereoRec::new(r)),
+                            Ok(r) => *lock_stereo(&s.shared) = Some(StereoRec::new(r)),
                             Err(e) => {
-                                self.emit(MediaEvent::RecordingFailed(target.path, e.to_string()));
-                                None
+                                self.emit(MediaEvent::RecordingFailed(target.path, e.to_string()))
                             }
                         }
-                    });
-                self.slot.lock().out.bridged = true;
+                    }
+                    (s.shared, s.side)
+                });
+                self.slot.lock().out.link = Some(id);
                 self.bridge = Some(Bridge {
+                    id,
                     relay_tx,
-                    peer_stats,
-                    recording,
+                    peer,
+                    stereo,
                     marker_pending: true,
                 });
                 *link = Some(LinkRx { relay_rx, stop });
@@ -691,48 +767,23 @@ impl Task {
         self.slot.lock().out.dtmf_busy = self.dtmf_out.next_at.is_some();
     }
 
-    /// A frame the other leg received: recorded (right) on leg `a`, then sent on this leg
-    /// unless a prompt is playing or there is nowhere to send.
+    /// A frame of the mix's audio, sent on this leg.
     fn on_relay(&mut self, f: RelayFrame) {
         let Some(b) = self.bridge.as_mut() else {
             return;
         };
-        if let Some(rec) = b.recording.as_mut() {
-            self.pcm.clear();
-            f.codec.decode(f.payload.as_slice(), &mut self.pcm);
-            rec.push(Side::Right, f.ssrc, f.timestamp, f.arrived, &self.pcm);
-        }
-        let mut st = self.slot.lock();
-        if st.out.playback.is_some() || st.out.remote.is_none() {
-            b.marker_pending = true;
-            self.stats.relay_dropped();
-            return;
-        }
-        let codec = st.out.codec;
-        let start = std::mem::take(&mut b.marker_pending) || f.marker;
-        let payload = &mut self.transcoded;
-        payload.clear();
-        if f.codec == codec {
-            payload.extend_from_slice(f.payload.as_slice());
-        } else {
-            self.pcm.clear();
-            f.codec.decode(f.payload.as_slice(), &mut self.pcm);
-            codec.encode(&self.pcm, payload);
-        }
-        let now = std::time::Instant::now();
-        let sent = st.send_with(&self.stats, |out, buf| {
-            let gap = out.stamp(now, payload.len() as u32);
-            if start || gap {
-                out.sender.start_talkspurt();
-            }
-            out.sender
-                .build(Pt(codec.payload_type()), payload, payload.len() as u32, buf);
-            out.last_relayed = Some(now);
-            out.remote
-        });
-        if sent {
-            self.stats.packets_relayed.fetch_add(1, Relaxed);
-        }
+        let f2 = Relayed {
+            codec: f.codec,
+            payload: f.payload.as_slice(),
+            marker: f.marker,
+        };
+        relay(
+            &self.slot,
+            b.id,
+            &mut b.marker_pending,
+            f2,
+            &mut self.scratch,
+        );
     }
 
     /// Ends this leg's side of the bridge; a stereo recording is finalized and reported
@@ -741,9 +792,13 @@ impl Task {
         let Some(b) = self.bridge.take() else {
             return;
         };
-        self.slot.lock().out.bridged = false;
+        self.slot.lock().out.link = None;
         tracing::debug!("unbridged");
-        let Some(rec) = b.recording else {
+        // Leg `a` finalizes the recording; leg `b` only lets go of it.
+        let Some((shared, Side::Left)) = b.stereo else {
+            return;
+        };
+        let Some(rec) = lock_stereo(&shared).take() else {
             return;
         };
         let events = self.events.clone();
@@ -885,10 +940,10 @@ impl Task {
                 TOTALS.packets_lost.fetch_add(lost, Relaxed);
             }
             if let Some(rec) = self.recording.as_mut() {
-                rec.on_audio(codec, &p, &mut self.pcm);
+                rec.on_audio(codec, &p, &mut self.scratch.pcm);
             }
             if let Some(b) = self.bridge.as_mut() {
-                b.on_audio(codec, &p, arrived, &mut self.pcm);
+                b.on_audio(codec, &p, arrived, &mut self.scratch);
             }
         }
     }
@@ -935,5 +990,78 @@ impl Task {
         if let Err(e) = self.events.try_send(ev) {
             tracing::warn!("media event dropped: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A leg's outgoing side with a plain socket as its phone.
+    fn leg_out() -> (Arc<Slot>, Arc<Counters>, std::net::UdpSocket) {
+        let phone = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        phone
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (events, _) = mpsc::channel(1);
+        let stats = Arc::new(Counters::default());
+        let out = Outgoing::new(
+            Codec::Pcmu,
+            Some(phone.local_addr().unwrap()),
+            std::time::Instant::now(),
+        );
+        (Slot::new(out, sock, stats.clone(), &events), stats, phone)
+    }
+
+    /// The next packet the phone receives.
+    fn next_packet(phone: &std::net::UdpSocket) -> Vec<u8> {
+        let mut buf = [0u8; 2048];
+        let n = phone.recv(&mut buf).expect("a packet within the timeout");
+        buf[..n].to_vec()
+    }
+
+    /// The other leg of a bridge sends what this leg relays only while it is still in
+    /// the same link: a leg bridged anew (or gone into a mix) gets nothing from its old
+    /// partner, even from a packet its partner was handling at that moment.
+    #[test]
+    fn a_frame_relayed_from_a_link_the_leg_left_is_not_sent() {
+        let (slot, stats, phone) = leg_out();
+        let mut scratch = Scratch {
+            pcm: Vec::new(),
+            transcoded: Vec::new(),
+        };
+        let frame = |payload| Relayed {
+            codec: Codec::Pcmu,
+            payload,
+            marker: false,
+        };
+        let audio = [0x55u8; FRAME_SAMPLES];
+        let mut marker = true;
+        slot.lock().out.link = Some(2);
+        relay(&slot, 1, &mut marker, frame(&audio), &mut scratch);
+        assert_eq!(stats.packets_sent.load(Relaxed), 0);
+        assert_eq!(stats.packets_relayed.load(Relaxed), 0);
+        assert!(marker, "nothing was sent: the talkspurt has not started");
+
+        relay(&slot, 2, &mut marker, frame(&audio), &mut scratch);
+        let got = next_packet(&phone);
+        let p = rtp::parse(&got).unwrap();
+        assert!(p.marker, "the first frame relayed starts a talkspurt");
+        assert_eq!(p.payload, &audio[..]);
+        assert_eq!(stats.packets_relayed.load(Relaxed), 1);
+        assert!(!marker);
+
+        // Transcoded when the leg sends the other law.
+        slot.lock().out.codec = Codec::Pcma;
+        relay(&slot, 2, &mut marker, frame(&audio), &mut scratch);
+        let got = next_packet(&phone);
+        let p = rtp::parse(&got).unwrap();
+        assert_eq!(p.pt, Pt(Codec::Pcma.payload_type()));
+        let (mut pcm, mut back) = (Vec::new(), Vec::new());
+        Codec::Pcmu.decode(&audio, &mut pcm);
+        Codec::Pcma.encode(&pcm, &mut back);
+        assert_eq!(p.payload, &back[..]);
+        assert_eq!(stats.packets_sent.load(Relaxed), 2);
     }
 }
