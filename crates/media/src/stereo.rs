@@ -32,6 +32,8 @@ pub const WRITE_DELAY_SAMPLES: u64 = 2400;
 /// Chunks placed further than this ahead of the written position are dropped (2 s).
 const MAX_AHEAD_SAMPLES: u64 = 16_000;
 const FRAME: Duration = Duration::from_millis(PTIME_MS);
+/// The most samples per channel interleaved at once (1 s; 32 KB of buffer per writer).
+const WRITE_BLOCK_SAMPLES: u64 = CLOCK_RATE as u64;
 
 /// A channel of the stereo file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,13 +222,16 @@ impl Writer {
         }
         let buf = &mut self.bufs[side as usize];
         let offset = offset as usize;
-        let needed = offset + pcm.len() - skip;
-        if buf.len() < needed {
-            buf.resize(needed, 0);
+        let pcm = &pcm[skip..];
+        if buf.len() < offset {
+            buf.resize(offset, 0);
         }
-        for (i, &s) in pcm[skip..].iter().enumerate() {
-            buf[offset + i] = s;
+        // In order, the usual case, this only appends.
+        let overlap = (buf.len() - offset).min(pcm.len());
+        for (to, &s) in buf.range_mut(offset..offset + overlap).zip(pcm) {
+            *to = s;
         }
+        buf.extend(&pcm[overlap..]);
     }
 
     /// Flushes what is buffered and rewrites the header's sizes to match: the file is a
@@ -241,21 +246,35 @@ impl Writer {
         }
     }
 
+    /// Writes both sides up to `target` samples, silence where nothing was placed, in
+    /// blocks interleaved into hound's reused buffer (sample by sample through
+    /// `write_sample` cost the writer threads a third of their time).
     fn write_to(&mut self, target: u64) {
         while self.written < target {
-            let l = self.bufs[0].pop_front().unwrap_or(0);
-            let r = self.bufs[1].pop_front().unwrap_or(0);
-            self.written += 1;
+            let n = (target - self.written).min(WRITE_BLOCK_SAMPLES) as usize;
             if self.failed.is_none() {
-                let res = self
-                    .writer
-                    .write_sample(l)
-                    .and_then(|()| self.writer.write_sample(r));
-                if let Err(e) = res {
+                let [left, right] = &self.bufs;
+                let silence = std::iter::repeat(0);
+                let mut w = self.writer.get_i16_writer(2 * n as u32);
+                for (l, r) in left
+                    .iter()
+                    .copied()
+                    .chain(silence.clone())
+                    .zip(right.iter().copied().chain(silence))
+                    .take(n)
+                {
+                    w.write_sample(l);
+                    w.write_sample(r);
+                }
+                if let Err(e) = w.flush() {
                     tracing::warn!(path = %self.path.display(), error = %e, "stereo write failed");
                     self.failed = Some(e);
                 }
             }
+            for buf in &mut self.bufs {
+                buf.drain(..n.min(buf.len()));
+            }
+            self.written += n as u64;
         }
     }
 }
