@@ -289,12 +289,12 @@ impl Slot {
         st.out.idle_silence = false;
     }
 
-    /// One tick for this session.
-    fn tick(&self, now: Instant) {
+    /// One tick for this session; `false` once the session has ended.
+    fn tick(&self, now: Instant) -> bool {
         let mut st = self.lock();
         let SlotState { out, socket, buf } = &mut *st;
         if socket.is_none() {
-            return;
+            return false;
         }
         let t = out.poll_transmit(now, buf);
         if let (Some(to), Some(sock)) = (t.to, socket.as_ref()) {
@@ -309,6 +309,7 @@ impl Slot {
                 }
             }
         }
+        true
     }
 }
 
@@ -357,7 +358,7 @@ struct Pacer {
 static PACER: OnceLock<Pacer> = OnceLock::new();
 
 /// Hands a session's slot to the pacer (started on first use), which ticks it until the
-/// session drops its own reference.
+/// session closes it.
 pub(crate) fn register(slot: Arc<Slot>) {
     let mut started = false;
     let pacer = PACER.get_or_init(|| {
@@ -398,15 +399,9 @@ fn run(pacer: &Pacer) {
             }
             slots.append(&mut added);
         }
-        // Sessions that ended (their task dropped its reference) are forgotten.
-        slots.retain(|s| Arc::strong_count(s) > 1);
-        if slots.is_empty() {
-            continue;
-        }
         let (now, skipped) = grid.wait_next(Instant::now(), std::thread::sleep);
-        for s in &slots {
-            s.tick(now);
-        }
+        // Sessions that ended are forgotten (their handles may outlive them a while).
+        slots.retain(|s| s.tick(now));
         TOTALS.observe_tick(now.elapsed());
         if skipped > 0 {
             TOTALS.ticks_skipped.fetch_add(skipped, Relaxed);
