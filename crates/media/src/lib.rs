@@ -84,6 +84,7 @@ pub mod bridge;
 pub mod codec;
 pub mod dtmf;
 pub mod g711;
+pub mod inbound;
 pub mod mix;
 pub mod pacer;
 pub mod port;

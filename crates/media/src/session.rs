@@ -8,13 +8,12 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -25,6 +24,7 @@ use crate::bridge::{
 };
 use crate::codec::{Codec, FRAME_SAMPLES, PTIME_MS};
 use crate::dtmf::{digit_to_event, DtmfReceiver, TelephoneEvent};
+use crate::inbound::{self, Readable};
 use crate::pacer::{self, Outgoing, Slot};
 use crate::port::{PortLease, PortPool};
 use crate::prompt::Prompt;
@@ -170,7 +170,6 @@ impl Counters {
 }
 
 enum Command {
-    Update(MediaParams),
     Play(Vec<Arc<Prompt>>),
     StopPlayback,
     Record(PathBuf, Duration),
@@ -194,14 +193,11 @@ impl MediaSession {
             MediaError::NoFreePort { min, max }
         })?;
         let local = socket.local_addr()?;
-        // Registered with the reactor for reading only: the pacer's sends (on a second
-        // handle) then never wake the reactor with write readiness.
+        // Read by a receive thread (crate::inbound), written by the pacer and the relay
+        // through a second handle; the runtime's reactor never sees it.
         let socket = socket.into_std()?;
+        socket.set_nonblocking(true)?;
         let send_socket = socket.try_clone()?;
-        // SAFETY: the `UdpSocket` owns its descriptor, which stays open and the same until
-        // the `AsyncFd` drops it.
-        let socket = unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) }
-            .map_err(std::io::Error::from)?;
         let (cmd_tx, cmd_rx) = mpsc::channel(QUEUE);
         let (close_tx, close_rx) = watch::channel(false);
         let (ev_tx, ev_rx) = mpsc::channel(QUEUE);
@@ -212,9 +208,10 @@ impl MediaSession {
             std::time::Instant::now(),
         );
         let slot = Slot::new(out, send_socket, stats.clone(), &ev_tx);
-        let task = Task::new(params, ev_tx, stats.clone(), slot.clone());
+        let task = Task::new(params, socket, lease, ev_tx, stats.clone(), slot.clone());
+        let inbound = task.inbound.clone();
         tokio::spawn(
-            task.run(socket, lease, cmd_rx, close_rx)
+            task.run(cmd_rx, close_rx)
                 .instrument(tracing::debug_span!("rtp", %local)),
         );
         let handle = MediaHandle {
@@ -224,6 +221,7 @@ impl MediaSession {
                 close: close_tx,
                 stats,
                 slot,
+                inbound,
             }),
         };
         Ok((handle, ev_rx))
@@ -244,6 +242,8 @@ struct HandleInner {
     stats: Arc<Counters>,
     /// The session's outgoing side, where the other leg of a bridge sends.
     slot: Arc<Slot>,
+    /// The session's receiving side, which a renegotiation changes at once.
+    inbound: Arc<Inbound>,
 }
 
 impl std::fmt::Debug for HandleInner {
@@ -257,7 +257,6 @@ impl std::fmt::Debug for HandleInner {
 impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Command::Update(_) => "Update",
             Command::Play(_) => "Play",
             Command::StopPlayback => "StopPlayback",
             Command::Record(..) => "Record",
@@ -276,9 +275,10 @@ impl MediaHandle {
         self.inner.local
     }
 
-    /// Applies renegotiated parameters (re-INVITE): new remote, codec or DTMF type.
+    /// Applies renegotiated parameters (re-INVITE): new remote, codec or DTMF type. Applied
+    /// at once, not queued: every packet read after this returns is judged by them.
     pub fn update(&self, params: MediaParams) {
-        self.send(Command::Update(params));
+        self.inner.inbound.update(params);
     }
 
     /// Plays `clips` one after another, replacing whatever is playing. The first packet
@@ -375,7 +375,6 @@ impl MediaHandle {
 /// A recording in progress, kept aligned to the sender's RTP clock.
 struct Recording {
     recorder: Recorder,
-    deadline: Instant,
     ssrc: Option<Ssrc>,
     next_ts: Option<u32>,
 }
@@ -525,7 +524,59 @@ struct DtmfOut {
     next_at: Option<Instant>,
 }
 
-struct Task {
+/// What a session does with what it receives, shared by its task and handle (commands
+/// and renegotiations change it) and a receive thread ([`crate::inbound`], which reads the
+/// socket and runs [`Receive::on_datagram`]).
+struct Inbound {
+    state: Mutex<Receive>,
+}
+
+impl Inbound {
+    fn lock(&self) -> MutexGuard<'_, Receive> {
+        // Plain data every holder leaves consistent; a panic elsewhere cannot break it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// New SDP parameters.
+    fn update(&self, p: MediaParams) {
+        let mut rx = self.lock();
+        rx.stats.codec.store(p.codec.payload_type(), Relaxed);
+        rx.codec = p.codec;
+        rx.dtmf_pt = p.dtmf_pt;
+        rx.sources.update(p.remote);
+        // A refresh re-INVITE repeats the old address; keep a latched one then, or a
+        // caller behind NAT would go deaf at every session refresh.
+        if p.remote != rx.sdp_remote {
+            rx.sdp_remote = p.remote;
+            rx.remote = usable(p.remote);
+        }
+        let mut st = rx.slot.lock();
+        st.out.codec = p.codec;
+        st.out.remote = rx.remote;
+    }
+}
+
+impl Readable for Inbound {
+    fn readable(&self, buf: &mut [u8]) {
+        let mut rx = self.lock();
+        let Some(socket) = rx.socket.as_ref() else {
+            return; // closed while this wake-up was under way
+        };
+        match socket.recv_from(buf) {
+            Ok((n, src)) => rx.on_datagram(&buf[..n], src),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            // e.g. ICMP errors surfacing on some platforms; the socket is still fine.
+            Err(e) => {
+                tracing::debug!(local = ?socket.local_addr().ok(), error = %e, "RTP receive error")
+            }
+        }
+    }
+}
+
+/// The receiving side of a session.
+struct Receive {
+    /// The session's socket, for reading; `None` once the session ended.
+    socket: Option<std::net::UdpSocket>,
     codec: Codec,
     /// The address SDP gave, as given.
     sdp_remote: Option<SocketAddr>,
@@ -534,31 +585,36 @@ struct Task {
     /// Whom we listen to.
     sources: SourceLock,
     dtmf_pt: Option<u8>,
-    /// What the pacer sends from: prompt, numbering, silence (shared with the pacer).
+    /// What the pacer sends from (the remote learned here is set there too).
     slot: Arc<Slot>,
     recording: Option<Recording>,
     bridge: Option<Bridge>,
-    dtmf_out: DtmfOut,
     dtmf: DtmfReceiver,
-    events: mpsc::Sender<MediaEvent>,
+    /// The session's events, without keeping the channel open: it ends with the task
+    /// (the handle keeps this state alive).
+    events: mpsc::WeakSender<MediaEvent>,
     stats: Arc<Counters>,
-    last_rx: Instant,
+    /// When the last packet was accepted.
+    last_rx: std::time::Instant,
+    /// [`MediaEvent::RemoteSilent`] was reported and no packet came since.
     silent_reported: bool,
     loss: LossCounter,
     scratch: Scratch,
 }
 
-/// The next datagram; cancel-safe (nothing is read until the socket is readable).
-async fn recv_from(
-    socket: &AsyncFd<std::net::UdpSocket>,
-    buf: &mut [u8],
-) -> std::io::Result<(usize, SocketAddr)> {
-    loop {
-        let mut ready = socket.readable().await?;
-        if let Ok(r) = ready.try_io(|s| s.get_ref().recv_from(buf)) {
-            return r;
-        }
-    }
+/// The session's task: commands, timers (recording's end, outgoing digits, the remote's
+/// silence) and a mix's audio; what arrives on the socket is handled by [`Inbound`].
+struct Task {
+    inbound: Arc<Inbound>,
+    /// The port goes back to the pool when the task ends.
+    _lease: PortLease,
+    /// What the pacer sends from: prompt, numbering, silence (shared with the pacer).
+    slot: Arc<Slot>,
+    /// When the recording in progress must stop.
+    rec_deadline: Option<Instant>,
+    dtmf_out: DtmfOut,
+    events: mpsc::Sender<MediaEvent>,
+    stats: Arc<Counters>,
 }
 
 fn usable(addr: Option<SocketAddr>) -> Option<SocketAddr> {
@@ -568,75 +624,91 @@ fn usable(addr: Option<SocketAddr>) -> Option<SocketAddr> {
 impl Task {
     fn new(
         params: MediaParams,
+        socket: std::net::UdpSocket,
+        lease: PortLease,
         events: mpsc::Sender<MediaEvent>,
         stats: Arc<Counters>,
         slot: Arc<Slot>,
     ) -> Task {
-        let now = Instant::now();
         stats.codec.store(params.codec.payload_type(), Relaxed);
-        Task {
+        let receive = Receive {
+            socket: Some(socket),
             codec: params.codec,
             sdp_remote: params.remote,
             remote: usable(params.remote),
             sources: SourceLock::new(params.remote),
             dtmf_pt: params.dtmf_pt,
-            slot,
+            slot: slot.clone(),
             recording: None,
             bridge: None,
-            dtmf_out: DtmfOut::default(),
             dtmf: DtmfReceiver::new(),
-            events,
-            stats,
-            last_rx: now,
+            events: events.downgrade(),
+            stats: stats.clone(),
+            last_rx: std::time::Instant::now(),
             silent_reported: false,
             loss: LossCounter::default(),
             scratch: Scratch {
                 pcm: Vec::with_capacity(FRAME_SAMPLES),
                 transcoded: Vec::with_capacity(FRAME_SAMPLES),
             },
+        };
+        Task {
+            inbound: Arc::new(Inbound {
+                state: Mutex::new(receive),
+            }),
+            _lease: lease,
+            slot,
+            rec_deadline: None,
+            dtmf_out: DtmfOut::default(),
+            events,
+            stats,
         }
     }
 
-    async fn run(
-        mut self,
-        socket: AsyncFd<std::net::UdpSocket>,
-        _lease: PortLease,
-        mut cmds: mpsc::Receiver<Command>,
-        mut close: watch::Receiver<bool>,
-    ) {
+    fn rx(&self) -> MutexGuard<'_, Receive> {
+        self.inbound.lock()
+    }
+
+    async fn run(mut self, mut cmds: mpsc::Receiver<Command>, mut close: watch::Receiver<bool>) {
         // Prompts and silence are paced by the shared pacer (crate::pacer), not here.
         let mut link: Option<LinkRx> = None;
         // What was asked before the task first ran takes effect before any packet leaves
         // (silence turned off at once, a prompt played from its first frame): only then
-        // does the pacer learn of the session.
+        // does the pacer learn of the session, and only then is anything received.
         while let Ok(cmd) = cmds.try_recv() {
             self.on_command(cmd, &mut link);
         }
         pacer::register(self.slot.clone());
+        let fd = self.rx().socket.as_ref().map(|s| s.as_raw_fd());
+        let registered = fd.map(|fd| inbound::register(fd, self.inbound.clone()));
+        let registration = match registered {
+            Some(Ok(r)) => Some(r),
+            None => None,
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "cannot receive RTP on this session");
+                None
+            }
+        };
         let far = Instant::now() + Duration::from_secs(86400 * 365);
-        let rec_deadline =
-            tokio::time::sleep_until(self.recording.as_ref().map_or(far, |r| r.deadline));
-        let silent_timer = tokio::time::sleep_until(self.last_rx + REMOTE_SILENT_AFTER);
+        let rec_deadline = tokio::time::sleep_until(far);
+        let silent_timer = tokio::time::sleep_until(Instant::now() + REMOTE_SILENT_AFTER);
         let dtmf_timer = tokio::time::sleep_until(far);
         tokio::pin!(rec_deadline, silent_timer, dtmf_timer);
-        let mut buf = vec![0u8; 2048];
         loop {
             if let Some(at) = self.dtmf_out.next_at {
                 if dtmf_timer.deadline() != at {
                     dtmf_timer.as_mut().reset(at);
                 }
             }
+            if let Some(at) = self.rec_deadline {
+                if rec_deadline.deadline() != at {
+                    rec_deadline.as_mut().reset(at);
+                }
+            }
             tokio::select! {
                 biased;
                 cmd = cmds.recv() => match cmd {
-                    Some(cmd) => {
-                        self.on_command(cmd, &mut link);
-                        if let Some(rec) = &self.recording {
-                            if rec_deadline.deadline() != rec.deadline {
-                                rec_deadline.as_mut().reset(rec.deadline);
-                            }
-                        }
-                    }
+                    Some(cmd) => self.on_command(cmd, &mut link),
                     None => break,
                 },
                 // After the commands: whatever was asked before `close` still happens.
@@ -645,17 +717,12 @@ impl Task {
                     self.on_dtmf_timer();
                     self.sync_dtmf_busy();
                 }
-                () = &mut rec_deadline, if self.recording.is_some() => {
+                () = &mut rec_deadline, if self.rec_deadline.is_some() => {
                     self.finish_recording(RecordStop::MaxLength);
                 }
-                () = &mut silent_timer, if !self.silent_reported => {
-                    let due = self.last_rx + REMOTE_SILENT_AFTER;
-                    if Instant::now() >= due {
-                        self.silent_reported = true;
-                        self.emit(MediaEvent::RemoteSilent);
-                    } else {
-                        silent_timer.as_mut().reset(due);
-                    }
+                () = &mut silent_timer => {
+                    let next = self.check_silence();
+                    silent_timer.as_mut().reset(next);
                 }
                 ev = next_link_event(&mut link) => match ev {
                     LinkEvent::Frame(f) => self.on_relay(f),
@@ -664,27 +731,20 @@ impl Task {
                         self.end_bridge();
                     }
                 },
-                // Last, so a flood of datagrams cannot starve the pacing or the commands.
-                r = recv_from(&socket, &mut buf) => match r {
-                    Ok((n, src)) => {
-                        let was_silent = self.silent_reported;
-                        self.on_datagram(&buf[..n], src);
-                        if was_silent && !self.silent_reported {
-                            silent_timer.as_mut().reset(self.last_rx + REMOTE_SILENT_AFTER);
-                        }
-                    }
-                    // e.g. ICMP errors surfacing on some platforms; the socket is still fine.
-                    Err(e) => tracing::debug!(error = %e, "RTP receive error"),
-                },
             }
         }
-        // The pacer's handle on the socket closes before the port is returned.
+        // Nothing more is received; the pacer's handle on the socket closes, and the port
+        // is returned when the socket closes too.
+        drop(registration);
+        let socket = self.rx().socket.take();
+        drop(socket);
         self.slot.close();
         self.finish_recording(RecordStop::Closed);
         self.end_bridge();
-        if self.sources.dropped() > 0 {
+        let dropped = self.rx().sources.dropped();
+        if dropped > 0 {
             tracing::info!(
-                dropped = self.sources.dropped(),
+                dropped,
                 "media session closed; RTP from unexpected sources was dropped"
             );
         } else {
@@ -692,23 +752,28 @@ impl Task {
         }
     }
 
+    /// Reports [`MediaEvent::RemoteSilent`] once the remote has sent nothing for
+    /// [`REMOTE_SILENT_AFTER`]; returns when to look again. The receive thread only notes
+    /// each packet's arrival, so this looks at least once a second while silence is
+    /// reported (to re-arm when packets come again), and otherwise when it would be due.
+    fn check_silence(&mut self) -> Instant {
+        let now = std::time::Instant::now();
+        let mut rx = self.rx();
+        let due = rx.last_rx + REMOTE_SILENT_AFTER;
+        if rx.silent_reported {
+            return Instant::now() + Duration::from_secs(1);
+        }
+        if now >= due {
+            rx.silent_reported = true;
+            drop(rx);
+            self.emit(MediaEvent::RemoteSilent);
+            return Instant::now() + Duration::from_secs(1);
+        }
+        Instant::from_std(due)
+    }
+
     fn on_command(&mut self, cmd: Command, link: &mut Option<LinkRx>) {
         match cmd {
-            Command::Update(p) => {
-                self.codec = p.codec;
-                self.stats.codec.store(p.codec.payload_type(), Relaxed);
-                self.dtmf_pt = p.dtmf_pt;
-                self.sources.update(p.remote);
-                // A refresh re-INVITE repeats the old address; keep a latched one then,
-                // or a caller behind NAT would go deaf at every session refresh.
-                if p.remote != self.sdp_remote {
-                    self.sdp_remote = p.remote;
-                    self.remote = usable(p.remote);
-                }
-                let mut st = self.slot.lock();
-                st.out.codec = p.codec;
-                st.out.remote = self.remote;
-            }
             Command::Play(clips) => {
                 if !self.slot.lock().out.play(clips) {
                     self.emit(MediaEvent::PlaybackFinished);
@@ -744,7 +809,7 @@ impl Task {
                     (s.shared, s.side)
                 });
                 self.slot.lock().out.link = Some(id);
-                self.bridge = Some(Bridge {
+                self.rx().bridge = Some(Bridge {
                     id,
                     relay_tx,
                     peer,
@@ -769,7 +834,11 @@ impl Task {
 
     /// A frame of the mix's audio, sent on this leg.
     fn on_relay(&mut self, f: RelayFrame) {
-        let Some(b) = self.bridge.as_mut() else {
+        let mut rx = self.rx();
+        let Receive {
+            bridge, scratch, ..
+        } = &mut *rx;
+        let Some(b) = bridge.as_mut() else {
             return;
         };
         let f2 = Relayed {
@@ -777,19 +846,13 @@ impl Task {
             payload: f.payload.as_slice(),
             marker: f.marker,
         };
-        relay(
-            &self.slot,
-            b.id,
-            &mut b.marker_pending,
-            f2,
-            &mut self.scratch,
-        );
+        relay(&self.slot, b.id, &mut b.marker_pending, f2, scratch);
     }
 
     /// Ends this leg's side of the bridge; a stereo recording is finalized and reported
     /// off the task, as [`Task::finish_recording`] does.
     fn end_bridge(&mut self) {
-        let Some(b) = self.bridge.take() else {
+        let Some(b) = self.rx().bridge.take() else {
             return;
         };
         self.slot.lock().out.link = None;
@@ -818,7 +881,7 @@ impl Task {
     }
 
     fn queue_dtmf(&mut self, digit: char) {
-        if self.dtmf_pt.is_none() {
+        if self.rx().dtmf_pt.is_none() {
             tracing::debug!(%digit, "no telephone-event negotiated; digit not sent");
             return;
         }
@@ -840,7 +903,7 @@ impl Task {
     /// is in progress) and schedules the one after.
     fn on_dtmf_timer(&mut self) {
         let now = Instant::now();
-        let Some(pt) = self.dtmf_pt else {
+        let Some(pt) = self.rx().dtmf_pt else {
             // Renegotiated away mid-event.
             self.dtmf_out = DtmfOut::default();
             return;
@@ -880,6 +943,55 @@ impl Task {
         }
     }
 
+    fn start_recording(&mut self, path: PathBuf, max: Duration) {
+        self.finish_recording(RecordStop::Stopped);
+        match Recorder::create(&path) {
+            Ok(recorder) => {
+                // Clamped so an absurd `max` cannot overflow the clock.
+                self.rec_deadline = Some(Instant::now() + max.min(Duration::from_secs(86_400)));
+                self.rx().recording = Some(Recording {
+                    recorder,
+                    ssrc: None,
+                    next_ts: None,
+                });
+            }
+            Err(e) => self.emit(MediaEvent::RecordingFailed(path, e.to_string())),
+        }
+    }
+
+    /// Hands the recorder to a small task that waits for the writer thread to finalize
+    /// the file, then reports; the session itself never waits on the disk.
+    fn finish_recording(&mut self, why: RecordStop) {
+        self.rec_deadline = None;
+        let Some(rec) = self.rx().recording.take() else {
+            return;
+        };
+        let events = self.events.clone();
+        let path = rec.recorder.path().to_path_buf();
+        tokio::spawn(
+            async move {
+                let ev = match rec.recorder.finish_async().await {
+                    Ok(info) => MediaEvent::RecordingFinished(info, why),
+                    Err(e) => MediaEvent::RecordingFailed(path, e.to_string()),
+                };
+                if events.send(ev).await.is_err() {
+                    tracing::debug!("recording finished after the controller left");
+                }
+            }
+            .in_current_span(),
+        );
+    }
+
+    fn emit(&self, ev: MediaEvent) {
+        if let Err(e) = self.events.try_send(ev) {
+            tracing::warn!("media event dropped: {e}");
+        }
+    }
+}
+
+impl Receive {
+    /// A datagram from the socket: counted, checked (RTP, payload type, source), then
+    /// heard as a key, recorded, relayed.
     fn on_datagram(&mut self, data: &[u8], src: SocketAddr) {
         self.stats.packets_received.fetch_add(1, Relaxed);
         TOTALS.packets_received.fetch_add(1, Relaxed);
@@ -927,7 +1039,7 @@ impl Task {
             self.remote = Some(src);
             self.slot.lock().out.remote = self.remote;
         }
-        self.last_rx = Instant::now();
+        self.last_rx = arrived;
         self.silent_reported = false;
         if is_dtmf {
             if let Some(d) = self.dtmf.on_packet(p.timestamp, p.payload) {
@@ -948,46 +1060,11 @@ impl Task {
         }
     }
 
-    fn start_recording(&mut self, path: PathBuf, max: Duration) {
-        self.finish_recording(RecordStop::Stopped);
-        match Recorder::create(&path) {
-            Ok(recorder) => {
-                self.recording = Some(Recording {
-                    recorder,
-                    // Clamped so an absurd `max` cannot overflow the clock.
-                    deadline: Instant::now() + max.min(Duration::from_secs(86_400)),
-                    ssrc: None,
-                    next_ts: None,
-                })
-            }
-            Err(e) => self.emit(MediaEvent::RecordingFailed(path, e.to_string())),
-        }
-    }
-
-    /// Hands the recorder to a small task that waits for the writer thread to finalize
-    /// the file, then reports; the session itself never waits on the disk.
-    fn finish_recording(&mut self, why: RecordStop) {
-        let Some(rec) = self.recording.take() else {
-            return;
-        };
-        let events = self.events.clone();
-        let path = rec.recorder.path().to_path_buf();
-        tokio::spawn(
-            async move {
-                let ev = match rec.recorder.finish_async().await {
-                    Ok(info) => MediaEvent::RecordingFinished(info, why),
-                    Err(e) => MediaEvent::RecordingFailed(path, e.to_string()),
-                };
-                if events.send(ev).await.is_err() {
-                    tracing::debug!("recording finished after the controller left");
-                }
-            }
-            .in_current_span(),
-        );
-    }
-
     fn emit(&self, ev: MediaEvent) {
-        if let Err(e) = self.events.try_send(ev) {
+        let Some(events) = self.events.upgrade() else {
+            return; // the session ended
+        };
+        if let Err(e) = events.try_send(ev) {
             tracing::warn!("media event dropped: {e}");
         }
     }
