@@ -10,6 +10,7 @@ use hotline_e2e::baresip::Baresip;
 use hotline_e2e::pcap::{self, Segment};
 use hotline_e2e::rtp::RtpSink;
 use hotline_e2e::sip::header;
+use hotline_e2e::sipp::Sipp;
 use hotline_e2e::{AgentSpec, Server, ServerOptions};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -799,4 +800,57 @@ fn a_caller_put_on_hold_hears_music_and_is_taken_back() {
     let log = server.log_text();
     assert!(log.contains("agent put the caller on hold"), "{log}");
     assert!(log.contains("agent took the caller back"), "{log}");
+}
+
+/// `max_calls` bounds calls, not Call-IDs: a citizen's call bridged to an agent routes two
+/// (its own and the agent leg's) but is one call. With `max_calls = 2`, while one citizen
+/// talks to the agent a second citizen is still answered, and `/api/status` counts one
+/// active call, then two. Counting Call-IDs refused the second with 503 ("at max_calls"),
+/// so a node refused bridged calls at half its `max_calls` (1,126 with 2,200 in
+/// `bench/bridged.sh 1200`).
+#[test]
+fn a_call_and_its_agent_leg_count_once_against_max_calls() {
+    let a1 = AgentSpec::new("1001", "complaint:5");
+    let mut server = Server::start(ServerOptions {
+        agents: vec![a1.clone()],
+        ..Default::default()
+    });
+    server.restart(|config| config.replacen("[calls]\n", "[calls]\nmax_calls = 2\n", 1));
+    let p1 = AgentPhone::new(&a1, server.ports.base + 84);
+    ready_all(&server, &[&p1]);
+    let uas = p1.answer(&server, "agent_answer.xml", 1, Duration::from_secs(40));
+    silent_caller_pcap(&server);
+    let sink = RtpSink::bind(server.ports.base + 60);
+    let talking = caller('2', 1000, 6000, sink.port, server.ports.base + 80).spawn(&server);
+    server.wait_agent("1001", Duration::from_secs(15), |a| a["state"] == "on_call");
+    let active = || {
+        let (code, status) = server.api_sup("/api/status");
+        assert_eq!(code, 200, "{status}");
+        status["active_calls"].as_u64().expect("active_calls")
+    };
+    assert_eq!(active(), 1, "one call, bridged to its agent");
+
+    let sink2 = RtpSink::bind(server.ports.base + 61);
+    let second = Sipp::new("uac_plain.xml")
+        .key("sink_port", sink2.port)
+        .set("hold_ms", 2000)
+        .media_port(server.ports.base + 92)
+        .timeout(Duration::from_secs(30))
+        .spawn(&server);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while active() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the second call never came up:\n{}",
+            server.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    second
+        .wait()
+        .assert_success("a second citizen while the first talks to the agent");
+    talking
+        .wait()
+        .assert_success("the citizen talking to the agent");
+    uas.wait().assert_success("the agent answering");
 }

@@ -103,7 +103,7 @@ pub(super) async fn run(calls: Calls, invite: Invite, begun: Begun, ep: Endpoint
             }
         };
         let (tx, mut rx) = mpsc::channel(64);
-        let _slot = CallSlot::take(&calls.map, &invite.info.call_id, tx.clone());
+        let _slot = CallSlot::take(&calls, &invite.info.call_id, tx.clone());
         // A 180 with a To tag creates an early dialog: it carries our Contact (§12.1.1).
         let mut ringing = message::response(&invite.req, 180, Some(&tag));
         ringing.headers.push(rsip::Header::Contact(

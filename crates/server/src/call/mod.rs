@@ -32,7 +32,7 @@ use hotline_sip::transaction::{Event, ServerKey};
 use rsip::{Request, Response};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -295,7 +295,11 @@ impl Ctx {
 /// The live calls by Call-ID.
 #[derive(Clone)]
 pub struct Calls {
+    /// Every Call-ID routed to a call: its own, and its agent legs' and feature calls'.
     map: Arc<DashMap<String, mpsc::Sender<CallEvent>>>,
+    /// The calls themselves (one [`CallSlot`] each): what `max_calls` bounds. A bridged
+    /// call routes two Call-IDs, so counting `map` refused bridged calls at half of it.
+    live: Arc<AtomicUsize>,
     /// Live inbound calls by ticket, for call control from the desk.
     pub(crate) tickets: Arc<DashMap<String, mpsc::Sender<CallEvent>>>,
     /// The ticket of the call each agent (extension) is talking on, for supervisors.
@@ -310,6 +314,7 @@ impl Calls {
     pub fn new(ctx: Arc<Ctx>) -> Calls {
         Calls {
             map: Arc::default(),
+            live: Arc::default(),
             tickets: Arc::default(),
             agents_on_call: Arc::default(),
             stopping: Arc::default(),
@@ -324,9 +329,8 @@ impl Calls {
     /// number still live.
     pub async fn shutdown(&self, drain: Duration, grace: Duration) -> usize {
         self.stopping.store(true, Ordering::SeqCst);
-        let live = self.map.len();
         tracing::info!(
-            calls = live,
+            calls = self.active(),
             drain_secs = drain.as_secs(),
             "stopping: new calls refused, letting the live ones finish"
         );
@@ -456,9 +460,9 @@ impl Calls {
         }
     }
 
-    /// Live calls.
+    /// Live calls (a call with its agent leg is one).
     pub fn active(&self) -> usize {
-        self.map.len()
+        self.live.load(Ordering::Relaxed)
     }
 
     /// Whether a new INVITE from `source` to `called`, not yet parsed, is refused for
@@ -523,7 +527,7 @@ impl Calls {
         if self.stopping.load(Ordering::SeqCst) {
             return refuse(503, "the server is stopping");
         }
-        if self.map.len() >= ctx.cfg.calls.max_calls {
+        if self.active() >= ctx.cfg.calls.max_calls {
             return refuse(503, "at max_calls");
         }
         let waited = invite.received.elapsed();
@@ -535,7 +539,7 @@ impl Calls {
             return Some(message::unavailable(req, OVERLOAD_RETRY_AFTER_SECS));
         }
         let (tx, rx) = mpsc::channel(64);
-        let slot = CallSlot::take(&self.map, &info.call_id, tx.clone());
+        let slot = CallSlot::take(self, &info.call_id, tx.clone());
         let calls = self.clone();
         tokio::spawn(async move {
             // Moved into the task: freed when the task ends, panics or is aborted.
@@ -550,18 +554,26 @@ impl Calls {
 /// `max_calls`), given back when dropped — whatever ends the call's task, a panic included.
 struct CallSlot {
     map: Arc<DashMap<String, mpsc::Sender<CallEvent>>>,
+    live: Arc<AtomicUsize>,
     call_id: String,
 }
 
 impl CallSlot {
-    fn take(
+    fn take(calls: &Calls, call_id: &str, tx: mpsc::Sender<CallEvent>) -> CallSlot {
+        CallSlot::take_in(&calls.map, &calls.live, call_id, tx)
+    }
+
+    fn take_in(
         map: &Arc<DashMap<String, mpsc::Sender<CallEvent>>>,
+        live: &Arc<AtomicUsize>,
         call_id: &str,
         tx: mpsc::Sender<CallEvent>,
     ) -> CallSlot {
         map.insert(call_id.to_owned(), tx);
+        live.fetch_add(1, Ordering::Relaxed);
         CallSlot {
             map: Arc::clone(map),
+            live: Arc::clone(live),
             call_id: call_id.to_owned(),
         }
     }
@@ -570,6 +582,7 @@ impl CallSlot {
 impl Drop for CallSlot {
     fn drop(&mut self) {
         self.map.remove(&self.call_id);
+        self.live.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -582,9 +595,10 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_call_task_frees_its_slot() {
         let map: Arc<DashMap<String, mpsc::Sender<CallEvent>>> = Arc::default();
+        let live: Arc<AtomicUsize> = Arc::default();
         let (tx, _rx) = mpsc::channel(1);
-        let slot = CallSlot::take(&map, "c1@trunk", tx.clone());
-        assert_eq!(map.len(), 1);
+        let slot = CallSlot::take_in(&map, &live, "c1@trunk", tx.clone());
+        assert_eq!((map.len(), live.load(Ordering::Relaxed)), (1, 1));
         let task = tokio::spawn(async move {
             let _slot = slot;
             tokio::task::yield_now().await;
@@ -592,9 +606,10 @@ mod tests {
         });
         assert!(task.await.unwrap_err().is_panic());
         assert_eq!(map.len(), 0, "the slot stayed taken");
+        assert_eq!(live.load(Ordering::Relaxed), 0);
 
         // And an aborted one.
-        let slot = CallSlot::take(&map, "c2@trunk", tx);
+        let slot = CallSlot::take_in(&map, &live, "c2@trunk", tx);
         let task = tokio::spawn(async move {
             let _slot = slot;
             std::future::pending::<()>().await;
@@ -602,5 +617,23 @@ mod tests {
         task.abort();
         assert!(task.await.unwrap_err().is_cancelled());
         assert_eq!(map.len(), 0);
+        assert_eq!(live.load(Ordering::Relaxed), 0);
+    }
+
+    /// A call bridged to an agent routes two Call-IDs (its own and its agent leg's) but is
+    /// one call: `max_calls` and the active count (`/metrics`, `/api/status`) count calls,
+    /// not Call-IDs. Counting Call-IDs refused bridged calls at half of `max_calls`.
+    #[test]
+    fn an_agent_leg_is_not_another_call() {
+        let map: Arc<DashMap<String, mpsc::Sender<CallEvent>>> = Arc::default();
+        let live: Arc<AtomicUsize> = Arc::default();
+        let (tx, _rx) = mpsc::channel(1);
+        let slot = CallSlot::take_in(&map, &live, "citizen@trunk", tx.clone());
+        // What Calls::register does for the agent leg.
+        map.insert("agent-leg@hotline".into(), tx);
+        assert_eq!(map.len(), 2);
+        assert_eq!(live.load(Ordering::Relaxed), 1);
+        drop(slot);
+        assert_eq!(live.load(Ordering::Relaxed), 0);
     }
 }
