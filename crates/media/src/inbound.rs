@@ -1,9 +1,9 @@
 //! The receive side of every session: [`THREADS`] threads, each waiting on one epoll set
 //! of RTP sockets, the counterpart of the [pacer](crate::pacer) that sends.
 //!
-//! A session's socket is registered here for its whole life ([`register`]); when it has a
+//! A session's socket is registered here for its whole life (`register`); when it has a
 //! datagram, the thread reads it and hands it to the session's receive state
-//! ([`Readable::readable`]), which records it, takes a key from it or relays it to the
+//! (`Readable::readable`), which records it, takes a key from it or relays it to the
 //! other leg of a bridge, all on this thread. One `epoll_wait` serves every socket that is
 //! ready, so under load a wake-up is shared by many packets. With a tokio task per leg, each
 //! packet woke its task and polled the task's whole `select!` (commands, timers, the

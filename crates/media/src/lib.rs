@@ -27,9 +27,12 @@
 //! - [`pacer`](mod@pacer): the one 20 ms tick of the process: a thread that sends every
 //!   session's next prompt or silence frame with a non-blocking `sendto`, from a sans-IO
 //!   per-session core (prompt position, RTP numbering, timestamps).
-//! - [`session`]: the per-call tokio task tying these together: it receives RTP (digits,
-//!   recording, relay), takes the controller's commands, and sends DTMF
-//!   ([`MediaHandle::send_dtmf`]) and relayed frames itself.
+//! - [`inbound`]: the receive side of the process: two threads, each on one epoll set of
+//!   RTP sockets, that read what arrives and hand it to the session's receive state.
+//! - [`session`]: one call leg's endpoint tying these together: its receive state (source,
+//!   digits, recording, relay; run on a receive thread), and a tokio task that takes the
+//!   controller's commands, runs the leg's timers and sends DTMF
+//!   ([`MediaHandle::send_dtmf`]).
 //! - [`bridge`](mod@bridge): relaying two sessions (citizen and agent legs) to each other, with the
 //!   optional stereo recording ([`bridge()`], [`BridgeHandle`], [`StereoTarget`]).
 //! - [`mix`](mod@mix): two or more sessions mixed on a 20 ms tick, with a "who hears whom"
@@ -62,22 +65,26 @@
 //! RTP ports are drawn at random ([`port`]), so a stranger cannot predict a call's port.
 //!
 //! ## Cost and failure
-//! Per process: one pacer thread (it sleeps while no session exists) and
+//! Per process: one pacer thread (it sleeps while no session exists),
+//! [`inbound::THREADS`] receive threads (started with the first session) and
 //! [`writer::WRITERS`] recording writer threads (started with the first recording).
-//! Per call: one UDP socket (registered with the reactor for reading only, plus a second
-//! handle for the pacer's sends), one task, a 2 KiB receive buffer, a few small queues
-//! (bounded; a full queue drops with a warning rather than grows), and a slot in the
-//! pacer. A prompt or silence frame costs the pacer one uncontended lock and one
-//! non-blocking `sendto` (a full socket buffer drops the frame): no timer, no task
-//! wake-up, no channel, no allocation; the session's task runs only for what it receives,
-//! commands, DTMF and relayed frames. Recording puts frames (160 samples inline) on its
-//! writer's channel (at most [`writer::QUEUE`] frames, shared by the recordings of that
-//! thread; past it, audio is dropped and counted); no thread per recording.
-//! A bridge adds two queues of [`bridge::RELAY_QUEUE`] frames (one per direction), each
-//! payload copied inline (up to [`bridge::MAX_RELAY_PAYLOAD`] bytes, no allocation), and
-//! while recording in stereo the frames on a writer's channel. A mix adds one task, and
-//! per party two small queues and 60 ms of decoded audio.
-//! Network input never panics the task: datagrams that are not RTP, RTCP on the RTP port,
+//! Per call leg: one UDP socket (in a receive thread's epoll set, plus a second handle
+//! for the pacer's and the relay's sends), one task, a few small queues (bounded; a full
+//! queue drops with a warning rather than grows), and a slot in the pacer. A prompt or
+//! silence frame costs the pacer one uncontended lock and one non-blocking `sendto` (a
+//! full socket buffer drops the frame): no timer, no task wake-up, no channel, no
+//! allocation. A received packet costs a receive thread its share of one `epoll_wait`,
+//! one `recvfrom` and the session's lock; the session's task runs only for commands,
+//! timers and a mix's audio. Recording puts frames (160 samples inline) on its writer's
+//! channel (at most [`writer::QUEUE`] frames, shared by the recordings of that thread;
+//! past it, audio is dropped and counted), which the writer takes every 20 ms: queuing
+//! wakes no thread, and there is no thread per recording. A bridge relays each packet
+//! straight out of the other leg's socket, on the receive thread that read it (no queue,
+//! no copy beyond the packet's own), and while recording in stereo puts frames on a
+//! writer's channel. A mix adds one task, and per party two small queues (of
+//! [`bridge::RELAY_QUEUE`] frames, each payload inline, up to
+//! [`bridge::MAX_RELAY_PAYLOAD`] bytes) and 60 ms of decoded audio.
+//! Network input never panics a receive thread: datagrams that are not RTP, RTCP on the RTP port,
 //! unknown payload types are counted in [`MediaStats::packets_ignored`] and dropped.
 
 pub mod bridge;

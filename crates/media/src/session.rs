@@ -1,5 +1,7 @@
-//! The per-call RTP endpoint: one tokio task that owns a UDP port, records what the
-//! remote sends and reports digits; its prompts and idle silence are sent by the shared
+//! The per-leg RTP endpoint: a UDP port whose datagrams a receive thread
+//! ([`crate::inbound`]) reads and hands to the leg's receive state (source check, digits,
+//! recording, relay), and a tokio task that owns the port and takes the controller's
+//! commands and runs the leg's timers; its prompts and idle silence are sent by the shared
 //! pacer ([`crate::pacer`]), from state the task and the pacer share.
 //!
 //! The controller talks to it through a [`MediaHandle`] (commands, non-blocking) and hears
