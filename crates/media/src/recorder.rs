@@ -120,7 +120,7 @@ impl Recorder {
     /// Queues samples; never blocks, never allocates. If the writer is more than its queue
     /// behind, the samples are dropped and counted (see [`Recorder::dropped_samples`]).
     pub fn push(&mut self, samples: &[i16]) {
-        for f in Frame::split(samples, 0, 0) {
+        for f in Frame::split(samples) {
             self.send(Data::Frame(f), f.samples().len());
         }
     }

@@ -1,15 +1,16 @@
 //! Two-channel recording of a bridged call: left the citizen, right the agent.
 //!
 //! Like the mono [`Recorder`](crate::recorder::Recorder), the WAV is written by one of the
-//! process's writer threads ([`crate::writer`]) fed through a bounded channel in fixed-size
-//! frames, so the session task never waits on the disk nor allocates per frame.
-//! Unlike it, the two sides arrive independently, each with its own gaps, so every frame
-//! carries its *position*: samples since the bridge started. The writer advances on
-//! a 20 ms clock from that start, [`WRITE_DELAY_SAMPLES`] behind the wall clock (room for
-//! jitter), and writes each frame from whatever the two sides placed there — silence where
-//! a side placed nothing (a silent or held party, lost packets). Audio placed where the
-//! file is already written (later than the delay) is dropped; so is audio placed absurdly
-//! far ahead, which keeps the buffers bounded.
+//! process's writer threads ([`crate::writer`]), so a session never waits on the disk.
+//! Unlike it, the two sides arrive independently, each with its own gaps, so audio is
+//! placed at its *position*, samples since the bridge started, straight into the
+//! recording's two buffers (under a lock the writer takes once per tick: no channel, no
+//! per-frame copy or wake-up). The writer advances on a 20 ms clock from that start,
+//! [`WRITE_DELAY_SAMPLES`] behind the wall clock (room for jitter), and writes from
+//! whatever the two sides placed there — silence where a side placed nothing (a silent or
+//! held party, lost packets). Audio placed where the file is already written (later than
+//! the delay) is dropped; so is audio placed more than 2 s ahead of the writer (it has
+//! fallen behind), which keeps the buffers bounded.
 //!
 //! When the recorder is finished or dropped the writer writes up to the current position
 //! (the bridge's length), fixes the header and reports. While it runs, the header is
@@ -19,12 +20,12 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::codec::{CLOCK_RATE, FRAME_SAMPLES, PTIME_MS};
 use crate::recorder::{RecorderError, RecordingInfo, FLUSH_SAMPLES};
-use crate::writer::{self, Data, Done, Frame, Job, WriterResult};
+use crate::writer::{self, Data, Done, Job, WriterResult};
 
 /// How far behind the wall clock the writer stays, in samples (300 ms): a chunk placed up
 /// to this late still lands in its place.
@@ -48,6 +49,8 @@ pub enum Side {
 pub struct StereoRecorder {
     path: PathBuf,
     start: Instant,
+    /// Where the sessions place audio and the writer thread takes it from.
+    placed: Arc<Mutex<Placed>>,
     writer: Option<writer::Handle>,
     done: Arc<Done>,
     dropped_samples: u64,
@@ -79,15 +82,8 @@ impl StereoRecorder {
                 path: path.clone(),
                 source,
             })?;
-        let job = Writer {
-            writer,
-            start,
-            path: path.clone(),
-            bufs: [VecDeque::new(), VecDeque::new()],
-            written: 0,
-            flushed: 0,
-            failed: None,
-        };
+        let placed = Arc::new(Mutex::new(Placed::default()));
+        let job = Writer::new(writer, start, path.clone(), placed.clone());
         let (handle, done) =
             writer::open(Box::new(job), path.clone()).map_err(|path| RecorderError::Create {
                 path,
@@ -96,6 +92,7 @@ impl StereoRecorder {
         Ok(StereoRecorder {
             path,
             start,
+            placed,
             writer: Some(handle),
             done,
             dropped_samples: 0,
@@ -112,18 +109,18 @@ impl StereoRecorder {
         self.start
     }
 
-    /// Queues `pcm` for `side` at `pos` samples after the start; never blocks, never
-    /// allocates. A full queue drops the samples (counted in
-    /// [`StereoRecorder::dropped_samples`]).
+    /// Places `pcm` for `side` at `pos` samples after the start, where the writer thread
+    /// takes it at its next tick: no channel, no copy but this one, no wake-up. Audio more
+    /// than 2 s ahead of what the writer has written is dropped (counted in
+    /// [`StereoRecorder::dropped_samples`]): the writer is that far behind (a stalled
+    /// disk), and the buffer stays bounded.
     pub fn push(&mut self, side: Side, pos: u64, pcm: &[i16]) {
-        let Some(w) = &self.writer else { return };
-        for f in Frame::split(pcm, pos, side as u8) {
-            if !w.send(Data::Frame(f)) {
-                if self.dropped_samples == 0 {
-                    tracing::warn!(path = %self.path.display(), "stereo recorder behind, dropping audio");
-                }
-                self.dropped_samples += f.samples().len() as u64;
+        let placed = lock(&self.placed).place(side, pos, pcm);
+        if placed == Placement::Behind {
+            if self.dropped_samples == 0 {
+                tracing::warn!(path = %self.path.display(), "stereo recorder behind, dropping audio");
             }
+            self.dropped_samples += pcm.len() as u64;
         }
     }
 
@@ -147,13 +144,39 @@ impl Drop for StereoRecorder {
     }
 }
 
+/// A recording's audio between the sessions that place it and the writer that writes it.
+#[derive(Default)]
+struct Placed {
+    /// Per side, the samples placed from `written` on (zeros where nothing was placed).
+    bufs: [VecDeque<i16>; 2],
+    /// Samples per channel already taken for the file.
+    written: u64,
+}
+
+/// What became of audio handed to [`Placed::place`].
+#[derive(Debug, PartialEq, Eq)]
+enum Placement {
+    /// In place (or partly, past what was already written).
+    Placed,
+    /// Its place is written already.
+    Late,
+    /// Too far ahead of the writer: dropped.
+    Behind,
+}
+
+fn lock(placed: &Mutex<Placed>) -> MutexGuard<'_, Placed> {
+    // Plain data every holder leaves consistent; a panic elsewhere cannot break it.
+    placed.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 struct Writer {
     writer: hound::WavWriter<std::io::BufWriter<std::fs::File>>,
     start: Instant,
     path: PathBuf,
-    /// Per side, the samples placed from `written` on (zeros where nothing was placed).
-    bufs: [VecDeque<i16>; 2],
-    /// Samples per channel already in the file.
+    placed: Arc<Mutex<Placed>>,
+    /// Both sides interleaved, taken from `placed` to be written.
+    out: Vec<i16>,
+    /// Samples per channel in the file.
     written: u64,
     /// Samples per channel the header counted at its last update.
     flushed: u64,
@@ -166,15 +189,8 @@ pub(crate) fn samples_since(start: Instant, at: Instant) -> u64 {
 }
 
 impl Job for Writer {
-    fn data(&mut self, d: Data) {
-        match d {
-            Data::Frame(f) => {
-                let side = if f.side == 0 { Side::Left } else { Side::Right };
-                self.place(side, f.pos, f.samples());
-            }
-            Data::Silence(_) => {} // a stereo side's silence is what nobody placed
-        }
-    }
+    /// Nothing comes through the channel: the sessions place audio in `placed`.
+    fn data(&mut self, _: Data) {}
 
     /// Writes up to [`WRITE_DELAY_SAMPLES`] behind the wall clock, on the 20 ms grid.
     fn tick(&mut self, now: Instant) {
@@ -189,9 +205,11 @@ impl Job for Writer {
     /// Everything queued before the close is placed already (one channel, in order).
     fn finish(mut self: Box<Self>) -> WriterResult {
         let now = samples_since(self.start, Instant::now());
-        let end = (now / FRAME_SAMPLES as u64 * FRAME_SAMPLES as u64)
-            .max(self.written + self.bufs.iter().map(VecDeque::len).max().unwrap_or(0) as u64);
-        self.write_to(end);
+        let placed_end = {
+            let p = lock(&self.placed);
+            p.written + p.bufs.iter().map(VecDeque::len).max().unwrap_or(0) as u64
+        };
+        self.write_to((now / FRAME_SAMPLES as u64 * FRAME_SAMPLES as u64).max(placed_end));
 
         let Writer {
             writer,
@@ -204,11 +222,11 @@ impl Job for Writer {
     }
 }
 
-impl Writer {
-    fn place(&mut self, side: Side, pos: u64, pcm: &[i16]) {
+impl Placed {
+    fn place(&mut self, side: Side, pos: u64, pcm: &[i16]) -> Placement {
         let end = pos + pcm.len() as u64;
         if end <= self.written {
-            return; // too late: that part of the file is written
+            return Placement::Late; // that part of the file is written
         }
         let skip = self.written.saturating_sub(pos) as usize;
         let offset = pos.saturating_sub(self.written);
@@ -218,7 +236,7 @@ impl Writer {
                 written = self.written,
                 "stereo chunk too far ahead, dropped"
             );
-            return;
+            return Placement::Behind;
         }
         let buf = &mut self.bufs[side as usize];
         let offset = offset as usize;
@@ -232,6 +250,49 @@ impl Writer {
             *to = s;
         }
         buf.extend(&pcm[overlap..]);
+        Placement::Placed
+    }
+
+    /// Takes both sides up to `n` samples on, interleaved into `out` (silence where
+    /// nothing was placed).
+    fn take(&mut self, n: usize, out: &mut Vec<i16>) {
+        out.clear();
+        let [left, right] = &self.bufs;
+        let silence = std::iter::repeat(0);
+        for (l, r) in left
+            .iter()
+            .copied()
+            .chain(silence.clone())
+            .zip(right.iter().copied().chain(silence))
+            .take(n)
+        {
+            out.push(l);
+            out.push(r);
+        }
+        for buf in &mut self.bufs {
+            buf.drain(..n.min(buf.len()));
+        }
+        self.written += n as u64;
+    }
+}
+
+impl Writer {
+    fn new(
+        writer: hound::WavWriter<std::io::BufWriter<std::fs::File>>,
+        start: Instant,
+        path: PathBuf,
+        placed: Arc<Mutex<Placed>>,
+    ) -> Writer {
+        Writer {
+            writer,
+            start,
+            path,
+            placed,
+            out: Vec::new(),
+            written: 0,
+            flushed: 0,
+            failed: None,
+        }
     }
 
     /// Flushes what is buffered and rewrites the header's sizes to match: the file is a
@@ -247,34 +308,24 @@ impl Writer {
     }
 
     /// Writes both sides up to `target` samples, silence where nothing was placed, in
-    /// blocks interleaved into hound's reused buffer (sample by sample through
-    /// `write_sample` cost the writer threads a third of their time).
+    /// blocks taken from `placed` under its lock and written after it through hound's
+    /// reused buffer (sample by sample through `write_sample` cost the writer threads a
+    /// third of their time).
     fn write_to(&mut self, target: u64) {
         while self.written < target {
             let n = (target - self.written).min(WRITE_BLOCK_SAMPLES) as usize;
+            lock(&self.placed).take(n, &mut self.out);
+            self.written += n as u64;
             if self.failed.is_none() {
-                let [left, right] = &self.bufs;
-                let silence = std::iter::repeat(0);
-                let mut w = self.writer.get_i16_writer(2 * n as u32);
-                for (l, r) in left
-                    .iter()
-                    .copied()
-                    .chain(silence.clone())
-                    .zip(right.iter().copied().chain(silence))
-                    .take(n)
-                {
-                    w.write_sample(l);
-                    w.write_sample(r);
+                let mut w = self.writer.get_i16_writer(self.out.len() as u32);
+                for &s in &self.out {
+                    w.write_sample(s);
                 }
                 if let Err(e) = w.flush() {
                     tracing::warn!(path = %self.path.display(), error = %e, "stereo write failed");
                     self.failed = Some(e);
                 }
             }
-            for buf in &mut self.bufs {
-                buf.drain(..n.min(buf.len()));
-            }
-            self.written += n as u64;
         }
     }
 }
@@ -301,22 +352,24 @@ mod tests {
             bits_per_sample: 16,
             sample_format: hound::SampleFormat::Int,
         };
-        let mut w = Writer {
-            writer: hound::WavWriter::create(&path, spec).unwrap(),
-            start: Instant::now(),
-            path: path.clone(),
-            bufs: [VecDeque::new(), VecDeque::new()],
-            written: 0,
-            flushed: 0,
-            failed: None,
-        };
-        w.place(Side::Left, 0, &[100; 1600]);
-        w.place(Side::Right, 4000, &[-200; 800]);
-        w.place(Side::Left, 1000, &[7; 10]); // overwrites inside the first chunk
-        w.place(Side::Right, 999_999, &[1; 10]); // absurdly far ahead: dropped
+        let placed = Arc::new(Mutex::new(Placed::default()));
+        let mut w = Writer::new(
+            hound::WavWriter::create(&path, spec).unwrap(),
+            Instant::now(),
+            path.clone(),
+            placed.clone(),
+        );
+        let place = |side, pos, pcm: &[i16]| lock(&placed).place(side, pos, pcm);
+        assert_eq!(place(Side::Left, 0, &[100; 1600]), Placement::Placed);
+        assert_eq!(place(Side::Right, 4000, &[-200; 800]), Placement::Placed);
+        // Overwrites inside the first chunk.
+        assert_eq!(place(Side::Left, 1000, &[7; 10]), Placement::Placed);
+        // Absurdly far ahead (the writer would be that far behind): dropped.
+        assert_eq!(place(Side::Right, 999_999, &[1; 10]), Placement::Behind);
         w.write_to(6000);
         // Late audio: only the part not yet written lands.
-        w.place(Side::Left, 5990, &[3; 20]);
+        assert_eq!(place(Side::Left, 5990, &[3; 20]), Placement::Placed);
+        assert_eq!(place(Side::Left, 100, &[3; 20]), Placement::Late);
         w.write_to(8000);
         w.writer.finalize().unwrap();
         let (spec, s) = read(&path);

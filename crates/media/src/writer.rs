@@ -3,8 +3,10 @@
 //! A recording used to own a thread; a busy contact center records hundreds of calls at
 //! once, so the process now starts [`WRITERS`] writer threads (on the first recording) and
 //! hands each recording to one of them for its whole life. Each thread is fed by one
-//! channel holding at most [`QUEUE`] frames: a recording's audio travels as fixed-size
-//! frames (`Frame`, 160 samples inline), tagged with the recording's id. Past the cap audio
+//! channel holding at most [`QUEUE`] frames: a mono recording's audio travels as
+//! fixed-size frames (`Frame`, 160 samples inline), tagged with the recording's id (a
+//! stereo recording's sessions place theirs in a buffer the writer takes from at its
+//! tick, [`crate::stereo`], and only its opening and closing travel here). Past the cap audio
 //! is dropped (counted by the recorder) rather than the session blocked; opening and
 //! closing a recording are never refused, so a file is never left unfinalized. The channel
 //! takes memory in blocks of frames as the backlog grows and gives it back as the writer
@@ -30,9 +32,8 @@ use crate::recorder::{RecorderError, RecordingInfo};
 
 /// Writer threads in the process.
 pub const WRITERS: usize = 2;
-/// Frames queued per writer thread before audio is dropped: the stereo writer's 300 ms
-/// delay for 2,500 stereo recordings (two frames per 20 ms each) over [`WRITERS`] threads —
-/// a frame held up longer would land where its file is already written. About 14 MB per
+/// Frames queued per writer thread before audio is dropped: 300 ms of 2,500 recordings
+/// over [`WRITERS`] threads, far more than the voicemails recorded at once. About 14 MB per
 /// thread when full; nothing while the writer keeps up.
 pub const QUEUE: usize = 40_000;
 /// How often a writer thread gives its recordings the time.
@@ -40,24 +41,18 @@ pub const TICK: Duration = Duration::from_millis(PTIME_MS);
 
 pub(crate) type WriterResult = Result<RecordingInfo, RecorderError>;
 
-/// Up to 20 ms of one channel's audio, inline.
+/// Up to 20 ms of a mono recording's audio, inline.
 #[derive(Clone, Copy)]
 pub(crate) struct Frame {
-    /// Where it goes: samples since the recording's start (stereo), unused for mono.
-    pub pos: u64,
-    /// The stereo channel (0 left, 1 right); 0 for mono.
-    pub side: u8,
     len: u16,
     pcm: [i16; FRAME_SAMPLES],
 }
 
 impl Frame {
-    /// Cuts `pcm` into frames (the last one shorter), each placed at its own position.
-    pub fn split(pcm: &[i16], pos: u64, side: u8) -> impl Iterator<Item = Frame> + '_ {
-        pcm.chunks(FRAME_SAMPLES).enumerate().map(move |(i, c)| {
+    /// Cuts `pcm` into frames (the last one shorter).
+    pub fn split(pcm: &[i16]) -> impl Iterator<Item = Frame> + '_ {
+        pcm.chunks(FRAME_SAMPLES).map(|c| {
             let mut f = Frame {
-                pos: pos + (i * FRAME_SAMPLES) as u64,
-                side,
                 len: c.len() as u16,
                 pcm: [0; FRAME_SAMPLES],
             };
