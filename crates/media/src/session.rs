@@ -30,7 +30,7 @@ use crate::inbound::{self, Readable};
 use crate::pacer::{self, Outgoing, Slot};
 use crate::port::{PortLease, PortPool};
 use crate::prompt::Prompt;
-use crate::recorder::{Recorder, RecordingInfo};
+use crate::recorder::{Recorder, RecorderError, RecordingInfo};
 use crate::rtp::{self, Pt, RtpPacket, Ssrc};
 use crate::source::{SourceLock, Verdict};
 use crate::stereo::{Side, StereoRecorder};
@@ -619,6 +619,28 @@ struct Task {
     stats: Arc<Counters>,
 }
 
+/// Reports a recording's end on `events` once its writer thread has finalized it, from a
+/// small task: the session never waits on the disk.
+fn report_finish(
+    events: mpsc::Sender<MediaEvent>,
+    path: PathBuf,
+    why: RecordStop,
+    finished: impl std::future::Future<Output = Result<RecordingInfo, RecorderError>> + Send + 'static,
+) {
+    tokio::spawn(
+        async move {
+            let ev = match finished.await {
+                Ok(info) => MediaEvent::RecordingFinished(info, why),
+                Err(e) => MediaEvent::RecordingFailed(path, e.to_string()),
+            };
+            if events.send(ev).await.is_err() {
+                tracing::debug!(?why, "recording finished after the controller left");
+            }
+        }
+        .in_current_span(),
+    );
+}
+
 fn usable(addr: Option<SocketAddr>) -> Option<SocketAddr> {
     addr.filter(|a| !a.ip().is_unspecified() && a.port() != 0)
 }
@@ -866,20 +888,9 @@ impl Task {
         let Some(rec) = lock_stereo(&shared).take() else {
             return;
         };
-        let events = self.events.clone();
         let path = rec.recorder.path().to_path_buf();
-        tokio::spawn(
-            async move {
-                let ev = match rec.recorder.finish_async().await {
-                    Ok(info) => MediaEvent::RecordingFinished(info, RecordStop::BridgeEnded),
-                    Err(e) => MediaEvent::RecordingFailed(path, e.to_string()),
-                };
-                if events.send(ev).await.is_err() {
-                    tracing::debug!("bridge recording finished after the controller left");
-                }
-            }
-            .in_current_span(),
-        );
+        let finished = rec.recorder.finish_async();
+        report_finish(self.events.clone(), path, RecordStop::BridgeEnded, finished);
     }
 
     fn queue_dtmf(&mut self, digit: char) {
@@ -968,20 +979,8 @@ impl Task {
         let Some(rec) = self.rx().recording.take() else {
             return;
         };
-        let events = self.events.clone();
         let path = rec.recorder.path().to_path_buf();
-        tokio::spawn(
-            async move {
-                let ev = match rec.recorder.finish_async().await {
-                    Ok(info) => MediaEvent::RecordingFinished(info, why),
-                    Err(e) => MediaEvent::RecordingFailed(path, e.to_string()),
-                };
-                if events.send(ev).await.is_err() {
-                    tracing::debug!("recording finished after the controller left");
-                }
-            }
-            .in_current_span(),
-        );
+        report_finish(self.events.clone(), path, why, rec.recorder.finish_async());
     }
 
     fn emit(&self, ev: MediaEvent) {
