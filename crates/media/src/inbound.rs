@@ -183,7 +183,13 @@ fn run(thread: &Thread) {
             );
         }
         for owner in ready.drain(..) {
-            owner.readable(&mut buf);
+            // A bug in handling one packet must not deafen every call on this thread.
+            let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                owner.readable(&mut buf);
+            }));
+            if handled.is_err() {
+                tracing::error!("handling a received RTP packet panicked; receiving goes on");
+            }
         }
     }
 }
