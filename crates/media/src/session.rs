@@ -564,6 +564,9 @@ impl Readable for Inbound {
         let Some(socket) = rx.socket.as_ref() else {
             return; // closed while this wake-up was under way
         };
+        // What it logs is the call's, as it was when the call's own task read the socket.
+        let span = rx.span.clone();
+        let _in_call = span.enter();
         match socket.recv_from(buf) {
             Ok((n, src)) => rx.on_datagram(&buf[..n], src),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
@@ -579,6 +582,9 @@ impl Readable for Inbound {
 struct Receive {
     /// The session's socket, for reading; `None` once the session ended.
     socket: Option<std::net::UdpSocket>,
+    /// The span the session was started in (the call's), for what is logged on a receive
+    /// thread.
+    span: tracing::Span,
     codec: Codec,
     /// The address SDP gave, as given.
     sdp_remote: Option<SocketAddr>,
@@ -657,6 +663,7 @@ impl Task {
         stats.codec.store(params.codec.payload_type(), Relaxed);
         let receive = Receive {
             socket: Some(socket),
+            span: tracing::Span::current(),
             codec: params.codec,
             sdp_remote: params.remote,
             remote: usable(params.remote),
