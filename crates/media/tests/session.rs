@@ -60,6 +60,19 @@ async fn recv_packet(sock: &UdpSocket) -> Vec<u8> {
 }
 
 /// Sends one key press as a phone does: start three times, two updates, end three times.
+/// Waits until the session has read `n` datagrams.
+async fn handled(h: &MediaHandle, n: u64) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while h.stats().packets_received < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {:?} read",
+            h.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 async fn press(sock: &UdpSocket, to: SocketAddr, tx: &mut RtpSender, event: u8) {
     let mut out = Vec::new();
     let mut send = |end, duration, tx: &mut RtpSender| {
@@ -497,6 +510,9 @@ async fn renegotiation_moves_whom_we_listen_to() {
     tx.set_frame(150, 160);
     press(&a, to, &mut tx, 3).await;
     assert_eq!(next_event(&mut ev).await, MediaEvent::Digit('3'));
+    // The key is reported at its first packet: the rest of a's are read before b is named
+    // (a receive thread reads them, apart from this task).
+    handled(&h, 3 * 8).await;
     // ...then a is refused.
     h.update(MediaParams {
         codec: Codec::Pcmu,
