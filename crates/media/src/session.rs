@@ -531,6 +531,9 @@ struct DtmfOut {
 /// socket and runs [`Receive::on_datagram`]).
 struct Inbound {
     state: Mutex<Receive>,
+    /// The span the session was started in (the call's), for what is logged on a receive
+    /// thread.
+    span: tracing::Span,
 }
 
 impl Inbound {
@@ -565,8 +568,7 @@ impl Readable for Inbound {
             return; // closed while this wake-up was under way
         };
         // What it logs is the call's, as it was when the call's own task read the socket.
-        let span = rx.span.clone();
-        let _in_call = span.enter();
+        let _in_call = self.span.enter();
         match socket.recv_from(buf) {
             Ok((n, src)) => rx.on_datagram(&buf[..n], src),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
@@ -582,9 +584,6 @@ impl Readable for Inbound {
 struct Receive {
     /// The session's socket, for reading; `None` once the session ended.
     socket: Option<std::net::UdpSocket>,
-    /// The span the session was started in (the call's), for what is logged on a receive
-    /// thread.
-    span: tracing::Span,
     codec: Codec,
     /// The address SDP gave, as given.
     sdp_remote: Option<SocketAddr>,
@@ -663,7 +662,6 @@ impl Task {
         stats.codec.store(params.codec.payload_type(), Relaxed);
         let receive = Receive {
             socket: Some(socket),
-            span: tracing::Span::current(),
             codec: params.codec,
             sdp_remote: params.remote,
             remote: usable(params.remote),
@@ -686,6 +684,7 @@ impl Task {
         Task {
             inbound: Arc::new(Inbound {
                 state: Mutex::new(receive),
+                span: tracing::Span::current(),
             }),
             _lease: lease,
             slot,
