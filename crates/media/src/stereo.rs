@@ -147,8 +147,10 @@ impl Drop for StereoRecorder {
 /// A recording's audio between the sessions that place it and the writer that writes it.
 #[derive(Default)]
 struct Placed {
-    /// Per side, the samples placed from `written` on (zeros where nothing was placed).
-    bufs: [VecDeque<i16>; 2],
+    /// The frames (left, right) placed from `written` on, as they go in the file: both
+    /// sides in one buffer, so the writer takes them with a copy, not an interleave
+    /// (zeros where a side placed nothing).
+    frames: VecDeque<[i16; 2]>,
     /// Samples per channel already taken for the file.
     written: u64,
 }
@@ -174,8 +176,8 @@ struct Writer {
     start: Instant,
     path: PathBuf,
     placed: Arc<Mutex<Placed>>,
-    /// Both sides interleaved, taken from `placed` to be written.
-    out: Vec<i16>,
+    /// Frames taken from `placed` to be written.
+    out: Vec<[i16; 2]>,
     /// Samples per channel in the file.
     written: u64,
     /// Samples per channel the header counted at its last update.
@@ -207,7 +209,7 @@ impl Job for Writer {
         let now = samples_since(self.start, Instant::now());
         let placed_end = {
             let p = lock(&self.placed);
-            p.written + p.bufs.iter().map(VecDeque::len).max().unwrap_or(0) as u64
+            p.written + p.frames.len() as u64
         };
         self.write_to((now / FRAME_SAMPLES as u64 * FRAME_SAMPLES as u64).max(placed_end));
 
@@ -238,40 +240,36 @@ impl Placed {
             );
             return Placement::Behind;
         }
-        let buf = &mut self.bufs[side as usize];
         let offset = offset as usize;
         let pcm = &pcm[skip..];
-        if buf.len() < offset {
-            buf.resize(offset, 0);
+        let side = side as usize;
+        let frames = &mut self.frames;
+        if frames.len() < offset {
+            frames.resize(offset, [0; 2]);
         }
         // In order, the usual case, this only appends.
-        let overlap = (buf.len() - offset).min(pcm.len());
-        for (to, &s) in buf.range_mut(offset..offset + overlap).zip(pcm) {
-            *to = s;
+        let overlap = (frames.len() - offset).min(pcm.len());
+        for (to, &s) in frames.range_mut(offset..offset + overlap).zip(pcm) {
+            to[side] = s;
         }
-        buf.extend(&pcm[overlap..]);
+        frames.extend(pcm[overlap..].iter().map(|&s| {
+            let mut f = [0; 2];
+            f[side] = s;
+            f
+        }));
         Placement::Placed
     }
 
-    /// Takes both sides up to `n` samples on, interleaved into `out` (silence where
-    /// nothing was placed).
-    fn take(&mut self, n: usize, out: &mut Vec<i16>) {
+    /// Takes the next `n` frames into `out` (silence where nothing was placed).
+    fn take(&mut self, n: usize, out: &mut Vec<[i16; 2]>) {
         out.clear();
-        let [left, right] = &self.bufs;
-        let silence = std::iter::repeat(0);
-        for (l, r) in left
-            .iter()
-            .copied()
-            .chain(silence.clone())
-            .zip(right.iter().copied().chain(silence))
-            .take(n)
-        {
-            out.push(l);
-            out.push(r);
-        }
-        for buf in &mut self.bufs {
-            buf.drain(..n.min(buf.len()));
-        }
+        let have = n.min(self.frames.len());
+        let (a, b) = self.frames.as_slices();
+        let from_a = have.min(a.len());
+        out.extend_from_slice(&a[..from_a]);
+        out.extend_from_slice(&b[..have - from_a]);
+        out.resize(n, [0; 2]);
+        self.frames.drain(..have);
         self.written += n as u64;
     }
 }
@@ -317,9 +315,10 @@ impl Writer {
             lock(&self.placed).take(n, &mut self.out);
             self.written += n as u64;
             if self.failed.is_none() {
-                let mut w = self.writer.get_i16_writer(self.out.len() as u32);
-                for &s in &self.out {
-                    w.write_sample(s);
+                let mut w = self.writer.get_i16_writer(2 * self.out.len() as u32);
+                for &[l, r] in &self.out {
+                    w.write_sample(l);
+                    w.write_sample(r);
                 }
                 if let Err(e) = w.flush() {
                     tracing::warn!(path = %self.path.display(), error = %e, "stereo write failed");
