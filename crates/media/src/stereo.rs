@@ -4,13 +4,13 @@
 //! process's writer threads ([`crate::writer`]), so a session never waits on the disk.
 //! Unlike it, the two sides arrive independently, each with its own gaps, so audio is
 //! placed at its *position*, samples since the bridge started, straight into the
-//! recording's two buffers (under a lock the writer takes once per tick: no channel, no
-//! per-frame copy or wake-up). The writer advances on a 20 ms clock from that start,
-//! [`WRITE_DELAY_SAMPLES`] behind the wall clock (room for jitter), and writes from
-//! whatever the two sides placed there — silence where a side placed nothing (a silent or
-//! held party, lost packets). Audio placed where the file is already written (later than
-//! the delay) is dropped; so is audio placed more than 2 s ahead of the writer (it has
-//! fallen behind), which keeps the buffers bounded.
+//! recording's buffer of frames (under a lock the writer takes once per tick: no channel,
+//! no per-frame copy or wake-up). The writer advances on a 20 ms clock from that start,
+//! [`WRITE_DELAY_SAMPLES`] behind the wall clock (room for jitter), in blocks of 100 ms,
+//! and writes whatever the two sides placed there: silence where a side placed nothing
+//! (a silent or held party, lost packets). Audio placed where the file is already written
+//! (later than the delay) is dropped; so is audio placed more than 2 s ahead of the
+//! writer (it has fallen behind), which keeps the buffers bounded.
 //!
 //! When the recorder is finished or dropped the writer writes up to the current position
 //! (the bridge's length), fixes the header and reports. While it runs, the header is
@@ -35,6 +35,11 @@ const MAX_AHEAD_SAMPLES: u64 = 16_000;
 const FRAME: Duration = Duration::from_millis(PTIME_MS);
 /// The most samples per channel interleaved at once (1 s; 32 KB of buffer per writer).
 const WRITE_BLOCK_SAMPLES: u64 = CLOCK_RATE as u64;
+/// A tick writes only once this much is due (100 ms): a writer thread's cost per write
+/// (the lock, hound's sample writer, the buffered file, the memory the sessions wrote on
+/// another core) is paid five times less often than once per 20 ms frame, and the file
+/// still lags the wall clock by under half a second.
+const WRITE_MIN_SAMPLES: u64 = 5 * FRAME_SAMPLES as u64;
 
 /// A channel of the stereo file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,10 +199,14 @@ impl Job for Writer {
     /// Nothing comes through the channel: the sessions place audio in `placed`.
     fn data(&mut self, _: Data) {}
 
-    /// Writes up to [`WRITE_DELAY_SAMPLES`] behind the wall clock, on the 20 ms grid.
+    /// Writes up to [`WRITE_DELAY_SAMPLES`] behind the wall clock, on the 20 ms grid, in
+    /// blocks of at least [`WRITE_MIN_SAMPLES`].
     fn tick(&mut self, now: Instant) {
         let frames = now.saturating_duration_since(self.start).as_micros() / FRAME.as_micros();
         let target = (frames as u64 * FRAME_SAMPLES as u64).saturating_sub(WRITE_DELAY_SAMPLES);
+        if target < self.written + WRITE_MIN_SAMPLES {
+            return;
+        }
         self.write_to(target);
         if self.written - self.flushed >= FLUSH_SAMPLES {
             self.checkpoint();
