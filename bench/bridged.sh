@@ -32,8 +32,9 @@
 #   CPU           the server's user+system time while at least 98% of the peak talked
 #                 (the plateau), % of one core; host: the machine's busy time then (server,
 #                 SIPps, database, anything else), % of all cores; SIPp: both SIPps' whole
-#                 runs over the callers' run, % of one core (the whole run's server CPU is
-#                 in the log below)
+#                 runs over the callers' run, % of one core (the whole run's server CPU,
+#                 and the plateau's split between the server's RTP receive threads and
+#                 its recording writers, are in the log below)
 #   RSS idle / peak / after   with N agents logged in, the most, AFTER_SECS after (MiB)
 #   open rows     call rows without ended_at after the run (must be 0)
 #   WAVs          conversation recordings / playable / 8 kHz 16-bit stereo / left the citizen's
@@ -77,6 +78,12 @@ pct() { # P FILE -> the P-th percentile of a sorted file of numbers
 stat_field() { # FILE NAME -> NAME's value in the last line of a SIPp -trace_stat file
   [ -s "$1" ] || { echo -; return; }
   awk -F';' -v k="$2" 'NR==1{for(i=1;i<=NF;i++) if($i==k) c=i} END{print (c ? $c : "-")}' "$1"
+}
+thread_ticks() { # PREFIX -> CPU ticks of the server's threads whose name starts with PREFIX
+  for t in /proc/"$pid"/task/*; do
+    read -r comm < "$t/comm" 2>/dev/null || continue
+    case $comm in "$1"*) awk '{print $14 + $15}' "$t/stat" 2>/dev/null ;; esac
+  done | awk '{s += $1} END{print s + 0}'
 }
 idle() { awk '/^cpu /{print $5 + $6}' /proc/stat; } # idle + iowait ticks, all CPUs (the busy
 # counters of /proc/stat fall short of the process times in this VM: busy = wall - idle)
@@ -163,9 +170,10 @@ for a in d:
     -timeout $((2 * hold_ms / 1000 + 150))s -max_socket 60000 \
     -trace_stat -stf "$work/agents_stat.csv" -trace_err -error_file "$work/agents_err.log" > "$work/agents.out" 2>&1) &
   uas=$!
-  ( while kill -0 $pid 2>/dev/null; do # RSS, agents talking, server CPU ticks, host idle ticks, time, lag
+  ( while kill -0 $pid 2>/dev/null; do # RSS, agents talking, server CPU ticks, host idle ticks,
+      # time, lag, CPU ticks of the receive threads and of the recording writers
       m=$(curl -sf "http://127.0.0.1:$http/metrics")
-      echo "$(rss_kb $pid) $(echo "$m" | awk '$1=="hotline_agents{state=\"on_call\"}"{v=$2} END{print v+0}') $(awk '{print $14 + $15}' /proc/$pid/stat) $(idle) $(date +%s.%N) $(echo "$m" | awk '$1=="hotline_runtime_lag_seconds"{v=$2} END{print v+0}')"
+      echo "$(rss_kb $pid) $(echo "$m" | awk '$1=="hotline_agents{state=\"on_call\"}"{v=$2} END{print v+0}') $(awk '{print $14 + $15}' /proc/$pid/stat) $(idle) $(date +%s.%N) $(echo "$m" | awk '$1=="hotline_runtime_lag_seconds"{v=$2} END{print v+0}') $(thread_ticks rtp-recv) $(thread_ticks rec-writer)"
       sleep 1
     done ) > "$work/samples" &
   sampler=$!
@@ -198,10 +206,10 @@ for a in d:
   talking=$(awk '{print $2}' "$work/samples" | sort -n | tail -1)
   at_n=$(awk -v n="$n" '$2 >= n' "$work/samples" | wc -l)
   # CPU on the plateau: between consecutive samples both at >= 98% of the peak.
-  read -r plateau_cpu plateau_host < <(awk -v thr="$(echo "$talking * 0.98" | bc)" -v cpus="$(nproc)" -v hz="$ticks" '
-    NF >= 6 && p && $2 >= thr && $2 > 0 { c += $3 - pc; i += $4 - pi; t += $5 - pt }
-    NF >= 6 { p = ($2 >= thr); pc = $3; pi = $4; pt = $5 }
-    END { if (t) printf "%.0f %.0f\n", c / hz / t * 100, (1 - i / hz / t / cpus) * 100; else print "- -" }' "$work/samples")
+  read -r plateau_cpu plateau_host plateau_recv plateau_writers < <(awk -v thr="$(echo "$talking * 0.98" | bc)" -v cpus="$(nproc)" -v hz="$ticks" '
+    NF >= 8 && p && $2 >= thr && $2 > 0 { c += $3 - pc; i += $4 - pi; t += $5 - pt; r += $7 - pr; w += $8 - pw }
+    NF >= 8 { p = ($2 >= thr); pc = $3; pi = $4; pt = $5; pr = $7; pw = $8 }
+    END { if (t) printf "%.0f %.0f %.0f %.0f\n", c / hz / t * 100, (1 - i / hz / t / cpus) * 100, r / hz / t * 100, w / hz / t * 100; else print "- - - -" }' "$work/samples")
   open=$(sql "SELECT count(*) FROM calls WHERE ended_at IS NULL")
   bridged=$(sql "SELECT count(*) FROM calls WHERE acd_result = 'answered'")
   if [ "$db" = postgres ]; then
@@ -224,12 +232,13 @@ for a in d:
     "$plateau_cpu" "$(echo "$sipp_cpu / ($t1 - $t0) * 100" | bc -l)" "$plateau_host" \
     "$(mib "$idle")" "$(mib "$peak")" "$(mib "$after")" "$open" \
     "$(w files)/$(w playable)/$(w stereo)/$(w sides_ok)" "$(w max_gap_ms)" "$(w over_limit)" "$lost/$dropped/$sendfail"
-  logs+=("$(printf 'N=%s: %s WARN, %s ERROR; agents ready %s of %s (%s login rounds); agents SIPp: %s ok, %s failed; server CPU over the callers'"'"' run %.0f%%, host %.0f%%; runtime lag at most %s ms (sampled each second)\n  recordings: %s\n' \
+  logs+=("$(printf 'N=%s: %s WARN, %s ERROR; agents ready %s of %s (%s login rounds); agents SIPp: %s ok, %s failed; server CPU over the callers'"'"' run %.0f%%, host %.0f%%; on the plateau the receive threads %s%%, the recording writers %s%%; runtime lag at most %s ms (sampled each second)\n  recordings: %s\n' \
       "$n" "$(grep -c ' WARN ' "$work/hotline.log" || true)" "$(grep -c ' ERROR ' "$work/hotline.log" || true)" \
       "$ready" "$n" "$round" "$(stat_field "$work/agents_stat.csv" 'SuccessfulCall(C)')" \
       "$(stat_field "$work/agents_stat.csv" 'FailedCall(C)')" \
       "$(echo "($cpu1 - $cpu0) / $ticks / ($t1 - $t0) * 100" | bc -l)" \
-      "$(echo "(1 - ($i1 - $i0) / $ticks / ($t1 - $t0) / $(nproc)) * 100" | bc -l)" "$maxlag" \
+      "$(echo "(1 - ($i1 - $i0) / $ticks / ($t1 - $t0) / $(nproc)) * 100" | bc -l)" \
+      "$plateau_recv" "$plateau_writers" "$maxlag" \
       "${summary#summary }"
     grep -E ' (WARN|ERROR) ' "$work/hotline.log" | sed -E 's/^[^ ]+ +//; s/[0-9a-f]{8,}|[0-9]+(\.[0-9]+)?/N/g' | cut -c1-110 | sort | uniq -c | sort -rn | head -6
     grep -v '^summary ' "$work/wavs.txt" | head -3 || true)")
