@@ -399,6 +399,46 @@ mod tests {
         assert!(right[4800..].iter().all(|&x| x == 0));
     }
 
+    /// The writer's clock: a tick writes once 100 ms are due (300 ms behind the wall
+    /// clock), all that is due then, and nothing in between; the header follows each
+    /// second. Driven with explicit instants, not the thread's real clock.
+    #[test]
+    fn ticks_write_in_blocks_of_100_ms() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.wav");
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: CLOCK_RATE,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let t0 = Instant::now();
+        let placed = Arc::new(Mutex::new(Placed::default()));
+        let mut w = Writer::new(
+            hound::WavWriter::create(&path, spec).unwrap(),
+            t0,
+            path.clone(),
+            placed.clone(),
+        );
+        let ms = |n| t0 + Duration::from_millis(n);
+        w.tick(ms(300 + 80));
+        assert_eq!(w.written, 0, "80 ms due: not yet");
+        w.tick(ms(300 + 100));
+        assert_eq!(w.written, 800);
+        w.tick(ms(300 + 180));
+        assert_eq!(w.written, 800, "another 80 ms: not yet");
+        w.tick(ms(300 + 260));
+        assert_eq!(w.written, 2080, "all that is due, on the 20 ms grid");
+        assert_eq!(lock(&placed).written, 2080);
+        w.tick(ms(300 + 1000));
+        assert_eq!(w.written, 8000);
+        assert_eq!(
+            w.flushed, 8000,
+            "the header is brought up to date each second"
+        );
+        assert_eq!(hound::WavReader::open(&path).unwrap().len(), 16_000);
+    }
+
     /// Through the thread: what is pushed before the finish is in the file, at its place.
     #[tokio::test]
     async fn finish_writes_what_was_pushed() {
