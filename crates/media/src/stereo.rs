@@ -348,12 +348,9 @@ mod tests {
         (spec, r.into_samples::<i16>().map(Result::unwrap).collect())
     }
 
-    /// Placement and silence, on the writer itself: the thread's clock is real, so driving
-    /// this through it raced (the writer could pass position 0 before the chunks came).
-    #[test]
-    fn places_both_sides_and_fills_silence() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.wav");
+    /// A writer of a new stereo file at `path` whose clock starts at `start`, driven by
+    /// the test (no thread), and where audio is placed for it.
+    fn writer(path: &Path, start: Instant) -> (Writer, Arc<Mutex<Placed>>) {
         let spec = hound::WavSpec {
             channels: 2,
             sample_rate: CLOCK_RATE,
@@ -361,12 +358,22 @@ mod tests {
             sample_format: hound::SampleFormat::Int,
         };
         let placed = Arc::new(Mutex::new(Placed::default()));
-        let mut w = Writer::new(
-            hound::WavWriter::create(&path, spec).unwrap(),
-            Instant::now(),
-            path.clone(),
+        let w = Writer::new(
+            hound::WavWriter::create(path, spec).unwrap(),
+            start,
+            path.to_path_buf(),
             placed.clone(),
         );
+        (w, placed)
+    }
+
+    /// Placement and silence, on the writer itself: the thread's clock is real, so driving
+    /// this through it raced (the writer could pass position 0 before the chunks came).
+    #[test]
+    fn places_both_sides_and_fills_silence() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.wav");
+        let (mut w, placed) = writer(&path, Instant::now());
         let place = |side, pos, pcm: &[i16]| lock(&placed).place(side, pos, pcm);
         assert_eq!(place(Side::Left, 0, &[100; 1600]), Placement::Placed);
         assert_eq!(place(Side::Right, 4000, &[-200; 800]), Placement::Placed);
@@ -406,20 +413,8 @@ mod tests {
     fn ticks_write_in_blocks_of_100_ms() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.wav");
-        let spec = hound::WavSpec {
-            channels: 2,
-            sample_rate: CLOCK_RATE,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
         let t0 = Instant::now();
-        let placed = Arc::new(Mutex::new(Placed::default()));
-        let mut w = Writer::new(
-            hound::WavWriter::create(&path, spec).unwrap(),
-            t0,
-            path.clone(),
-            placed.clone(),
-        );
+        let (mut w, placed) = writer(&path, t0);
         let ms = |n| t0 + Duration::from_millis(n);
         w.tick(ms(300 + 80));
         assert_eq!(w.written, 0, "80 ms due: not yet");

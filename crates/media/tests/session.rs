@@ -59,7 +59,6 @@ async fn recv_packet(sock: &UdpSocket) -> Vec<u8> {
     buf
 }
 
-/// Sends one key press as a phone does: start three times, two updates, end three times.
 /// Waits until the session has read `n` datagrams.
 async fn handled(h: &MediaHandle, n: u64) {
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -73,6 +72,7 @@ async fn handled(h: &MediaHandle, n: u64) {
     }
 }
 
+/// Sends one key press as a phone does: start three times, two updates, end three times.
 async fn press(sock: &UdpSocket, to: SocketAddr, tx: &mut RtpSender, event: u8) {
     let mut out = Vec::new();
     let mut send = |end, duration, tx: &mut RtpSender| {
