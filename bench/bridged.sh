@@ -12,6 +12,7 @@
 #   BIN=path         the binary (default target/release/hotline, built if missing)
 #   CONFIG=path      the settings to start from (default config/default.toml)
 #   SET="key = value; ..."  settings replaced (as in bench/capacity.sh)
+#   MACHINE=0        skip the machine's floor printed above the table
 #   KEEP=1           keep each point's scratch directory (server log, SIPp files, recordings)
 #   DIR=/var/tmp     where the scratch directory (database, recordings) goes: on disk
 #   AFTER_SECS=45    how long after the last call RSS "after" is read
@@ -87,6 +88,10 @@ thread_ticks() { # PREFIX -> CPU ticks of the server's threads whose name starts
 }
 idle() { awk '/^cpu /{print $5 + $6}' /proc/stat; } # idle + iowait ticks, all CPUs (the busy
 # counters of /proc/stat fall short of the process times in this VM: busy = wall - idle)
+
+# The machine's own floor first (crates/media/benches/machine.rs: a loopback sendto, a G.711
+# sample), so a table can be compared with one taken on another machine. MACHINE=0 skips it.
+[ "${MACHINE:-1}" = 0 ] || cargo bench -q -p hotline-media --bench machine -- 5 2>/dev/null | grep '^machine:' || true
 
 printf '%-5s %4s | %5s %6s %7s | %7s %7s %7s | %-11s | %5s %5s %5s | %6s %6s %6s | %4s | %-19s | %7s %4s | %s\n' \
   N rate ok failed bridged "200 p50" "200 p99" "wait99" "peak" CPU SIPp host "RSS" peak after open \

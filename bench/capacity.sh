@@ -7,6 +7,7 @@
 #   DB=postgres      a scratch PostgreSQL database on 127.0.0.1:5432 (default: SQLite on disk)
 #   BIN=path         the binary (default target/release/hotline, built if missing)
 #   SET="key = value; ..."  settings of config/default.toml replaced (e.g. "max_write_backlog = 500")
+#   MACHINE=0        skip the machine's floor printed above the table
 #   KEEP=1           keep each point's scratch directory (server log, SIPp files)
 #
 # Path A is CALL_MS=2000 (the caller hangs up 2 s in), path B CALL_MS=5000. The columns:
@@ -52,6 +53,10 @@ hq() { # NAME Q FILE -> the bucket bound (ms) of histogram NAME under which a sh
 pct() { # P FILE -> the P-th percentile of a sorted file of numbers
   awk -v p="$1" '{v[NR]=$1} END{if(NR==0){print "-"; exit} i=int((NR-1)*p/100)+1; printf "%.1f", v[i]}' "$2"
 }
+
+# The machine's own floor first (crates/media/benches/machine.rs: a loopback sendto, a G.711
+# sample), so a table can be compared with one taken on another machine. MACHINE=0 skips it.
+[ "${MACHINE:-1}" = 0 ] || cargo bench -q -p hotline-media --bench machine -- 5 2>/dev/null | grep '^machine:' || true
 
 printf '%-6s %6s %6s %6s %6s | %8s %8s | %8s %8s | %7s %7s | %8s | %6s | %7s %7s %7s | %s\n' \
   rate secs ok failed 503s "200 p50" "200 p99" "503 p50" "503 p99" "srv 200" "srv 503" "tick p99" CPU "RSS idle" peak after "open rows"
