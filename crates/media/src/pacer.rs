@@ -248,15 +248,15 @@ pub(crate) struct Slot {
 
 pub(crate) struct SlotState {
     pub out: Outgoing,
-    /// The session's socket (a second handle on the task's); `None` once the session ended.
-    socket: Option<UdpSocket>,
+    /// The session's socket (shared with its receive side); `None` once the session ended.
+    socket: Option<Arc<UdpSocket>>,
     buf: Vec<u8>,
 }
 
 impl Slot {
     pub fn new(
         out: Outgoing,
-        socket: UdpSocket,
+        socket: Arc<UdpSocket>,
         stats: Arc<Counters>,
         events: &mpsc::Sender<MediaEvent>,
     ) -> Arc<Slot> {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use rand::seq::SliceRandom;
 use rand::Rng;
-use tokio::net::UdpSocket;
+use std::net::UdpSocket;
 
 /// Random draws tried before falling back to listing the free ports; with a pool less
 /// than half full, 32 draws all hitting leased ports has odds below 2^-32.
@@ -168,18 +168,19 @@ impl PortPool {
     }
 
     /// Binds a UDP socket on a random free even port, trying others while ports fail to
-    /// bind; `None` when every port is leased or fails to bind.
-    pub async fn bind(&self) -> Option<(UdpSocket, PortLease)> {
+    /// bind; `None` when every port is leased or fails to bind. A plain socket, never
+    /// registered with the runtime's reactor: the media's own threads read and write it.
+    pub fn bind(&self) -> Option<(UdpSocket, PortLease)> {
         let mut failed = HashSet::new();
         loop {
             let port = self.inner.reserve(&failed)?;
-            // Leased before the await, so a cancelled bind still returns the port.
+            // Leased first: a failed bind returns the port when the lease drops.
             let mut lease = PortLease {
                 pool: self.inner.clone(),
                 port,
                 used: false,
             };
-            match UdpSocket::bind(SocketAddr::new(self.inner.ip, port)).await {
+            match UdpSocket::bind(SocketAddr::new(self.inner.ip, port)) {
                 Ok(sock) => {
                     lease.used = true;
                     return Some((sock, lease));
@@ -291,15 +292,15 @@ mod tests {
         assert_eq!(pool.inner.reserve(&none()), Some(65534));
     }
 
-    #[tokio::test]
-    async fn binds_skips_busy_ports_and_releases_on_drop() {
+    #[test]
+    fn binds_skips_busy_ports_and_releases_on_drop() {
         // Find two free adjacent even ports by letting the OS pick, then hold one.
         let probe = std::net::UdpSocket::bind((LO, 0)).unwrap();
         let base = probe.local_addr().unwrap().port() & !1;
         drop(probe);
         let busy = std::net::UdpSocket::bind((LO, base));
         let pool = PortPool::new(LO, base, base.saturating_add(40));
-        let (sock, lease) = pool.bind().await.unwrap();
+        let (sock, lease) = pool.bind().unwrap();
         assert_eq!(sock.local_addr().unwrap().port(), lease.port());
         assert_eq!(lease.port() % 2, 0);
         if busy.is_ok() {

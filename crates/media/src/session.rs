@@ -190,16 +190,15 @@ impl MediaSession {
         pool: &PortPool,
         params: MediaParams,
     ) -> Result<(MediaHandle, mpsc::Receiver<MediaEvent>), MediaError> {
-        let (socket, lease) = pool.bind().await.ok_or_else(|| {
+        let (socket, lease) = pool.bind().ok_or_else(|| {
             let (min, max) = pool.range();
             MediaError::NoFreePort { min, max }
         })?;
         let local = socket.local_addr()?;
-        // Read by a receive thread (crate::inbound), written by the pacer and the relay
-        // through a second handle; the runtime's reactor never sees it.
-        let socket = socket.into_std()?;
+        // Read by a receive thread (crate::inbound), written by the pacer and the relay,
+        // all through this one descriptor; the runtime's reactor never sees it.
         socket.set_nonblocking(true)?;
-        let send_socket = socket.try_clone()?;
+        let socket = Arc::new(socket);
         let (cmd_tx, cmd_rx) = mpsc::channel(QUEUE);
         let (close_tx, close_rx) = watch::channel(false);
         let (ev_tx, ev_rx) = mpsc::channel(QUEUE);
@@ -209,7 +208,7 @@ impl MediaSession {
             usable(params.remote),
             std::time::Instant::now(),
         );
-        let slot = Slot::new(out, send_socket, stats.clone(), &ev_tx);
+        let slot = Slot::new(out, socket.clone(), stats.clone(), &ev_tx);
         let task = Task::new(params, socket, lease, ev_tx, stats.clone(), slot.clone());
         let inbound = task.inbound.clone();
         tokio::spawn(
@@ -583,7 +582,7 @@ impl Readable for Inbound {
 /// The receiving side of a session.
 struct Receive {
     /// The session's socket, for reading; `None` once the session ended.
-    socket: Option<std::net::UdpSocket>,
+    socket: Option<Arc<std::net::UdpSocket>>,
     codec: Codec,
     /// The address SDP gave, as given.
     sdp_remote: Option<SocketAddr>,
@@ -653,7 +652,7 @@ fn usable(addr: Option<SocketAddr>) -> Option<SocketAddr> {
 impl Task {
     fn new(
         params: MediaParams,
-        socket: std::net::UdpSocket,
+        socket: Arc<std::net::UdpSocket>,
         lease: PortLease,
         events: mpsc::Sender<MediaEvent>,
         stats: Arc<Counters>,
@@ -763,8 +762,8 @@ impl Task {
                 },
             }
         }
-        // Nothing more is received; the pacer's handle on the socket closes, and the port
-        // is returned when the socket closes too.
+        // Nothing more is received; the socket closes when the pacer lets go of it too,
+        // and the port is returned after that.
         drop(registration);
         let socket = self.rx().socket.take();
         drop(socket);
@@ -1095,7 +1094,11 @@ mod tests {
             Some(phone.local_addr().unwrap()),
             std::time::Instant::now(),
         );
-        (Slot::new(out, sock, stats.clone(), &events), stats, phone)
+        (
+            Slot::new(out, Arc::new(sock), stats.clone(), &events),
+            stats,
+            phone,
+        )
     }
 
     /// The next packet the phone receives.

@@ -388,6 +388,46 @@ async fn dropping_the_handle_ends_the_session_and_frees_the_port() {
     panic!("port not released");
 }
 
+/// Descriptors of this process open on the UDP socket bound to 127.0.0.1:`port`.
+fn descriptors_on(port: u16) -> usize {
+    let local = format!("0100007F:{port:04X}");
+    let udp = std::fs::read_to_string("/proc/net/udp").unwrap();
+    let sockets: Vec<String> = udp
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.len() > 9 && f[1] == local)
+        .map(|f| format!("socket:[{}]", f[9]))
+        .collect();
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|link| sockets.iter().any(|s| link.to_string_lossy() == *s))
+        .count()
+}
+
+/// A leg reads and sends (the pacer, the relay) through one descriptor, not a duplicate
+/// for each side: a node's descriptors bound how many calls it carries. It is closed when
+/// the session ends.
+#[tokio::test]
+async fn a_session_holds_one_descriptor_and_closes_it() {
+    let (h, mut ev) = start(None).await;
+    let port = h.local_addr().port();
+    // Registered with the pacer and a receive thread once its task runs.
+    h.set_idle_silence(false);
+    tokio::task::yield_now().await;
+    assert_eq!(descriptors_on(port), 1);
+    drop(h);
+    assert!(timeout(WAIT, ev.recv()).await.unwrap().is_none());
+    for _ in 0..100 {
+        if descriptors_on(port) == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the session's socket is still open");
+}
+
 #[tokio::test]
 async fn update_switches_codec_and_remote() {
     let a = UdpSocket::bind((LO, 0)).await.unwrap();

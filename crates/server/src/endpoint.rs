@@ -367,10 +367,9 @@ impl Driver {
 }
 
 /// Descriptors kept for each call the hotline may carry at once (`[calls] max_calls`): the
-/// caller's RTP socket and the agent leg's, two descriptors each (the media session reads
-/// one and the pacer sends on a duplicate, `hotline_media::session`), and the recording
-/// being written.
-const FDS_PER_CALL: u64 = 5;
+/// caller's RTP socket and the agent leg's (one descriptor each: the media session's
+/// reads and sends share it, `hotline_media::session`), and the recording being written.
+const FDS_PER_CALL: u64 = 3;
 /// Descriptors kept for everything else: database connections with their journal files,
 /// listening sockets, logs, prompt and config files, the runtime's own.
 const FDS_BASE: u64 = 256;
@@ -518,11 +517,11 @@ mod tests {
     fn descriptors_for_calls_first_then_connections() {
         // Plenty: the caps as configured.
         let b = share_descriptors(65536, 2000, 4096, 512);
-        assert_eq!((b.reserved, b.sip_tcp, b.http), (10256, 4096, 512));
+        assert_eq!((b.reserved, b.sip_tcp, b.http), (6256, 4096, 512));
         // Too few: the caps shrink in proportion, within what is left after the calls.
-        let b = share_descriptors(12000, 2000, 4096, 512);
-        assert_eq!(b.reserved, 10256);
-        assert!(b.sip_tcp + b.http <= 12000 - 10256, "{b:?}");
+        let b = share_descriptors(8000, 2000, 4096, 512);
+        assert_eq!(b.reserved, 6256);
+        assert!(b.sip_tcp + b.http <= 8000 - 6256, "{b:?}");
         assert!(b.sip_tcp > b.http, "{b:?}");
         // Far too few: a floor, so the API and the trunk can still connect at all.
         let b = share_descriptors(1024, 2000, 4096, 512);
