@@ -1,12 +1,11 @@
 //! RTP port allocation.
 
 use std::collections::{HashSet, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::{Arc, Mutex};
 
 use rand::seq::SliceRandom;
 use rand::Rng;
-use std::net::UdpSocket;
 
 /// Random draws tried before falling back to listing the free ports; with a pool less
 /// than half full, 32 draws all hitting leased ports has odds below 2^-32.
