@@ -70,9 +70,9 @@
 //! [`writer::WRITERS`] recording writer threads (started with the first recording).
 //! Per call leg: one UDP socket, one descriptor (in a receive thread's epoll set, and
 //! shared by `Arc` with the pacer's and the relay's sends), one task, a few small queues
-//! (bounded; a full queue drops with a warning rather than grows), and a slot in the pacer. A prompt or
-//! silence frame costs the pacer one uncontended lock and one non-blocking `sendto` (a
-//! full socket buffer drops the frame): no timer, no task wake-up, no channel, no
+//! (bounded; a full queue drops with a warning rather than grows), and a slot in the pacer.
+//! A prompt or silence frame costs the pacer one uncontended lock and one non-blocking
+//! `sendto` (a full socket buffer drops the frame): no timer, no task wake-up, no channel, no
 //! allocation. A received packet costs a receive thread its share of one `epoll_wait`,
 //! one `recvfrom` and the session's lock; the session's task runs only for commands,
 //! timers and a mix's audio. Recording puts frames (160 samples inline) on its writer's
