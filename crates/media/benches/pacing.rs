@@ -62,7 +62,6 @@ fn main() {
                     dtmf_pt: Some(101),
                 },
             )
-            .await
             .expect("session");
             h.play(vec![prompt.clone()]);
             handles.push((h, rx));

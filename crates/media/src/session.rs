@@ -185,8 +185,9 @@ enum Command {
 pub struct MediaSession;
 
 impl MediaSession {
-    /// Binds a port from `pool` and spawns the session task on the current runtime.
-    pub async fn start(
+    /// Binds a port from `pool` and spawns the session task on the current runtime (it
+    /// waits for nothing: the bind is a plain syscall).
+    pub fn start(
         pool: &PortPool,
         params: MediaParams,
     ) -> Result<(MediaHandle, mpsc::Receiver<MediaEvent>), MediaError> {

@@ -44,7 +44,7 @@ async fn filling_leg(
         remote,
         dtmf_pt: Some(DTMF_PT),
     };
-    MediaSession::start(&pool(), params).await.unwrap()
+    MediaSession::start(&pool(), params).unwrap()
 }
 
 async fn phone() -> UdpSocket {

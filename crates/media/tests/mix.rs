@@ -48,7 +48,7 @@ async fn filling_leg(codec: Codec, phone: &Phone) -> (MediaHandle, Receiver<Medi
         remote: Some(phone.addr),
         dtmf_pt: Some(101),
     };
-    MediaSession::start(&pool(), params).await.unwrap()
+    MediaSession::start(&pool(), params).unwrap()
 }
 
 /// Aborts a background task when dropped.

@@ -39,7 +39,7 @@ async fn start_filling(remote: Option<SocketAddr>) -> (MediaHandle, Receiver<Med
         remote,
         dtmf_pt: Some(DTMF_PT),
     };
-    MediaSession::start(&pool(), params).await.unwrap()
+    MediaSession::start(&pool(), params).unwrap()
 }
 
 async fn next_event(rx: &mut Receiver<MediaEvent>) -> MediaEvent {
@@ -366,7 +366,7 @@ async fn dropping_the_handle_ends_the_session_and_frees_the_port() {
         remote: None,
         dtmf_pt: None,
     };
-    let (h, mut ev) = MediaSession::start(&pool, params).await.unwrap();
+    let (h, mut ev) = MediaSession::start(&pool, params).unwrap();
     assert_eq!(pool.in_use(), 1);
     let h2 = h.clone();
     drop(h);
@@ -413,8 +413,7 @@ fn descriptors_on(port: u16) -> usize {
 async fn a_session_holds_one_descriptor_and_closes_it() {
     let (h, mut ev) = start(None).await;
     let port = h.local_addr().port();
-    // Registered with the pacer and a receive thread once its task runs.
-    h.set_idle_silence(false);
+    // Counted once its task has run (registered with the pacer and a receive thread).
     tokio::task::yield_now().await;
     assert_eq!(descriptors_on(port), 1);
     drop(h);

@@ -144,7 +144,7 @@ async fn confirm(
         remote: n.remote,
         dtmf_pt: n.dtmf_pt,
     };
-    let Ok((media, mut media_rx)) = MediaSession::start(&ctx.ports, params).await else {
+    let Ok((media, mut media_rx)) = MediaSession::start(&ctx.ports, params) else {
         return reply(503);
     };
     let (tx, mut rx) = mpsc::channel(16);

@@ -174,7 +174,7 @@ impl Setup {
             remote: None,
             dtmf_pt: Some(OFFER_DTMF_PT),
         });
-        let (media, media_rx) = match MediaSession::start(&self.ctx.ports, params).await {
+        let (media, media_rx) = match MediaSession::start(&self.ctx.ports, params) {
             Ok(m) => m,
             Err(e) => {
                 // "No free port" is also what the pool says when every bind fails for the

@@ -275,9 +275,8 @@ impl Ctx {
             .flatten()
             .ok_or(488u16)?;
         let params = inbound::media_params(&offer);
-        let (media, rx) = hotline_media::MediaSession::start(&self.ports, params)
-            .await
-            .map_err(|_| 503u16)?;
+        let (media, rx) =
+            hotline_media::MediaSession::start(&self.ports, params).map_err(|_| 503u16)?;
         Ok((offer, media, rx))
     }
 

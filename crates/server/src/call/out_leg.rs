@@ -113,7 +113,6 @@ impl OutLeg {
                 dtmf_pt: Some(DTMF_PT),
             },
         )
-        .await
         .map_err(|e| e.to_string())?;
         let session_id = u64::from(rand::random::<u32>());
         let offer = sdp::offer(media.local_addr(), &G711, DTMF_PT, session_id, 1);
