@@ -18,6 +18,17 @@
 //!
 //! Both are CPU time of the thread (`getrusage(RUSAGE_THREAD)`), so a neighbour on the
 //! other core changes them only through the caches and the hypervisor.
+//!
+//! ```text
+//! chrt -f 50 cargo bench -p hotline-media --bench machine -- pauses 60
+//! ```
+//! - **pauses**: a thread sleeps 1 ms at a time for the given seconds and prints every
+//!   wake-up that came more than [`PAUSE`] after the one before, with its wall-clock time,
+//!   then how many. Run at a real-time priority (`chrt -f`), it preempts every ordinary
+//!   thread as it wakes, so a late wake-up is the machine standing still (the hypervisor
+//!   running something else, the kernel not preemptible), not a busy core. The load
+//!   scripts run it beside each point: the server's overload signals see such a pause as
+//!   lag, and its refusals can be matched to it.
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -30,6 +41,39 @@ use hotline_media::g711::{ulaw_decode, ulaw_encode};
 const SOCKETS: usize = 400;
 /// An RTP header and 20 ms of G.711.
 const PACKET: usize = 172;
+
+/// A wake-up later than this after the one before is a pause of the machine.
+const PAUSE: Duration = Duration::from_millis(15);
+
+/// Sleeps 1 ms at a time for `secs` seconds, printing each pause as it ends (`pause MS ms
+/// ending at UNIX_SECS`) and then a summary line.
+fn pauses(secs: u64) {
+    let start = Instant::now();
+    let (mut prev, mut count, mut longest) = (start, 0u32, Duration::ZERO);
+    while prev - start < Duration::from_secs(secs) {
+        std::thread::sleep(Duration::from_millis(1));
+        let now = Instant::now();
+        let gap = now - prev;
+        if gap > PAUSE {
+            count += 1;
+            longest = longest.max(gap);
+            let wall = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            println!(
+                "pause {:.1} ms ending at {:.3}",
+                gap.as_secs_f64() * 1e3,
+                wall.as_secs_f64()
+            );
+        }
+        prev = now;
+    }
+    println!(
+        "machine pauses: {count} over {} ms in {secs} s, longest {:.1} ms",
+        PAUSE.as_millis(),
+        longest.as_secs_f64() * 1e3
+    );
+}
 
 /// This thread's user + system CPU time.
 fn thread_cpu() -> Duration {
@@ -113,11 +157,15 @@ fn compute() -> f64 {
 }
 
 fn main() {
-    let secs: u64 = std::env::args()
+    let args: Vec<String> = std::env::args()
         .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(10);
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let number = |i: usize| args.get(i).and_then(|a| a.parse().ok()).unwrap_or(10);
+    if args.first().map(String::as_str) == Some("pauses") {
+        return pauses(number(1));
+    }
+    let secs: u64 = number(0);
     let (send_us, read_us, sent, read) = send(secs);
     let ns = compute();
     println!(

@@ -315,11 +315,21 @@ impl StereoRec {
         }
     }
 
-    /// Decoded audio of one side, placed by its packet's timestamp and arrival.
-    pub fn push(&mut self, side: Side, ssrc: Ssrc, ts: u32, arrived: Instant, pcm: &[i16]) {
+    /// One side's packet of G.711 audio, decoded into its place (found from the packet's
+    /// timestamp and arrival).
+    pub fn push(
+        &mut self,
+        side: Side,
+        ssrc: Ssrc,
+        ts: u32,
+        arrived: Instant,
+        codec: Codec,
+        payload: &[u8],
+    ) {
         let wall = samples_since(self.recorder.start(), arrived);
         let pos = self.sides[side as usize].place(ssrc, ts, wall);
-        self.recorder.push(side, pos, pcm);
+        self.recorder
+            .push_encoded(side, pos, payload, codec.decode_table());
     }
 }
 

@@ -434,9 +434,7 @@ impl Bridge {
     ) {
         if let Some((shared, side)) = &self.stereo {
             if let Some(rec) = lock_stereo(shared).as_mut() {
-                scratch.pcm.clear();
-                codec.decode(p.payload, &mut scratch.pcm);
-                rec.push(*side, p.ssrc, p.timestamp, arrived, &scratch.pcm);
+                rec.push(*side, p.ssrc, p.timestamp, arrived, codec, p.payload);
             }
         }
         if let Some(peer) = &self.peer {

@@ -120,12 +120,25 @@ impl StereoRecorder {
     /// [`StereoRecorder::dropped_samples`]): the writer is that far behind (a stalled
     /// disk), and the buffer stays bounded.
     pub fn push(&mut self, side: Side, pos: u64, pcm: &[i16]) {
-        let placed = lock(&self.placed).place(side, pos, pcm);
+        let placed = lock(&self.placed).place_with(side, pos, pcm.len(), |i| pcm[i]);
+        self.count(placed, pcm.len());
+    }
+
+    /// [`StereoRecorder::push`] for audio still encoded: each byte of `payload` is looked
+    /// up in `table` (G.711's, [`crate::Codec::decode_table`]) as it is placed, so a
+    /// packet is decoded straight into the recording's buffer, not through a copy.
+    pub fn push_encoded(&mut self, side: Side, pos: u64, payload: &[u8], table: &[i16; 256]) {
+        let placed = lock(&self.placed)
+            .place_with(side, pos, payload.len(), |i| table[usize::from(payload[i])]);
+        self.count(placed, payload.len());
+    }
+
+    fn count(&mut self, placed: Placement, samples: usize) {
         if placed == Placement::Behind {
             if self.dropped_samples == 0 {
                 tracing::warn!(path = %self.path.display(), "stereo recorder behind, dropping audio");
             }
-            self.dropped_samples += pcm.len() as u64;
+            self.dropped_samples += samples as u64;
         }
     }
 
@@ -234,14 +247,21 @@ impl Job for Writer {
 }
 
 impl Placed {
-    fn place(&mut self, side: Side, pos: u64, pcm: &[i16]) -> Placement {
-        let end = pos + pcm.len() as u64;
+    /// Places `len` samples for `side` from `pos` on, the `i`-th being `sample(i)`.
+    fn place_with(
+        &mut self,
+        side: Side,
+        pos: u64,
+        len: usize,
+        sample: impl Fn(usize) -> i16,
+    ) -> Placement {
+        let end = pos + len as u64;
         if end <= self.written {
             return Placement::Late; // that part of the file is written
         }
         let skip = self.written.saturating_sub(pos) as usize;
         let offset = pos.saturating_sub(self.written);
-        if offset + pcm.len() as u64 > MAX_AHEAD_SAMPLES {
+        if offset + len as u64 > MAX_AHEAD_SAMPLES {
             tracing::debug!(
                 pos,
                 written = self.written,
@@ -249,23 +269,20 @@ impl Placed {
             );
             return Placement::Behind;
         }
-        let offset = offset as usize;
-        let pcm = &pcm[skip..];
+        let (from, to) = (offset as usize, offset as usize + (len - skip));
+        // In order, the usual case, the first side to arrive appends silence (a fill) and
+        // the second finds its frames there: each writes its own half of every frame.
+        if self.frames.len() < to {
+            self.frames.resize(to, [0; 2]);
+        }
         let side = side as usize;
-        let frames = &mut self.frames;
-        if frames.len() < offset {
-            frames.resize(offset, [0; 2]);
+        let (a, b) = self.frames.as_mut_slices();
+        let split = a.len();
+        let in_a = a[from.min(split)..to.min(split)].iter_mut();
+        let in_b = b[from.saturating_sub(split)..to.saturating_sub(split)].iter_mut();
+        for (frame, i) in in_a.chain(in_b).zip(skip..len) {
+            frame[side] = sample(i);
         }
-        // In order, the usual case, this only appends.
-        let overlap = (frames.len() - offset).min(pcm.len());
-        for (to, &s) in frames.range_mut(offset..offset + overlap).zip(pcm) {
-            to[side] = s;
-        }
-        frames.extend(pcm[overlap..].iter().map(|&s| {
-            let mut f = [0; 2];
-            f[side] = s;
-            f
-        }));
         Placement::Placed
     }
 
@@ -367,6 +384,58 @@ mod tests {
         (w, placed)
     }
 
+    /// The buffer is a ring: after takes, its frames wrap around the end of its storage,
+    /// and a chunk can straddle the wrap. Random placements of both sides (in order, late,
+    /// early, overlapping, too far ahead), decoded as they are placed, against a plain model
+    /// of the file: every frame taken is what the model holds at that position.
+    #[test]
+    fn placement_matches_a_plain_model_across_the_ring_wrap() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+        let table = crate::Codec::Pcmu.decode_table();
+        let mut placed = Placed::default();
+        let mut model: Vec<[i16; 2]> = vec![[0; 2]; 4_000_000];
+        let mut written = 0u64;
+        let mut out = Vec::new();
+        for step in 0..20_000 {
+            if rng.gen_ratio(1, 4) {
+                let n = rng.gen_range(0..700);
+                placed.take(n, &mut out);
+                let want = &model[written as usize..written as usize + n];
+                assert_eq!(out, want, "step {step}: take {n} at {written}");
+                written += n as u64;
+                continue;
+            }
+            let side = if rng.gen() { Side::Left } else { Side::Right };
+            let len = rng.gen_range(1..400);
+            let pos = (written + rng.gen_range(0..17_000)).saturating_sub(3_000);
+            let payload: Vec<u8> = (0..len).map(|_| rng.gen()).collect();
+            let pcm: Vec<i16> = payload.iter().map(|&b| table[usize::from(b)]).collect();
+            let got = placed.place_with(side, pos, len, |i| table[usize::from(payload[i])]);
+            let want = if pos + len as u64 <= written {
+                Placement::Late
+            } else if pos.saturating_sub(written) + len as u64 > MAX_AHEAD_SAMPLES {
+                Placement::Behind
+            } else {
+                for (i, &s) in pcm.iter().enumerate() {
+                    let at = pos + i as u64;
+                    if at >= written {
+                        model[at as usize][side as usize] = s;
+                    }
+                }
+                Placement::Placed
+            };
+            assert_eq!(
+                got, want,
+                "step {step}: {side:?} {len} at {pos}, written {written}"
+            );
+        }
+        assert!(
+            written > 1_000_000 / 10,
+            "the ring was worked through: {written}"
+        );
+    }
+
     /// Placement and silence, on the writer itself: the thread's clock is real, so driving
     /// this through it raced (the writer could pass position 0 before the chunks came).
     #[test]
@@ -374,7 +443,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.wav");
         let (mut w, placed) = writer(&path, Instant::now());
-        let place = |side, pos, pcm: &[i16]| lock(&placed).place(side, pos, pcm);
+        let place =
+            |side, pos, pcm: &[i16]| lock(&placed).place_with(side, pos, pcm.len(), |i| pcm[i]);
         assert_eq!(place(Side::Left, 0, &[100; 1600]), Placement::Placed);
         assert_eq!(place(Side::Right, 4000, &[-200; 800]), Placement::Placed);
         // Overwrites inside the first chunk.
