@@ -45,7 +45,9 @@
 #                 ">40" how many recordings have a gap over 40 ms (bench/wav_gaps.py)
 #   lost/dropped/sendfail  the server's RTP counters: sequence gaps on arrival / bridged
 #                 frames not relayed / sends that failed (socket buffer full)
-# and then what the server logged at WARN and above. Loopback only, bounded by -m and timeouts.
+# and then what the server logged at WARN and above, and the machine's own pauses during the
+# callers' run (bench/machine.sh): a hole in every recording at one moment is such a pause
+# when one ended then. Loopback only, bounded by -m and timeouts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 points=("$@")
@@ -89,9 +91,10 @@ thread_ticks() { # PREFIX -> CPU ticks of the server's threads whose name starts
 idle() { awk '/^cpu /{print $5 + $6}' /proc/stat; } # idle + iowait ticks, all CPUs (the busy
 # counters of /proc/stat fall short of the process times in this VM: busy = wall - idle)
 
-# The machine's own floor first (crates/media/benches/machine.rs: a loopback sendto, a G.711
-# sample), so a table can be compared with one taken on another machine. MACHINE=0 skips it.
-[ "${MACHINE:-1}" = 0 ] || cargo bench -q -p hotline-media --bench machine -- 5 2>/dev/null | grep '^machine:' || true
+# The machine's own floor first, so a table can be compared with one taken on another
+# machine (MACHINE=0 skips it); its pauses are watched beside each point.
+source bench/machine.sh
+machine_floor
 
 printf '%-5s %4s | %5s %6s %7s | %7s %7s %7s | %-11s | %5s %5s %5s | %6s %6s %6s | %4s | %-19s | %7s %4s | %s\n' \
   N rate ok failed bridged "200 p50" "200 p99" "wait99" "peak" CPU SIPp host "RSS" peak after open \
@@ -184,6 +187,7 @@ for a in d:
   sampler=$!
   sleep 1
   cpu0=$(awk '{print $14 + $15}' /proc/$pid/stat); t0=$(date +%s.%N); i0=$(idle)
+  pauses_start "$work/pauses"
   set +e
   (cd "$work" && timeout $((hold_ms / 1000 + n / rate + 150)) /usr/bin/time -f '%U %S' -o "$work/callers.cpu" sipp -sf "$OLDPWD/bench/sipp/uac_bridged.xml" \
     127.0.0.1:$sip -s 12345 -i 127.0.0.1 -mi 127.0.0.1 -p $caller_sip -mp $caller_mp \
@@ -194,6 +198,7 @@ for a in d:
     -trace_logs -log_file "$work/calls.log" > "$work/sipp.out" 2>&1)
   set -e
   cpu1=$(awk '{print $14 + $15}' /proc/$pid/stat); t1=$(date +%s.%N); i1=$(idle)
+  pauses=$(pauses_stop "$work/pauses" "$work/hotline.log")
   # Every call ended (the server's own count); the agents' SIPp is done then (it waits for
   # N calls: fewer came if callers were refused), then the last transactions expire.
   for _ in $(seq 120); do [ "$(metric hotline_calls_active)" = 0 ] && break; sleep 0.5; done
@@ -246,7 +251,8 @@ for a in d:
       "$plateau_recv" "$plateau_writers" "$maxlag" \
       "${summary#summary }"
     grep -E ' (WARN|ERROR) ' "$work/hotline.log" | sed -E 's/^[^ ]+ +//; s/[0-9a-f]{8,}|[0-9]+(\.[0-9]+)?/N/g' | cut -c1-110 | sort | uniq -c | sort -rn | head -6
-    grep -v '^summary ' "$work/wavs.txt" | head -3 || true)")
+    grep -v '^summary ' "$work/wavs.txt" | head -3 || true
+    echo "  $pauses")")
   [ -n "${KEEP:-}" ] && echo "  kept $work" || rm -rf "$work"
   sleep 3   # the previous server's sockets and ports are released
 done

@@ -25,7 +25,8 @@
 #   RSS idle / peak / after    before the first call, the most during the run, and AFTER_SECS
 #             (default 45: past the last transactions' 32 s) after the last call ended (MiB)
 #   open rows call rows without ended_at after the run (must be 0)
-# and then what the server logged at WARN and above. Loopback only, bounded by -m and timeouts.
+# and then what the server logged at WARN and above, and the machine's own pauses during
+# the point (bench/machine.sh), with when the server logged refusals. Loopback only, bounded by -m and timeouts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 points=("$@")
@@ -54,9 +55,10 @@ pct() { # P FILE -> the P-th percentile of a sorted file of numbers
   awk -v p="$1" '{v[NR]=$1} END{if(NR==0){print "-"; exit} i=int((NR-1)*p/100)+1; printf "%.1f", v[i]}' "$2"
 }
 
-# The machine's own floor first (crates/media/benches/machine.rs: a loopback sendto, a G.711
-# sample), so a table can be compared with one taken on another machine. MACHINE=0 skips it.
-[ "${MACHINE:-1}" = 0 ] || cargo bench -q -p hotline-media --bench machine -- 5 2>/dev/null | grep '^machine:' || true
+# The machine's own floor first, so a table can be compared with one taken on another
+# machine (MACHINE=0 skips it); its pauses are watched beside each point.
+source bench/machine.sh
+machine_floor
 
 printf '%-6s %6s %6s %6s %6s | %8s %8s | %8s %8s | %7s %7s | %8s | %6s | %7s %7s %7s | %s\n' \
   rate secs ok failed 503s "200 p50" "200 p99" "503 p50" "503 p99" "srv 200" "srv 503" "tick p99" CPU "RSS idle" peak after "open rows"
@@ -97,6 +99,7 @@ for point in "${points[@]}"; do
       awk '$2 ~ /:61E4$/ {print $NF}' /proc/net/udp >> "$work/sipp_drops"; sleep 0.5; done ) &
   sampler=$!
   cpu0=$(awk '{print $14 + $15}' /proc/$pid/stat); t0=$(date +%s.%N)
+  pauses_start "$work/pauses"
   set +e
   (cd "$work" && timeout $((secs + call_ms / 1000 + 90)) sipp -sf "$OLDPWD/bench/sipp/uac_capacity.xml" \
     127.0.0.1:$sip -s 12345 -i 127.0.0.1 -p 25060 -mp 26000 -r "$rate" -rp 1000 -m "$calls" -buff_size 4194304 \
@@ -106,6 +109,7 @@ for point in "${points[@]}"; do
     -trace_logs -log_file "$work/calls.log" > "$work/sipp.out" 2>&1)
   set -e
   cpu1=$(awk '{print $14 + $15}' /proc/$pid/stat); t1=$(date +%s.%N)
+  pauses=$(pauses_stop "$work/pauses" "$work/hotline.log")
   # Every call ended (the server's own count), then the last transactions expire.
   for _ in $(seq 120); do [ "$(metric hotline_calls_active)" = 0 ] && break; sleep 0.5; done
   sleep "${AFTER_SECS:-45}"
@@ -139,7 +143,8 @@ for point in "${points[@]}"; do
     "$(mib "$idle")" "$(mib "$peak")" "$(mib "$after")" "$open"
   sipp_drops=$(sort -n "$work/sipp_drops" 2>/dev/null | tail -1)
   logs+=("$(printf '%s cps: %s WARN, %s ERROR; SIPp'"'"'s SIP socket dropped %s datagrams\n' "$rate" "$(grep -c ' WARN ' "$work/hotline.log" || true)" "$(grep -c ' ERROR ' "$work/hotline.log" || true)" "${sipp_drops:-0}"
-    grep -E ' (WARN|ERROR) ' "$work/hotline.log" | sed -E 's/^[^ ]+ +//; s/[0-9a-f]{8,}|[0-9]+(\.[0-9]+)?/N/g' | cut -c1-110 | sort | uniq -c | sort -rn | head -4)")
+    grep -E ' (WARN|ERROR) ' "$work/hotline.log" | sed -E 's/^[^ ]+ +//; s/[0-9a-f]{8,}|[0-9]+(\.[0-9]+)?/N/g' | cut -c1-110 | sort | uniq -c | sort -rn | head -4
+    echo "      $pauses")")
   [ -n "${KEEP:-}" ] && echo "  kept $work" || rm -rf "$work"
   sleep 3   # the previous server's sockets and ports are released
 done
