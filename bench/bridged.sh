@@ -13,6 +13,7 @@
 #   CONFIG=path      the settings to start from (default config/default.toml)
 #   SET="key = value; ..."  settings replaced (as in bench/capacity.sh)
 #   MACHINE=0        skip the machine's floor printed above the table
+#   PAUSES=0         do not watch the machine for pauses during each point (bench/machine.sh)
 #   KEEP=1           keep each point's scratch directory (server log, SIPp files, recordings)
 #   DIR=/var/tmp     where the scratch directory (database, recordings) goes: on disk
 #   AFTER_SECS=45    how long after the last call RSS "after" is read

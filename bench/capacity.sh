@@ -8,6 +8,7 @@
 #   BIN=path         the binary (default target/release/hotline, built if missing)
 #   SET="key = value; ..."  settings of config/default.toml replaced (e.g. "max_write_backlog = 500")
 #   MACHINE=0        skip the machine's floor printed above the table
+#   PAUSES=0         do not watch the machine for pauses during each point (bench/machine.sh)
 #   KEEP=1           keep each point's scratch directory (server log, SIPp files)
 #
 # Path A is CALL_MS=2000 (the caller hangs up 2 s in), path B CALL_MS=5000. The columns:

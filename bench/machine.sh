@@ -14,9 +14,10 @@ machine_floor() {
 
 # pauses_start FILE: watches the machine for pauses (a thread sleeping 1 ms at a time, at a
 # real-time priority, late by over 15 ms) in the background, into FILE, until pauses_stop.
+# PAUSES=0 does not watch.
 pauses_start() {
   pauses_pid=""
-  [ -n "$machine_bin" ] || return 0
+  [ -n "$machine_bin" ] && [ "${PAUSES:-1}" != 0 ] || return 0
   local chrt=()
   command -v chrt >/dev/null && chrt -f 50 true 2>/dev/null && chrt=(chrt -f 50)
   "${chrt[@]}" "$machine_bin" pauses 86400 > "$1" 2>/dev/null &
