@@ -27,7 +27,8 @@
 #             (default 45: past the last transactions' 32 s) after the last call ended (MiB)
 #   open rows call rows without ended_at after the run (must be 0)
 # and then what the server logged at WARN and above, and the machine's own pauses during
-# the point (bench/machine.sh), with when the server logged refusals. Loopback only, bounded by -m and timeouts.
+# the point (bench/machine.sh), with when the server logged refusals. Loopback only,
+# bounded by -m and timeouts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 points=("$@")
