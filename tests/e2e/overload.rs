@@ -401,3 +401,24 @@ fn the_descriptor_table_is_grown_at_start_so_no_call_waits_for_it() {
         server.log_text()
     );
 }
+
+#[test]
+fn pages_are_served_on_threads_of_their_own_apart_from_the_call_plane() {
+    // The call plane runs on one worker (two spent their time waking each other). A page
+    // computing a day's report takes 60–130 ms of CPU: on that worker it would leave
+    // INVITEs waiting in the socket past `max_receive_wait_ms`, refused. So HTTP has a
+    // runtime of its own.
+    let mut server = Server::start(ServerOptions::default());
+    let (code, _) = http::get(server.http, "/metrics").unwrap();
+    assert_eq!(code, 200);
+    let ticket = plain_call(&server, Transport::Udp, 500);
+    server.wait_call_ended(&ticket);
+    let names = procfs::thread_names(server.pid());
+    let count = |name: &str| names.iter().filter(|n| *n == name).count();
+    assert!(count("http") >= 1, "no HTTP thread: {names:?}");
+    assert!(count("calls") >= 1, "no call-plane thread: {names:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with("tokio-runtime")),
+        "a runtime of unnamed workers: {names:?}"
+    );
+}

@@ -31,3 +31,14 @@ pub fn number(pid: u32, file: &str, row: &str, column: usize) -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("bad {line:?}"))
 }
+
+/// The names of the threads of process `pid` (`/proc/PID/task/*/comm`), sorted.
+pub fn thread_names(pid: u32) -> Vec<String> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("read /proc/PID/task");
+    let mut names: Vec<String> = tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim_end().to_owned())
+        .collect();
+    names.sort();
+    names
+}

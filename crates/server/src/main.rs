@@ -13,6 +13,7 @@ mod metrics;
 mod overload;
 mod recovery;
 mod report_cli;
+mod runtimes;
 mod security;
 mod status;
 mod web;
@@ -357,9 +358,7 @@ fn print_tree(all: &[hotline_case::Department], parent: Option<&str>, depth: usi
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
+    Ok(runtimes::calls()?)
 }
 
 async fn serve(path: &Path) -> Result<()> {
@@ -429,8 +428,8 @@ async fn serve(path: &Path) -> Result<()> {
     .await
     .with_context(|| format!("SIP on {sip_listen}"))?;
     dialler::Dialler::start(calls.clone(), ep.clone()).await;
-    let listener = tokio::net::TcpListener::bind(http_listen)
-        .await
+    let listener = std::net::TcpListener::bind(http_listen)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .with_context(|| format!("HTTP on {http_listen}"))?;
     tracing::info!(%http_listen, "HTTP API listening");
     let operator = http::OperatorToken::create(&data_dir).with_context(|| {
@@ -443,8 +442,18 @@ async fn serve(path: &Path) -> Result<()> {
     let app = http::router(calls.clone(), ep, operator);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot watch for SIGTERM")?;
+    // Pages on their own threads, apart from the call plane's one worker (`runtimes`).
+    let http_rt = runtimes::Http::start().context("cannot start the HTTP runtime")?;
+    let server = http_rt.spawn(async move {
+        http::serve(
+            tokio::net::TcpListener::from_std(listener)?,
+            app,
+            http_limits,
+        )
+        .await
+    });
     tokio::select! {
-        r = http::serve(listener, app, http_limits) => r.context("HTTP server")?,
+        r = server => r.context("HTTP server stopped")?.context("HTTP server")?,
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; stopping"),
         _ = term.recv() => tracing::info!("SIGTERM; stopping"),
     }
@@ -455,6 +464,8 @@ async fn serve(path: &Path) -> Result<()> {
     if left > 0 {
         tracing::warn!(calls = left, "stopped with calls still ending");
     }
+    // Only now: a page's database connection may be one the calls used too.
+    drop(http_rt);
     tracing::info!("stopped");
     Ok(())
 }

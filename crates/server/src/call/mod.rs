@@ -305,11 +305,15 @@ pub struct Calls {
     pub(crate) agents_on_call: Arc<DashMap<String, String>>,
     /// Set when the server stops: new INVITEs get 503.
     stopping: Arc<std::sync::atomic::AtomicBool>,
+    /// The call plane's runtime, where every call's task runs, whichever runtime asked
+    /// for the call: a callback started from the desk comes from the HTTP runtime's
+    /// thread (`main.rs`).
+    rt: tokio::runtime::Handle,
     pub ctx: Arc<Ctx>,
 }
 
 impl Calls {
-    /// An empty registry over `ctx`.
+    /// An empty registry over `ctx`, whose calls run on the runtime this is called on.
     pub fn new(ctx: Arc<Ctx>) -> Calls {
         Calls {
             map: Arc::default(),
@@ -317,6 +321,7 @@ impl Calls {
             tickets: Arc::default(),
             agents_on_call: Arc::default(),
             stopping: Arc::default(),
+            rt: tokio::runtime::Handle::current(),
             ctx,
         }
     }
@@ -430,14 +435,15 @@ impl Calls {
     /// ([`crate::desk::Desk::begin_auth`]), and verified in its task.
     pub fn spawn_internal(&self, invite: Invite, ep: EndpointHandle) {
         let begun = self.ctx.desk.begin_auth(&invite.req, invite.source);
-        tokio::spawn(internal::run(self.clone(), invite, begun, ep));
+        self.rt
+            .spawn(internal::run(self.clone(), invite, begun, ep));
     }
 
     /// A feature code dialled by an agent (`*1`…): authenticated and carried out. Its
     /// attempt is counted here, as [`Calls::spawn_internal`]'s.
     pub fn spawn_feature(&self, invite: Invite, ep: EndpointHandle) {
         let begun = self.ctx.desk.begin_auth(&invite.req, invite.source);
-        tokio::spawn(feature::run(self.clone(), invite, begun, ep));
+        self.rt.spawn(feature::run(self.clone(), invite, begun, ep));
     }
 
     /// Works one due task of the callback worklist: an agent-first callback, or for an
@@ -452,9 +458,9 @@ impl Calls {
     ) -> tokio::task::JoinHandle<()> {
         let calls = self.clone();
         match task.mode {
-            hotline_case::CallbackMode::Auto => tokio::spawn(revisit::run(calls, ep, task)),
+            hotline_case::CallbackMode::Auto => self.rt.spawn(revisit::run(calls, ep, task)),
             hotline_case::CallbackMode::Agent => {
-                tokio::spawn(callback::run(calls, ep, task, direct))
+                self.rt.spawn(callback::run(calls, ep, task, direct))
             }
         }
     }
@@ -540,7 +546,7 @@ impl Calls {
         let (tx, rx) = mpsc::channel(64);
         let slot = CallSlot::take(self, &info.call_id, tx.clone());
         let calls = self.clone();
-        tokio::spawn(async move {
+        self.rt.spawn(async move {
             // Moved into the task: freed when the task ends, panics or is aborted.
             let _slot = slot;
             inbound::run(calls, ep, invite, tx, rx).await;
