@@ -408,7 +408,7 @@ fn pages_are_served_on_threads_of_their_own_apart_from_the_call_plane() {
     // computing a day's report takes 60–130 ms of CPU: on that worker it would leave
     // INVITEs waiting in the socket past `max_receive_wait_ms`, refused. So HTTP has a
     // runtime of its own.
-    let mut server = Server::start(ServerOptions::default());
+    let server = Server::start(ServerOptions::default());
     let (code, _) = http::get(server.http, "/metrics").unwrap();
     assert_eq!(code, 200);
     let ticket = plain_call(&server, Transport::Udp, 500);
