@@ -2,8 +2,9 @@
 //!
 //! The call plane (SIP, the calls' tasks, the ACD, the database writer) runs on one worker
 //! thread. Its per-call work is small; what cost most at a few hundred calls a second was
-//! two workers waking each other: every task one of them woke, the other was unparked to
-//! steal (a futex or the I/O driver's eventfd, two task switches, most often for nothing).
+//! two workers waking each other: when one of them queued a task, the other was unparked
+//! to steal it (a futex or the I/O driver's eventfd, and two task switches), a third of
+//! the server's wake-ups.
 //! At 200 calls/s one worker took 12.8–13.9 % of a core where two took 14.7–15.6 %
 //! (three runs each, alternating), and 2,000 calls/s were answered as cleanly (BENCHMARKS.md).
 //! Media does not run on it: the pacer, the RTP receive threads and the recording writers
