@@ -489,15 +489,16 @@ fn relay(slot: &Slot, link: u64, marker_pending: &mut bool, f: Relayed<'_>, scra
     }
     let codec = st.out.codec;
     let start = std::mem::take(marker_pending) || f.marker;
-    let payload = &mut scratch.transcoded;
-    payload.clear();
-    if f.codec == codec {
-        payload.extend_from_slice(f.payload);
+    // The same codec on both legs (the usual case) is sent as it came, with no copy.
+    let payload: &[u8] = if f.codec == codec {
+        f.payload
     } else {
         scratch.pcm.clear();
         f.codec.decode(f.payload, &mut scratch.pcm);
-        codec.encode(&scratch.pcm, payload);
-    }
+        scratch.transcoded.clear();
+        codec.encode(&scratch.pcm, &mut scratch.transcoded);
+        &scratch.transcoded
+    };
     let now = std::time::Instant::now();
     let sent = st.send_with(stats, |out, buf| {
         let gap = out.stamp(now, payload.len() as u32);
