@@ -15,6 +15,11 @@
 #   MACHINE=0        skip the machine's floor printed above the table
 #   PAUSES=0         do not watch the machine for pauses during each point (bench/machine.sh)
 #   KEEP=1           keep each point's scratch directory (server log, SIPp files, recordings)
+#   RTP_TASKS=500    calls each of SIPp's RTP threads plays (its -rtp_threadtasks; SIPp's own
+#                    default is 20): at 2,500 calls SIPp's default is 250 threads for the
+#                    callers and as many for the agents, each waking 50 times a second to
+#                    send one packet per call and to read what came back; the harness's
+#                    wake-ups then compete with the server for the same two cores
 #   DIR=/var/tmp     where the scratch directory (database, recordings) goes: on disk
 #   AFTER_SECS=45    how long after the last call RSS "after" is read
 #
@@ -35,8 +40,9 @@
 #                 (the plateau), % of one core; host: the machine's busy time then (server,
 #                 SIPps, database, anything else), % of all cores; SIPp: both SIPps' whole
 #                 runs over the callers' run, % of one core (the whole run's server CPU,
-#                 and the plateau's split between the server's RTP receive threads and
-#                 its recording writers, are in the log below)
+#                 the plateau's split between the server's RTP receive threads and its
+#                 recording writers, and both SIPps' CPU on the plateau, are in the log
+#                 below)
 #   RSS idle / peak / after   with N agents logged in, the most, AFTER_SECS after (MiB)
 #   open rows     call rows without ended_at after the run (must be 0)
 #   WAVs          conversation recordings / playable / 8 kHz 16-bit stereo / left the citizen's
@@ -88,6 +94,9 @@ thread_ticks() { # PREFIX -> CPU ticks of the server's threads whose name starts
     read -r comm < "$t/comm" 2>/dev/null || continue
     case $comm in "$1"*) awk '{print $14 + $15}' "$t/stat" 2>/dev/null ;; esac
   done | awk '{s += $1} END{print s + 0}'
+}
+sipp_ticks() { # CPU ticks of every running SIPp (callers and agents)
+  for p in $(pgrep -x sipp); do awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null; done | awk '{s += $1} END{print s + 0}'
 }
 idle() { awk '/^cpu /{print $5 + $6}' /proc/stat; } # idle + iowait ticks, all CPUs (the busy
 # counters of /proc/stat fall short of the process times in this VM: busy = wall - idle)
@@ -176,13 +185,13 @@ for a in d:
   # The agents answer (in the background); the callers call.
   (cd "$work" && exec timeout $((2 * hold_ms / 1000 + 180)) /usr/bin/time -f '%U %S' -o "$work/agents.cpu" sipp -sf "$OLDPWD/bench/sipp/agent_answer_audio.xml" \
     -i 127.0.0.1 -mi 127.0.0.1 -p $agent_sip -mp $agent_mp -m "$n" -nostdin \
-    -timeout $((2 * hold_ms / 1000 + 150))s -max_socket 60000 \
+    -timeout $((2 * hold_ms / 1000 + 150))s -max_socket 60000 -rtp_threadtasks "${RTP_TASKS:-500}" \
     -trace_stat -stf "$work/agents_stat.csv" -trace_err -error_file "$work/agents_err.log" > "$work/agents.out" 2>&1) &
   uas=$!
   ( while kill -0 $pid 2>/dev/null; do # RSS, agents talking, server CPU ticks, host idle ticks,
       # time, lag, CPU ticks of the receive threads and of the recording writers
       m=$(curl -sf "http://127.0.0.1:$http/metrics")
-      echo "$(rss_kb $pid) $(echo "$m" | awk '$1=="hotline_agents{state=\"on_call\"}"{v=$2} END{print v+0}') $(awk '{print $14 + $15}' /proc/$pid/stat) $(idle) $(date +%s.%N) $(echo "$m" | awk '$1=="hotline_runtime_lag_seconds"{v=$2} END{print v+0}') $(thread_ticks rtp-recv) $(thread_ticks rec-writer)"
+      echo "$(rss_kb $pid) $(echo "$m" | awk '$1=="hotline_agents{state=\"on_call\"}"{v=$2} END{print v+0}') $(awk '{print $14 + $15}' /proc/$pid/stat) $(idle) $(date +%s.%N) $(echo "$m" | awk '$1=="hotline_runtime_lag_seconds"{v=$2} END{print v+0}') $(thread_ticks rtp-recv) $(thread_ticks rec-writer) $(sipp_ticks)"
       sleep 1
     done ) > "$work/samples" &
   sampler=$!
@@ -192,7 +201,7 @@ for a in d:
   set +e
   (cd "$work" && timeout $((hold_ms / 1000 + n / rate + 150)) /usr/bin/time -f '%U %S' -o "$work/callers.cpu" sipp -sf "$OLDPWD/bench/sipp/uac_bridged.xml" \
     127.0.0.1:$sip -s 12345 -i 127.0.0.1 -mi 127.0.0.1 -p $caller_sip -mp $caller_mp \
-    -r "$rate" -rp 1000 -m "$n" -l $((n + 100)) -max_socket 60000 \
+    -r "$rate" -rp 1000 -m "$n" -l $((n + 100)) -max_socket 60000 -rtp_threadtasks "${RTP_TASKS:-500}" \
     -set key_ms 1000 -set hold_ms "$hold_ms" \
     -timeout $((hold_ms / 1000 + n / rate + 120))s -recv_timeout 30000 -nostdin \
     -trace_stat -stf "$work/stat.csv" -fd 1 -trace_err -error_file "$work/err.log" \
@@ -217,10 +226,10 @@ for a in d:
   talking=$(awk '{print $2}' "$work/samples" | sort -n | tail -1)
   at_n=$(awk -v n="$n" '$2 >= n' "$work/samples" | wc -l)
   # CPU on the plateau: between consecutive samples both at >= 98% of the peak.
-  read -r plateau_cpu plateau_host plateau_recv plateau_writers < <(awk -v thr="$(echo "$talking * 0.98" | bc)" -v cpus="$(nproc)" -v hz="$ticks" '
-    NF >= 8 && p && $2 >= thr && $2 > 0 { c += $3 - pc; i += $4 - pi; t += $5 - pt; r += $7 - pr; w += $8 - pw }
-    NF >= 8 { p = ($2 >= thr); pc = $3; pi = $4; pt = $5; pr = $7; pw = $8 }
-    END { if (t) printf "%.0f %.0f %.0f %.0f\n", c / hz / t * 100, (1 - i / hz / t / cpus) * 100, r / hz / t * 100, w / hz / t * 100; else print "- - - -" }' "$work/samples")
+  read -r plateau_cpu plateau_host plateau_recv plateau_writers plateau_sipp < <(awk -v thr="$(echo "$talking * 0.98" | bc)" -v cpus="$(nproc)" -v hz="$ticks" '
+    NF >= 9 && p && $2 >= thr && $2 > 0 { c += $3 - pc; i += $4 - pi; t += $5 - pt; r += $7 - pr; w += $8 - pw; s += $9 - ps }
+    NF >= 9 { p = ($2 >= thr); pc = $3; pi = $4; pt = $5; pr = $7; pw = $8; ps = $9 }
+    END { if (t) printf "%.0f %.0f %.0f %.0f %.0f\n", c / hz / t * 100, (1 - i / hz / t / cpus) * 100, r / hz / t * 100, w / hz / t * 100, s / hz / t * 100; else print "- - - - -" }' "$work/samples")
   open=$(sql "SELECT count(*) FROM calls WHERE ended_at IS NULL")
   bridged=$(sql "SELECT count(*) FROM calls WHERE acd_result = 'answered'")
   if [ "$db" = postgres ]; then
@@ -243,13 +252,13 @@ for a in d:
     "$plateau_cpu" "$(echo "$sipp_cpu / ($t1 - $t0) * 100" | bc -l)" "$plateau_host" \
     "$(mib "$idle")" "$(mib "$peak")" "$(mib "$after")" "$open" \
     "$(w files)/$(w playable)/$(w stereo)/$(w sides_ok)" "$(w max_gap_ms)" "$(w over_limit)" "$lost/$dropped/$sendfail"
-  logs+=("$(printf 'N=%s: %s WARN, %s ERROR; agents ready %s of %s (%s login rounds); agents SIPp: %s ok, %s failed; server CPU over the callers'"'"' run %.0f%%, host %.0f%%; on the plateau the receive threads %s%%, the recording writers %s%%; runtime lag at most %s ms (sampled each second)\n  recordings: %s\n' \
+  logs+=("$(printf 'N=%s: %s WARN, %s ERROR; agents ready %s of %s (%s login rounds); agents SIPp: %s ok, %s failed; server CPU over the callers'"'"' run %.0f%%, host %.0f%%; on the plateau the receive threads %s%%, the recording writers %s%%, both SIPps %s%%; runtime lag at most %s ms (sampled each second)\n  recordings: %s\n' \
       "$n" "$(grep -c ' WARN ' "$work/hotline.log" || true)" "$(grep -c ' ERROR ' "$work/hotline.log" || true)" \
       "$ready" "$n" "$round" "$(stat_field "$work/agents_stat.csv" 'SuccessfulCall(C)')" \
       "$(stat_field "$work/agents_stat.csv" 'FailedCall(C)')" \
       "$(echo "($cpu1 - $cpu0) / $ticks / ($t1 - $t0) * 100" | bc -l)" \
       "$(echo "(1 - ($i1 - $i0) / $ticks / ($t1 - $t0) / $(nproc)) * 100" | bc -l)" \
-      "$plateau_recv" "$plateau_writers" "$maxlag" \
+      "$plateau_recv" "$plateau_writers" "$plateau_sipp" "$maxlag" \
       "${summary#summary }"
     grep -E ' (WARN|ERROR) ' "$work/hotline.log" | sed -E 's/^[^ ]+ +//; s/[0-9a-f]{8,}|[0-9]+(\.[0-9]+)?/N/g' | cut -c1-110 | sort | uniq -c | sort -rn | head -6
     grep -v '^summary ' "$work/wavs.txt" | head -3 || true
