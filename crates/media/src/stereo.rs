@@ -270,19 +270,32 @@ impl Placed {
             return Placement::Behind;
         }
         let (from, to) = (offset as usize, offset as usize + (len - skip));
-        // In order, the usual case, the first side to arrive appends silence (a fill) and
-        // the second finds its frames there: each writes its own half of every frame.
-        if self.frames.len() < to {
-            self.frames.resize(to, [0; 2]);
-        }
         let side = side as usize;
-        let (a, b) = self.frames.as_mut_slices();
-        let split = a.len();
-        let in_a = a[from.min(split)..to.min(split)].iter_mut();
-        let in_b = b[from.saturating_sub(split)..to.saturating_sub(split)].iter_mut();
-        for (frame, i) in in_a.chain(in_b).zip(skip..len) {
-            frame[side] = sample(i);
+        // In order, the usual case, the first side to arrive appends its frames with the
+        // other half silent, and the second finds them there and writes its own half. Each
+        // frame is written once: appended with its sample, never zero-filled first.
+        let there = self.frames.len().clamp(from, to);
+        let mut i = skip;
+        if from < there {
+            let (a, b) = self.frames.as_mut_slices();
+            let split = a.len();
+            for frame in &mut a[from.min(split)..there.min(split)] {
+                frame[side] = sample(i);
+                i += 1;
+            }
+            for frame in &mut b[from.saturating_sub(split)..there.saturating_sub(split)] {
+                frame[side] = sample(i);
+                i += 1;
+            }
         }
+        if self.frames.len() < from {
+            self.frames.resize(from, [0; 2]); // a gap before this chunk: silence
+        }
+        self.frames.extend((i..len).map(|i| {
+            let mut frame = [0; 2];
+            frame[side] = sample(i);
+            frame
+        }));
         Placement::Placed
     }
 
