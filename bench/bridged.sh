@@ -54,7 +54,8 @@
 #                 frames not relayed / sends that failed (socket buffer full)
 # and then what the server logged at WARN and above, and the machine's own pauses during the
 # callers' run (bench/machine.sh): a hole in every recording at one moment is such a pause
-# when one ended then. Loopback only, bounded by -m and timeouts.
+# when one ended then; last, what the kernel alone needs to move N calls' packets on this
+# machine (from its floor), against its cores. Loopback only, bounded by -m and timeouts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 points=("$@")
@@ -104,7 +105,20 @@ idle() { awk '/^cpu /{print $5 + $6}' /proc/stat; } # idle + iowait ticks, all C
 # The machine's own floor first, so a table can be compared with one taken on another
 # machine (MACHINE=0 skips it); its pauses are watched beside each point.
 source bench/machine.sh
-machine_floor
+floor=$(machine_floor)
+[ -z "$floor" ] || echo "$floor"
+# What the kernel alone takes for N bridged calls on this machine, from that floor: each
+# call moves 100 packets a second each way between the SIPps and the server, each packet
+# sent once (the floor's send, which delivers it too) and read once (its read), so
+# 200 N sends and 200 N reads a second. A point whose figure nears the machine's cores
+# cannot be carried whatever the server's own code costs.
+floor_send=$(echo "$floor" | sed -n 's/.*send \([0-9.]*\) µs.*/\1/p')
+floor_read=$(echo "$floor" | sed -n 's/.*read \([0-9.]*\) µs.*/\1/p')
+kernel_floor() { # N -> one line
+  [ -n "$floor_send" ] && [ -n "$floor_read" ] || { echo "  kernel floor: not measured (MACHINE=0)"; return; }
+  printf '  kernel floor: %s sends and as many reads a second take %.2f of the machine'"'"'s %s cores (send %s µs, read %s µs)\n' \
+    "$((200 * $1))" "$(echo "200 * $1 * ($floor_send + $floor_read) / 1000000" | bc -l)" "$(nproc)" "$floor_send" "$floor_read"
+}
 
 printf '%-5s %4s | %5s %6s %7s | %7s %7s %7s | %-11s | %5s %5s %5s | %6s %6s %6s | %4s | %-19s | %7s %4s | %s\n' \
   N rate ok failed bridged "200 p50" "200 p99" "wait99" "peak" CPU SIPp host "RSS" peak after open \
@@ -262,7 +276,8 @@ for a in d:
       "${summary#summary }"
     grep -E ' (WARN|ERROR) ' "$work/hotline.log" | sed -E 's/^[^ ]+ +//; s/[0-9a-f]{8,}|[0-9]+(\.[0-9]+)?/N/g' | cut -c1-110 | sort | uniq -c | sort -rn | head -6
     grep -v '^summary ' "$work/wavs.txt" | head -3 || true
-    echo "  $pauses")")
+    echo "  $pauses"
+    kernel_floor "$n")")
   [ -n "${KEEP:-}" ] && echo "  kept $work" || rm -rf "$work"
   sleep 3   # the previous server's sockets and ports are released
 done

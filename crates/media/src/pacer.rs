@@ -336,9 +336,9 @@ impl SlotState {
 fn send(sock: &UdpSocket, packet: &[u8], to: SocketAddr, stats: &Counters) -> bool {
     match sock.send_to(packet, to) {
         Ok(n) => {
-            stats.sending.packets_sent.fetch_add(1, Relaxed);
-            stats.sending.bytes_sent.fetch_add(n as u64, Relaxed);
-            TOTALS.packets_sent.add(1);
+            stats.packets_sent.fetch_add(1, Relaxed);
+            stats.bytes_sent.fetch_add(n as u64, Relaxed);
+            TOTALS.packets_sent.fetch_add(1, Relaxed);
             true
         }
         Err(e) => {

@@ -143,47 +143,25 @@ pub enum MediaError {
     Io(#[from] std::io::Error),
 }
 
-/// A session's counters, on separate cache lines by the thread that writes them: a leg's
-/// packets are counted in on its own receive thread but, in a bridge, counted out on the
-/// other leg's, often on the other core. On one line, every packet took the line from the
-/// other core (the increments after a send or a receive were a tenth of the receive
-/// threads' own time at 400 bridged calls).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    /// Written where this leg's packets are sent from: the pacer, or in a bridge the other
-    /// leg's receive thread.
-    pub(crate) sending: Sending,
-    /// Written by this leg's receive thread.
-    receiving: Receiving,
-    /// Payload type of the codec the leg sends, so a mix encodes towards it in it.
-    codec: AtomicU8,
-}
-
-/// What [`Counters::sending`] counts (128 bytes apart: x86 prefetches lines in pairs).
-#[derive(Debug, Default)]
-#[repr(align(128))]
-pub(crate) struct Sending {
     pub(crate) packets_sent: AtomicU64,
     pub(crate) bytes_sent: AtomicU64,
-    packets_relayed: AtomicU64,
-    relay_dropped: AtomicU64,
-}
-
-/// What [`Counters::receiving`] counts.
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct Receiving {
     packets_received: AtomicU64,
     bytes_received: AtomicU64,
     packets_ignored: AtomicU64,
     packets_foreign: AtomicU64,
+    packets_relayed: AtomicU64,
+    pub(crate) relay_dropped: AtomicU64,
     packets_lost: AtomicU64,
+    /// Payload type of the codec the leg sends, so a mix encodes towards it in it.
+    codec: AtomicU8,
 }
 
 impl Counters {
     /// A frame of the bridge or mix not sent on this leg.
     pub(crate) fn relay_dropped(&self) {
-        self.sending.relay_dropped.fetch_add(1, Relaxed);
+        self.relay_dropped.fetch_add(1, Relaxed);
         TOTALS.relay_dropped.fetch_add(1, Relaxed);
     }
 
@@ -361,15 +339,15 @@ impl MediaHandle {
     pub fn stats(&self) -> MediaStats {
         let c = &self.inner.stats;
         MediaStats {
-            packets_sent: c.sending.packets_sent.load(Relaxed),
-            bytes_sent: c.sending.bytes_sent.load(Relaxed),
-            packets_received: c.receiving.packets_received.load(Relaxed),
-            bytes_received: c.receiving.bytes_received.load(Relaxed),
-            packets_ignored: c.receiving.packets_ignored.load(Relaxed),
-            packets_foreign: c.receiving.packets_foreign.load(Relaxed),
-            packets_relayed: c.sending.packets_relayed.load(Relaxed),
-            relay_dropped: c.sending.relay_dropped.load(Relaxed),
-            packets_lost: c.receiving.packets_lost.load(Relaxed),
+            packets_sent: c.packets_sent.load(Relaxed),
+            bytes_sent: c.bytes_sent.load(Relaxed),
+            packets_received: c.packets_received.load(Relaxed),
+            bytes_received: c.bytes_received.load(Relaxed),
+            packets_ignored: c.packets_ignored.load(Relaxed),
+            packets_foreign: c.packets_foreign.load(Relaxed),
+            packets_relayed: c.packets_relayed.load(Relaxed),
+            relay_dropped: c.relay_dropped.load(Relaxed),
+            packets_lost: c.packets_lost.load(Relaxed),
         }
     }
 
@@ -540,7 +518,7 @@ fn relay(
         out.remote
     });
     if sent {
-        stats.sending.packets_relayed.fetch_add(1, Relaxed);
+        stats.packets_relayed.fetch_add(1, Relaxed);
     }
 }
 
@@ -1029,21 +1007,20 @@ impl Receive {
     /// A datagram from the socket: counted, checked (RTP, payload type, source), then
     /// heard as a key, recorded, relayed.
     fn on_datagram(&mut self, data: &[u8], src: SocketAddr) {
-        self.stats.receiving.packets_received.fetch_add(1, Relaxed);
-        TOTALS.packets_received.add(1);
+        self.stats.packets_received.fetch_add(1, Relaxed);
+        TOTALS.packets_received.fetch_add(1, Relaxed);
         self.stats
-            .receiving
             .bytes_received
             .fetch_add(data.len() as u64, Relaxed);
         let Some(p) = rtp::parse(data) else {
-            self.stats.receiving.packets_ignored.fetch_add(1, Relaxed);
+            self.stats.packets_ignored.fetch_add(1, Relaxed);
             return;
         };
         let is_dtmf = self.dtmf_pt == Some(p.pt.0);
         // Either G.711 law is decoded: an answer listing both lets the remote send either.
         let audio = Codec::from_payload_type(p.pt.0).filter(|_| !is_dtmf);
         if !is_dtmf && audio.is_none() {
-            self.stats.receiving.packets_ignored.fetch_add(1, Relaxed);
+            self.stats.packets_ignored.fetch_add(1, Relaxed);
             return;
         }
         let arrived = std::time::Instant::now();
@@ -1058,7 +1035,7 @@ impl Receive {
                 }
             }
             Verdict::Drop { report } => {
-                self.stats.receiving.packets_foreign.fetch_add(1, Relaxed);
+                self.stats.packets_foreign.fetch_add(1, Relaxed);
                 if report {
                     tracing::warn!(
                         %src,
@@ -1085,7 +1062,7 @@ impl Receive {
         } else if let Some(codec) = audio {
             let lost = self.loss.on_packet(p.ssrc, p.seq);
             if lost > 0 {
-                self.stats.receiving.packets_lost.fetch_add(lost, Relaxed);
+                self.stats.packets_lost.fetch_add(lost, Relaxed);
                 TOTALS.packets_lost.fetch_add(lost, Relaxed);
             }
             if let Some(rec) = self.recording.as_mut() {
@@ -1165,8 +1142,8 @@ mod tests {
             std::time::Instant::now(),
             &mut scratch,
         );
-        assert_eq!(stats.sending.packets_sent.load(Relaxed), 0);
-        assert_eq!(stats.sending.packets_relayed.load(Relaxed), 0);
+        assert_eq!(stats.packets_sent.load(Relaxed), 0);
+        assert_eq!(stats.packets_relayed.load(Relaxed), 0);
         assert!(marker, "nothing was sent: the talkspurt has not started");
 
         relay(
@@ -1181,7 +1158,7 @@ mod tests {
         let p = rtp::parse(&got).unwrap();
         assert!(p.marker, "the first frame relayed starts a talkspurt");
         assert_eq!(p.payload, &audio[..]);
-        assert_eq!(stats.sending.packets_relayed.load(Relaxed), 1);
+        assert_eq!(stats.packets_relayed.load(Relaxed), 1);
         assert!(!marker);
 
         // Transcoded when the leg sends the other law.
@@ -1201,6 +1178,6 @@ mod tests {
         Codec::Pcmu.decode(&audio, &mut pcm);
         Codec::Pcma.encode(&pcm, &mut back);
         assert_eq!(p.payload, &back[..]);
-        assert_eq!(stats.sending.packets_sent.load(Relaxed), 2);
+        assert_eq!(stats.packets_sent.load(Relaxed), 2);
     }
 }

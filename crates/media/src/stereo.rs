@@ -270,32 +270,27 @@ impl Placed {
             return Placement::Behind;
         }
         let (from, to) = (offset as usize, offset as usize + (len - skip));
+        // In order, the usual case, the first side to arrive appends silence (a fill) and
+        // the second finds its frames there: each writes its own half of every frame. The
+        // fill is an `extend` of known length and the halves are written in two plain loops,
+        // one per part of the ring: `resize` (an element at a time) and a chain of the two
+        // parts' iterators took 8–25 % more per packet (`cargo bench --bench stereo`).
+        if self.frames.len() < to {
+            let more = to - self.frames.len();
+            self.frames.extend(std::iter::repeat_n([0; 2], more));
+        }
         let side = side as usize;
-        // In order, the usual case, the first side to arrive appends its frames with the
-        // other half silent, and the second finds them there and writes its own half. Each
-        // frame is written once: appended with its sample, never zero-filled first.
-        let there = self.frames.len().clamp(from, to);
+        let (a, b) = self.frames.as_mut_slices();
+        let split = a.len();
         let mut i = skip;
-        if from < there {
-            let (a, b) = self.frames.as_mut_slices();
-            let split = a.len();
-            for frame in &mut a[from.min(split)..there.min(split)] {
-                frame[side] = sample(i);
-                i += 1;
-            }
-            for frame in &mut b[from.saturating_sub(split)..there.saturating_sub(split)] {
-                frame[side] = sample(i);
-                i += 1;
-            }
-        }
-        if self.frames.len() < from {
-            self.frames.resize(from, [0; 2]); // a gap before this chunk: silence
-        }
-        self.frames.extend((i..len).map(|i| {
-            let mut frame = [0; 2];
+        for frame in &mut a[from.min(split)..to.min(split)] {
             frame[side] = sample(i);
-            frame
-        }));
+            i += 1;
+        }
+        for frame in &mut b[from.saturating_sub(split)..to.saturating_sub(split)] {
+            frame[side] = sample(i);
+            i += 1;
+        }
         Placement::Placed
     }
 
