@@ -16,7 +16,7 @@
 #   PAUSES=0         do not watch the machine for pauses during each point (bench/machine.sh)
 #   KEEP=1           keep each point's scratch directory (server log, SIPp files, recordings)
 #   RTP_TASKS=500    calls each of SIPp's RTP threads plays (its -rtp_threadtasks; SIPp's own
-#                    default is 20): at 2,500 calls SIPp's default is 250 threads for the
+#                    default is 20): at 2,500 calls SIPp's default is 125 threads for the
 #                    callers and as many for the agents, each waking 50 times a second to
 #                    send one packet per call and to read what came back; the harness's
 #                    wake-ups then compete with the server for the same two cores

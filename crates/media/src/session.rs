@@ -1132,28 +1132,24 @@ mod tests {
             marker: false,
         };
         let audio = [0x55u8; FRAME_SAMPLES];
+        let send = |slot: &Slot, link, marker: &mut bool, scratch: &mut Scratch| {
+            relay(
+                slot,
+                link,
+                marker,
+                frame(&audio),
+                std::time::Instant::now(),
+                scratch,
+            )
+        };
         let mut marker = true;
         slot.lock().out.link = Some(2);
-        relay(
-            &slot,
-            1,
-            &mut marker,
-            frame(&audio),
-            std::time::Instant::now(),
-            &mut scratch,
-        );
+        send(&slot, 1, &mut marker, &mut scratch);
         assert_eq!(stats.packets_sent.load(Relaxed), 0);
         assert_eq!(stats.packets_relayed.load(Relaxed), 0);
         assert!(marker, "nothing was sent: the talkspurt has not started");
 
-        relay(
-            &slot,
-            2,
-            &mut marker,
-            frame(&audio),
-            std::time::Instant::now(),
-            &mut scratch,
-        );
+        send(&slot, 2, &mut marker, &mut scratch);
         let got = next_packet(&phone);
         let p = rtp::parse(&got).unwrap();
         assert!(p.marker, "the first frame relayed starts a talkspurt");
@@ -1163,14 +1159,7 @@ mod tests {
 
         // Transcoded when the leg sends the other law.
         slot.lock().out.codec = Codec::Pcma;
-        relay(
-            &slot,
-            2,
-            &mut marker,
-            frame(&audio),
-            std::time::Instant::now(),
-            &mut scratch,
-        );
+        send(&slot, 2, &mut marker, &mut scratch);
         let got = next_packet(&phone);
         let p = rtp::parse(&got).unwrap();
         assert_eq!(p.pt, Pt(Codec::Pcma.payload_type()));
