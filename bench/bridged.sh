@@ -115,7 +115,7 @@ floor=$(machine_floor)
 floor_send=$(echo "$floor" | sed -n 's/.*send \([0-9.]*\) µs.*/\1/p')
 floor_read=$(echo "$floor" | sed -n 's/.*read \([0-9.]*\) µs.*/\1/p')
 kernel_floor() { # N -> one line
-  [ -n "$floor_send" ] && [ -n "$floor_read" ] || { echo "  kernel floor: not measured (MACHINE=0)"; return; }
+  [ -n "$floor_send" ] && [ -n "$floor_read" ] || { echo "  kernel floor: not measured (MACHINE=0, or no floor line)"; return; }
   printf '  kernel floor: %s sends and as many reads a second take %.2f of the machine'"'"'s %s cores (send %s µs, read %s µs)\n' \
     "$((200 * $1))" "$(echo "200 * $1 * ($floor_send + $floor_read) / 1000000" | bc -l)" "$(nproc)" "$floor_send" "$floor_read"
 }
@@ -203,7 +203,7 @@ for a in d:
     -trace_stat -stf "$work/agents_stat.csv" -trace_err -error_file "$work/agents_err.log" > "$work/agents.out" 2>&1) &
   uas=$!
   ( while kill -0 $pid 2>/dev/null; do # RSS, agents talking, server CPU ticks, host idle ticks,
-      # time, lag, CPU ticks of the receive threads and of the recording writers
+      # time, lag, CPU ticks of the receive threads, of the recording writers and of the SIPps
       m=$(curl -sf "http://127.0.0.1:$http/metrics")
       echo "$(rss_kb $pid) $(echo "$m" | awk '$1=="hotline_agents{state=\"on_call\"}"{v=$2} END{print v+0}') $(awk '{print $14 + $15}' /proc/$pid/stat) $(idle) $(date +%s.%N) $(echo "$m" | awk '$1=="hotline_runtime_lag_seconds"{v=$2} END{print v+0}') $(thread_ticks rtp-recv) $(thread_ticks rec-writer) $(sipp_ticks)"
       sleep 1
