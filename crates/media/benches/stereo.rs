@@ -53,9 +53,15 @@ fn main() {
         per_tick.push(before.elapsed());
     }
     let dropped: u64 = recs.iter().map(|r| r.dropped_samples()).sum();
-    drop(recs);
-    // The writers finish the files in the background; give them a moment before removing.
-    std::thread::sleep(Duration::from_millis(500));
+    // Every file finalized by its writer before the directory goes.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        for r in recs {
+            r.finish_async().await.expect("recording finalized");
+        }
+    });
     let _ = std::fs::remove_dir_all(&dir);
     per_tick.sort();
     let median = per_tick[per_tick.len() / 2];
